@@ -1,0 +1,1 @@
+"""Alert ingest, crossmatch, classification, filters and live dashboards."""

@@ -1,0 +1,1 @@
+"""Citizen science: projects, decision-tree workflows, subjects, classifications and aggregation."""

@@ -1,0 +1,1 @@
+"""Model registry, training, inference, embeddings and the work of the ``gpu`` workers."""

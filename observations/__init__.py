@@ -1,0 +1,1 @@
+"""Targets, FITS frames, cutouts, photometry and light curves."""

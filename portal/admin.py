@@ -1,0 +1,64 @@
+from django.contrib import admin
+
+from .admin_site import TenantInline, TenantModelAdmin
+from .models import ApiKey, Filter, Instrument, Site, Telescope, Tenant
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    """Tenants are created by the portal's superusers only."""
+
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class TelescopeInline(TenantInline):
+    model = Telescope
+    fields = ["code", "name", "aperture_m", "field_of_view_arcmin", "pixel_scale_arcsec", "active"]
+
+
+@admin.register(Site)
+class SiteAdmin(TenantModelAdmin):
+    list_display = ["name", "code", "latitude_deg", "longitude_deg", "height_m", "time_zone", "horizon_limit_deg"]
+    search_fields = ["name", "code"]
+    inlines = [TelescopeInline]
+
+
+class InstrumentInline(TenantInline):
+    model = Instrument
+    fields = ["code", "name", "kind", "detector_width_px", "detector_height_px"]
+
+
+@admin.register(Telescope)
+class TelescopeAdmin(TenantModelAdmin):
+    list_display = ["name", "code", "site", "aperture_m", "field_of_view_arcmin", "pixel_scale_arcsec", "active"]
+    list_filter = ["site", "active"]
+    inlines = [InstrumentInline]
+
+
+class FilterInline(TenantInline):
+    model = Filter
+    fields = ["name", "system", "central_wavelength_nm", "bandwidth_nm"]
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(TenantModelAdmin):
+    list_display = ["name", "code", "telescope", "kind"]
+    list_filter = ["kind", "telescope__site"]
+    inlines = [FilterInline]
+
+
+@admin.register(Filter)
+class FilterAdmin(TenantModelAdmin):
+    list_display = ["name", "instrument", "system", "central_wavelength_nm", "bandwidth_nm"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantModelAdmin):
+    """Keys are issued on the API keys page, where the secret is shown once; here they are only listed."""
+
+    list_display = ["name", "prefix", "scope", "created_by", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["name", "prefix", "scope", "created_by", "created_at", "last_used_at", "revoked_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,100 @@
+"""REST API for a tenant's facilities; the tenant always comes from the API key."""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from .models import Filter, Instrument, Site, Telescope
+
+
+class TenantRelatedField(serializers.PrimaryKeyRelatedField):
+    """A foreign key that can only point at rows of the request's tenant."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(tenant=self.context["request"].tenant)
+
+
+class TenantModelSerializer(serializers.ModelSerializer):
+    """Checks the model's own constraints (uniqueness per tenant, ``clean``) before saving.
+
+    Those constraints include the tenant, which is not a serializer field, so DRF cannot
+    check them itself; without this a duplicate would surface as a database error.
+    """
+
+    serializer_related_field = TenantRelatedField
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        model = self.Meta.model
+        instance = self.instance or model()
+        for field, value in attrs.items():
+            setattr(instance, field, value)
+        instance.tenant = self.context["request"].tenant
+        try:
+            instance.clean()
+            instance.validate_constraints()
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(serializers.as_serializer_error(error)) from error
+        return attrs
+
+
+class SiteSerializer(TenantModelSerializer):
+    class Meta:
+        model = Site
+        fields = [
+            "id", "code", "name", "latitude_deg", "longitude_deg", "height_m",
+            "time_zone", "horizon_limit_deg", "description",
+        ]
+
+
+class TelescopeSerializer(TenantModelSerializer):
+    class Meta:
+        model = Telescope
+        fields = ["id", "site", "code", "name", "aperture_m", "field_of_view_arcmin", "pixel_scale_arcsec", "active"]
+
+
+class InstrumentSerializer(TenantModelSerializer):
+    class Meta:
+        model = Instrument
+        fields = ["id", "telescope", "code", "name", "kind", "detector_width_px", "detector_height_px"]
+
+
+class FilterSerializer(TenantModelSerializer):
+    class Meta:
+        model = Filter
+        fields = ["id", "instrument", "name", "system", "central_wavelength_nm", "bandwidth_nm"]
+
+
+class TenantModelViewSet(viewsets.ModelViewSet):
+    """CRUD over one tenant model; rows of other tenants are simply not there (404)."""
+
+    def get_queryset(self):
+        return self.serializer_class.Meta.model.objects.filter(tenant=self.request.tenant)
+
+    def perform_create(self, serializer):
+        serializer.save(tenant=self.request.tenant)
+
+
+class SiteViewSet(TenantModelViewSet):
+    serializer_class = SiteSerializer
+
+
+class TelescopeViewSet(TenantModelViewSet):
+    serializer_class = TelescopeSerializer
+
+
+class InstrumentViewSet(TenantModelViewSet):
+    serializer_class = InstrumentSerializer
+
+
+class FilterViewSet(TenantModelViewSet):
+    serializer_class = FilterSerializer
+
+
+@api_view(["GET"])
+def whoami(request):
+    """Which tenant and scope this key gives: the first call a partner's client makes."""
+    key = request.auth
+    return Response(
+        {"tenant": {"slug": key.tenant.slug, "name": key.tenant.name}, "key": key.name, "scope": key.scope}
+    )

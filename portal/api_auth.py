@@ -1,0 +1,63 @@
+"""API-key authentication: the key decides the tenant of every API request."""
+from django.db import connection
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from . import tenancy
+from .models import ApiKey
+
+KEYWORDS = ("Api-Key", "Bearer")
+
+
+def _find_key(prefix):
+    """Look up a key by its public prefix before any tenant is active.
+
+    The api-key table's policy lets exactly the row whose prefix is in
+    ``app.api_key_prefix`` be read, so the lookup needs no bypass of row-level security.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('app.api_key_prefix', %s, false)", [prefix])
+    try:
+        return ApiKey.objects.select_related("tenant", "created_by").filter(prefix=prefix).first()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('app.api_key_prefix', '', false)")
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Api-Key ask_<prefix>_<secret>`` (``Bearer`` is accepted too)."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1").split()
+        if not header or header[0] not in KEYWORDS:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
+        plain = header[1]
+        parts = plain.split("_")
+        if len(parts) != 3 or parts[0] != "ask" or len(parts[1]) != ApiKey.PREFIX_LENGTH:
+            raise exceptions.AuthenticationFailed("This is not an Arrayscope API key (they start with 'ask_').")
+        key = _find_key(parts[1])
+        if key is None or not key.matches(plain):
+            raise exceptions.AuthenticationFailed("Unknown API key.")
+        if not key.is_active:
+            raise exceptions.AuthenticationFailed("This API key has been revoked.")
+        tenancy.activate(key.tenant, key.created_by)
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        request.tenant = key.tenant
+        return key.created_by, key
+
+    def authenticate_header(self, request):
+        return 'Api-Key realm="api"'
+
+
+class HasTenantApiKey(permissions.BasePermission):
+    """Any valid key may read; only a read-write key may change anything."""
+
+    message = "This API key is read-only; ask your tenant admin for a read-write key."
+
+    def has_permission(self, request, view):
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            return False
+        return request.method in permissions.SAFE_METHODS or key.can_write

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class PortalConfig(AppConfig):
+    default = True
+    name = "portal"
+    verbose_name = "Arrayscope portal"
+
+    def ready(self):
+        from . import tenancy  # noqa: F401  (connects the connection_created handler)
+
+
+class ArrayscopeAdminConfig(admin_apps.AdminConfig):
+    default = False
+    default_site = "portal.admin_site.TenantAdminSite"

@@ -1,0 +1,276 @@
+"""Starts the whole portal on one machine, or the test suite against the same stack.
+
+``python -m portal.launcher run``: the database and Redis (embedded unless
+``DATABASE_URL`` / ``REDIS_URL`` are set), migrations, the demo tenant, a Celery worker
+per queue and the ASGI server; Ctrl-C stops them all in order.
+``python -m portal.launcher test [pytest args]``: a fresh database and Redis under
+var/test, migrated as in production, then pytest.
+
+Every failure to start is one sentence naming the part and the cause, not a traceback.
+"""
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .embedded import EmbeddedError, EmbeddedPostgres, EmbeddedRedis
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+WORKER_CONCURRENCY = {"default": "2", "gpu": "1"}
+DEMO_PASSWORD = "arrayscope-demo"
+
+
+class LaunchError(RuntimeError):
+    """Stops the launcher with its message as the one line the user reads."""
+
+
+def writable_var_dir(path):
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise LaunchError(
+            f"The data folder {path} is not writable ({error.strerror}); set ARRAYSCOPE_VAR to a writable folder."
+        ) from error
+    return path
+
+
+def secret_key(var_dir):
+    """A secret kept in var/ so sessions survive restarts; production sets SECRET_KEY."""
+    path = var_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def check_postgres(url, name="DATABASE_URL"):
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise LaunchError(f"Cannot connect to PostgreSQL at {name} ({_where(url)}): {reason}") from error
+
+
+def check_redis(url):
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except (redis.RedisError, OSError, ValueError) as error:
+        raise LaunchError(f"Cannot reach Redis at REDIS_URL ({_where(url)}): {error}") from error
+
+
+def check_port_free(host, port):
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise LaunchError(
+                f"Port {port} on {host} is already in use ({error.strerror}); stop what uses it or set PORT to another."
+            ) from error
+
+
+def _where(url):
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.hostname or parsed.path}{':' + str(parsed.port) if parsed.port else ''}"
+
+
+class Stack:
+    """The database and Redis for one run, embedded or external, and the environment naming them."""
+
+    def __init__(self, var_dir, database_name, *, fresh=False):
+        self.var_dir = writable_var_dir(var_dir)
+        self.database_name = database_name
+        self.fresh = fresh
+        self.postgres = None
+        self.redis = None
+        self.env = dict(os.environ)
+
+    def start(self):
+        self.env.setdefault("ARRAYSCOPE_VAR", str(self.var_dir))
+        if not self.env.get("SECRET_KEY"):
+            self.env["SECRET_KEY"] = secret_key(self.var_dir)
+        if self.env.get("DATABASE_URL"):
+            check_postgres(self.env["DATABASE_URL"])
+            if self.env.get("DATABASE_ADMIN_URL"):
+                check_postgres(self.env["DATABASE_ADMIN_URL"], "DATABASE_ADMIN_URL")
+        else:
+            self.postgres = EmbeddedPostgres(self.var_dir).start()
+            self.postgres.ensure_database(self.database_name, fresh=self.fresh)
+            self.env["DATABASE_URL"] = self.postgres.url(self.database_name)
+            self.env["DATABASE_ADMIN_URL"] = self.postgres.url(self.database_name, user="postgres")
+        if self.env.get("REDIS_URL"):
+            check_redis(self.env["REDIS_URL"])
+        else:
+            self.redis = EmbeddedRedis(self.var_dir).start()
+            self.env["REDIS_URL"] = self.redis.url
+        return self
+
+    def stop(self):
+        if self.redis is not None:
+            self.redis.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    def manage(self, *args):
+        """Run a management command against this stack, its output passed through."""
+        result = subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=self.env, cwd=BASE_DIR)
+        if result.returncode != 0:
+            raise LaunchError(f"'manage.py {' '.join(args)}' failed (exit {result.returncode}); see its output above.")
+
+
+def spawn(name, command, env, log_dir):
+    """Start a child in its own session (so Ctrl-C reaches only the launcher) logging to var/log."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / f"{name}.log", "ab")
+    process = subprocess.Popen(
+        command, env=env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    process.log_path = log_dir / f"{name}.log"
+    process.name = name
+    return process
+
+
+def worker_command(queue):
+    return [
+        sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "-n", f"{queue}@%h",
+        "-c", WORKER_CONCURRENCY[queue], "--without-gossip", "--without-mingle", "-l", "INFO",
+    ]
+
+
+def web_command(host, port):
+    return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "--proxy-headers", "portal.asgi:application"]
+
+
+def stop_processes(processes, timeout=15):
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_healthy(url, processes, timeout):
+    """Wait for /healthz to answer 200, failing fast if a child dies on the way."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise LaunchError(f"{process.name} exited at start (code {process.returncode}); see {process.log_path}.")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as error:
+            last = error.read().decode(errors="replace")[:300]
+        except (urllib.error.URLError, OSError) as error:
+            last = str(error)
+        time.sleep(0.25)
+    raise LaunchError(f"The portal was not healthy after {timeout} s: {last}")
+
+
+def run():
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    check_port_free(host, port)
+    stack = Stack(os.environ.get("ARRAYSCOPE_VAR", BASE_DIR / "var"), "arrayscope")
+    processes = []
+    stopping = False
+
+    def request_stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        stack.start()
+        # The embedded run serves plain http on this machine: no https redirect or secure-only cookies.
+        for name in ("SECURE_SSL_REDIRECT", "SECURE_COOKIES", "SECURE_HSTS_SECONDS"):
+            stack.env.setdefault(name, "0")
+        stack.manage("setup_database")
+        stack.manage("load_demo", "--password", DEMO_PASSWORD)
+        log_dir = stack.var_dir / "log"
+        processes = [spawn(f"worker-{queue}", worker_command(queue), stack.env, log_dir) for queue in ("default", "gpu")]
+        processes.append(spawn("web", web_command(host, port), stack.env, log_dir))
+        base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        wait_healthy(f"{base}/healthz", processes, timeout=120)
+        print_banner(base, log_dir)
+        while not stopping:
+            for process in processes:
+                if process.poll() is not None:
+                    raise LaunchError(f"{process.name} stopped (code {process.returncode}); see {process.log_path}.")
+            time.sleep(0.5)
+        print("\nStopping Arrayscope…", flush=True)
+    finally:
+        stop_processes(processes)
+        stack.stop()
+    print("Stopped. Your data is kept in", stack.var_dir)
+
+
+def print_banner(base, log_dir):
+    print(
+        f"""
+Arrayscope is running at {base}/
+
+  Demo logins (password: {DEMO_PASSWORD})
+    demo-admin        observatory admin (also a member of a second observatory)
+    demo-astronomer   astronomer
+    demo-volunteer    volunteer
+    demo-partner      partner (issues API keys)
+
+  Health: {base}/healthz    Logs: {log_dir}/
+  Press Ctrl-C to stop.
+""",
+        flush=True,
+    )
+
+
+def test(pytest_args):
+    stack = Stack(BASE_DIR / "var" / "test", "arrayscope_test", fresh=True)
+    try:
+        stack.start()
+        stack.env.update({"SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0"})
+        stack.manage("setup_database", "--verbosity", "0")
+        return subprocess.run([sys.executable, "-m", "pytest", *pytest_args], env=stack.env, cwd=BASE_DIR).returncode
+    finally:
+        stack.stop()
+
+
+def main(argv):
+    if not argv or argv[0] not in {"run", "test"}:
+        print("usage: python -m portal.launcher run | test [pytest arguments]", file=sys.stderr)
+        return 2
+    try:
+        if argv[0] == "run":
+            run()
+            return 0
+        return test(argv[1:])
+    except (LaunchError, EmbeddedError) as error:
+        print(f"arrayscope: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,29 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from portal.models import ApiKey, Membership, Tenant
+from portal.models.tenancy import ApiKeyScope
+from portal.tenancy import tenant_context
+
+
+class Command(BaseCommand):
+    help = "Issue an API key for a tenant member and print it (it is shown only this once)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="tenant slug")
+        parser.add_argument("username")
+        parser.add_argument("--name", default="command line")
+        parser.add_argument("--scope", choices=ApiKeyScope.values, default=ApiKeyScope.READ)
+
+    def handle(self, *args, **options):
+        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
+        if tenant is None:
+            raise CommandError(f"No tenant with slug {options['tenant']!r}.")
+        user = get_user_model().objects.filter(username=options["username"]).first()
+        if user is None:
+            raise CommandError(f"No user {options['username']!r}.")
+        with tenant_context(tenant, user):
+            if not Membership.objects.filter(tenant=tenant, user=user).exists():
+                raise CommandError(f"{user} is not a member of {tenant.slug}.")
+            _, plain = ApiKey.issue(tenant=tenant, created_by=user, name=options["name"], scope=options["scope"])
+        self.stdout.write(plain)

@@ -1,0 +1,35 @@
+"""Plotly figures for portal pages, returned as JSON for ``Plotly.newPlot``."""
+import plotly.graph_objects as go
+
+
+def sites_world_map(sites):
+    """The tenant's sites on a world map, hover showing position, height and telescopes."""
+    figure = go.Figure(
+        go.Scattergeo(
+            lat=[site.latitude_deg for site in sites],
+            lon=[site.longitude_deg for site in sites],
+            text=[site.name for site in sites],
+            customdata=[
+                [site.height_m, site.time_zone, ", ".join(t.name for t in site.telescopes.all()) or "none"]
+                for site in sites
+            ],
+            hovertemplate=(
+                "<b>%{text}</b><br>lat %{lat:.3f}°, lon %{lon:.3f}°<br>height %{customdata[0]:.0f} m"
+                "<br>%{customdata[1]}<br>telescopes: %{customdata[2]}<extra></extra>"
+            ),
+            mode="markers+text",
+            textposition="top center",
+            marker={"size": 11, "color": "#e4572e", "line": {"width": 1, "color": "#fff"}},
+        )
+    )
+    figure.update_geos(
+        projection_type="natural earth",
+        showland=True,
+        landcolor="#e8ecef",
+        showocean=True,
+        oceancolor="#cfe3f2",
+        showcountries=True,
+        countrycolor="#b8c2cc",
+    )
+    figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=360)
+    return figure.to_json()

@@ -1,0 +1,46 @@
+"""Progress of long jobs, stored on the Job and pushed to the pages watching it.
+
+Every long job (ingest, training, scheduling, generation) reports through these functions;
+the page that started it listens on the job's websocket group (``portal.consumers``).
+"""
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from .models import Job
+
+
+def job_group(job_id):
+    return f"job-{job_id}"
+
+
+def start_job(*, tenant, user, kind, title, total):
+    return Job.objects.create(tenant=tenant, created_by=user, kind=kind, title=title, total=total)
+
+
+def _publish(job, fields):
+    job.save(update_fields=fields)
+    async_to_sync(get_channel_layer().group_send)(job_group(job.pk), {"type": "job.progress", "state": job.as_message()})
+
+
+def report_progress(job, done, message=""):
+    job.status = Job.Status.RUNNING
+    job.done = min(done, job.total)
+    job.message = message
+    _publish(job, ["status", "done", "message"])
+
+
+def finish_job(job, result, message="Done"):
+    job.status = Job.Status.SUCCEEDED
+    job.done = job.total
+    job.result = result
+    job.message = message
+    job.finished_at = timezone.now()
+    _publish(job, ["status", "done", "result", "message", "finished_at"])
+
+
+def fail_job(job, message):
+    job.status = Job.Status.FAILED
+    job.message = message[:300]
+    job.finished_at = timezone.now()
+    _publish(job, ["status", "message", "finished_at"])

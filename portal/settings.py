@@ -1,0 +1,195 @@
+"""Arrayscope settings, read from environment variables.
+
+Every variable is read through ``env`` so the set of names is known in one place
+(``READ_ENV``): the compose test checks each service is given them. ``DATABASE_URL``
+and ``REDIS_URL`` are required here; the launcher (``portal.launcher``) fills them
+with the embedded PostgreSQL and Redis when the user has not set them.
+"""
+import os
+from pathlib import Path
+
+import dj_database_url
+import plotly
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+READ_ENV: dict[str, str] = {}
+_UNSET = object()
+
+
+def env(name, default=_UNSET, *, help=""):
+    """Return an environment variable, recording its name in ``READ_ENV``."""
+    READ_ENV[name] = help
+    value = os.environ.get(name)
+    if value is None or value == "":
+        if default is _UNSET:
+            raise ImproperlyConfigured(
+                f"{name} is not set: {help} (or start the portal with ./arrayscope run, "
+                "which provides embedded defaults)."
+            )
+        return default
+    return value
+
+
+def env_bool(name, default, *, help=""):
+    return env(name, "1" if default else "0", help=help).lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name, default, *, help=""):
+    return [item.strip() for item in env(name, default, help=help).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False, help="show tracebacks in pages; never in production")
+SECRET_KEY = env("SECRET_KEY", help="a long random string that signs sessions and tokens")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]", help="host names served, comma separated")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "", help="https origins allowed to POST forms, comma separated")
+VAR_DIR = Path(env("ARRAYSCOPE_VAR", str(BASE_DIR / "var"), help="folder for embedded services and local data"))
+
+INSTALLED_APPS = [
+    "daphne",
+    "portal.apps.ArrayscopeAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "channels",
+    "portal",
+    "observations",
+    "alerts",
+    "scheduling",
+    "mlmodels",
+    "labeling",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.middleware.TenantMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+ASGI_APPLICATION = "portal.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.tenancy",
+            ],
+        },
+    },
+]
+
+# The app connects as a role that owns no table, so row-level security applies to it;
+# migrations run through the "admin" alias, which connects as the owner.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", help="the app's connection, as a role that owns no table"),
+        conn_max_age=600,
+        conn_health_checks=True,
+    )
+}
+_admin_url = env("DATABASE_ADMIN_URL", "", help="the owner's connection, used only to migrate")
+if _admin_url:
+    DATABASES["admin"] = dj_database_url.parse(_admin_url)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", help="Redis: Celery broker, Channels layer and cache")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "arrayscope"},
+    }
+}
+
+
+def celery_broker_url(redis_url):
+    """Kombu spells a unix socket ``redis+socket://``; redis-py spells it ``unix://``."""
+    return "redis+socket://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
+
+
+CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/plotly", Path(plotly.__file__).parent / "package_data"),
+]
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env("MEDIA_ROOT", str(VAR_DIR / "media"), help="where uploaded files are kept")},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Static files are served by WhiteNoise straight from the source folders: no collectstatic
+# step to forget, and nothing to rebuild between a code change and a restart.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api_auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api_auth.HasTenantApiKey"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "portal.api_errors.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG, help="redirect plain http to https")
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG, help="send cookies over https only")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "31536000" if not DEBUG else "0", help="HSTS max-age"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO", help="logging level")},
+}

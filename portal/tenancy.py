@@ -1,0 +1,66 @@
+"""The active tenant, carried to PostgreSQL so row-level security can enforce it.
+
+The tenant lives in a context variable (so threads, asyncio tasks and Celery tasks each
+keep their own) and is copied into the connection's ``app.tenant_id`` setting, which every
+tenant table's policy reads. A connection opened later (reconnect, new thread) gets the
+value from ``connection_created``, so a query can never run with a stale tenant.
+"""
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.db import connections
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
+
+_active = ContextVar("arrayscope_tenant", default=(None, None))
+
+
+def current_tenant():
+    """The tenant whose rows the current request or task may see, or None."""
+    return _active.get()[0]
+
+
+def _active_ids():
+    tenant, user = _active.get()
+    tenant_id = tenant.pk if tenant is not None else None
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    return tenant_id, user_id
+
+
+def _apply(connection):
+    tenant_id, user_id = _active_ids()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('app.tenant_id', %s, false), set_config('app.user_id', %s, false)",
+            ["" if tenant_id is None else str(tenant_id), "" if user_id is None else str(user_id)],
+        )
+
+
+def activate(tenant, user=None):
+    """Make ``tenant`` (and ``user``, for their own memberships) visible from now on."""
+    _active.set((tenant, user))
+    connection = connections["default"]
+    if connection.connection is not None:
+        _apply(connection)
+
+
+def deactivate():
+    """Hide every tenant's rows again."""
+    activate(None, None)
+
+
+@contextmanager
+def tenant_context(tenant, user=None):
+    """Run a block as ``tenant``; the previous tenant is restored afterwards."""
+    previous = _active.get()
+    activate(tenant, user)
+    try:
+        yield tenant
+    finally:
+        activate(*previous)
+
+
+@receiver(connection_created)
+def _scope_new_connection(sender, connection, **kwargs):
+    if connection.alias == "default":
+        _apply(connection)

@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from . import api, views
+
+router = DefaultRouter()
+router.register("sites", api.SiteViewSet, basename="site")
+router.register("telescopes", api.TelescopeViewSet, basename="telescope")
+router.register("instruments", api.InstrumentViewSet, basename="instrument")
+router.register("filters", api.FilterViewSet, basename="filter")
+
+tenant_patterns = [
+    path("", views.tenant_home, name="tenant_home"),
+    path("api-keys/", views.api_keys, name="api_keys"),
+    path("api-keys/<int:key_id>/revoke/", views.revoke_api_key, name="revoke_api_key"),
+    path("jobs/selftest/", views.start_selftest, name="start_selftest"),
+    path("jobs/<int:job_id>/", views.job_detail, name="job_detail"),
+]
+
+urlpatterns = [
+    path("", views.choose_tenant, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("t/<slug:tenant_slug>/", include(tenant_patterns)),
+    path("api/v1/whoami/", api.whoami, name="api_whoami"),
+    path("api/v1/", include(router.urls)),
+]

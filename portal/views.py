@@ -1,0 +1,94 @@
+"""Portal pages: choosing a tenant, its home, API keys, jobs and /healthz."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from .forms import ApiKeyForm
+from .health import portal_health
+from .models import ApiKey, Job, Membership, Role, Site, Tenant
+from .plots import sites_world_map
+from .progress import start_job
+
+
+def require_role(request, *roles):
+    if request.tenant_role not in roles:
+        raise PermissionDenied(f"This needs one of these roles in {request.tenant}: {', '.join(roles)}.")
+
+
+@login_required
+def choose_tenant(request):
+    """Send a member of one tenant straight there; let a member of several choose."""
+    memberships = list(Membership.objects.filter(user=request.user).select_related("tenant"))
+    if len(memberships) == 1:
+        return redirect("tenant_home", tenant_slug=memberships[0].tenant.slug)
+    tenants = [m.tenant for m in memberships] or (list(Tenant.objects.all()) if request.user.is_superuser else [])
+    return render(request, "portal/choose_tenant.html", {"tenants": tenants})
+
+
+def tenant_home(request, tenant_slug):
+    sites = list(Site.objects.filter(tenant=request.tenant).prefetch_related("telescopes__instruments__filters"))
+    return render(
+        request,
+        "portal/tenant_home.html",
+        {"sites": sites, "sites_map": sites_world_map(sites), "recent_jobs": Job.objects.filter(tenant=request.tenant)[:5]},
+    )
+
+
+@require_POST
+def start_selftest(request, tenant_slug):
+    """Queue a self-test on the ``gpu`` workers and open the page that watches it."""
+    require_role(request, Role.ADMIN, Role.ASTRONOMER)
+    from mlmodels.tasks import accelerator_selftest
+
+    job = start_job(
+        tenant=request.tenant, user=request.user, kind="selftest", title="GPU worker self-test", total=20
+    )
+    accelerator_selftest.delay(request.tenant.pk, job.pk, steps=job.total)
+    return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
+
+
+def job_detail(request, tenant_slug, job_id):
+    job = get_object_or_404(Job, tenant=request.tenant, pk=job_id)
+    return render(request, "portal/job_detail.html", {"job": job})
+
+
+def api_keys(request, tenant_slug):
+    """List the tenant's keys; issue a new one, whose secret is shown on this page only once."""
+    require_role(request, Role.ADMIN, Role.PARTNER, Role.ASTRONOMER)
+    form = ApiKeyForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["scope"] == "write" and request.tenant_role not in (Role.ADMIN, Role.PARTNER):
+            form.add_error("scope", "Only admins and partners can issue read-write keys.")
+        else:
+            key, new_key = ApiKey.issue(
+                tenant=request.tenant, created_by=request.user, name=form.cleaned_data["name"],
+                scope=form.cleaned_data["scope"],
+            )
+            form = ApiKeyForm()
+    keys = ApiKey.objects.filter(tenant=request.tenant).select_related("created_by")
+    if request.tenant_role != Role.ADMIN:
+        keys = keys.filter(created_by=request.user)
+    return render(request, "portal/api_keys.html", {"form": form, "keys": keys, "new_key": new_key})
+
+
+@require_POST
+def revoke_api_key(request, tenant_slug, key_id):
+    keys = ApiKey.objects.filter(tenant=request.tenant)
+    if request.tenant_role != Role.ADMIN:
+        keys = keys.filter(created_by=request.user)
+    key = get_object_or_404(keys, pk=key_id, revoked_at__isnull=True)
+    key.revoke()
+    messages.success(request, f"Revoked {key}. Clients using it now get 401.")
+    return redirect("api_keys", tenant_slug=tenant_slug)
+
+
+@never_cache
+def healthz(request):
+    """200 when Postgres (with pgvector), Redis and a worker on every queue answer; 503 naming what does not."""
+    report = portal_health()
+    return JsonResponse(report, status=200 if report["ok"] else 503)

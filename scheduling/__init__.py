@@ -1,0 +1,1 @@
+"""Semesters, proposals, observation requests, visibility, the scheduler and telescope queues."""

@@ -1,0 +1,42 @@
+// Follows a job over its websocket: the server sends the current state on connect and each
+// progress report after, so a reconnect simply picks up where the job is now.
+(function () {
+  const section = document.getElementById("job");
+  const bar = document.querySelector("#job-progress .bar");
+  const progress = document.getElementById("job-progress");
+  const connection = document.getElementById("job-connection");
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  let finished = false;
+
+  function show(state) {
+    bar.style.width = `${state.percent}%`;
+    progress.setAttribute("aria-valuenow", state.percent);
+    document.getElementById("job-percent").textContent = state.percent;
+    const status = document.getElementById("job-status");
+    status.textContent = state.status;
+    status.className = `status ${state.status}`;
+    document.getElementById("job-message").textContent = state.message;
+    const result = document.getElementById("job-result");
+    result.replaceChildren(...Object.entries(state.result || {}).flatMap(([key, value]) => {
+      const term = document.createElement("dt");
+      term.textContent = key;
+      const detail = document.createElement("dd");
+      detail.textContent = value;
+      return [term, detail];
+    }));
+    finished = state.status === "succeeded" || state.status === "failed";
+  }
+
+  function connect(delay) {
+    const socket = new WebSocket(`${scheme}://${window.location.host}${section.dataset.socket}`);
+    socket.onopen = () => { connection.textContent = "live"; delay = 500; };
+    socket.onmessage = (event) => show(JSON.parse(event.data));
+    socket.onclose = (event) => {
+      if (finished) { connection.textContent = "finished"; return; }
+      if (event.code === 4403) { connection.textContent = "not allowed to watch this job"; return; }
+      connection.textContent = "reconnecting…";
+      setTimeout(() => connect(Math.min(delay * 2, 10000)), delay);
+    };
+  }
+  connect(500);
+})();

@@ -1,0 +1,106 @@
+"""Fixtures on the real stack: the database and Redis the launcher's ``test`` command started,
+real Celery workers and a real ASGI server as separate processes, as in production.
+"""
+import itertools
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from portal.launcher import spawn, stop_processes, wait_healthy, web_command, worker_command
+from portal.models import Membership, Role, Site, Tenant
+from portal.tenancy import tenant_context
+
+# Playwright's sync API runs an event loop in the test's thread; the ORM calls a browser test
+# makes around it are ordinary blocking calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+PASSWORD = "correct horse battery staple"
+_serial = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup():
+    """The launcher's test command made the database with setup_database, as production does."""
+
+
+@pytest.fixture
+def committed(django_db_blocker):
+    """Database access outside a test transaction, for data that workers and servers must see."""
+    with django_db_blocker.unblock():
+        yield
+
+
+def unique(prefix):
+    return f"{prefix}-{os.getpid()}-{next(_serial)}"
+
+
+def make_tenant(*, members=(("admin", Role.ADMIN),), sites=("site",)):
+    """A tenant with one user per (name, role) and a site per code; returns (tenant, {name: user})."""
+    tenant = Tenant.objects.create(slug=unique("t"), name=unique("Observatory"))
+    users = {}
+    with tenant_context(tenant):
+        for name, role in members:
+            user = get_user_model().objects.create_user(username=unique(name), password=PASSWORD)
+            Membership.objects.create(tenant=tenant, user=user, role=role)
+            users[name] = user
+        for code in sites:
+            Site.objects.create(
+                tenant=tenant, code=code, name=f"{code} of {tenant.slug}", latitude_deg=28.3,
+                longitude_deg=-16.5, height_m=2390, time_zone="Atlantic/Canary",
+            )
+    return tenant, users
+
+
+@pytest.fixture
+def tenant_factory(db):
+    return make_tenant
+
+
+@pytest.fixture
+def committed_tenant_factory(committed):
+    return make_tenant
+
+
+def _log_dir():
+    return Path(settings.VAR_DIR) / "log"
+
+
+@pytest.fixture(scope="session")
+def workers():
+    """One real Celery worker per queue, started as the launcher starts them."""
+    from portal.health import check_workers
+
+    processes = [spawn(f"test-worker-{queue}", worker_command(queue), dict(os.environ), _log_dir()) for queue in ("default", "gpu")]
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            check_workers(timeout=0.5)
+            break
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                stop_processes(processes)
+                raise
+    yield processes
+    stop_processes(processes)
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server_url(workers):
+    """The ASGI server (HTTP and websockets) on a free port."""
+    port = _free_port()
+    process = spawn("test-web", web_command("127.0.0.1", port), dict(os.environ), _log_dir())
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(f"{url}/healthz", [process, *workers], timeout=60)
+    yield url
+    stop_processes([process])

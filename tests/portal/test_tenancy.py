@@ -1,0 +1,154 @@
+"""Tenant isolation: pages, raw SQL under row-level security, and every tenant table's policy."""
+import pytest
+from django.apps import apps
+from django.db import DataError, ProgrammingError, connection, transaction
+
+from portal.models import ApiKey, Job, Membership, Site, TenantOwned
+from portal.tenancy import tenant_context
+
+TENANT_MODELS = [model for model in apps.get_models() if issubclass(model, TenantOwned)]
+
+
+@pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)
+def test_every_tenant_table_has_a_policy_and_is_not_owned_by_the_app(db, model):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relrowsecurity, pg_get_userbyid(c.relowner) <> current_user, "
+            "(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) "
+            "FROM pg_class c WHERE c.relname = %s",
+            [model._meta.db_table],
+        )
+        rls_enabled, owned_by_someone_else, policies = cursor.fetchone()
+    assert rls_enabled and owned_by_someone_else and policies >= 1
+
+
+def _rows_in_every_tenant_table(tenant, user):
+    """One row of each tenant model for ``tenant`` (sites, memberships come from the factory)."""
+    from portal.demo import _load_site
+
+    with tenant_context(tenant):
+        _load_site(tenant, {"code": "x" + tenant.slug[-6:], "name": "S", "latitude_deg": 0, "longitude_deg": 0,
+                            "height_m": 0, "telescopes": [("t", "T", 1.0, 10, 0.4, "cam", [("r", 623, 138)])]})
+        ApiKey.issue(tenant=tenant, created_by=user, name="k")
+        Job.objects.create(tenant=tenant, kind="k", title="j", total=1)
+
+
+@pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)
+def test_raw_select_without_where_returns_only_the_active_tenants_rows(tenant_factory, model):
+    tenant_a, users_a = tenant_factory()
+    tenant_b, users_b = tenant_factory()
+    _rows_in_every_tenant_table(tenant_a, users_a["admin"])
+    _rows_in_every_tenant_table(tenant_b, users_b["admin"])
+    table = connection.ops.quote_name(model._meta.db_table)
+    with tenant_context(tenant_a), connection.cursor() as cursor:
+        cursor.execute(f"SELECT tenant_id FROM {table}")
+        seen = {row[0] for row in cursor.fetchall()}
+    assert seen == {tenant_a.pk}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table}")
+        assert cursor.fetchone()[0] == 0, "with no tenant active nothing is visible"
+
+
+def test_writing_a_row_into_another_tenant_is_refused_by_the_database(tenant_factory):
+    tenant_a, _ = tenant_factory()
+    tenant_b, _ = tenant_factory()
+    with tenant_context(tenant_a), pytest.raises((ProgrammingError, DataError), match="row-level security"):
+        with transaction.atomic():
+            Site.objects.create(tenant=tenant_b, code="sneaky", name="x", latitude_deg=0, longitude_deg=0, height_m=0)
+    with tenant_context(tenant_b):
+        assert not Site.objects.filter(code="sneaky").exists()
+
+
+def test_orm_update_of_other_tenants_rows_changes_nothing(tenant_factory):
+    tenant_a, _ = tenant_factory()
+    tenant_b, _ = tenant_factory()
+    with tenant_context(tenant_a):
+        assert Site.objects.update(name="renamed") == 1
+    with tenant_context(tenant_b):
+        assert Site.objects.get().name != "renamed"
+
+
+def test_a_user_sees_their_own_memberships_in_every_tenant_but_no_one_elses(tenant_factory):
+    tenant_a, users_a = tenant_factory(members=[("admin", "admin"), ("other", "volunteer")])
+    tenant_b, _ = tenant_factory()
+    user = users_a["admin"]
+    with tenant_context(tenant_b):
+        Membership.objects.create(tenant=tenant_b, user=user, role="astronomer")
+    with tenant_context(None, user):
+        assert set(Membership.objects.values_list("tenant_id", flat=True)) == {tenant_a.pk, tenant_b.pk}
+        assert not Membership.objects.filter(user=users_a["other"]).exists()
+
+
+def test_member_sees_their_tenant_home_with_its_sites(client, tenant_factory):
+    tenant, users = tenant_factory(sites=["north", "south"])
+    client.force_login(users["admin"])
+    response = client.get(f"/t/{tenant.slug}/")
+    assert response.status_code == 200
+    assert f"north of {tenant.slug}" in response.text and f"south of {tenant.slug}" in response.text
+
+
+@pytest.mark.parametrize("slug", ["other", "no-such-observatory"])
+def test_foreign_or_forged_slug_is_not_found(client, tenant_factory, slug):
+    tenant, users = tenant_factory()
+    other, _ = tenant_factory(sites=["secret"])
+    client.force_login(users["admin"])
+    response = client.get(f"/t/{other.slug if slug == 'other' else slug}/")
+    assert response.status_code == 404
+    assert "secret" not in response.text
+
+
+def test_anonymous_visitor_is_sent_to_sign_in(client, tenant_factory):
+    tenant, _ = tenant_factory()
+    response = client.get(f"/t/{tenant.slug}/")
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+
+
+def test_member_of_two_tenants_gets_a_switcher_listing_both(client, tenant_factory):
+    tenant_a, users = tenant_factory()
+    tenant_b, _ = tenant_factory()
+    with tenant_context(tenant_b):
+        Membership.objects.create(tenant=tenant_b, user=users["admin"], role="astronomer")
+    client.force_login(users["admin"])
+    home = client.get("/")
+    assert home.status_code == 200 and tenant_a.name in home.text and tenant_b.name in home.text
+    page = client.get(f"/t/{tenant_a.slug}/")
+    assert f'/t/{tenant_b.slug}/' in page.text
+
+
+def test_tenant_admin_manages_only_their_own_sites_in_the_admin(client, tenant_factory):
+    tenant, users = tenant_factory(sites=["mine"])
+    other, _ = tenant_factory(sites=["theirs"])
+    client.force_login(users["admin"])
+    client.get(f"/t/{tenant.slug}/")  # makes it the active tenant
+    listing = client.get("/admin/portal/site/")
+    assert listing.status_code == 200
+    assert f"mine of {tenant.slug}" in listing.text and "theirs" not in listing.text
+    response = client.post(
+        "/admin/portal/site/add/",
+        {"code": "new", "name": "New site", "latitude_deg": "-24.6", "longitude_deg": "-70.4", "height_m": "2635",
+         "time_zone": "America/Santiago", "horizon_limit_deg": "15", "description": "",
+         "telescopes-TOTAL_FORMS": "0", "telescopes-INITIAL_FORMS": "0"},
+    )
+    assert response.status_code == 302
+    with tenant_context(tenant):
+        assert Site.objects.get(code="new").tenant_id == tenant.pk
+
+
+def test_volunteer_cannot_open_the_admin(client, tenant_factory):
+    tenant, users = tenant_factory(members=[("vol", "volunteer")])
+    client.force_login(users["vol"])
+    client.get(f"/t/{tenant.slug}/")
+    assert client.get("/admin/portal/site/").status_code == 302  # to the admin's login
+
+
+def test_site_with_an_unknown_time_zone_is_refused_with_the_reason(client, tenant_factory):
+    tenant, users = tenant_factory()
+    client.force_login(users["admin"])
+    client.get(f"/t/{tenant.slug}/")
+    response = client.post(
+        "/admin/portal/site/add/",
+        {"code": "bad", "name": "Bad", "latitude_deg": "10", "longitude_deg": "10", "height_m": "10",
+         "time_zone": "Mars/Olympus_Mons", "horizon_limit_deg": "15",
+         "telescopes-TOTAL_FORMS": "0", "telescopes-INITIAL_FORMS": "0"},
+    )
+    assert response.status_code == 200 and "is not an IANA time zone" in response.text
