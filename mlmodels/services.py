@@ -1,5 +1,4 @@
 """Work done on the ``gpu`` workers."""
-import platform
 import statistics
 import time
 
@@ -8,7 +7,7 @@ import numpy as np
 from portal.progress import finish_job, report_progress
 
 
-def accelerator_selftest(job, *, size=1024, steps=20):
+def accelerator_selftest(job, *, worker, size=1024, steps=20):
     """Measure the worker's dense matrix-multiply throughput, reporting each step.
 
     It answers the first question about a new GPU node — is the worker alive, on which
@@ -28,7 +27,7 @@ def accelerator_selftest(job, *, size=1024, steps=20):
     result = {
         "device": "cpu",
         "backend": f"numpy {np.__version__}",
-        "host": platform.node(),
+        "worker": worker,
         "matrix_size": size,
         "median_gflops": round(statistics.median(rates), 2),
         "best_gflops": round(max(rates), 2),

@@ -5,13 +5,13 @@ from portal.progress import fail_job
 from . import services
 
 
-@app.task(base=TenantTask, queue="gpu")
-def accelerator_selftest(tenant_id, job_id, size=1024, steps=20):
+@app.task(base=TenantTask, bind=True)
+def accelerator_selftest(self, tenant_id, job_id, size=1024, steps=20):
     job = Job.objects.get(pk=job_id)
     if job.status == Job.Status.SUCCEEDED:
         return  # redelivered after it finished: the result is already on the job
     try:
-        services.accelerator_selftest(job, size=size, steps=steps)
+        services.accelerator_selftest(job, worker=self.request.hostname, size=size, steps=steps)
     except Exception as error:
         fail_job(job, f"{type(error).__name__}: {error}")
         raise

@@ -1,8 +1,10 @@
 """REST API for a tenant's facilities; the tenant always comes from the API key."""
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from .models import Filter, Instrument, Site, Telescope
 
@@ -34,7 +36,10 @@ class TenantModelSerializer(serializers.ModelSerializer):
             instance.clean()
             instance.validate_constraints()
         except DjangoValidationError as error:
-            raise serializers.ValidationError(serializers.as_serializer_error(error)) from error
+            errors = serializers.as_serializer_error(error)
+            if NON_FIELD_ERRORS in errors:
+                errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop(NON_FIELD_ERRORS)
+            raise serializers.ValidationError(errors) from error
         return attrs
 
 

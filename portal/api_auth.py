@@ -34,7 +34,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
         plain = header[1]
-        parts = plain.split("_")
+        parts = plain.split("_", 2)
         if len(parts) != 3 or parts[0] != "ask" or len(parts[1]) != ApiKey.PREFIX_LENGTH:
             raise exceptions.AuthenticationFailed("This is not an Arrayscope API key (they start with 'ask_').")
         key = _find_key(parts[1])

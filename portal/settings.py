@@ -125,6 +125,8 @@ def celery_broker_url(redis_url):
 
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# All torch work lives in mlmodels and runs on the gpu workers; everything else is light.
+CELERY_TASK_ROUTES = {"mlmodels.tasks.*": {"queue": "gpu"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -32,7 +32,11 @@ class Site(TenantOwned):
     description = models.TextField(blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "code"], name="site_code_unique_per_tenant")]
+        constraints = [models.UniqueConstraint(
+                fields=["tenant", "code"],
+                name="site_code_unique_per_tenant",
+                violation_error_message="code: this observatory already has a site with this code.",
+            )]
         ordering = ["name"]
 
     def __str__(self):
@@ -55,7 +59,11 @@ class Telescope(TenantOwned):
     active = models.BooleanField(default=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["site", "code"], name="telescope_code_unique_per_site")]
+        constraints = [models.UniqueConstraint(
+                fields=["site", "code"],
+                name="telescope_code_unique_per_site",
+                violation_error_message="code: this site already has a telescope with this code.",
+            )]
         ordering = ["site__name", "name"]
 
     def __str__(self):
@@ -80,7 +88,11 @@ class Instrument(TenantOwned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["telescope", "code"], name="instrument_code_unique_per_telescope")
+            models.UniqueConstraint(
+                fields=["telescope", "code"],
+                name="instrument_code_unique_per_telescope",
+                violation_error_message="code: this telescope already has an instrument with this code.",
+            )
         ]
         ordering = ["telescope__name", "name"]
 
@@ -98,7 +110,11 @@ class Filter(TenantOwned):
     bandwidth_nm = models.FloatField(validators=[MinValueValidator(0.1), MaxValueValidator(10000)])
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["instrument", "name"], name="filter_name_unique_per_instrument")]
+        constraints = [models.UniqueConstraint(
+                fields=["instrument", "name"],
+                name="filter_name_unique_per_instrument",
+                violation_error_message="name: this instrument already has a filter with this name.",
+            )]
         ordering = ["central_wavelength_nm"]
 
     def __str__(self):
