@@ -30,6 +30,9 @@ def sites_world_map(sites):
         oceancolor="#cfe3f2",
         showcountries=True,
         countrycolor="#b8c2cc",
+        fitbounds=False,
+        lataxis_range=[-60, 85],
+        lonaxis_range=[-180, 180],
     )
     figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=360)
     return figure.to_json()

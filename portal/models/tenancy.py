@@ -81,6 +81,7 @@ class ApiKey(TenantOwned):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "API key"
 
     def __str__(self):
         return f"{self.name} (ask_{self.prefix}_…)"

@@ -30,7 +30,10 @@
   function connect(delay) {
     const socket = new WebSocket(`${scheme}://${window.location.host}${section.dataset.socket}`);
     socket.onopen = () => { connection.textContent = "live"; delay = 500; };
-    socket.onmessage = (event) => show(JSON.parse(event.data));
+    socket.onmessage = (event) => {
+      show(JSON.parse(event.data));
+      if (finished) socket.close();
+    };
     socket.onclose = (event) => {
       if (finished) { connection.textContent = "finished"; return; }
       if (event.code === 4403) { connection.textContent = "not allowed to watch this job"; return; }
