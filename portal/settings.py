@@ -1,7 +1,7 @@
 """Arrayscope settings, read from environment variables.
 
 Every variable is read through ``env`` so the set of names is known in one place
-(``READ_ENV``): the compose test checks each service is given them. ``DATABASE_URL``
+(``READ_ENV``, name -> required): the compose test checks each service is given them. ``DATABASE_URL``
 and ``REDIS_URL`` are required here; the launcher (``portal.launcher``) fills them
 with the embedded PostgreSQL and Redis when the user has not set them.
 """
@@ -13,13 +13,13 @@ import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-READ_ENV: dict[str, str] = {}
+READ_ENV: dict[str, bool] = {}
 _UNSET = object()
 
 
 def env(name, default=_UNSET, *, help=""):
     """Return an environment variable, recording its name in ``READ_ENV``."""
-    READ_ENV[name] = help
+    READ_ENV[name] = default is _UNSET
     value = os.environ.get(name)
     if value is None or value == "":
         if default is _UNSET:
@@ -181,6 +181,7 @@ REST_FRAMEWORK = {
 }
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health checks call it over plain http
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG, help="redirect plain http to https")
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG, help="send cookies over https only")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -70,12 +70,17 @@ def _log_dir():
     return Path(settings.VAR_DIR) / "log"
 
 
+def _service_env():
+    """The environment for the servers under test: this one, less the browser tests' allowance."""
+    return {name: value for name, value in os.environ.items() if name != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
 @pytest.fixture(scope="session")
 def workers():
     """One real Celery worker per queue, started as the launcher starts them."""
     from portal.health import check_workers
 
-    processes = [spawn(f"test-worker-{queue}", worker_command(queue), dict(os.environ), _log_dir()) for queue in ("default", "gpu")]
+    processes = [spawn(f"test-worker-{queue}", worker_command(queue), _service_env(), _log_dir()) for queue in ("default", "gpu")]
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -99,7 +104,7 @@ def _free_port():
 def live_server_url(workers):
     """The ASGI server (HTTP and websockets) on a free port."""
     port = _free_port()
-    process = spawn("test-web", web_command("127.0.0.1", port), dict(os.environ), _log_dir())
+    process = spawn("test-web", web_command("127.0.0.1", port), _service_env(), _log_dir())
     url = f"http://127.0.0.1:{port}"
     wait_healthy(f"{url}/healthz", [process, *workers], timeout=60)
     yield url
