@@ -129,7 +129,7 @@ class Stack:
 
     def manage(self, *args):
         """Run a management command against this stack, its output passed through."""
-        result = subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=self.env, cwd=BASE_DIR)
+        result = subprocess.run(manage_command(*args), env=self.env, cwd=BASE_DIR)
         if result.returncode != 0:
             raise LaunchError(f"'manage.py {' '.join(args)}' failed (exit {result.returncode}); see its output above.")
 
@@ -144,6 +144,10 @@ def spawn(name, command, env, log_dir):
     process.log_path = log_dir / f"{name}.log"
     process.name = name
     return process
+
+
+def manage_command(*args):
+    return [sys.executable, str(BASE_DIR / "manage.py"), *args]
 
 
 def worker_command(queue):
@@ -210,10 +214,13 @@ def run():
         for name in ("SECURE_SSL_REDIRECT", "SECURE_COOKIES", "SECURE_HSTS_SECONDS"):
             stack.env.setdefault(name, "0")
         stack.manage("setup_database")
-        stack.manage("load_demo", "--password", DEMO_PASSWORD)
         log_dir = stack.var_dir / "log"
+        # The demo data loads while the workers and the server start: none of them needs it to boot.
+        demo = spawn("demo", manage_command("load_demo", "--password", DEMO_PASSWORD), stack.env, log_dir)
         processes = [spawn(f"worker-{queue}", worker_command(queue), stack.env, log_dir) for queue in ("default", "gpu")]
         processes.append(spawn("web", web_command(host, port), stack.env, log_dir))
+        if demo.wait() != 0:
+            raise LaunchError(f"Loading the demo data failed (exit {demo.returncode}); see {demo.log_path}.")
         base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         wait_healthy(f"{base}/healthz", processes, timeout=120)
         print_banner(base, log_dir)
