@@ -25,6 +25,18 @@ def _communicator(path, session=None):
     return WebsocketCommunicator(application, path, headers=headers)
 
 
+def _try_connect(path, session=None):
+    """(connected, close code) for a websocket opened on ``path``."""
+
+    async def connect():
+        communicator = _communicator(path, session)
+        result = await communicator.connect()
+        await communicator.disconnect()
+        return result
+
+    return async_to_sync(connect)()
+
+
 def _new_job(tenant, user, total=10):
     with tenant_context(tenant):
         return start_job(tenant=tenant, user=user, kind="selftest", title="self-test", total=total)
@@ -62,14 +74,7 @@ def test_selftest_runs_on_a_gpu_worker_and_its_progress_arrives_over_the_websock
 def test_websocket_refuses_a_visitor_who_is_not_signed_in(committed_tenant_factory):
     tenant, users = committed_tenant_factory()
     job = _new_job(tenant, users["admin"])
-
-    async def connect():
-        communicator = _communicator(f"/ws/t/{tenant.slug}/jobs/{job.pk}/")
-        connected, code = await communicator.connect()
-        await communicator.disconnect()
-        return connected, code
-
-    assert async_to_sync(connect)() == (False, 4403)
+    assert _try_connect(f"/ws/t/{tenant.slug}/jobs/{job.pk}/") == (False, 4403)
 
 
 def test_websocket_refuses_a_member_of_another_tenant(committed_tenant_factory):
@@ -77,14 +82,7 @@ def test_websocket_refuses_a_member_of_another_tenant(committed_tenant_factory):
     _, outsiders = committed_tenant_factory()
     job = _new_job(tenant, users["admin"])
     session = _session_cookie(outsiders["admin"])
-
-    async def connect():
-        communicator = _communicator(f"/ws/t/{tenant.slug}/jobs/{job.pk}/", session)
-        connected, code = await communicator.connect()
-        await communicator.disconnect()
-        return connected, code
-
-    assert async_to_sync(connect)() == (False, 4403)
+    assert _try_connect(f"/ws/t/{tenant.slug}/jobs/{job.pk}/", session) == (False, 4403)
 
 
 def test_healthz_reports_every_part_when_all_are_up(workers, committed):
