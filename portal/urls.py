@@ -17,6 +17,8 @@ tenant_patterns = [
     path("", views.tenant_home, name="tenant_home"),
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:key_id>/revoke/", views.revoke_api_key, name="revoke_api_key"),
+    path("members/", views.members, name="members"),
+    path("members/<int:membership_id>/", views.change_member, name="change_member"),
     path("jobs/selftest/", views.start_selftest, name="start_selftest"),
     path("jobs/<int:job_id>/", views.job_detail, name="job_detail"),
 ]

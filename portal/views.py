@@ -1,13 +1,14 @@
-"""Portal pages: choosing a tenant, its home, API keys, jobs and /healthz."""
+"""Portal pages: choosing a tenant, its home, members, API keys, jobs and /healthz."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from .forms import ApiKeyForm
+from . import services
+from .forms import AddMemberForm, ApiKeyForm, ChangeRoleForm
 from .health import portal_health
 from .models import ApiKey, Job, Membership, Role, Site, Tenant
 from .plots import sites_world_map
@@ -85,6 +86,45 @@ def revoke_api_key(request, tenant_slug, key_id):
     key.revoke()
     messages.success(request, f"Revoked {key}. Clients using it now get 401.")
     return redirect("api_keys", tenant_slug=tenant_slug)
+
+
+def members(request, tenant_slug):
+    """The tenant's members; admins add people (new users get a temporary password, shown once)."""
+    require_role(request, Role.ADMIN)
+    form = AddMemberForm(request.POST or None)
+    added = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership, password = services.add_member(request.tenant, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error("username", error)
+        else:
+            added = {"membership": membership, "password": password}
+            form = AddMemberForm()
+    memberships = Membership.objects.filter(tenant=request.tenant).select_related("user").order_by("user__username")
+    return render(
+        request, "portal/members.html",
+        {"form": form, "memberships": memberships, "added": added, "roles": Role.choices},
+    )
+
+
+@require_POST
+def change_member(request, tenant_slug, membership_id):
+    require_role(request, Role.ADMIN)
+    membership = get_object_or_404(Membership, tenant=request.tenant, pk=membership_id)
+    try:
+        if request.POST.get("action") == "remove":
+            services.remove_member(membership)
+            messages.success(request, f"Removed {membership.user} from {request.tenant}.")
+        else:
+            form = ChangeRoleForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError("Choose one of the listed roles.")
+            services.change_role(membership, form.cleaned_data["role"])
+            messages.success(request, f"{membership.user} is now {membership.get_role_display().lower()}.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("members", tenant_slug=tenant_slug)
 
 
 @never_cache

@@ -1,4 +1,5 @@
 """The run command's failures at start: one sentence naming the problem, no traceback."""
+import json
 import os
 import socket
 import subprocess
@@ -65,3 +66,42 @@ def test_var_folder_that_is_not_writable(tmp_path):
 def test_unknown_subcommand_prints_usage(argv):
     result = subprocess.run([sys.executable, "-m", "portal.launcher", *argv], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2 and "usage:" in result.stderr
+
+
+def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(tmp_path):
+    import signal
+    import time
+    import urllib.request
+
+    import psutil
+
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("DATABASE_URL", "DATABASE_ADMIN_URL", "REDIS_URL", "SECRET_KEY")}
+    env.update(ARRAYSCOPE_VAR=str(tmp_path / "var"), PORT=str(_free_port()))
+
+    def start_and_stop():
+        launcher = subprocess.Popen([sys.executable, "-m", "portal.launcher", "run"], cwd=ROOT, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        banner = ""
+        while "Press Ctrl-C to stop." not in banner:
+            line = launcher.stdout.readline()
+            assert line, f"the launcher ended early:\n{banner}"
+            banner += line
+        children = psutil.Process(launcher.pid).children(recursive=True)
+        with urllib.request.urlopen(f"http://127.0.0.1:{env['PORT']}/healthz") as response:
+            health = json.loads(response.read())
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(60) == 0
+        assert not (tmp_path / "var" / "pg" / "postmaster.pid").exists(), "PostgreSQL was stopped"
+        time.sleep(0.5)
+        return banner, health, [child for child in children if child.is_running() and child.status() != "zombie"]
+
+    first_banner, health, left_running = start_and_stop()
+    assert "demo-admin" in first_banner and "arrayscope-demo" in first_banner
+    assert health["ok"] and health["parts"]["workers"]["queues"]["gpu"]
+    assert left_running == []
+    secret = (tmp_path / "var" / "secret_key").read_text()
+    second_banner, health, left_running = start_and_stop()
+    assert "Applying portal.0001_initial" not in second_banner, "a second run migrates nothing"
+    assert health["ok"] and left_running == []
+    assert (tmp_path / "var" / "secret_key").read_text() == secret, "sessions survive a restart"
