@@ -8,6 +8,7 @@ The virtual environment is assumed installed (the first ``./arrayscope`` call do
 
     python benchmarks/startup.py [--quick]
 """
+
 import argparse
 import json
 import os
@@ -54,8 +55,9 @@ def time_portal_start(var_dir):
     for name in ("DATABASE_URL", "DATABASE_ADMIN_URL", "REDIS_URL"):
         env.pop(name, None)
     started = time.perf_counter()
-    process = subprocess.Popen([str(ROOT / "arrayscope"), "run"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [str(ROOT / "arrayscope"), "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         while not healthy(f"http://127.0.0.1:{port}/healthz"):
             if process.poll() is not None:
@@ -81,7 +83,10 @@ def time_bare_worker(var_dir):
     started = time.perf_counter()
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "bareapp", "worker", "-c", "1", "--without-gossip", "--without-mingle"],
-        cwd=app_dir, env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}, stdout=subprocess.DEVNULL, stderr=open(app_dir / "worker.log", "wb"),
+        cwd=app_dir,
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        stdout=subprocess.DEVNULL,
+        stderr=open(app_dir / "worker.log", "wb"),
     )
     try:
         while not app.control.ping(timeout=0.2):
@@ -104,14 +109,29 @@ def main():
         warm = [time_portal_start(var_dir) for _ in range(1 if args.quick else 3)]
         bare = time_bare_worker(Path(tmp))
     warm_median = statistics.median(warm)
-    print(json.dumps({
-        "benchmark": "startup",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "figures": {"cold_start_s": round(cold, 2), "warm_start_s": round(warm_median, 2),
-                    "warm_runs_s": [round(value, 2) for value in warm], "goal_warm_start_s": 15},
-        "baseline": {"bare_celery_worker_s": round(bare, 2)},
-        "ratio": {"warm_over_bare_worker": round(warm_median / bare, 2), "cold_over_warm": round(cold / warm_median, 2)},
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "startup",
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                },
+                "figures": {
+                    "cold_start_s": round(cold, 2),
+                    "warm_start_s": round(warm_median, 2),
+                    "warm_runs_s": [round(value, 2) for value in warm],
+                    "goal_warm_start_s": 15,
+                },
+                "baseline": {"bare_celery_worker_s": round(bare, 2)},
+                "ratio": {
+                    "warm_over_bare_worker": round(warm_median / bare, 2),
+                    "cold_over_warm": round(cold / warm_median, 2),
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Work done on the ``gpu`` workers."""
+
 import statistics
 import time
 

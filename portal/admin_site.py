@@ -4,6 +4,7 @@ Observatory admins manage their own sites and telescopes here without being Djan
 staff: the site admits a tenant admin of the active tenant (or a superuser), and every
 tenant model admin lists and saves rows of that tenant only.
 """
+
 from django.contrib import admin
 
 from .models import Role

@@ -1,4 +1,5 @@
 """REST API for a tenant's facilities; the tenant always comes from the API key."""
+
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, viewsets
@@ -47,8 +48,15 @@ class SiteSerializer(TenantModelSerializer):
     class Meta:
         model = Site
         fields = [
-            "id", "code", "name", "latitude_deg", "longitude_deg", "height_m",
-            "time_zone", "horizon_limit_deg", "description",
+            "id",
+            "code",
+            "name",
+            "latitude_deg",
+            "longitude_deg",
+            "height_m",
+            "time_zone",
+            "horizon_limit_deg",
+            "description",
         ]
 
 
@@ -100,6 +108,4 @@ class FilterViewSet(TenantModelViewSet):
 def whoami(request):
     """Which tenant and scope this key gives: the first call a partner's client makes."""
     key = request.auth
-    return Response(
-        {"tenant": {"slug": key.tenant.slug, "name": key.tenant.name}, "key": key.name, "scope": key.scope}
-    )
+    return Response({"tenant": {"slug": key.tenant.slug, "name": key.tenant.name}, "key": key.name, "scope": key.scope})

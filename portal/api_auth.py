@@ -1,4 +1,5 @@
 """API-key authentication: the key decides the tenant of every API request."""
+
 from django.db import connection
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions

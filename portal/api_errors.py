@@ -1,4 +1,5 @@
 """API errors as RFC 9457 problem details, so partners' clients get one shape for every failure."""
+
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 

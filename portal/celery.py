@@ -1,4 +1,5 @@
 """The Celery app, and the base class that runs every tenant task inside its tenant."""
+
 import os
 
 from celery import Celery, Task

@@ -1,4 +1,5 @@
 """Websockets: a job's progress, for the signed-in members of its tenant."""
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 

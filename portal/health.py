@@ -1,4 +1,5 @@
 """The health of the parts the portal needs, as shown on /healthz and the tenant home."""
+
 import redis
 from django.conf import settings
 from django.db import connection

@@ -8,6 +8,7 @@ var/test, migrated as in production, then pytest.
 
 Every failure to start is one sentence naming the part and the cause, not a traceback.
 """
+
 import os
 import secrets
 import signal
@@ -152,8 +153,22 @@ def manage_command(*args):
 
 def worker_command(queue):
     return [
-        sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "-n", f"{queue}@%h",
-        "-c", WORKER_CONCURRENCY[queue], "--without-gossip", "--without-mingle", "-l", "INFO",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "portal",
+        "worker",
+        "-Q",
+        queue,
+        "-n",
+        f"{queue}@%h",
+        "-c",
+        WORKER_CONCURRENCY[queue],
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        "INFO",
     ]
 
 
@@ -181,7 +196,9 @@ def wait_healthy(url, processes, timeout):
     while time.monotonic() < deadline:
         for process in processes:
             if process.poll() is not None:
-                raise LaunchError(f"{process.name} exited at start (code {process.returncode}); see {process.log_path}.")
+                raise LaunchError(
+                    f"{process.name} exited at start (code {process.returncode}); see {process.log_path}."
+                )
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 if response.status == 200:
@@ -217,7 +234,9 @@ def run():
         log_dir = stack.var_dir / "log"
         # The demo data loads while the workers and the server start: none of them needs it to boot.
         demo = spawn("demo", manage_command("load_demo", "--password", DEMO_PASSWORD), stack.env, log_dir)
-        processes = [spawn(f"worker-{queue}", worker_command(queue), stack.env, log_dir) for queue in ("default", "gpu")]
+        processes = [
+            spawn(f"worker-{queue}", worker_command(queue), stack.env, log_dir) for queue in ("default", "gpu")
+        ]
         processes.append(spawn("web", web_command(host, port), stack.env, log_dir))
         if demo.wait() != 0:
             raise LaunchError(f"Loading the demo data failed (exit {demo.returncode}); see {demo.log_path}.")

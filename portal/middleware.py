@@ -1,4 +1,5 @@
 """Which tenant a page request works in, and the guarantee that it ends with none."""
+
 import re
 
 from django.contrib.auth.views import redirect_to_login

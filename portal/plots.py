@@ -1,4 +1,5 @@
 """Plotly figures for portal pages, returned as JSON for ``Plotly.newPlot``."""
+
 import plotly.graph_objects as go
 
 

@@ -3,6 +3,7 @@
 Every long job (ingest, training, scheduling, generation) reports through these functions;
 the page that started it listens on the job's websocket group (``portal.consumers``).
 """
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
@@ -20,7 +21,9 @@ def start_job(*, tenant, user, kind, title, total):
 
 def _publish(job, fields):
     job.save(update_fields=fields)
-    async_to_sync(get_channel_layer().group_send)(job_group(job.pk), {"type": "job.progress", "state": job.as_message()})
+    async_to_sync(get_channel_layer().group_send)(
+        job_group(job.pk), {"type": "job.progress", "state": job.as_message()}
+    )
 
 
 def report_progress(job, done, message=""):

@@ -6,6 +6,7 @@ table, so the policy binds it even when a query forgets its tenant filter. ``rea
 adds an SQL condition under which other rows may be *read* (never written): public data,
 a user's own memberships, the one API key being checked.
 """
+
 from django.db.migrations.operations.base import Operation
 
 CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::bigint"

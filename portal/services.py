@@ -1,4 +1,5 @@
 """Tenant membership operations, shared by the members page and the management commands."""
+
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -35,7 +36,9 @@ def add_member(tenant, *, username, role, email=""):
 def _ensure_another_admin(membership):
     others = Membership.objects.filter(tenant=membership.tenant, role=Role.ADMIN).exclude(pk=membership.pk)
     if membership.role == Role.ADMIN and not others.exists():
-        raise ValidationError(f"{membership.user} is the last admin of {membership.tenant.name}; name another admin first.")
+        raise ValidationError(
+            f"{membership.user} is the last admin of {membership.tenant.name}; name another admin first."
+        )
 
 
 def change_role(membership, role):

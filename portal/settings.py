@@ -5,6 +5,7 @@ Every variable is read through ``env`` so the set of names is known in one place
 and ``REDIS_URL`` are required here; the launcher (``portal.launcher``) fills them
 with the embedded PostgreSQL and Redis when the user has not set them.
 """
+
 import os
 from pathlib import Path
 

@@ -5,6 +5,7 @@ keep their own) and is copied into the connection's ``app.tenant_id`` setting, w
 tenant table's policy reads. A connection opened later (reconnect, new thread) gets the
 value from ``connection_created``, so a query can never run with a stale tenant.
 """
+
 from contextlib import contextmanager
 from contextvars import ContextVar
 

@@ -1,4 +1,5 @@
 """Portal pages: choosing a tenant, its home, members, API keys, jobs and /healthz."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -35,7 +36,11 @@ def tenant_home(request, tenant_slug):
     return render(
         request,
         "portal/tenant_home.html",
-        {"sites": sites, "sites_map": sites_world_map(sites), "recent_jobs": Job.objects.filter(tenant=request.tenant)[:5]},
+        {
+            "sites": sites,
+            "sites_map": sites_world_map(sites),
+            "recent_jobs": Job.objects.filter(tenant=request.tenant)[:5],
+        },
     )
 
 
@@ -45,9 +50,7 @@ def start_selftest(request, tenant_slug):
     require_role(request, Role.ADMIN, Role.ASTRONOMER)
     from mlmodels.tasks import accelerator_selftest
 
-    job = start_job(
-        tenant=request.tenant, user=request.user, kind="selftest", title="GPU worker self-test", total=20
-    )
+    job = start_job(tenant=request.tenant, user=request.user, kind="selftest", title="GPU worker self-test", total=20)
     accelerator_selftest.delay(request.tenant.pk, job.pk, steps=job.total)
     return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 
@@ -67,7 +70,9 @@ def api_keys(request, tenant_slug):
             form.add_error("scope", "Only admins and partners can issue read-write keys.")
         else:
             key, new_key = ApiKey.issue(
-                tenant=request.tenant, created_by=request.user, name=form.cleaned_data["name"],
+                tenant=request.tenant,
+                created_by=request.user,
+                name=form.cleaned_data["name"],
                 scope=form.cleaned_data["scope"],
             )
             form = ApiKeyForm()
@@ -103,7 +108,8 @@ def members(request, tenant_slug):
             form = AddMemberForm()
     memberships = Membership.objects.filter(tenant=request.tenant).select_related("user").order_by("user__username")
     return render(
-        request, "portal/members.html",
+        request,
+        "portal/members.html",
         {"form": form, "memberships": memberships, "added": added, "roles": Role.choices},
     )
 

@@ -1,6 +1,7 @@
 """Fixtures on the real stack: the database and Redis the launcher's ``test`` command started,
 real Celery workers and a real ASGI server as separate processes, as in production.
 """
+
 import itertools
 import os
 import socket
@@ -50,8 +51,13 @@ def make_tenant(*, members=(("admin", Role.ADMIN),), sites=("site",)):
             users[name] = user
         for code in sites:
             Site.objects.create(
-                tenant=tenant, code=code, name=f"{code} of {tenant.slug}", latitude_deg=28.3,
-                longitude_deg=-16.5, height_m=2390, time_zone="Atlantic/Canary",
+                tenant=tenant,
+                code=code,
+                name=f"{code} of {tenant.slug}",
+                latitude_deg=28.3,
+                longitude_deg=-16.5,
+                height_m=2390,
+                time_zone="Atlantic/Canary",
             )
     return tenant, users
 
@@ -80,7 +86,9 @@ def workers():
     """One real Celery worker per queue, started as the launcher starts them."""
     from portal.health import check_workers
 
-    processes = [spawn(f"test-worker-{queue}", worker_command(queue), _service_env(), _log_dir()) for queue in ("default", "gpu")]
+    processes = [
+        spawn(f"test-worker-{queue}", worker_command(queue), _service_env(), _log_dir()) for queue in ("default", "gpu")
+    ]
     deadline = time.monotonic() + 60
     while True:
         try:

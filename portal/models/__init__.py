@@ -1,4 +1,5 @@
 """Portal models: who shares the portal (tenancy) and what they observe with (facilities)."""
+
 from .facilities import Filter, Instrument, Site, Telescope
 from .jobs import Job
 from .tenancy import ApiKey, Membership, Role, Tenant, TenantOwned

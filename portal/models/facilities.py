@@ -1,4 +1,5 @@
 """Where and with what a tenant observes: sites, telescopes, instruments and their filters."""
+
 import zoneinfo
 
 from astropy import units as u
@@ -32,11 +33,13 @@ class Site(TenantOwned):
     description = models.TextField(blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(
+        constraints = [
+            models.UniqueConstraint(
                 fields=["tenant", "code"],
                 name="site_code_unique_per_tenant",
                 violation_error_message="code: this observatory already has a site with this code.",
-            )]
+            )
+        ]
         ordering = ["name"]
 
     def __str__(self):
@@ -59,11 +62,13 @@ class Telescope(TenantOwned):
     active = models.BooleanField(default=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(
+        constraints = [
+            models.UniqueConstraint(
                 fields=["site", "code"],
                 name="telescope_code_unique_per_site",
                 violation_error_message="code: this site already has a telescope with this code.",
-            )]
+            )
+        ]
         ordering = ["site__name", "name"]
 
     def __str__(self):
@@ -110,11 +115,13 @@ class Filter(TenantOwned):
     bandwidth_nm = models.FloatField(validators=[MinValueValidator(0.1), MaxValueValidator(10000)])
 
     class Meta:
-        constraints = [models.UniqueConstraint(
+        constraints = [
+            models.UniqueConstraint(
                 fields=["instrument", "name"],
                 name="filter_name_unique_per_instrument",
                 violation_error_message="name: this instrument already has a filter with this name.",
-            )]
+            )
+        ]
         ordering = ["central_wavelength_nm"]
 
     def __str__(self):

@@ -1,4 +1,5 @@
 """Long-running work started from a page, with progress that the page watches live."""
+
 from django.conf import settings
 from django.db import models
 
@@ -31,7 +32,9 @@ class Job(TenantOwned):
 
     @property
     def percent(self):
-        return round(100 * self.done / self.total) if self.total else (100 if self.status == self.Status.SUCCEEDED else 0)
+        return (
+            round(100 * self.done / self.total) if self.total else (100 if self.status == self.Status.SUCCEEDED else 0)
+        )
 
     def as_message(self):
         """The state a watching page needs, as sent over the websocket."""

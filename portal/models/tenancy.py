@@ -1,4 +1,5 @@
 """Tenants, their members and their API keys."""
+
 import hashlib
 import hmac
 import secrets

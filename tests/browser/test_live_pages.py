@@ -1,4 +1,5 @@
 """Pages that change live, driven in a real headless Chromium against the running portal."""
+
 import pytest
 
 from tests.conftest import PASSWORD

@@ -1,4 +1,5 @@
 """The partner API: API keys decide the tenant and what may be changed; errors are problem+json."""
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -17,8 +18,15 @@ def _client(plain):
     return client
 
 
-NEW_SITE = {"code": "lsc", "name": "Cerro Tololo", "latitude_deg": -30.1675, "longitude_deg": -70.8048,
-            "height_m": 2198, "time_zone": "America/Santiago", "horizon_limit_deg": 15}
+NEW_SITE = {
+    "code": "lsc",
+    "name": "Cerro Tololo",
+    "latitude_deg": -30.1675,
+    "longitude_deg": -70.8048,
+    "height_m": 2198,
+    "time_zone": "America/Santiago",
+    "horizon_limit_deg": 15,
+}
 
 
 def test_valid_key_lists_only_its_own_tenants_sites(tenant_factory):
@@ -124,8 +132,14 @@ def test_telescope_cannot_be_attached_to_another_tenants_site(tenant_factory):
     _, plain = _issue(tenant_a, users_a["admin"], scope="write")
     response = _client(plain).post(
         "/api/v1/telescopes/",
-        {"site": their_site.pk, "code": "1m", "name": "x", "aperture_m": 1, "field_of_view_arcmin": 20,
-         "pixel_scale_arcsec": 0.4},
+        {
+            "site": their_site.pk,
+            "code": "1m",
+            "name": "x",
+            "aperture_m": 1,
+            "field_of_view_arcmin": 20,
+            "pixel_scale_arcsec": 0.4,
+        },
         format="json",
     )
     assert response.status_code == 400 and "site" in response.json()["errors"]

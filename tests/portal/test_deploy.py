@@ -1,6 +1,7 @@
 """Production configuration: compose.yaml gives every service what the settings read, and
 those settings pass Django's deployment checks. No container engine runs here, so the
 file is checked as data and its web environment is fed to the real settings."""
+
 import os
 import re
 import subprocess
@@ -13,8 +14,12 @@ from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTAL_SERVICES = ["migrate", "web", "worker-default", "worker-gpu", "beat"]
-SAMPLE = {"SECRET_KEY": "k" * 64 + "-Zq9!", "PORTAL_HOST": "portal.example.org", "DB_PASSWORD": "pw1",
-          "APP_DB_PASSWORD": "pw2"}
+SAMPLE = {
+    "SECRET_KEY": "k" * 64 + "-Zq9!",
+    "PORTAL_HOST": "portal.example.org",
+    "DB_PASSWORD": "pw1",
+    "APP_DB_PASSWORD": "pw2",
+}
 
 
 def interpolate(value):
@@ -36,7 +41,9 @@ def test_every_portal_service_gets_every_required_variable_and_no_unknown_one(se
     env = environment(services[name])
     required = {var for var, is_required in settings.READ_ENV.items() if is_required}
     assert required <= env.keys(), f"{name} lacks {required - env.keys()}"
-    assert env.keys() <= settings.READ_ENV.keys(), f"{name} sets variables nothing reads: {env.keys() - settings.READ_ENV.keys()}"
+    assert env.keys() <= settings.READ_ENV.keys(), (
+        f"{name} sets variables nothing reads: {env.keys() - settings.READ_ENV.keys()}"
+    )
     assert env["DEBUG"] == "0"
 
 
@@ -66,7 +73,10 @@ def test_web_settings_from_compose_pass_the_deployment_checks(services):
         env.pop(name, None)  # production leaves them unset
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

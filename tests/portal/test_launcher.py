@@ -1,4 +1,5 @@
 """The run command's failures at start: one sentence naming the problem, no traceback."""
+
 import json
 import os
 import socket
@@ -75,13 +76,22 @@ def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(tmp_path
 
     import psutil
 
-    env = {name: value for name, value in os.environ.items()
-           if name not in ("DATABASE_URL", "DATABASE_ADMIN_URL", "REDIS_URL", "SECRET_KEY")}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("DATABASE_URL", "DATABASE_ADMIN_URL", "REDIS_URL", "SECRET_KEY")
+    }
     env.update(ARRAYSCOPE_VAR=str(tmp_path / "var"), PORT=str(_free_port()))
 
     def start_and_stop():
-        launcher = subprocess.Popen([sys.executable, "-m", "portal.launcher", "run"], cwd=ROOT, env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "portal.launcher", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         banner = ""
         while "Press Ctrl-C to stop." not in banner:
             line = launcher.stdout.readline()

@@ -1,5 +1,6 @@
 """The live plumbing end to end: a real worker on the gpu queue, progress over a real
 websocket through the Redis channel layer, and /healthz on the running parts."""
+
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.test import Client, override_settings
@@ -42,9 +43,7 @@ def _new_job(tenant, user, total=10):
         return start_job(tenant=tenant, user=user, kind="selftest", title="self-test", total=total)
 
 
-def test_selftest_runs_on_a_gpu_worker_and_its_progress_arrives_over_the_websocket(
-    workers, committed_tenant_factory
-):
+def test_selftest_runs_on_a_gpu_worker_and_its_progress_arrives_over_the_websocket(workers, committed_tenant_factory):
     tenant, users = committed_tenant_factory()
     job = _new_job(tenant, users["admin"])
     session = _session_cookie(users["admin"])

@@ -1,4 +1,5 @@
 """Observatory admins manage who is in their tenant, and as what."""
+
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
@@ -14,8 +15,9 @@ def _members(tenant):
 def test_admin_adds_a_new_user_who_can_then_sign_in(client, tenant_factory):
     tenant, users = tenant_factory()
     client.force_login(users["admin"])
-    page = client.post(f"/t/{tenant.slug}/members/", {"username": "new-observer", "email": "o@example.org",
-                                                      "role": "astronomer"})
+    page = client.post(
+        f"/t/{tenant.slug}/members/", {"username": "new-observer", "email": "o@example.org", "role": "astronomer"}
+    )
     password = page.context["added"]["password"]
     assert password and password in page.text
     assert _members(tenant)["new-observer"] == "astronomer"

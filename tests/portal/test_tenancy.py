@@ -1,4 +1,5 @@
 """Tenant isolation: pages, raw SQL under row-level security, and every tenant table's policy."""
+
 import pytest
 from django.apps import apps
 from django.db import DataError, ProgrammingError, connection, transaction
@@ -27,8 +28,17 @@ def _rows_in_every_tenant_table(tenant, user):
     from portal.demo import _load_site
 
     with tenant_context(tenant):
-        _load_site(tenant, {"code": "x" + tenant.slug[-6:], "name": "S", "latitude_deg": 0, "longitude_deg": 0,
-                            "height_m": 0, "telescopes": [("t", "T", 1.0, 10, 0.4, "cam", [("r", 623, 138)])]})
+        _load_site(
+            tenant,
+            {
+                "code": "x" + tenant.slug[-6:],
+                "name": "S",
+                "latitude_deg": 0,
+                "longitude_deg": 0,
+                "height_m": 0,
+                "telescopes": [("t", "T", 1.0, 10, 0.4, "cam", [("r", 623, 138)])],
+            },
+        )
         ApiKey.issue(tenant=tenant, created_by=user, name="k")
         Job.objects.create(tenant=tenant, kind="k", title="j", total=1)
 
@@ -112,7 +122,7 @@ def test_member_of_two_tenants_gets_a_switcher_listing_both(client, tenant_facto
     home = client.get("/")
     assert home.status_code == 200 and tenant_a.name in home.text and tenant_b.name in home.text
     page = client.get(f"/t/{tenant_a.slug}/")
-    assert f'/t/{tenant_b.slug}/' in page.text
+    assert f"/t/{tenant_b.slug}/" in page.text
 
 
 def test_tenant_admin_manages_only_their_own_sites_in_the_admin(client, tenant_factory):
@@ -125,9 +135,18 @@ def test_tenant_admin_manages_only_their_own_sites_in_the_admin(client, tenant_f
     assert f"mine of {tenant.slug}" in listing.text and "theirs" not in listing.text
     response = client.post(
         "/admin/portal/site/add/",
-        {"code": "new", "name": "New site", "latitude_deg": "-24.6", "longitude_deg": "-70.4", "height_m": "2635",
-         "time_zone": "America/Santiago", "horizon_limit_deg": "15", "description": "",
-         "telescopes-TOTAL_FORMS": "0", "telescopes-INITIAL_FORMS": "0"},
+        {
+            "code": "new",
+            "name": "New site",
+            "latitude_deg": "-24.6",
+            "longitude_deg": "-70.4",
+            "height_m": "2635",
+            "time_zone": "America/Santiago",
+            "horizon_limit_deg": "15",
+            "description": "",
+            "telescopes-TOTAL_FORMS": "0",
+            "telescopes-INITIAL_FORMS": "0",
+        },
     )
     assert response.status_code == 302
     with tenant_context(tenant):
@@ -147,8 +166,16 @@ def test_site_with_an_unknown_time_zone_is_refused_with_the_reason(client, tenan
     client.get(f"/t/{tenant.slug}/")
     response = client.post(
         "/admin/portal/site/add/",
-        {"code": "bad", "name": "Bad", "latitude_deg": "10", "longitude_deg": "10", "height_m": "10",
-         "time_zone": "Mars/Olympus_Mons", "horizon_limit_deg": "15",
-         "telescopes-TOTAL_FORMS": "0", "telescopes-INITIAL_FORMS": "0"},
+        {
+            "code": "bad",
+            "name": "Bad",
+            "latitude_deg": "10",
+            "longitude_deg": "10",
+            "height_m": "10",
+            "time_zone": "Mars/Olympus_Mons",
+            "horizon_limit_deg": "15",
+            "telescopes-TOTAL_FORMS": "0",
+            "telescopes-INITIAL_FORMS": "0",
+        },
     )
     assert response.status_code == 200 and "is not an IANA time zone" in response.text

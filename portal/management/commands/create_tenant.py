@@ -16,10 +16,15 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             tenant, password = create_tenant(
-                slug=options["slug"], name=options["name"], admin_username=options["admin"], admin_email=options["email"]
+                slug=options["slug"],
+                name=options["name"],
+                admin_username=options["admin"],
+                admin_email=options["email"],
             )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from error
-        self.stdout.write(self.style.SUCCESS(f"Created {tenant.name} at /t/{tenant.slug}/ with admin {options['admin']}."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Created {tenant.name} at /t/{tenant.slug}/ with admin {options['admin']}.")
+        )
         if password:
             self.stdout.write(f"Temporary password for {options['admin']}: {password}")

@@ -4,6 +4,7 @@ Run by the launcher on every start and by the one-shot ``migrate`` service in co
 The app's role must own nothing and must not bypass row-level security, or the tenant
 policies would not bind it; this command refuses to go on if it would.
 """
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -57,7 +58,8 @@ class Command(BaseCommand):
             statements.append(create)
         elif row[0]:
             raise CommandError(
-                f"The app role {app['USER']!r} is a superuser or bypasses row-level security; give the app an ordinary role."
+                f"The app role {app['USER']!r} is a superuser or bypasses row-level security; "
+                "give the app an ordinary role."
             )
         statements += [
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(owner["NAME"]), role),
