@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "channels",
     "portal",
@@ -197,3 +198,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO", help="logging level")},
 }
+
+# Science defaults
+TARGET_DUPLICATE_RADIUS_ARCSEC = float(
+    env("TARGET_DUPLICATE_RADIUS_ARCSEC", "5", help="a new target this close to another is flagged as a duplicate")
+)

@@ -1,0 +1,83 @@
+"""Target operations shared by pages, the API, commands and workers."""
+from astropy import units as u
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
+
+from .models import Target, Visibility
+from .sky import cone_index_ranges
+
+# Great-circle distance in degrees (haversine; PostgreSQL's degree-based trigonometry).
+SEPARATION_SQL = (
+    "2 * asind(least(1, sqrt(sind((dec_deg - %s) / 2) ^ 2 + cosd(dec_deg) * cosd(%s) * sind((ra_deg - %s) / 2) ^ 2)))"
+)
+
+
+def visible_targets(tenant, user=None):
+    """Targets a member of ``tenant`` may see: the tenant's own (private ones only to their
+    creator) and every tenant's public ones."""
+    own = Q(tenant=tenant) & (~Q(visibility=Visibility.PRIVATE) | Q(created_by=user))
+    return Target.objects.filter(own | Q(visibility=Visibility.PUBLIC))
+
+
+def cone_search(queryset, coordinate, radius):
+    """Targets of ``queryset`` within ``radius`` of ``coordinate``, nearest first, with
+    ``separation_deg``. HEALPix ranges narrow the search through the index; the exact
+    great-circle distance decides."""
+    ranges = Q()
+    for low, high in cone_index_ranges(coordinate, radius):
+        ranges |= Q(healpix__range=(low, high))
+    ra, dec = float(coordinate.ra.deg), float(coordinate.dec.deg)
+    separation = RawSQL(SEPARATION_SQL, (dec, dec, ra))
+    return (
+        queryset.filter(ranges)
+        .annotate(separation_deg=separation)
+        .filter(separation_deg__lte=radius.to_value(u.deg))
+        .order_by("separation_deg")
+    )
+
+
+def find_duplicates(tenant, name, coordinate, radius=None):
+    """The tenant's targets with this name (or alias), or within the duplicate radius."""
+    radius = radius if radius is not None else settings.TARGET_DUPLICATE_RADIUS_ARCSEC * u.arcsec
+    own = Target.objects.filter(tenant=tenant)
+    by_name = own.annotate(lower_name=Lower("name")).filter(
+        Q(lower_name=name.lower()) | Q(aliases__contains=[name])
+    )
+    nearby = cone_search(own, coordinate, radius)
+    return list(by_name) + [target for target in nearby if target.name.lower() != name.lower()]
+
+
+@transaction.atomic
+def create_target(tenant, user, *, name, coordinate, allow_duplicate=False, **fields):
+    """Create a target at ``coordinate`` (ICRS SkyCoord), refusing a likely duplicate.
+
+    A duplicate by name is always refused; one that is only near another target is
+    refused unless ``allow_duplicate`` (two stars can be close, two names cannot match).
+    """
+    duplicates = find_duplicates(tenant, name, coordinate)
+    same_name = [t for t in duplicates if t.name.lower() == name.lower() or name in t.aliases]
+    if same_name:
+        raise ValidationError({"name": f"{same_name[0].name} already exists in this observatory."})
+    if duplicates and not allow_duplicate:
+        nearest = duplicates[0]
+        raise ValidationError(
+            {
+                "position": f"{nearest.name} is only {nearest.separation_deg * 3600:.1f}″ away; "
+                "create it anyway if they are distinct objects."
+            }
+        )
+    target = Target(
+        tenant=tenant,
+        created_by=user,
+        name=name,
+        ra_deg=float(coordinate.ra.deg),
+        dec_deg=float(coordinate.dec.deg),
+        **fields,
+    )
+    target.full_clean(exclude=["healpix", "tenant"])
+    target.save()
+    return target
