@@ -1,4 +1,5 @@
 """Targets: what the array points at, stored in ICRS degrees with a HEALPix index for cone search."""
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator

@@ -1,5 +1,7 @@
 """Target operations shared by pages, the API, commands and workers."""
+
 from astropy import units as u
+from astropy.coordinates import SkyCoord
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -23,6 +25,43 @@ def visible_targets(tenant, user=None):
     return Target.objects.filter(own | Q(visibility=Visibility.PUBLIC))
 
 
+def search_targets(queryset, params):
+    """Narrow targets by the ``q`` (name or alias, case-insensitive prefix) and ``kind`` parameters."""
+    if params.get("q"):
+        text = params["q"].strip()
+        queryset = queryset.filter(Q(name__istartswith=text) | Q(aliases__contains=[text]))
+    if params.get("kind"):
+        queryset = queryset.filter(kind=params["kind"])
+    return queryset
+
+
+def target_coordinate(target):
+    return SkyCoord(target.ra_deg * u.deg, target.dec_deg * u.deg, frame="icrs")
+
+
+def position_table(target):
+    """The target's position in the forms astronomers look for: ICRS, galactic, ecliptic."""
+    coordinate = target_coordinate(target)
+    ra_hms, dec_dms = sexagesimal(target)
+    galactic = coordinate.galactic
+    ecliptic = coordinate.barycentrictrueecliptic
+    return [
+        ("ICRS (sexagesimal)", f"{ra_hms} {dec_dms}"),
+        ("ICRS (degrees)", f"{target.ra_deg:.6f} {target.dec_deg:+.6f}"),
+        ("Galactic l, b", f"{galactic.l.deg:.5f} {galactic.b.deg:+.5f}"),
+        ("Ecliptic λ, β", f"{ecliptic.lon.deg:.5f} {ecliptic.lat.deg:+.5f}"),
+    ]
+
+
+def sexagesimal(target):
+    """(RA as 00h00m00.00s, Dec as +00d00m00.0s), the way astronomers read positions."""
+    coordinate = target_coordinate(target)
+    return (
+        coordinate.ra.to_string(unit=u.hourangle, sep="hms", precision=2, pad=True),
+        coordinate.dec.to_string(unit=u.deg, sep="dms", precision=1, alwayssign=True, pad=True),
+    )
+
+
 def cone_search(queryset, coordinate, radius):
     """Targets of ``queryset`` within ``radius`` of ``coordinate``, nearest first, with
     ``separation_deg``. HEALPix ranges narrow the search through the index; the exact
@@ -44,9 +83,7 @@ def find_duplicates(tenant, name, coordinate, radius=None):
     """The tenant's targets with this name (or alias), or within the duplicate radius."""
     radius = radius if radius is not None else settings.TARGET_DUPLICATE_RADIUS_ARCSEC * u.arcsec
     own = Target.objects.filter(tenant=tenant)
-    by_name = own.annotate(lower_name=Lower("name")).filter(
-        Q(lower_name=name.lower()) | Q(aliases__contains=[name])
-    )
+    by_name = own.annotate(lower_name=Lower("name")).filter(Q(lower_name=name.lower()) | Q(aliases__contains=[name]))
     nearby = cone_search(own, coordinate, radius)
     return list(by_name) + [target for target in nearby if target.name.lower() != name.lower()]
 

@@ -1,4 +1,5 @@
 """Sky geometry for targets: parsing positions, HEALPix indexing and cone coverage (astropy)."""
+
 import math
 
 import numpy as np
@@ -96,3 +97,25 @@ def cone_index_ranges(coordinate, radius):
         else:
             ranges.append([low, high])
     return [tuple(r) for r in ranges]
+
+
+def parse_cone(*, position=None, ra=None, dec=None, radius=None, frame="icrs"):
+    """The centre and radius of a cone search from form or query parameters.
+
+    The centre is either free text (``position``, in ``frame``) or ``ra``/``dec`` in
+    degrees; the radius defaults to arcminutes. Returns None when no centre is given.
+    """
+    if position:
+        centre = parse_position(position, frame)
+    elif ra not in (None, "") or dec not in (None, ""):
+        if ra in (None, "") or dec in (None, ""):
+            raise PositionError("ra" if ra in (None, "") else "dec", "give both ra and dec, in degrees.")
+        try:
+            centre = position_from_degrees(float(ra), float(dec))
+        except ValueError as error:
+            if isinstance(error, PositionError):
+                raise
+            raise PositionError("ra", f"ra and dec must be numbers of degrees, not {ra!r}, {dec!r}.") from error
+    else:
+        return None
+    return centre, parse_radius(radius if radius not in (None, "") else "1")

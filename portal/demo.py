@@ -7,6 +7,8 @@ launcher can call it and an edited demo row is put back as it was.
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from observations.demo import load_demo_targets
+
 from .models import Filter, Instrument, Membership, Role, Site, Telescope, Tenant
 from .tenancy import tenant_context
 
@@ -18,6 +20,7 @@ TENANTS = [
         "slug": "demo",
         "name": "Arrayscope Demo Network",
         "description": "A network of robotic telescopes on three continents, following galaxies and transients.",
+        "targets": True,
         "members": {
             "demo-admin": Role.ADMIN,
             "demo-astronomer": Role.ASTRONOMER,
@@ -100,6 +103,8 @@ def load_demo(password):
                 Membership.objects.update_or_create(tenant=tenant, user=users[username], defaults={"role": role})
             for site_spec in spec["sites"]:
                 _load_site(tenant, dict(site_spec))
+            if spec.get("targets"):
+                load_demo_targets(tenant, users[next(iter(spec["members"]))])
         tenants.append(tenant)
     return tenants
 

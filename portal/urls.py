@@ -5,6 +5,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from rest_framework.routers import DefaultRouter
 
+from observations import api as observations_api
+
 from . import api, views
 
 router = DefaultRouter()
@@ -12,6 +14,7 @@ router.register("sites", api.SiteViewSet, basename="site")
 router.register("telescopes", api.TelescopeViewSet, basename="telescope")
 router.register("instruments", api.InstrumentViewSet, basename="instrument")
 router.register("filters", api.FilterViewSet, basename="filter")
+router.register("targets", observations_api.TargetViewSet, basename="target")
 
 tenant_patterns = [
     path("", views.tenant_home, name="tenant_home"),
@@ -21,6 +24,7 @@ tenant_patterns = [
     path("members/<int:membership_id>/", views.change_member, name="change_member"),
     path("jobs/selftest/", views.start_selftest, name="start_selftest"),
     path("jobs/<int:job_id>/", views.job_detail, name="job_detail"),
+    path("", include("observations.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,101 @@
+"""REST API for targets: create by position or coordinates, search by name or cone."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from portal.api import TenantModelViewSet
+
+from . import services
+from .models import Target
+from .sky import FRAMES, PositionError, parse_cone, parse_position, position_from_degrees
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    position = serializers.CharField(
+        write_only=True, required=False, help_text="Any astropy-readable position, e.g. '10h08m22.3s +12d34m'."
+    )
+    frame = serializers.ChoiceField(choices=list(FRAMES), default="icrs", write_only=True)
+    allow_duplicate = serializers.BooleanField(default=False, write_only=True)
+    ra_deg = serializers.FloatField(required=False)
+    dec_deg = serializers.FloatField(required=False)
+    ra_hms = serializers.SerializerMethodField()
+    dec_dms = serializers.SerializerMethodField()
+    owner = serializers.SlugRelatedField(source="tenant", slug_field="slug", read_only=True)
+    separation_arcsec = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Target
+        fields = [
+            "id", "name", "aliases", "ra_deg", "dec_deg", "ra_hms", "dec_dms", "pm_ra_cosdec_mas_yr", "pm_dec_mas_yr",
+            "epoch_jyear", "kind", "tags", "visibility", "owner", "created_at", "separation_arcsec",
+            "position", "frame", "allow_duplicate",
+        ]  # fmt: skip
+
+    def get_ra_hms(self, target):
+        return services.sexagesimal(target)[0]
+
+    def get_dec_dms(self, target):
+        return services.sexagesimal(target)[1]
+
+    def get_separation_arcsec(self, target):
+        separation = getattr(target, "separation_deg", None)
+        return None if separation is None else round(separation * 3600, 3)
+
+    def validate(self, attrs):
+        position, frame = attrs.pop("position", None), attrs.pop("frame", "icrs")
+        try:
+            if position:
+                coordinate = parse_position(position, frame)
+            elif "ra_deg" in attrs or "dec_deg" in attrs or self.instance is None:
+                ra = attrs.get("ra_deg", getattr(self.instance, "ra_deg", None))
+                dec = attrs.get("dec_deg", getattr(self.instance, "dec_deg", None))
+                if ra is None or dec is None:
+                    raise PositionError("position", "give a position, or both ra_deg and dec_deg.")
+                coordinate = position_from_degrees(ra, dec)
+            else:
+                coordinate = None
+        except PositionError as error:
+            raise serializers.ValidationError({error.field: error.message}) from error
+        if coordinate is not None:
+            attrs["ra_deg"], attrs["dec_deg"] = float(coordinate.ra.deg), float(coordinate.dec.deg)
+        return attrs
+
+    def create(self, validated_data):
+        request = self.context["request"]
+        ra, dec = validated_data.pop("ra_deg"), validated_data.pop("dec_deg")
+        try:
+            return services.create_target(
+                request.tenant, request.user, coordinate=position_from_degrees(ra, dec), **validated_data
+            )
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(serializers.as_serializer_error(error)) from error
+
+    def update(self, instance, validated_data):
+        validated_data.pop("allow_duplicate", None)
+        return super().update(instance, validated_data)
+
+
+class TargetViewSet(TenantModelViewSet):
+    """Targets of the key's tenant plus every tenant's public ones (read-only).
+
+    Filters: ``q`` (name or alias), ``kind``, and a cone: ``ra``+``dec`` (degrees) or
+    ``position`` (+``frame``), with ``radius`` (arcmin unless a unit is given, e.g. ``30arcsec``).
+    A cone lists nearest first with ``separation_arcsec``.
+    """
+
+    serializer_class = TargetSerializer
+
+    def get_queryset(self):
+        request = self.request
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            return Target.objects.filter(tenant=request.tenant)
+        targets = services.search_targets(services.visible_targets(request.tenant, request.user), request.query_params)
+        try:
+            cone = parse_cone(**{k: request.query_params.get(k) for k in ("position", "ra", "dec", "radius", "frame")
+                                 if request.query_params.get(k) is not None})  # fmt: skip
+        except PositionError as error:
+            raise serializers.ValidationError({error.field: error.message}) from error
+        return services.cone_search(targets, *cone) if cone else targets.select_related("tenant")
+
+    def perform_create(self, serializer):
+        serializer.save()  # create_target puts it in the key's tenant

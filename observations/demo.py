@@ -1,0 +1,89 @@
+"""Demo targets: well-known galaxies and stars at their real positions, and a few hundred
+fainter synthetic galaxies scattered around them so cone searches have something to find."""
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+
+from .models import Target, Visibility
+from .sky import healpix_index
+
+# name, ra, dec (ICRS degrees), kind, aliases
+KNOWN = [
+    ("M31", 10.6847, 41.2687, "galaxy", ["Andromeda Galaxy", "NGC 224"]),
+    ("M33", 23.4621, 30.6599, "galaxy", ["Triangulum Galaxy", "NGC 598"]),
+    ("M51", 202.4696, 47.1952, "galaxy", ["Whirlpool Galaxy", "NGC 5194"]),
+    ("M81", 148.8882, 69.0653, "galaxy", ["Bode's Galaxy", "NGC 3031"]),
+    ("M82", 148.9685, 69.6797, "galaxy", ["Cigar Galaxy", "NGC 3034"]),
+    ("M101", 210.8023, 54.3490, "galaxy", ["Pinwheel Galaxy", "NGC 5457"]),
+    ("M104", 189.9976, -11.6231, "galaxy", ["Sombrero Galaxy", "NGC 4594"]),
+    ("M87", 187.7059, 12.3911, "galaxy", ["Virgo A", "NGC 4486"]),
+    ("M64", 194.1821, 21.6830, "galaxy", ["Black Eye Galaxy", "NGC 4826"]),
+    ("M63", 198.9555, 42.0293, "galaxy", ["Sunflower Galaxy", "NGC 5055"]),
+    ("M74", 24.1740, 15.7836, "galaxy", ["NGC 628"]),
+    ("M77", 40.6696, -0.0133, "qso", ["NGC 1068"]),
+    ("M83", 204.2538, -29.8658, "galaxy", ["Southern Pinwheel", "NGC 5236"]),
+    ("M94", 192.7211, 41.1203, "galaxy", ["NGC 4736"]),
+    ("M106", 184.7400, 47.3040, "qso", ["NGC 4258"]),
+    ("NGC 253", 11.8880, -25.2882, "galaxy", ["Sculptor Galaxy"]),
+    ("NGC 300", 13.7229, -37.6844, "galaxy", []),
+    ("NGC 891", 35.6392, 42.3491, "galaxy", []),
+    ("NGC 1300", 49.9208, -19.4111, "galaxy", []),
+    ("NGC 1365", 53.4016, -36.1404, "galaxy", ["Great Barred Spiral"]),
+    ("NGC 2403", 114.2142, 65.6026, "galaxy", []),
+    ("NGC 2841", 140.5110, 50.9765, "galaxy", []),
+    ("NGC 3628", 170.0709, 13.5895, "galaxy", ["Hamburger Galaxy"]),
+    ("NGC 4038", 180.4709, -18.8677, "galaxy", ["Antennae Galaxies"]),
+    ("NGC 4565", 189.0866, 25.9877, "galaxy", ["Needle Galaxy"]),
+    ("NGC 4631", 190.5334, 32.5415, "galaxy", ["Whale Galaxy"]),
+    ("NGC 5128", 201.3651, -43.0191, "qso", ["Centaurus A"]),
+    ("NGC 6946", 308.7180, 60.1539, "galaxy", ["Fireworks Galaxy"]),
+    ("NGC 7331", 339.2671, 34.4159, "galaxy", []),
+    ("NGC 7479", 346.2360, 12.3229, "galaxy", []),
+    ("IC 342", 56.7021, 68.0961, "galaxy", []),
+    ("LMC", 80.8942, -69.7561, "galaxy", ["Large Magellanic Cloud"]),
+    ("SMC", 13.1866, -72.8286, "galaxy", ["Small Magellanic Cloud"]),
+    ("SN 2011fe", 210.7742, 54.2737, "transient", ["PTF11kly"]),
+    ("Betelgeuse", 88.7929, 7.4071, "variable", ["alf Ori"]),
+    ("Polaris", 37.9546, 89.2641, "star", ["alf UMi"]),
+    ("Vega", 279.2347, 38.7837, "star", ["alf Lyr"]),
+    ("Mira", 34.8366, -2.9776, "variable", ["omi Cet"]),
+    ("Sgr A*", 266.4168, -29.0078, "other", []),
+    ("3C 273", 187.2779, 2.0524, "qso", []),
+]
+FIELD_GALAXIES_PER_TARGET = 8
+FIELD_RADIUS_ARCMIN = 20
+
+
+def _field_galaxies(rng):
+    """Synthetic galaxies around each known galaxy, named by position like survey catalogues."""
+    centres = [(ra, dec) for _, ra, dec, kind, _ in KNOWN if kind in ("galaxy", "qso")]
+    for ra, dec in centres:
+        centre = SkyCoord(ra * u.deg, dec * u.deg)
+        n = FIELD_GALAXIES_PER_TARGET
+        points = centre.directional_offset_by(
+            rng.uniform(0, 360, n) * u.deg, np.sqrt(rng.uniform(0.01, 1, n)) * FIELD_RADIUS_ARCMIN * u.arcmin
+        )
+        for point in points:
+            ra_text = point.ra.to_string(unit=u.hourangle, sep="", precision=2, pad=True)
+            dec_text = point.dec.to_string(sep="", precision=1, alwayssign=True, pad=True)
+            yield f"ARS J{ra_text}{dec_text}", float(point.ra.deg), float(point.dec.deg)
+
+
+def load_demo_targets(tenant, user):
+    """Add the demo targets the tenant does not have yet; known objects are public."""
+    existing = set(Target.objects.filter(tenant=tenant).values_list("name", flat=True))
+    rows = [
+        dict(name=name, ra_deg=ra, dec_deg=dec, kind=kind, aliases=aliases, visibility=Visibility.PUBLIC,
+             tags=["demo", "famous"])
+        for name, ra, dec, kind, aliases in KNOWN
+    ] + [
+        dict(name=name, ra_deg=ra, dec_deg=dec, kind=Target.Kind.GALAXY, tags=["demo", "field"])
+        for name, ra, dec in _field_galaxies(np.random.default_rng(2026))
+    ]  # fmt: skip
+    new = [row for row in rows if row["name"] not in existing]
+    pixels = healpix_index([row["ra_deg"] for row in new], [row["dec_deg"] for row in new]) if new else []
+    Target.objects.bulk_create(
+        Target(tenant=tenant, created_by=user, healpix=int(pixel), **row) for row, pixel in zip(new, pixels)
+    )
+    return len(new)

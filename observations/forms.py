@@ -1,0 +1,34 @@
+from django import forms
+
+from .models import Target, Visibility
+from .sky import FRAMES
+
+
+class TargetForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    position = forms.CharField(
+        help_text="e.g. 10h08m22.3s +12d34m, 10:08:22.3 +12:34:00 or 152.093 12.571",
+        widget=forms.TextInput(attrs={"placeholder": "RA Dec"}),
+    )
+    frame = forms.ChoiceField(choices=[(name, name.upper() if len(name) < 5 else name) for name in FRAMES])
+    kind = forms.ChoiceField(choices=Target.Kind.choices, initial=Target.Kind.GALAXY)
+    aliases = forms.CharField(required=False, help_text="Other names, comma separated.")
+    tags = forms.CharField(required=False, help_text="Comma separated.")
+    visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.TENANT)
+    allow_duplicate = forms.BooleanField(
+        required=False, label="Create even if another target is within a few arcseconds"
+    )
+
+    def clean_aliases(self):
+        return [alias.strip() for alias in self.cleaned_data["aliases"].split(",") if alias.strip()]
+
+    def clean_tags(self):
+        return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
+
+
+class ConeSearchForm(forms.Form):
+    q = forms.CharField(required=False, label="Name")
+    position = forms.CharField(required=False, help_text="Centre of a cone search")
+    radius = forms.CharField(required=False, initial="5 arcmin", help_text="e.g. 30 arcsec, 5 arcmin, 1 deg")
+    frame = forms.ChoiceField(choices=[(name, name) for name in FRAMES], required=False)
+    kind = forms.ChoiceField(choices=[("", "any kind"), *Target.Kind.choices], required=False)

@@ -1,0 +1,58 @@
+"""Plotly figures for targets."""
+
+import numpy as np
+import plotly.graph_objects as go
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+
+
+def neighbourhood(target, neighbours, radius_arcmin):
+    """The target and its neighbours on the sky, as offsets in arcmin (east to the left)."""
+    centre = SkyCoord(target.ra_deg * u.deg, target.dec_deg * u.deg)
+    others = [n for n in neighbours if n.pk != target.pk]
+    figure = go.Figure()
+    if others:
+        coords = SkyCoord([n.ra_deg for n in others] * u.deg, [n.dec_deg for n in others] * u.deg)
+        east, north = centre.spherical_offsets_to(coords)
+        figure.add_trace(
+            go.Scatter(
+                x=east.to_value(u.arcmin),
+                y=north.to_value(u.arcmin),
+                mode="markers+text",
+                text=[n.name for n in others],
+                textposition="top center",
+                marker={"size": 8, "color": "#54aeff"},
+                hovertemplate="%{text}<br>Δα cosδ %{x:.2f}′, Δδ %{y:.2f}′<extra></extra>",
+                name="neighbours",
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=[0],
+            y=[0],
+            mode="markers",
+            marker={"size": 14, "color": "#e4572e", "symbol": "star"},
+            name=target.name,
+            hovertemplate=f"{target.name}<extra></extra>",
+        )  # fmt: skip
+    )
+    theta = np.linspace(0, 2 * np.pi, 200)
+    figure.add_trace(
+        go.Scatter(
+            x=radius_arcmin * np.cos(theta),
+            y=radius_arcmin * np.sin(theta),
+            mode="lines",
+            line={"color": "#b8c2cc", "dash": "dot"},
+            hoverinfo="skip",
+            showlegend=False,
+        )  # fmt: skip
+    )
+    limit = radius_arcmin * 1.1
+    figure.update_layout(
+        xaxis={"title": "Δα cos δ (arcmin, east ←)", "range": [limit, -limit], "zeroline": False},
+        yaxis={"title": "Δδ (arcmin, north ↑)", "range": [-limit, limit], "scaleanchor": "x", "zeroline": False},
+        margin={"l": 50, "r": 10, "t": 10, "b": 40},
+        height=380,
+        showlegend=False,
+    )
+    return figure.to_json()

@@ -1,0 +1,78 @@
+"""Target pages: list and search, detail, create."""
+
+from astropy import units as u
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+
+from portal.models import Role
+from portal.views import require_role
+
+from . import services
+from .forms import ConeSearchForm, TargetForm
+from .plots import neighbourhood
+from .sky import PositionError, parse_cone, parse_position
+
+NEIGHBOURHOOD_ARCMIN = 30
+
+
+def target_list(request, tenant_slug):
+    """Every target this member may see, by name, kind or a cone around any position."""
+    form = ConeSearchForm(request.GET or None)
+    targets = services.visible_targets(request.tenant, request.user).select_related("tenant")
+    cone = None
+    if form.is_valid():
+        data = form.cleaned_data
+        targets = services.search_targets(targets, data)
+        try:
+            cone = parse_cone(position=data["position"], radius=data["radius"], frame=data["frame"] or "icrs")
+        except PositionError as error:
+            form.add_error(error.field if error.field in form.fields else "position", error.message)
+        if cone:
+            targets = services.cone_search(targets, *cone)
+    page = Paginator(targets, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "observations/target_list.html",
+        {"form": form, "page": page, "cone": cone, "query": query.urlencode()},
+    )
+
+
+def target_detail(request, tenant_slug, target_id):
+    target = get_object_or_404(services.visible_targets(request.tenant, request.user), pk=target_id)
+    centre = services.target_coordinate(target)
+    neighbours = services.cone_search(
+        services.visible_targets(request.tenant, request.user), centre, NEIGHBOURHOOD_ARCMIN * u.arcmin
+    )[:200]
+    return render(
+        request,
+        "observations/target_detail.html",
+        {
+            "target": target,
+            "positions": services.position_table(target),
+            "neighbours": [n for n in neighbours if n.pk != target.pk][:20],
+            "neighbourhood": neighbourhood(target, list(neighbours), NEIGHBOURHOOD_ARCMIN),
+            "radius_arcmin": NEIGHBOURHOOD_ARCMIN,
+            "can_edit": target.tenant_id == request.tenant.pk,
+        },
+    )
+
+
+def target_create(request, tenant_slug):
+    require_role(request, Role.ADMIN, Role.ASTRONOMER)
+    form = TargetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            coordinate = parse_position(data.pop("position"), data.pop("frame"))
+            target = services.create_target(request.tenant, request.user, coordinate=coordinate, **data)
+        except PositionError as error:
+            form.add_error("position", error.message)
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, messages)
+        else:
+            return redirect("target_detail", tenant_slug=tenant_slug, target_id=target.pk)
+    return render(request, "observations/target_form.html", {"form": form})
