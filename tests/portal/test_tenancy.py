@@ -4,6 +4,7 @@ import pytest
 from django.apps import apps
 from django.db import DataError, ProgrammingError, connection, transaction
 
+from observations.models import Target
 from portal.models import ApiKey, Job, Membership, Site, TenantOwned
 from portal.tenancy import tenant_context
 
@@ -41,6 +42,8 @@ def _rows_in_every_tenant_table(tenant, user):
         )
         ApiKey.issue(tenant=tenant, created_by=user, name="k")
         Job.objects.create(tenant=tenant, kind="k", title="j", total=1)
+        for visibility in ("private", "tenant", "public"):
+            Target.objects.create(tenant=tenant, name=visibility, ra_deg=1, dec_deg=2, visibility=visibility)
 
 
 @pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)
@@ -50,13 +53,15 @@ def test_raw_select_without_where_returns_only_the_active_tenants_rows(tenant_fa
     _rows_in_every_tenant_table(tenant_a, users_a["admin"])
     _rows_in_every_tenant_table(tenant_b, users_b["admin"])
     table = connection.ops.quote_name(model._meta.db_table)
+    shared = "visibility = 'public'" if any(f.name == "visibility" for f in model._meta.fields) else "false"
     with tenant_context(tenant_a), connection.cursor() as cursor:
-        cursor.execute(f"SELECT tenant_id FROM {table}")
-        seen = {row[0] for row in cursor.fetchall()}
-    assert seen == {tenant_a.pk}
+        cursor.execute(f"SELECT tenant_id, {shared} FROM {table}")
+        rows = cursor.fetchall()
+    assert {tenant for tenant, _ in rows} <= {tenant_a.pk, tenant_b.pk} and (tenant_a.pk, False) in rows
+    assert all(public for tenant, public in rows if tenant != tenant_a.pk), "only public rows of others are readable"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {table}")
-        assert cursor.fetchone()[0] == 0, "with no tenant active nothing is visible"
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE NOT {shared}")
+        assert cursor.fetchone()[0] == 0, "with no tenant active nothing private is visible"
 
 
 def test_writing_a_row_into_another_tenant_is_refused_by_the_database(tenant_factory):
