@@ -50,7 +50,7 @@ def test_target_detail_shows_positions_neighbours_and_plot(client, demo):
     page = client.get(f"/t/{demo.slug}/targets/{m101.pk}/")
     assert page.status_code == 200
     assert "14h03m12.55s" in page.text  # RA 210.8023 deg
-    assert "SN 2011fe" in page.text  # 4.6 arcmin away
+    assert "SN 2011fe" in page.text and "4.62′" in page.text  # its distance, in arcmin
     assert 'id="neighbourhood"' in page.text
 
 
