@@ -1,5 +1,6 @@
 """Sky geometry for targets: parsing positions, HEALPix indexing and cone coverage (astropy)."""
 
+import functools
 import math
 
 import numpy as np
@@ -76,18 +77,24 @@ def _is_number(text):
         return False
 
 
+@functools.cache
+def _healpix_at(order):
+    return HEALPix(nside=2**order, order="nested")
+
+
 def cone_index_ranges(coordinate, radius):
     """Inclusive ranges of storage-order HEALPix indices covering the cone.
 
-    The cover is computed at the coarsest order whose pixels are still no larger than the
-    radius, so a cone of any size touches about ten pixels; each of those is a contiguous
-    range of fine (nested) indices, which a B-tree index answers directly.
+    The cover is computed at an order whose pixels are about half the radius, so a cone
+    of any size touches a few dozen pixels; each is a contiguous range of fine (nested)
+    indices, which a B-tree index answers directly. The cover is asked for a radius one
+    pixel larger: every pixel that overlaps the cone has its centre within that margin,
+    and astropy-healpix's own cover can miss an overlapping pixel (seen at order 5).
     """
     radius = Angle(radius)
-    order = int(np.clip(math.floor(math.log2(_ONE_PIXEL_DEG / radius.deg)), 0, STORAGE_ORDER))
-    pixels = np.sort(
-        HEALPix(nside=2**order, order="nested").cone_search_lonlat(coordinate.ra, coordinate.dec, radius=radius)
-    )
+    order = int(np.clip(math.floor(math.log2(_ONE_PIXEL_DEG / radius.deg)) + 1, 0, STORAGE_ORDER))
+    cover = HEALPix(nside=2**order, order="nested")
+    pixels = np.sort(cover.cone_search_lonlat(coordinate.ra, coordinate.dec, radius=radius + cover.pixel_resolution))
     shift = 2 * (STORAGE_ORDER - order)
     ranges = []
     for pixel in pixels.tolist():

@@ -12,7 +12,16 @@ from portal.tenancy import tenant_context
 from tests.conftest import make_tenant
 
 # Centres on the RA = 0/360 seam, at both poles, and ordinary places.
-CENTRES = [(0.0, 0.0), (359.99, 10.0), (0.01, -45.0), (180.0, 89.95), (33.0, -89.99), (120.0, 30.0), (250.5, -12.3)]
+CENTRES = [
+    (0.0, 0.0),
+    (359.99, 10.0),
+    (0.01, -45.0),
+    (180.0, 89.95),
+    (33.0, -89.99),
+    (120.0, 30.0),
+    (250.5, -12.3),
+    (183.2349, -68.4790),
+]  # the last: astropy-healpix's bare cover misses a pixel of this 1° cone
 RADII = [1 * u.arcmin, 10 * u.arcmin, 1 * u.deg, 5 * u.deg]
 
 
