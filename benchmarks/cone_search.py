@@ -42,8 +42,10 @@ def load_catalogue(tenant_id, ra, dec):
         buffer.write(
             f"{tenant_id}\tB{i}\t{{}}\t{r!r}\t{d!r}\t0\t0\t2000\tgalaxy\t{{}}\ttenant\t{p}\t2026-01-01T00:00:00Z\n"
         )
-    columns = ("tenant_id, name, aliases, ra_deg, dec_deg, pm_ra_cosdec_mas_yr, pm_dec_mas_yr, epoch_jyear, kind, tags, "
-               "visibility, healpix, created_at")  # fmt: skip
+    columns = (
+        "tenant_id, name, aliases, ra_deg, dec_deg, pm_ra_cosdec_mas_yr, pm_dec_mas_yr, epoch_jyear, kind, tags, "
+        "visibility, healpix, created_at"
+    )
     with psycopg.connect(os.environ["DATABASE_ADMIN_URL"], autocommit=True) as conn:
         with conn.cursor().copy(f"COPY observations_target ({columns}) FROM STDIN") as copy:
             copy.write(buffer.getvalue())
@@ -83,16 +85,26 @@ def main():
 
             connections.close_all()
             stack.stop()
-    print(json.dumps({
-        "benchmark": "cone_search",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "figures": figures,
-        "baseline": baseline,
-        "ratio": {
-            f"speedup_p50_{label}": round(baseline[f"brute_force_p50_ms_{label}"] / figures[f"p50_ms_{label}"], 1)
-            for label in ("1arcmin", "1deg")
-        },
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "cone_search",
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                },
+                "figures": figures,
+                "baseline": baseline,
+                "ratio": {
+                    f"speedup_p50_{label}": round(
+                        baseline[f"brute_force_p50_ms_{label}"] / figures[f"p50_ms_{label}"], 1
+                    )
+                    for label in ("1arcmin", "1deg")
+                },
+            }
+        )
+    )
 
 
 def run(rng, n_targets, n_queries):
@@ -126,10 +138,19 @@ def run(rng, n_targets, n_queries):
                 if sorted(names) != sorted(f"B{i}" for i in expected):
                     raise SystemExit(f"cone search disagrees with brute force at {centre_ra}, {centre_dec}")
                 found += len(names)
-            figures.update({f"p50_ms_{label}": percentile_ms(service, 50), f"p95_ms_{label}": percentile_ms(service, 95),
-                            f"mean_results_{label}": round(found / n_queries, 2)})  # fmt: skip
-            baseline.update({f"brute_force_p50_ms_{label}": percentile_ms(brute, 50),
-                             f"brute_force_p95_ms_{label}": percentile_ms(brute, 95)})  # fmt: skip
+            figures.update(
+                {
+                    f"p50_ms_{label}": percentile_ms(service, 50),
+                    f"p95_ms_{label}": percentile_ms(service, 95),
+                    f"mean_results_{label}": round(found / n_queries, 2),
+                }
+            )
+            baseline.update(
+                {
+                    f"brute_force_p50_ms_{label}": percentile_ms(brute, 50),
+                    f"brute_force_p95_ms_{label}": percentile_ms(brute, 95),
+                }
+            )
         assert Target.objects.count() == n_targets
     return figures, baseline
 
