@@ -5,16 +5,18 @@ from astropy.coordinates import SkyCoord
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 
 from .models import Target, Visibility
 from .sky import cone_index_ranges
 
+TABLE = Target._meta.db_table
 # Great-circle distance in degrees (haversine; PostgreSQL's degree-based trigonometry).
 SEPARATION_SQL = (
-    "2 * asind(least(1, sqrt(sind((dec_deg - %s) / 2) ^ 2 + cosd(dec_deg) * cosd(%s) * sind((ra_deg - %s) / 2) ^ 2)))"
+    f'2 * asind(least(1, sqrt(sind(("{TABLE}".dec_deg - %s) / 2) ^ 2 '
+    f'+ cosd("{TABLE}".dec_deg) * cosd(%s) * sind(("{TABLE}".ra_deg - %s) / 2) ^ 2)))'
 )
 
 
@@ -66,13 +68,17 @@ def cone_search(queryset, coordinate, radius):
     """Targets of ``queryset`` within ``radius`` of ``coordinate``, nearest first, with
     ``separation_deg``. HEALPix ranges narrow the search through the index; the exact
     great-circle distance decides."""
-    ranges = Q()
-    for low, high in cone_index_ranges(coordinate, radius):
-        ranges |= Q(healpix__range=(low, high))
+    ranges = cone_index_ranges(coordinate, radius)
+    # One SQL condition for all ranges: building a Q per range costs more than the query.
+    in_cover = RawSQL(
+        "(" + " OR ".join([f'"{TABLE}".healpix BETWEEN %s AND %s'] * len(ranges)) + ")",
+        [bound for pair in ranges for bound in pair],
+        output_field=BooleanField(),
+    )
     ra, dec = float(coordinate.ra.deg), float(coordinate.dec.deg)
     separation = RawSQL(SEPARATION_SQL, (dec, dec, ra))
     return (
-        queryset.filter(ranges)
+        queryset.filter(in_cover)
         .annotate(separation_deg=separation)
         .filter(separation_deg__lte=radius.to_value(u.deg))
         .order_by("separation_deg")

@@ -85,8 +85,8 @@ def _healpix_at(order):
 def cone_index_ranges(coordinate, radius):
     """Inclusive ranges of storage-order HEALPix indices covering the cone.
 
-    The cover is computed at an order whose pixels are about half the radius, so a cone
-    of any size touches a few dozen pixels; each is a contiguous range of fine (nested)
+    The cover is computed at the coarsest order whose pixels are no larger than the radius,
+    so a cone of any size touches about a dozen pixels; each is a contiguous range of fine (nested)
     indices, which a B-tree index answers directly. The cover is asked for a radius one
     pixel larger: every pixel that overlaps the cone has its centre within that margin,
     and astropy-healpix's own cover can miss an overlapping pixel (seen at order 5).
