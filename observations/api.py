@@ -1,11 +1,14 @@
 """REST API for targets: create by position or coordinates, search by name or cone."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import serializers
+from rest_framework import parsers, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from portal.api import TenantModelViewSet
 
 from . import services
+from .importing import TargetListError, import_targets
 from .models import Target
 from .sky import FRAMES, PositionError, parse_cone, parse_position, position_from_degrees
 
@@ -99,3 +102,16 @@ class TargetViewSet(TenantModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save()  # create_target puts it in the key's tenant
+
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[parsers.MultiPartParser])
+    def import_list(self, request):
+        """POST a CSV or VOTable as ``file`` (multipart); answers which rows were created or skipped."""
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise serializers.ValidationError({"file": "attach the target list as 'file'."})
+        try:
+            report = import_targets(request.tenant, request.user, upload.read(), upload.name,
+                                    visibility=request.data.get("visibility", "tenant"))  # fmt: skip
+        except TargetListError as error:
+            raise serializers.ValidationError({"file": str(error)}) from error
+        return Response(report.as_dict(), status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)

@@ -32,3 +32,8 @@ class ConeSearchForm(forms.Form):
     radius = forms.CharField(required=False, initial="5 arcmin", help_text="e.g. 30 arcsec, 5 arcmin, 1 deg")
     frame = forms.ChoiceField(choices=[(name, name) for name in FRAMES], required=False)
     kind = forms.ChoiceField(choices=[("", "any kind"), *Target.Kind.choices], required=False)
+
+
+class TargetImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV or VOTable with name, ra and dec columns (degrees or sexagesimal).")
+    visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.TENANT)

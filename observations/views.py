@@ -9,7 +9,8 @@ from portal.models import Role
 from portal.views import require_role
 
 from . import services
-from .forms import ConeSearchForm, TargetForm
+from .forms import ConeSearchForm, TargetForm, TargetImportForm
+from .importing import TargetListError, import_targets
 from .plots import neighbourhood
 from .sky import PositionError, parse_cone, parse_position
 
@@ -76,3 +77,19 @@ def target_create(request, tenant_slug):
         else:
             return redirect("target_detail", tenant_slug=tenant_slug, target_id=target.pk)
     return render(request, "observations/target_form.html", {"form": form})
+
+
+def target_import(request, tenant_slug):
+    """Upload a CSV or VOTable list; every row is reported as created or skipped with its reason."""
+    require_role(request, Role.ADMIN, Role.ASTRONOMER)
+    form = TargetImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            report = import_targets(
+                request.tenant, request.user, upload.read(), upload.name, visibility=form.cleaned_data["visibility"]
+            )
+        except TargetListError as error:
+            form.add_error("file", str(error))
+    return render(request, "observations/target_import.html", {"form": form, "report": report})
