@@ -10,6 +10,7 @@ from portal.api import TenantModelViewSet
 from . import services
 from .importing import TargetListError, import_targets
 from .models import Target
+from .resolver import resolve_name
 from .sky import FRAMES, PositionError, parse_cone, parse_position, position_from_degrees
 
 
@@ -52,9 +53,12 @@ class TargetSerializer(serializers.ModelSerializer):
             elif "ra_deg" in attrs or "dec_deg" in attrs or self.instance is None:
                 ra = attrs.get("ra_deg", getattr(self.instance, "ra_deg", None))
                 dec = attrs.get("dec_deg", getattr(self.instance, "dec_deg", None))
-                if ra is None or dec is None:
+                if ra is None and dec is None and self.instance is None and attrs.get("name"):
+                    coordinate = resolve_name(attrs["name"])
+                elif ra is None or dec is None:
                     raise PositionError("position", "give a position, or both ra_deg and dec_deg.")
-                coordinate = position_from_degrees(ra, dec)
+                else:
+                    coordinate = position_from_degrees(ra, dec)
             else:
                 coordinate = None
         except PositionError as error:

@@ -7,7 +7,9 @@ from .sky import FRAMES
 class TargetForm(forms.Form):
     name = forms.CharField(max_length=100)
     position = forms.CharField(
-        help_text="e.g. 10h08m22.3s +12d34m, 10:08:22.3 +12:34:00 or 152.093 12.571",
+        required=False,
+        help_text="e.g. 10h08m22.3s +12d34m, 10:08:22.3 +12:34:00 or 152.093 12.571; "
+        "leave empty to look the name up in SIMBAD, NED and VizieR.",
         widget=forms.TextInput(attrs={"placeholder": "RA Dec"}),
     )
     frame = forms.ChoiceField(choices=[(name, name.upper() if len(name) < 5 else name) for name in FRAMES])

@@ -12,6 +12,7 @@ from . import services
 from .forms import ConeSearchForm, TargetForm, TargetImportForm
 from .importing import TargetListError, import_targets
 from .plots import neighbourhood
+from .resolver import resolve_name
 from .sky import PositionError, parse_cone, parse_position
 
 NEIGHBOURHOOD_ARCMIN = 30
@@ -67,10 +68,11 @@ def target_create(request, tenant_slug):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         try:
-            coordinate = parse_position(data.pop("position"), data.pop("frame"))
+            position, frame = data.pop("position"), data.pop("frame")
+            coordinate = parse_position(position, frame) if position else resolve_name(data["name"])
             target = services.create_target(request.tenant, request.user, coordinate=coordinate, **data)
         except PositionError as error:
-            form.add_error("position", error.message)
+            form.add_error(error.field if error.field in form.fields else "position", error.message)
         except ValidationError as error:
             for field, messages in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, messages)

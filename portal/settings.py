@@ -203,3 +203,9 @@ LOGGING = {
 TARGET_DUPLICATE_RADIUS_ARCSEC = float(
     env("TARGET_DUPLICATE_RADIUS_ARCSEC", "5", help="a new target this close to another is flagged as a duplicate")
 )
+NAME_RESOLVER_URLS = env_list(
+    "NAME_RESOLVER_URLS",
+    "https://cds.unistra.fr/cgi-bin/nph-sesame/,http://vizier.cfa.harvard.edu/viz-bin/nph-sesame/",
+    help="Sesame mirrors used to resolve object names, comma separated",
+)
+NAME_RESOLVER_TIMEOUT_S = float(env("NAME_RESOLVER_TIMEOUT_S", "5", help="seconds to wait for the name resolver"))
