@@ -4,6 +4,7 @@ Rows are imported one by one: a row with a bad position or a duplicate name is r
 with its reason and the rest carry on, the way astronomers expect a list to be read. A
 file that cannot be read as a table at all is refused whole.
 """
+
 import io
 from dataclasses import dataclass, field
 

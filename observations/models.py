@@ -64,3 +64,64 @@ class Target(TenantOwned):
 
         self.healpix = int(healpix_index(self.ra_deg, self.dec_deg))
         super().save(*args, **kwargs)
+
+
+def frame_upload_path(frame, filename):
+    return f"frames/{frame.tenant_id}/{frame.sha256[:2]}/{frame.sha256}{frame.file_suffix}"
+
+
+def preview_upload_path(frame, filename):
+    return f"previews/{frame.tenant_id}/{frame.sha256[:2]}/{frame.sha256}.png"
+
+
+class Frame(TenantOwned):
+    """One FITS image from a site: the file, what its header says, where on the sky it looks."""
+
+    file = models.FileField(upload_to=frame_upload_path, max_length=300)
+    file_suffix = models.CharField(max_length=10, default=".fits")
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    site = models.ForeignKey("portal.Site", null=True, on_delete=models.SET_NULL, related_name="frames")
+    telescope = models.ForeignKey("portal.Telescope", null=True, on_delete=models.SET_NULL, related_name="frames")
+    instrument = models.ForeignKey("portal.Instrument", null=True, on_delete=models.SET_NULL, related_name="frames")
+    filter_name = models.CharField(max_length=30, blank=True)
+    object_name = models.CharField(max_length=100, blank=True)
+    obs_time = models.DateTimeField(help_text="Start of the exposure, UTC.")
+    mjd_obs = models.FloatField()
+    exptime_s = models.FloatField()
+    airmass = models.FloatField(null=True)
+    gain_e_per_adu = models.FloatField(null=True)
+    width_px = models.PositiveIntegerField()
+    height_px = models.PositiveIntegerField()
+    hdu_index = models.PositiveSmallIntegerField(default=0, help_text="The image HDU used.")
+    has_astrometry = models.BooleanField(default=False)
+    ra_center_deg = models.FloatField(null=True)
+    dec_center_deg = models.FloatField(null=True)
+    footprint = models.JSONField(default=list, blank=True, help_text="Corners as [[ra, dec], …] in degrees.")
+    pixel_scale_arcsec = models.FloatField(null=True)
+    header = models.JSONField(default=dict)
+    preview = models.FileField(upload_to=preview_upload_path, max_length=300, blank=True)
+    targets = models.ManyToManyField(Target, through="FrameTarget", related_name="frames")
+    ingested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="frame_sha256_unique_per_tenant")]
+        indexes = [models.Index(fields=["tenant", "obs_time"], name="frame_tenant_time")]
+        ordering = ["-obs_time"]
+
+    def __str__(self):
+        return f"{self.original_name} ({self.obs_time:%Y-%m-%d %H:%M})"
+
+
+class FrameTarget(TenantOwned):
+    """A target that falls inside a frame, and where (0-based pixel position)."""
+
+    frame = models.ForeignKey(Frame, on_delete=models.CASCADE, related_name="target_links")
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="frame_links")
+    x_px = models.FloatField()
+    y_px = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["frame", "target"], name="frame_target_once")]

@@ -5,6 +5,7 @@ from settings, so a deployment can point at its own mirror and tests at recorded
 Two failures are told apart: the resolver could not be reached (the form still takes
 coordinates), and no database knows the name.
 """
+
 from astropy.coordinates import name_resolve
 from astropy.utils import data as astropy_data
 from django.conf import settings

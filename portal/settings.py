@@ -209,3 +209,4 @@ NAME_RESOLVER_URLS = env_list(
     help="Sesame mirrors used to resolve object names, comma separated",
 )
 NAME_RESOLVER_TIMEOUT_S = float(env("NAME_RESOLVER_TIMEOUT_S", "5", help="seconds to wait for the name resolver"))
+FRAME_MAX_BYTES = int(env("FRAME_MAX_BYTES", str(512 * 2**20), help="largest FITS file accepted, in bytes"))

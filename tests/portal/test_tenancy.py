@@ -1,10 +1,14 @@
 """Tenant isolation: pages, raw SQL under row-level security, and every tenant table's policy."""
 
+import io
+
 import pytest
 from django.apps import apps
 from django.db import DataError, ProgrammingError, connection, transaction
 
+from observations.ingest import ingest_frame
 from observations.models import Target
+from observations.synthetic import make_frame
 from portal.models import ApiKey, Job, Membership, Site, TenantOwned
 from portal.tenancy import tenant_context
 
@@ -44,6 +48,12 @@ def _rows_in_every_tenant_table(tenant, user):
         Job.objects.create(tenant=tenant, kind="k", title="j", total=1)
         for visibility in ("private", "tenant", "public"):
             Target.objects.create(tenant=tenant, name=visibility, ra_deg=1, dec_deg=2, visibility=visibility)
+        frame = make_frame(
+            ra_deg=1, dec_deg=2, telescope="t", instrument="cam", site="x" + tenant.slug[-6:], seed=tenant.pk
+        )
+        buffer = io.BytesIO()
+        frame.writeto(buffer)
+        assert ingest_frame(tenant, user, buffer.getvalue(), "f.fits").frame.target_links.exists()
 
 
 @pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)

@@ -1,0 +1,248 @@
+"""Frame ingest: one service for the upload page, the API and the ``ingest`` command.
+
+A file is read with astropy, checked, matched to the tenant's telescope, stored, given a
+preview and linked to the targets inside its footprint — or rejected with one reason and
+nothing stored. The same bytes twice are one frame (reported as a duplicate).
+"""
+
+import gzip
+import hashlib
+import io
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import timezone
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.time import Time
+from astropy.utils.exceptions import AstropyWarning
+from astropy.visualization import AsinhStretch, ZScaleInterval
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Q
+from PIL import Image
+
+from portal.models import Telescope
+
+from .models import Frame, FrameTarget, Target
+from .services import cone_search
+
+PREVIEW_SIZE = 512
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.fz", ".fz", ".fits.gz", ".fit.gz")
+
+
+class FrameRejected(ValueError):
+    """The file cannot become a frame; the message is the reason shown to the user."""
+
+
+@dataclass
+class IngestResult:
+    name: str
+    status: str  # "created", "duplicate" or "rejected"
+    frame: Frame | None = None
+    reason: str = ""
+
+    def as_dict(self):
+        return {"file": self.name, "status": self.status, "frame": self.frame.pk if self.frame else None,
+                "reason": self.reason}  # fmt: skip
+
+
+def ingest_frame(tenant, user, data, name):
+    """Ingest one file's bytes; never raises for bad input, the result says what happened."""
+    try:
+        if len(data) > settings.FRAME_MAX_BYTES:
+            raise FrameRejected(f"the file is {len(data) / 2**20:.1f} MiB; the limit is "
+                                f"{settings.FRAME_MAX_BYTES / 2**20:.0f} MiB")  # fmt: skip
+        digest = hashlib.sha256(data).hexdigest()
+        existing = Frame.objects.filter(tenant=tenant, sha256=digest).first()
+        if existing:
+            return IngestResult(name, "duplicate", existing, f"same file as {existing.original_name}")
+        parsed = _parse(data)
+        return IngestResult(name, "created", _store(tenant, user, data, name, digest, parsed))
+    except FrameRejected as error:
+        return IngestResult(name, "rejected", reason=str(error))
+
+
+@dataclass
+class _Parsed:
+    image: np.ndarray
+    header: fits.Header
+    hdu_index: int
+    wcs: WCS | None
+
+
+def _parse(data):
+    if data[:2] == b"\x1f\x8b":  # gzip: astropy reads it from paths, not from bytes
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise FrameRejected(f"a gzip file that cannot be decompressed; is it truncated? ({error})") from error
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        try:
+            hdul = fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=False)
+        except Exception as error:  # astropy raises OSError, ValueError, TypeError… for non-FITS input
+            raise FrameRejected(f"not a FITS file ({error})") from error
+        with hdul:
+            for index, hdu in enumerate(hdul):
+                try:
+                    image = hdu.data if hdu.is_image else None
+                except Exception as error:
+                    raise FrameRejected(f"the data of HDU {index} cannot be read; is the file truncated? ({error})")
+                if image is not None and image.ndim == 2:
+                    header = hdu.header.copy()
+                    image = np.asarray(image, dtype=np.float32)
+                    break
+            else:
+                raise FrameRejected("no 2-D image HDU in the file")
+    if not np.isfinite(image).any():
+        raise FrameRejected("the image holds no finite pixel (all NaN or infinite)")
+    return _Parsed(image, header, index, _celestial_wcs(header))
+
+
+def _celestial_wcs(header):
+    """The header's celestial WCS, or None when missing or unusable (the frame is then kept
+    without astrometry)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            wcs = WCS(header).celestial
+            if not wcs.has_celestial:
+                return None
+            scales = proj_plane_pixel_scales(wcs)
+            if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+                return None
+            return wcs
+        except Exception:  # astropy.wcs raises many kinds for broken keywords
+            return None
+
+
+def _header_time(header):
+    try:
+        if "DATE-OBS" in header:
+            return Time(header["DATE-OBS"], scale="utc")
+        if "MJD-OBS" in header:
+            return Time(float(header["MJD-OBS"]), format="mjd", scale="utc")
+    except ValueError as error:
+        raise FrameRejected(f"DATE-OBS {header.get('DATE-OBS')!r} is not a date and time") from error
+    raise FrameRejected("no DATE-OBS or MJD-OBS keyword: when was it taken?")
+
+
+def _number(header, keyword, low, high, required=False):
+    if keyword not in header:
+        if required:
+            raise FrameRejected(f"no {keyword} keyword")
+        return None
+    try:
+        value = float(header[keyword])
+    except (TypeError, ValueError) as error:
+        raise FrameRejected(f"{keyword} = {header[keyword]!r} is not a number") from error
+    if not low <= value <= high:
+        raise FrameRejected(f"{keyword} = {value:g} is outside the plausible range {low:g} … {high:g}")
+    return value
+
+
+def _telescope(tenant, header):
+    """The tenant's telescope named by TELESCOP (code or name), at SITEID's site when given."""
+    name = str(header.get("TELESCOP", "")).strip()
+    site = str(header.get("SITEID", header.get("OBSERVAT", ""))).strip()
+    if not name:
+        raise FrameRejected("no TELESCOP keyword: which telescope took it?")
+    telescopes = Telescope.objects.filter(tenant=tenant).filter(Q(code__iexact=name) | Q(name__iexact=name))
+    if site:
+        telescopes = telescopes.filter(Q(site__code__iexact=site) | Q(site__name__iexact=site))
+    matches = list(telescopes.select_related("site"))
+    if len(matches) != 1:
+        where = f" at site {site!r}" if site else ""
+        problem = "matches no telescope" if not matches else "matches several telescopes"
+        raise FrameRejected(f"TELESCOP {name!r}{where} {problem} of this observatory (unknown site or telescope)")
+    return matches[0]
+
+
+def _store(tenant, user, data, name, digest, parsed):
+    header = parsed.header
+    start = _header_time(header)
+    exptime = _number(header, "EXPTIME", 0, 100_000, required=True)
+    airmass = _number(header, "AIRMASS", 1, 40)
+    gain = _number(header, "GAIN", 0.01, 1000)
+    telescope = _telescope(tenant, header)
+    instrument_code = str(header.get("INSTRUME", "")).strip()
+    instrument = telescope.instruments.filter(code__iexact=instrument_code).first() if instrument_code else None
+    height, width = parsed.image.shape
+    frame = Frame(
+        tenant=tenant, ingested_by=user, original_name=name[:255], sha256=digest, size_bytes=len(data),
+        file_suffix=_suffix(name), site=telescope.site, telescope=telescope, instrument=instrument,
+        filter_name=str(header.get("FILTER", "")).strip()[:30], object_name=str(header.get("OBJECT", "")).strip()[:100],
+        obs_time=start.to_datetime(timezone=timezone.utc), mjd_obs=float(start.mjd), exptime_s=exptime, airmass=airmass,
+        gain_e_per_adu=gain, width_px=width, height_px=height, hdu_index=parsed.hdu_index,
+        header={card.keyword: str(card.value) for card in header.cards if card.keyword and card.keyword != "COMMENT"},
+    )  # fmt: skip
+    if parsed.wcs is not None:
+        _set_astrometry(frame, parsed.wcs)
+    saved = []
+    try:
+        with transaction.atomic():
+            frame.file.save(frame.file_suffix, ContentFile(data), save=False)
+            saved.append(frame.file)
+            frame.preview.save("preview.png", ContentFile(preview_png(parsed.image)), save=False)
+            saved.append(frame.preview)
+            frame.save()
+            if parsed.wcs is not None:
+                _link_targets(frame, parsed.wcs)
+    except BaseException:
+        for stored in saved:
+            stored.storage.delete(stored.name)
+        raise
+    return frame
+
+
+def _suffix(name):
+    lowered = name.lower()
+    return next((suffix for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True) if lowered.endswith(suffix)),
+                ".fits")  # fmt: skip
+
+
+def _set_astrometry(frame, wcs):
+    corners = wcs.calc_footprint(axes=(frame.width_px, frame.height_px))
+    centre = wcs.pixel_to_world((frame.width_px - 1) / 2, (frame.height_px - 1) / 2)
+    frame.has_astrometry = True
+    frame.ra_center_deg = float(centre.ra.deg)
+    frame.dec_center_deg = float(centre.dec.deg)
+    frame.footprint = [[float(ra), float(dec)] for ra, dec in corners]
+    frame.pixel_scale_arcsec = float(np.mean(proj_plane_pixel_scales(wcs)) * 3600)
+
+
+def _link_targets(frame, wcs):
+    """Link every visible target whose position lands on the detector."""
+    centre = SkyCoord(frame.ra_center_deg * u.deg, frame.dec_center_deg * u.deg)
+    corners = SkyCoord([c[0] for c in frame.footprint] * u.deg, [c[1] for c in frame.footprint] * u.deg)
+    radius = centre.separation(corners).max() * 1.01
+    candidates = list(
+        cone_search(Target.objects.filter(Q(tenant=frame.tenant) | Q(visibility="public")), centre, radius)
+    )
+    if not candidates:
+        return
+    x, y = wcs.world_to_pixel(SkyCoord([t.ra_deg for t in candidates] * u.deg, [t.dec_deg for t in candidates] * u.deg))
+    inside = (x >= -0.5) & (x < frame.width_px - 0.5) & (y >= -0.5) & (y < frame.height_px - 0.5)
+    FrameTarget.objects.bulk_create(
+        FrameTarget(tenant=frame.tenant, frame=frame, target=target, x_px=float(px), y_px=float(py))
+        for target, px, py, ok in zip(candidates, x, y, inside)
+        if ok
+    )
+
+
+def preview_png(image):
+    """A PNG of at most 512 px a side: block-averaged, ZScale limits, asinh stretch, north up."""
+    factor = max(1, math.ceil(max(image.shape) / PREVIEW_SIZE))
+    height, width = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    binned = np.nanmean(image[:height, :width].reshape(height // factor, factor, width // factor, factor), axis=(1, 3))
+    scaled = np.nan_to_num((AsinhStretch(0.1) + ZScaleInterval())(binned, clip=True))
+    buffer = io.BytesIO()
+    Image.fromarray((scaled[::-1] * 255).astype(np.uint8), mode="L").save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()

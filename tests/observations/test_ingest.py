@@ -1,0 +1,158 @@
+"""Frame ingest: every FITS flavour sites send, and every way a file can be wrong."""
+
+import gzip
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.test import override_settings
+from PIL import Image
+
+from observations.ingest import ingest_frame
+from observations.models import Frame, Target
+from observations.synthetic import make_frame
+from portal.demo import _load_site
+from portal.tenancy import tenant_context
+
+M51 = (202.4696, 47.1952)
+
+
+@pytest.fixture
+def observatory(tenant_factory):
+    tenant, users = tenant_factory(sites=[])
+    with tenant_context(tenant):
+        _load_site(tenant, {"code": "tfn", "name": "Teide", "latitude_deg": 28.3, "longitude_deg": -16.5,
+                            "height_m": 2390, "telescopes": [("1m0a", "Teide 1.0 m", 1.0, 26.5, 0.389, "sinistro",
+                                                              [("r", 623, 138)])]})  # fmt: skip
+        Target.objects.create(tenant=tenant, name="M51", ra_deg=M51[0], dec_deg=M51[1])
+        Target.objects.create(tenant=tenant, name="far away", ra_deg=10, dec_deg=-40)
+        yield tenant, users["admin"]
+
+
+def to_bytes(hdus):
+    buffer = io.BytesIO()
+    fits.HDUList(hdus).writeto(buffer)
+    return buffer.getvalue()
+
+
+def plain():
+    return to_bytes([make_frame(ra_deg=M51[0] + 0.005, dec_deg=M51[1], seed=1)])
+
+
+def stored_files():
+    root = Path(default_storage.location)
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_plain_frame_is_parsed_stored_previewed_and_linked(observatory):
+    tenant, user = observatory
+    result = ingest_frame(tenant, user, plain(), "tfn1m001-20260314-0042.fits")
+    assert result.status == "created", result.reason
+    frame = result.frame
+    assert frame.telescope.code == "1m0a" and frame.site.code == "tfn" and frame.instrument.code == "sinistro"
+    assert frame.filter_name == "r" and frame.exptime_s == 120 and frame.airmass == 1.2
+    assert frame.mjd_obs == pytest.approx(61113.92361, abs=1e-4)
+    assert frame.has_astrometry and frame.pixel_scale_arcsec == pytest.approx(0.389, rel=1e-6)
+    assert frame.ra_center_deg == pytest.approx(M51[0] + 0.005, abs=1e-6)
+    assert [link.target.name for link in frame.target_links.all()] == ["M51"]
+    link = frame.target_links.get()
+    assert 0 <= link.x_px < 256 and 0 <= link.y_px < 256
+    assert frame.file.read()[:30].startswith(b"SIMPLE  =")
+    preview = Image.open(frame.preview)
+    assert preview.size == (256, 256) and preview.mode == "L"
+
+
+@pytest.mark.parametrize("flavour", ["gzip", "fpack", "extension"])
+def test_compressed_and_multi_extension_files(observatory, flavour):
+    tenant, user = observatory
+    hdu = make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=2)
+    if flavour == "gzip":
+        data, name = gzip.compress(to_bytes([hdu])), "frame.fits.gz"
+    elif flavour == "fpack":
+        data, name = to_bytes([fits.PrimaryHDU(), fits.CompImageHDU(hdu.data, hdu.header)]), "frame.fits.fz"
+    else:
+        data, name = to_bytes([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("x", "E", array=[1.0])]),
+                               fits.ImageHDU(hdu.data, hdu.header, name="SCI")]), "frame.fits"  # fmt: skip
+    result = ingest_frame(tenant, user, data, name)
+    assert result.status == "created", result.reason
+    assert result.frame.has_astrometry and result.frame.width_px == 256
+    assert result.frame.file.name.endswith(name[name.index(".") :])
+
+
+def test_same_file_twice_is_one_frame(observatory):
+    tenant, user = observatory
+    data = plain()
+    first = ingest_frame(tenant, user, data, "a.fits")
+    second = ingest_frame(tenant, user, data, "copy-of-a.fits")
+    assert second.status == "duplicate" and second.frame.pk == first.frame.pk and "a.fits" in second.reason
+    assert Frame.objects.count() == 1
+
+
+def test_frame_without_wcs_is_kept_without_astrometry_and_not_linked(observatory):
+    tenant, user = observatory
+    result = ingest_frame(tenant, user, to_bytes([make_frame(ra_deg=M51[0], dec_deg=M51[1], with_wcs=False)]), "x.fits")
+    assert result.status == "created" and not result.frame.has_astrometry
+    assert result.frame.target_links.count() == 0
+
+
+def _with(header_changes=None, data=None):
+    hdu = make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=3)
+    for key, value in (header_changes or {}).items():
+        if value is None:
+            del hdu.header[key]
+        else:
+            hdu.header[key] = value
+    if data is not None:
+        hdu.data = data
+    return to_bytes([hdu])
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"SIMPLE  = this is a text file pretending", "not a FITS file"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 3000, "not a FITS file"),
+        (plain()[:9000], "truncated"),
+        (to_bytes([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("x", "E", array=[1.0])])]),
+         "no 2-D image HDU"),
+        (_with(data=np.full((64, 64), np.nan, dtype=np.float32)), "no finite pixel"),
+        (_with({"AIRMASS": 0.3}), "AIRMASS = 0.3 is outside"),
+        (_with({"EXPTIME": -5.0}), "EXPTIME = -5 is outside"),
+        (_with({"EXPTIME": None}), "no EXPTIME"),
+        (_with({"DATE-OBS": "yesterday", "MJD-OBS": None}), "not a date"),
+        (_with({"DATE-OBS": None, "MJD-OBS": None}), "no DATE-OBS"),
+        (_with({"TELESCOP": "Hubble"}), "unknown site or telescope"),
+        (_with({"SITEID": "lsc"}), "unknown site or telescope"),
+    ],
+)  # fmt: skip
+def test_bad_files_are_rejected_with_a_reason_and_nothing_is_stored(observatory, data, reason):
+    tenant, user = observatory
+    before = stored_files()
+    result = ingest_frame(tenant, user, data, "bad.fits")
+    assert result.status == "rejected" and reason in result.reason, result.reason
+    assert Frame.objects.count() == 0
+    assert stored_files() == before
+
+
+@override_settings(FRAME_MAX_BYTES=10_000)
+def test_file_over_the_size_limit_is_rejected(observatory):
+    tenant, user = observatory
+    result = ingest_frame(tenant, user, plain(), "big.fits")
+    assert result.status == "rejected" and "the limit is" in result.reason
+
+
+def test_ingest_command_reports_each_file_and_carries_on(observatory, tmp_path, capsys):
+    tenant, _ = observatory
+    (tmp_path / "night").mkdir()
+    (tmp_path / "night" / "good.fits").write_bytes(plain())
+    (tmp_path / "night" / "copy.fits").write_bytes(plain())
+    (tmp_path / "night" / "broken.fits").write_bytes(b"not fits at all")
+    (tmp_path / "night" / "notes.txt").write_text("ignored")
+    call_command("ingest", tenant.slug, str(tmp_path / "night"))
+    output = capsys.readouterr().out
+    assert "3 files: 1 created, 1 duplicate, 1 rejected." in output
+    assert "rejected  " in output and "broken.fits: not a FITS file" in output
