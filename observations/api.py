@@ -1,15 +1,18 @@
 """REST API for targets: create by position or coordinates, search by name or cone."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import parsers, serializers, status
+from rest_framework import parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from portal.api import TenantModelViewSet
 
 from . import services
+from .forms import FrameFilterForm
+from .frames import filter_frames
 from .importing import TargetListError, import_targets
-from .models import Target
+from .ingest import ingest_frame
+from .models import Frame, Target
 from .resolver import resolve_name
 from .sky import FRAMES, PositionError, parse_cone, parse_position, position_from_degrees
 
@@ -119,3 +122,43 @@ class TargetViewSet(TenantModelViewSet):
         except TargetListError as error:
             raise serializers.ValidationError({"file": str(error)}) from error
         return Response(report.as_dict(), status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
+
+
+class FrameSerializer(serializers.ModelSerializer):
+    site = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    telescope = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    instrument = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    targets = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+
+    class Meta:
+        model = Frame
+        fields = [
+            "id", "original_name", "sha256", "size_bytes", "site", "telescope", "instrument", "filter_name",
+            "object_name", "obs_time", "mjd_obs", "exptime_s", "airmass", "gain_e_per_adu", "width_px", "height_px",
+            "has_astrometry", "ra_center_deg", "dec_center_deg", "footprint", "pixel_scale_arcsec", "targets",
+            "created_at",
+        ]  # fmt: skip
+
+
+class FrameViewSet(viewsets.ReadOnlyModelViewSet):
+    """The key's tenant's frames. Filters: ``site``/``telescope`` (ids), ``filter_name``,
+    ``night`` (YYYY-MM-DD), ``target`` (name), ``astrometry`` (yes/no). POST ``upload/``
+    with one or more multipart ``files`` to ingest them."""
+
+    serializer_class = FrameSerializer
+
+    def get_queryset(self):
+        frames = Frame.objects.filter(tenant=self.request.tenant).select_related("site", "telescope", "instrument")
+        form = FrameFilterForm(self.request.query_params, tenant=self.request.tenant)
+        if not form.is_valid():
+            raise serializers.ValidationError(form.errors)
+        return filter_frames(frames, form.cleaned_data).prefetch_related("targets")
+
+    @action(detail=False, methods=["post"], parser_classes=[parsers.MultiPartParser])
+    def upload(self, request):
+        uploads = request.FILES.getlist("files") or request.FILES.getlist("file")
+        if not uploads:
+            raise serializers.ValidationError({"files": "attach one or more FITS files as 'files'."})
+        results = [ingest_frame(request.tenant, request.user, upload.read(), upload.name) for upload in uploads]
+        created = any(result.status == "created" for result in results)
+        return Response([result.as_dict() for result in results], status=201 if created else 200)

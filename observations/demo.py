@@ -87,3 +87,44 @@ def load_demo_targets(tenant, user):
         Target(tenant=tenant, created_by=user, healpix=int(pixel), **row) for row, pixel in zip(new, pixels)
     )
     return len(new)
+
+
+# target, site, telescope, instrument, filter, night start (UTC), pixel scale
+DEMO_FRAMES = [
+    ("M51", "tfn", "1m0a", "sinistro", "r", "2026-03-14T22:10:00", 0.389),
+    ("M51", "tfn", "1m0a", "sinistro", "g", "2026-03-14T22:14:00", 0.389),
+    ("M51", "elp", "1m0a", "sinistro", "r", "2026-03-16T06:40:00", 0.389),
+    ("M101", "tfn", "0m4a", "qhy600", "V", "2026-04-02T23:30:00", 0.571),
+    ("M101", "elp", "1m0a", "sinistro", "i", "2026-04-03T07:05:00", 0.389),
+    ("SN 2011fe", "tfn", "1m0a", "sinistro", "r", "2026-04-04T00:20:00", 0.389),
+    ("M81", "elp", "1m0a", "sinistro", "r", "2026-02-10T05:00:00", 0.389),
+    ("M104", "coj", "2m0a", "spectral", "r", "2026-04-20T12:30:00", 0.304),
+    ("M83", "coj", "2m0a", "spectral", "g", "2026-04-21T13:10:00", 0.304),
+    ("NGC 1365", "coj", "2m0a", "spectral", "i", "2026-01-05T11:45:00", 0.304),
+    ("NGC 253", "coj", "2m0a", "spectral", "r", "2026-01-06T10:30:00", 0.304),
+]
+
+
+def load_demo_frames(tenant, user):
+    """Ingest synthetic frames pointed at demo targets, once (a tenant with frames is left as it is)."""
+    import io
+
+    from .ingest import ingest_frame
+    from .models import Frame
+    from .synthetic import make_frame
+
+    if Frame.objects.filter(tenant=tenant).exists():
+        return 0
+    positions = {name: (ra, dec) for name, ra, dec, *_ in KNOWN}
+    for number, (target, site, telescope, instrument, filter_name, start, scale) in enumerate(DEMO_FRAMES):
+        ra, dec = positions[target]
+        hdu = make_frame(ra_deg=ra + 0.004, dec_deg=dec - 0.003, site=site, telescope=telescope, instrument=instrument,
+                         filter_name=filter_name, obs_time=start, pixel_scale_arcsec=scale, width=512, height=512,
+                         n_stars=60, seed=number, extra_sources=[(ra, dec, 12000)], with_wcs=number != 6)  # fmt: skip
+        hdu.header["OBJECT"] = target
+        buffer = io.BytesIO()
+        hdu.writeto(buffer)
+        ingest_frame(
+            tenant, user, buffer.getvalue(), f"{site}{telescope}-{start[:10].replace('-', '')}-{number:04d}.fits"
+        )
+    return len(DEMO_FRAMES)

@@ -39,3 +39,36 @@ class ConeSearchForm(forms.Form):
 class TargetImportForm(forms.Form):
     file = forms.FileField(help_text="CSV or VOTable with name, ra and dec columns (degrees or sexagesimal).")
     visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.TENANT)
+
+
+class FrameFilterForm(forms.Form):
+    site = forms.ModelChoiceField(queryset=None, required=False, empty_label="any site")
+    telescope = forms.ModelChoiceField(queryset=None, required=False, empty_label="any telescope")
+    filter_name = forms.CharField(required=False, label="Filter")
+    night = forms.DateField(required=False, help_text="YYYY-MM-DD, the date the night began",
+                            widget=forms.DateInput(attrs={"type": "date"}))  # fmt: skip
+    target = forms.CharField(required=False)
+    astrometry = forms.ChoiceField(choices=[("", "any"), ("yes", "with WCS"), ("no", "no astrometry")], required=False)
+
+    def __init__(self, *args, tenant, **kwargs):
+        from portal.models import Site, Telescope
+
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = Site.objects.filter(tenant=tenant)
+        self.fields["telescope"].queryset = Telescope.objects.filter(tenant=tenant).select_related("site")
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (Django's documented recipe)."""
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data]
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+
+
+class FrameUploadForm(forms.Form):
+    files = MultipleFileField(widget=MultipleFileInput(attrs={"multiple": True, "accept": ".fits,.fit,.fz,.gz"}))

@@ -56,3 +56,35 @@ def neighbourhood(target, neighbours, radius_arcmin):
         showlegend=False,
     )
     return figure.to_json()
+
+
+def frame_footprint(frame, links):
+    """The frame's outline on the sky with the targets inside it (RA increasing to the left)."""
+    corners = frame.footprint + frame.footprint[:1]
+    figure = go.Figure(
+        go.Scatter(
+            x=[c[0] for c in corners],
+            y=[c[1] for c in corners],
+            mode="lines",
+            fill="toself",
+            line={"color": "#1f6feb"},
+            fillcolor="rgba(31,111,235,0.08)",
+            name="footprint",
+            hovertemplate="RA %{x:.5f}°, Dec %{y:.5f}°<extra></extra>",
+        )  # fmt: skip
+    )
+    if links:
+        figure.add_trace(
+            go.Scatter(x=[link.target.ra_deg for link in links], y=[link.target.dec_deg for link in links],
+                       mode="markers+text", text=[link.target.name for link in links], textposition="top center",
+                       marker={"size": 10, "color": "#e4572e", "symbol": "star"}, name="targets",
+                       customdata=[[link.x_px, link.y_px] for link in links],
+                       hovertemplate="%{text}<br>pixel (%{customdata[0]:.1f}, %{customdata[1]:.1f})<extra></extra>")
+        )  # fmt: skip
+    stretch = 1 / max(0.05, np.cos(np.radians(frame.dec_center_deg)))  # a degree of RA is cos(δ) on the sky
+    figure.update_layout(
+        xaxis={"title": "RA (deg)", "autorange": "reversed"},
+        yaxis={"title": "Dec (deg)", "scaleanchor": "x", "scaleratio": stretch},
+        margin={"l": 60, "r": 10, "t": 10, "b": 40}, height=360, showlegend=False,
+    )  # fmt: skip
+    return figure.to_json()

@@ -1,10 +1,14 @@
 from django.urls import path
 
-from . import views
+from . import frame_views, views
 
 urlpatterns = [
     path("targets/", views.target_list, name="target_list"),
     path("targets/new/", views.target_create, name="target_create"),
     path("targets/import/", views.target_import, name="target_import"),
     path("targets/<int:target_id>/", views.target_detail, name="target_detail"),
+    path("frames/", frame_views.frame_list, name="frame_list"),
+    path("frames/upload/", frame_views.frame_upload, name="frame_upload"),
+    path("frames/<int:frame_id>/", frame_views.frame_detail, name="frame_detail"),
+    path("frames/<int:frame_id>/<str:kind>/", frame_views.frame_file, name="frame_file"),
 ]

@@ -11,6 +11,7 @@ from portal.views import require_role
 from . import services
 from .forms import ConeSearchForm, TargetForm, TargetImportForm
 from .importing import TargetListError, import_targets
+from .models import Frame
 from .plots import neighbourhood
 from .resolver import resolve_name
 from .sky import PositionError, parse_cone, parse_position
@@ -58,6 +59,9 @@ def target_detail(request, tenant_slug, target_id):
             "neighbourhood": neighbourhood(target, list(neighbours), NEIGHBOURHOOD_ARCMIN),
             "radius_arcmin": NEIGHBOURHOOD_ARCMIN,
             "can_edit": target.tenant_id == request.tenant.pk,
+            "frames": Frame.objects.filter(tenant=request.tenant, target_links__target=target).select_related(
+                "site", "telescope"
+            )[:100],
         },
     )
 

@@ -7,7 +7,7 @@ launcher can call it and an edited demo row is put back as it was.
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from observations.demo import load_demo_targets
+from observations.demo import load_demo_frames, load_demo_targets
 
 from .models import Filter, Instrument, Membership, Role, Site, Telescope, Tenant
 from .tenancy import tenant_context
@@ -104,7 +104,9 @@ def load_demo(password):
             for site_spec in spec["sites"]:
                 _load_site(tenant, dict(site_spec))
             if spec.get("targets"):
-                load_demo_targets(tenant, users[next(iter(spec["members"]))])
+                admin = users[next(iter(spec["members"]))]
+                load_demo_targets(tenant, admin)
+                load_demo_frames(tenant, admin)
         tenants.append(tenant)
     return tenants
 

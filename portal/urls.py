@@ -15,6 +15,7 @@ router.register("telescopes", api.TelescopeViewSet, basename="telescope")
 router.register("instruments", api.InstrumentViewSet, basename="instrument")
 router.register("filters", api.FilterViewSet, basename="filter")
 router.register("targets", observations_api.TargetViewSet, basename="target")
+router.register("frames", observations_api.FrameViewSet, basename="frame")
 
 tenant_patterns = [
     path("", views.tenant_home, name="tenant_home"),

@@ -1,7 +1,6 @@
 """Frame ingest: every FITS flavour sites send, and every way a file can be wrong."""
 
 import gzip
-import io
 from pathlib import Path
 
 import numpy as np
@@ -13,34 +12,9 @@ from django.test import override_settings
 from PIL import Image
 
 from observations.ingest import ingest_frame
-from observations.models import Frame, Target
+from observations.models import Frame
 from observations.synthetic import make_frame
-from portal.demo import _load_site
-from portal.tenancy import tenant_context
-
-M51 = (202.4696, 47.1952)
-
-
-@pytest.fixture
-def observatory(tenant_factory):
-    tenant, users = tenant_factory(sites=[])
-    with tenant_context(tenant):
-        _load_site(tenant, {"code": "tfn", "name": "Teide", "latitude_deg": 28.3, "longitude_deg": -16.5,
-                            "height_m": 2390, "telescopes": [("1m0a", "Teide 1.0 m", 1.0, 26.5, 0.389, "sinistro",
-                                                              [("r", 623, 138)])]})  # fmt: skip
-        Target.objects.create(tenant=tenant, name="M51", ra_deg=M51[0], dec_deg=M51[1])
-        Target.objects.create(tenant=tenant, name="far away", ra_deg=10, dec_deg=-40)
-        yield tenant, users["admin"]
-
-
-def to_bytes(hdus):
-    buffer = io.BytesIO()
-    fits.HDUList(hdus).writeto(buffer)
-    return buffer.getvalue()
-
-
-def plain():
-    return to_bytes([make_frame(ra_deg=M51[0] + 0.005, dec_deg=M51[1], seed=1)])
+from tests.observations.conftest import M51, plain, to_bytes
 
 
 def stored_files():

@@ -1,0 +1,58 @@
+"""Frame pages: list with filters, detail, preview and download, and the upload page."""
+
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, render
+
+from portal.models import Role, Site
+from portal.views import require_role
+
+from .forms import FrameFilterForm, FrameUploadForm
+from .frames import filter_frames
+from .ingest import ingest_frame
+from .models import Frame
+from .plots import frame_footprint
+
+
+def frame_list(request, tenant_slug):
+    form = FrameFilterForm(request.GET or None, tenant=request.tenant)
+    frames = Frame.objects.filter(tenant=request.tenant).select_related("site", "telescope")
+    if form.is_valid():
+        frames = filter_frames(frames, form.cleaned_data)
+    page = Paginator(frames, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "observations/frame_list.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+def frame_detail(request, tenant_slug, frame_id):
+    frame = get_object_or_404(Frame.objects.select_related("site", "telescope", "instrument"), pk=frame_id,
+                              tenant=request.tenant)  # fmt: skip
+    links = list(frame.target_links.select_related("target").order_by("target__name"))
+    return render(
+        request,
+        "observations/frame_detail.html",
+        {"frame": frame, "links": links, "footprint": frame_footprint(frame, links) if frame.has_astrometry else None},
+    )
+
+
+def frame_file(request, tenant_slug, frame_id, kind):
+    """The stored FITS file or its preview, only to members of the frame's tenant."""
+    frame = get_object_or_404(Frame, pk=frame_id, tenant=request.tenant)
+    if kind not in ("preview", "fits"):
+        raise Http404("Frames have a 'preview' and a 'fits' file.")
+    if kind == "preview":
+        return FileResponse(frame.preview.open("rb"), content_type="image/png")
+    return FileResponse(frame.file.open("rb"), as_attachment=True, filename=frame.original_name)
+
+
+def frame_upload(request, tenant_slug):
+    """Upload one or many FITS files; each is reported as created, duplicate or rejected."""
+    require_role(request, Role.ADMIN, Role.ASTRONOMER)
+    form = FrameUploadForm(request.POST or None, request.FILES or None)
+    results = None
+    if request.method == "POST" and form.is_valid():
+        results = [ingest_frame(request.tenant, request.user, upload.read(), upload.name)
+                   for upload in form.cleaned_data["files"]]  # fmt: skip
+    sites = Site.objects.filter(tenant=request.tenant)
+    return render(request, "observations/frame_upload.html", {"form": form, "results": results, "sites": sites})
