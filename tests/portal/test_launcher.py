@@ -83,7 +83,7 @@ def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(tmp_path
     }
     env.update(ARRAYSCOPE_VAR=str(tmp_path / "var"), PORT=str(_free_port()))
 
-    def start_and_stop():
+    def start_and_stop(while_running=lambda: None):
         launcher = subprocess.Popen(
             [sys.executable, "-m", "portal.launcher", "run"],
             cwd=ROOT,
@@ -98,6 +98,7 @@ def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(tmp_path
             assert line, f"the launcher ended early:\n{banner}"
             banner += line
         children = psutil.Process(launcher.pid).children(recursive=True)
+        while_running()
         with urllib.request.urlopen(f"http://127.0.0.1:{env['PORT']}/healthz") as response:
             health = json.loads(response.read())
         launcher.send_signal(signal.SIGINT)
@@ -106,7 +107,19 @@ def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(tmp_path
         time.sleep(0.5)
         return banner, health, [child for child in children if child.is_running() and child.status() != "zombie"]
 
-    first_banner, health, left_running = start_and_stop()
+    def manage_beside_the_running_portal():
+        issued = subprocess.run(
+            [sys.executable, "-m", "portal.launcher", "manage", "issue_api_key", "demo", "demo-partner"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        key = issued.stdout.strip().splitlines()[-1]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{env['PORT']}/api/v1/whoami/", headers={"Authorization": f"Api-Key {key}"}
+        )
+        with urllib.request.urlopen(request) as response:
+            assert json.loads(response.read())["tenant"]["slug"] == "demo"
+
+    first_banner, health, left_running = start_and_stop(manage_beside_the_running_portal)
     assert "demo-admin" in first_banner and "arrayscope-demo" in first_banner
     assert health["ok"] and health["parts"]["workers"]["queues"]["gpu"]
     assert left_running == []

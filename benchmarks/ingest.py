@@ -1,0 +1,125 @@
+"""Frame ingest throughput: the ingest service vs the bare floor over the same files.
+
+Writes 200 synthetic 2048×2048 float32 frames (one sky, a few pixels changed per file so
+every checksum differs), then measures frames/s of
+- the floor: read the file, open it with astropy and touch the data, SHA-256, copy it;
+- the service: ``observations.ingest.ingest_frame`` — the same plus header checks,
+  telescope matching, WCS footprint, stored file, preview PNG and target linking, in the
+  database with row-level security on.
+
+    python benchmarks/ingest.py [--quick]
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from portal.launcher import Stack  # noqa: E402
+
+
+def write_frames(folder, count, size):
+    from astropy.io import fits
+
+    from observations.synthetic import make_frame
+
+    base = make_frame(ra_deg=202.4696, dec_deg=47.1952, width=size, height=size, n_stars=300, seed=0)
+    paths = []
+    for number in range(count):
+        data = base.data.copy()
+        data[number % size, :8] += number + 1
+        path = folder / f"frame-{number:04d}.fits"
+        fits.PrimaryHDU(data, base.header).writeto(path)
+        paths.append(path)
+    return paths
+
+
+def floor(paths, copy_dir):
+    from astropy.io import fits
+
+    started = time.perf_counter()
+    for path in paths:
+        data = path.read_bytes()
+        hashlib.sha256(data).hexdigest()
+        with fits.open(io.BytesIO(data), memmap=False) as hdul:
+            float(np.asarray(hdul[0].data, dtype=np.float32)[0, 0])
+        shutil.copyfile(path, copy_dir / path.name)
+    return time.perf_counter() - started
+
+
+def service(paths):
+    from observations.demo import load_demo_targets
+    from observations.ingest import ingest_frame
+    from portal.demo import _load_site
+    from portal.models import Tenant
+    from portal.tenancy import tenant_context
+
+    tenant = Tenant.objects.create(slug="bench", name="Benchmark")
+    with tenant_context(tenant):
+        _load_site(tenant, {"code": "tfn", "name": "Teide", "latitude_deg": 28.3, "longitude_deg": -16.5,
+                            "height_m": 2390, "telescopes": [("1m0a", "Teide 1.0 m", 1.0, 26.5, 0.389, "sinistro",
+                                                              [("r", 623, 138)])]})  # fmt: skip
+        load_demo_targets(tenant, None)
+        started = time.perf_counter()
+        for path in paths:
+            result = ingest_frame(tenant, None, path.read_bytes(), path.name)
+            if result.status != "created":
+                raise SystemExit(f"{path.name}: {result.status} {result.reason}")
+        elapsed = time.perf_counter() - started
+        linked = result.frame.target_links.count()
+    return elapsed, linked
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 frames instead of 200")
+    args = parser.parse_args()
+    count, size = (20, 2048) if args.quick else (200, 2048)
+    with tempfile.TemporaryDirectory(prefix="arrayscope-ingest-") as tmp:
+        tmp = Path(tmp)
+        for name in ("DATABASE_URL", "DATABASE_ADMIN_URL", "REDIS_URL"):
+            os.environ.pop(name, None)
+        stack = Stack(tmp / "var", "arrayscope_bench").start()
+        try:
+            stack.manage("setup_database", "--verbosity", "0")
+            os.environ.update(stack.env)
+            os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+            import django
+
+            django.setup()
+            (tmp / "frames").mkdir()
+            (tmp / "copies").mkdir()
+            paths = write_frames(tmp / "frames", count, size)
+            floor_s = floor(paths, tmp / "copies")
+            service_s, linked = service(paths)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            stack.stop()
+    figures = {"frames": count, "frame_size": f"{size}x{size} float32", "frames_per_s": round(count / service_s, 2),
+               "targets_linked_per_frame": linked, "goal_fraction_of_floor": 0.5}  # fmt: skip
+    baseline = {"floor_frames_per_s": round(count / floor_s, 2)}
+    print(json.dumps({
+        "benchmark": "ingest",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "figures": figures,
+        "baseline": baseline,
+        "ratio": {"service_over_floor": round(figures["frames_per_s"] / baseline["floor_frames_per_s"], 3)},
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
