@@ -1,6 +1,8 @@
 """Demo targets: well-known galaxies and stars at their real positions, and a few hundred
 fainter synthetic galaxies scattered around them so cone searches have something to find."""
 
+import math
+
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
@@ -105,6 +107,24 @@ DEMO_FRAMES = [
 ]
 
 
+def supernova_frames():
+    """A month of SN 2011fe-like follow-up: r from two sites every other night, g every fourth."""
+    from astropy.time import Time
+
+    first = Time("2026-05-01T22:00:00", scale="utc")
+    for day in range(1, 30, 2):
+        start = (first + day * u.day).isot[:19]
+        yield "SN 2011fe", "tfn" if day % 4 == 1 else "elp", "1m0a", "sinistro", "r", start, 0.389, day
+        if day % 4 == 1:
+            yield "SN 2011fe", "tfn", "1m0a", "sinistro", "g", start, 0.389, day
+
+
+def supernova_peak_adu(day, filter_name):
+    """Peak pixel of a supernova rising to maximum on day 10 and fading after, redder later."""
+    shape = (day / 10) ** 2 * math.exp(2 * (1 - day / 10))
+    return 30000 * shape * (1.0 if filter_name == "r" else 0.8 * math.exp(-max(day - 10, 0) / 20))
+
+
 def load_demo_frames(tenant, user):
     """Ingest synthetic frames pointed at demo targets, once (a tenant with frames is left as it is)."""
     import io
@@ -116,15 +136,18 @@ def load_demo_frames(tenant, user):
     if Frame.objects.filter(tenant=tenant).exists():
         return 0
     positions = {name: (ra, dec) for name, ra, dec, *_ in KNOWN}
-    for number, (target, site, telescope, instrument, filter_name, start, scale) in enumerate(DEMO_FRAMES):
+    plans = [(*row, None) for row in DEMO_FRAMES] + list(supernova_frames())
+    for number, (target, site, telescope, instrument, filter_name, start, scale, sn_day) in enumerate(plans):
         ra, dec = positions[target]
+        peak = supernova_peak_adu(sn_day, filter_name) if sn_day is not None else 12000
         hdu = make_frame(ra_deg=ra + 0.004, dec_deg=dec - 0.003, site=site, telescope=telescope, instrument=instrument,
                          filter_name=filter_name, obs_time=start, pixel_scale_arcsec=scale, width=512, height=512,
-                         n_stars=60, seed=number, extra_sources=[(ra, dec, 12000)], with_wcs=number != 6)  # fmt: skip
+                         n_stars=60, seed=number, extra_sources=[(ra, dec, peak)], with_wcs=number != 6,
+                         zero_point=25.0)  # fmt: skip
         hdu.header["OBJECT"] = target
         buffer = io.BytesIO()
         hdu.writeto(buffer)
         ingest_frame(
             tenant, user, buffer.getvalue(), f"{site}{telescope}-{start[:10].replace('-', '')}-{number:04d}.fits"
         )
-    return len(DEMO_FRAMES)
+    return len(plans)

@@ -1,7 +1,9 @@
 """Frame pages: list with filters, detail, preview and download, and the upload page."""
 
+import numpy as np
+from astropy.io import fits
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from portal.models import Role, Site
@@ -9,8 +11,8 @@ from portal.views import require_role
 
 from .forms import FrameFilterForm, FrameUploadForm
 from .frames import filter_frames
-from .ingest import ingest_frame
-from .models import Frame
+from .ingest import ingest_frame, preview_png
+from .models import Frame, FrameTarget
 from .plots import frame_footprint
 
 
@@ -56,3 +58,16 @@ def frame_upload(request, tenant_slug):
                    for upload in form.cleaned_data["files"]]  # fmt: skip
     sites = Site.objects.filter(tenant=request.tenant)
     return render(request, "observations/frame_upload.html", {"form": form, "results": results, "sites": sites})
+
+
+def cutout_file(request, tenant_slug, link_id, kind):
+    """A target's cutout from a frame: the small FITS, or a PNG of it for pages."""
+    link = get_object_or_404(FrameTarget.objects.exclude(cutout=""), pk=link_id, tenant=request.tenant)
+    if kind == "fits":
+        name = f"{link.target.name}-{link.frame.original_name.split('.')[0]}-cutout.fits".replace(" ", "_")
+        return FileResponse(link.cutout.open("rb"), as_attachment=True, filename=name)
+    if kind != "png":
+        raise Http404("Cutouts have a 'fits' and a 'png' form.")
+    with link.cutout.open("rb") as stored, fits.open(stored) as hdul:
+        png = preview_png(np.asarray(hdul[0].data, dtype=np.float32))
+    return HttpResponse(png, content_type="image/png")

@@ -30,7 +30,8 @@ from PIL import Image
 
 from portal.models import Telescope
 
-from .models import Frame, FrameTarget, Target
+from . import photometry
+from .models import Frame, FrameTarget, Photometry, Target
 from .services import cone_search
 
 PREVIEW_SIZE = 512
@@ -194,7 +195,7 @@ def _store(tenant, user, data, name, digest, parsed):
             saved.append(frame.preview)
             frame.save()
             if parsed.wcs is not None:
-                _link_targets(frame, parsed.wcs)
+                _link_targets(frame, parsed, saved)
     except BaseException:
         for stored in saved:
             stored.storage.delete(stored.name)
@@ -218,23 +219,47 @@ def _set_astrometry(frame, wcs):
     frame.pixel_scale_arcsec = float(np.mean(proj_plane_pixel_scales(wcs)) * 3600)
 
 
-def _link_targets(frame, wcs):
-    """Link every visible target whose position lands on the detector."""
+def _link_targets(frame, parsed, saved):
+    """Link every visible target whose position lands on the detector, with its cutout and photometry."""
+    wcs = parsed.wcs
     centre = SkyCoord(frame.ra_center_deg * u.deg, frame.dec_center_deg * u.deg)
     corners = SkyCoord([c[0] for c in frame.footprint] * u.deg, [c[1] for c in frame.footprint] * u.deg)
     radius = centre.separation(corners).max() * 1.01
-    candidates = list(
-        cone_search(Target.objects.filter(Q(tenant=frame.tenant) | Q(visibility="public")), centre, radius)
-    )
+    visible = Target.objects.filter(Q(tenant=frame.tenant) | Q(visibility="public"))
+    candidates = list(cone_search(visible, centre, radius))
     if not candidates:
         return
-    x, y = wcs.world_to_pixel(SkyCoord([t.ra_deg for t in candidates] * u.deg, [t.dec_deg for t in candidates] * u.deg))
-    inside = (x >= -0.5) & (x < frame.width_px - 0.5) & (y >= -0.5) & (y < frame.height_px - 0.5)
-    FrameTarget.objects.bulk_create(
-        FrameTarget(tenant=frame.tenant, frame=frame, target=target, x_px=float(px), y_px=float(py))
-        for target, px, py, ok in zip(candidates, x, y, inside)
-        if ok
+    xs, ys = wcs.world_to_pixel(
+        SkyCoord([t.ra_deg for t in candidates] * u.deg, [t.dec_deg for t in candidates] * u.deg)
     )
+    zero_point = photometry.zero_point(parsed.header, _filter(frame))
+    mid_exposure = frame.mjd_obs + frame.exptime_s / 2 / 86400
+    for target, x, y in zip(candidates, xs.tolist(), ys.tolist()):
+        if not (-0.5 <= x < frame.width_px - 0.5 and -0.5 <= y < frame.height_px - 0.5):
+            continue
+        link = FrameTarget(tenant=frame.tenant, frame=frame, target=target, x_px=x, y_px=y)
+        cutout = photometry.cutout_fits(parsed.image, wcs, x, y, pixel_scale_arcsec=frame.pixel_scale_arcsec,
+                                        header=parsed.header)  # fmt: skip
+        link.cutout.save("cutout.fits", ContentFile(cutout), save=False)
+        saved.append(link.cutout)
+        link.save()
+        measured = photometry.measure(
+            parsed.image,
+            x,
+            y,
+            pixel_scale_arcsec=frame.pixel_scale_arcsec,
+            exptime_s=frame.exptime_s,
+            gain=frame.gain_e_per_adu,
+            zero_point_mag=zero_point,
+        )
+        Photometry.objects.create(tenant=frame.tenant, link=link, target=target, mjd=mid_exposure,
+                                  filter_name=frame.filter_name, site=frame.site, **measured)  # fmt: skip
+
+
+def _filter(frame):
+    if frame.instrument is None or not frame.filter_name:
+        return None
+    return frame.instrument.filters.filter(name__iexact=frame.filter_name).first()
 
 
 def preview_png(image):

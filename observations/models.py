@@ -115,13 +115,38 @@ class Frame(TenantOwned):
         return f"{self.original_name} ({self.obs_time:%Y-%m-%d %H:%M})"
 
 
+def cutout_upload_path(link, filename):
+    return f"cutouts/{link.tenant_id}/{link.frame.sha256[:2]}/{link.frame.sha256}-{link.target_id}.fits"
+
+
 class FrameTarget(TenantOwned):
-    """A target that falls inside a frame, and where (0-based pixel position)."""
+    """A target that falls inside a frame, where (0-based pixel position), its cutout and photometry."""
 
     frame = models.ForeignKey(Frame, on_delete=models.CASCADE, related_name="target_links")
     target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="frame_links")
     x_px = models.FloatField()
     y_px = models.FloatField()
+    cutout = models.FileField(upload_to=cutout_upload_path, max_length=300, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["frame", "target"], name="frame_target_once")]
+
+
+class Photometry(TenantOwned):
+    """Aperture photometry of one target in one frame: a point of the target's light curve."""
+
+    link = models.OneToOneField(FrameTarget, on_delete=models.CASCADE, related_name="photometry")
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="photometry")
+    mjd = models.FloatField(help_text="Mid-exposure, MJD (UTC).")
+    filter_name = models.CharField(max_length=30)
+    site = models.ForeignKey("portal.Site", null=True, on_delete=models.SET_NULL, related_name="+")
+    aperture_radius_arcsec = models.FloatField()
+    flux_adu = models.FloatField(help_text="Background-subtracted flux in the aperture.")
+    flux_err_adu = models.FloatField()
+    mag = models.FloatField(null=True, help_text="Calibrated, or instrumental when zero_point is null.")
+    mag_err = models.FloatField(null=True)
+    zero_point = models.FloatField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["target", "mjd"], name="photometry_target_mjd")]
+        ordering = ["mjd"]

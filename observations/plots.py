@@ -88,3 +88,43 @@ def frame_footprint(frame, links):
         margin={"l": 60, "r": 10, "t": 10, "b": 40}, height=360, showlegend=False,
     )  # fmt: skip
     return figure.to_json()
+
+
+SITE_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "star", "x", "hexagon"]
+FILTER_COLOURS = {"u": "#7b3294", "g": "#1a9641", "r": "#d7191c", "i": "#a6611a", "z": "#4d4d4d",
+                  "B": "#2b83ba", "V": "#66bd63", "R": "#f46d43"}  # fmt: skip
+
+
+def light_curve(points):
+    """Magnitude against MJD: one trace per filter and site (colour = filter, symbol = site)."""
+    from astropy.time import Time
+
+    figure = go.Figure()
+    detected = [p for p in points if p.mag is not None]
+    sites = sorted({p.site.code if p.site else "?" for p in detected})
+    groups = {}
+    for point in detected:
+        groups.setdefault((point.filter_name, point.site.code if point.site else "?"), []).append(point)
+    for (filter_name, site), group in sorted(groups.items()):
+        dates = Time([p.mjd for p in group], format="mjd").to_datetime()
+        figure.add_trace(
+            go.Scatter(
+                x=[p.mjd for p in group], y=[p.mag for p in group], mode="markers",
+                error_y={"type": "data", "array": [p.mag_err for p in group], "thickness": 1},
+                name=f"{filter_name} · {site}",
+                marker={"size": 8, "color": FILTER_COLOURS.get(filter_name, "#555"),
+                        "symbol": SITE_SYMBOLS[sites.index(site) % len(SITE_SYMBOLS)]},
+                customdata=[[d.strftime("%Y-%m-%d %H:%M"), "" if p.zero_point is not None else " (instrumental)"]
+                            for d, p in zip(dates, group)],
+                hovertemplate="MJD %{x:.4f} (%{customdata[0]} UTC)<br>%{y:.3f} ± %{error_y.array:.3f} mag"
+                              "%{customdata[1]}<extra>%{fullData.name}</extra>",
+            )
+        )  # fmt: skip
+    calibrated = all(p.zero_point is not None for p in detected)
+    figure.update_layout(
+        xaxis={"title": "MJD"},
+        yaxis={"title": "magnitude" if calibrated else "magnitude (instrumental where no zero point)",
+               "autorange": "reversed"},
+        margin={"l": 60, "r": 10, "t": 10, "b": 40}, height=360, legend={"orientation": "h", "y": -0.2},
+    )  # fmt: skip
+    return figure.to_json()

@@ -41,6 +41,7 @@ def make_frame(
     extra_sources=(),
     airmass=1.2,
     with_wcs=True,
+    zero_point=None,
 ):
     """A PrimaryHDU with stars and sky; ``extra_sources`` are (ra, dec, peak ADU) to place exactly."""
     rng = np.random.default_rng(seed)
@@ -64,4 +65,6 @@ def make_frame(
         "INSTRUME": instrument, "TELESCOP": telescope, "SITEID": site, "OBJECT": "field", "AIRMASS": airmass,
         "GAIN": 1.6, "BUNIT": "ADU",
     })  # fmt: skip
+    if zero_point is not None:
+        header["MAGZP"] = (zero_point, "magnitude of 1 ADU/s")
     return fits.PrimaryHDU(data=image, header=header)

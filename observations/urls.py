@@ -11,4 +11,5 @@ urlpatterns = [
     path("frames/upload/", frame_views.frame_upload, name="frame_upload"),
     path("frames/<int:frame_id>/", frame_views.frame_detail, name="frame_detail"),
     path("frames/<int:frame_id>/<str:kind>/", frame_views.frame_file, name="frame_file"),
+    path("cutouts/<int:link_id>/<str:kind>/", frame_views.cutout_file, name="cutout_file"),
 ]

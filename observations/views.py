@@ -11,8 +11,8 @@ from portal.views import require_role
 from . import services
 from .forms import ConeSearchForm, TargetForm, TargetImportForm
 from .importing import TargetListError, import_targets
-from .models import Frame
-from .plots import neighbourhood
+from .models import Frame, FrameTarget, Photometry
+from .plots import light_curve, neighbourhood
 from .resolver import resolve_name
 from .sky import PositionError, parse_cone, parse_position
 
@@ -46,6 +46,7 @@ def target_list(request, tenant_slug):
 def target_detail(request, tenant_slug, target_id):
     target = get_object_or_404(services.visible_targets(request.tenant, request.user), pk=target_id)
     centre = services.target_coordinate(target)
+    points = list(Photometry.objects.filter(tenant=request.tenant, target=target).select_related("site"))
     neighbours = services.cone_search(
         services.visible_targets(request.tenant, request.user), centre, NEIGHBOURHOOD_ARCMIN * u.arcmin
     )[:200]
@@ -62,6 +63,12 @@ def target_detail(request, tenant_slug, target_id):
             "frames": Frame.objects.filter(tenant=request.tenant, target_links__target=target).select_related(
                 "site", "telescope"
             )[:100],
+            "cutouts": FrameTarget.objects.filter(tenant=request.tenant, target=target)
+            .exclude(cutout="")
+            .select_related("frame__site")
+            .order_by("-frame__obs_time")[:24],
+            "light_curve": light_curve(points) if points else None,
+            "photometry": points,
         },
     )
 

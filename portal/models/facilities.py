@@ -113,6 +113,13 @@ class Filter(TenantOwned):
     system = models.CharField(max_length=30, blank=True, help_text="Photometric system, e.g. SDSS or Johnson.")
     central_wavelength_nm = models.FloatField(validators=[MinValueValidator(100), MaxValueValidator(30000)])
     bandwidth_nm = models.FloatField(validators=[MinValueValidator(0.1), MaxValueValidator(10000)])
+    zero_point_mag = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(10), MaxValueValidator(40)],
+        help_text="Magnitude of 1 ADU/s through this filter (the site's calibration), used when a frame's "
+        "header has no zero point.",
+    )
 
     class Meta:
         constraints = [

@@ -1,0 +1,77 @@
+"""Aperture photometry and cutouts of targets in a frame (photutils, astropy.nddata)."""
+
+import io
+import math
+
+import numpy as np
+from astropy.io import fits
+from astropy.nddata import Cutout2D
+from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
+
+APERTURE_RADIUS_ARCSEC = 3.0
+ANNULUS_ARCSEC = (6.0, 9.0)
+CUTOUT_ARCSEC = 32.0
+ZERO_POINT_KEYWORDS = ("MAGZP", "PHOTZP", "ZP", "MAGZPT")
+
+
+def zero_point(header, filter_obj):
+    """The frame's zero point: the header's own, else the site's calibration for the filter, else None."""
+    for keyword in ZERO_POINT_KEYWORDS:
+        if keyword in header:
+            try:
+                value = float(header[keyword])
+            except (TypeError, ValueError):
+                continue
+            if 10 <= value <= 40:
+                return value
+    return filter_obj.zero_point_mag if filter_obj is not None else None
+
+
+def measure(image, x, y, *, pixel_scale_arcsec, exptime_s, gain, zero_point_mag):
+    """Background-subtracted flux in a 3″ aperture (local annulus 6–9″) with its error and magnitude.
+
+    The error adds the source's Poisson noise (through the gain, when known) and the sky's
+    scatter over the aperture and in the background estimate. The magnitude is None for
+    a flux that is not positive (no detection).
+    """
+    radius = APERTURE_RADIUS_ARCSEC / pixel_scale_arcsec
+    aperture = CircularAperture((x, y), r=radius)
+    annulus = CircularAnnulus((x, y), r_in=ANNULUS_ARCSEC[0] / pixel_scale_arcsec,
+                              r_out=ANNULUS_ARCSEC[1] / pixel_scale_arcsec)  # fmt: skip
+    sky = ApertureStats(image, annulus)
+    total = float(aperture_photometry(image, aperture)["aperture_sum"][0])
+    area = aperture.area
+    flux = total - float(sky.median) * area
+    sky_std = float(sky.std)
+    variance = (
+        (max(flux, 0.0) / gain if gain else 0.0)
+        + area * sky_std**2
+        + area**2 * sky_std**2 / max(sky.sum_aper_area.value, 1)
+    )
+    flux_err = math.sqrt(variance)
+    mag = mag_err = None
+    if flux > 0 and exptime_s > 0:
+        instrumental = -2.5 * math.log10(flux / exptime_s)
+        mag = instrumental + (zero_point_mag or 0.0)
+        mag_err = 2.5 / math.log(10) * flux_err / flux
+    return {
+        "aperture_radius_arcsec": APERTURE_RADIUS_ARCSEC,
+        "flux_adu": flux,
+        "flux_err_adu": flux_err,
+        "mag": mag,
+        "mag_err": mag_err,
+        "zero_point": zero_point_mag,
+    }
+
+
+def cutout_fits(image, wcs, x, y, *, pixel_scale_arcsec, header):
+    """A small FITS around (x, y) with its own WCS, padded with NaN at the frame's edges."""
+    size = int(np.ceil(CUTOUT_ARCSEC / pixel_scale_arcsec)) | 1
+    cutout = Cutout2D(image, (x, y), (size, size), wcs=wcs, mode="partial", fill_value=np.nan, copy=True)
+    out = fits.Header(cutout.wcs.to_header())
+    for keyword in ("DATE-OBS", "MJD-OBS", "EXPTIME", "FILTER", "TELESCOP", "INSTRUME", "SITEID", "GAIN", "BUNIT"):
+        if keyword in header:
+            out[keyword] = header[keyword]
+    buffer = io.BytesIO()
+    fits.PrimaryHDU(cutout.data.astype(np.float32), out).writeto(buffer)
+    return buffer.getvalue()
