@@ -105,6 +105,13 @@ DEMO_FRAMES = [
     ("NGC 1365", "coj", "2m0a", "spectral", "i", "2026-01-05T11:45:00", 0.304),
     ("NGC 253", "coj", "2m0a", "spectral", "r", "2026-01-06T10:30:00", 0.304),
 ]
+# Frames spoiled the ways real ones are, for the quality pages and the frame-quality model.
+DEFECT_FRAMES = [
+    ("M51", "tfn", "1m0a", "sinistro", "r", "2026-03-18T23:00:00", 0.389, ("clouds",)),
+    ("M101", "elp", "1m0a", "sinistro", "r", "2026-04-05T06:30:00", 0.389, ("satellite",)),
+    ("M81", "elp", "1m0a", "sinistro", "r", "2026-02-12T05:10:00", 0.389, ("defocus",)),
+    ("M104", "coj", "2m0a", "spectral", "r", "2026-04-22T12:40:00", 0.304, ("cosmic_rays", "satellite")),
+]
 
 
 def supernova_frames():
@@ -114,9 +121,9 @@ def supernova_frames():
     first = Time("2026-05-01T22:00:00", scale="utc")
     for day in range(1, 30, 2):
         start = (first + day * u.day).isot[:19]
-        yield "SN 2011fe", "tfn" if day % 4 == 1 else "elp", "1m0a", "sinistro", "r", start, 0.389, day
+        yield "SN 2011fe", "tfn" if day % 4 == 1 else "elp", "1m0a", "sinistro", "r", start, 0.389, (), day
         if day % 4 == 1:
-            yield "SN 2011fe", "tfn", "1m0a", "sinistro", "g", start, 0.389, day
+            yield "SN 2011fe", "tfn", "1m0a", "sinistro", "g", start, 0.389, (), day
 
 
 def supernova_peak_adu(day, filter_name):
@@ -136,14 +143,15 @@ def load_demo_frames(tenant, user):
     if Frame.objects.filter(tenant=tenant).exists():
         return 0
     positions = {name: (ra, dec) for name, ra, dec, *_ in KNOWN}
-    plans = [(*row, None) for row in DEMO_FRAMES] + list(supernova_frames())
-    for number, (target, site, telescope, instrument, filter_name, start, scale, sn_day) in enumerate(plans):
+    plans = [(*row, (), None) for row in DEMO_FRAMES] + [(*row, None) for row in DEFECT_FRAMES]
+    plans += list(supernova_frames())
+    for number, (target, site, telescope, instrument, filter_name, start, scale, defects, sn_day) in enumerate(plans):
         ra, dec = positions[target]
         peak = supernova_peak_adu(sn_day, filter_name) if sn_day is not None else 12000
         hdu = make_frame(ra_deg=ra + 0.004, dec_deg=dec - 0.003, site=site, telescope=telescope, instrument=instrument,
                          filter_name=filter_name, obs_time=start, pixel_scale_arcsec=scale, width=512, height=512,
                          n_stars=60, seed=number, extra_sources=[(ra, dec, peak)], with_wcs=number != 6,
-                         zero_point=25.0)  # fmt: skip
+                         zero_point=25.0, defects=defects)  # fmt: skip
         hdu.header["OBJECT"] = target
         buffer = io.BytesIO()
         hdu.writeto(buffer)

@@ -122,7 +122,7 @@ def light_curve(points):
         )  # fmt: skip
     calibrated = all(p.zero_point is not None for p in detected)
     figure.update_layout(
-        xaxis={"title": "MJD"},
+        xaxis={"title": "MJD", "tickformat": ".0f"},
         yaxis={"title": "magnitude" if calibrated else "magnitude (instrumental where no zero point)",
                "autorange": "reversed"},
         margin={"l": 60, "r": 10, "t": 10, "b": 40}, height=360, legend={"orientation": "h", "y": -0.2},

@@ -11,6 +11,8 @@ from astropy.io import fits
 from astropy.time import Time
 from astropy.wcs import WCS
 
+DEFECTS = ("clouds", "defocus", "satellite", "cosmic_rays")
+
 
 def frame_wcs(ra_deg, dec_deg, width, height, pixel_scale_arcsec):
     wcs = WCS(naxis=2)
@@ -42,21 +44,47 @@ def make_frame(
     airmass=1.2,
     with_wcs=True,
     zero_point=None,
+    defects=(),
 ):
-    """A PrimaryHDU with stars and sky; ``extra_sources`` are (ra, dec, peak ADU) to place exactly."""
+    """A PrimaryHDU with stars and sky; ``extra_sources`` are (ra, dec, peak ADU) to place exactly.
+
+    ``defects`` adds what spoils real frames — "clouds" (light lost and a sky gradient),
+    "defocus" (donut images), "satellite" (a bright trail) and "cosmic_rays" (sharp hits) —
+    and lists them in the SIMDEFCT keyword, the label the frame-quality model learns from.
+    """
+    unknown = set(defects) - set(DEFECTS)
+    if unknown:
+        raise ValueError(f"unknown defects {sorted(unknown)}; choose from {', '.join(DEFECTS)}")
     rng = np.random.default_rng(seed)
     wcs = frame_wcs(ra_deg, dec_deg, width, height, pixel_scale_arcsec)
     y, x = np.mgrid[0:height, 0:width]
     image = np.full((height, width), sky_adu, dtype=np.float64)
     sigma = seeing_fwhm_arcsec / pixel_scale_arcsec / 2.3548
+    transparency = rng.uniform(0.2, 0.5) if "clouds" in defects else 1.0
     sources = [(rng.uniform(0, width), rng.uniform(0, height), 10 ** rng.uniform(2.3, 4.3)) for _ in range(n_stars)]
     for ra, dec, peak in extra_sources:
         px, py = wcs.world_to_pixel(SkyCoord(ra * u.deg, dec * u.deg))
         sources.append((float(px), float(py), peak))
+    donut = 4 * sigma if "defocus" in defects else 0.0
+    reach = 6 * sigma + 2 * donut
     for sx, sy, peak in sources:
-        box = (slice(max(0, int(sy - 6 * sigma)), int(sy + 6 * sigma) + 1),
-               slice(max(0, int(sx - 6 * sigma)), int(sx + 6 * sigma) + 1))  # fmt: skip
-        image[box] += peak * np.exp(-((x[box] - sx) ** 2 + (y[box] - sy) ** 2) / (2 * sigma**2))
+        box = (slice(max(0, int(sy - reach)), int(sy + reach) + 1), slice(max(0, int(sx - reach)), int(sx + reach) + 1))
+        r = np.hypot(x[box] - sx, y[box] - sy)
+        if donut:  # a defocused star is a ring holding the same light
+            profile = np.exp(-((r - donut) ** 2) / (2 * sigma**2)) * sigma / (2 * donut)
+        else:
+            profile = np.exp(-(r**2) / (2 * sigma**2))
+        image[box] += transparency * peak * profile
+    if "clouds" in defects:
+        image += sky_adu * 0.6 * (x / width + 0.5 * y / height)
+    if "satellite" in defects:
+        angle, offset = rng.uniform(0, np.pi), rng.uniform(0.3, 0.7)
+        distance = (x - width * offset) * np.sin(angle) - (y - height * offset) * np.cos(angle)
+        image += 4000 * np.exp(-(distance**2) / 2)
+    if "cosmic_rays" in defects:
+        for _ in range(max(5, width * height // 4000)):
+            cx, cy, length = rng.integers(0, width), rng.integers(0, height), rng.integers(1, 6)
+            image[cy, cx : cx + length] += rng.uniform(3000, 20000)
     image = rng.poisson(np.clip(image, 0, None)).astype(np.float32) + rng.normal(0, 5, image.shape).astype(np.float32)
     header = wcs.to_header() if with_wcs else fits.Header()
     start = Time(obs_time, scale="utc")
@@ -67,4 +95,5 @@ def make_frame(
     })  # fmt: skip
     if zero_point is not None:
         header["MAGZP"] = (zero_point, "magnitude of 1 ADU/s")
+    header["SIMDEFCT"] = (",".join(sorted(defects)) or "none", "synthetic defects in this frame")
     return fits.PrimaryHDU(data=image, header=header)
