@@ -2,18 +2,22 @@
 
 import numpy as np
 from astropy.io import fits
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.text import get_valid_filename
 
 from portal.models import Role, Site
+from portal.progress import start_job
 from portal.views import require_role
 
 from .forms import FrameFilterForm, FrameUploadForm
 from .frames import filter_frames
-from .ingest import ingest_frame, preview_png
+from .ingest import preview_png
 from .models import Frame, FrameTarget
 from .plots import frame_footprint
+from .tasks import ingest_staged_files
 
 
 def frame_list(request, tenant_slug):
@@ -49,15 +53,20 @@ def frame_file(request, tenant_slug, frame_id, kind):
 
 
 def frame_upload(request, tenant_slug):
-    """Upload one or many FITS files; each is reported as created, duplicate or rejected."""
+    """Stage the uploaded FITS files and ingest them in a worker; the job page shows each file
+    as it is done (created, duplicate or rejected with the reason)."""
     require_role(request, Role.ADMIN, Role.ASTRONOMER)
     form = FrameUploadForm(request.POST or None, request.FILES or None)
-    results = None
     if request.method == "POST" and form.is_valid():
-        results = [ingest_frame(request.tenant, request.user, upload.read(), upload.name)
-                   for upload in form.cleaned_data["files"]]  # fmt: skip
+        uploads = form.cleaned_data["files"]
+        job = start_job(tenant=request.tenant, user=request.user, kind="ingest", total=len(uploads),
+                        title=f"Ingest of {len(uploads)} frame{'s' if len(uploads) != 1 else ''}")  # fmt: skip
+        folder = f"staging/{request.tenant.pk}/{job.pk}"
+        staged = [default_storage.save(f"{folder}/{get_valid_filename(upload.name)}", upload) for upload in uploads]
+        ingest_staged_files.delay(request.tenant.pk, job.pk, staged, request.user.pk)
+        return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
     sites = Site.objects.filter(tenant=request.tenant)
-    return render(request, "observations/frame_upload.html", {"form": form, "results": results, "sites": sites})
+    return render(request, "observations/frame_upload.html", {"form": form, "sites": sites})
 
 
 def cutout_file(request, tenant_slug, link_id, kind):

@@ -17,7 +17,18 @@
     status.className = `status ${state.status}`;
     document.getElementById("job-message").textContent = state.message;
     const result = document.getElementById("job-result");
-    result.replaceChildren(...Object.entries(state.result || {}).flatMap(([key, value]) => {
+    const { files = [], ...summary } = state.result || {};
+    document.getElementById("job-files").replaceChildren(...files.map((file) => {
+      const row = document.createElement("tr");
+      row.className = file.status;
+      for (const text of [file.file, file.status, file.reason]) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.append(cell);
+      }
+      return row;
+    }));
+    result.replaceChildren(...Object.entries(summary).flatMap(([key, value]) => {
       const term = document.createElement("dt");
       term.textContent = key;
       const detail = document.createElement("dd");

@@ -77,19 +77,6 @@ def test_other_tenants_cannot_open_frames_or_their_files(client, night, tenant_f
     assert client.get(f"/t/{night.slug}/frames/{frame.pk}/fits/").status_code == 404
 
 
-def test_upload_page_ingests_several_files_and_reports_each(client, observatory):
-    tenant, user = observatory
-    client.force_login(user)
-    response = client.post(
-        f"/t/{tenant.slug}/frames/upload/",
-        {"files": [SimpleUploadedFile("a.fits", plain()), SimpleUploadedFile("b.fits", plain()),
-                   SimpleUploadedFile("c.fits", b"garbage")]},
-    )  # fmt: skip
-    statuses = [(r.name, r.status) for r in response.context["results"]]
-    assert statuses == [("a.fits", "created"), ("b.fits", "duplicate"), ("c.fits", "rejected")]
-    assert "not a FITS file" in response.text
-
-
 def test_frames_api_lists_filters_and_uploads(observatory):
     tenant, user = observatory
     with tenant_context(tenant):

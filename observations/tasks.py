@@ -1,0 +1,35 @@
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+
+from portal.celery import TenantTask, app
+from portal.models import Job
+from portal.progress import fail_job, finish_job, report_progress
+
+from .ingest import ingest_frame
+
+
+@app.task(base=TenantTask)
+def ingest_staged_files(tenant_id, job_id, staged_names, user_id=None):
+    """Ingest files the upload page staged in storage, reporting each one to the job's page."""
+    job = Job.objects.select_related("tenant").get(pk=job_id)
+    if job.status == Job.Status.SUCCEEDED:
+        return  # redelivered after it finished
+    user = get_user_model().objects.filter(pk=user_id).first()
+    results = []
+    try:
+        for done, staged in enumerate(staged_names, start=1):
+            name = staged.rsplit("/", 1)[-1]
+            if default_storage.exists(staged):
+                with default_storage.open(staged, "rb") as upload:
+                    result = ingest_frame(job.tenant, user, upload.read(), name).as_dict()
+                default_storage.delete(staged)
+            else:  # already ingested by an earlier delivery of this task
+                result = {"file": name, "status": "duplicate", "frame": None, "reason": "already ingested"}
+            results.append(result)
+            report_progress(job, done, f"{name}: {result['status']}")
+    except Exception as error:
+        fail_job(job, f"{type(error).__name__}: {error}")
+        raise
+    counts = {status: sum(r["status"] == status for r in results) for status in ("created", "duplicate", "rejected")}
+    summary = ", ".join(f"{count} {status}" for status, count in counts.items())
+    finish_job(job, {**counts, "files": results}, f"{len(results)} files: {summary}")
