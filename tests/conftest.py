@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from portal.launcher import spawn, stop_processes, wait_healthy, web_command, worker_command
-from portal.models import Membership, Role, Site, Tenant
+from portal.models import ApiKey, Membership, Role, Site, Tenant
 from portal.tenancy import tenant_context
 
 # Playwright's sync API runs an event loop in the test's thread; the ORM calls a browser test
@@ -60,6 +60,17 @@ def make_tenant(*, members=(("admin", Role.ADMIN),), sites=("site",)):
                 time_zone="Atlantic/Canary",
             )
     return tenant, users
+
+
+def api_client(tenant, user, scope="write"):
+    """A DRF test client holding a fresh API key of ``tenant`` issued by ``user``."""
+    from rest_framework.test import APIClient
+
+    with tenant_context(tenant):
+        _, plain = ApiKey.issue(tenant=tenant, created_by=user, name="test key", scope=scope)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plain}")
+    return client
 
 
 @pytest.fixture

@@ -2,13 +2,12 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from observations.ingest import ingest_frame
 from observations.models import Frame
 from observations.synthetic import make_frame
-from portal.models import ApiKey
 from portal.tenancy import tenant_context
+from tests.conftest import api_client
 from tests.observations.conftest import M51, plain, to_bytes
 
 
@@ -79,10 +78,7 @@ def test_other_tenants_cannot_open_frames_or_their_files(client, night, tenant_f
 
 def test_frames_api_lists_filters_and_uploads(observatory):
     tenant, user = observatory
-    with tenant_context(tenant):
-        _, write_key = ApiKey.issue(tenant=tenant, created_by=user, name="w", scope="write")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {write_key}")
+    client = api_client(tenant, user)
     response = client.post("/api/v1/frames/upload/", {"files": [SimpleUploadedFile("a.fits", plain())]},
                            format="multipart")  # fmt: skip
     assert response.status_code == 201 and response.json()[0]["status"] == "created"

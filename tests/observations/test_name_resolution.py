@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from observations.models import Target
 from observations.resolver import ResolverUnavailable, UnknownName, resolve_name
-from portal.models import ApiKey
 from portal.tenancy import tenant_context
+from tests.conftest import api_client
 
 RECORDED = Path(__file__).parent / "recorded"
 REPLIES = {"ngc 3642": "sesame_ngc3642.txt", "castor": "sesame_castor.txt"}
@@ -87,10 +86,7 @@ def test_target_form_offline_asks_for_coordinates_and_still_accepts_them(client,
 
 def test_api_creates_a_target_by_name_alone(tenant_factory, sesame):
     tenant, users = tenant_factory(sites=[])
-    with tenant_context(tenant):
-        _, plain = ApiKey.issue(tenant=tenant, created_by=users["admin"], name="k", scope="write")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plain}")
+    client = api_client(tenant, users["admin"])
     created = client.post("/api/v1/targets/", {"name": "castor", "kind": "star"}, format="json")
     assert created.status_code == 201 and created.json()["ra_hms"].startswith("07h34m35.87")
     unknown = client.post("/api/v1/targets/", {"name": "Galaxy of Nowhere"}, format="json")

@@ -6,11 +6,10 @@ import pytest
 from astropy.io.votable import from_table
 from astropy.table import Table
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from observations.models import Target
-from portal.models import ApiKey
 from portal.tenancy import tenant_context
+from tests.conftest import api_client
 
 CSV = b"""name,ra,dec,kind,tags
 NGC 4151,12:10:32.58,+39:24:20.6,qso,seyfert;agn
@@ -80,10 +79,7 @@ def test_unreadable_lists_are_refused_whole(client, member, name, data, message)
 
 def test_import_through_the_api(member):
     tenant, user = member
-    with tenant_context(tenant):
-        _, plain = ApiKey.issue(tenant=tenant, created_by=user, name="k", scope="write")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plain}")
+    client = api_client(tenant, user)
     response = client.post("/api/v1/targets/import/", {"file": SimpleUploadedFile("l.csv", CSV)}, format="multipart")
     assert response.status_code == 201
     body = response.json()

@@ -3,20 +3,16 @@
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from rest_framework.test import APIClient
 
 from observations.models import Target
-from portal.models import ApiKey
 from portal.tenancy import tenant_context
+from tests.conftest import api_client
 
 
 @pytest.fixture
 def api(tenant_factory):
     tenant, users = tenant_factory(sites=[])
-    with tenant_context(tenant):
-        _, plain = ApiKey.issue(tenant=tenant, created_by=users["admin"], name="k", scope="write")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plain}")
+    client = api_client(tenant, users["admin"])
     client.tenant = tenant
     return client
 
