@@ -2,7 +2,9 @@
 
 import pytest
 
+from observations.synthetic import make_frame
 from tests.conftest import PASSWORD
+from tests.observations.conftest import M51, equip, to_bytes
 
 pytestmark = pytest.mark.browser
 
@@ -48,3 +50,35 @@ def test_tenant_home_shows_sites_map_and_live_health(page, live_server_url, comm
     assert page.locator("#sites-map .geo path.countries, #sites-map .geo .countries path").count() > 0, (
         "country outlines come from the portal's own topojson"
     )
+
+
+def test_uploading_frames_fills_the_job_page_live_and_draws_the_light_curve(
+    page, live_server_url, committed_tenant_factory, tmp_path
+):
+    tenant, users = committed_tenant_factory(sites=[])
+    equip(tenant)
+    files = []
+    for night in (14, 15, 16):
+        hdu = make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=night, obs_time=f"2026-03-{night}T22:00:00",
+                         extra_sources=[(*M51, 2000 * night)], zero_point=25.0)  # fmt: skip
+        path = tmp_path / f"night{night}.fits"
+        path.write_bytes(to_bytes([hdu]))
+        files.append(str(path))
+    (tmp_path / "notes.fits").write_text("not a frame")
+    files.append(str(tmp_path / "notes.fits"))
+    sign_in(page, live_server_url, users["admin"].username)
+    page.wait_for_url(f"{live_server_url}/t/{tenant.slug}/")
+    page.goto(f"{live_server_url}/t/{tenant.slug}/frames/upload/")
+    page.set_input_files("#id_files", files)
+    assert "4 file(s) chosen" in page.inner_text("#dropzone")
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#job-status.succeeded", timeout=60_000)
+    rows = page.locator("#job-files tr")
+    assert rows.count() == 4
+    assert "not a FITS file" in page.inner_text("#job-files")
+    assert page.inner_text("#job-message") == "4 files: 3 created, 0 duplicate, 1 rejected"
+    page.goto(f"{live_server_url}/t/{tenant.slug}/targets/?q=M51")
+    page.click("#targets >> text=M51")
+    page.wait_for_selector("#light-curve .scatterlayer .point", state="attached", timeout=15_000)
+    assert page.locator("#light-curve .scatterlayer .point").count() == 3
+    assert page.locator("#cutouts img").count() == 3
