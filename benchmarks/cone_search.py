@@ -12,18 +12,10 @@ import argparse
 import io
 import json
 import os
-import platform
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from portal.launcher import Stack  # noqa: E402
+from embedded_portal import embedded_portal, machine
 
 
 def uniform_sky(rng, n):
@@ -68,32 +60,13 @@ def main():
     args = parser.parse_args()
     n_targets, n_queries = (100_000, 50) if args.quick else (1_000_000, 300)
     rng = np.random.default_rng(1)
-    with tempfile.TemporaryDirectory(prefix="arrayscope-cone-") as tmp:
-        for name in ("DATABASE_URL", "DATABASE_ADMIN_URL", "REDIS_URL"):
-            os.environ.pop(name, None)
-        stack = Stack(Path(tmp) / "var", "arrayscope_bench").start()
-        try:
-            stack.manage("setup_database", "--verbosity", "0")
-            os.environ.update(stack.env)
-            os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
-            import django
-
-            django.setup()
-            figures, baseline = run(rng, n_targets, n_queries)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-            stack.stop()
+    with embedded_portal("arrayscope-cone-"):
+        figures, baseline = run(rng, n_targets, n_queries)
     print(
         json.dumps(
             {
                 "benchmark": "cone_search",
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "platform": platform.platform(),
-                    "python": platform.python_version(),
-                },
+                "machine": machine(),
                 "figures": figures,
                 "baseline": baseline,
                 "ratio": {

@@ -14,20 +14,11 @@ import argparse
 import hashlib
 import io
 import json
-import os
-import platform
 import shutil
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from portal.launcher import Stack  # noqa: E402
+from embedded_portal import embedded_portal, machine
 
 
 def write_frames(folder, count, size):
@@ -62,13 +53,13 @@ def floor(paths, copy_dir):
 def service(paths):
     from observations.demo import load_demo_targets
     from observations.ingest import ingest_frame
-    from portal.demo import _load_site
+    from portal.demo import load_site
     from portal.models import Tenant
     from portal.tenancy import tenant_context
 
     tenant = Tenant.objects.create(slug="bench", name="Benchmark")
     with tenant_context(tenant):
-        _load_site(tenant, {"code": "tfn", "name": "Teide", "latitude_deg": 28.3, "longitude_deg": -16.5,
+        load_site(tenant, {"code": "tfn", "name": "Teide", "latitude_deg": 28.3, "longitude_deg": -16.5,
                             "height_m": 2390, "telescopes": [("1m0a", "Teide 1.0 m", 1.0, 26.5, 0.389, "sinistro",
                                                               [("r", 623, 138)])]})  # fmt: skip
         load_demo_targets(tenant, None)
@@ -87,34 +78,18 @@ def main():
     parser.add_argument("--quick", action="store_true", help="20 frames instead of 200")
     args = parser.parse_args()
     count, size = (20, 2048) if args.quick else (200, 2048)
-    with tempfile.TemporaryDirectory(prefix="arrayscope-ingest-") as tmp:
-        tmp = Path(tmp)
-        for name in ("DATABASE_URL", "DATABASE_ADMIN_URL", "REDIS_URL"):
-            os.environ.pop(name, None)
-        stack = Stack(tmp / "var", "arrayscope_bench").start()
-        try:
-            stack.manage("setup_database", "--verbosity", "0")
-            os.environ.update(stack.env)
-            os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
-            import django
-
-            django.setup()
-            (tmp / "frames").mkdir()
-            (tmp / "copies").mkdir()
-            paths = write_frames(tmp / "frames", count, size)
-            floor_s = floor(paths, tmp / "copies")
-            service_s, linked = service(paths)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-            stack.stop()
+    with embedded_portal("arrayscope-ingest-") as tmp:
+        (tmp / "frames").mkdir()
+        (tmp / "copies").mkdir()
+        paths = write_frames(tmp / "frames", count, size)
+        floor_s = floor(paths, tmp / "copies")
+        service_s, linked = service(paths)
     figures = {"frames": count, "frame_size": f"{size}x{size} float32", "frames_per_s": round(count / service_s, 2),
                "targets_linked_per_frame": linked, "goal_fraction_of_floor": 0.5}  # fmt: skip
     baseline = {"floor_frames_per_s": round(count / floor_s, 2)}
     print(json.dumps({
         "benchmark": "ingest",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
         "figures": figures,
         "baseline": baseline,
         "ratio": {"service_over_floor": round(figures["frames_per_s"] / baseline["floor_frames_per_s"], 3)},

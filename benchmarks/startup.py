@@ -12,7 +12,6 @@ The virtual environment is assumed installed (the first ``./arrayscope`` call do
 import argparse
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -24,10 +23,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from embedded_portal import ROOT, machine
 
-from portal.embedded import EmbeddedRedis  # noqa: E402
+from portal.embedded import EmbeddedRedis
 
 BARE_APP = """
 from celery import Celery
@@ -113,11 +111,7 @@ def main():
         json.dumps(
             {
                 "benchmark": "startup",
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "platform": platform.platform(),
-                    "python": platform.python_version(),
-                },
+                "machine": machine(),
                 "figures": {
                     "cold_start_s": round(cold, 2),
                     "warm_start_s": round(warm_median, 2),

@@ -76,6 +76,7 @@ class _Parsed:
     header: fits.Header
     hdu_index: int
     wcs: WCS | None
+    all_finite: bool
 
 
 def _parse(data):
@@ -102,9 +103,10 @@ def _parse(data):
                     break
             else:
                 raise FrameRejected("no 2-D image HDU in the file")
-    if not np.isfinite(image).any():
+    finite = np.isfinite(image)
+    if not finite.any():
         raise FrameRejected("the image holds no finite pixel (all NaN or infinite)")
-    return _Parsed(image, header, index, _celestial_wcs(header))
+    return _Parsed(image, header, index, _celestial_wcs(header), bool(finite.all()))
 
 
 def _celestial_wcs(header):
@@ -191,7 +193,8 @@ def _store(tenant, user, data, name, digest, parsed):
         with transaction.atomic():
             frame.file.save(frame.file_suffix, ContentFile(data), save=False)
             saved.append(frame.file)
-            frame.preview.save("preview.png", ContentFile(preview_png(parsed.image)), save=False)
+            preview = preview_png(parsed.image, all_finite=parsed.all_finite)
+            frame.preview.save("preview.png", ContentFile(preview), save=False)
             saved.append(frame.preview)
             frame.save()
             if parsed.wcs is not None:
@@ -262,12 +265,14 @@ def _filter(frame):
     return frame.instrument.filters.filter(name__iexact=frame.filter_name).first()
 
 
-def preview_png(image):
+def preview_png(image, all_finite=None):
     """A PNG of at most 512 px a side: block-averaged, ZScale limits (as ds9 shows frames), north up."""
     factor = max(1, math.ceil(max(image.shape) / PREVIEW_SIZE))
     height, width = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
     cropped = image[:height, :width]
-    if np.isfinite(cropped).all():
+    if all_finite is None:  # the ingest knows it already from its own check
+        all_finite = np.isfinite(cropped).all()
+    if all_finite:
         # The sum of strided views is the block mean without a reshaped temporary: ~4x faster.
         binned = sum(cropped[i::factor, j::factor] for i in range(factor) for j in range(factor)) / factor**2
     else:

@@ -102,7 +102,7 @@ def load_demo(password):
             for username, role in spec["members"].items():
                 Membership.objects.update_or_create(tenant=tenant, user=users[username], defaults={"role": role})
             for site_spec in spec["sites"]:
-                _load_site(tenant, dict(site_spec))
+                load_site(tenant, dict(site_spec))
             if spec.get("targets"):
                 admin = users[next(iter(spec["members"]))]
                 load_demo_targets(tenant, admin)
@@ -111,7 +111,7 @@ def load_demo(password):
     return tenants
 
 
-def _load_site(tenant, spec):
+def load_site(tenant, spec):
     telescopes = spec.pop("telescopes")
     site, _ = Site.objects.update_or_create(tenant=tenant, code=spec.pop("code"), defaults=spec)
     for code, name, aperture, fov, scale, instrument_code, filters in telescopes:

@@ -30,10 +30,10 @@ def test_every_tenant_table_has_a_policy_and_is_not_owned_by_the_app(db, model):
 
 def _rows_in_every_tenant_table(tenant, user):
     """One row of each tenant model for ``tenant`` (sites, memberships come from the factory)."""
-    from portal.demo import _load_site
+    from portal.demo import load_site
 
     with tenant_context(tenant):
-        _load_site(
+        load_site(
             tenant,
             {
                 "code": "x" + tenant.slug[-6:],
