@@ -1,6 +1,7 @@
 """REST API for targets: create by position or coordinates, search by name or cone."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import prefetch_related_objects
 from rest_framework import parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -82,7 +83,12 @@ class TargetSerializer(serializers.ModelSerializer):
 
     def update(self, instance, validated_data):
         validated_data.pop("allow_duplicate", None)
-        return super().update(instance, validated_data)
+        ra, dec = validated_data.pop("ra_deg", None), validated_data.pop("dec_deg", None)
+        coordinate = position_from_degrees(ra, dec) if ra is not None else None
+        try:
+            return services.update_target(instance, coordinate=coordinate, **validated_data)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(serializers.as_serializer_error(error)) from error
 
 
 class TargetViewSet(TenantModelViewSet):
@@ -99,13 +105,19 @@ class TargetViewSet(TenantModelViewSet):
         request = self.request
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             return Target.objects.filter(tenant=request.tenant)
-        targets = services.search_targets(services.visible_targets(request.tenant, request.user), request.query_params)
+        params = request.query_params
         try:
-            cone = parse_cone(**{k: request.query_params.get(k) for k in ("position", "ra", "dec", "radius", "frame")
-                                 if request.query_params.get(k) is not None})  # fmt: skip
+            cone = parse_cone(**{k: params[k] for k in ("position", "ra", "dec", "radius", "frame") if k in params})
         except PositionError as error:
             raise serializers.ValidationError({error.field: error.message}) from error
-        return services.cone_search(targets, *cone) if cone else targets.select_related("tenant")
+        if cone and self.action == "list":
+            matches = services.cone_search(
+                request.tenant, *cone, user=request.user, kind=params.get("kind"), name=params.get("q")
+            )
+            prefetch_related_objects(matches, "tenant")
+            return matches
+        targets = services.visible_targets(request.tenant, request.user).select_related("tenant")
+        return services.search_targets(targets, params)
 
     def perform_create(self, serializer):
         serializer.save()  # create_target puts it in the key's tenant

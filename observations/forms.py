@@ -4,8 +4,29 @@ from .models import Target, Visibility
 from .sky import FRAMES
 
 
-class TargetForm(forms.Form):
+class TargetFieldsForm(forms.Form):
+    """What an astronomer may change about a target after creating it."""
+
     name = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(choices=Target.Kind.choices, initial=Target.Kind.GALAXY)
+    aliases = forms.CharField(required=False, help_text="Other names, comma separated.")
+    tags = forms.CharField(required=False, help_text="Comma separated.")
+    visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.TENANT)
+
+    def clean_aliases(self):
+        return [alias.strip() for alias in self.cleaned_data["aliases"].split(",") if alias.strip()]
+
+    def clean_tags(self):
+        return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
+
+    @classmethod
+    def for_target(cls, target, data=None):
+        initial = {"name": target.name, "kind": target.kind, "aliases": ", ".join(target.aliases),
+                   "tags": ", ".join(target.tags), "visibility": target.visibility}  # fmt: skip
+        return cls(data, initial=initial)
+
+
+class TargetForm(TargetFieldsForm):
     position = forms.CharField(
         required=False,
         help_text="e.g. 10h08m22.3s +12d34m, 10:08:22.3 +12:34:00 or 152.093 12.571; "
@@ -13,19 +34,10 @@ class TargetForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "RA Dec"}),
     )
     frame = forms.ChoiceField(choices=[(name, name.upper() if len(name) < 5 else name) for name in FRAMES])
-    kind = forms.ChoiceField(choices=Target.Kind.choices, initial=Target.Kind.GALAXY)
-    aliases = forms.CharField(required=False, help_text="Other names, comma separated.")
-    tags = forms.CharField(required=False, help_text="Comma separated.")
-    visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.TENANT)
     allow_duplicate = forms.BooleanField(
         required=False, label="Create even if another target is within a few arcseconds"
     )
-
-    def clean_aliases(self):
-        return [alias.strip() for alias in self.cleaned_data["aliases"].split(",") if alias.strip()]
-
-    def clean_tags(self):
-        return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
+    field_order = ["name", "position", "frame", "kind", "aliases", "tags", "visibility", "allow_duplicate"]
 
 
 class ConeSearchForm(forms.Form):

@@ -28,10 +28,10 @@ from django.db import transaction
 from django.db.models import Q
 from PIL import Image
 
-from portal.models import Telescope
+from portal.models import HeaderRule, Instrument, Telescope
 
 from . import photometry
-from .models import Frame, FrameTarget, Photometry, Target
+from .models import Frame, FrameTarget, Photometry
 from .services import cone_search
 
 PREVIEW_SIZE = 512
@@ -151,12 +151,50 @@ def _number(header, keyword, low, high, required=False):
     return value
 
 
-def _telescope(tenant, header):
-    """The tenant's telescope named by TELESCOP (code or name), at SITEID's site when given."""
+@dataclass
+class _Equipment:
+    telescope: Telescope
+    instrument: Instrument | None
+    filter_name: str
+
+
+def _equipment(tenant, header):
+    """The telescope, instrument and filter the header names: by the sites' header rules
+    first, then by the portal's own codes and names (SITEID narrows both to one site)."""
     name = str(header.get("TELESCOP", "")).strip()
     site = str(header.get("SITEID", header.get("OBSERVAT", ""))).strip()
     if not name:
         raise FrameRejected("no TELESCOP keyword: which telescope took it?")
+    rules = HeaderRule.objects.filter(tenant=tenant).select_related("site", "telescope__site", "instrument")
+    if site:
+        rules = rules.filter(Q(site__code__iexact=site) | Q(site__name__iexact=site))
+    rules = list(rules)
+    by_rule = {rule.telescope for rule in rules if rule.keyword == HeaderRule.Keyword.TELESCOP and rule.matches(name)}
+    if len(by_rule) > 1:
+        names = ", ".join(sorted(str(telescope) for telescope in by_rule))
+        raise FrameRejected(f"TELESCOP {name!r} matches header rules for several telescopes ({names}); "
+                            "add SITEID to the header or make the rules narrower")  # fmt: skip
+    telescope = by_rule.pop() if by_rule else _telescope_by_name(tenant, name, site)
+    site_rules = [rule for rule in rules if rule.site_id == telescope.site_id]
+    instrument_code = str(header.get("INSTRUME", "")).strip()
+    instrument = None
+    if instrument_code:
+        instrument = next(
+            (rule.instrument for rule in site_rules if rule.keyword == HeaderRule.Keyword.INSTRUME
+             and rule.instrument.telescope_id == telescope.pk and rule.matches(instrument_code)),
+            None,
+        ) or telescope.instruments.filter(code__iexact=instrument_code).first()  # fmt: skip
+    filter_name = str(header.get("FILTER", "")).strip()
+    if filter_name:
+        filter_name = next(
+            (rule.filter_name for rule in site_rules if rule.keyword == HeaderRule.Keyword.FILTER
+             and rule.matches(filter_name)),
+            filter_name,
+        )  # fmt: skip
+    return _Equipment(telescope, instrument, filter_name[:30])
+
+
+def _telescope_by_name(tenant, name, site):
     telescopes = Telescope.objects.filter(tenant=tenant).filter(Q(code__iexact=name) | Q(name__iexact=name))
     if site:
         telescopes = telescopes.filter(Q(site__code__iexact=site) | Q(site__name__iexact=site))
@@ -164,7 +202,8 @@ def _telescope(tenant, header):
     if len(matches) != 1:
         where = f" at site {site!r}" if site else ""
         problem = "matches no telescope" if not matches else "matches several telescopes"
-        raise FrameRejected(f"TELESCOP {name!r}{where} {problem} of this observatory (unknown site or telescope)")
+        raise FrameRejected(f"TELESCOP {name!r}{where} {problem} of this observatory (unknown site or telescope; "
+                            "an admin can map header values to telescopes with header rules)")  # fmt: skip
     return matches[0]
 
 
@@ -174,14 +213,13 @@ def _store(tenant, user, data, name, digest, parsed):
     exptime = _number(header, "EXPTIME", 0, 100_000, required=True)
     airmass = _number(header, "AIRMASS", 1, 40)
     gain = _number(header, "GAIN", 0.01, 1000)
-    telescope = _telescope(tenant, header)
-    instrument_code = str(header.get("INSTRUME", "")).strip()
-    instrument = telescope.instruments.filter(code__iexact=instrument_code).first() if instrument_code else None
+    equipment = _equipment(tenant, header)
     height, width = parsed.image.shape
     frame = Frame(
         tenant=tenant, ingested_by=user, original_name=name[:255], sha256=digest, size_bytes=len(data),
-        file_suffix=_suffix(name), site=telescope.site, telescope=telescope, instrument=instrument,
-        filter_name=str(header.get("FILTER", "")).strip()[:30], object_name=str(header.get("OBJECT", "")).strip()[:100],
+        file_suffix=_suffix(name), site=equipment.telescope.site, telescope=equipment.telescope,
+        instrument=equipment.instrument, filter_name=equipment.filter_name,
+        object_name=str(header.get("OBJECT", "")).strip()[:100],
         obs_time=start.to_datetime(timezone=timezone.utc), mjd_obs=float(start.mjd), exptime_s=exptime, airmass=airmass,
         gain_e_per_adu=gain, width_px=width, height_px=height, hdu_index=parsed.hdu_index,
         header={card.keyword: str(card.value) for card in header.cards if card.keyword and card.keyword != "COMMENT"},
@@ -228,8 +266,7 @@ def _link_targets(frame, parsed, saved):
     centre = SkyCoord(frame.ra_center_deg * u.deg, frame.dec_center_deg * u.deg)
     corners = SkyCoord([c[0] for c in frame.footprint] * u.deg, [c[1] for c in frame.footprint] * u.deg)
     radius = centre.separation(corners).max() * 1.01
-    visible = Target.objects.filter(Q(tenant=frame.tenant) | Q(visibility="public"))
-    candidates = list(cone_search(visible, centre, radius))
+    candidates = cone_search(frame.tenant, centre, radius, include_all_private=True, limit=None)
     if not candidates:
         return
     xs, ys = wcs.world_to_pixel(

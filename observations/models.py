@@ -51,7 +51,11 @@ class Target(TenantOwned):
             )
         ]
         indexes = [
-            models.Index(fields=["healpix"], name="target_healpix"),
+            # Covering: a cone's candidates are tested (position, and the tenant and visibility
+            # that row-level security reads) from the index alone; only matches visit the table.
+            models.Index(
+                fields=["healpix"], include=["id", "ra_deg", "dec_deg", "tenant", "visibility"], name="target_sky"
+            ),
             models.Index(fields=["tenant", "kind"], name="target_tenant_kind"),
         ]
         ordering = ["name"]

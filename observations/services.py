@@ -1,23 +1,58 @@
 """Target operations shared by pages, the API, commands and workers."""
 
+import psycopg
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import BooleanField, Q
-from django.db.models.expressions import RawSQL
+from django.db import connection, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 
 from .models import Target, Visibility
 from .sky import cone_index_ranges
 
 TABLE = Target._meta.db_table
-# Great-circle distance in degrees (haversine; PostgreSQL's degree-based trigonometry).
-SEPARATION_SQL = (
-    f'2 * asind(least(1, sqrt(sind(("{TABLE}".dec_deg - %s) / 2) ^ 2 '
-    f'+ cosd("{TABLE}".dec_deg) * cosd(%s) * sind(("{TABLE}".ra_deg - %s) / 2) ^ 2)))'
-)
+TARGET_COLUMNS = [field.attname for field in Target._meta.concrete_fields]
+
+
+def _separation_sql(alias):
+    """Great-circle distance in degrees from the cone's centre (haversine, degree-based trigonometry)."""
+    return (
+        f"2 * asind(least(1, sqrt(sind(({alias}.dec_deg - %(dec)s) / 2) ^ 2 "
+        f"+ cosd({alias}.dec_deg) * cosd(%(dec)s) * sind(({alias}.ra_deg - %(ra)s) / 2) ^ 2)))"
+    )
+
+
+# One statement text for every cone, so PostgreSQL plans it once per connection. The
+# HEALPix cover arrives as two arrays; each range is an index-only scan of the covering
+# target_sky index, and only targets inside the cone are then read from the table by id.
+# Each LATERAL ... OFFSET 0 pins that shape: not knowing how narrow the ranges are, the
+# planner would otherwise trade the per-range lookups for a scan of the whole table.
+# The visibility rule is visible_targets' (below), widened by the two include_* switches.
+CONE_SQL = f"""
+SELECT {", ".join(f"t.{column}" for column in TARGET_COLUMNS)}, near.separation_deg
+FROM unnest(%(low)s::bigint[], %(high)s::bigint[]) AS cover(low, high)
+CROSS JOIN LATERAL (
+    SELECT id, {_separation_sql(TABLE)} AS separation_deg FROM {TABLE}
+    WHERE healpix BETWEEN cover.low AND cover.high ORDER BY healpix OFFSET 0
+) AS near
+CROSS JOIN LATERAL (SELECT * FROM {TABLE} WHERE id = near.id OFFSET 0) AS t
+WHERE near.separation_deg <= %(radius)s
+  AND ((t.tenant_id = %(tenant)s::bigint
+        AND (t.visibility <> '{Visibility.PRIVATE.value}' OR %(all_private)s OR t.created_by_id = %(user)s::bigint))
+       OR (%(public)s AND t.visibility = '{Visibility.PUBLIC.value}'))
+  AND (%(kind)s::text IS NULL OR t.kind = %(kind)s::text)
+  AND (%(name)s::text IS NULL OR starts_with(lower(t.name), lower(%(name)s::text)) OR %(name)s::text = ANY(t.aliases))
+ORDER BY near.separation_deg, t.id
+LIMIT %(limit)s::bigint
+"""
+
+
+class ConeMatches(list):
+    """Targets nearest first, each with ``separation_deg``; ``truncated`` when more lay in the cone."""
+
+    truncated = False
 
 
 def visible_targets(tenant, user=None):
@@ -64,34 +99,93 @@ def sexagesimal(target):
     )
 
 
-def cone_search(queryset, coordinate, radius):
-    """Targets of ``queryset`` within ``radius`` of ``coordinate``, nearest first, with
-    ``separation_deg``. HEALPix ranges narrow the search through the index; the exact
-    great-circle distance decides."""
-    ranges = cone_index_ranges(coordinate, radius)
-    # One SQL condition for all ranges: building a Q per range costs more than the query.
-    in_cover = RawSQL(
-        "(" + " OR ".join([f'"{TABLE}".healpix BETWEEN %s AND %s'] * len(ranges)) + ")",
-        [bound for pair in ranges for bound in pair],
-        output_field=BooleanField(),
-    )
-    ra, dec = float(coordinate.ra.deg), float(coordinate.dec.deg)
-    separation = RawSQL(SEPARATION_SQL, (dec, dec, ra))
-    return (
-        queryset.filter(in_cover)
-        .annotate(separation_deg=separation)
-        .filter(separation_deg__lte=radius.to_value(u.deg))
-        .order_by("separation_deg")
-    )
+def cone_search(
+    tenant,
+    coordinate,
+    radius,
+    *,
+    user=None,
+    kind=None,
+    name=None,
+    include_public=True,
+    include_all_private=False,
+    limit=settings.CONE_SEARCH_MAX_RESULTS,
+):
+    """Targets within ``radius`` of ``coordinate`` that a member of ``tenant`` may see,
+    nearest first, with ``separation_deg``; at most ``limit`` (None: all).
+
+    ``kind`` and ``name`` (a name prefix or an exact alias) narrow it as ``search_targets``
+    does. Ingest and duplicate checks widen or narrow the rule: ``include_all_private``
+    adds colleagues' private targets, ``include_public=False`` keeps to the tenant's own.
+
+    This is the hottest query of the portal (pages, API, every ingested frame), so it is
+    one prepared statement on the connection's own psycopg cursor, not the ORM: compiling
+    an ORM query costs more than PostgreSQL takes to answer it. Row-level security still
+    applies: the connection is the app role's, with the tenant set.
+    """
+    position = coordinate.icrs.spherical if coordinate.frame.name != "icrs" else coordinate.spherical
+    ra, dec = float(position.lon.deg), float(position.lat.deg)
+    radius_deg = float(radius.to_value(u.deg))
+    ranges = cone_index_ranges(ra, dec, radius_deg)
+    params = {
+        "low": [low for low, _ in ranges],
+        "high": [high for _, high in ranges],
+        "ra": ra,
+        "dec": dec,
+        "radius": radius_deg,
+        "tenant": tenant.pk,
+        "user": user.pk if user is not None and user.is_authenticated else None,
+        "all_private": include_all_private,
+        "public": include_public,
+        "kind": kind or None,
+        "name": name.strip() if name and name.strip() else None,
+        "limit": None if limit is None else limit + 1,
+    }
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        rows = cursor.execute(CONE_SQL, params, prepare=True, binary=True).fetchall()
+    matches = ConeMatches()
+    for row in rows[:limit]:
+        target = Target.from_db(connection.alias, TARGET_COLUMNS, row[:-1])
+        target.separation_deg = row[-1]
+        matches.append(target)
+    matches.truncated = limit is not None and len(rows) > limit
+    return matches
+
+
+def _named(tenant, name, exclude=None):
+    """The tenant's targets called ``name`` (case-insensitive) or having it as an alias."""
+    targets = Target.objects.filter(tenant=tenant).annotate(lower_name=Lower("name"))
+    if exclude is not None:
+        targets = targets.exclude(pk=exclude.pk)
+    return targets.filter(Q(lower_name=name.lower()) | Q(aliases__contains=[name]))
 
 
 def find_duplicates(tenant, name, coordinate, radius=None):
     """The tenant's targets with this name (or alias), or within the duplicate radius."""
     radius = radius if radius is not None else settings.TARGET_DUPLICATE_RADIUS_ARCSEC * u.arcsec
-    own = Target.objects.filter(tenant=tenant)
-    by_name = own.annotate(lower_name=Lower("name")).filter(Q(lower_name=name.lower()) | Q(aliases__contains=[name]))
-    nearby = cone_search(own, coordinate, radius)
-    return list(by_name) + [target for target in nearby if target.name.lower() != name.lower()]
+    nearby = cone_search(tenant, coordinate, radius, include_public=False, include_all_private=True, limit=None)
+    return list(_named(tenant, name)) + [target for target in nearby if target.name.lower() != name.lower()]
+
+
+@transaction.atomic
+def update_target(target, *, coordinate=None, **fields):
+    """Change a target's names, kind, tags, visibility or position (ICRS SkyCoord).
+
+    A name another of the tenant's targets already uses (as name or alias) is refused:
+    names are how astronomers find targets and how frames' OBJECT keywords are read.
+    """
+    name = fields.get("name", target.name)
+    clash = _named(target.tenant_id, name, exclude=target).first()
+    if clash:
+        raise ValidationError({"name": f"{clash.name} already goes by {name!r} in this observatory."})
+    for field, value in fields.items():
+        setattr(target, field, value)
+    if coordinate is not None:
+        target.ra_deg, target.dec_deg = float(coordinate.ra.deg), float(coordinate.dec.deg)
+    target.full_clean(exclude=["healpix", "tenant"])
+    target.save()
+    return target
 
 
 @transaction.atomic

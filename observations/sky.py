@@ -1,12 +1,12 @@
 """Sky geometry for targets: parsing positions, HEALPix indexing and cone coverage (astropy)."""
 
-import functools
 import math
 
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import ICRS, Angle, SkyCoord
 from astropy_healpix import HEALPix
+from astropy_healpix.core import healpix_cone_search
 
 STORAGE_ORDER = 16  # nside 65536: pixels of about 3.2 arcsec
 _STORAGE = HEALPix(nside=2**STORAGE_ORDER, order="nested", frame=ICRS())
@@ -77,24 +77,24 @@ def _is_number(text):
         return False
 
 
-@functools.cache
-def _healpix_at(order):
-    return HEALPix(nside=2**order, order="nested")
-
-
-def cone_index_ranges(coordinate, radius):
+def cone_index_ranges(ra_deg, dec_deg, radius_deg):
     """Inclusive ranges of storage-order HEALPix indices covering the cone.
 
-    The cover is computed at the coarsest order whose pixels are no larger than the radius,
-    so a cone of any size touches about a dozen pixels; each is a contiguous range of fine (nested)
-    indices, which a B-tree index answers directly. The cover is asked for a radius one
-    pixel larger: every pixel that overlaps the cone has its centre within that margin,
-    and astropy-healpix's own cover can miss an overlapping pixel (seen at order 5).
+    The cover is computed at the coarsest order whose pixels are no larger than the
+    diameter, so a cone of any size touches about a dozen pixels; each is a contiguous
+    range of fine (nested) indices, which a B-tree index answers directly. The cover is
+    asked for a radius one pixel larger: every pixel that overlaps the cone has its centre
+    within that margin, and astropy-healpix's own cover can miss an overlapping pixel
+    (seen at order 5). Plain degrees go straight to astropy-healpix's cone search: this
+    runs on every cone query, and a HEALPix object, SkyCoord attributes and Angle
+    arithmetic would cost more than the search.
     """
-    radius = Angle(radius)
-    order = int(np.clip(math.floor(math.log2(_ONE_PIXEL_DEG / radius.deg)) + 1, 0, STORAGE_ORDER))
-    cover = HEALPix(nside=2**order, order="nested")
-    pixels = np.sort(cover.cone_search_lonlat(coordinate.ra, coordinate.dec, radius=radius + cover.pixel_resolution))
+    order = min(max(math.floor(math.log2(_ONE_PIXEL_DEG / radius_deg)), 0), STORAGE_ORDER)
+    nside = 2**order
+    margin_deg = _ONE_PIXEL_DEG / nside
+    pixels = np.sort(
+        healpix_cone_search(ra_deg << u.deg, dec_deg << u.deg, (radius_deg + margin_deg) << u.deg, nside, "nested")
+    )
     shift = 2 * (STORAGE_ORDER - order)
     ranges = []
     for pixel in pixels.tolist():

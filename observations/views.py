@@ -3,13 +3,14 @@
 from astropy import units as u
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404, redirect, render
 
 from portal.models import Role
 from portal.views import require_role
 
 from . import services
-from .forms import ConeSearchForm, TargetForm, TargetImportForm
+from .forms import ConeSearchForm, TargetFieldsForm, TargetForm, TargetImportForm
 from .importing import TargetListError, import_targets
 from .models import Frame, FrameTarget, Photometry
 from .plots import light_curve, neighbourhood
@@ -26,13 +27,15 @@ def target_list(request, tenant_slug):
     cone = None
     if form.is_valid():
         data = form.cleaned_data
-        targets = services.search_targets(targets, data)
         try:
             cone = parse_cone(position=data["position"], radius=data["radius"], frame=data["frame"] or "icrs")
         except PositionError as error:
             form.add_error(error.field if error.field in form.fields else "position", error.message)
         if cone:
-            targets = services.cone_search(targets, *cone)
+            targets = services.cone_search(request.tenant, *cone, user=request.user, kind=data["kind"], name=data["q"])
+            prefetch_related_objects(targets, "tenant")
+        else:
+            targets = services.search_targets(targets, data)
     page = Paginator(targets, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -48,8 +51,8 @@ def target_detail(request, tenant_slug, target_id):
     centre = services.target_coordinate(target)
     points = list(Photometry.objects.filter(tenant=request.tenant, target=target).select_related("site"))
     neighbours = services.cone_search(
-        services.visible_targets(request.tenant, request.user), centre, NEIGHBOURHOOD_ARCMIN * u.arcmin
-    )[:200]
+        request.tenant, centre, NEIGHBOURHOOD_ARCMIN * u.arcmin, user=request.user, limit=200
+    )
     return render(
         request,
         "observations/target_detail.html",
@@ -57,7 +60,7 @@ def target_detail(request, tenant_slug, target_id):
             "target": target,
             "positions": services.position_table(target),
             "neighbours": [n for n in neighbours if n.pk != target.pk][:20],
-            "neighbourhood": neighbourhood(target, list(neighbours), NEIGHBOURHOOD_ARCMIN),
+            "neighbourhood": neighbourhood(target, neighbours, NEIGHBOURHOOD_ARCMIN),
             "radius_arcmin": NEIGHBOURHOOD_ARCMIN,
             "can_edit": target.tenant_id == request.tenant.pk,
             "frames": Frame.objects.filter(tenant=request.tenant, target_links__target=target).select_related(
@@ -90,6 +93,24 @@ def target_create(request, tenant_slug):
         else:
             return redirect("target_detail", tenant_slug=tenant_slug, target_id=target.pk)
     return render(request, "observations/target_form.html", {"form": form})
+
+
+def target_edit(request, tenant_slug, target_id):
+    """Rename, re-tag, re-classify or share a target of this observatory."""
+    require_role(request, Role.ADMIN, Role.ASTRONOMER)
+    target = get_object_or_404(
+        services.visible_targets(request.tenant, request.user).filter(tenant=request.tenant), pk=target_id
+    )
+    form = TargetFieldsForm.for_target(target, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_target(target, **form.cleaned_data)
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, messages)
+        else:
+            return redirect("target_detail", tenant_slug=tenant_slug, target_id=target.pk)
+    return render(request, "observations/target_form.html", {"form": form, "target": target})
 
 
 def target_import(request, tenant_slug):

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from .admin_site import TenantInline, TenantModelAdmin
-from .models import ApiKey, Filter, Instrument, Site, Telescope, Tenant
+from .models import ApiKey, Filter, HeaderRule, Instrument, Site, Telescope, Tenant
 
 
 @admin.register(Tenant)
@@ -17,11 +17,24 @@ class TelescopeInline(TenantInline):
     fields = ["code", "name", "aperture_m", "field_of_view_arcmin", "pixel_scale_arcsec", "active"]
 
 
+class HeaderRuleInline(TenantInline):
+    model = HeaderRule
+    fields = ["keyword", "pattern", "telescope", "instrument", "filter_name"]
+    verbose_name_plural = "Header rules (how this site's FITS headers name its equipment)"
+
+
 @admin.register(Site)
 class SiteAdmin(TenantModelAdmin):
     list_display = ["name", "code", "latitude_deg", "longitude_deg", "height_m", "time_zone", "horizon_limit_deg"]
     search_fields = ["name", "code"]
-    inlines = [TelescopeInline]
+    inlines = [TelescopeInline, HeaderRuleInline]
+
+
+@admin.register(HeaderRule)
+class HeaderRuleAdmin(TenantModelAdmin):
+    list_display = ["site", "keyword", "pattern", "maps_to"]
+    list_filter = ["site", "keyword"]
+    search_fields = ["pattern", "filter_name"]
 
 
 class InstrumentInline(TenantInline):

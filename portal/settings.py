@@ -105,6 +105,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Django binds its own queries on the client, so they are never prepared; the few hot
+# statements that ask for it (the cone search) are prepared once per connection. Turn
+# it off behind a pooler in transaction mode that does not track prepared statements.
+if env_bool("DATABASE_PREPARED_STATEMENTS", True, help="prepare hot statements (off behind PgBouncer < 1.21)"):
+    # Their plan is fixed by their shape, so PostgreSQL need not re-plan them per call.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        prepare_threshold=5, options="-c plan_cache_mode=force_generic_plan"
+    )
 _admin_url = env("DATABASE_ADMIN_URL", "", help="the owner's connection, used only to migrate")
 if _admin_url:
     DATABASES["admin"] = dj_database_url.parse(_admin_url)
@@ -200,6 +208,9 @@ LOGGING = {
 }
 
 # Science defaults
+CONE_SEARCH_MAX_RESULTS = int(
+    env("CONE_SEARCH_MAX_RESULTS", "10000", help="a cone search lists at most this many targets, nearest first")
+)
 TARGET_DUPLICATE_RADIUS_ARCSEC = float(
     env("TARGET_DUPLICATE_RADIUS_ARCSEC", "5", help="a new target this close to another is flagged as a duplicate")
 )

@@ -1,12 +1,13 @@
 """Portal models: who shares the portal (tenancy) and what they observe with (facilities)."""
 
-from .facilities import Filter, Instrument, Site, Telescope
+from .facilities import Filter, HeaderRule, Instrument, Site, Telescope
 from .jobs import Job
 from .tenancy import ApiKey, Membership, Role, Tenant, TenantOwned
 
 __all__ = [
     "ApiKey",
     "Filter",
+    "HeaderRule",
     "Instrument",
     "Job",
     "Membership",

@@ -1,5 +1,6 @@
 """Where and with what a tenant observes: sites, telescopes, instruments and their filters."""
 
+import fnmatch
 import zoneinfo
 
 from astropy import units as u
@@ -133,3 +134,70 @@ class Filter(TenantOwned):
 
     def __str__(self):
         return self.name
+
+
+class HeaderRule(TenantOwned):
+    """How one site's FITS headers name its equipment when they do not use the portal's codes.
+
+    Sites write whatever their control software writes (TELESCOP = 'LCO 1m0-08', INSTRUME =
+    'fa03', FILTER = 'rp'); a rule maps a header value, matched as a case-insensitive
+    shell-style pattern, to the telescope, instrument or filter it means. Frames whose
+    headers match no rule are matched on the codes and names themselves.
+    """
+
+    class Keyword(models.TextChoices):
+        TELESCOP = "TELESCOP", "TELESCOP → telescope"
+        INSTRUME = "INSTRUME", "INSTRUME → instrument"
+        FILTER = "FILTER", "FILTER → filter name"
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="header_rules")
+    keyword = models.CharField(max_length=8, choices=Keyword.choices)
+    pattern = models.CharField(
+        max_length=100, help_text="The header value, case-insensitive; * and ? match any text, e.g. 'LCO 1m0-*'."
+    )
+    telescope = models.ForeignKey(
+        Telescope, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="For TELESCOP rules."
+    )
+    instrument = models.ForeignKey(
+        Instrument, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="For INSTRUME rules."
+    )
+    filter_name = models.CharField(max_length=30, blank=True, help_text="For FILTER rules: the filter's name.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "keyword", "pattern"],
+                name="header_rule_once_per_site",
+                violation_error_message="pattern: this site already has a rule for this keyword and pattern.",
+            )
+        ]
+        ordering = ["site__name", "keyword", "pattern"]
+
+    def __str__(self):
+        return f"{self.site.code}: {self.keyword} '{self.pattern}' → {self.maps_to}"
+
+    @property
+    def maps_to(self):
+        return {"TELESCOP": self.telescope, "INSTRUME": self.instrument, "FILTER": self.filter_name}[self.keyword]
+
+    def matches(self, value):
+        return fnmatch.fnmatchcase(value.strip().lower(), self.pattern.strip().lower())
+
+    def clean(self):
+        wanted = {"TELESCOP": "telescope", "INSTRUME": "instrument", "FILTER": "filter_name"}[self.keyword]
+        errors = {
+            field: f"a {self.keyword} rule maps to a {wanted.replace('_', ' ')}, not a {field.replace('_', ' ')}."
+            for field, value in (("telescope", self.telescope_id), ("instrument", self.instrument_id),
+                                 ("filter_name", self.filter_name))
+            if field != wanted and value
+        }  # fmt: skip
+        if not {"telescope": self.telescope_id, "instrument": self.instrument_id, "filter_name": self.filter_name}[
+            wanted
+        ]:
+            errors[wanted] = f"say which {wanted.replace('_', ' ')} '{self.pattern}' means."
+        if self.site_id and self.telescope_id and self.telescope.site_id != self.site_id:
+            errors["telescope"] = f"{self.telescope} is not at {self.site}."
+        if self.site_id and self.instrument_id and self.instrument.telescope.site_id != self.site_id:
+            errors["instrument"] = f"{self.instrument} is not at {self.site}."
+        if errors:
+            raise ValidationError(errors)

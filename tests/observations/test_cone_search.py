@@ -75,7 +75,7 @@ def test_cone_search_returns_exactly_what_astropy_says_is_inside(catalogue, comm
     position = SkyCoord(centre[0] * u.deg, centre[1] * u.deg)
     expected = {f"T{i}" for i in np.flatnonzero(coordinates.separation(position) <= radius)}
     with tenant_context(tenant):
-        found = list(cone_search(Target.objects.filter(tenant=tenant), position, radius))
+        found = cone_search(tenant, position, radius, limit=None)
     assert {t.name for t in found} == expected
     separations = [t.separation_deg for t in found]
     assert separations == sorted(separations)
@@ -96,7 +96,27 @@ def test_cone_search_sees_public_targets_of_other_tenants_but_not_their_private_
         Target.objects.create(
             tenant=mine, name="my-private", ra_deg=10, dec_deg=10.001, visibility="private", created_by=users["admin"]
         )
-        found = cone_search(visible_targets(mine, users["admin"]), SkyCoord(10 * u.deg, 10 * u.deg), 1 * u.arcmin)
+        centre = SkyCoord(10 * u.deg, 10 * u.deg)
+        found = cone_search(mine, centre, 1 * u.arcmin, user=users["admin"])
         assert {t.name for t in found} == {"their-public", "my-private"}
-        found = cone_search(visible_targets(mine, None), SkyCoord(10 * u.deg, 10 * u.deg), 1 * u.arcmin)
-        assert {t.name for t in found} == {"their-public"}
+        assert {t.name for t in visible_targets(mine, users["admin"])} == {"their-public", "my-private"}
+        assert {t.name for t in cone_search(mine, centre, 1 * u.arcmin)} == {"their-public"}
+        assert {t.name for t in visible_targets(mine, None)} == {"their-public"}
+        colleagues = cone_search(mine, centre, 1 * u.arcmin, include_all_private=True, include_public=False)
+        assert {t.name for t in colleagues} == {"my-private"}, "ingest links colleagues' private targets too"
+
+
+def test_cone_search_narrows_by_kind_and_name_and_stops_at_the_limit(tenant_factory):
+    tenant, _ = tenant_factory(sites=[])
+    with tenant_context(tenant):
+        for i in range(12):
+            Target.objects.create(tenant=tenant, name=f"NGC {100 + i}", aliases=[f"UGC {i}"], ra_deg=50,
+                                  dec_deg=20 + i / 3600, kind="galaxy" if i % 2 else "star")  # fmt: skip
+        centre = SkyCoord(50 * u.deg, 20 * u.deg)
+        nearest = cone_search(tenant, centre, 1 * u.arcmin, limit=5)
+        assert [t.name for t in nearest] == [f"NGC {100 + i}" for i in range(5)] and nearest.truncated
+        assert not cone_search(tenant, centre, 1 * u.arcmin).truncated
+        assert {t.name for t in cone_search(tenant, centre, 1 * u.arcmin, kind="star", name="ngc 10")} == {
+            "NGC 100", "NGC 102", "NGC 104", "NGC 106", "NGC 108"
+        }  # fmt: skip
+        assert [t.name for t in cone_search(tenant, centre, 1 * u.arcmin, name="UGC 3")] == ["NGC 103"]

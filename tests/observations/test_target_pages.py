@@ -87,3 +87,40 @@ def test_volunteer_cannot_create_targets(client, demo):
         volunteer = Membership.objects.get(tenant=demo, role="volunteer").user
     client.force_login(volunteer)
     assert client.get(f"/t/{demo.slug}/targets/new/").status_code == 403
+
+
+def test_astronomer_edits_names_tags_and_sharing_and_a_taken_name_is_refused(client, demo):
+    with tenant_context(demo):
+        target = Target.objects.get(tenant=demo, name="M51")
+    detail = client.get(f"/t/{demo.slug}/targets/{target.pk}/")
+    assert f"/t/{demo.slug}/targets/{target.pk}/edit/" in detail.text
+    form = client.get(f"/t/{demo.slug}/targets/{target.pk}/edit/")
+    assert form.status_code == 200 and 'value="M51"' in form.text
+    edit = {"name": "M51", "kind": "galaxy", "aliases": "NGC 5194, Whirlpool", "tags": "interacting, sn-host",
+            "visibility": "tenant"}  # fmt: skip
+    response = client.post(f"/t/{demo.slug}/targets/{target.pk}/edit/", edit)
+    assert response.status_code == 302
+    with tenant_context(demo):
+        target.refresh_from_db()
+    assert target.aliases == ["NGC 5194", "Whirlpool"] and target.tags == ["interacting", "sn-host"]
+    assert target.visibility == "tenant" and target.ra_deg == pytest.approx(202.4696, abs=1e-3)
+    taken = client.post(f"/t/{demo.slug}/targets/{target.pk}/edit/", {"name": "M81", "kind": "galaxy",
+                        "aliases": "", "tags": "", "visibility": "tenant"})  # fmt: skip
+    assert taken.status_code == 200 and "M81 already goes by" in taken.text
+    with tenant_context(demo):
+        target.refresh_from_db()
+    assert target.name == "M51"
+
+
+def test_targets_of_other_tenants_and_volunteers_cannot_edit(client, demo):
+    southern = Tenant.objects.get(slug="southern")
+    with tenant_context(demo):
+        m51 = Target.objects.get(tenant=demo, name="M51")
+        volunteer = Membership.objects.get(tenant=demo, role="volunteer").user
+    with tenant_context(southern):
+        astronomer = Membership.objects.filter(tenant=southern, role__in=["admin", "astronomer"]).first().user
+    client.force_login(astronomer)
+    assert client.get(f"/t/{southern.slug}/targets/{m51.pk}/").status_code == 200, "public: readable"
+    assert client.get(f"/t/{southern.slug}/targets/{m51.pk}/edit/").status_code == 404, "but not theirs to edit"
+    client.force_login(volunteer)
+    assert client.get(f"/t/{demo.slug}/targets/{m51.pk}/edit/").status_code == 403

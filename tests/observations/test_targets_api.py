@@ -99,3 +99,15 @@ def test_name_search_and_other_tenants_private_targets_stay_hidden(api, tenant_f
     with tenant_context(api.tenant):
         public = Target.objects.get(name="NGC 1365")
     assert api.patch(f"/api/v1/targets/{public.pk}/", {"name": "mine now"}, format="json").status_code == 404
+
+
+def test_patch_renames_and_moves_a_target_refusing_a_taken_name(api):
+    created = api.post("/api/v1/targets/", {"name": "SN 2026abc", "position": "150.0 2.0"}, format="json").json()
+    api.post("/api/v1/targets/", {"name": "AT 2026xyz", "position": "10.0 -40.0"}, format="json")
+    moved = api.patch(f"/api/v1/targets/{created['id']}/", {"position": "150.001 2.0005", "aliases": ["ZTF26aaaa"]},
+                      format="json")  # fmt: skip
+    assert moved.status_code == 200 and moved.json()["aliases"] == ["ZTF26aaaa"]
+    found = api.get("/api/v1/targets/", {"ra": 150.001, "dec": 2.0005, "radius": "1arcsec"}).json()["results"]
+    assert [t["name"] for t in found] == ["SN 2026abc"], "the HEALPix index follows the new position"
+    taken = api.patch(f"/api/v1/targets/{created['id']}/", {"name": "at 2026XYZ"}, format="json")
+    assert taken.status_code == 400 and "already goes by" in taken.json()["errors"]["name"][0]

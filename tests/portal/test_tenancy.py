@@ -9,7 +9,7 @@ from django.db import DataError, ProgrammingError, connection, transaction
 from observations.ingest import ingest_frame
 from observations.models import Target
 from observations.synthetic import make_frame
-from portal.models import ApiKey, Job, Membership, Site, TenantOwned
+from portal.models import ApiKey, HeaderRule, Job, Membership, Site, Telescope, TenantOwned
 from portal.tenancy import tenant_context
 
 TENANT_MODELS = [model for model in apps.get_models() if issubclass(model, TenantOwned)]
@@ -43,6 +43,10 @@ def _rows_in_every_tenant_table(tenant, user):
                 "height_m": 0,
                 "telescopes": [("t", "T", 1.0, 10, 0.4, "cam", [("r", 623, 138)])],
             },
+        )
+        telescope = Telescope.objects.get(tenant=tenant, code="t")
+        HeaderRule.objects.create(
+            tenant=tenant, site=telescope.site, keyword="TELESCOP", pattern="T*", telescope=telescope
         )
         ApiKey.issue(tenant=tenant, created_by=user, name="k")
         Job.objects.create(tenant=tenant, kind="k", title="j", total=1)
@@ -161,6 +165,8 @@ def test_tenant_admin_manages_only_their_own_sites_in_the_admin(client, tenant_f
             "description": "",
             "telescopes-TOTAL_FORMS": "0",
             "telescopes-INITIAL_FORMS": "0",
+            "header_rules-TOTAL_FORMS": "0",
+            "header_rules-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302
@@ -191,6 +197,8 @@ def test_site_with_an_unknown_time_zone_is_refused_with_the_reason(client, tenan
             "horizon_limit_deg": "15",
             "telescopes-TOTAL_FORMS": "0",
             "telescopes-INITIAL_FORMS": "0",
+            "header_rules-TOTAL_FORMS": "0",
+            "header_rules-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 200 and "is not an IANA time zone" in response.text

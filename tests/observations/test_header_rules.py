@@ -1,0 +1,90 @@
+"""Header rules: a site whose control software names its equipment its own way still ingests."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from observations.ingest import ingest_frame
+from observations.synthetic import make_frame
+from portal.demo import load_site
+from portal.models import HeaderRule, Site, Telescope
+from portal.tenancy import tenant_context
+from tests.observations.conftest import M51, to_bytes
+
+
+def site_software_frame(telescope="LCO 1m0-08", instrument="fa03", filter_name="rp", site=None):
+    """A frame as a site's control software writes it: none of the portal's codes."""
+    return to_bytes([make_frame(ra_deg=M51[0], dec_deg=M51[1], telescope=telescope, instrument=instrument,
+                                site=site or "tfn", filter_name=filter_name, seed=4)])  # fmt: skip
+
+
+def rule(tenant, keyword, pattern, **maps_to):
+    site = Site.objects.get(tenant=tenant, code="tfn")
+    made = HeaderRule(tenant=tenant, site=site, keyword=keyword, pattern=pattern, **maps_to)
+    made.full_clean()
+    made.save()
+    return made
+
+
+def test_without_rules_the_sites_own_names_are_refused_with_a_hint(observatory):
+    tenant, user = observatory
+    result = ingest_frame(tenant, user, site_software_frame(), "tfn-0001.fits")
+    assert result.status == "rejected"
+    assert "TELESCOP 'LCO 1m0-08'" in result.reason and "header rules" in result.reason
+
+
+def test_rules_map_telescope_instrument_and_filter(observatory):
+    tenant, user = observatory
+    telescope = Telescope.objects.get(tenant=tenant, code="1m0a")
+    rule(tenant, "TELESCOP", "lco 1m0-*", telescope=telescope)
+    rule(tenant, "INSTRUME", "fa??", instrument=telescope.instruments.get(code="sinistro"))
+    rule(tenant, "FILTER", "rp", filter_name="r")
+    result = ingest_frame(tenant, user, site_software_frame(), "tfn-0001.fits")
+    assert result.status == "created", result.reason
+    frame = result.frame
+    assert (frame.telescope.code, frame.instrument.code, frame.filter_name) == ("1m0a", "sinistro", "r")
+    assert frame.header["TELESCOP"] == "LCO 1m0-08", "the header itself is kept as the site wrote it"
+    other = ingest_frame(tenant, user, site_software_frame(filter_name="gp"), "tfn-0002.fits")
+    assert other.status == "created" and other.frame.filter_name == "gp", "an unmapped filter keeps its own name"
+
+
+def test_a_value_matching_rules_for_two_telescopes_is_refused(observatory):
+    tenant, user = observatory
+    load_site(tenant, {"code": "tfn", "name": "Teide", "latitude_deg": 28.3, "longitude_deg": -16.5, "height_m": 2390,
+                       "telescopes": [("1m0b", "Teide 1.0 m B", 1.0, 26.5, 0.389, "sinistro", [])]})  # fmt: skip
+    rule(tenant, "TELESCOP", "LCO 1m0-*", telescope=Telescope.objects.get(tenant=tenant, code="1m0a"))
+    rule(tenant, "TELESCOP", "LCO 1m0-0?", telescope=Telescope.objects.get(tenant=tenant, code="1m0b"))
+    result = ingest_frame(tenant, user, site_software_frame(), "tfn-0001.fits")
+    assert result.status == "rejected" and "several telescopes" in result.reason
+
+
+def test_a_rule_must_map_to_what_its_keyword_names_at_its_own_site(observatory):
+    tenant, _ = observatory
+    load_site(tenant, {"code": "coj", "name": "Siding Spring", "latitude_deg": -31.3, "longitude_deg": 149.1,
+                       "height_m": 1116, "telescopes": [("2m0a", "FTS", 2.0, 10, 0.3, "spectral", [])]})  # fmt: skip
+    with pytest.raises(ValidationError) as missing:
+        rule(tenant, "TELESCOP", "LCO*")
+    assert "say which telescope" in str(missing.value)
+    with pytest.raises(ValidationError) as elsewhere:
+        rule(tenant, "TELESCOP", "FTS", telescope=Telescope.objects.get(tenant=tenant, code="2m0a"))
+    assert "is not at Teide" in str(elsewhere.value)
+    with pytest.raises(ValidationError) as crossed:
+        rule(tenant, "FILTER", "rp", filter_name="r", telescope=Telescope.objects.get(tenant=tenant, code="1m0a"))
+    assert "maps to a filter name, not a telescope" in str(crossed.value)
+
+
+def test_tenant_admin_adds_a_rule_on_the_admin_page_offering_only_their_telescopes(client, observatory, tenant_factory):
+    tenant, user = observatory
+    tenant_factory(sites=["theirs"])
+    site = Site.objects.get(tenant=tenant, code="tfn")
+    telescope = Telescope.objects.get(tenant=tenant, code="1m0a")
+    client.force_login(user)
+    client.get(f"/t/{tenant.slug}/")
+    form = client.get("/admin/portal/headerrule/add/")
+    assert form.status_code == 200 and "Teide 1.0 m" in form.text and "theirs" not in form.text
+    response = client.post("/admin/portal/headerrule/add/", {"site": site.pk, "keyword": "TELESCOP",
+                           "pattern": "LCO 1m0-08", "telescope": telescope.pk, "filter_name": ""})  # fmt: skip
+    assert response.status_code == 302
+    with tenant_context(tenant):
+        assert HeaderRule.objects.get(tenant=tenant).maps_to == telescope
+        frame = site_software_frame(instrument="sinistro", filter_name="r")
+        assert ingest_frame(tenant, user, frame, "a.fits").status == "created"
