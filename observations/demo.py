@@ -114,6 +114,10 @@ DEFECT_FRAMES = [
 ]
 
 
+# What the site's control software writes instead of the portal's codes (mapped by its header rules).
+SITE_HEADER_NAMES = {"coj": ("FTS", "fs01", "{}p")}
+
+
 def supernova_frames():
     """A month of SN 2011fe-like follow-up: r from two sites every other night, g every fourth."""
     from astropy.time import Time
@@ -148,6 +152,9 @@ def load_demo_frames(tenant, user):
     for number, (target, site, telescope, instrument, filter_name, start, scale, defects, sn_day) in enumerate(plans):
         ra, dec = positions[target]
         peak = supernova_peak_adu(sn_day, filter_name) if sn_day is not None else 12000
+        if site in SITE_HEADER_NAMES:
+            telescope, instrument, filter_pattern = SITE_HEADER_NAMES[site]
+            filter_name = filter_pattern.format(filter_name)
         hdu = make_frame(ra_deg=ra + 0.004, dec_deg=dec - 0.003, site=site, telescope=telescope, instrument=instrument,
                          filter_name=filter_name, obs_time=start, pixel_scale_arcsec=scale, width=512, height=512,
                          n_stars=60, seed=number, extra_sources=[(ra, dec, peak)], with_wcs=number != 6,

@@ -35,9 +35,13 @@ def measure(image, x, y, *, pixel_scale_arcsec, exptime_s, gain, zero_point_mag)
     a flux that is not positive (no detection).
     """
     radius = APERTURE_RADIUS_ARCSEC / pixel_scale_arcsec
+    outer = ANNULUS_ARCSEC[1] / pixel_scale_arcsec
+    # photutils checks the whole array it is given; the apertures only touch this box.
+    left, bottom = max(int(x - outer) - 2, 0), max(int(y - outer) - 2, 0)
+    image = image[bottom : int(y + outer) + 3, left : int(x + outer) + 3]
+    x, y = x - left, y - bottom
     aperture = CircularAperture((x, y), r=radius)
-    annulus = CircularAnnulus((x, y), r_in=ANNULUS_ARCSEC[0] / pixel_scale_arcsec,
-                              r_out=ANNULUS_ARCSEC[1] / pixel_scale_arcsec)  # fmt: skip
+    annulus = CircularAnnulus((x, y), r_in=ANNULUS_ARCSEC[0] / pixel_scale_arcsec, r_out=outer)
     sky = ApertureStats(image, annulus)
     total = float(aperture_photometry(image, aperture)["aperture_sum"][0])
     area = aperture.area

@@ -5,7 +5,7 @@ from portal.celery import TenantTask, app
 from portal.models import Job
 from portal.progress import fail_job, finish_job, report_progress
 
-from .ingest import ingest_frame
+from .ingest import ingest_many
 
 
 @app.task(base=TenantTask)
@@ -17,13 +17,15 @@ def ingest_staged_files(tenant_id, job_id, staged_names, user_id=None):
     user = get_user_model().objects.filter(pk=user_id).first()
     results = []
     try:
+        # Staged files that are gone were ingested by an earlier delivery of this task.
+        present = [staged for staged in staged_names if default_storage.exists(staged)]
+        ingested = ingest_many(job.tenant, user, ((staged.rsplit("/", 1)[-1], _reader(staged)) for staged in present))
         for done, staged in enumerate(staged_names, start=1):
             name = staged.rsplit("/", 1)[-1]
-            if default_storage.exists(staged):
-                with default_storage.open(staged, "rb") as upload:
-                    result = ingest_frame(job.tenant, user, upload.read(), name).as_dict()
+            if staged in present:
+                result = next(ingested).as_dict()
                 default_storage.delete(staged)
-            else:  # already ingested by an earlier delivery of this task
+            else:
                 result = {"file": name, "status": "duplicate", "frame": None, "reason": "already ingested"}
             results.append(result)
             report_progress(job, done, f"{name}: {result['status']}")
@@ -33,3 +35,11 @@ def ingest_staged_files(tenant_id, job_id, staged_names, user_id=None):
     counts = {status: sum(r["status"] == status for r in results) for status in ("created", "duplicate", "rejected")}
     summary = ", ".join(f"{count} {status}" for status, count in counts.items())
     finish_job(job, {**counts, "files": results}, f"{len(results)} files: {summary}")
+
+
+def _reader(staged):
+    def read():
+        with default_storage.open(staged, "rb") as upload:
+            return upload.read()
+
+    return read

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from observations.demo import load_demo_frames, load_demo_targets
 
-from .models import Filter, Instrument, Membership, Role, Site, Telescope, Tenant
+from .models import Filter, HeaderRule, Instrument, Membership, Role, Site, Telescope, Tenant
 from .tenancy import tenant_context
 
 SDSS = [("g", 477, 137), ("r", 623, 138), ("i", 763, 153), ("z", 913, 95)]
@@ -50,6 +50,14 @@ TENANTS = [
                 "time_zone": "Australia/Sydney",
                 "horizon_limit_deg": 15,
                 "telescopes": [("2m0a", "Siding Spring 2.0 m", 2.0, 10.5, 0.304, "spectral", SDSS)],
+                # Its control software writes its own names (as LCO's does); the rules map them.
+                "header_rules": [
+                    ("TELESCOP", "FTS", "2m0a"),
+                    ("INSTRUME", "fs*", "spectral"),
+                    ("FILTER", "gp", "g"),
+                    ("FILTER", "rp", "r"),
+                    ("FILTER", "ip", "i"),
+                ],
             },
             {
                 "code": "elp",
@@ -113,6 +121,7 @@ def load_demo(password):
 
 def load_site(tenant, spec):
     telescopes = spec.pop("telescopes")
+    header_rules = spec.pop("header_rules", [])
     site, _ = Site.objects.update_or_create(tenant=tenant, code=spec.pop("code"), defaults=spec)
     for code, name, aperture, fov, scale, instrument_code, filters in telescopes:
         telescope, _ = Telescope.objects.update_or_create(
@@ -138,3 +147,12 @@ def load_site(tenant, spec):
                     "bandwidth_nm": width,
                 },
             )
+    for keyword, pattern, meaning in header_rules:
+        maps_to = {
+            "TELESCOP": {"telescope": Telescope.objects.filter(site=site, code=meaning).first()},
+            "INSTRUME": {"instrument": Instrument.objects.filter(telescope__site=site, code=meaning).first()},
+            "FILTER": {"filter_name": meaning},
+        }[keyword]
+        HeaderRule.objects.update_or_create(
+            tenant=tenant, site=site, keyword=keyword, pattern=pattern, defaults=maps_to
+        )

@@ -169,13 +169,29 @@ STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/plotly", Path(plotly.__file__).parent / "package_data"),
 ]
-STORAGES = {
-    "default": {
+# Frames, previews and cutouts live in a folder, or in any S3-compatible bucket (AWS S3,
+# MinIO, Ceph, R2…) when S3_BUCKET is set: every web and worker replica then sees the same files.
+S3_BUCKET = env("S3_BUCKET", "", help="keep frames, previews and cutouts in this S3-compatible bucket")
+if S3_BUCKET:
+    _files = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env("S3_ENDPOINT_URL", "", help="the S3 API's URL when not AWS, e.g. MinIO's") or None,
+            "region_name": env("S3_REGION", "", help="the bucket's region") or None,
+            "access_key": env("S3_ACCESS_KEY_ID", "", help="S3 access key (else the usual AWS sources)") or None,
+            "secret_key": env("S3_SECRET_ACCESS_KEY", "", help="S3 secret key") or None,
+            "location": env("S3_PREFIX", "", help="folder inside the bucket"),
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    _files = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": env("MEDIA_ROOT", str(VAR_DIR / "media"), help="where uploaded files are kept")},
-    },
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
+    }
+STORAGES = {"default": _files, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 # Static files are served by WhiteNoise straight from the source folders: no collectstatic
 # step to forget, and nothing to rebuild between a code change and a restart.
 WHITENOISE_USE_FINDERS = True

@@ -4,9 +4,10 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from observations.ingest import ingest_frame
+from observations.models import Frame, Photometry
 from observations.synthetic import make_frame
-from portal.demo import load_site
-from portal.models import HeaderRule, Site, Telescope
+from portal.demo import load_demo, load_site
+from portal.models import HeaderRule, Site, Telescope, Tenant
 from portal.tenancy import tenant_context
 from tests.observations.conftest import M51, to_bytes
 
@@ -88,3 +89,16 @@ def test_tenant_admin_adds_a_rule_on_the_admin_page_offering_only_their_telescop
         assert HeaderRule.objects.get(tenant=tenant).maps_to == telescope
         frame = site_software_frame(instrument="sinistro", filter_name="r")
         assert ingest_frame(tenant, user, frame, "a.fits").status == "created"
+
+
+def test_the_demo_site_that_writes_its_own_names_is_mapped_by_its_rules(db):
+    load_demo("pw-for-tests")
+    tenant = Tenant.objects.get(slug="demo")
+    with tenant_context(tenant):
+        frames = list(Frame.objects.filter(site__code="coj").select_related("telescope", "instrument"))
+        assert len(frames) >= 4 and {frame.header["TELESCOP"] for frame in frames} == {"FTS"}
+        assert {(frame.telescope.code, frame.instrument.code) for frame in frames} == {("2m0a", "spectral")}
+        assert {frame.header["FILTER"] for frame in frames} <= {"gp", "rp", "ip"}
+        assert {frame.filter_name for frame in frames} <= {"g", "r", "i"}
+        points = set(Photometry.objects.filter(site__code="coj").values_list("filter_name", flat=True))
+        assert points and points <= {"g", "r", "i"}, "light curves are per the portal's filter names"

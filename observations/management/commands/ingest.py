@@ -5,7 +5,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from observations.ingest import FITS_SUFFIXES, ingest_frame
+from observations.ingest import FITS_SUFFIXES, ingest_many
 from portal.models import Tenant
 from portal.tenancy import tenant_context
 
@@ -37,8 +37,8 @@ class Command(BaseCommand):
         files = list(fits_files(options["paths"]))
         counts = Counter()
         with tenant_context(tenant):
-            for done, path in enumerate(files, start=1):
-                result = ingest_frame(tenant, user, path.read_bytes(), path.name)
+            results = ingest_many(tenant, user, ((path.name, path.read_bytes) for path in files))
+            for done, (path, result) in enumerate(zip(files, results), start=1):
                 counts[result.status] += 1
                 line = f"{result.status:9} {path}" + (f": {result.reason}" if result.reason else "")
                 self.stdout.write(line)
