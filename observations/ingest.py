@@ -12,13 +12,13 @@ import io
 import itertools
 import math
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timezone
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import SkyCoord, angular_separation
+from astropy.coordinates import angular_separation
 from astropy.io import fits
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyWarning
@@ -31,10 +31,10 @@ from django.db import transaction
 from django.db.models import Q
 from PIL import Image
 
-from portal.models import HeaderRule, Instrument, Telescope
+from portal.models import Filter, HeaderRule, Instrument, Telescope
 
 from . import photometry
-from .models import Frame, FrameTarget, Photometry
+from .models import Frame, FrameTarget, Photometry, Target
 from .services import cone_search
 
 PREVIEW_SIZE = 512
@@ -59,7 +59,7 @@ class IngestResult:
 
 def ingest_frame(tenant, user, data, name):
     """Ingest one file's bytes; never raises for bad input, the result says what happened."""
-    return _finish(tenant, user, name, data, _prepare(data))
+    return _finish(tenant, user, name, data, _prepare(data), functools.partial(_equipment, tenant))
 
 
 def ingest_many(tenant, user, files):
@@ -68,8 +68,10 @@ def ingest_many(tenant, user, files):
     The next file is read, hashed and parsed in a thread while this one is stored, linked
     and measured: a folder of frames goes at the speed of the slower half, not of both.
     Only the storing half touches the database, so it stays on the caller's connection.
+    The equipment the headers name is looked up once per batch.
     """
     files = iter(files)
+    equipment = functools.lru_cache(maxsize=256)(functools.partial(_equipment, tenant))
 
     def prepare(item):
         name, read = item
@@ -83,7 +85,7 @@ def ingest_many(tenant, user, files):
             following = next(files, None)
             if following is not None:
                 upcoming.append(reader.submit(prepare, following))
-            yield _finish(tenant, user, name, data, prepared)
+            yield _finish(tenant, user, name, data, prepared, equipment)
 
 
 @dataclass
@@ -107,7 +109,7 @@ def _prepare(data):
     return _Prepared(hashing.result(), parsed, problem)
 
 
-def _finish(tenant, user, name, data, prepared):
+def _finish(tenant, user, name, data, prepared, equipment):
     try:
         if prepared.digest:
             existing = Frame.objects.filter(tenant=tenant, sha256=prepared.digest).first()
@@ -115,7 +117,8 @@ def _finish(tenant, user, name, data, prepared):
                 return IngestResult(name, "duplicate", existing, f"same file as {existing.original_name}")
         if prepared.problem is not None:
             raise prepared.problem
-        return IngestResult(name, "created", _store(tenant, user, data, name, prepared.digest, prepared.parsed))
+        frame = _store(tenant, user, data, name, prepared.digest, prepared.parsed, equipment)
+        return IngestResult(name, "created", frame)
     except FrameRejected as error:
         return IngestResult(name, "rejected", reason=str(error))
 
@@ -224,13 +227,20 @@ class _Equipment:
     telescope: Telescope
     instrument: Instrument | None
     filter_name: str
+    calibration: Filter | None  # the instrument's filter of that name, with the site's zero point
 
 
-def _equipment(tenant, header):
-    """The telescope, instrument and filter the header names: by the sites' header rules
-    first, then by the portal's own codes and names (SITEID narrows both to one site)."""
-    name = str(header.get("TELESCOP", "")).strip()
-    site = str(header.get("SITEID", header.get("OBSERVAT", ""))).strip()
+def _equipment_named(header):
+    """The header values that name the equipment (the key a batch caches lookups by)."""
+    values = (header.get("TELESCOP", ""), header.get("SITEID", header.get("OBSERVAT", "")),
+              header.get("INSTRUME", ""), header.get("FILTER", ""))  # fmt: skip
+    return tuple(str(value).strip() for value in values)
+
+
+def _equipment(tenant, named):
+    """The telescope, instrument and filter the header values name: by the sites' header
+    rules first, then by the portal's own codes and names (SITEID narrows both to one site)."""
+    name, site, instrument_code, filter_name = named
     if not name:
         raise FrameRejected("no TELESCOP keyword: which telescope took it?")
     rules = HeaderRule.objects.filter(tenant=tenant).select_related("site", "telescope__site", "instrument")
@@ -244,7 +254,6 @@ def _equipment(tenant, header):
                             "add SITEID to the header or make the rules narrower")  # fmt: skip
     telescope = by_rule.pop() if by_rule else _telescope_by_name(tenant, name, site)
     site_rules = [rule for rule in rules if rule.site_id == telescope.site_id]
-    instrument_code = str(header.get("INSTRUME", "")).strip()
     instrument = None
     if instrument_code:
         instrument = next(
@@ -252,14 +261,16 @@ def _equipment(tenant, header):
              and rule.instrument.telescope_id == telescope.pk and rule.matches(instrument_code)),
             None,
         ) or telescope.instruments.filter(code__iexact=instrument_code).first()  # fmt: skip
-    filter_name = str(header.get("FILTER", "")).strip()
     if filter_name:
         filter_name = next(
             (rule.filter_name for rule in site_rules if rule.keyword == HeaderRule.Keyword.FILTER
              and rule.matches(filter_name)),
             filter_name,
-        )  # fmt: skip
-    return _Equipment(telescope, instrument, filter_name[:30])
+        )[:30]  # fmt: skip
+    calibration = None
+    if instrument is not None and filter_name:
+        calibration = instrument.filters.filter(name__iexact=filter_name).first()
+    return _Equipment(telescope, instrument, filter_name, calibration)
 
 
 def _telescope_by_name(tenant, name, site):
@@ -275,7 +286,7 @@ def _telescope_by_name(tenant, name, site):
     return matches[0]
 
 
-def _store(tenant, user, data, name, digest, parsed):
+def _store(tenant, user, data, name, digest, parsed, equipment_for):
     # The preview (numpy and PNG encoding release the GIL) is drawn while the header is
     # checked and the telescope looked up; if the header is refused it is simply dropped.
     drawing = _background().submit(preview_png, parsed.image, all_finite=parsed.all_finite)
@@ -284,7 +295,7 @@ def _store(tenant, user, data, name, digest, parsed):
     exptime = _number(header, "EXPTIME", 0, 100_000, required=True)
     airmass = _number(header, "AIRMASS", 1, 40)
     gain = _number(header, "GAIN", 0.01, 1000)
-    equipment = _equipment(tenant, header)
+    equipment = equipment_for(_equipment_named(header))
     height, width = parsed.image.shape
     frame = Frame(
         tenant=tenant, ingested_by=user, original_name=name[:255], sha256=digest, size_bytes=len(data),
@@ -295,27 +306,32 @@ def _store(tenant, user, data, name, digest, parsed):
         gain_e_per_adu=gain, width_px=width, height_px=height, hdu_index=parsed.hdu_index,
         header={card.keyword: str(card.value) for card in header.cards if card.keyword and card.keyword != "COMMENT"},
     )  # fmt: skip
-    if parsed.wcs is not None:
-        _set_astrometry(frame, parsed.wcs)
-    saved = []
-    # The file is written beside the rest too (file writes release the GIL).
-    writing = _background().submit(frame.file.save, frame.file_suffix, _InMemoryFile(data), save=False)
+    # The file and preview are written beside the rest (file writes release the GIL), while
+    # the targets on the detector are measured: both before the frame's row exists.
+    writing = _background().submit(_write_files, frame, data, drawing)
+    sightings = []
+    cutouts = []
     try:
+        if parsed.wcs is not None:
+            centre = _set_astrometry(frame, parsed.wcs)
+            sightings = _measure_targets(frame, parsed, centre, equipment.calibration)
         with transaction.atomic():
-            frame.preview.save("preview.png", ContentFile(drawing.result()), save=False)
-            saved.append(frame.preview)
             writing.result()
-            saved.append(frame.file)
             frame.save()
-            if parsed.wcs is not None:
-                _link_targets(frame, parsed, saved)
+            for sighting in sightings:
+                cutouts.append(_save_sighting(frame, sighting))
     except BaseException:
-        if frame.file not in saved and writing.exception() is None:  # waits for the write to finish
-            saved.append(frame.file)
-        for stored in saved:
-            stored.storage.delete(stored.name)
+        wait([writing])  # a write still going on must finish before it can be removed
+        for stored in (frame.file, frame.preview, *cutouts):
+            if stored:
+                stored.storage.delete(stored.name)
         raise
     return frame
+
+
+def _write_files(frame, data, drawing):
+    frame.file.save(frame.file_suffix, _InMemoryFile(data), save=False)
+    frame.preview.save("preview.png", ContentFile(drawing.result()), save=False)
 
 
 def _suffix(name):
@@ -325,6 +341,7 @@ def _suffix(name):
 
 
 def _set_astrometry(frame, wcs):
+    """Fill in the frame's centre, footprint and pixel scale; returns the centre (SkyCoord)."""
     corners = wcs.calc_footprint(axes=(frame.width_px, frame.height_px))
     centre = wcs.pixel_to_world((frame.width_px - 1) / 2, (frame.height_px - 1) / 2)
     frame.has_astrometry = True
@@ -332,48 +349,57 @@ def _set_astrometry(frame, wcs):
     frame.dec_center_deg = float(centre.dec.deg)
     frame.footprint = [[float(ra), float(dec)] for ra, dec in corners]
     frame.pixel_scale_arcsec = float(np.mean(proj_plane_pixel_scales(wcs)) * 3600)
+    return centre
 
 
-def _link_targets(frame, parsed, saved):
-    """Link every visible target whose position lands on the detector, with its cutout and photometry."""
+@dataclass
+class _Sighting:
+    """A target on the detector: where, its cutout and its photometry, ready to be saved."""
+
+    target: Target
+    x: float
+    y: float
+    cutout: bytes
+    photometry: dict
+
+
+def _measure_targets(frame, parsed, centre, calibration):
+    """Every visible target whose position lands on the detector, measured (cutout and photometry)."""
     wcs = parsed.wcs
     corners = np.radians(frame.footprint)
-    centre_ra, centre_dec = math.radians(frame.ra_center_deg), math.radians(frame.dec_center_deg)
-    radius = np.degrees(angular_separation(centre_ra, centre_dec, corners[:, 0], corners[:, 1]).max()) * 1.01
-    candidates = cone_search(frame.tenant, SkyCoord(frame.ra_center_deg * u.deg, frame.dec_center_deg * u.deg),
-                             radius * u.deg, include_all_private=True, limit=None)  # fmt: skip
+    radius = angular_separation(centre.ra.rad, centre.dec.rad, corners[:, 0], corners[:, 1]).max() * 1.01
+    candidates = cone_search(frame.tenant, centre, radius * u.rad, include_all_private=True, limit=None)
     if not candidates:
-        return
+        return []
     # The array form of the WCS (SIP distortion included): SkyCoord round trips cost more than the frame's targets.
     xs, ys = wcs.all_world2pix([t.ra_deg for t in candidates], [t.dec_deg for t in candidates], 0)
-    zero_point = photometry.zero_point(parsed.header, _filter(frame))
-    mid_exposure = frame.mjd_obs + frame.exptime_s / 2 / 86400
+    zero_point = photometry.zero_point(parsed.header, calibration)
+    sightings = []
     for target, x, y in zip(candidates, xs.tolist(), ys.tolist()):
         if not (-0.5 <= x < frame.width_px - 0.5 and -0.5 <= y < frame.height_px - 0.5):
             continue
-        link = FrameTarget(tenant=frame.tenant, frame=frame, target=target, x_px=x, y_px=y)
         cutout = photometry.cutout_fits(parsed.image, wcs, x, y, pixel_scale_arcsec=frame.pixel_scale_arcsec,
                                         header=parsed.header)  # fmt: skip
-        link.cutout.save("cutout.fits", ContentFile(cutout), save=False)
-        saved.append(link.cutout)
+        measured = photometry.measure(parsed.image, x, y, pixel_scale_arcsec=frame.pixel_scale_arcsec,
+                                      exptime_s=frame.exptime_s, gain=frame.gain_e_per_adu,
+                                      zero_point_mag=zero_point)  # fmt: skip
+        sightings.append(_Sighting(target, x, y, cutout, measured))
+    return sightings
+
+
+def _save_sighting(frame, sighting):
+    """Link the target to the saved frame with its cutout and light-curve point; returns the stored cutout."""
+    link = FrameTarget(tenant=frame.tenant, frame=frame, target=sighting.target, x_px=sighting.x, y_px=sighting.y)
+    link.cutout.save("cutout.fits", ContentFile(sighting.cutout), save=False)
+    try:
         link.save()
-        measured = photometry.measure(
-            parsed.image,
-            x,
-            y,
-            pixel_scale_arcsec=frame.pixel_scale_arcsec,
-            exptime_s=frame.exptime_s,
-            gain=frame.gain_e_per_adu,
-            zero_point_mag=zero_point,
-        )
-        Photometry.objects.create(tenant=frame.tenant, link=link, target=target, mjd=mid_exposure,
-                                  filter_name=frame.filter_name, site=frame.site, **measured)  # fmt: skip
-
-
-def _filter(frame):
-    if frame.instrument is None or not frame.filter_name:
-        return None
-    return frame.instrument.filters.filter(name__iexact=frame.filter_name).first()
+        Photometry.objects.create(tenant=frame.tenant, link=link, target=sighting.target, filter_name=frame.filter_name,
+                                  mjd=frame.mjd_obs + frame.exptime_s / 2 / 86400, site=frame.site,
+                                  **sighting.photometry)  # fmt: skip
+    except BaseException:
+        link.cutout.storage.delete(link.cutout.name)
+        raise
+    return link.cutout
 
 
 def preview_png(image, all_finite=None):
@@ -384,8 +410,10 @@ def preview_png(image, all_finite=None):
     if all_finite is None:  # the ingest knows it already from its own check
         all_finite = np.isfinite(cropped).all()
     if all_finite:
-        # The sum of strided views is the block mean without a reshaped temporary: ~4x faster.
-        binned = sum(cropped[i::factor, j::factor] for i in range(factor) for j in range(factor)) / factor**2
+        # Sums of strided views (rows first, then columns) are the block mean without a
+        # reshaped temporary: ~6x faster than reshape().mean().
+        rows = sum(cropped[i::factor] for i in range(factor))
+        binned = sum(rows[:, j::factor] for j in range(factor)) / factor**2
     else:
         binned = np.nanmean(cropped.reshape(height // factor, factor, width // factor, factor), axis=(1, 3))
     scaled = np.nan_to_num((LinearStretch() + ZScaleInterval())(binned, clip=True))
