@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from django.core.files.storage import default_storage
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 from PIL import Image
 
 from observations.ingest import ingest_frame
-from observations.models import Frame
+from observations.models import Frame, Photometry
 from observations.synthetic import make_frame
+from portal.demo import load_site
 from tests.observations.conftest import M51, plain, to_bytes
 
 
@@ -130,3 +131,21 @@ def test_ingest_command_reports_each_file_and_carries_on(observatory, tmp_path, 
     output = capsys.readouterr().out
     assert "3 files: 1 created, 1 duplicate, 1 rejected." in output
     assert "rejected  " in output and "broken.fits: not a FITS file" in output
+
+
+def test_a_synthetic_night_written_by_command_is_ingested_and_measured(observatory, tmp_path, capsys):
+    tenant, _ = observatory
+    load_site(tenant, {"code": "elp", "name": "McDonald", "latitude_deg": 30.7, "longitude_deg": -104.0,
+                       "height_m": 2070, "telescopes": [("1m0a", "McDonald 1.0 m", 1.0, 26.5, 0.389, "sinistro",
+                                                         [("r", 623, 138)])]})  # fmt: skip
+    call_command("synthetic_frames", str(tmp_path / "night"), "--count", "4", "--size", "256")
+    call_command("ingest", tenant.slug, str(tmp_path / "night"))
+    assert "4 files: 4 created, 0 duplicate, 0 rejected." in capsys.readouterr().out
+    points = Photometry.objects.filter(target__name="M51").order_by("mjd")
+    assert [point.site.code for point in points] == ["tfn", "elp", "tfn", "elp"]
+    assert all(abs(point.mag - points[0].mag) < 0.1 for point in points if point.filter_name == "r")
+
+
+def test_synthetic_frames_command_refuses_an_unknown_target(tmp_path):
+    with pytest.raises(CommandError, match="not a demo target"):
+        call_command("synthetic_frames", str(tmp_path), "--target", "Planet Nine")
