@@ -13,6 +13,7 @@ Every failure to start is one sentence naming the part and the cause, not a trac
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -277,10 +278,14 @@ Arrayscope is running at {base}/
 
 
 def test(pytest_args):
-    stack = Stack(BASE_DIR / "var" / "test", "arrayscope_test", fresh=True)
+    var_dir = BASE_DIR / "var" / "test"
+    stack = Stack(var_dir, "arrayscope_test", fresh=True)
+    # Stored files go with the fresh database: none left over from an earlier run.
+    shutil.rmtree(var_dir / "media", ignore_errors=True)
     try:
         stack.start()
-        stack.env.update({"SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0"})
+        stack.env.update({"SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0",
+                          "MEDIA_ROOT": str(var_dir / "media")})  # fmt: skip
         stack.manage("setup_database", "--verbosity", "0")
         return subprocess.run([sys.executable, "-m", "pytest", *pytest_args], env=stack.env, cwd=BASE_DIR).returncode
     finally:

@@ -2,10 +2,12 @@
 
 import io
 
+import numpy as np
 import pytest
 from django.apps import apps
 from django.db import DataError, ProgrammingError, connection, transaction
 
+from mlmodels.registry import create_model, save_version
 from observations.ingest import ingest_frame
 from observations.models import Target
 from observations.synthetic import make_frame
@@ -49,6 +51,8 @@ def _rows_in_every_tenant_table(tenant, user):
             tenant=tenant, site=telescope.site, keyword="TELESCOP", pattern="T*", telescope=telescope
         )
         ApiKey.issue(tenant=tenant, created_by=user, name="k")
+        model = create_model(tenant, user, name="m", task="morphology", architecture="resnet18", class_names=["a"])
+        save_version(model, user, weights={"w": np.zeros(2, np.float32)})
         Job.objects.create(tenant=tenant, kind="k", title="j", total=1)
         for visibility in ("private", "tenant", "public"):
             Target.objects.create(tenant=tenant, name=visibility, ra_deg=1, dec_deg=2, visibility=visibility)
