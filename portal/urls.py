@@ -26,6 +26,7 @@ tenant_patterns = [
     path("jobs/selftest/", views.start_selftest, name="start_selftest"),
     path("jobs/<int:job_id>/", views.job_detail, name="job_detail"),
     path("", include("observations.urls")),
+    path("", include("mlmodels.urls")),
 ]
 
 urlpatterns = [

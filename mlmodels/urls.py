@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("models/", views.model_list, name="model_list"),
+    path("models/<int:model_id>/", views.model_detail, name="model_detail"),
+    path("models/<int:model_id>/v<int:number>/", views.model_detail, name="model_version"),
+    path("models/<int:model_id>/v<int:number>/stage/", views.change_stage, name="change_stage"),
+]

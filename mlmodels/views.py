@@ -1,0 +1,60 @@
+"""Registry pages: the models an observatory can use, their versions, and which one serves."""
+
+from django.contrib import messages
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.models import Role
+from portal.views import require_role
+
+from . import registry
+from .models import MLModel, ModelVersion, Visibility
+from .plots import confusion_matrix, training_curves
+
+
+def usable_models(tenant):
+    return MLModel.objects.filter(Q(tenant=tenant) | Q(visibility=Visibility.PUBLIC))
+
+
+def model_list(request, tenant_slug):
+    models = usable_models(request.tenant).select_related("tenant").prefetch_related("versions")
+    return render(request, "mlmodels/model_list.html", {"models": models})
+
+
+def model_detail(request, tenant_slug, model_id, number=None):
+    """A model's versions side by side; the chosen one (production by default) in detail."""
+    model = get_object_or_404(usable_models(request.tenant).select_related("tenant"), pk=model_id)
+    versions = list(model.versions.all())
+    if number is not None:
+        shown = next((version for version in versions if version.number == number), None)
+        if shown is None:
+            raise Http404(f"{model.name} has no version {number}.")
+    else:
+        shown = next(
+            (v for v in versions if v.stage == ModelVersion.Stage.PRODUCTION), versions[0] if versions else None
+        )
+    return render(request, "mlmodels/model_detail.html", {
+        "model": model, "versions": versions, "shown": shown,
+        "can_manage": model.tenant_id == request.tenant.pk and request.tenant_role == Role.ADMIN,
+        "confusion_matrix": confusion_matrix(shown) if shown else None,
+        "training_curves": training_curves(shown) if shown else None,
+    })  # fmt: skip
+
+
+@require_POST
+def change_stage(request, tenant_slug, model_id, number):
+    """Promote a version to production (archiving the one before) or archive it: admins only."""
+    require_role(request, Role.ADMIN)
+    version = get_object_or_404(ModelVersion, model__tenant=request.tenant, model_id=model_id, number=number)
+    action = request.POST.get("action")
+    if action == "promote":
+        registry.promote(version)
+        messages.success(request, f"{version.model.name} v{number} now serves predictions.")
+    elif action == "archive":
+        registry.archive(version)
+        messages.success(request, f"{version.model.name} v{number} is archived.")
+    else:
+        messages.error(request, f"Unknown action {action!r}: promote or archive.")
+    return redirect("model_version", tenant_slug=tenant_slug, model_id=model_id, number=number)
