@@ -38,9 +38,17 @@ def model_detail(request, tenant_slug, model_id, number=None):
     return render(request, "mlmodels/model_detail.html", {
         "model": model, "versions": versions, "shown": shown,
         "can_manage": model.tenant_id == request.tenant.pk and request.tenant_role == Role.ADMIN,
+        "per_class": per_class_scores(shown) if shown else [],
         "confusion_matrix": confusion_matrix(shown) if shown else None,
         "training_curves": training_curves(shown) if shown else None,
     })  # fmt: skip
+
+
+def per_class_scores(version):
+    """(class, {precision, recall}) in the model's class order (JSONB keeps no key order)."""
+    scores = version.metrics.get("per_class") or {}
+    names = version.config.get("label_names") or version.model.class_names
+    return [(name, scores[name]) for name in names if name in scores]
 
 
 @require_POST

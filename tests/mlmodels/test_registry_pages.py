@@ -18,7 +18,7 @@ def registry(tenant_factory):
                              architecture="convnext_nano", class_names=CLASSES, visibility="public")  # fmt: skip
         for number, accuracy in ((1, 0.82), (2, 0.9)):
             metrics = {"accuracy": accuracy, "confusion_matrix": [[30, 2, 1], [3, 27, 0], [0, 1, 29]],
-                       "per_class": {name: {"precision": 0.9, "recall": 0.88} for name in CLASSES},
+                       "per_class": {name: {"precision": 0.9, "recall": 0.5 + i / 9} for i, name in enumerate(CLASSES)},
                        "history": [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "val_accuracy": 0.5 + e / 20}
                                    for e in range(1, 6)]}  # fmt: skip
             save_version(model, users["admin"], weights={"w": np.zeros(3, np.float32)}, metrics=metrics)
@@ -40,6 +40,7 @@ def test_version_page_shows_metrics_confusion_matrix_and_training_curves(client,
     assert page.status_code == 200
     assert 'id="confusion-matrix"' in page.text and 'id="training-curves"' in page.text
     assert "0.900" in page.text and "Promote" not in page.text, "only admins change stages"
+    assert [name for name, _ in page.context["per_class"]] == CLASSES, "classes in the model's order"
     assert client.get(f"/t/{tenant.slug}/models/{model.pk}/v9/").status_code == 404
 
 
