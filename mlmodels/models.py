@@ -38,7 +38,9 @@ class MLModel(TenantOwned):
     )
     description = models.TextField(blank=True)
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.TENANT)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -75,7 +77,9 @@ class ModelVersion(TenantOwned):
     training_data = models.JSONField(default=dict, blank=True, help_text="What it was trained on, to redo it.")
     hub_repo = models.CharField(max_length=200, blank=True, help_text="Hugging Face hub repo it came from or went to.")
     hub_revision = models.CharField(max_length=100, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     stage_changed_at = models.DateTimeField(auto_now_add=True)
 

@@ -7,6 +7,8 @@ import numpy as np
 
 from portal.progress import finish_job, report_progress
 
+from . import registry
+
 
 def accelerator_selftest(job, *, worker, size=1024, steps=20):
     """Measure the worker's dense matrix-multiply throughput, reporting each step.
@@ -35,3 +37,37 @@ def accelerator_selftest(job, *, worker, size=1024, steps=20):
     }
     finish_job(job, result, f"{result['median_gflops']} GFLOP/s median on {result['device']}")
     return result
+
+
+def train_version(model, user, *, galaxies, epochs, seed=0, on_epoch=None):
+    """Train the model's next version on synthetic galaxies (the labelled source there is until
+    volunteers' votes arrive) and register it, in staging, with its metrics and history."""
+    from . import training  # torch: only on the workers that train
+
+    size = int(model.input_spec.get("size", 64))
+    data = training.galaxy_training_set(galaxies, seed=seed, size=size)
+    if list(model.class_names) != data.class_names:
+        raise training.TrainingRefused(f"{model.name} predicts {', '.join(model.class_names)}; the synthetic galaxies "
+                                       f"are labelled {', '.join(data.class_names)}")  # fmt: skip
+    network, metrics = training.train_classifier(data, architecture=model.architecture, epochs=epochs, seed=seed,
+                                                 on_epoch=on_epoch)  # fmt: skip
+    return registry.save_version(
+        model, user, weights=training.weights_of(network), metrics=metrics,
+        config={"pretrained_cfg": {"input_size": [len(data.images[0]), size, size], "normalisation": "asinh-noise"}},
+        training_data={"summary": data.summary, "generator": "mlmodels.synthetic_galaxies", "count": galaxies,
+                       "seed": seed, "split": metrics["split"]},
+    )  # fmt: skip
+
+
+def train_version_job(job, model, *, galaxies, epochs, seed=0):
+    """train_version for the job page: each epoch moves the bar and names its scores."""
+
+    def report(row):
+        report_progress(job, row["epoch"], f"epoch {row['epoch']}: training loss {row['train_loss']:.3f}, "
+                                           f"validation accuracy {row['val_accuracy']:.3f}")  # fmt: skip
+
+    version = train_version(model, job.created_by, galaxies=galaxies, epochs=epochs, seed=seed, on_epoch=report)
+    finish_job(job, {"model": model.name, "version": version.number, "accuracy": version.metrics["accuracy"],
+                     "history": version.metrics["history"]},
+               f"{model.name} v{version.number}: test accuracy {version.metrics['accuracy']:.3f}")  # fmt: skip
+    return version

@@ -15,3 +15,18 @@ def accelerator_selftest(self, tenant_id, job_id, size=1024, steps=20):
     except Exception as error:
         fail_job(job, f"{type(error).__name__}: {error}")
         raise
+
+
+@app.task(base=TenantTask, acks_late=True)
+def train_model(tenant_id, job_id, model_id, galaxies=3000, epochs=15, seed=0):
+    """Train a model's next version on the gpu queue; the job page follows each epoch."""
+    from .models import MLModel
+
+    job = Job.objects.get(pk=job_id)
+    if job.status == Job.Status.SUCCEEDED:
+        return  # redelivered after it finished: the version is registered
+    try:
+        services.train_version_job(job, MLModel.objects.get(pk=model_id), galaxies=galaxies, epochs=epochs, seed=seed)
+    except Exception as error:
+        fail_job(job, f"{type(error).__name__}: {error}")
+        raise

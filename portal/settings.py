@@ -120,10 +120,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", help="Redis: Celery broker, Channels layer and cache")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# A consumer waits for messages with a 5-second blocking pop; redis-py's own read timeout is
+# also 5 s by default, so a page with nothing new for 5 s lost its consumer. Reads may take longer.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "arrayscope"},
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "arrayscope"},
     }
 }
 

@@ -1,6 +1,8 @@
 """The live plumbing end to end: a real worker on the gpu queue, progress over a real
 websocket through the Redis channel layer, and /healthz on the running parts."""
 
+import asyncio
+
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.test import Client, override_settings
@@ -68,6 +70,25 @@ def test_selftest_runs_on_a_gpu_worker_and_its_progress_arrives_over_the_websock
     with tenant_context(tenant):
         stored = Job.objects.get(pk=job.pk)
     assert stored.status == "succeeded" and stored.result["median_gflops"] > 0
+
+
+def test_a_job_page_quiet_for_a_while_still_gets_the_next_progress(workers, committed_tenant_factory):
+    """Training reports once an epoch: a page must keep listening through the quiet between."""
+    tenant, users = committed_tenant_factory()
+    job = _new_job(tenant, users["admin"], total=5)
+
+    async def watch():
+        communicator = _communicator(f"/ws/t/{tenant.slug}/jobs/{job.pk}/", _session_cookie(users["admin"]))
+        assert (await communicator.connect())[0]
+        states = [await communicator.receive_json_from(timeout=5)]
+        await asyncio.sleep(8)  # longer than a consumer's blocking wait on Redis
+        accelerator_selftest.delay(tenant.pk, job.pk, size=64, steps=5)
+        while states[-1]["status"] not in ("succeeded", "failed"):
+            states.append(await communicator.receive_json_from(timeout=20))
+        await communicator.disconnect()
+        return states
+
+    assert async_to_sync(watch)()[-1]["status"] == "succeeded"
 
 
 def test_websocket_refuses_a_visitor_who_is_not_signed_in(committed_tenant_factory):

@@ -1,0 +1,179 @@
+"""Training an image classifier on labelled cutouts: a timm backbone from random weights,
+rotation and flip augmentation, a split by source, early stopping, and the metrics the
+registry keeps (accuracy, per-class precision and recall, confusion matrix, calibration).
+
+Runs on the ``gpu`` workers (CUDA when present, else the CPU); only worker code imports it.
+"""
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import timm
+import torch
+from torch.nn import functional
+
+MIN_EXAMPLES_PER_CLASS = 10
+
+
+class TrainingRefused(ValueError):
+    """A training run that would not mean anything; the message says why, before any work."""
+
+
+@dataclass
+class TrainingSet:
+    images: np.ndarray  # (N, bands, H, W) float32, already normalised
+    labels: np.ndarray  # (N,) class index
+    groups: np.ndarray  # (N,) source id: examples of one source stay on one side of the split
+    class_names: list
+    summary: str
+
+
+def asinh_normalise(images):
+    """Scale each cutout by its own noise (robust, from the median absolute deviation per band)
+    and compress with asinh: faint arms and bright cores both stay visible, across magnitudes."""
+    flat = images.reshape(images.shape[0], images.shape[1], -1)
+    median = np.median(flat, axis=2)[..., None, None]
+    noise = 1.4826 * np.median(np.abs(flat - np.median(flat, axis=2, keepdims=True)), axis=2)[..., None, None]
+    return (np.arcsinh((images - median) / np.maximum(noise, 1e-6)) / 3).astype(np.float32)
+
+
+def galaxy_training_set(count, *, seed=0, size=64):
+    """Labelled synthetic galaxies, classes balanced; each galaxy is its own source."""
+    from .synthetic_galaxies import KINDS, make_galaxies
+
+    galaxies = make_galaxies(count, seed=seed, size=size)
+    images = asinh_normalise(np.stack([galaxy.image for galaxy in galaxies]))
+    labels = np.array([KINDS.index(galaxy.kind) for galaxy in galaxies])
+    summary = f"{count:,} synthetic galaxies (seeds {seed}–{seed + count - 1}), {size}² px, g r z"
+    return TrainingSet(images, labels, np.arange(count), list(KINDS), summary)
+
+
+def check_labels(labels, class_names, minimum=MIN_EXAMPLES_PER_CLASS):
+    counts = np.bincount(labels, minlength=len(class_names))
+    short = [f"{name} has {count}" for name, count in zip(class_names, counts) if count < minimum]
+    if short:
+        raise TrainingRefused(f"too few labelled examples: {', '.join(short)}; at least {minimum} per class are needed")
+
+
+def split_by_source(groups, *, seed=0, fractions=(0.7, 0.15, 0.15)):
+    """Train / validation / test indices; every example of a source lands on the same side."""
+    sources = np.unique(groups)
+    np.random.default_rng(seed).shuffle(sources)
+    cut_train = int(round(fractions[0] * len(sources)))
+    cut_val = cut_train + int(round(fractions[1] * len(sources)))
+    sides = (sources[:cut_train], sources[cut_train:cut_val], sources[cut_val:])
+    return tuple(np.flatnonzero(np.isin(groups, side)) for side in sides)
+
+
+def device():
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _augment(batch):
+    """A random quarter-turn and flip: a galaxy has no up or down on the sky."""
+    batch = torch.rot90(batch, int(torch.randint(0, 4, ())), dims=(2, 3))
+    return torch.flip(batch, dims=(3,)) if torch.rand(()) < 0.5 else batch
+
+
+def predict(model, images, *, batch_size=256):
+    """Class probabilities for normalised images (numpy in, numpy out)."""
+    model.eval()
+    target = next(model.parameters()).device
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(images[start : start + batch_size]).to(target)
+            out.append(functional.softmax(model(batch), dim=1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.num_classes), np.float32)
+
+
+def classification_metrics(probabilities, labels, class_names, bins=15):
+    """Accuracy, per-class precision/recall, confusion matrix (true × predicted) and the
+    expected calibration error (how far confidence is from accuracy, over confidence bins)."""
+    predicted = probabilities.argmax(1)
+    count = len(class_names)
+    matrix = np.zeros((count, count), dtype=int)
+    np.add.at(matrix, (labels, predicted), 1)
+    per_class = {}
+    for index, name in enumerate(class_names):
+        called, true = matrix[:, index].sum(), matrix[index].sum()
+        hits = matrix[index, index]
+        per_class[name] = {"precision": float(hits / called) if called else 0.0,
+                           "recall": float(hits / true) if true else 0.0, "support": int(true)}  # fmt: skip
+    confidence = probabilities.max(1)
+    correct = predicted == labels
+    edges = np.linspace(0, 1, bins + 1)
+    calibration = sum(
+        abs(correct[in_bin].mean() - confidence[in_bin].mean()) * in_bin.mean()
+        for low, high in zip(edges[:-1], edges[1:])
+        if (in_bin := (confidence > low) & (confidence <= high)).any()
+    )
+    return {"accuracy": float(correct.mean()), "per_class": per_class, "confusion_matrix": matrix.tolist(),
+            "expected_calibration_error": float(calibration), "test_examples": int(len(labels))}  # fmt: skip
+
+
+def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, learning_rate=2e-3, patience=4, seed=0,
+                     on_epoch=None):  # fmt: skip
+    """Train, keep the weights of the best validation epoch, and measure them on the test split.
+
+    Returns (model, metrics) where metrics hold the test scores and the per-epoch history;
+    ``on_epoch(row)`` is called after every epoch (for live progress).
+    """
+    check_labels(training_set.labels, training_set.class_names)
+    train, val, test = split_by_source(training_set.groups, seed=seed)
+    check_labels(training_set.labels[train], training_set.class_names, minimum=max(2, MIN_EXAMPLES_PER_CLASS // 2))
+    torch.manual_seed(seed)
+    target = device()
+    model = timm.create_model(architecture, pretrained=False, num_classes=len(training_set.class_names),
+                              in_chans=training_set.images.shape[1]).to(target)  # fmt: skip
+    try:  # a network whose strides outgrow the cutout fails here, with a reason, not mid-training
+        model.eval()(torch.from_numpy(training_set.images[:1]).to(target))
+    except RuntimeError as error:
+        height, width = training_set.images.shape[2:]
+        raise TrainingRefused(f"{architecture} cannot take {height}×{width} px cutouts: {error}") from error
+    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.05)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=learning_rate, epochs=epochs,
+                                                   steps_per_epoch=math.ceil(len(train) / batch_size))  # fmt: skip
+    images = torch.from_numpy(training_set.images)
+    labels = torch.from_numpy(training_set.labels).long()
+    generator = torch.Generator().manual_seed(seed)
+    history, best, best_loss, waited = [], None, math.inf, 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.from_numpy(train)[torch.randperm(len(train), generator=generator)]
+        losses = []
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            loss = functional.cross_entropy(model(_augment(images[chosen]).to(target)), labels[chosen].to(target))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            losses.append(loss.item())
+        probabilities = predict(model, training_set.images[val])
+        val_loss = float(functional.nll_loss(torch.log(torch.from_numpy(probabilities) + 1e-9),
+                                             labels[torch.from_numpy(val)]))  # fmt: skip
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
+               "val_accuracy": float((probabilities.argmax(1) == training_set.labels[val]).mean())}  # fmt: skip
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if val_loss < best_loss - 1e-4:
+            best, best_loss, waited = copy.deepcopy(model.state_dict()), val_loss, 0
+        else:
+            waited += 1
+            if waited >= patience:
+                break
+    model.load_state_dict(best)
+    metrics = classification_metrics(predict(model, training_set.images[test]), training_set.labels[test],
+                                     training_set.class_names)  # fmt: skip
+    metrics.update(history=history, best_epoch=min(history, key=lambda r: r["val_loss"])["epoch"],
+                   split={"train": int(len(train)), "validation": int(len(val)), "test": int(len(test))})  # fmt: skip
+    return model, metrics
+
+
+def weights_of(model):
+    """The model's weights as numpy arrays, for the registry."""
+    return {name: tensor.detach().cpu().numpy() for name, tensor in model.state_dict().items()}

@@ -1,0 +1,38 @@
+"""Training on a real gpu worker, followed live over the job's websocket."""
+
+from asgiref.sync import async_to_sync
+
+from mlmodels.models import ModelVersion
+from mlmodels.registry import create_model
+from mlmodels.synthetic_galaxies import KINDS
+from mlmodels.tasks import train_model
+from portal.tenancy import tenant_context
+from tests.portal.test_live import _communicator, _new_job, _session_cookie
+
+
+def test_training_runs_on_a_gpu_worker_and_each_epoch_reaches_the_job_page(workers, committed_tenant_factory):
+    tenant, users = committed_tenant_factory()
+    with tenant_context(tenant):
+        model = create_model(tenant, users["admin"], name="galaxy-morphology", task="morphology",
+                             architecture="convnext_atto", class_names=KINDS, input_spec={"size": 32})  # fmt: skip
+    job = _new_job(tenant, users["admin"], total=3)
+
+    async def watch():
+        communicator = _communicator(f"/ws/t/{tenant.slug}/jobs/{job.pk}/", _session_cookie(users["admin"]))
+        assert (await communicator.connect())[0]
+        states = [await communicator.receive_json_from(timeout=5)]
+        train_model.delay(tenant.pk, job.pk, model.pk, galaxies=120, epochs=3)
+        while states[-1]["status"] not in ("succeeded", "failed"):
+            states.append(await communicator.receive_json_from(timeout=120))
+        await communicator.disconnect()
+        return states
+
+    states = async_to_sync(watch)()
+    assert states[-1]["status"] == "succeeded", states[-1]
+    assert [s["message"].split(":")[0] for s in states if s["message"].startswith("epoch")][:2] == [
+        "epoch 1",
+        "epoch 2",
+    ]
+    assert states[-1]["result"]["version"] == 1 and len(states[-1]["result"]["history"]) >= 2
+    with tenant_context(tenant):
+        assert ModelVersion.objects.get(model=model).stage == "staging"
