@@ -1,10 +1,9 @@
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from mlmodels import registry, services
 from mlmodels.models import MLModel
 from mlmodels.synthetic_galaxies import KINDS
-from portal.models import Tenant
+from portal.management.lookups import tenant_named, user_named
 from portal.tenancy import tenant_context
 
 
@@ -26,10 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="username recorded as the trainer")
 
     def handle(self, *args, **options):
-        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
-        if tenant is None:
-            raise CommandError(f"No tenant with slug {options['tenant']!r}.")
-        user = get_user_model().objects.filter(username=options["user"]).first() if options["user"] else None
+        tenant, user = tenant_named(options["tenant"]), user_named(options["user"], required=False)
         with tenant_context(tenant):
             model = MLModel.objects.filter(tenant=tenant, name=options["model"]).first() or registry.create_model(
                 tenant, user, name=options["model"], task=MLModel.Task.MORPHOLOGY, architecture=options["architecture"],

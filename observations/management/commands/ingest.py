@@ -2,11 +2,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from observations.ingest import FITS_SUFFIXES, ingest_many
-from portal.models import Tenant
+from portal.management.lookups import tenant_named, user_named
 from portal.tenancy import tenant_context
 
 
@@ -30,10 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="username recorded as the ingester")
 
     def handle(self, *args, **options):
-        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
-        if tenant is None:
-            raise CommandError(f"No tenant with slug {options['tenant']!r}.")
-        user = get_user_model().objects.filter(username=options["user"]).first() if options["user"] else None
+        tenant, user = tenant_named(options["tenant"]), user_named(options["user"], required=False)
         files = list(fits_files(options["paths"]))
         counts = Counter()
         with tenant_context(tenant):

@@ -1,7 +1,7 @@
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.models import ApiKey, Membership, Tenant
+from portal.management.lookups import tenant_named, user_named
+from portal.models import ApiKey, Membership
 from portal.models.tenancy import ApiKeyScope
 from portal.tenancy import tenant_context
 
@@ -16,12 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--scope", choices=ApiKeyScope.values, default=ApiKeyScope.READ)
 
     def handle(self, *args, **options):
-        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
-        if tenant is None:
-            raise CommandError(f"No tenant with slug {options['tenant']!r}.")
-        user = get_user_model().objects.filter(username=options["username"]).first()
-        if user is None:
-            raise CommandError(f"No user {options['username']!r}.")
+        tenant, user = tenant_named(options["tenant"]), user_named(options["username"])
         with tenant_context(tenant, user):
             if not Membership.objects.filter(tenant=tenant, user=user).exists():
                 raise CommandError(f"{user} is not a member of {tenant.slug}.")
