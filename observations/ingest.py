@@ -75,7 +75,10 @@ def ingest_many(tenant, user, files):
 
     def prepare(item):
         name, read = item
-        data = read()
+        try:
+            data = read()
+        except OSError as error:  # gone or unreadable since it was listed: that file only
+            return name, b"", _Prepared(problem=FrameRejected(f"cannot be read ({error.strerror or error})"))
         return name, data, _prepare(data)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:

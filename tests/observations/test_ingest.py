@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from PIL import Image
 
-from observations.ingest import ingest_frame
+from observations.ingest import ingest_frame, ingest_many
 from observations.models import Frame, Photometry
 from observations.synthetic import make_frame
 from portal.demo import load_site
@@ -149,3 +149,14 @@ def test_a_synthetic_night_written_by_command_is_ingested_and_measured(observato
 def test_synthetic_frames_command_refuses_an_unknown_target(tmp_path):
     with pytest.raises(CommandError, match="not a demo target"):
         call_command("synthetic_frames", str(tmp_path), "--target", "Planet Nine")
+
+
+def test_a_file_that_cannot_be_read_is_reported_and_the_batch_carries_on(observatory):
+    tenant, user = observatory
+
+    def vanished():
+        raise FileNotFoundError(2, "No such file or directory")
+
+    results = list(ingest_many(tenant, user, [("gone.fits", vanished), ("good.fits", lambda: plain())]))
+    assert [(r.name, r.status) for r in results] == [("gone.fits", "rejected"), ("good.fits", "created")]
+    assert results[0].reason == "cannot be read (No such file or directory)"
