@@ -37,6 +37,7 @@ def training_curves(version):
     figure.add_trace(go.Scatter(x=epochs, y=[row.get("val_accuracy") for row in history], name="validation accuracy",
                                 mode="lines+markers", yaxis="y2"))  # fmt: skip
     figure.update_layout(xaxis_title="epoch", yaxis_title="loss", height=320,
-                         yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1]},
+                         yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1], "dtick": 0.2,
+                                 "showgrid": False},
                          margin={"l": 60, "r": 60, "t": 20, "b": 50}, legend={"orientation": "h"})  # fmt: skip
     return figure.to_json()

@@ -60,14 +60,18 @@ def train_version(model, user, *, galaxies, epochs, seed=0, on_epoch=None):
 
 
 def train_version_job(job, model, *, galaxies, epochs, seed=0):
-    """train_version for the job page: each epoch moves the bar and names its scores."""
+    """train_version for the job page: each epoch moves the bar, names its scores and
+    extends the curve the page draws."""
+    history = []
 
     def report(row):
-        report_progress(job, row["epoch"], f"epoch {row['epoch']}: training loss {row['train_loss']:.3f}, "
-                                           f"validation accuracy {row['val_accuracy']:.3f}")  # fmt: skip
+        history.append(row)
+        message = f"epoch {row['epoch']}: training loss {row['train_loss']:.3f}, validation accuracy "
+        message += f"{row['val_accuracy']:.3f}"
+        report_progress(job, row["epoch"], message, partial_result={"history": history})
 
     version = train_version(model, job.created_by, galaxies=galaxies, epochs=epochs, seed=seed, on_epoch=report)
-    finish_job(job, {"model": model.name, "version": version.number, "accuracy": version.metrics["accuracy"],
+    finish_job(job, {"model": model.name, "version": version.number, "accuracy": round(version.metrics["accuracy"], 4),
                      "history": version.metrics["history"]},
                f"{model.name} v{version.number}: test accuracy {version.metrics['accuracy']:.3f}")  # fmt: skip
     return version

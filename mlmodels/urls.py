@@ -6,5 +6,6 @@ urlpatterns = [
     path("models/", views.model_list, name="model_list"),
     path("models/<int:model_id>/", views.model_detail, name="model_detail"),
     path("models/<int:model_id>/v<int:number>/", views.model_detail, name="model_version"),
+    path("models/<int:model_id>/train/", views.train, name="train_model"),
     path("models/<int:model_id>/v<int:number>/stage/", views.change_stage, name="change_stage"),
 ]

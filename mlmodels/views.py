@@ -7,11 +7,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.models import Role
+from portal.progress import start_job
 from portal.views import require_role
 
 from . import registry
+from .forms import TrainingForm
 from .models import MLModel, ModelVersion, Visibility
 from .plots import confusion_matrix, training_curves
+from .synthetic_galaxies import KINDS
+from .tasks import train_model
 
 
 def usable_models(tenant):
@@ -39,6 +43,7 @@ def model_detail(request, tenant_slug, model_id, number=None):
         "model": model, "versions": versions, "shown": shown,
         "can_manage": model.tenant_id == request.tenant.pk and request.tenant_role == Role.ADMIN,
         "per_class": per_class_scores(shown) if shown else [],
+        "training_form": TrainingForm(),
         "confusion_matrix": confusion_matrix(shown) if shown else None,
         "training_curves": training_curves(shown) if shown else None,
     })  # fmt: skip
@@ -49,6 +54,26 @@ def per_class_scores(version):
     scores = version.metrics.get("per_class") or {}
     names = version.config.get("label_names") or version.model.class_names
     return [(name, scores[name]) for name in names if name in scores]
+
+
+@require_POST
+def train(request, tenant_slug, model_id):
+    """Queue the model's next version on a gpu worker; the job page draws its curve live."""
+    require_role(request, Role.ADMIN)
+    model = get_object_or_404(MLModel, tenant=request.tenant, pk=model_id)
+    form = TrainingForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()))
+        return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
+    if list(model.class_names) != list(KINDS):
+        messages.error(request, f"{model.name} predicts {', '.join(model.class_names)}; training here uses the "
+                                f"synthetic galaxies' classes ({', '.join(KINDS)}).")  # fmt: skip
+        return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
+    epochs = form.cleaned_data["epochs"]
+    job = start_job(tenant=request.tenant, user=request.user, kind="training", total=epochs,
+                    title=f"Training {model.name} on {form.cleaned_data['galaxies']:,} synthetic galaxies")  # fmt: skip
+    train_model.delay(request.tenant.pk, job.pk, model.pk, galaxies=form.cleaned_data["galaxies"], epochs=epochs)
+    return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 
 
 @require_POST

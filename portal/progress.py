@@ -26,11 +26,17 @@ def _publish(job, fields):
     )
 
 
-def report_progress(job, done, message=""):
+def report_progress(job, done, message="", partial_result=None):
+    """Move the job on; ``partial_result`` (e.g. a training history so far) replaces the
+    job's result, so a page that connects late still draws everything so far."""
     job.status = Job.Status.RUNNING
     job.done = min(done, job.total)
     job.message = message
-    _publish(job, ["status", "done", "message"])
+    fields = ["status", "done", "message"]
+    if partial_result is not None:
+        job.result = partial_result
+        fields.append("result")
+    _publish(job, fields)
 
 
 def finish_job(job, result, message="Done"):

@@ -17,7 +17,8 @@
     status.className = `status ${state.status}`;
     document.getElementById("job-message").textContent = state.message;
     const result = document.getElementById("job-result");
-    const { files = [], ...summary } = state.result || {};
+    const { files = [], history, ...summary } = state.result || {};
+    if (history && window.Plotly) drawCurve(history);
     document.getElementById("job-files").replaceChildren(...files.map((file) => {
       const row = document.createElement("tr");
       row.className = file.status;
@@ -36,6 +37,22 @@
       return [term, detail];
     }));
     finished = state.status === "succeeded" || state.status === "failed";
+  }
+
+  // A training job's history, epoch by epoch: losses on the left axis, accuracy on the right.
+  function drawCurve(history) {
+    const epochs = history.map((row) => row.epoch);
+    const line = (key, name, axis) => ({ x: epochs, y: history.map((row) => row[key]), name, yaxis: axis,
+                                         mode: "lines+markers" });
+    Plotly.react("job-curve", [
+      line("train_loss", "training loss", "y"), line("val_loss", "validation loss", "y"),
+      line("val_accuracy", "validation accuracy", "y2"),
+    ], {
+      xaxis: { title: { text: "epoch" }, dtick: 1 }, yaxis: { title: { text: "loss" } },
+      yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1], dtick: 0.2,
+                showgrid: false },
+      legend: { orientation: "h" }, margin: { l: 60, r: 60, t: 20, b: 50 }, height: 320,
+    }, { displayModeBar: false, responsive: true });
   }
 
   function connect(delay) {

@@ -1,5 +1,7 @@
 """Training on a real gpu worker, followed live over the job's websocket."""
 
+import time
+
 from asgiref.sync import async_to_sync
 
 from mlmodels.models import ModelVersion
@@ -36,3 +38,29 @@ def test_training_runs_on_a_gpu_worker_and_each_epoch_reaches_the_job_page(worke
     assert states[-1]["result"]["version"] == 1 and len(states[-1]["result"]["history"]) >= 2
     with tenant_context(tenant):
         assert ModelVersion.objects.get(model=model).stage == "staging"
+
+
+def test_an_admin_starts_training_from_the_model_page_and_the_job_keeps_the_curve(
+    client, workers, committed_tenant_factory
+):
+    tenant, users = committed_tenant_factory()
+    with tenant_context(tenant):
+        model = create_model(tenant, users["admin"], name="galaxy-morphology", task="morphology",
+                             architecture="convnext_atto", class_names=KINDS, input_spec={"size": 32})  # fmt: skip
+    client.force_login(users["admin"])
+    page = client.get(f"/t/{tenant.slug}/models/{model.pk}/")
+    assert "Train a new version" in page.text
+    response = client.post(f"/t/{tenant.slug}/models/{model.pk}/train/", {"galaxies": 120, "epochs": 2})
+    assert response.status_code == 302 and "/jobs/" in response["Location"]
+    job_page = client.get(response["Location"])
+    assert 'id="job-curve"' in job_page.text and "plotly" in job_page.text
+    job = job_page.context["job"]
+    deadline = time.monotonic() + 120
+    while job.status not in ("succeeded", "failed") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with tenant_context(tenant):
+            job.refresh_from_db()
+    assert job.status == "succeeded", job.message
+    assert [row["epoch"] for row in job.result["history"]] == [1, 2] and job.result["version"] == 1
+    refused = client.post(f"/t/{tenant.slug}/models/{model.pk}/train/", {"galaxies": 5, "epochs": 2})
+    assert refused.status_code == 302 and "/jobs/" not in refused["Location"]
