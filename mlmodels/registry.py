@@ -14,10 +14,10 @@ import safetensors.numpy
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from .models import MLModel, ModelVersion
+from .models import MLModel, ModelVersion, Visibility
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -109,10 +109,15 @@ def archive(version):
     return version
 
 
+def usable_models(tenant):
+    """The models a member of ``tenant`` may run: the tenant's own and every public one."""
+    return MLModel.objects.filter(Q(tenant=tenant) | Q(visibility=Visibility.PUBLIC))
+
+
 def usable_version(tenant, model_name, number=None):
     """The version to run: ``number``, or the model's production version. The model is the
     tenant's own or a public one; anything else is a RegistryError saying what exists."""
-    models = MLModel.objects.filter(tenant=tenant) | MLModel.objects.filter(visibility="public")
+    models = usable_models(tenant)
     model = models.filter(name=model_name).order_by("-tenant_id").first()
     if model is None:
         known = ", ".join(sorted(set(models.values_list("name", flat=True)))) or "none yet"

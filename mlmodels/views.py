@@ -1,7 +1,6 @@
 """Registry pages: the models an observatory can use, their versions, and which one serves."""
 
 from django.contrib import messages
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -12,24 +11,20 @@ from portal.views import require_role
 
 from . import registry
 from .forms import TrainingForm
-from .models import MLModel, ModelVersion, Visibility
+from .models import MLModel, ModelVersion
 from .plots import confusion_matrix, training_curves
 from .synthetic_galaxies import KINDS
 from .tasks import train_model
 
 
-def usable_models(tenant):
-    return MLModel.objects.filter(Q(tenant=tenant) | Q(visibility=Visibility.PUBLIC))
-
-
 def model_list(request, tenant_slug):
-    models = usable_models(request.tenant).select_related("tenant").prefetch_related("versions")
+    models = registry.usable_models(request.tenant).select_related("tenant").prefetch_related("versions")
     return render(request, "mlmodels/model_list.html", {"models": models})
 
 
 def model_detail(request, tenant_slug, model_id, number=None):
     """A model's versions side by side; the chosen one (production by default) in detail."""
-    model = get_object_or_404(usable_models(request.tenant).select_related("tenant"), pk=model_id)
+    model = get_object_or_404(registry.usable_models(request.tenant).select_related("tenant"), pk=model_id)
     versions = list(model.versions.all())
     if number is not None:
         shown = next((version for version in versions if version.number == number), None)

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from rest_framework.routers import DefaultRouter
 
+from mlmodels import api as mlmodels_api
 from observations import api as observations_api
 
 from . import api, views
@@ -16,6 +17,7 @@ router.register("instruments", api.InstrumentViewSet, basename="instrument")
 router.register("filters", api.FilterViewSet, basename="filter")
 router.register("targets", observations_api.TargetViewSet, basename="target")
 router.register("frames", observations_api.FrameViewSet, basename="frame")
+router.register("models", mlmodels_api.MLModelViewSet, basename="mlmodel")
 
 tenant_patterns = [
     path("", views.tenant_home, name="tenant_home"),

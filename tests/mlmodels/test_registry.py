@@ -92,18 +92,43 @@ def test_promoting_a_version_archives_the_one_before_and_only_one_serves(morphol
         ModelVersion.objects.filter(pk=first.pk).update(stage="production")
 
 
-def test_public_models_and_their_versions_are_readable_by_other_tenants_private_ones_are_not(tenant_factory):
+@pytest.fixture
+def shared_and_in_house(tenant_factory):
+    """An observatory with a public model and an in-house one, each with a production v1 and a staging v2."""
     owner, users = tenant_factory(sites=[])
-    other, _ = tenant_factory(sites=[])
     with tenant_context(owner):
         for name, visibility in (("shared-morphology", "public"), ("in-house", "tenant")):
             model = create_model(owner, users["admin"], name=name, task="morphology", architecture="resnet18",
                                  class_names=["a", "b"], visibility=visibility)  # fmt: skip
-            promote(save_version(model, users["admin"], weights=weights(3)))
+            promote(save_version(model, users["admin"], weights=weights(4), metrics={"accuracy": 0.8}))
+            save_version(model, users["admin"], weights=weights(5))
+    return owner, users
+
+
+def test_public_models_and_their_versions_are_readable_by_other_tenants_private_ones_are_not(
+    shared_and_in_house, tenant_factory
+):
+    owner, _ = shared_and_in_house
+    other, _ = tenant_factory(sites=[])
     with tenant_context(other), connection.cursor() as cursor:
         cursor.execute("SELECT m.name FROM mlmodels_modelversion v JOIN mlmodels_mlmodel m ON m.id = v.model_id")
-        assert [row[0] for row in cursor.fetchall()] == ["shared-morphology"]
+        assert [row[0] for row in cursor.fetchall()] == ["shared-morphology", "shared-morphology"]
         assert usable_version(other, "shared-morphology").model.tenant_id == owner.pk
         with pytest.raises(RegistryError, match="no model named 'in-house'"):
             usable_version(other, "in-house")
         assert not MLModel.objects.filter(name="in-house").exists()
+
+
+def test_partners_list_usable_models_with_their_versions_through_the_api(shared_and_in_house, tenant_factory):
+    from tests.conftest import api_client
+
+    owner, users = shared_and_in_house
+    partner_tenant, partner_users = tenant_factory(sites=[])
+    body = api_client(partner_tenant, partner_users["admin"]).get("/api/v1/models/", {"task": "morphology"}).json()
+    assert [m["name"] for m in body["results"]] == ["shared-morphology"]
+    shared = body["results"][0]
+    assert shared["owner"] == owner.slug and shared["production_version"] == 1
+    assert [(v["number"], v["stage"]) for v in shared["versions"]] == [(2, "staging"), (1, "production")]
+    assert shared["versions"][1]["metrics"]["accuracy"] == 0.8 and len(shared["versions"][1]["sha256"]) == 64
+    mine = api_client(owner, users["admin"]).get("/api/v1/models/").json()
+    assert {m["name"] for m in mine["results"]} == {"shared-morphology", "in-house"}
