@@ -8,6 +8,7 @@ import numpy as np
 from portal.progress import finish_job, report_progress
 
 from . import registry
+from .synthetic_galaxies import KINDS
 
 
 def accelerator_selftest(job, *, worker, size=1024, steps=20):
@@ -39,16 +40,25 @@ def accelerator_selftest(job, *, worker, size=1024, steps=20):
     return result
 
 
+def synthetic_training_refusal(model):
+    """Why ``model`` cannot learn from the synthetic galaxies, or None; asked before any work
+    (the page asks it too, so nobody waits for a worker to say no)."""
+    if list(model.class_names) != list(KINDS):
+        return (f"{model.name} predicts {', '.join(model.class_names)}; the synthetic galaxies "
+                f"are labelled {', '.join(KINDS)}")  # fmt: skip
+    return None
+
+
 def train_version(model, user, *, galaxies, epochs, seed=0, on_epoch=None):
     """Train the model's next version on synthetic galaxies (the labelled source there is until
     volunteers' votes arrive) and register it, in staging, with its metrics and history."""
     from . import training  # torch: only on the workers that train
 
+    refusal = synthetic_training_refusal(model)
+    if refusal:
+        raise training.TrainingRefused(refusal)
     size = int(model.input_spec.get("size", 64))
     data = training.galaxy_training_set(galaxies, seed=seed, size=size)
-    if list(model.class_names) != data.class_names:
-        raise training.TrainingRefused(f"{model.name} predicts {', '.join(model.class_names)}; the synthetic galaxies "
-                                       f"are labelled {', '.join(data.class_names)}")  # fmt: skip
     network, metrics = training.train_classifier(data, architecture=model.architecture, epochs=epochs, seed=seed,
                                                  on_epoch=on_epoch)  # fmt: skip
     return registry.save_version(

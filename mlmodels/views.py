@@ -9,11 +9,10 @@ from portal.models import Role
 from portal.progress import start_job
 from portal.views import require_role
 
-from . import registry
+from . import registry, services
 from .forms import TrainingForm
 from .models import MLModel, ModelVersion
 from .plots import confusion_matrix, training_curves
-from .synthetic_galaxies import KINDS
 from .tasks import train_model
 
 
@@ -60,9 +59,9 @@ def train(request, tenant_slug, model_id):
     if not form.is_valid():
         messages.error(request, "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()))
         return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
-    if list(model.class_names) != list(KINDS):
-        messages.error(request, f"{model.name} predicts {', '.join(model.class_names)}; training here uses the "
-                                f"synthetic galaxies' classes ({', '.join(KINDS)}).")  # fmt: skip
+    refusal = services.synthetic_training_refusal(model)
+    if refusal:
+        messages.error(request, refusal)
         return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
     epochs = form.cleaned_data["epochs"]
     job = start_job(tenant=request.tenant, user=request.user, kind="training", total=epochs,

@@ -248,7 +248,7 @@ def _equipment(tenant, named):
         raise FrameRejected("no TELESCOP keyword: which telescope took it?")
     rules = HeaderRule.objects.filter(tenant=tenant).select_related("site", "telescope__site", "instrument")
     if site:
-        rules = rules.filter(Q(site__code__iexact=site) | Q(site__name__iexact=site))
+        rules = rules.filter(_site_named(site))
     rules = list(rules)
     by_rule = {rule.telescope for rule in rules if rule.keyword == HeaderRule.Keyword.TELESCOP and rule.matches(name)}
     if len(by_rule) > 1:
@@ -276,10 +276,15 @@ def _equipment(tenant, named):
     return _Equipment(telescope, instrument, filter_name, calibration)
 
 
+def _site_named(site):
+    """Rows at the site a SITEID (or OBSERVAT) value names, by code or by name."""
+    return Q(site__code__iexact=site) | Q(site__name__iexact=site)
+
+
 def _telescope_by_name(tenant, name, site):
     telescopes = Telescope.objects.filter(tenant=tenant).filter(Q(code__iexact=name) | Q(name__iexact=name))
     if site:
-        telescopes = telescopes.filter(Q(site__code__iexact=site) | Q(site__name__iexact=site))
+        telescopes = telescopes.filter(_site_named(site))
     matches = list(telescopes.select_related("site"))
     if len(matches) != 1:
         where = f" at site {site!r}" if site else ""
@@ -322,7 +327,7 @@ def _store(tenant, user, data, name, digest, parsed, equipment_for):
             writing.result()
             frame.save()
             for sighting in sightings:
-                cutouts.append(_save_sighting(frame, sighting))
+                _save_sighting(frame, sighting, cutouts)
     except BaseException:
         wait([writing])  # a write still going on must finish before it can be removed
         for stored in (frame.file, frame.preview, *cutouts):
@@ -390,19 +395,16 @@ def _measure_targets(frame, parsed, centre, calibration):
     return sightings
 
 
-def _save_sighting(frame, sighting):
-    """Link the target to the saved frame with its cutout and light-curve point; returns the stored cutout."""
+def _save_sighting(frame, sighting, cutouts):
+    """Link the target to the saved frame with its cutout and light-curve point; the stored
+    cutout joins ``cutouts`` at once, so a failure after it removes it with the rest."""
     link = FrameTarget(tenant=frame.tenant, frame=frame, target=sighting.target, x_px=sighting.x, y_px=sighting.y)
     link.cutout.save("cutout.fits", ContentFile(sighting.cutout), save=False)
-    try:
-        link.save()
-        Photometry.objects.create(tenant=frame.tenant, link=link, target=sighting.target, filter_name=frame.filter_name,
-                                  mjd=frame.mjd_obs + frame.exptime_s / 2 / 86400, site=frame.site,
-                                  **sighting.photometry)  # fmt: skip
-    except BaseException:
-        link.cutout.storage.delete(link.cutout.name)
-        raise
-    return link.cutout
+    cutouts.append(link.cutout)
+    link.save()
+    Photometry.objects.create(tenant=frame.tenant, link=link, target=sighting.target, filter_name=frame.filter_name,
+                              mjd=frame.mjd_obs + frame.exptime_s / 2 / 86400, site=frame.site,
+                              **sighting.photometry)  # fmt: skip
 
 
 def preview_png(image, all_finite=None):
