@@ -2,7 +2,32 @@ from django import forms
 
 
 class TrainingForm(forms.Form):
-    galaxies = forms.IntegerField(
+    examples = forms.IntegerField(
         min_value=120, max_value=100_000, initial=3000, help_text="split 70/15/15: training, validation, test"
     )
     epochs = forms.IntegerField(min_value=1, max_value=200, initial=15, help_text="at most; training stops early")
+
+
+class SimilarityForm(forms.Form):
+    """What "galaxies like this one" is asked: with which model, how many, narrowed how."""
+
+    version = forms.TypedChoiceField(coerce=int, label="Model")
+    k = forms.IntegerField(min_value=1, max_value=100, initial=12, label="How many")
+    label = forms.ChoiceField(required=False, label="Class")
+    site = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Site")
+    scope = forms.ChoiceField(label="From")
+
+    def __init__(self, data, *, versions, sites, scopes):
+        super().__init__(data)
+        self.fields["version"].choices = [(v.pk, f"{v.model.name} v{v.number}") for v in versions]
+        names = sorted({name for version in versions for name in version.model.class_names})
+        self.fields["label"].choices = [("", "any class"), *((name, name.replace("_", " ")) for name in names)]
+        self.fields["site"].choices = [("", "any site"), *((site.pk, f"{site.code} · {site.name}") for site in sites)]
+        self.fields["scope"].choices = list(scopes.items())
+
+    def search_arguments(self, versions):
+        """(version, keyword arguments for similarity.search): the form's, or the defaults."""
+        chosen = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        version = next((v for v in versions if v.pk == chosen.get("version")), versions[0])
+        return version, {"k": chosen.get("k") or self.fields["k"].initial, "label": chosen.get("label") or None,
+                         "site": chosen.get("site"), "scope": chosen.get("scope") or "all"}  # fmt: skip

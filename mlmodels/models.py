@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from pgvector.django import VectorField
 
 from portal.models import TenantOwned
 
@@ -33,6 +34,10 @@ class MLModel(TenantOwned):
     task = models.CharField(max_length=20, choices=Task.choices)
     architecture = models.CharField(max_length=120, help_text="timm name, or module:dotted.path for a project network.")
     class_names = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    flag_names = ArrayField(
+        models.CharField(max_length=60), default=list, blank=True,
+        help_text="Yes/no findings predicted beside the class, each with its own probability (e.g. clouds).",
+    )  # fmt: skip
     input_spec = models.JSONField(
         default=dict, blank=True, help_text='e.g. {"size": 64, "bands": ["g", "r", "z"], "normalisation": "asinh"}'
     )
@@ -97,3 +102,66 @@ class ModelVersion(TenantOwned):
 
     def __str__(self):
         return f"{self.model.name} v{self.number} ({self.stage})"
+
+
+class Prediction(TenantOwned):
+    """What one model version said about one object (a target's image, or a frame): its class
+    probabilities, or why it could not say. One row per (object, version): re-running a
+    version replaces its answer instead of adding another."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    image = models.ForeignKey(
+        "observations.TargetImage", null=True, blank=True, on_delete=models.CASCADE, related_name="predictions"
+    )
+    frame = models.ForeignKey(
+        "observations.Frame", null=True, blank=True, on_delete=models.CASCADE, related_name="predictions"
+    )
+    label = models.CharField(max_length=60, blank=True, help_text="The most probable class; empty when refused.")
+    confidence = models.FloatField(null=True)
+    probabilities = models.JSONField(default=dict, help_text="class -> probability.")
+    flags = models.JSONField(default=dict, blank=True, help_text="flag -> probability, for models with flags.")
+    refusal = models.CharField(max_length=300, blank=True, help_text="Why the object could not be classified.")
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(image__isnull=True, frame__isnull=False) | Q(image__isnull=False, frame__isnull=True),
+                name="prediction_of_one_object",
+            ),
+            # Not partial: NULLs never clash, and a plain unique index is what ON CONFLICT infers.
+            models.UniqueConstraint(fields=["version", "image"], name="prediction_once_per_image"),
+            models.UniqueConstraint(fields=["version", "frame"], name="prediction_once_per_frame"),
+        ]
+
+    def __str__(self):
+        return f"{self.version}: {self.label or 'refused'}"
+
+    def ranked(self):
+        """(class, probability), most probable first: what pages show."""
+        return sorted(self.probabilities.items(), key=lambda item: -item[1])
+
+    def raised_flags(self):
+        """The flags the model thinks more likely than not, most probable first."""
+        return [(name, p) for name, p in sorted(self.flags.items(), key=lambda item: -item[1]) if p >= 0.5]
+
+
+class Embedding(TenantOwned):
+    """A target image's place in a model version's embedding space (the encoder's pooled
+    features), for "galaxies like this one". The target's visibility, the predicted class
+    and the site are copied here so a filtered nearest-neighbour search reads one table:
+    pgvector's iterative index scan can only filter on the rows it walks.
+
+    The column has no fixed size (models differ); each version gets its own HNSW index
+    over ``vector::vector(dimensions)`` restricted to its rows (see similarity.py)."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="embeddings")
+    image = models.ForeignKey("observations.TargetImage", on_delete=models.CASCADE, related_name="embeddings")
+    target = models.ForeignKey("observations.Target", on_delete=models.CASCADE, related_name="embeddings")
+    visibility = models.CharField(max_length=10, help_text="The target's, kept in step with it.")
+    label = models.CharField(max_length=60, blank=True)
+    site = models.ForeignKey("portal.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    vector = VectorField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "image"], name="embedding_once_per_image")]

@@ -1,5 +1,6 @@
 """Plotly figures for model versions: how they did, and how they learned."""
 
+import numpy as np
 import plotly.graph_objects as go
 
 
@@ -40,4 +41,34 @@ def training_curves(version):
                          yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1], "dtick": 0.2,
                                  "showgrid": False},
                          margin={"l": 60, "r": 60, "t": 20, "b": 50}, legend={"orientation": "h"})  # fmt: skip
+    return figure.to_json()
+
+
+def embedding_map(vectors, labels, names, *, highlight=(), anchor=None):
+    """The embedding space flattened by PCA onto its two widest directions, one colour per
+    predicted class; ``highlight`` (indices) ringed, ``anchor`` (an index) starred."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    centred = vectors - vectors.mean(axis=0)
+    _, singular, axes = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ axes[:2].T
+    explained = singular[:2] ** 2 / max(float((singular**2).sum()), 1e-12)
+    figure = go.Figure()
+    for label in sorted(set(labels)):
+        chosen = [i for i, value in enumerate(labels) if value == label]
+        figure.add_trace(go.Scattergl(x=xy[chosen, 0], y=xy[chosen, 1], mode="markers", name=label,
+                                      text=[names[i] for i in chosen], marker={"size": 6, "opacity": 0.75},
+                                      hovertemplate="%{text}<extra>" + label + "</extra>"))  # fmt: skip
+    for indices, name, marker in (
+        (list(highlight), "neighbours", {"size": 12, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#111"}}),
+        ([anchor] if anchor is not None else [], "this galaxy", {"size": 18, "symbol": "star", "color": "#f5b700",
+                                                                 "line": {"width": 1, "color": "#111"}}),
+    ):  # fmt: skip
+        if indices:
+            figure.add_trace(go.Scatter(x=xy[indices, 0], y=xy[indices, 1], mode="markers", name=name,
+                                        marker=marker, text=[names[i] for i in indices],
+                                        hovertemplate="%{text}<extra></extra>"))  # fmt: skip
+    figure.update_layout(xaxis_title=f"PC 1 ({explained[0]:.0%} of the variance)",
+                         yaxis_title=f"PC 2 ({explained[1]:.0%})" if len(explained) > 1 else "PC 2",
+                         height=420, margin={"l": 60, "r": 20, "t": 20, "b": 50},
+                         legend={"itemsizing": "constant"})  # fmt: skip
     return figure.to_json()

@@ -31,11 +31,11 @@ class ArtifactCorrupt(RegistryError):
     """A stored artifact that does not match what was registered."""
 
 
-def create_model(tenant, user, *, name, task, architecture, class_names=(), input_spec=None, description="",
-                 visibility=MLModel._meta.get_field("visibility").default):  # fmt: skip
+def create_model(tenant, user, *, name, task, architecture, class_names=(), flag_names=(), input_spec=None,
+                 description="", visibility=MLModel._meta.get_field("visibility").default):  # fmt: skip
     model = MLModel(tenant=tenant, created_by=user, name=name, task=task, architecture=architecture,
-                    class_names=list(class_names), input_spec=input_spec or {}, description=description,
-                    visibility=visibility)  # fmt: skip
+                    class_names=list(class_names), flag_names=list(flag_names), input_spec=input_spec or {},
+                    description=description, visibility=visibility)  # fmt: skip
     model.full_clean(exclude=["tenant"])
     model.save()
     return model
@@ -52,8 +52,10 @@ def save_version(model, user, *, weights, config=None, metrics=None, training_da
         MLModel.objects.select_for_update().filter(pk=model.pk).get()  # numbers are handed out one at a time
         number = (model.versions.aggregate(last=Max("number"))["last"] or 0) + 1
         folder = f"models/{model.tenant_id}/{model.name}/v{number}"
-        config = {**(config or {}), "architecture": model.architecture, "num_classes": len(model.class_names),
-                  "label_names": list(model.class_names), "input_spec": model.input_spec}  # fmt: skip
+        # num_classes is the network's outputs (timm builds the head from it): the classes, then the flags.
+        config = {**(config or {}), "architecture": model.architecture,
+                  "num_classes": len(model.class_names) + len(model.flag_names), "label_names": list(model.class_names),
+                  "flag_names": list(model.flag_names), "input_spec": model.input_spec}  # fmt: skip
         blob = safetensors.numpy.save(weights, metadata={"model": model.name, "version": str(number)})
         stored = []
         try:

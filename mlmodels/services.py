@@ -1,14 +1,25 @@
 """Work done on the ``gpu`` workers."""
 
+import functools
 import statistics
 import time
+from dataclasses import dataclass
 
 import numpy as np
+from django.apps import apps
+from django.db import transaction
+from django.db.models import Case, When
 
-from portal.progress import finish_job, report_progress
+from portal.models import Tenant
+from portal.progress import finish_job, report_progress, start_job
+from portal.tenancy import tenant_context
 
 from . import registry
+from .frame_quality import FLAGS, PLANES, QUALITY_CLASSES
+from .models import MLModel, ModelVersion, Prediction, Visibility
 from .synthetic_galaxies import KINDS
+
+BACKFILL_CHUNK = 256
 
 
 def accelerator_selftest(job, *, worker, size=1024, steps=20):
@@ -40,38 +51,81 @@ def accelerator_selftest(job, *, worker, size=1024, steps=20):
     return result
 
 
+@dataclass(frozen=True)
+class SyntheticSource:
+    """Labelled examples the project makes for a task, until real labels arrive."""
+
+    noun: str  # what one example is, in messages: "galaxies"
+    classes: tuple
+    flags: tuple
+    builder: str  # the training module's function making the TrainingSet
+    generator: str  # the module that draws them, recorded with each version
+    input_spec: dict
+
+
+SYNTHETIC_SOURCES = {
+    MLModel.Task.MORPHOLOGY: SyntheticSource("galaxies", KINDS, (), "galaxy_training_set",
+                                             "mlmodels.synthetic_galaxies",
+                                             {"size": 64, "bands": ["g", "r", "z"], "normalisation": "asinh-noise"}),
+    MLModel.Task.FRAME_QUALITY: SyntheticSource("frames", QUALITY_CLASSES, FLAGS, "frame_training_set",
+                                                "observations.synthetic",
+                                                {"size": 128, "bands": list(PLANES), "normalisation": "asinh-noise"}),
+}  # fmt: skip
+
+
 def synthetic_training_refusal(model):
-    """Why ``model`` cannot learn from the synthetic galaxies, or None; asked before any work
-    (the page asks it too, so nobody waits for a worker to say no)."""
-    if list(model.class_names) != list(KINDS):
-        return (f"{model.name} predicts {', '.join(model.class_names)}; the synthetic galaxies "
-                f"are labelled {', '.join(KINDS)}")  # fmt: skip
+    """Why ``model`` cannot learn from the project's synthetic examples, or None; asked before
+    any work (the page asks it too, so nobody waits for a worker to say no)."""
+    source = SYNTHETIC_SOURCES.get(model.task)
+    if source is None:
+        return f"there are no synthetic examples for {model.get_task_display().lower()} models yet"
+    for kind, wanted, named in (("predicts", source.classes, model.class_names),
+                                ("flags", source.flags, model.flag_names)):  # fmt: skip
+        if list(named) != list(wanted):
+            return (f"{model.name} {kind} {', '.join(named) or 'nothing'}; the synthetic {source.noun} are labelled "
+                    f"{', '.join(wanted) or 'with none'}")  # fmt: skip
     return None
 
 
-def train_version(model, user, *, galaxies, epochs, seed=0, on_epoch=None):
-    """Train the model's next version on synthetic galaxies (the labelled source there is until
-    volunteers' votes arrive) and register it, in staging, with its metrics and history."""
+def train_version(model, user, *, examples, epochs, seed=0, on_epoch=None):
+    """Train the model's next version on the project's synthetic examples for its task (the
+    labelled source there is until volunteers' labels arrive) and register it, in staging,
+    with its metrics and history."""
     from . import training  # torch: only on the workers that train
 
     refusal = synthetic_training_refusal(model)
     if refusal:
         raise training.TrainingRefused(refusal)
-    size = int(model.input_spec.get("size", 64))
-    data = training.galaxy_training_set(galaxies, seed=seed, size=size)
+    source = SYNTHETIC_SOURCES[model.task]
+    size = int(model.input_spec.get("size", source.input_spec["size"]))
+    data = getattr(training, source.builder)(examples, seed=seed, size=size)
     network, metrics = training.train_classifier(data, architecture=model.architecture, epochs=epochs, seed=seed,
                                                  on_epoch=on_epoch)  # fmt: skip
     return registry.save_version(
         model, user, weights=training.weights_of(network), metrics=metrics,
         config={"pretrained_cfg": {"input_size": [len(data.images[0]), size, size], "normalisation": "asinh-noise"}},
-        training_data={"summary": data.summary, "generator": "mlmodels.synthetic_galaxies", "count": galaxies,
-                       "seed": seed, "split": metrics["split"]},
+        training_data={"summary": data.summary, "generator": source.generator, "count": examples, "seed": seed,
+                       "split": metrics["split"]},
     )  # fmt: skip
 
 
-def train_version_job(job, model, *, galaxies, epochs, seed=0):
+def training_title(model, examples):
+    """The job's title, as pages list it (and the demo looks it up by)."""
+    return f"Training {model.name} on {examples:,} synthetic {SYNTHETIC_SOURCES[model.task].noun}"
+
+
+def create_synthetic_model(tenant, user, *, name, task, architecture, visibility=Visibility.TENANT, description=""):
+    """Register a model shaped for the task's synthetic examples (classes, flags, input)."""
+    source = SYNTHETIC_SOURCES[task]
+    return registry.create_model(tenant, user, name=name, task=task, architecture=architecture,
+                                 class_names=source.classes, flag_names=source.flags,
+                                 input_spec=dict(source.input_spec), visibility=visibility,
+                                 description=description)  # fmt: skip
+
+
+def train_version_job(job, model, *, examples, epochs, seed=0, promote=False):
     """train_version for the job page: each epoch moves the bar, names its scores and
-    extends the curve the page draws."""
+    extends the curve the page draws. ``promote`` puts the new version in production."""
     history = []
 
     def report(row):
@@ -80,8 +134,100 @@ def train_version_job(job, model, *, galaxies, epochs, seed=0):
         message += f"{row['val_accuracy']:.3f}"
         report_progress(job, row["epoch"], message, partial_result={"history": history})
 
-    version = train_version(model, job.created_by, galaxies=galaxies, epochs=epochs, seed=seed, on_epoch=report)
+    version = train_version(model, job.created_by, examples=examples, epochs=epochs, seed=seed, on_epoch=report)
+    if promote:
+        version, _ = promote_version(version, job.created_by)
     finish_job(job, {"model": model.name, "version": version.number, "accuracy": round(version.metrics["accuracy"], 4),
                      "history": version.metrics["history"]},
                f"{model.name} v{version.number}: test accuracy {version.metrics['accuracy']:.3f}")  # fmt: skip
     return version
+
+
+def production_versions(tenant, task):
+    """The versions that serve ``task`` for ``tenant``: the production version of each model
+    it may use (its own first, then public ones)."""
+    return (ModelVersion.objects.filter(stage=ModelVersion.Stage.PRODUCTION, model__task=task,
+                                        model__in=registry.usable_models(tenant))
+            .select_related("model").order_by(Case(When(tenant=tenant, then=0), default=1), "model__name"))  # fmt: skip
+
+
+# What a task's models classify: the model of their subjects, the Prediction field naming
+# one, and what to call them in messages.
+SUBJECTS = {
+    MLModel.Task.MORPHOLOGY: ("observations.TargetImage", "image", "images"),
+    MLModel.Task.FRAME_QUALITY: ("observations.Frame", "frame", "frames"),
+}
+
+
+def _subjects(task):
+    label, field, noun = SUBJECTS[task]
+    subjects = apps.get_model(label).objects.all()
+    return (subjects.select_related("target") if field == "image" else subjects), field, noun
+
+
+def classify_when_committed(tenant, task, ids):
+    """Send new subjects (target images, frames) to every model of ``task`` serving ``tenant``,
+    once they are committed (a worker must be able to read them)."""
+    from . import tasks
+
+    if not ids:
+        return
+    for version in production_versions(tenant, task):
+        transaction.on_commit(functools.partial(tasks.classify.delay, tenant.pk, version.pk, list(ids)))
+
+
+def classify(version, ids):
+    """Classify the tenant's subjects ``ids`` with ``version`` (on a worker)."""
+    from . import inference
+
+    subjects, _, _ = _subjects(version.model.task)
+    return inference.classify(version, subjects.filter(pk__in=ids).order_by("pk"))
+
+
+def backfill_job(job, version):
+    """Classify every subject of the job's tenant that ``version`` has not seen yet, in chunks,
+    moving the job's bar after each; safe to run again (seen ones are skipped)."""
+    from . import inference
+
+    subjects, field, noun = _subjects(version.model.task)
+    seen = Prediction.objects.filter(version=version, **{f"{field}__isnull": False}).values(f"{field}_id")
+    waiting = subjects.filter(tenant=job.tenant).exclude(pk__in=seen)
+    ids = list(waiting.order_by("pk").values_list("pk", flat=True))
+    job.total = max(len(ids), 1)
+    job.save(update_fields=["total"])
+    classified = 0
+    for start in range(0, len(ids), BACKFILL_CHUNK):
+        classified += inference.classify(
+            version, waiting.filter(pk__in=ids[start : start + BACKFILL_CHUNK]).order_by("pk")
+        )
+        done = min(start + BACKFILL_CHUNK, len(ids))
+        report_progress(job, done, f"{done:,} of {len(ids):,} {noun}")
+    refused = len(ids) - classified
+    message = f"{version.model.name} v{version.number}: {classified:,} {noun} classified"
+    finish_job(job, {"classified": classified, "refused": refused},
+               message + (f", {refused:,} refused (the reasons are on their pages)" if refused else ""))  # fmt: skip
+    return classified
+
+
+def promote_version(version, user):
+    """Put ``version`` in production and, once committed, backfill everything it now serves:
+    the owner's images or frames, and every observatory's when the model is public. Returns
+    the version and the owner's backfill job (None for models that classify neither)."""
+    from . import tasks
+
+    owner_job = None
+    with transaction.atomic():
+        version = registry.promote(version)
+        if version.model.task not in SUBJECTS:
+            return version, None
+        noun = SUBJECTS[version.model.task][2]
+        public = version.model.visibility == Visibility.PUBLIC
+        for tenant in Tenant.objects.all() if public else [version.model.tenant]:
+            with tenant_context(tenant):  # each observatory's job is its own row
+                job = start_job(tenant=tenant, user=user if tenant.pk == version.tenant_id else None,
+                                kind="backfill", total=1,
+                                title=f"Classifying {noun} with {version.model.name} v{version.number}")  # fmt: skip
+            if tenant.pk == version.tenant_id:
+                owner_job = job
+            transaction.on_commit(functools.partial(tasks.backfill.delay, tenant.pk, job.pk, version.pk))
+    return version, owner_job

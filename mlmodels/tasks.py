@@ -18,7 +18,7 @@ def accelerator_selftest(self, tenant_id, job_id, size=1024, steps=20):
 
 
 @app.task(base=TenantTask, acks_late=True)
-def train_model(tenant_id, job_id, model_id, galaxies=3000, epochs=15, seed=0):
+def train_model(tenant_id, job_id, model_id, examples=3000, epochs=15, seed=0, promote=False):
     """Train a model's next version on the gpu queue; the job page follows each epoch."""
     from .models import MLModel
 
@@ -26,7 +26,30 @@ def train_model(tenant_id, job_id, model_id, galaxies=3000, epochs=15, seed=0):
     if job.status == Job.Status.SUCCEEDED:
         return  # redelivered after it finished: the version is registered
     try:
-        services.train_version_job(job, MLModel.objects.get(pk=model_id), galaxies=galaxies, epochs=epochs, seed=seed)
+        services.train_version_job(
+            job, MLModel.objects.get(pk=model_id), examples=examples, epochs=epochs, seed=seed, promote=promote
+        )
+    except Exception as error:
+        fail_job(job, f"{type(error).__name__}: {error}")
+        raise
+
+
+@app.task(base=TenantTask)
+def classify(tenant_id, version_id, ids):
+    """Classify new images or frames with one version; running it twice changes nothing."""
+    from .models import ModelVersion
+
+    services.classify(ModelVersion.objects.get(pk=version_id), ids)
+
+
+@app.task(base=TenantTask)
+def backfill(tenant_id, job_id, version_id):
+    """Classify everything of the tenant a newly promoted version has not seen, with progress."""
+    from .models import ModelVersion
+
+    job = Job.objects.get(pk=job_id)
+    try:
+        services.backfill_job(job, ModelVersion.objects.get(pk=version_id))
     except Exception as error:
         fail_job(job, f"{type(error).__name__}: {error}")
         raise

@@ -6,8 +6,9 @@ Runs on the ``gpu`` workers (CUDA when present, else the CPU); only worker code 
 """
 
 import copy
+import importlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import timm
@@ -28,6 +29,8 @@ class TrainingSet:
     groups: np.ndarray  # (N,) source id: examples of one source stay on one side of the split
     class_names: list
     summary: str
+    flags: np.ndarray | None = None  # (N, F) 0/1: yes/no findings learnt beside the class
+    flag_names: list = field(default_factory=list)
 
 
 def asinh_normalise(images):
@@ -48,6 +51,15 @@ def galaxy_training_set(count, *, seed=0, size=64):
     labels = np.array([KINDS.index(galaxy.kind) for galaxy in galaxies])
     summary = f"{count:,} synthetic galaxies (seeds {seed}–{seed + count - 1}), {size}² px, g r z"
     return TrainingSet(images, labels, np.arange(count), list(KINDS), summary)
+
+
+def frame_training_set(count, *, seed=0, size=128):
+    """Synthetic frames with random defects: quality class and one flag per defect."""
+    from .frame_quality import FLAGS, QUALITY_CLASSES, training_frames
+
+    images, labels, flags = training_frames(count, seed=seed, size=size)
+    summary = f"{count:,} synthetic frames (seed {seed}), binned to {size}² px, mean and peak planes"
+    return TrainingSet(images, labels, np.arange(count), list(QUALITY_CLASSES), summary, flags, list(FLAGS))
 
 
 def check_labels(labels, class_names, minimum=MIN_EXAMPLES_PER_CLASS):
@@ -71,22 +83,52 @@ def device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def build_network(architecture, *, num_classes, in_chans):
+    """An untrained network: a timm model by name, or ``module:dotted.path.factory`` for a
+    project network (called with the same arguments). Weights come from training or the registry."""
+    if architecture.startswith("module:"):
+        module_name, _, factory = architecture.removeprefix("module:").rpartition(".")
+        return getattr(importlib.import_module(module_name), factory)(num_classes=num_classes, in_chans=in_chans)
+    return timm.create_model(architecture, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+
+
 def _augment(batch):
     """A random quarter-turn and flip: a galaxy has no up or down on the sky."""
     batch = torch.rot90(batch, int(torch.randint(0, 4, ())), dims=(2, 3))
     return torch.flip(batch, dims=(3,)) if torch.rand(()) < 0.5 else batch
 
 
-def predict(model, images, *, batch_size=256):
-    """Class probabilities for normalised images (numpy in, numpy out)."""
+def predict(model, images, *, classes=None, batch_size=256):
+    """(class probabilities, flag probabilities) for normalised images, numpy in and out: a
+    softmax over the first ``classes`` outputs (default: all), a sigmoid over the rest."""
     model.eval()
     target = next(model.parameters()).device
     out = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(images[start : start + batch_size]).to(target)
-            out.append(functional.softmax(model(batch), dim=1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.num_classes), np.float32)
+            out.append(model(torch.from_numpy(images[start : start + batch_size]).to(target)).float().cpu())
+    logits = torch.cat(out) if out else torch.zeros((0, model.num_classes))
+    classes = logits.shape[1] if classes is None else classes
+    return (functional.softmax(logits[:, :classes], dim=1).numpy(), torch.sigmoid(logits[:, classes:]).numpy())
+
+
+def _loss(logits, labels, flags, classes):
+    loss = functional.cross_entropy(logits[:, :classes], labels)
+    if flags is not None:
+        loss = loss + functional.binary_cross_entropy_with_logits(logits[:, classes:], flags)
+    return loss
+
+
+def flag_metrics(probabilities, truth, flag_names):
+    """Per flag: precision, recall and support at probability 0.5."""
+    scores = {}
+    for index, name in enumerate(flag_names):
+        raised, true = probabilities[:, index] >= 0.5, truth[:, index] >= 0.5
+        hits = int((raised & true).sum())
+        scores[name] = {"precision": hits / int(raised.sum()) if raised.any() else 0.0,
+                        "recall": hits / int(true.sum()) if true.any() else 0.0,
+                        "support": int(true.sum())}  # fmt: skip
+    return scores
 
 
 def classification_metrics(probabilities, labels, class_names, bins=15):
@@ -126,8 +168,9 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
     check_labels(training_set.labels[train], training_set.class_names, minimum=max(2, MIN_EXAMPLES_PER_CLASS // 2))
     torch.manual_seed(seed)
     target = device()
-    model = timm.create_model(architecture, pretrained=False, num_classes=len(training_set.class_names),
-                              in_chans=training_set.images.shape[1]).to(target)  # fmt: skip
+    classes, flag_count = len(training_set.class_names), len(training_set.flag_names)
+    model = build_network(architecture, num_classes=classes + flag_count,
+                          in_chans=training_set.images.shape[1]).to(target)  # fmt: skip
     try:  # a network whose strides outgrow the cutout fails here, with a reason, not mid-training
         model.eval()(torch.from_numpy(training_set.images[:1]).to(target))
     except RuntimeError as error:
@@ -138,6 +181,7 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
                                                    steps_per_epoch=math.ceil(len(train) / batch_size))  # fmt: skip
     images = torch.from_numpy(training_set.images)
     labels = torch.from_numpy(training_set.labels).long()
+    flags = torch.from_numpy(training_set.flags).float() if flag_count else None
     generator = torch.Generator().manual_seed(seed)
     history, best, best_loss, waited = [], None, math.inf, 0
     for epoch in range(1, epochs + 1):
@@ -146,15 +190,23 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
         losses = []
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
-            loss = functional.cross_entropy(model(_augment(images[chosen]).to(target)), labels[chosen].to(target))
+            loss = _loss(
+                model(_augment(images[chosen]).to(target)),
+                labels[chosen].to(target),
+                flags[chosen].to(target) if flag_count else None,
+                classes,
+            )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
             losses.append(loss.item())
-        probabilities = predict(model, training_set.images[val])
+        probabilities, flag_probabilities = predict(model, training_set.images[val], classes=classes)
         val_loss = float(functional.nll_loss(torch.log(torch.from_numpy(probabilities) + 1e-9),
                                              labels[torch.from_numpy(val)]))  # fmt: skip
+        if flag_count:
+            raised = torch.from_numpy(flag_probabilities).clamp(1e-6, 1 - 1e-6)
+            val_loss += float(functional.binary_cross_entropy(raised, flags[torch.from_numpy(val)]))
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
                "val_accuracy": float((probabilities.argmax(1) == training_set.labels[val]).mean())}  # fmt: skip
         history.append(row)
@@ -167,8 +219,10 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
             if waited >= patience:
                 break
     model.load_state_dict(best)
-    metrics = classification_metrics(predict(model, training_set.images[test]), training_set.labels[test],
-                                     training_set.class_names)  # fmt: skip
+    probabilities, flag_probabilities = predict(model, training_set.images[test], classes=classes)
+    metrics = classification_metrics(probabilities, training_set.labels[test], training_set.class_names)
+    if flag_count:
+        metrics["flags"] = flag_metrics(flag_probabilities, training_set.flags[test], training_set.flag_names)
     metrics.update(history=history, best_epoch=min(history, key=lambda r: r["val_loss"])["epoch"],
                    split={"train": int(len(train)), "validation": int(len(val)), "test": int(len(test))})  # fmt: skip
     return model, metrics

@@ -8,4 +8,5 @@ urlpatterns = [
     path("models/<int:model_id>/v<int:number>/", views.model_detail, name="model_version"),
     path("models/<int:model_id>/train/", views.train, name="train_model"),
     path("models/<int:model_id>/v<int:number>/stage/", views.change_stage, name="change_stage"),
+    path("targets/<int:target_id>/similar/", views.similar_galaxies, name="similar_galaxies"),
 ]

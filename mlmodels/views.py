@@ -5,15 +5,19 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from portal.models import Role
+from observations.services import visible_targets
+from portal.models import Role, Site
 from portal.progress import start_job
 from portal.views import require_role
 
-from . import registry, services
-from .forms import TrainingForm
+from . import registry, services, similarity
+from .forms import SimilarityForm, TrainingForm
 from .models import MLModel, ModelVersion
-from .plots import confusion_matrix, training_curves
+from .plots import confusion_matrix, embedding_map, training_curves
+from .services import training_title
 from .tasks import train_model
+
+MAP_POINTS = 2000
 
 
 def model_list(request, tenant_slug):
@@ -37,6 +41,7 @@ def model_detail(request, tenant_slug, model_id, number=None):
         "model": model, "versions": versions, "shown": shown,
         "can_manage": model.tenant_id == request.tenant.pk and request.tenant_role == Role.ADMIN,
         "per_class": per_class_scores(shown) if shown else [],
+        "per_flag": per_flag_scores(shown) if shown else [],
         "training_form": TrainingForm(),
         "confusion_matrix": confusion_matrix(shown) if shown else None,
         "training_curves": training_curves(shown) if shown else None,
@@ -48,6 +53,12 @@ def per_class_scores(version):
     scores = version.metrics.get("per_class") or {}
     names = version.config.get("label_names") or version.model.class_names
     return [(name, scores[name]) for name in names if name in scores]
+
+
+def per_flag_scores(version):
+    """(flag, {precision, recall}) in the model's flag order."""
+    scores = version.metrics.get("flags") or {}
+    return [(name, scores[name]) for name in version.config.get("flag_names", []) if name in scores]
 
 
 @require_POST
@@ -65,8 +76,8 @@ def train(request, tenant_slug, model_id):
         return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
     epochs = form.cleaned_data["epochs"]
     job = start_job(tenant=request.tenant, user=request.user, kind="training", total=epochs,
-                    title=f"Training {model.name} on {form.cleaned_data['galaxies']:,} synthetic galaxies")  # fmt: skip
-    train_model.delay(request.tenant.pk, job.pk, model.pk, galaxies=form.cleaned_data["galaxies"], epochs=epochs)
+                    title=training_title(model, form.cleaned_data["examples"]))  # fmt: skip
+    train_model.delay(request.tenant.pk, job.pk, model.pk, examples=form.cleaned_data["examples"], epochs=epochs)
     return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 
 
@@ -77,11 +88,48 @@ def change_stage(request, tenant_slug, model_id, number):
     version = get_object_or_404(ModelVersion, model__tenant=request.tenant, model_id=model_id, number=number)
     action = request.POST.get("action")
     if action == "promote":
-        registry.promote(version)
+        version, backfill = services.promote_version(version, request.user)
         messages.success(request, f"{version.model.name} v{number} now serves predictions.")
+        if backfill is not None:  # the page that follows it classifying what it has not seen
+            return redirect("job_detail", tenant_slug=tenant_slug, job_id=backfill.pk)
     elif action == "archive":
         registry.archive(version)
         messages.success(request, f"{version.model.name} v{number} is archived.")
     else:
         messages.error(request, f"Unknown action {action!r}: promote or archive.")
     return redirect("model_version", tenant_slug=tenant_slug, model_id=model_id, number=number)
+
+
+def similar_galaxies(request, tenant_slug, target_id):
+    """The galaxies nearest this one in a morphology model's embedding space, as a grid with
+    distances, and the space itself flattened to a map."""
+    target = get_object_or_404(visible_targets(request.tenant, request.user), pk=target_id)
+    image = target.images.first()
+    versions = list(services.production_versions(request.tenant, MLModel.Task.MORPHOLOGY))
+    form = SimilarityForm(request.GET or None, versions=versions, sites=Site.objects.filter(tenant=request.tenant),
+                          scopes=similarity.SCOPES)  # fmt: skip
+    context = {"target": target, "image": image, "form": form, "neighbours": [], "problem": None, "map": None}
+    if image is None:
+        context["problem"] = f"{target.name} has no colour image yet: similarity compares g/r/z images of galaxies."
+    elif not versions:
+        context["problem"] = "No morphology model is in production yet: promote a version on the Models page."
+    else:
+        version, arguments = form.search_arguments(versions)
+        context["version"] = version
+        try:
+            context["neighbours"] = similarity.search(request.tenant, request.user, image, version, **arguments)
+        except similarity.SimilarityError as error:
+            context["problem"] = str(error)
+        else:
+            context["map"] = _space_map(version, image, context["neighbours"])
+    return render(request, "mlmodels/similar_galaxies.html", context)
+
+
+def _space_map(version, image, neighbours):
+    found = [neighbour.image_id for neighbour in neighbours]
+    vectors, labels, names, image_ids = similarity.space_sample(version, include=[image.pk, *found], limit=MAP_POINTS)
+    if len(vectors) < 3:
+        return None
+    position = {image_id: index for index, image_id in enumerate(image_ids)}
+    return embedding_map(vectors, labels, names, highlight=[position[pk] for pk in found if pk in position],
+                         anchor=position.get(image.pk))  # fmt: skip

@@ -31,6 +31,8 @@ from django.db import transaction
 from django.db.models import Q
 from PIL import Image
 
+from mlmodels.models import MLModel
+from mlmodels.services import classify_when_committed
 from portal.models import Filter, HeaderRule, Instrument, Telescope
 
 from . import photometry
@@ -121,6 +123,7 @@ def _finish(tenant, user, name, data, prepared, equipment):
         if prepared.problem is not None:
             raise prepared.problem
         frame = _store(tenant, user, data, name, prepared.digest, prepared.parsed, equipment)
+        classify_when_committed(tenant, MLModel.Task.FRAME_QUALITY, [frame.pk])
         return IngestResult(name, "created", frame)
     except FrameRejected as error:
         return IngestResult(name, "rejected", reason=str(error))

@@ -1,5 +1,7 @@
 """Targets: what the array points at, stored in ICRS degrees with a HEALPix index for cone search."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -154,3 +156,32 @@ class Photometry(TenantOwned):
     class Meta:
         indexes = [models.Index(fields=["target", "mjd"], name="photometry_target_mjd")]
         ordering = ["mjd"]
+
+
+def target_image_path(image, filename):
+    return f"target-images/{image.tenant_id}/{image.target_id}/{image.sha256[:16]}{Path(filename).suffix}"
+
+
+class TargetImage(TenantOwned):
+    """A multi-band cutout centred on a target (a survey image, an upload, a stack): what the
+    morphology models classify and "similar galaxies" compares. Frame cutouts are one band of
+    one night; these are the colour images a galaxy is judged on."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="images")
+    file = models.FileField(upload_to=target_image_path, max_length=300, help_text="FITS cube (band, y, x).")
+    preview = models.FileField(upload_to=target_image_path, max_length=300, help_text="Colour PNG for pages.")
+    sha256 = models.CharField(max_length=64)
+    bands = ArrayField(models.CharField(max_length=10), help_text="The cube's planes, in order.")
+    width_px = models.PositiveIntegerField()
+    height_px = models.PositiveIntegerField()
+    pixel_scale_arcsec = models.FloatField(null=True)
+    source = models.CharField(max_length=100, help_text="Where it came from: a survey, an upload, a stack.")
+    site = models.ForeignKey("portal.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["target", "sha256"], name="target_image_once")]
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.target} ({''.join(self.bands)}, {self.source})"

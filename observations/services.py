@@ -185,6 +185,8 @@ def update_target(target, *, coordinate=None, **fields):
         target.ra_deg, target.dec_deg = float(coordinate.ra.deg), float(coordinate.dec.deg)
     target.full_clean(exclude=["healpix", "tenant"])
     target.save()
+    # Similarity search filters on the embeddings' copy of the visibility: keep it in step.
+    target.embeddings.exclude(visibility=target.visibility).update(visibility=target.visibility)
     return target
 
 
@@ -217,4 +219,6 @@ def create_target(tenant, user, *, name, coordinate, allow_duplicate=False, **fi
     )
     target.full_clean(exclude=["healpix", "tenant"])
     target.save()
+    # Similarity search filters on the embeddings' copy of the visibility: keep it in step.
+    target.embeddings.exclude(visibility=target.visibility).update(visibility=target.visibility)
     return target

@@ -13,4 +13,5 @@ urlpatterns = [
     path("frames/<int:frame_id>/", frame_views.frame_detail, name="frame_detail"),
     path("frames/<int:frame_id>/<str:kind>/", frame_views.frame_file, name="frame_file"),
     path("cutouts/<int:link_id>/<str:kind>/", frame_views.cutout_file, name="cutout_file"),
+    path("target-images/<int:image_id>/<str:kind>/", views.target_image_file, name="target_image_file"),
 ]

@@ -4,6 +4,7 @@ from astropy import units as u
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import prefetch_related_objects
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from portal.models import Role
@@ -12,7 +13,7 @@ from portal.views import require_role
 from . import services
 from .forms import ConeSearchForm, TargetFieldsForm, TargetForm, TargetImportForm
 from .importing import TargetListError, import_targets
-from .models import Frame, FrameTarget, Photometry
+from .models import Frame, FrameTarget, Photometry, TargetImage
 from .plots import light_curve, neighbourhood
 from .resolver import resolve_name
 from .sky import PositionError, parse_cone, parse_position
@@ -72,8 +73,22 @@ def target_detail(request, tenant_slug, target_id):
             .order_by("-frame__obs_time")[:24],
             "light_curve": light_curve(points) if points else None,
             "photometry": points,
+            "images": target.images.select_related("site").prefetch_related("predictions__version__model")[:4],
         },
     )
+
+
+def target_image_file(request, tenant_slug, image_id, kind):
+    """A target's colour image: the FITS cube, or its colour PNG for pages."""
+    image = get_object_or_404(
+        TargetImage.objects.filter(target__in=services.visible_targets(request.tenant, request.user)), pk=image_id
+    )
+    if kind == "fits":
+        name = f"{image.target.name}-{''.join(image.bands)}.fits".replace(" ", "_")
+        return FileResponse(image.file.open("rb"), as_attachment=True, filename=name)
+    if kind != "png":
+        raise Http404("Target images have a 'fits' and a 'png' form.")
+    return FileResponse(image.preview.open("rb"), content_type="image/png")
 
 
 def target_create(request, tenant_slug):

@@ -7,7 +7,8 @@ launcher can call it and an edited demo row is put back as it was.
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from observations.demo import load_demo_frames, load_demo_targets
+from mlmodels.demo import load_demo_models
+from observations.demo import load_demo_frames, load_demo_galaxy_images, load_demo_targets
 
 from .models import Filter, HeaderRule, Instrument, Membership, Role, Site, Telescope, Tenant
 from .tenancy import tenant_context
@@ -115,6 +116,8 @@ def load_demo(password):
                 admin = users[next(iter(spec["members"]))]
                 load_demo_targets(tenant, admin)
                 load_demo_frames(tenant, admin)
+                load_demo_galaxy_images(tenant)
+                load_demo_models(tenant, admin)
         tenants.append(tenant)
     return tenants
 

@@ -40,5 +40,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("t/<slug:tenant_slug>/", include(tenant_patterns)),
     path("api/v1/whoami/", api.whoami, name="api_whoami"),
+    path("api/v1/targets/<int:target_id>/similar/", mlmodels_api.SimilarGalaxies.as_view(), name="api_similar"),
+    path(
+        "api/v1/targets/<int:target_id>/predictions/", mlmodels_api.TargetPredictions.as_view(), name="api_predictions"
+    ),
     path("api/v1/", include(router.urls)),
 ]

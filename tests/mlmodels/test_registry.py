@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import safetensors.numpy
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 
@@ -20,6 +19,8 @@ from mlmodels.registry import (
     usable_version,
 )
 from portal.tenancy import tenant_context
+
+from .conftest import tamper_with_weights
 
 
 def weights(seed):
@@ -57,12 +58,7 @@ def test_a_version_is_stored_as_config_json_and_safetensors_and_loads_back(morph
 def test_weights_changed_after_registration_are_refused(morphology):
     model, user = morphology
     version = save_version(model, user, weights=weights(1))
-    path = f"{version.artifact_path}/model.safetensors"
-    with default_storage.open(path, "rb") as stored:
-        blob = bytearray(stored.read())
-    blob[-1] ^= 0xFF
-    default_storage.delete(path)
-    default_storage.save(path, ContentFile(bytes(blob)))
+    path = tamper_with_weights(version)
     with pytest.raises(ArtifactCorrupt, match="refusing to load weights that changed"):
         load_version(version)
     default_storage.delete(path)

@@ -57,14 +57,14 @@ def test_a_trained_version_is_registered_and_its_weights_predict_the_same_after_
         model = create_model(tenant, users["admin"], name="galaxy-morphology", task="morphology",
                              architecture="convnext_atto", class_names=KINDS, input_spec={"size": 32})  # fmt: skip
         epochs = []
-        version = services.train_version(model, users["admin"], galaxies=120, epochs=2, on_epoch=epochs.append)
+        version = services.train_version(model, users["admin"], examples=120, epochs=2, on_epoch=epochs.append)
         assert [row["epoch"] for row in epochs] == [1, 2] and version.metrics["history"] == epochs
         assert len(version.metrics["confusion_matrix"]) == 6 and version.training_data["count"] == 120
         config, weights = load_version(version)
     network = timm.create_model(config["architecture"], pretrained=False, num_classes=config["num_classes"], in_chans=3)
     network.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
     sample = galaxy_training_set(6, seed=999, size=32).images
-    probabilities = predict(network, sample)
+    probabilities, _ = predict(network, sample)
     assert probabilities.shape == (6, 6) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
 
 
@@ -74,7 +74,7 @@ def test_a_model_whose_classes_are_not_the_generators_is_refused(tenant_factory)
         model = create_model(tenant, users["admin"], name="smooth-or-featured", task="morphology",
                              architecture="convnext_atto", class_names=["smooth", "featured"])  # fmt: skip
         with pytest.raises(TrainingRefused, match="predicts smooth, featured"):
-            services.train_version(model, users["admin"], galaxies=60, epochs=1)
+            services.train_version(model, users["admin"], examples=60, epochs=1)
 
 
 def test_cutouts_too_small_for_the_network_are_refused_with_the_reason():

@@ -23,7 +23,7 @@ def test_training_runs_on_a_gpu_worker_and_each_epoch_reaches_the_job_page(worke
         communicator = _communicator(f"/ws/t/{tenant.slug}/jobs/{job.pk}/", _session_cookie(users["admin"]))
         assert (await communicator.connect())[0]
         states = [await communicator.receive_json_from(timeout=5)]
-        train_model.delay(tenant.pk, job.pk, model.pk, galaxies=120, epochs=3)
+        train_model.delay(tenant.pk, job.pk, model.pk, examples=120, epochs=3)
         while states[-1]["status"] not in ("succeeded", "failed"):
             states.append(await communicator.receive_json_from(timeout=120))
         await communicator.disconnect()
@@ -50,7 +50,7 @@ def test_an_admin_starts_training_from_the_model_page_and_the_job_keeps_the_curv
     client.force_login(users["admin"])
     page = client.get(f"/t/{tenant.slug}/models/{model.pk}/")
     assert "Train a new version" in page.text
-    response = client.post(f"/t/{tenant.slug}/models/{model.pk}/train/", {"galaxies": 120, "epochs": 2})
+    response = client.post(f"/t/{tenant.slug}/models/{model.pk}/train/", {"examples": 120, "epochs": 2})
     assert response.status_code == 302 and "/jobs/" in response["Location"]
     job_page = client.get(response["Location"])
     assert 'id="job-curve"' in job_page.text and "plotly" in job_page.text
@@ -62,5 +62,5 @@ def test_an_admin_starts_training_from_the_model_page_and_the_job_keeps_the_curv
             job.refresh_from_db()
     assert job.status == "succeeded", job.message
     assert [row["epoch"] for row in job.result["history"]] == [1, 2] and job.result["version"] == 1
-    refused = client.post(f"/t/{tenant.slug}/models/{model.pk}/train/", {"galaxies": 5, "epochs": 2})
+    refused = client.post(f"/t/{tenant.slug}/models/{model.pk}/train/", {"examples": 5, "epochs": 2})
     assert refused.status_code == 302 and "/jobs/" not in refused["Location"]

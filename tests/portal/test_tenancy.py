@@ -7,7 +7,10 @@ import pytest
 from django.apps import apps
 from django.db import DataError, ProgrammingError, connection, transaction
 
+from mlmodels.models import Embedding, Prediction
 from mlmodels.registry import create_model, save_version
+from mlmodels.synthetic_galaxies import make_galaxy
+from observations.images import add_target_images
 from observations.ingest import ingest_frame
 from observations.models import Target
 from observations.synthetic import make_frame
@@ -15,6 +18,14 @@ from portal.models import ApiKey, HeaderRule, Job, Membership, Site, Telescope, 
 from portal.tenancy import tenant_context
 
 TENANT_MODELS = [model for model in apps.get_models() if issubclass(model, TenantOwned)]
+# Rows readable by others because what they belong to is public.
+_PUBLIC_TARGET = "EXISTS (SELECT 1 FROM observations_target t WHERE t.id = {} AND t.visibility = 'public')"
+SHARED_THROUGH = {
+    "observations_targetimage": _PUBLIC_TARGET.format("target_id"),
+    "mlmodels_prediction": _PUBLIC_TARGET.format(
+        "(SELECT i.target_id FROM observations_targetimage i WHERE i.id = image_id)"
+    ),
+}
 
 
 @pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)
@@ -52,10 +63,15 @@ def _rows_in_every_tenant_table(tenant, user):
         )
         ApiKey.issue(tenant=tenant, created_by=user, name="k")
         model = create_model(tenant, user, name="m", task="morphology", architecture="resnet18", class_names=["a"])
-        save_version(model, user, weights={"w": np.zeros(2, np.float32)})
+        version = save_version(model, user, weights={"w": np.zeros(2, np.float32)})
         Job.objects.create(tenant=tenant, kind="k", title="j", total=1)
-        for visibility in ("private", "tenant", "public"):
-            Target.objects.create(tenant=tenant, name=visibility, ra_deg=1, dec_deg=2, visibility=visibility)
+        targets = [Target.objects.create(tenant=tenant, name=visibility, ra_deg=1, dec_deg=2, visibility=visibility)
+                   for visibility in ("private", "tenant", "public")]  # fmt: skip
+        images = add_target_images(tenant, [(t, make_galaxy(t.pk, size=16).fits_bytes(), "test") for t in targets])
+        for image in images:
+            Prediction.objects.create(tenant=tenant, version=version, image=image, label="a", probabilities={"a": 1})
+            Embedding.objects.create(tenant=tenant, version=version, image=image, target=image.target, label="a",
+                                     visibility=image.target.visibility, vector=[1.0, 0.0])  # fmt: skip
         frame = make_frame(
             ra_deg=1, dec_deg=2, telescope="t", instrument="cam", site="x" + tenant.slug[-6:], seed=tenant.pk
         )
@@ -72,6 +88,7 @@ def test_raw_select_without_where_returns_only_the_active_tenants_rows(tenant_fa
     _rows_in_every_tenant_table(tenant_b, users_b["admin"])
     table = connection.ops.quote_name(model._meta.db_table)
     shared = "visibility = 'public'" if any(f.name == "visibility" for f in model._meta.fields) else "false"
+    shared = SHARED_THROUGH.get(model._meta.db_table, shared)
     with tenant_context(tenant_a), connection.cursor() as cursor:
         cursor.execute(f"SELECT tenant_id, {shared} FROM {table}")
         rows = cursor.fetchall()

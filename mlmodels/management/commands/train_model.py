@@ -1,25 +1,28 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from mlmodels import registry, services
+from mlmodels import services
 from mlmodels.models import MLModel
-from mlmodels.synthetic_galaxies import KINDS
 from portal.management.lookups import tenant_named, user_named
 from portal.tenancy import tenant_context
 
 
 class Command(BaseCommand):
     help = (
-        "Train the next version of a galaxy-morphology model on synthetic galaxies, here and now "
-        "(the page queues the same work on a gpu worker); creates the model the first time."
+        "Train the next version of a model on the project's synthetic examples (galaxies for morphology, frames for "
+        "frame quality), here and now (the page queues the same work on a gpu worker); creates the model the first "
+        "time."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("tenant", help="tenant slug")
-        parser.add_argument("model", help="model name, e.g. galaxy-morphology")
+        parser.add_argument("model", help="model name, e.g. galaxy-morphology or frame-quality")
+        parser.add_argument("--task", default=MLModel.Task.MORPHOLOGY, choices=list(services.SYNTHETIC_SOURCES),
+                            help="the task of a new model")  # fmt: skip
         parser.add_argument("--architecture", default="convnext_atto", help="a timm model name (random weights)")
-        parser.add_argument("--galaxies", type=int, default=3000)
+        parser.add_argument("--examples", "--galaxies", "--frames", dest="examples", type=int, default=3000,
+                            help="how many synthetic examples to make (split 70/15/15)")  # fmt: skip
         parser.add_argument("--epochs", type=int, default=15)
-        parser.add_argument("--size", type=int, default=64, help="cutout size in pixels (new models only)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--promote", action="store_true", help="make the new version the production one")
         parser.add_argument("--user", help="username recorded as the trainer")
@@ -27,22 +30,24 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         tenant, user = tenant_named(options["tenant"]), user_named(options["user"], required=False)
         with tenant_context(tenant):
-            model = MLModel.objects.filter(tenant=tenant, name=options["model"]).first() or registry.create_model(
-                tenant, user, name=options["model"], task=MLModel.Task.MORPHOLOGY, architecture=options["architecture"],
-                class_names=KINDS, input_spec={"size": options["size"], "bands": ["g", "r", "z"],
-                                               "normalisation": "asinh-noise"},
-            )  # fmt: skip
+            model = MLModel.objects.filter(tenant=tenant, name=options["model"]).first()
             try:
-                version = services.train_version(model, user, galaxies=options["galaxies"], epochs=options["epochs"],
+                model = model or services.create_synthetic_model(tenant, user, name=options["model"],
+                                                                 task=options["task"],
+                                                                 architecture=options["architecture"])  # fmt: skip
+                version = services.train_version(model, user, examples=options["examples"], epochs=options["epochs"],
                                                  seed=options["seed"], on_epoch=self.report)  # fmt: skip
-            except ValueError as error:
+            except (ValueError, ValidationError) as error:
                 raise CommandError(str(error)) from error
             if options["promote"]:
-                registry.promote(version)
+                version, job = services.promote_version(version, user)
+        noun = services.SYNTHETIC_SOURCES[model.task].noun
         self.stdout.write(self.style.SUCCESS(
             f"{model.name} v{version.number} ({version.stage}): test accuracy {version.metrics['accuracy']:.3f} "
-            f"on {version.metrics['test_examples']} held-out galaxies."
+            f"on {version.metrics['test_examples']} held-out {noun}."
         ))  # fmt: skip
+        if options["promote"] and job is not None:
+            self.stdout.write(f"A gpu worker now classifies what it has not seen yet (job {job.pk}).")
 
     def report(self, row):
         line = (f"epoch {row['epoch']:3d}  training loss {row['train_loss']:.3f}  validation loss {row['val_loss']:.3f}"

@@ -31,6 +31,9 @@ class Command(BaseCommand):
         self._execute(
             sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(role),
             sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}").format(role),
+            # The owner's SECURITY DEFINER functions the migrations make are the app's narrow doors
+            # to what only an owner may do (e.g. mlmodels_embedding_index).
+            sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(role),
         )
         if options["verbosity"]:
             self.stdout.write(

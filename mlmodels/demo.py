@@ -1,0 +1,41 @@
+"""The demo's models: registered at first start and trained there, on the gpu worker, then
+promoted, so every demo galaxy and frame is classified minutes after the portal is up."""
+
+from django.db import transaction
+
+from portal.models import Job
+from portal.progress import start_job
+
+from . import services, tasks
+from .models import MLModel, Visibility
+
+# name, task, synthetic examples, epochs, what it is
+DEMO_MODELS = [
+    ("galaxy-morphology", MLModel.Task.MORPHOLOGY, 3000, 15,
+     "Six classes of the synthetic generator (elliptical, spiral, barred spiral, edge-on, merger, irregular) from "
+     "g, r, z cutouts of 64 px at 0.262″; its pooled features are the 'similar galaxies' space."),
+    ("frame-quality", MLModel.Task.FRAME_QUALITY, 1500, 12,
+     "Good, medium or bad, and the defects (clouds, defocus, satellite trails, cosmic rays), from the frame binned "
+     "to 128 px: block mean and how far each block's brightest pixel stands above it."),
+]  # fmt: skip
+
+
+def load_demo_models(tenant, user):
+    """Register the demo models (public, so the second demo observatory uses them too) and
+    queue each one's first training with promotion, unless it has a version or a training
+    that has not failed. The gpu worker takes them one after the other."""
+    jobs = []
+    for name, task, examples, epochs, description in DEMO_MODELS:
+        model = MLModel.objects.filter(tenant=tenant, name=name).first() or services.create_synthetic_model(
+            tenant, user, name=name, task=task, architecture="convnext_atto", visibility=Visibility.PUBLIC,
+            description=description,
+        )  # fmt: skip
+        title = services.training_title(model, examples)
+        training = Job.objects.filter(tenant=tenant, kind="training", title=title)
+        if model.versions.exists() or training.exclude(status=Job.Status.FAILED).exists():
+            continue
+        job = start_job(tenant=tenant, user=user, kind="training", total=epochs, title=title)
+        transaction.on_commit(lambda job=job, model=model, examples=examples, epochs=epochs: tasks.train_model.delay(
+            tenant.pk, job.pk, model.pk, examples=examples, epochs=epochs, promote=True))  # fmt: skip
+        jobs.append(job)
+    return jobs

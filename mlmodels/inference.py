@@ -1,0 +1,207 @@
+"""Running a registered version on the ``gpu`` workers over what it classifies — target
+images (morphology: class probabilities, and the encoder's pooled features as the
+embedding, from one forward pass) or frames (quality class and defect flags).
+
+The next batch is read and prepared in a thread while the network runs on this one
+(torch releases the GIL). A DataLoader's worker processes are not an option here: Celery's
+prefork children are daemons and may not start processes of their own. On CUDA the batch
+is pinned and copied asynchronously, the network runs channels-last under bf16 autocast and
+is compiled; on the CPU it runs channels-last in float32 on INFERENCE_THREADS threads.
+
+Only worker code imports this module (torch).
+"""
+
+import functools
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from astropy.io import fits
+from django.conf import settings
+from django.db import transaction
+from torch.nn import functional
+
+from observations.images import ImageError, read_cube
+from observations.models import Frame
+
+from . import registry
+from .frame_quality import frame_planes
+from .models import Embedding, ModelVersion, Prediction
+from .similarity import ensure_embedding_index
+from .training import asinh_normalise, build_network, device
+
+MAX_ENLARGEMENT = 4
+
+
+class Refused(ValueError):
+    """Something this version cannot classify; the message says why and is stored as its answer."""
+
+
+class Outputs(torch.nn.Module):
+    """Class probabilities, flag probabilities and pooled features of one forward pass: what a
+    prediction and an embedding are made of. timm splits every network into features,
+    pooling and classifier; the classifier's first outputs are the classes, the rest flags."""
+
+    def __init__(self, network, classes):
+        super().__init__()
+        self.network, self.classes = network, classes
+
+    def forward(self, batch):
+        pooled = self.network.forward_head(self.network.forward_features(batch), pre_logits=True)
+        logits = self.network.get_classifier()(pooled).float()
+        return (functional.softmax(logits[:, : self.classes], dim=1), torch.sigmoid(logits[:, self.classes :]),
+                pooled.float())  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4)
+def _runner(version_pk, sha256):
+    """The version's network, ready on this worker's device; kept for the next batch (keyed by
+    the checksum too, so a re-registered artifact is never served from memory)."""
+    version = ModelVersion.objects.select_related("model").get(pk=version_pk)
+    config, weights = registry.load_version(version)
+    network = build_network(config["architecture"], num_classes=config["num_classes"],
+                            in_chans=len(config["input_spec"]["bands"]))  # fmt: skip
+    network.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
+    runner = Outputs(network, len(config["label_names"])).eval().to(device(), memory_format=torch.channels_last)
+    if device().type == "cuda":
+        runner = torch.compile(runner)
+    else:
+        torch.set_num_threads(settings.INFERENCE_THREADS)
+    return runner, config
+
+
+def runner_for(version):
+    return _runner(version.pk, version.sha256)
+
+
+def prepare(cube, bands, input_spec):
+    """The cube as the network wants it: the model's bands in its order, NaNs filled with
+    their band's median, cropped square, resized to its size, asinh-normalised. What cannot
+    be made so is Refused with the reason."""
+    wanted, size = list(input_spec["bands"]), int(input_spec["size"])
+    missing = [band for band in wanted if band not in bands]
+    if missing:
+        raise Refused(f"the model needs bands {', '.join(wanted)}; this image has {', '.join(bands)}")
+    cube = cube[[bands.index(band) for band in wanted]]
+    bad = ~np.isfinite(cube)
+    if bad.any():
+        if bad.mean() > 0.5:
+            raise Refused(f"{bad.mean():.0%} of the pixels are NaN or infinite")
+        cube = cube.copy()
+        for band, plane, mask in zip(wanted, cube, bad):
+            if mask.all():
+                raise Refused(f"band {band} has no finite pixel")
+            plane[mask] = np.median(plane[~mask])
+    height, width = cube.shape[1:]
+    side = min(height, width)
+    if side * MAX_ENLARGEMENT < size:
+        raise Refused(f"{width}×{height} px is too small: the model looks at {size} px and enlarges at most "
+                      f"{MAX_ENLARGEMENT}×")  # fmt: skip
+    top, left = (height - side) // 2, (width - side) // 2
+    cube = cube[:, top : top + side, left : left + side]
+    if side != size:
+        resized = functional.interpolate(torch.from_numpy(np.ascontiguousarray(cube))[None], size=(size, size),
+                                         mode="bilinear", antialias=side > size, align_corners=False)  # fmt: skip
+        cube = resized[0].numpy()
+    return asinh_normalise(cube[None])[0]
+
+
+def prepare_frame(data, hdu_index, input_spec):
+    """A frame's FITS bytes as the frame-quality network wants them (see frame_quality)."""
+    with fits.open(io.BytesIO(data)) as hdul:
+        image = hdul[hdu_index].data
+    try:
+        return frame_planes(image, int(input_spec["size"]))
+    except ValueError as error:
+        raise Refused(str(error)) from error
+
+
+def _load(subject, input_spec):
+    """(prepared array, "") or (None, why not) for one image or frame."""
+    try:
+        with subject.file.open("rb") as stored:
+            data = stored.read()
+        if isinstance(subject, Frame):
+            return prepare_frame(data, subject.hdu_index, input_spec), ""
+        cube, bands, _ = read_cube(data)
+        return prepare(cube, bands, input_spec), ""
+    except (ImageError, Refused) as error:
+        return None, str(error)
+    except OSError as error:
+        return None, f"the stored file cannot be read ({error})"
+
+
+def forward(runner, batch):
+    """(class probabilities, flag probabilities, pooled features) as numpy for a prepared
+    (N, bands, H, W) float32 batch."""
+    target = device()
+    tensor = torch.from_numpy(batch)
+    if target.type == "cuda":
+        tensor = tensor.pin_memory().to(target, non_blocking=True)
+    tensor = tensor.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast(target.type, dtype=torch.bfloat16, enabled=target.type == "cuda"):
+        outputs = runner(tensor)
+    return tuple(output.cpu().numpy() for output in outputs)
+
+
+def classify(version, subjects, *, batch_size=None, on_batch=None):
+    """Classify ``subjects`` (TargetImages with their target, embedded too; or Frames) with
+    ``version``; answers replace the version's earlier ones for the same subjects.
+    ``on_batch(done)`` follows the progress. Returns how many were classified (refusals
+    excluded)."""
+    runner, config = runner_for(version)
+    batch_size = batch_size or settings.INFERENCE_BATCH_SIZE
+    subjects = list(subjects)
+    chunks = [subjects[start : start + batch_size] for start in range(0, len(subjects), batch_size)]
+    classified = done = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="inference-read") as reader:
+        read = lambda chunk: [_load(subject, config["input_spec"]) for subject in chunk]  # noqa: E731
+        pending = reader.submit(read, chunks[0]) if chunks else None
+        for index, chunk in enumerate(chunks):
+            loaded = pending.result()
+            if index + 1 < len(chunks):
+                pending = reader.submit(read, chunks[index + 1])
+            ready = [position for position, (array, _) in enumerate(loaded) if array is not None]
+            outputs = forward(runner, np.stack([loaded[p][0] for p in ready])) if ready else (None, None, None)
+            store(version, config, chunk, loaded, ready, *outputs)
+            classified += len(ready)
+            done += len(chunk)
+            if on_batch is not None:
+                on_batch(done)
+    return classified
+
+
+def store(version, config, chunk, loaded, ready, probabilities, flags, pooled):
+    """Write one batch's answers (and the embeddings of the images classified) in one transaction."""
+    rows = {position: row for row, position in enumerate(ready)}
+    kind = "frame" if isinstance(chunk[0], Frame) else "image"
+    class_names, flag_names = config["label_names"], config.get("flag_names", [])
+    predictions, embeddings = [], []
+    for position, subject in enumerate(chunk):
+        if position not in rows:
+            refusal = loaded[position][1][:300]
+            predictions.append(Prediction(tenant_id=subject.tenant_id, version=version, refusal=refusal,
+                                          **{kind: subject}))  # fmt: skip
+            continue
+        row = rows[position]
+        best = int(probabilities[row].argmax())
+        predictions.append(Prediction(
+            tenant_id=subject.tenant_id, version=version, label=class_names[best],
+            confidence=float(probabilities[row, best]),
+            probabilities={name: round(float(p), 5) for name, p in zip(class_names, probabilities[row])},
+            flags={name: round(float(p), 5) for name, p in zip(flag_names, flags[row])}, **{kind: subject},
+        ))  # fmt: skip
+        if kind == "image":
+            embeddings.append(Embedding(tenant_id=subject.tenant_id, version=version, image=subject,
+                                        target=subject.target, visibility=subject.target.visibility,
+                                        label=class_names[best], site_id=subject.site_id,
+                                        vector=pooled[row]))  # fmt: skip
+    with transaction.atomic():
+        Prediction.objects.bulk_create(predictions, update_conflicts=True, unique_fields=["version", kind],
+                                       update_fields=["label", "confidence", "probabilities", "flags", "refusal",
+                                                      "created_at"])  # fmt: skip
+        Embedding.objects.bulk_create(embeddings, update_conflicts=True, unique_fields=["version", "image"],
+                                      update_fields=["visibility", "label", "site", "vector"])  # fmt: skip
+    if embeddings:
+        ensure_embedding_index(version, len(embeddings[0].vector))

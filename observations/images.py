@@ -1,0 +1,98 @@
+"""Colour images of targets: FITS cubes (band, y, x) kept with a colour PNG for pages, and
+handed to the morphology models once they are committed."""
+
+import hashlib
+import io
+
+import numpy as np
+from astropy.io import fits
+from astropy.visualization import make_lupton_rgb
+from django.core.files.base import ContentFile
+from django.db import transaction
+from PIL import Image
+
+from .models import TargetImage
+
+MIN_SIDE_PX = 8
+
+
+class ImageError(ValueError):
+    """A file that cannot be a target's colour image; the message says why."""
+
+
+def read_cube(data):
+    """(cube as float32 (band, y, x), band names, pixel scale in arcsec or None) of a FITS image.
+
+    The bands come from BANDS (comma-separated, one per plane) or, for a single plane,
+    FILTER; a cube whose planes are not named cannot be matched to a model's bands.
+    """
+    try:
+        with fits.open(io.BytesIO(data)) as hdul:
+            hdu = next((h for h in hdul if h.is_image and h.data is not None and h.data.ndim in (2, 3)), None)
+            if hdu is None:
+                raise ImageError("the file holds no 2-D image or (band, y, x) cube")
+            cube, header = np.asarray(hdu.data, dtype=np.float32), hdu.header
+    except (OSError, ValueError, TypeError) as error:
+        if isinstance(error, ImageError):
+            raise
+        raise ImageError(f"not a readable FITS file ({error})") from error
+    if cube.ndim == 2:
+        cube = cube[None]
+    if "BANDS" in header:
+        bands = [band.strip() for band in str(header["BANDS"]).split(",") if band.strip()]
+    elif cube.shape[0] == 1 and header.get("FILTER"):
+        bands = [str(header["FILTER"]).strip()]
+    else:
+        raise ImageError("the cube's planes are not named: give BANDS (e.g. 'g,r,z'), or FILTER for one plane")
+    if len(bands) != cube.shape[0]:
+        raise ImageError(f"BANDS names {len(bands)} band(s) ({', '.join(bands)}) but the cube has {cube.shape[0]} "
+                         "plane(s)")  # fmt: skip
+    if min(cube.shape[1:]) < MIN_SIDE_PX:
+        raise ImageError(f"{cube.shape[2]}×{cube.shape[1]} px is too small; at least {MIN_SIDE_PX} px a side")
+    if not np.isfinite(cube).any():
+        raise ImageError("every pixel is NaN or infinite")
+    scale = header.get("PIXSCALE")
+    return cube, bands, float(scale) if scale else None
+
+
+def colour_png(cube):
+    """A Lupton asinh colour composite (bluest plane blue, reddest red), north up."""
+    planes = np.nan_to_num(cube, nan=0.0)
+    blue, green, red = planes[0], planes[len(planes) // 2], planes[-1]
+    stretch = max(float(np.percentile(planes, 99.5)) / 2, 1e-6)
+    rgb = make_lupton_rgb(red, green, blue, minimum=0, stretch=stretch, Q=8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb[::-1]).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def add_target_images(tenant, items, *, site=None):
+    """Store (target, FITS bytes, source) items as the targets' colour images, all or none,
+    and queue them for the morphology models. An image a target already has is not stored
+    twice. Returns the images, new and already there, in the order given."""
+    from mlmodels.models import MLModel
+    from mlmodels.services import classify_when_committed
+
+    images, stored = [], []
+    try:
+        with transaction.atomic():
+            for target, data, source in items:
+                cube, bands, scale = read_cube(data)
+                digest = hashlib.sha256(data).hexdigest()
+                image = TargetImage.objects.filter(target=target, sha256=digest).first()
+                if image is None:
+                    image = TargetImage(tenant=tenant, target=target, sha256=digest, bands=bands, site=site,
+                                        width_px=cube.shape[2], height_px=cube.shape[1], pixel_scale_arcsec=scale,
+                                        source=source)  # fmt: skip
+                    image.file.save("image.fits", ContentFile(data), save=False)
+                    stored.append(image.file)
+                    image.preview.save("image.png", ContentFile(colour_png(cube)), save=False)
+                    stored.append(image.preview)
+                    image.save()
+                images.append(image)
+            classify_when_committed(tenant, MLModel.Task.MORPHOLOGY, [image.pk for image in images])
+    except BaseException:
+        for file in stored:
+            file.storage.delete(file.name)
+        raise
+    return images
