@@ -38,8 +38,12 @@ def frame_detail(request, tenant_slug, frame_id):
     return render(
         request,
         "observations/frame_detail.html",
-        {"frame": frame, "links": links, "footprint": frame_footprint(frame, links) if frame.has_astrometry else None,
-         "predictions": frame.predictions.select_related("version__model").order_by("version__model__name")},
+        {
+            "frame": frame,
+            "links": links,
+            "footprint": frame_footprint(frame, links) if frame.has_astrometry else None,
+            "predictions": frame.predictions.select_related("version__model").order_by("version__model__name"),
+        },
     )
 
 
