@@ -197,16 +197,26 @@ def backfill_job(job, version):
     job.save(update_fields=["total"])
     classified = 0
     for start in range(0, len(ids), BACKFILL_CHUNK):
-        classified += inference.classify(
-            version, waiting.filter(pk__in=ids[start : start + BACKFILL_CHUNK]).order_by("pk")
-        )
+        chunk = waiting.filter(pk__in=ids[start : start + BACKFILL_CHUNK]).order_by("pk")
+        classified += inference.classify(version, chunk, index=False)
         done = min(start + BACKFILL_CHUNK, len(ids))
         report_progress(job, done, f"{done:,} of {len(ids):,} {noun}")
+    index_embeddings(version)
     refused = len(ids) - classified
     message = f"{version.model.name} v{version.number}: {classified:,} {noun} classified"
     finish_job(job, {"classified": classified, "refused": refused},
                message + (f", {refused:,} refused (the reasons are on their pages)" if refused else ""))  # fmt: skip
     return classified
+
+
+def index_embeddings(version):
+    """Build the version's similarity index once its embeddings are written (a no-op when it
+    has none, or has its index already)."""
+    from .similarity import embedding_dimensions, ensure_embedding_index
+
+    dimensions = embedding_dimensions(version)
+    if dimensions:
+        ensure_embedding_index(version, dimensions)
 
 
 def promote_version(version, user):
