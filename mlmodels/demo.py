@@ -4,7 +4,7 @@ promoted, so every demo galaxy and frame is classified minutes after the portal 
 from django.db import transaction
 
 from portal.models import Job
-from portal.progress import start_job
+from portal.progress import job_subject, start_job
 
 from . import services, tasks
 from .models import MLModel, Visibility
@@ -30,11 +30,11 @@ def load_demo_models(tenant, user):
             tenant, user, name=name, task=task, architecture="convnext_atto", visibility=Visibility.PUBLIC,
             description=description,
         )  # fmt: skip
-        title = services.training_title(model, examples)
-        training = Job.objects.filter(tenant=tenant, kind="training", title=title)
+        training = Job.objects.filter(tenant=tenant, kind="training", subject=job_subject(model))
         if model.versions.exists() or training.exclude(status=Job.Status.FAILED).exists():
             continue
-        job = start_job(tenant=tenant, user=user, kind="training", total=epochs, title=title)
+        job = start_job(tenant=tenant, user=user, kind="training", total=epochs, subject=model,
+                        title=services.training_title(model, examples))
         transaction.on_commit(lambda job=job, model=model, examples=examples, epochs=epochs: tasks.train_model.delay(
             tenant.pk, job.pk, model.pk, examples=examples, epochs=epochs, promote=True))  # fmt: skip
         jobs.append(job)

@@ -235,7 +235,7 @@ def promote_version(version, user):
         for tenant in Tenant.objects.all() if public else [version.model.tenant]:
             with tenant_context(tenant):  # each observatory's job is its own row
                 job = start_job(tenant=tenant, user=user if tenant.pk == version.tenant_id else None,
-                                kind="backfill", total=1,
+                                kind="backfill", total=1, subject=version.model,
                                 title=f"Classifying {noun} with {version.model.name} v{version.number}")  # fmt: skip
             if tenant.pk == version.tenant_id:
                 owner_job = job

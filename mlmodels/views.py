@@ -6,8 +6,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from observations.services import visible_targets
-from portal.models import Role, Site
-from portal.progress import start_job
+from portal.models import Job, Role, Site
+from portal.progress import job_subject, start_job
 from portal.views import require_role
 
 from . import registry, services, similarity
@@ -43,6 +43,8 @@ def model_detail(request, tenant_slug, model_id, number=None):
         "per_class": per_class_scores(shown) if shown else [],
         "per_flag": per_flag_scores(shown) if shown else [],
         "training_form": TrainingForm(),
+        "jobs": Job.objects.filter(tenant=request.tenant, subject=job_subject(model),
+                                   status__in=[Job.Status.QUEUED, Job.Status.RUNNING]),
         "confusion_matrix": confusion_matrix(shown) if shown else None,
         "training_curves": training_curves(shown) if shown else None,
     })  # fmt: skip
@@ -75,7 +77,7 @@ def train(request, tenant_slug, model_id):
         messages.error(request, refusal)
         return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
     epochs = form.cleaned_data["epochs"]
-    job = start_job(tenant=request.tenant, user=request.user, kind="training", total=epochs,
+    job = start_job(tenant=request.tenant, user=request.user, kind="training", total=epochs, subject=model,
                     title=training_title(model, form.cleaned_data["examples"]))  # fmt: skip
     train_model.delay(request.tenant.pk, job.pk, model.pk, examples=form.cleaned_data["examples"], epochs=epochs)
     return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)

@@ -15,8 +15,14 @@ def job_group(job_id):
     return f"job-{job_id}"
 
 
-def start_job(*, tenant, user, kind, title, total):
-    return Job.objects.create(tenant=tenant, created_by=user, kind=kind, title=title, total=total)
+def start_job(*, tenant, user, kind, title, total, subject=None):
+    """A queued job; ``subject`` (a model instance) is what it works on, for that thing's page."""
+    return Job.objects.create(tenant=tenant, created_by=user, kind=kind, title=title, total=total,
+                              subject=job_subject(subject) if subject is not None else "")  # fmt: skip
+
+
+def job_subject(instance):
+    return f"{instance._meta.label_lower}:{instance.pk}"
 
 
 def _publish(job, fields):

@@ -14,6 +14,11 @@ class Job(TenantOwned):
         FAILED = "failed"
 
     kind = models.CharField(max_length=50)
+    subject = models.CharField(
+        max_length=100, blank=True, db_index=True,
+        help_text="What the job works on, as 'app.model:id' (e.g. 'mlmodels.mlmodel:3'), so that thing's page can "
+        "show the jobs running on it.",
+    )  # fmt: skip
     title = models.CharField(max_length=200)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

@@ -5,6 +5,7 @@ import pytest
 
 from mlmodels.models import ModelVersion
 from mlmodels.registry import create_model, promote, save_version
+from portal.progress import finish_job, report_progress, start_job
 from portal.tenancy import tenant_context
 
 CLASSES = ["elliptical", "spiral", "edge_on"]
@@ -63,3 +64,18 @@ def test_another_observatory_sees_a_public_model_but_cannot_change_it(client, re
     assert "galaxy-morphology" in client.get(f"/t/{other.slug}/models/").text
     assert client.get(f"/t/{other.slug}/models/{model.pk}/").status_code == 200
     assert client.post(f"/t/{other.slug}/models/{model.pk}/v2/stage/", {"action": "promote"}).status_code == 404
+
+
+def test_model_page_links_the_jobs_running_on_the_model(client, registry):
+    tenant, users, model = registry
+    with tenant_context(tenant):
+        running = start_job(tenant=tenant, user=users["admin"], kind="training", total=5, subject=model,
+                            title="Training galaxy-morphology on 3,000 synthetic galaxies")  # fmt: skip
+        report_progress(running, 2, "epoch 2: training loss 0.812, validation accuracy 0.640")
+        done = start_job(tenant=tenant, user=users["admin"], kind="backfill", total=1, subject=model,
+                         title="Classifying images with galaxy-morphology v1")  # fmt: skip
+        finish_job(done, {"classified": 0, "refused": 0})
+    client.force_login(users["astronomer"])
+    page = client.get(f"/t/{tenant.slug}/models/{model.pk}/")
+    assert f'href="/t/{tenant.slug}/jobs/{running.pk}/"' in page.text and "epoch 2: training loss 0.812" in page.text
+    assert f"/jobs/{done.pk}/" not in page.text, "finished jobs are not listed"
