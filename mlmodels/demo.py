@@ -33,8 +33,14 @@ def load_demo_models(tenant, user):
         training = Job.objects.filter(tenant=tenant, kind="training", subject=job_subject(model))
         if model.versions.exists() or training.exclude(status=Job.Status.FAILED).exists():
             continue
-        job = start_job(tenant=tenant, user=user, kind="training", total=epochs, subject=model,
-                        title=services.training_title(model, examples))
+        job = start_job(
+            tenant=tenant,
+            user=user,
+            kind="training",
+            total=epochs,
+            subject=model,
+            title=services.training_title(model, examples),
+        )
         transaction.on_commit(lambda job=job, model=model, examples=examples, epochs=epochs: tasks.train_model.delay(
             tenant.pk, job.pk, model.pk, examples=examples, epochs=epochs, promote=True))  # fmt: skip
         jobs.append(job)

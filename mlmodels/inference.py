@@ -31,7 +31,7 @@ from . import registry
 from .frame_quality import frame_planes
 from .models import Embedding, ModelVersion, Prediction
 from .similarity import ensure_embedding_index
-from .training import asinh_normalise, build_network, device
+from .training import asinh_normalise, build_network, device, split_outputs
 
 MAX_ENLARGEMENT = 4
 
@@ -51,9 +51,7 @@ class Outputs(torch.nn.Module):
 
     def forward(self, batch):
         pooled = self.network.forward_head(self.network.forward_features(batch), pre_logits=True)
-        logits = self.network.get_classifier()(pooled).float()
-        return (functional.softmax(logits[:, : self.classes], dim=1), torch.sigmoid(logits[:, self.classes :]),
-                pooled.float())  # fmt: skip
+        return (*split_outputs(self.network.get_classifier()(pooled).float(), self.classes), pooled.float())
 
 
 @functools.lru_cache(maxsize=4)

@@ -110,7 +110,7 @@ def train_version(model, user, *, examples, epochs, seed=0, on_epoch=None):
 
 
 def training_title(model, examples):
-    """The job's title, as pages list it (and the demo looks it up by)."""
+    """The training job's title, as pages list it."""
     return f"Training {model.name} on {examples:,} synthetic {SYNTHETIC_SOURCES[model.task].noun}"
 
 
@@ -165,14 +165,15 @@ def _subjects(task):
     return (subjects.select_related("target") if field == "image" else subjects), field, noun
 
 
-def classify_when_committed(tenant, task, ids):
+def classify_when_committed(tenant, task, ids, versions=None):
     """Send new subjects (target images, frames) to every model of ``task`` serving ``tenant``,
-    once they are committed (a worker must be able to read them)."""
+    once they are committed (a worker must be able to read them). ``versions`` (that task's
+    production_versions) spares the lookup to a caller sending one subject after another."""
     from . import tasks
 
     if not ids:
         return
-    for version in production_versions(tenant, task):
+    for version in production_versions(tenant, task) if versions is None else versions:
         transaction.on_commit(functools.partial(tasks.classify.delay, tenant.pk, version.pk, list(ids)))
 
 

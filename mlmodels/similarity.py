@@ -159,8 +159,8 @@ def space_sample(version, *, include=(), limit=2000):
     this tenant may see (private targets left out), plus the images in ``include``: the
     points of the embedding map."""
     visible = Embedding.objects.filter(version=version).exclude(visibility=Visibility.PRIVATE)
-    sample = visible.order_by("id").values_list("id", flat=True)[:limit]
-    rows = list(visible.filter(Q(id__in=list(sample)) | Q(image_id__in=list(include)))
+    sample = visible.order_by("id").values("id")[:limit]  # a subquery: one round trip
+    rows = list(visible.filter(Q(id__in=sample) | Q(image_id__in=list(include)))
                 .values_list("vector", "label", "target__name", "image_id"))  # fmt: skip
     if not rows:
         return [], [], [], []

@@ -108,8 +108,14 @@ def predict(model, images, *, classes=None, batch_size=256):
         for start in range(0, len(images), batch_size):
             out.append(model(torch.from_numpy(images[start : start + batch_size]).to(target)).float().cpu())
     logits = torch.cat(out) if out else torch.zeros((0, model.num_classes))
-    classes = logits.shape[1] if classes is None else classes
-    return (functional.softmax(logits[:, :classes], dim=1).numpy(), torch.sigmoid(logits[:, classes:]).numpy())
+    probabilities, flags = split_outputs(logits, logits.shape[1] if classes is None else classes)
+    return probabilities.numpy(), flags.numpy()
+
+
+def split_outputs(logits, classes):
+    """(class probabilities, flag probabilities): a softmax over the first ``classes`` outputs,
+    a sigmoid over the rest (each flag is its own yes/no)."""
+    return functional.softmax(logits[:, :classes], dim=1), torch.sigmoid(logits[:, classes:])
 
 
 def _loss(logits, labels, flags, classes):

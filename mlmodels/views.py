@@ -14,7 +14,6 @@ from . import registry, services, similarity
 from .forms import SimilarityForm, TrainingForm
 from .models import MLModel, ModelVersion
 from .plots import confusion_matrix, embedding_map, training_curves
-from .services import training_title
 from .tasks import train_model
 
 MAP_POINTS = 2000
@@ -78,7 +77,7 @@ def train(request, tenant_slug, model_id):
         return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
     epochs = form.cleaned_data["epochs"]
     job = start_job(tenant=request.tenant, user=request.user, kind="training", total=epochs, subject=model,
-                    title=training_title(model, form.cleaned_data["examples"]))  # fmt: skip
+                    title=services.training_title(model, form.cleaned_data["examples"]))  # fmt: skip
     train_model.delay(request.tenant.pk, job.pk, model.pk, examples=form.cleaned_data["examples"], epochs=epochs)
     return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 

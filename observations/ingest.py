@@ -32,7 +32,7 @@ from django.db.models import Q
 from PIL import Image
 
 from mlmodels.models import MLModel
-from mlmodels.services import classify_when_committed
+from mlmodels.services import classify_when_committed, production_versions
 from portal.models import Filter, HeaderRule, Instrument, Telescope
 
 from . import photometry
@@ -61,7 +61,8 @@ class IngestResult:
 
 def ingest_frame(tenant, user, data, name):
     """Ingest one file's bytes; never raises for bad input, the result says what happened."""
-    return _finish(tenant, user, name, data, _prepare(data), functools.partial(_equipment, tenant))
+    return _finish(tenant, user, name, data, _prepare(data), functools.partial(_equipment, tenant),
+                   functools.partial(_judges, tenant))  # fmt: skip
 
 
 def ingest_many(tenant, user, files):
@@ -74,6 +75,7 @@ def ingest_many(tenant, user, files):
     """
     files = iter(files)
     equipment = functools.lru_cache(maxsize=256)(functools.partial(_equipment, tenant))
+    judges = functools.cache(functools.partial(_judges, tenant))
 
     def prepare(item):
         name, read = item
@@ -90,7 +92,7 @@ def ingest_many(tenant, user, files):
             following = next(files, None)
             if following is not None:
                 upcoming.append(reader.submit(prepare, following))
-            yield _finish(tenant, user, name, data, prepared, equipment)
+            yield _finish(tenant, user, name, data, prepared, equipment, judges)
 
 
 @dataclass
@@ -114,7 +116,7 @@ def _prepare(data):
     return _Prepared(hashing.result(), parsed, problem)
 
 
-def _finish(tenant, user, name, data, prepared, equipment):
+def _finish(tenant, user, name, data, prepared, equipment, judges):
     try:
         if prepared.digest:
             existing = Frame.objects.filter(tenant=tenant, sha256=prepared.digest).first()
@@ -123,10 +125,15 @@ def _finish(tenant, user, name, data, prepared, equipment):
         if prepared.problem is not None:
             raise prepared.problem
         frame = _store(tenant, user, data, name, prepared.digest, prepared.parsed, equipment)
-        classify_when_committed(tenant, MLModel.Task.FRAME_QUALITY, [frame.pk])
+        classify_when_committed(tenant, MLModel.Task.FRAME_QUALITY, [frame.pk], versions=judges())
         return IngestResult(name, "created", frame)
     except FrameRejected as error:
         return IngestResult(name, "rejected", reason=str(error))
+
+
+def _judges(tenant):
+    """The frame-quality versions that judge the tenant's new frames (looked up once a batch)."""
+    return list(production_versions(tenant, MLModel.Task.FRAME_QUALITY))
 
 
 @functools.cache
