@@ -2,14 +2,15 @@
 forward pass, predictions and embeddings written to the database) vs the bare forward pass
 of the same network on in-memory tensors, same batch size, same run.
 
-Stores 2,048 synthetic g/r/z galaxies (64 px) as target images in a fresh embedded portal,
-registers a convnext_atto version (its speed does not depend on what it learnt), then times
+Stores 2,048 synthetic g/r/z galaxies (64 px, as the demo's morphology model sees them;
+``--size`` for others) as target images in a fresh embedded portal, registers a convnext_atto
+version (``--architecture``; its speed does not depend on what it learnt), then times
 the backfill's path — ``mlmodels.inference.classify`` over all of them, then the version's
 HNSW index built over their embeddings — and the network alone over the same images already
 prepared in memory. Each is run twice after a warm-up; the better pass counts.
 Runs on CUDA when there is one (bf16, compiled), else on the CPU.
 
-    python benchmarks/inference.py [--quick]
+    python benchmarks/inference.py [--quick] [--size 128] [--architecture convnext_nano]
 """
 
 import argparse
@@ -20,7 +21,7 @@ import numpy as np
 from embedded_portal import embedded_portal, machine
 
 
-def run(count, passes=2):
+def run(count, *, size, architecture, passes=2):
     import torch
     from django.conf import settings
 
@@ -36,14 +37,14 @@ def run(count, passes=2):
     from portal.tenancy import tenant_context
 
     tenant = Tenant.objects.create(slug="bench", name="Benchmark")
-    spec = {"size": 64, "bands": ["g", "r", "z"], "normalisation": "asinh-noise"}
+    spec = {"size": size, "bands": ["g", "r", "z"], "normalisation": "asinh-noise"}
     with tenant_context(tenant):
-        model = registry.create_model(tenant, None, name="morphology", task="morphology", architecture="convnext_atto",
+        model = registry.create_model(tenant, None, name="morphology", task="morphology", architecture=architecture,
                                       class_names=KINDS, input_spec=spec)  # fmt: skip
-        network = build_network("convnext_atto", num_classes=len(KINDS), in_chans=3)
+        network = build_network(architecture, num_classes=len(KINDS), in_chans=3)
         # One version per pass, each starting as a promoted version does: no answers, no index yet.
         versions = [registry.save_version(model, None, weights=weights_of(network)) for _ in range(passes)]
-        galaxies = make_galaxies(count, seed=11)
+        galaxies = make_galaxies(count, seed=11, size=size)
         targets = Target.objects.bulk_create(
             Target(tenant=tenant, name=f"G{n}", ra_deg=n * 0.01, dec_deg=0, kind="galaxy", healpix=0)
             for n in range(count)
@@ -71,7 +72,8 @@ def run(count, passes=2):
             index_embeddings(version)  # … then the similarity index, in bulk
             full.append(count / (time.perf_counter() - started))
             assert classified == count and Prediction.objects.filter(version=version).count() == count
-    figures = {"images": count, "batch_size": batch, "device": str(device()), "torch_threads": torch.get_num_threads(),
+    figures = {"images": count, "size_px": size, "architecture": architecture, "batch_size": batch,
+               "device": str(device()), "torch_threads": torch.get_num_threads(),
                "full_path_images_per_s": round(max(full), 1),
                "full_path_passes": [round(f, 1) for f in full]}  # fmt: skip
     baseline = {"bare_forward_images_per_s": round(max(bare), 1), "bare_forward_passes": [round(b, 1) for b in bare]}
@@ -81,9 +83,11 @@ def run(count, passes=2):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="256 images")
+    parser.add_argument("--size", type=int, default=64, help="galaxy cutout and network input size, px")
+    parser.add_argument("--architecture", default="convnext_atto", help="timm architecture")
     args = parser.parse_args()
     with embedded_portal("arrayscope-inference-"):
-        figures, baseline = run(256 if args.quick else 2048)
+        figures, baseline = run(256 if args.quick else 2048, size=args.size, architecture=args.architecture)
     ratio = {"full_path_over_bare_forward": round(figures["full_path_images_per_s"]
                                                   / baseline["bare_forward_images_per_s"], 3)}  # fmt: skip
     print(json.dumps({"benchmark": "inference", "machine": machine(), "figures": figures, "baseline": baseline,

@@ -27,11 +27,7 @@ def read_cube(data):
     FILTER; a cube whose planes are not named cannot be matched to a model's bands.
     """
     try:
-        with fits.open(io.BytesIO(data)) as hdul:
-            hdu = next((h for h in hdul if h.is_image and h.data is not None and h.data.ndim in (2, 3)), None)
-            if hdu is None:
-                raise ImageError("the file holds no 2-D image or (band, y, x) cube")
-            cube, header = np.asarray(hdu.data, dtype=np.float32), hdu.header
+        cube, header = _plain_primary_image(data) or _first_image(data)
     except (OSError, ValueError, TypeError) as error:
         if isinstance(error, ImageError):
             raise
@@ -53,6 +49,41 @@ def read_cube(data):
         raise ImageError("every pixel is NaN or infinite")
     scale = header.get("PIXSCALE")
     return cube, bands, float(scale) if scale else None
+
+
+def _first_image(data):
+    """(float32 array, header) of the first HDU holding a 2-D image or a cube: extensions,
+    tile compression, scaled integers, everything astropy reads."""
+    with fits.open(io.BytesIO(data)) as hdul:
+        hdu = next((h for h in hdul if h.is_image and h.data is not None and h.data.ndim in (2, 3)), None)
+        if hdu is None:
+            raise ImageError("the file holds no 2-D image or (band, y, x) cube")
+        return np.asarray(hdu.data, dtype=np.float32), hdu.header
+
+
+PLAIN_DTYPES = {-32: ">f4", -64: ">f8", 16: ">i2", 32: ">i4"}
+
+
+def _plain_primary_image(data):
+    """(float32 array, header) of a file whose primary HDU is an unscaled image (what the
+    portal writes and most cutout services send), or None for anything else. Parsing only the
+    header card by card and viewing the data in place takes a quarter of the time astropy's
+    HDU reader does, and the gpu workers read an image for every one they classify."""
+    if not data.startswith(b"SIMPLE  =                    T"):
+        return None
+    cards = range(0, min(len(data), 2880 * 20), 80)
+    end = next((offset for offset in cards if data[offset : offset + 8] == b"END     "), None)
+    if end is None:
+        return None
+    header = fits.Header.fromstring(data[: end + 80].decode("ascii"))
+    dtype, axes = PLAIN_DTYPES.get(header.get("BITPIX")), header.get("NAXIS")
+    if dtype is None or axes not in (2, 3) or any(key in header for key in ("BSCALE", "BZERO", "BLANK")):
+        return None
+    shape = tuple(int(header.get(f"NAXIS{axis}", 0)) for axis in range(axes, 0, -1))
+    start, count = -(-(end + 80) // 2880) * 2880, int(np.prod(shape))
+    if count == 0 or len(data) < start + count * np.dtype(dtype).itemsize:
+        return None  # astropy's reader names what is wrong
+    return np.frombuffer(data, dtype=dtype, count=count, offset=start).reshape(shape).astype(np.float32), header
 
 
 def colour_png(cube):

@@ -243,7 +243,11 @@ FRAME_MAX_BYTES = int(env("FRAME_MAX_BYTES", str(512 * 2**20), help="largest FIT
 # Inference on the gpu workers, and "galaxies like this one".
 INFERENCE_BATCH_SIZE = int(env("INFERENCE_BATCH_SIZE", "64", help="images per forward pass on the gpu workers"))
 INFERENCE_THREADS = int(
-    env("INFERENCE_THREADS", str(os.cpu_count() or 1), help="torch threads of a gpu worker running on the CPU")
+    env(
+        "INFERENCE_THREADS",
+        str(os.cpu_count() or 1),
+        help="a gpu worker's torch threads on the CPU, its file-reading threads on CUDA",
+    )  # fmt: skip
 )
 SIMILARITY_EF_SEARCH = int(
     env("SIMILARITY_EF_SEARCH", "100", help="HNSW candidate list size: higher finds truer neighbours, slower")

@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from mlmodels.synthetic_galaxies import make_galaxy
-from observations.images import ImageError, add_target_images
+from observations.images import ImageError, add_target_images, read_cube
 from observations.models import Target, TargetImage
 from portal.tenancy import tenant_context
 
@@ -58,8 +58,9 @@ def test_a_colour_image_is_stored_with_its_preview_and_only_once(galaxy_target):
         (cube(np.ones((3, 32, 32))), "planes are not named"),
         (cube(np.ones((3, 4, 4)), BANDS="g,r,z"), "4×4 px is too small"),
         (cube(np.full((1, 32, 32), np.nan), FILTER="r"), "every pixel is NaN"),
+        (make_galaxy(2).fits_bytes()[:20_000], "not a readable FITS file"),
     ],
-    ids=["not-fits", "bands-mismatch", "unnamed", "tiny", "all-nan"],
+    ids=["not-fits", "bands-mismatch", "unnamed", "tiny", "all-nan", "cut-short"],
 )
 def test_an_unusable_image_is_refused_with_the_reason_and_nothing_is_kept(galaxy_target, data, reason):
     tenant, target = galaxy_target
@@ -92,3 +93,34 @@ def test_the_target_page_shows_the_image_and_only_members_who_may_see_the_target
     assert client.get(f"/t/{other.slug}/target-images/{own_image.pk}/png/").status_code == 404
     with tenant_context(other):
         assert list(TargetImage.objects.values_list("pk", flat=True)) == [public_image.pk]
+
+
+def _fits_bytes(hdus):
+    buffer = io.BytesIO()
+    fits.HDUList(hdus).writeto(buffer)
+    return buffer.getvalue()
+
+
+def _layouts(planes):
+    header = fits.Header({"BANDS": "g,r,z", "PIXSCALE": 0.262})
+    scaled = fits.PrimaryHDU(planes.astype(np.float32), header.copy())
+    scaled.scale("int16", bscale=1.0, bzero=32768.0)
+    return {
+        "float32 primary": _fits_bytes([fits.PrimaryHDU(planes.astype(np.float32), header.copy())]),
+        "float64 primary": _fits_bytes([fits.PrimaryHDU(planes.astype(np.float64), header.copy())]),
+        "scaled integers": _fits_bytes([scaled]),
+        "image extension": _fits_bytes([fits.PrimaryHDU(), fits.ImageHDU(planes.astype(np.float32), header.copy())]),
+        "tile-compressed": _fits_bytes(
+            [fits.PrimaryHDU(), fits.CompImageHDU(planes.astype(np.float32), header.copy(), quantize_level=0)]
+        ),  # fmt: skip
+    }
+
+
+@pytest.mark.parametrize("layout", ["float32 primary", "float64 primary", "scaled integers", "image extension",
+                                    "tile-compressed"])  # fmt: skip
+def test_an_image_reads_as_the_same_pixels_and_bands_however_the_file_is_laid_out(layout):
+    planes = np.random.default_rng(3).integers(0, 30_000, (3, 20, 24)).astype(np.float32)
+    data, bands, scale = read_cube(_layouts(planes)[layout])
+    assert data.dtype == np.float32 and data.shape == (3, 20, 24)
+    assert np.array_equal(data, planes), "pixel values survive the file's layout"
+    assert bands == ["g", "r", "z"] and scale == pytest.approx(0.262)
