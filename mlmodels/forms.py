@@ -31,3 +31,13 @@ class SimilarityForm(forms.Form):
         version = next((v for v in versions if v.pk == chosen.get("version")), versions[0])
         return version, {"k": chosen.get("k") or self.fields["k"].initial, "label": chosen.get("label") or None,
                          "site": chosen.get("site"), "scope": chosen.get("scope") or "all"}  # fmt: skip
+
+
+class HubPullForm(forms.Form):
+    repo_id = forms.CharField(max_length=200, label="Hub repo", help_text="owner/name on the Hugging Face hub")
+    revision = forms.CharField(max_length=100, initial="main", help_text="branch, tag or commit")
+
+
+class HubPushForm(forms.Form):
+    repo_id = forms.CharField(max_length=200, label="Hub repo", help_text="owner/name; created if it is not there")
+    private = forms.BooleanField(required=False, initial=True, help_text="a new repo is private unless unticked")

@@ -55,7 +55,8 @@ def save_version(model, user, *, weights, config=None, metrics=None, training_da
         # num_classes is the network's outputs (timm builds the head from it): the classes, then the flags.
         config = {**(config or {}), "architecture": model.architecture,
                   "num_classes": len(model.class_names) + len(model.flag_names), "label_names": list(model.class_names),
-                  "flag_names": list(model.flag_names), "input_spec": model.input_spec}  # fmt: skip
+                  "flag_names": list(model.flag_names), "input_spec": model.input_spec,
+                  **_timm_fields(model, config)}  # fmt: skip
         blob = safetensors.numpy.save(weights, metadata={"model": model.name, "version": str(number)})
         stored = []
         try:
@@ -74,19 +75,42 @@ def save_version(model, user, *, weights, config=None, metrics=None, training_da
             raise
 
 
-def load_version(version):
-    """(config, weights) of a version, after checking the weights are the ones registered."""
+def _timm_fields(model, config):
+    """What timm needs beyond the name to rebuild the network from config.json alone
+    (``timm.create_model("hf-hub:…")``): the input bands as ``in_chans``, the input size."""
+    config = config or {}
+    bands, size = model.input_spec.get("bands"), model.input_spec.get("size")
+    if not bands:
+        return {}
+    pretrained = {"input_size": [len(bands), size, size]} if size else {}
+    return {"pretrained_cfg": {**pretrained, **config.get("pretrained_cfg", {})},
+            "model_args": {**config.get("model_args", {}), "in_chans": len(bands)}}  # fmt: skip
+
+
+def read_artifact(version):
+    """(config.json, model.safetensors) of a version as stored bytes, after checking the
+    weights are the ones registered."""
     try:
         with default_storage.open(f"{version.artifact_path}/{WEIGHTS_NAME}", "rb") as stored:
             blob = stored.read()
         with default_storage.open(f"{version.artifact_path}/{CONFIG_NAME}", "rb") as stored:
-            config = json.loads(stored.read())
-    except (OSError, ValueError) as error:
+            config = stored.read()
+    except OSError as error:
         raise ArtifactCorrupt(f"{version}: the artifact in {version.artifact_path} cannot be read ({error})") from error
     actual = hashlib.sha256(blob).hexdigest()
     if actual != version.sha256:
         raise ArtifactCorrupt(f"{version}: {WEIGHTS_NAME} has SHA-256 {actual[:16]}…, the registry recorded "
                               f"{version.sha256[:16]}…; refusing to load weights that changed")  # fmt: skip
+    return config, blob
+
+
+def load_version(version):
+    """(config, weights) of a version, checked as read_artifact checks them."""
+    config, blob = read_artifact(version)
+    try:
+        config = json.loads(config)
+    except ValueError as error:
+        raise ArtifactCorrupt(f"{version}: {CONFIG_NAME} in {version.artifact_path} is not JSON ({error})") from error
     return config, safetensors.numpy.load(blob)
 
 

@@ -8,5 +8,7 @@ urlpatterns = [
     path("models/<int:model_id>/v<int:number>/", views.model_detail, name="model_version"),
     path("models/<int:model_id>/train/", views.train, name="train_model"),
     path("models/<int:model_id>/v<int:number>/stage/", views.change_stage, name="change_stage"),
+    path("models/<int:model_id>/pull/", views.pull_from_hub, name="pull_from_hub"),
+    path("models/<int:model_id>/v<int:number>/push/", views.push_to_hub, name="push_to_hub"),
     path("targets/<int:target_id>/similar/", views.similar_galaxies, name="similar_galaxies"),
 ]

@@ -1,5 +1,6 @@
 """Registry pages: the models an observatory can use, their versions, and which one serves."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -10,8 +11,8 @@ from portal.models import Job, Role, Site
 from portal.progress import job_subject, start_job
 from portal.views import require_role
 
-from . import registry, services, similarity
-from .forms import SimilarityForm, TrainingForm
+from . import hub, registry, services, similarity
+from .forms import HubPullForm, HubPushForm, SimilarityForm, TrainingForm
 from .models import MLModel, ModelVersion
 from .plots import confusion_matrix, embedding_map, training_curves
 from .tasks import train_model
@@ -41,7 +42,8 @@ def model_detail(request, tenant_slug, model_id, number=None):
         "can_manage": model.tenant_id == request.tenant.pk and request.tenant_role == Role.ADMIN,
         "per_class": per_class_scores(shown) if shown else [],
         "per_flag": per_flag_scores(shown) if shown else [],
-        "training_form": TrainingForm(),
+        "training_form": TrainingForm(), "pull_form": HubPullForm(), "push_form": HubPushForm(),
+        "hub_endpoint": settings.HF_ENDPOINT,
         "jobs": Job.objects.filter(tenant=request.tenant, subject=job_subject(model),
                                    status__in=[Job.Status.QUEUED, Job.Status.RUNNING]),
         "confusion_matrix": confusion_matrix(shown) if shown else None,
@@ -69,7 +71,7 @@ def train(request, tenant_slug, model_id):
     model = get_object_or_404(MLModel, tenant=request.tenant, pk=model_id)
     form = TrainingForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()))
+        messages.error(request, _form_errors(form))
         return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
     refusal = services.synthetic_training_refusal(model)
     if refusal:
@@ -99,6 +101,45 @@ def change_stage(request, tenant_slug, model_id, number):
     else:
         messages.error(request, f"Unknown action {action!r}: promote or archive.")
     return redirect("model_version", tenant_slug=tenant_slug, model_id=model_id, number=number)
+
+
+@require_POST
+def pull_from_hub(request, tenant_slug, model_id):
+    """Register a hub repo's weights as the model's next version (staging): admins only."""
+    require_role(request, Role.ADMIN)
+    model = get_object_or_404(MLModel, tenant=request.tenant, pk=model_id)
+    form = HubPullForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise registry.RegistryError(_form_errors(form))
+        version = hub.pull_version(model, request.user, form.cleaned_data["repo_id"], form.cleaned_data["revision"])
+    except registry.RegistryError as error:
+        messages.error(request, str(error))
+        return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
+    messages.success(request, f"v{version.number} pulled from {version.hub_repo}@{version.hub_revision[:12]}; "
+                              "promote it to serve predictions.")  # fmt: skip
+    return redirect("model_version", tenant_slug=tenant_slug, model_id=model.pk, number=version.number)
+
+
+@require_POST
+def push_to_hub(request, tenant_slug, model_id, number):
+    """Commit a version's artifact and model card to a hub repo: admins only."""
+    require_role(request, Role.ADMIN)
+    version = get_object_or_404(ModelVersion, model__tenant=request.tenant, model_id=model_id, number=number)
+    form = HubPushForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise registry.RegistryError(_form_errors(form))
+        hub.push_version(version, form.cleaned_data["repo_id"], private=form.cleaned_data["private"])
+    except registry.RegistryError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"v{number} is on the hub: {version.hub_repo}@{version.hub_revision[:12]}.")
+    return redirect("model_version", tenant_slug=tenant_slug, model_id=model_id, number=number)
+
+
+def _form_errors(form):
+    return "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
 
 
 def similar_galaxies(request, tenant_slug, target_id):

@@ -249,6 +249,8 @@ INFERENCE_THREADS = int(
         help="a gpu worker's torch threads on the CPU, its file-reading threads on CUDA",
     )  # fmt: skip
 )
+HF_ENDPOINT = env("HF_ENDPOINT", "https://huggingface.co", help="the Hugging Face hub (or a mirror) for models")
+HF_TOKEN = env("HF_TOKEN", "", help="hub access token; pushing and private repos need one")
 SIMILARITY_EF_SEARCH = int(
     env("SIMILARITY_EF_SEARCH", "100", help="HNSW candidate list size: higher finds truer neighbours, slower")
 )

@@ -19,6 +19,7 @@ SAMPLE = {
     "PORTAL_HOST": "portal.example.org",
     "DB_PASSWORD": "pw1",
     "APP_DB_PASSWORD": "pw2",
+    "HF_TOKEN": "",
 }
 
 
