@@ -240,6 +240,11 @@ NAME_RESOLVER_URLS = env_list(
 NAME_RESOLVER_TIMEOUT_S = float(env("NAME_RESOLVER_TIMEOUT_S", "5", help="seconds to wait for the name resolver"))
 FRAME_MAX_BYTES = int(env("FRAME_MAX_BYTES", str(512 * 2**20), help="largest FITS file accepted, in bytes"))
 
+# Alerts
+ALERT_CROSSMATCH_RADIUS_ARCSEC = float(
+    env("ALERT_CROSSMATCH_RADIUS_ARCSEC", "1.5", help="an alert this close to a target belongs to it")
+)
+
 # Inference on the gpu workers, and "galaxies like this one".
 INFERENCE_BATCH_SIZE = int(env("INFERENCE_BATCH_SIZE", "64", help="images per forward pass on the gpu workers"))
 INFERENCE_THREADS = int(

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from rest_framework.routers import DefaultRouter
 
+from alerts import api as alerts_api
 from mlmodels import api as mlmodels_api
 from observations import api as observations_api
 
@@ -18,6 +19,7 @@ router.register("filters", api.FilterViewSet, basename="filter")
 router.register("targets", observations_api.TargetViewSet, basename="target")
 router.register("frames", observations_api.FrameViewSet, basename="frame")
 router.register("models", mlmodels_api.MLModelViewSet, basename="mlmodel")
+router.register("alerts", alerts_api.AlertViewSet, basename="alert")
 
 tenant_patterns = [
     path("", views.tenant_home, name="tenant_home"),

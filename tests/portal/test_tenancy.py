@@ -7,6 +7,9 @@ import pytest
 from django.apps import apps
 from django.db import DataError, ProgrammingError, connection, transaction
 
+from alerts.models import AlertStream
+from alerts.services import ingest_packets
+from alerts.synthetic import make_alert
 from mlmodels.models import Embedding, Prediction
 from mlmodels.registry import create_model, save_version
 from mlmodels.synthetic_galaxies import make_galaxy
@@ -78,6 +81,9 @@ def _rows_in_every_tenant_table(tenant, user):
         buffer = io.BytesIO()
         frame.writeto(buffer)
         assert ingest_frame(tenant, user, buffer.getvalue(), "f.fits").frame.target_links.exists()
+        stored = ingest_packets(tenant, [make_alert(tenant.pk).packet, {"candid": "x"}], source="rest")
+        assert len(stored.alerts) == 1 and len(stored.refused) == 1, "an alert, its object, and a dead letter"
+        AlertStream.objects.create(tenant=tenant, name="replay", kind="replay", folder="/srv/alerts")
 
 
 @pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)

@@ -1,0 +1,96 @@
+"""REST API for alerts: send packets (one or a list, ZTF schema, stamps in base64), list and
+search what arrived, read one with its history and stamps."""
+
+import base64
+
+from django.db.models import Q
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from . import services
+from .models import Alert, Source
+
+MAX_BATCH = 1000
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    object_id = serializers.CharField(source="alert_object.object_id")
+    target = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Alert
+        fields = ["id", "candidate_id", "object_id", "target", "source", "origin", "ra_deg", "dec_deg",
+                  "observed_at", "mjd", "band", "magnitude", "magnitude_error", "positive", "broker_real_bogus",
+                  "received_at"]  # fmt: skip
+
+    def get_target(self, alert):
+        target = alert.alert_object.target
+        return None if target is None else {"id": target.pk, "name": target.name}
+
+
+class AlertDetailSerializer(AlertSerializer):
+    stamps = serializers.SerializerMethodField(help_text="science, template, difference: gzipped FITS in base64")
+
+    class Meta(AlertSerializer.Meta):
+        fields = [*AlertSerializer.Meta.fields, "history", "stamps"]
+
+    def get_stamps(self, alert):
+        return {name: base64.b64encode(bytes(getattr(alert, f"{name}_stamp"))).decode()
+                for name in ("science", "template", "difference")}  # fmt: skip
+
+
+class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Alerts of the key's observatory, newest first.
+
+    Filters: ``after`` (only ids above it, oldest first: how a client catches up on what it
+    missed), ``object`` (the broker's object id), ``target`` (a target id), ``band``,
+    ``brighter_than`` (magnitude). POST one packet or a list of up to 1,000 in the ZTF
+    schema; each bad packet is named in ``refused`` and the rest are stored, a candidate
+    already stored counts as a duplicate, not an error.
+    """
+
+    def get_queryset(self):
+        alerts = Alert.objects.filter(tenant=self.request.tenant).select_related("alert_object__target")
+        params = self.request.query_params
+        conditions = Q()
+        if "after" in params:
+            conditions &= Q(id__gt=_integer(params, "after"))
+            alerts = alerts.order_by("id")
+        if "object" in params:
+            conditions &= Q(alert_object__object_id=params["object"])
+        if "target" in params:
+            conditions &= Q(alert_object__target_id=_integer(params, "target"))
+        if "band" in params:
+            conditions &= Q(band=params["band"])
+        if "brighter_than" in params:
+            conditions &= Q(magnitude__lt=_number(params, "brighter_than"))
+        return alerts.filter(conditions)
+
+    def get_serializer_class(self):
+        return AlertDetailSerializer if self.action == "retrieve" else AlertSerializer
+
+    def create(self, request):
+        packets = request.data if isinstance(request.data, list) else [request.data]
+        if not packets or len(packets) > MAX_BATCH:
+            raise ValidationError({"packets": f"send 1 to {MAX_BATCH} packets, got {len(packets)}"})
+        result = services.ingest_packets(request.tenant, packets, source=Source.REST, origin=request.auth.name)
+        if result.refused and not result.alerts and not result.duplicates:
+            raise ValidationError({"packets": [f"packet {index}: {reason}" for index, reason in result.refused]})
+        body = {"stored": len(result.alerts), "duplicates": result.duplicates, "ids": [a.pk for a in result.alerts],
+                "refused": [{"index": index, "reason": reason} for index, reason in result.refused]}  # fmt: skip
+        return Response(body, status=status.HTTP_201_CREATED if result.alerts else status.HTTP_200_OK)
+
+
+def _integer(params, name):
+    try:
+        return int(params[name])
+    except ValueError:
+        raise ValidationError({name: f"an integer is required, got {params[name]!r}"}) from None
+
+
+def _number(params, name):
+    try:
+        return float(params[name])
+    except ValueError:
+        raise ValidationError({name: f"a number is required, got {params[name]!r}"}) from None

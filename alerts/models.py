@@ -1,0 +1,142 @@
+"""Alerts: detections on difference images as brokers send them (ZTF and Rubin packets), the
+objects they belong to, and the packets that could not be stored.
+
+An alert's id comes from one sequence, so ids only grow in arrival order: a dashboard that
+reconnects asks for every alert after the last id it saw and misses none.
+"""
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from portal.models import TenantOwned
+
+
+class Source(models.TextChoices):
+    STREAM = "stream", "Broker stream"
+    FILE = "file", "Avro file"
+    REST = "rest", "REST API"
+    INTERNAL = "internal", "Internal difference imaging"
+
+
+class AlertObject(TenantOwned):
+    """Everything detected at one position under one broker name (ZTF's objectId), linked on
+    first sight to the observatory's target there, or to a new transient target."""
+
+    object_id = models.CharField(max_length=64, help_text="The broker's name for the object, e.g. ZTF21aaxtctv.")
+    target = models.ForeignKey(
+        "observations.Target", null=True, on_delete=models.SET_NULL, related_name="alert_objects"
+    )
+    ra_deg = models.FloatField(help_text="Position of the first detection, ICRS degrees.")
+    dec_deg = models.FloatField()
+    first_mjd = models.FloatField()
+    last_mjd = models.FloatField()
+    detections = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "object_id"], name="alert_object_unique_per_tenant")]
+
+    def __str__(self):
+        return self.object_id
+
+
+class Alert(TenantOwned):
+    """One candidate: where and how bright, when and in which band, the broker's own
+    real-bogus score, the history the packet carried, and its three stamps (gzipped FITS,
+    kept as sent)."""
+
+    id = models.BigAutoField(primary_key=True)
+    alert_object = models.ForeignKey(AlertObject, on_delete=models.CASCADE, related_name="alerts")
+    candidate_id = models.BigIntegerField(help_text="The broker's candidate id (ZTF's candid): one alert each.")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    origin = models.CharField(max_length=200, blank=True, help_text="Stream topic, file name or API key it came from.")
+    ra_deg = models.FloatField(validators=[MinValueValidator(0), MaxValueValidator(360)])
+    dec_deg = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
+    observed_at = models.DateTimeField()
+    mjd = models.FloatField()
+    band = models.CharField(max_length=10)
+    magnitude = models.FloatField(help_text="PSF-fit magnitude on the difference image.")
+    magnitude_error = models.FloatField()
+    positive = models.BooleanField(default=True, help_text="Brighter than the template (ZTF's isdiffpos).")
+    broker_real_bogus = models.FloatField(null=True, blank=True, help_text="The broker's real-bogus score, 0 to 1.")
+    history = models.JSONField(
+        default=list, blank=True, help_text="Earlier detections the packet carried: mjd, band, magnitude, error."
+    )
+    science_stamp = models.BinaryField()
+    template_stamp = models.BinaryField()
+    difference_stamp = models.BinaryField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "candidate_id"], name="alert_candidate_unique")]
+        indexes = [models.Index(fields=["tenant", "-id"], name="alert_newest"),
+                   models.Index(fields=["alert_object", "mjd"], name="alert_object_history")]  # fmt: skip
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.alert_object_id}/{self.candidate_id}"
+
+
+class DeadLetter(TenantOwned):
+    """A packet that could not be stored, with why; admins see these, the stream carries on."""
+
+    source = models.CharField(max_length=10, choices=Source.choices)
+    origin = models.CharField(max_length=200, blank=True)
+    reason = models.TextField()
+    candidate_id = models.BigIntegerField(null=True, blank=True)
+    payload = models.BinaryField(blank=True, help_text="The packet as received, cut at 64 KiB.")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-received_at"], name="dead_letter_newest")]
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.get_source_display()} {self.origin}: {self.reason[:80]}"
+
+
+class AlertStream(TenantOwned):
+    """Where an observatory's alerts come from: a broker's Kafka topic, or a folder of Avro
+    files replayed at a steady rate (the embedded default, and a way to re-run a night)."""
+
+    class Kind(models.TextChoices):
+        KAFKA = "kafka", "Kafka topic"
+        REPLAY = "replay", "Avro files replayed"
+
+    name = models.SlugField(max_length=60)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    bootstrap_servers = models.CharField(max_length=500, blank=True, help_text="Kafka brokers, host:port, commas.")
+    topic = models.CharField(max_length=200, blank=True, help_text="Kafka topic, e.g. ztf_20261130_programid1.")
+    options = models.JSONField(
+        default=dict, blank=True, help_text="More librdkafka settings, e.g. security.protocol, sasl.mechanisms."
+    )
+    folder = models.CharField(max_length=500, blank=True, help_text="Replay: the folder of .avro files.")
+    rate_per_s = models.FloatField(default=10.0, validators=[MinValueValidator(0.01)],
+                                   help_text="Replay: alerts a second.")  # fmt: skip
+    enabled = models.BooleanField(default=True)
+    received = models.PositiveBigIntegerField(default=0)
+    last_received_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="alert_stream_unique_per_tenant"),
+            models.CheckConstraint(
+                condition=(models.Q(kind="kafka") & ~models.Q(bootstrap_servers="") & ~models.Q(topic=""))
+                | (models.Q(kind="replay") & ~models.Q(folder="")),
+                name="alert_stream_has_its_source",
+                violation_error_message="A Kafka stream needs brokers and a topic; a replay needs a folder.",
+            ),
+        ]
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def origin(self):
+        """How its alerts and dead letters name where they came from."""
+        return f"{self.name}:{self.topic}" if self.kind == self.Kind.KAFKA else self.name

@@ -1,0 +1,154 @@
+"""Alert ingest: one path for every source (broker streams, Avro files, the REST API, later
+the array's own difference imaging).
+
+A batch of packets is read and checked one by one: a bad packet becomes a dead letter with
+its reason and the rest carry on. The good ones are stored in one transaction — the same
+candidate twice is stored once — and each new object is matched on arrival to the
+observatory's nearest target within the crossmatch radius, or becomes a new transient target.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from observations.models import Target
+from observations.services import cone_search
+
+from .avro import AvroUnreadable, read_alerts
+from .models import Alert, AlertObject, DeadLetter, Source
+from .packets import PacketRefused, read_packet
+
+DEAD_LETTER_BYTES = 64 * 1024
+FILE_BATCH = 500
+
+
+@dataclass
+class IngestResult:
+    alerts: list = field(default_factory=list)  # the Alerts stored now, in id order
+    duplicates: int = 0
+    refused: list = field(default_factory=list)  # (index in the batch, reason)
+
+    def merge(self, other, offset):
+        self.alerts += other.alerts
+        self.duplicates += other.duplicates
+        self.refused += [(index + offset, reason) for index, reason in other.refused]
+
+
+def ingest_packets(tenant, records, *, source, origin=""):
+    """Store a batch of ZTF-schema records (dicts) for ``tenant``; see the module docstring."""
+    packets, refused = [], []
+    for index, record in enumerate(records):
+        try:
+            packets.append(read_packet(record))
+        except PacketRefused as refusal:
+            refused.append((index, str(refusal)))
+            _dead_letter(tenant, source, origin, str(refusal), record, refusal.candidate_id)
+    result = IngestResult(refused=refused)
+    if packets:
+        try:
+            result.alerts, result.duplicates = _store(tenant, packets, source, origin)
+        except IntegrityError:  # another worker stored some of these between our check and our insert
+            result.alerts, result.duplicates = _store(tenant, packets, source, origin)
+    return result
+
+
+def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):
+    """Store every packet of an Avro container, in batches; a file that breaks part way
+    keeps what came before and leaves a dead letter saying where it broke."""
+    result, batch, offset = IngestResult(), [], 0
+    try:
+        for record in read_alerts(fileobj):
+            batch.append(record)
+            if len(batch) == FILE_BATCH:
+                result.merge(ingest_packets(tenant, batch, source=source, origin=origin), offset)
+                offset, batch = offset + len(batch), []
+    except AvroUnreadable as error:
+        result.refused.append((error.read, f"{origin or 'the file'}: {error}"))
+        _dead_letter(tenant, source, origin, str(error), None, None)
+    if batch:
+        result.merge(ingest_packets(tenant, batch, source=source, origin=origin), offset)
+    return result
+
+
+def _store(tenant, packets, source, origin):
+    with transaction.atomic():
+        known = set(Alert.objects.filter(tenant=tenant, candidate_id__in=[p.candidate_id for p in packets])
+                    .values_list("candidate_id", flat=True))  # fmt: skip
+        fresh, seen = [], set(known)
+        for packet in packets:
+            if packet.candidate_id not in seen:
+                seen.add(packet.candidate_id)
+                fresh.append(packet)
+        objects = _objects_for(tenant, fresh)
+        alerts = Alert.objects.bulk_create(
+            Alert(tenant=tenant, alert_object=objects[p.object_id], candidate_id=p.candidate_id, source=source,
+                  origin=origin[:200], ra_deg=p.ra_deg, dec_deg=p.dec_deg, observed_at=p.observed_at, mjd=p.mjd,
+                  band=p.band, magnitude=p.magnitude, magnitude_error=p.magnitude_error, positive=p.positive,
+                  broker_real_bogus=p.broker_real_bogus, history=p.history, science_stamp=p.stamps["science"],
+                  template_stamp=p.stamps["template"], difference_stamp=p.stamps["difference"])
+            for p in fresh
+        )  # fmt: skip
+        for object_id, alert_object in objects.items():
+            mjds = [p.mjd for p in fresh if p.object_id == object_id]
+            AlertObject.objects.filter(pk=alert_object.pk).update(
+                detections=F("detections") + len(mjds), last_mjd=max(max(mjds), alert_object.last_mjd)
+            )
+    return alerts, len(packets) - len(fresh)
+
+
+def _objects_for(tenant, packets):
+    """object_id -> AlertObject for the packets' objects, creating (and crossmatching) new ones."""
+    first = {}
+    for packet in sorted(packets, key=lambda p: p.mjd):
+        first.setdefault(packet.object_id, packet)
+    objects = {o.object_id: o for o in AlertObject.objects.filter(tenant=tenant, object_id__in=list(first))}
+    for object_id, packet in first.items():
+        if object_id not in objects:
+            objects[object_id] = AlertObject.objects.create(
+                tenant=tenant, object_id=object_id, target=_crossmatch(tenant, packet), ra_deg=packet.ra_deg,
+                dec_deg=packet.dec_deg, first_mjd=packet.mjd, last_mjd=packet.mjd,
+            )  # fmt: skip
+    return objects
+
+
+def _crossmatch(tenant, packet):
+    """The observatory's nearest target within the crossmatch radius, or a new transient
+    target named after the object (the one already so named, when there is one)."""
+    position = SkyCoord(packet.ra_deg * u.deg, packet.dec_deg * u.deg)
+    radius = settings.ALERT_CROSSMATCH_RADIUS_ARCSEC * u.arcsec
+    nearest = cone_search(tenant, position, radius, include_public=False, include_all_private=True, limit=1)
+    if nearest:
+        return nearest[0]
+    named = Target.objects.filter(tenant=tenant, name__iexact=packet.object_id).first()
+    if named is not None:
+        return named
+    target = Target(tenant=tenant, name=packet.object_id, ra_deg=packet.ra_deg, dec_deg=packet.dec_deg,
+                    kind=Target.Kind.TRANSIENT, tags=["alert"])  # fmt: skip
+    target.save()
+    return target
+
+
+def _dead_letter(tenant, source, origin, reason, record, candidate_id):
+    DeadLetter.objects.create(tenant=tenant, source=source, origin=origin[:200], reason=reason,
+                              candidate_id=candidate_id, payload=_payload(record))  # fmt: skip
+
+
+def _payload(record):
+    """The packet as received, for whoever debugs the stream: JSON where it can be (stamps as
+    their size), its repr otherwise; at most 64 KiB."""
+    if record is None:
+        return b""
+
+    def describe(value):
+        return f"<{len(value)} bytes>" if isinstance(value, bytes | bytearray) else repr(value)
+
+    try:
+        text = json.dumps(record, default=describe)
+    except (TypeError, ValueError):
+        text = repr(record)
+    return text.encode()[:DEAD_LETTER_BYTES]

@@ -1,0 +1,113 @@
+"""Alert streams as an observatory connects them: a broker's Kafka topic (a real Kafka
+protocol broker, librdkafka's in-process mock cluster), a replayed folder of Avro files, and
+what the admin reads when the broker cannot be reached."""
+
+import io
+import logging
+import time
+from dataclasses import dataclass
+
+import pytest
+from confluent_kafka import Producer
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+
+from alerts.avro import write_alerts
+from alerts.models import Alert, AlertStream, DeadLetter
+from alerts.streams import run_stream
+from alerts.synthetic import make_alert
+from portal.tenancy import tenant_context
+
+
+@pytest.fixture
+def observatory(tenant_factory):
+    tenant, users = tenant_factory(sites=[])
+    with tenant_context(tenant):
+        yield tenant
+
+
+@dataclass
+class Broker:
+    producer: Producer
+    address: str
+
+
+@pytest.fixture
+def broker():
+    """A Kafka cluster in this process, listening on a real port, and a producer on it."""
+    producer = Producer({"bootstrap.servers": "", "test.mock.num.brokers": 1, "logger": logging.getLogger("mock")})
+    brokers = producer.list_topics(timeout=10).brokers.values()
+    yield Broker(producer, ",".join(f"{broker.host}:{broker.port}" for broker in brokers))
+    producer.flush(5)
+
+
+def avro_message(alert):
+    """One packet as ZTF sends it on Kafka: an Avro container holding one record."""
+    buffer = io.BytesIO()
+    write_alerts(buffer, [alert.packet])
+    return buffer.getvalue()
+
+
+def test_a_kafka_topic_is_consumed_into_alerts_and_a_bad_message_is_a_dead_letter(observatory, broker):
+    alerts = [make_alert(40 + n) for n in range(5)]
+    for alert in alerts[:3]:
+        broker.producer.produce("ztf_20261130_programid1", value=avro_message(alert))
+    broker.producer.produce("ztf_20261130_programid1", value=b"this is not avro")
+    for alert in alerts[3:]:
+        broker.producer.produce("ztf_20261130_programid1", value=avro_message(alert))
+    broker.producer.flush(10)
+    stream = AlertStream.objects.create(tenant=observatory, name="ztf-public", kind="kafka",
+                                        bootstrap_servers=broker.address, topic="ztf_20261130_programid1")  # fmt: skip
+    progress = run_stream(stream, seconds=30, max_alerts=6)
+    assert (progress.stored, progress.refused) == (5, 1)
+    assert set(Alert.objects.values_list("candidate_id", flat=True)) == {a.packet["candid"] for a in alerts}
+    letter = DeadLetter.objects.get()
+    assert letter.origin.startswith("ztf-public:ztf_20261130_programid1[") and "it is not an Avro file" in letter.reason
+    stream.refresh_from_db()
+    assert stream.received == 5 and stream.last_received_at is not None
+    again = run_stream(stream, seconds=4)
+    assert again.handled == 0, "offsets were committed after the batch was stored: nothing is read twice"
+
+
+def test_an_unreachable_broker_is_said_once_on_the_stream_and_in_one_dead_letter(observatory):
+    stream = AlertStream.objects.create(tenant=observatory, name="broker-down", kind="kafka",
+                                        bootstrap_servers="127.0.0.1:9", topic="ztf")  # fmt: skip
+    progress = run_stream(stream, seconds=3)
+    stream.refresh_from_db()
+    assert progress.handled == 0
+    assert stream.last_error.startswith("cannot reach the Kafka brokers at 127.0.0.1:9 (")
+    assert list(DeadLetter.objects.values_list("reason", flat=True)) == [stream.last_error], "once, not per retry"
+
+
+def test_replayed_folders_are_fed_at_their_rate_each_in_its_thread_and_the_command_reports_them(
+    committed_tenant_factory, tmp_path, capsys
+):
+    tenant, _ = committed_tenant_factory(sites=[])
+    with tenant_context(tenant):
+        for region, name in enumerate(("north", "south")):
+            (tmp_path / name).mkdir()
+            for night in range(2):
+                with (tmp_path / name / f"night{night}.avro").open("wb") as avro:
+                    write_alerts(avro, [make_alert(100 * region + 10 * night + n).packet for n in range(10)])
+            AlertStream.objects.create(tenant=tenant, name=name, kind="replay", folder=str(tmp_path / name),
+                                       rate_per_s=10)  # fmt: skip
+    started = time.monotonic()
+    call_command("consume_alerts", tenant.slug, "--seconds", "20")
+    elapsed = time.monotonic() - started
+    output = capsys.readouterr().out
+    assert "north: 20 stored, 0 duplicates, 0 refused" in output and "south: 20 stored" in output
+    assert 1.5 < elapsed < 15, f"20 alerts at 10/s in each of two threads took {elapsed:.1f} s"
+    with tenant_context(tenant):
+        assert Alert.objects.filter(tenant=tenant).count() == 40
+        assert set(Alert.objects.filter(tenant=tenant).values_list("origin", flat=True)) == {
+            f"{name}:night{night}.avro" for name in ("north", "south") for night in range(2)}  # fmt: skip
+
+
+def test_a_stream_without_its_source_is_refused_and_a_missing_folder_is_said(observatory):
+    with pytest.raises(IntegrityError, match="alert_stream_has_its_source"), transaction.atomic():
+        AlertStream.objects.create(tenant=observatory, name="half", kind="kafka", topic="ztf")
+    stream = AlertStream(tenant=observatory, name="gone", kind="replay", folder="/nonexistent/alerts")
+    stream.save()
+    run_stream(stream, seconds=1)
+    stream.refresh_from_db()
+    assert stream.last_error == "/nonexistent/alerts: no .avro files to replay"
