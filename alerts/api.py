@@ -17,12 +17,20 @@ MAX_BATCH = 1000
 class AlertSerializer(serializers.ModelSerializer):
     object_id = serializers.CharField(source="alert_object.object_id")
     target = serializers.SerializerMethodField()
+    classifications = serializers.SerializerMethodField(
+        help_text="what each model version said: real-bogus from the stamps, the kind from the light curve"
+    )
 
     class Meta:
         model = Alert
         fields = ["id", "candidate_id", "object_id", "target", "source", "origin", "ra_deg", "dec_deg",
                   "observed_at", "mjd", "band", "magnitude", "magnitude_error", "positive", "broker_real_bogus",
-                  "received_at"]  # fmt: skip
+                  "received_at", "classifications"]  # fmt: skip
+
+    def get_classifications(self, alert):
+        return [{"model": answer.version.model.name, "version": answer.version.number, "label": answer.label,
+                 "probabilities": answer.probabilities, "refusal": answer.refusal}
+                for answer in alert.classifications.all()]  # fmt: skip
 
     def get_target(self, alert):
         target = alert.alert_object.target
@@ -51,7 +59,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     """
 
     def get_queryset(self):
-        alerts = Alert.objects.filter(tenant=self.request.tenant).select_related("alert_object__target")
+        alerts = (Alert.objects.filter(tenant=self.request.tenant).select_related("alert_object__target")
+                  .prefetch_related("classifications__version__model"))  # fmt: skip
         params = self.request.query_params
         conditions = Q()
         if "after" in params:

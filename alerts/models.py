@@ -140,3 +140,22 @@ class AlertStream(TenantOwned):
     def origin(self):
         """How its alerts and dead letters name where they came from."""
         return f"{self.name}:{self.topic}" if self.kind == self.Kind.KAFKA else self.name
+
+
+class AlertClassification(TenantOwned):
+    """What one model version said about one alert — real or bogus from its stamps, or the
+    kind of object from its light curve — or why it could not say. One row per (alert,
+    version): running a version again replaces its answer."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="classifications")
+    version = models.ForeignKey("mlmodels.ModelVersion", on_delete=models.CASCADE, related_name="alert_classifications")
+    label = models.CharField(max_length=60, blank=True, help_text="The most probable class; empty when refused.")
+    probabilities = models.JSONField(default=dict, help_text="class -> probability.")
+    refusal = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "alert"], name="alert_classified_once_per_version")]
+
+    def __str__(self):
+        return f"{self.version}: {self.label or 'refused'}"

@@ -7,6 +7,7 @@ candidate twice is stored once — and each new object is matched on arrival to 
 observatory's nearest target within the crossmatch radius, or becomes a new transient target.
 """
 
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -54,7 +55,16 @@ def ingest_packets(tenant, records, *, source, origin=""):
             result.alerts, result.duplicates = _store(tenant, packets, source, origin)
         except IntegrityError:  # another worker stored some of these between our check and our insert
             result.alerts, result.duplicates = _store(tenant, packets, source, origin)
+    if result.alerts:
+        _classify_when_committed(tenant, [alert.pk for alert in result.alerts])
     return result
+
+
+def _classify_when_committed(tenant, ids):
+    """Send new alerts to the gpu workers' classifiers once a worker can read them."""
+    from mlmodels.tasks import classify_alerts
+
+    transaction.on_commit(functools.partial(classify_alerts.delay, tenant.pk, ids))
 
 
 def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):

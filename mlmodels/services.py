@@ -10,11 +10,13 @@ from django.apps import apps
 from django.db import transaction
 from django.db.models import Case, When
 
+from alerts.synthetic import KINDS as ALERT_KINDS
 from portal.models import Tenant
 from portal.progress import finish_job, report_progress, start_job
 from portal.tenancy import tenant_context
 
 from . import registry
+from .alert_features import SEQUENCE_FEATURES
 from .frame_quality import FLAGS, PLANES, QUALITY_CLASSES
 from .models import MLModel, ModelVersion, Prediction, Visibility
 from .synthetic_galaxies import KINDS
@@ -61,6 +63,8 @@ class SyntheticSource:
     builder: str  # the training module's function making the TrainingSet
     generator: str  # the module that draws them, recorded with each version
     input_spec: dict
+    architecture: str = "convnext_atto"  # what a new model is built as, unless told otherwise
+    learning_rate: float = 2e-3
 
 
 SYNTHETIC_SOURCES = {
@@ -70,6 +74,17 @@ SYNTHETIC_SOURCES = {
     MLModel.Task.FRAME_QUALITY: SyntheticSource("frames", QUALITY_CLASSES, FLAGS, "frame_training_set",
                                                 "observations.synthetic",
                                                 {"size": 128, "bands": list(PLANES), "normalisation": "asinh-noise"}),
+    MLModel.Task.REAL_BOGUS: SyntheticSource("alerts", ("bogus", "real"), (), "real_bogus_training_set",
+                                             "alerts.synthetic",
+                                             {"size": 63, "bands": ["science", "template", "difference"],
+                                              "normalisation": "asinh-noise"},
+                                             architecture="module:mlmodels.networks.real_bogus_cnn"),
+    MLModel.Task.LIGHT_CURVE: SyntheticSource("light curves", ALERT_KINDS, (), "light_curve_training_set",
+                                              "alerts.synthetic",
+                                              {"size": 32, "bands": list(SEQUENCE_FEATURES),
+                                               "normalisation": "magnitudes relative to the median detection"},
+                                              architecture="module:mlmodels.networks.light_curve_gru",
+                                              learning_rate=5e-3),
 }  # fmt: skip
 
 
@@ -100,7 +115,7 @@ def train_version(model, user, *, examples, epochs, seed=0, on_epoch=None):
     size = int(model.input_spec.get("size", source.input_spec["size"]))
     data = getattr(training, source.builder)(examples, seed=seed, size=size)
     network, metrics = training.train_classifier(data, architecture=model.architecture, epochs=epochs, seed=seed,
-                                                 on_epoch=on_epoch)  # fmt: skip
+                                                 learning_rate=source.learning_rate, on_epoch=on_epoch)  # fmt: skip
     return registry.save_version(
         model, user, weights=training.weights_of(network), metrics=metrics,
         config={"pretrained_cfg": {"input_size": [len(data.images[0]), size, size], "normalisation": "asinh-noise"}},
@@ -114,10 +129,12 @@ def training_title(model, examples):
     return f"Training {model.name} on {examples:,} synthetic {SYNTHETIC_SOURCES[model.task].noun}"
 
 
-def create_synthetic_model(tenant, user, *, name, task, architecture, visibility=Visibility.TENANT, description=""):
-    """Register a model shaped for the task's synthetic examples (classes, flags, input)."""
+def create_synthetic_model(tenant, user, *, name, task, architecture=None, visibility=Visibility.TENANT,
+                           description=""):  # fmt: skip
+    """Register a model shaped for the task's synthetic examples (classes, flags, input), built
+    as ``architecture`` or the task's usual network."""
     source = SYNTHETIC_SOURCES[task]
-    return registry.create_model(tenant, user, name=name, task=task, architecture=architecture,
+    return registry.create_model(tenant, user, name=name, task=task, architecture=architecture or source.architecture,
                                  class_names=source.classes, flag_names=source.flags,
                                  input_spec=dict(source.input_spec), visibility=visibility,
                                  description=description)  # fmt: skip
@@ -183,6 +200,24 @@ def classify(version, ids):
 
     subjects, _, _ = _subjects(version.model.task)
     return inference.classify(version, subjects.filter(pk__in=ids).order_by("pk"))
+
+
+ALERT_TASKS = (MLModel.Task.REAL_BOGUS, MLModel.Task.LIGHT_CURVE)
+
+
+def classify_alerts(tenant, ids):
+    """Run every real-bogus and light-curve model serving ``tenant`` on its alerts ``ids``
+    (on a worker); returns {model name: alerts classified}."""
+    from alerts.models import Alert
+
+    from . import alert_classification
+
+    alerts = list(Alert.objects.filter(tenant=tenant, pk__in=ids).order_by("pk"))
+    done = {}
+    for task in ALERT_TASKS:
+        for version in production_versions(tenant, task):
+            done[version.model.name] = alert_classification.classify_alerts(version, alerts)
+    return done
 
 
 def backfill_job(job, version):

@@ -43,6 +43,14 @@ def classify(tenant_id, version_id, ids):
 
 
 @app.task(base=TenantTask)
+def classify_alerts(tenant_id, alert_ids):
+    """Real-bogus and light-curve classification of newly stored alerts; idempotent."""
+    from portal.models import Tenant
+
+    services.classify_alerts(Tenant.objects.get(pk=tenant_id), alert_ids)
+
+
+@app.task(base=TenantTask)
 def backfill(tenant_id, job_id, version_id):
     """Classify everything of the tenant a newly promoted version has not seen, with progress."""
     from .models import ModelVersion

@@ -22,15 +22,29 @@ class TrainingRefused(ValueError):
     """A training run that would not mean anything; the message says why, before any work."""
 
 
+def rotate_and_flip(batch):
+    """A random quarter-turn and flip: a galaxy (or a stamp) has no up or down on the sky."""
+    batch = torch.rot90(batch, int(torch.randint(0, 4, ())), dims=(2, 3))
+    return torch.flip(batch, dims=(3,)) if torch.rand(()) < 0.5 else batch
+
+
+def jitter_magnitudes(batch, *, magnitude_row, error_row):
+    """Light curves drawn again within their error bars: the same object, observed again."""
+    batch = batch.clone()
+    batch[:, magnitude_row] += torch.randn_like(batch[:, magnitude_row]) * batch[:, error_row]
+    return batch
+
+
 @dataclass
 class TrainingSet:
-    images: np.ndarray  # (N, bands, H, W) float32, already normalised
+    images: np.ndarray  # (N, channels, H, W) images or (N, features, length) sequences, float32, normalised
     labels: np.ndarray  # (N,) class index
     groups: np.ndarray  # (N,) source id: examples of one source stay on one side of the split
     class_names: list
     summary: str
     flags: np.ndarray | None = None  # (N, F) 0/1: yes/no findings learnt beside the class
     flag_names: list = field(default_factory=list)
+    augment: object = rotate_and_flip  # batch -> batch, on every training step
 
 
 def asinh_normalise(images):
@@ -74,6 +88,51 @@ def frame_training_set(count, *, seed=0, size=128):
     return TrainingSet(images, labels, np.arange(count), list(QUALITY_CLASSES), summary, flags, list(FLAGS))
 
 
+def real_bogus_training_set(count, *, seed=0, size=63):
+    """Synthetic alerts' stamp triplets, half real (supernovae, variables, AGN), half bogus
+    (cosmic rays, bad subtractions, satellites); each alert is its own source."""
+    from alerts.synthetic import KINDS as ALERT_KINDS
+    from alerts.synthetic import make_alerts
+
+    from .alert_features import stamp_triplet
+
+    real = [kind for kind in ALERT_KINDS if kind != "bogus"]
+    alerts = make_alerts(count, seed=seed, kinds=[*real, *["bogus"] * len(real)])
+    images = np.stack([stamp_triplet(*(alert.packet[field]["stampData"] for field in STAMP_FIELDS), size=size)
+                       for alert in alerts])  # fmt: skip
+    labels = np.array([int(alert.real) for alert in alerts])
+    summary = f"{count:,} synthetic alerts (seed {seed}), {size}² px science/template/difference stamps"
+    return TrainingSet(images, labels, np.arange(count), ["bogus", "real"], summary)
+
+
+STAMP_FIELDS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
+
+
+def light_curve_training_set(count, *, seed=0, size=32):
+    """Synthetic alerts' light curves (the history each packet carries and its detection),
+    one class each in turn; magnitudes jittered within their errors while training."""
+    from functools import partial
+
+    from alerts.packets import read_packet
+    from alerts.synthetic import KINDS as ALERT_KINDS
+    from alerts.synthetic import make_alerts
+
+    from .alert_features import SEQUENCE_FEATURES, alert_points, light_curve
+
+    alerts = make_alerts(count, seed=seed)
+    sequences = []
+    for alert in alerts:
+        packet = read_packet(alert.packet)
+        sequences.append(light_curve(alert_points(packet.history, mjd=packet.mjd, band=packet.band,
+                                                  magnitude=packet.magnitude,
+                                                  magnitude_error=packet.magnitude_error), length=size))  # fmt: skip
+    labels = np.array([ALERT_KINDS.index(alert.kind) for alert in alerts])
+    summary = f"{count:,} synthetic light curves (seed {seed}), up to {size} points, g and r"
+    augment = partial(jitter_magnitudes, magnitude_row=SEQUENCE_FEATURES.index("magnitude_offset"),
+                      error_row=SEQUENCE_FEATURES.index("magnitude_error"))  # fmt: skip
+    return TrainingSet(np.stack(sequences), labels, np.arange(count), list(ALERT_KINDS), summary, augment=augment)
+
+
 def check_labels(labels, class_names, minimum=MIN_EXAMPLES_PER_CLASS):
     counts = np.bincount(labels, minlength=len(class_names))
     short = [f"{name} has {count}" for name, count in zip(class_names, counts) if count < minimum]
@@ -102,12 +161,6 @@ def build_network(architecture, *, num_classes, in_chans):
         module_name, _, factory = architecture.removeprefix("module:").rpartition(".")
         return getattr(importlib.import_module(module_name), factory)(num_classes=num_classes, in_chans=in_chans)
     return timm.create_model(architecture, pretrained=False, num_classes=num_classes, in_chans=in_chans)
-
-
-def _augment(batch):
-    """A random quarter-turn and flip: a galaxy has no up or down on the sky."""
-    batch = torch.rot90(batch, int(torch.randint(0, 4, ())), dims=(2, 3))
-    return torch.flip(batch, dims=(3,)) if torch.rand(()) < 0.5 else batch
 
 
 def predict(model, images, *, classes=None, batch_size=256):
@@ -192,8 +245,8 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
     try:  # a network whose strides outgrow the cutout fails here, with a reason, not mid-training
         model.eval()(torch.from_numpy(training_set.images[:1]).to(target))
     except RuntimeError as error:
-        height, width = training_set.images.shape[2:]
-        raise TrainingRefused(f"{architecture} cannot take {height}×{width} px cutouts: {error}") from error
+        shape = "×".join(str(side) for side in training_set.images.shape[1:])
+        raise TrainingRefused(f"{architecture} cannot take inputs of {shape}: {error}") from error
     optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.05)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=learning_rate, epochs=epochs,
                                                    steps_per_epoch=math.ceil(len(train) / batch_size))  # fmt: skip
@@ -209,7 +262,7 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
             loss = _loss(
-                model(_augment(images[chosen]).to(target)),
+                model(training_set.augment(images[chosen]).to(target)),
                 labels[chosen].to(target),
                 flags[chosen].to(target) if flag_count else None,
                 classes,

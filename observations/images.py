@@ -26,12 +26,7 @@ def read_cube(data):
     The bands come from BANDS (comma-separated, one per plane) or, for a single plane,
     FILTER; a cube whose planes are not named cannot be matched to a model's bands.
     """
-    try:
-        cube, header = _plain_primary_image(data) or _first_image(data)
-    except (OSError, ValueError, TypeError) as error:
-        if isinstance(error, ImageError):
-            raise
-        raise ImageError(f"not a readable FITS file ({error})") from error
+    cube, header = read_pixels(data)
     if cube.ndim == 2:
         cube = cube[None]
     if "BANDS" in header:
@@ -49,6 +44,16 @@ def read_cube(data):
         raise ImageError("every pixel is NaN or infinite")
     scale = header.get("PIXSCALE")
     return cube, bands, float(scale) if scale else None
+
+
+def read_pixels(data):
+    """(float32 array, header) of a FITS file's first image, however the file is laid out."""
+    try:
+        return _plain_primary_image(data) or _first_image(data)
+    except (OSError, ValueError, TypeError) as error:
+        if isinstance(error, ImageError):
+            raise
+        raise ImageError(f"not a readable FITS file ({error})") from error
 
 
 def _first_image(data):

@@ -79,7 +79,7 @@ def test_a_model_whose_classes_are_not_the_generators_is_refused(tenant_factory)
 
 def test_cutouts_too_small_for_the_network_are_refused_with_the_reason():
     data = galaxy_training_set(60, size=16)
-    with pytest.raises(TrainingRefused, match="convnext_atto cannot take 16×16 px cutouts"):
+    with pytest.raises(TrainingRefused, match="convnext_atto cannot take inputs of 3×16×16"):
         train_classifier(data, architecture="convnext_atto", epochs=1)
 
 

@@ -19,7 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("model", help="model name, e.g. galaxy-morphology or frame-quality")
         parser.add_argument("--task", default=MLModel.Task.MORPHOLOGY, choices=list(services.SYNTHETIC_SOURCES),
                             help="the task of a new model")  # fmt: skip
-        parser.add_argument("--architecture", default="convnext_atto", help="a timm model name (random weights)")
+        parser.add_argument("--architecture", help="a timm model name (random weights); default: the task's usual "
+                                                   "network (convnext_atto for images)")  # fmt: skip
         parser.add_argument("--examples", "--galaxies", "--frames", dest="examples", type=int, default=3000,
                             help="how many synthetic examples to make (split 70/15/15)")  # fmt: skip
         parser.add_argument("--epochs", type=int, default=15)

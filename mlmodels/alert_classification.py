@@ -1,0 +1,67 @@
+"""Classifying alerts on the ``gpu`` workers: a real-bogus network on the stamp triplet and a
+light-curve network on the detections, each a registered version, answers stored per
+(alert, version) so that running a version again replaces its answer.
+
+Alerts arrive a few at a time and someone is waiting for them, so there is no read-ahead
+machinery here as for images: one batch, one forward pass, one upsert.
+
+Only worker code imports this module (torch).
+"""
+
+import functools
+
+import numpy as np
+import torch
+
+from alerts.models import AlertClassification
+
+from . import registry
+from .alert_features import AlertInputError, alert_points, light_curve, stamp_triplet
+from .models import MLModel, ModelVersion
+from .training import build_network, device, predict
+
+
+@functools.lru_cache(maxsize=8)
+def _network(version_pk, sha256):
+    """The version's network on this worker's device, kept for the next batch."""
+    version = ModelVersion.objects.get(pk=version_pk)
+    config, weights = registry.load_version(version)
+    network = build_network(config["architecture"], num_classes=config["num_classes"],
+                            in_chans=len(config["input_spec"]["bands"]))  # fmt: skip
+    network.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
+    return network.eval().to(device()), config
+
+
+def inputs_for(task, alert, size):
+    """What a network of ``task`` reads of one alert (see alert_features)."""
+    if task == MLModel.Task.REAL_BOGUS:
+        return stamp_triplet(alert.science_stamp, alert.template_stamp, alert.difference_stamp, size=size)
+    points = alert_points(alert.history, mjd=alert.mjd, band=alert.band, magnitude=alert.magnitude,
+                          magnitude_error=alert.magnitude_error)  # fmt: skip
+    return light_curve(points, length=size)
+
+
+def classify_alerts(version, alerts):
+    """Classify ``alerts`` with ``version`` and store the answers; returns how many were classified."""
+    network, config = _network(version.pk, version.sha256)
+    names, size = config["label_names"], int(config["input_spec"]["size"])
+    readable, batch, answers = [], [], []
+    for alert in alerts:
+        try:
+            batch.append(inputs_for(version.model.task, alert, size))
+            readable.append(alert)
+        except AlertInputError as refusal:
+            answers.append(AlertClassification(tenant_id=alert.tenant_id, alert=alert, version=version,
+                                               refusal=str(refusal)[:300]))  # fmt: skip
+    if batch:
+        probabilities, _ = predict(network, np.stack(batch), classes=len(names))
+        for alert, row in zip(readable, probabilities):
+            answers.append(AlertClassification(
+                tenant_id=alert.tenant_id, alert=alert, version=version, label=names[int(row.argmax())],
+                probabilities={name: round(float(p), 5) for name, p in zip(names, row)},
+            ))  # fmt: skip
+    AlertClassification.objects.bulk_create(
+        answers, update_conflicts=True, unique_fields=["version", "alert"],
+        update_fields=["label", "probabilities", "refusal", "created_at"],
+    )  # fmt: skip
+    return len(readable)

@@ -1,0 +1,80 @@
+"""What the alert classifiers see: the stamp triplet as a normalised image, and the light
+curve as a fixed-length sequence of irregularly spaced points. numpy only, so training and
+inference build their inputs the same way.
+"""
+
+import gzip
+
+import numpy as np
+
+from observations.images import ImageError, read_pixels
+
+STAMP_SIZE = 63
+STAMP_NAMES = ("science", "template", "difference")
+SEQUENCE_LENGTH = 32
+# One row per feature, one column per point (the network reads channels first, like a 1-D image).
+SEQUENCE_FEATURES = ("days_since_first", "days_since_previous", "magnitude_offset", "magnitude_error", "band_g",
+                     "band_r", "band_i", "upper_limit", "present")  # fmt: skip
+BAND_ROWS = {"g": 4, "r": 5, "i": 6}
+
+
+class AlertInputError(ValueError):
+    """An alert the classifiers cannot read; the message says which part and why."""
+
+
+def stamp_triplet(science, template, difference, size=STAMP_SIZE):
+    """(3, size, size) float32: each stamp asinh-scaled by its own noise, centre-cropped or
+    zero-padded to ``size`` (brokers cut 63 px; others cut differently)."""
+    planes = []
+    for name, data in zip(STAMP_NAMES, (science, template, difference)):
+        try:
+            pixels, _ = read_pixels(gzip.decompress(bytes(data)))
+        except (OSError, EOFError, ImageError) as error:
+            raise AlertInputError(f"the {name} stamp cannot be read ({error})") from error
+        if pixels.ndim != 2 or not np.isfinite(pixels).any():
+            raise AlertInputError(f"the {name} stamp is not a 2-D image with finite pixels")
+        planes.append(_fit(np.nan_to_num(pixels, nan=float(np.nanmedian(pixels))), size))
+    from .training import asinh_normalise  # torch: the workers only
+
+    return asinh_normalise(np.stack(planes)[:, None])[:, 0]
+
+
+def _fit(plane, size):
+    height, width = plane.shape
+    out = np.zeros((size, size), dtype=np.float32)
+    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+    crop = plane[top : top + size, left : left + size]
+    y, x = (size - crop.shape[0]) // 2, (size - crop.shape[1]) // 2
+    out[y : y + crop.shape[0], x : x + crop.shape[1]] = crop
+    return out
+
+
+def light_curve(points, length=SEQUENCE_LENGTH):
+    """(features, length) float32 from detections and upper limits — dicts with mjd, band
+    and magnitude + error, or limit — oldest first; the latest ``length`` points are kept,
+    right-aligned, the rest marked absent. Magnitudes are relative to the median detection,
+    so a curve's shape counts, not how far away its source is."""
+    points = sorted(points, key=lambda point: point["mjd"])[-length:]
+    sequence = np.zeros((len(SEQUENCE_FEATURES), length), dtype=np.float32)
+    if not points:
+        return sequence
+    detected = [point["magnitude"] for point in points if point.get("magnitude") is not None]
+    reference = float(np.median(detected)) if detected else 20.0
+    first, previous = points[0]["mjd"], points[0]["mjd"]
+    start = length - len(points)
+    for column, point in enumerate(points, start=start):
+        limit = point.get("magnitude") is None
+        sequence[0, column] = (point["mjd"] - first) / 30
+        sequence[1, column] = (point["mjd"] - previous) / 10
+        sequence[2, column] = (point["limit"] if limit else point["magnitude"]) - reference
+        sequence[3, column] = 0.0 if limit else point["error"]
+        sequence[BAND_ROWS.get(point["band"], 5), column] = 1.0
+        sequence[7, column] = float(limit)
+        sequence[8, column] = 1.0
+        previous = point["mjd"]
+    return sequence
+
+
+def alert_points(history, *, mjd, band, magnitude, magnitude_error):
+    """An alert's light curve: the history it carried and its own detection."""
+    return [*history, {"mjd": mjd, "band": band, "magnitude": magnitude, "error": magnitude_error}]
