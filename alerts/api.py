@@ -9,7 +9,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from . import services
-from .models import Alert, Source
+from .filters import FilterInvalid, clean_conditions
+from .models import Alert, AlertFilter, Source
 
 MAX_BATCH = 1000
 
@@ -89,6 +90,41 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         body = {"stored": len(result.alerts), "duplicates": result.duplicates, "ids": [a.pk for a in result.alerts],
                 "refused": [{"index": index, "reason": reason} for index, reason in result.refused]}  # fmt: skip
         return Response(body, status=status.HTTP_201_CREATED if result.alerts else status.HTTP_200_OK)
+
+
+class AlertFilterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertFilter
+        fields = ["id", "name", "conditions", "enabled", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate_conditions(self, conditions):
+        try:
+            return clean_conditions(conditions)
+        except FilterInvalid as error:
+            raise ValidationError(str(error)) from error
+
+    def validate_name(self, name):
+        request = self.context["request"]
+        mine = AlertFilter.objects.filter(tenant=request.tenant, user=request.user, name=name)
+        if self.instance is not None:
+            mine = mine.exclude(pk=self.instance.pk)
+        if mine.exists():
+            raise ValidationError("you already have a filter with this name")
+        return name
+
+
+class AlertFilterViewSet(viewsets.ModelViewSet):
+    """Your alert filters (the key's user's): structured conditions, checked when saved —
+    one that could never match is refused with the reason. See the README for the conditions."""
+
+    serializer_class = AlertFilterSerializer
+
+    def get_queryset(self):
+        return AlertFilter.objects.filter(tenant=self.request.tenant, user=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.save(tenant=self.request.tenant, user=self.request.user)
 
 
 def _integer(params, name):

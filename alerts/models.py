@@ -5,6 +5,8 @@ An alert's id comes from one sequence, so ids only grow in arrival order: a dash
 reconnects asks for every alert after the last id it saw and misses none.
 """
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -159,3 +161,34 @@ class AlertClassification(TenantOwned):
 
     def __str__(self):
         return f"{self.version}: {self.label or 'refused'}"
+
+
+class AlertFilter(TenantOwned):
+    """An astronomer's standing question about new alerts (see alerts.filters for the
+    conditions); matches reach their dashboards live."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_filters")
+    name = models.CharField(max_length=100)
+    conditions = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "name"], name="alert_filter_name_unique_per_user",
+                violation_error_message="name: you already have a filter with this name.",
+            )
+        ]  # fmt: skip
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from .filters import FilterInvalid, clean_conditions
+
+        try:
+            self.conditions = clean_conditions(self.conditions)
+        except FilterInvalid as error:
+            raise ValidationError({"conditions": str(error)}) from error

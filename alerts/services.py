@@ -21,7 +21,8 @@ from observations.models import Target
 from observations.services import cone_search
 
 from .avro import AvroUnreadable, read_alerts
-from .models import Alert, AlertObject, DeadLetter, Source
+from .filters import matches
+from .models import Alert, AlertFilter, AlertObject, DeadLetter, Source
 from .packets import PacketRefused, read_packet
 
 DEAD_LETTER_BYTES = 64 * 1024
@@ -162,3 +163,29 @@ def _payload(record):
     except (TypeError, ValueError):
         text = repr(record)
     return text.encode()[:DEAD_LETTER_BYTES]
+
+
+def scores_of(alert):
+    """What the classifiers said of an alert, as filters read it: P(real) from the real-bogus
+    model and the class from the light-curve model (classifications prefetched)."""
+    scores = {"real": None, "label": None, "probabilities": {}}
+    for answer in alert.classifications.all():
+        if answer.refusal:
+            continue
+        if answer.version.model.task == "real_bogus":
+            scores["real"] = answer.probabilities.get("real")
+        elif answer.version.model.task == "light_curve":
+            scores["label"], scores["probabilities"] = answer.label, answer.probabilities
+    return scores
+
+
+def matching_filters(tenant, alert_ids):
+    """{alert: [the tenant's enabled filters it meets]} for classified alerts."""
+    alerts = (Alert.objects.filter(tenant=tenant, pk__in=alert_ids).select_related("alert_object__target")
+              .prefetch_related("classifications__version__model").order_by("pk"))  # fmt: skip
+    filters = list(AlertFilter.objects.filter(tenant=tenant, enabled=True))
+    matched = {}
+    for alert in alerts:
+        scores = scores_of(alert)
+        matched[alert] = [alert_filter for alert_filter in filters if matches(alert_filter.conditions, alert, scores)]
+    return matched

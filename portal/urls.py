@@ -20,6 +20,7 @@ router.register("targets", observations_api.TargetViewSet, basename="target")
 router.register("frames", observations_api.FrameViewSet, basename="frame")
 router.register("models", mlmodels_api.MLModelViewSet, basename="mlmodel")
 router.register("alerts", alerts_api.AlertViewSet, basename="alert")
+router.register("alert-filters", alerts_api.AlertFilterViewSet, basename="alert-filter")
 
 tenant_patterns = [
     path("", views.tenant_home, name="tenant_home"),

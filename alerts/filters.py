@@ -1,0 +1,129 @@
+"""Alert filters: an astronomer's standing question ("real-bogus above 0.8, a supernova, brighter
+than 19, within 5° of this field"), stored as structured conditions, checked when saved, and
+asked of every classified alert.
+
+Conditions are a JSON object; every key is optional and they all must hold:
+
+    min_real_bogus         P(real) from the real-bogus model, 0–1
+    classes                the light-curve class is one of these
+    min_class_probability  ... with at least this probability, 0–1
+    brighter_than          magnitude below this
+    fainter_than           magnitude above this
+    bands                  detected in one of these bands
+    cone                   {"ra_deg", "dec_deg", "radius_deg"}: within this circle
+    targets                the alert belongs to one of these target ids (a target list)
+    known_targets_only     true: only alerts on targets the observatory already had
+
+A filter that can never match (brighter than 17 yet fainter than 19, an empty class list)
+is refused, with the reason, instead of lying silent.
+"""
+
+import math
+
+from astropy.coordinates import angular_separation
+
+from .synthetic import KINDS
+
+BANDS = ("u", "g", "r", "i", "z", "y")
+KNOWN = {"min_real_bogus", "classes", "min_class_probability", "brighter_than", "fainter_than", "bands", "cone",
+         "targets", "known_targets_only"}  # fmt: skip
+
+
+class FilterInvalid(ValueError):
+    """Conditions that cannot be used; the message names the condition and why."""
+
+
+def clean_conditions(conditions):
+    """The conditions, checked and normalised, or FilterInvalid."""
+    if not isinstance(conditions, dict):
+        raise FilterInvalid("conditions must be an object of condition: value")
+    unknown = sorted(set(conditions) - KNOWN)
+    if unknown:
+        raise FilterInvalid(f"unknown condition {unknown[0]!r}; known: {', '.join(sorted(KNOWN))}")
+    clean = {}
+    for name in ("min_real_bogus", "min_class_probability"):
+        if conditions.get(name) is not None:
+            clean[name] = _number(conditions, name, low=0, high=1)
+    for name in ("brighter_than", "fainter_than"):
+        if conditions.get(name) is not None:
+            clean[name] = _number(conditions, name, low=-5, high=35)
+    if "brighter_than" in clean and "fainter_than" in clean and clean["fainter_than"] >= clean["brighter_than"]:
+        raise FilterInvalid(f"brighter than {clean['brighter_than']} and fainter than {clean['fainter_than']} can "
+                            "never both hold: nothing would ever match")  # fmt: skip
+    if "classes" in conditions:
+        clean["classes"] = _choices(conditions, "classes", KINDS)
+    if "min_class_probability" in clean and "classes" not in clean:
+        raise FilterInvalid("min_class_probability needs classes: the probability of which class?")
+    if "bands" in conditions:
+        clean["bands"] = _choices(conditions, "bands", BANDS)
+    if conditions.get("cone") is not None:
+        clean["cone"] = _cone(conditions["cone"])
+    if "targets" in conditions:
+        targets = conditions["targets"]
+        if not isinstance(targets, list) or not targets or not all(isinstance(t, int) for t in targets):
+            raise FilterInvalid("targets: a non-empty list of target ids is required")
+        clean["targets"] = sorted(set(targets))
+    if conditions.get("known_targets_only"):
+        clean["known_targets_only"] = True
+    return clean
+
+
+def matches(conditions, alert, scores):
+    """Whether ``alert`` meets every condition. ``scores`` is what the classifiers said:
+    {"real": P(real) or None, "label": light-curve class or None, "probabilities": {...}}."""
+    if "min_real_bogus" in conditions:
+        if scores.get("real") is None or scores["real"] < conditions["min_real_bogus"]:
+            return False
+    if "classes" in conditions:
+        if scores.get("label") not in conditions["classes"]:
+            return False
+        if scores.get("probabilities", {}).get(scores["label"], 0) < conditions.get("min_class_probability", 0):
+            return False
+    if "brighter_than" in conditions and not alert.magnitude < conditions["brighter_than"]:
+        return False
+    if "fainter_than" in conditions and not alert.magnitude > conditions["fainter_than"]:
+        return False
+    if "bands" in conditions and alert.band not in conditions["bands"]:
+        return False
+    if "cone" in conditions and _separation_deg(alert, conditions["cone"]) > conditions["cone"]["radius_deg"]:
+        return False
+    target = alert.alert_object.target_id
+    if "targets" in conditions and target not in conditions["targets"]:
+        return False
+    if conditions.get("known_targets_only") and (target is None or "alert" in alert.alert_object.target.tags):
+        return False
+    return True
+
+
+def _number(conditions, name, *, low, high):
+    value = conditions[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FilterInvalid(f"{name}: a number is required, got {value!r}")
+    if not low <= value <= high:
+        raise FilterInvalid(f"{name}: {value} is outside {low}–{high}")
+    return float(value)
+
+
+def _choices(conditions, name, known):
+    values = conditions[name]
+    if not isinstance(values, list) or not values:
+        raise FilterInvalid(f"{name}: a non-empty list is required (an empty one would match nothing)")
+    unknown = [value for value in values if value not in known]
+    if unknown:
+        raise FilterInvalid(f"{name}: {unknown[0]!r} is not one of {', '.join(known)}")
+    return sorted(set(values))
+
+
+def _cone(cone):
+    if not isinstance(cone, dict) or set(cone) != {"ra_deg", "dec_deg", "radius_deg"}:
+        raise FilterInvalid("cone: give ra_deg, dec_deg and radius_deg")
+    ra, dec = _number(cone, "ra_deg", low=0, high=360), _number(cone, "dec_deg", low=-90, high=90)
+    radius = _number(cone, "radius_deg", low=0, high=180)
+    if radius == 0:
+        raise FilterInvalid("cone: a radius of 0° can match nothing")
+    return {"ra_deg": ra, "dec_deg": dec, "radius_deg": radius}
+
+
+def _separation_deg(alert, cone):
+    return math.degrees(angular_separation(*map(math.radians, (cone["ra_deg"], cone["dec_deg"], alert.ra_deg,
+                                                               alert.dec_deg))))  # fmt: skip

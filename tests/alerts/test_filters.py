@@ -1,0 +1,90 @@
+"""Alert filters as an astronomer writes them: checked when saved (one that can never match is
+refused with the reason), and asked of every classified alert."""
+
+import pytest
+
+from alerts.filters import FilterInvalid, clean_conditions
+from alerts.models import Alert, AlertClassification, AlertFilter, Source
+from alerts.services import ingest_packets, matching_filters
+from alerts.synthetic import make_alert
+from observations.models import Target
+from portal.tenancy import tenant_context
+from tests.alerts.test_classification import serve_untrained
+from tests.conftest import api_client
+
+
+@pytest.mark.parametrize("conditions, reason", [
+    ({"brighter_than": 17, "fainter_than": 19}, "brighter than 17.0 and fainter than 19.0 can never both hold"),
+    ({"classes": []}, "classes: a non-empty list is required"),
+    ({"classes": ["sn_iax"]}, "classes: 'sn_iax' is not one of"),
+    ({"min_real_bogus": 1.5}, "min_real_bogus: 1.5 is outside 0–1"),
+    ({"min_class_probability": 0.5}, "min_class_probability needs classes"),
+    ({"cone": {"ra_deg": 10, "dec_deg": 95, "radius_deg": 5}}, "dec_deg: 95 is outside -90–90"),
+    ({"cone": {"ra_deg": 10, "dec_deg": 5, "radius_deg": 0}}, "a radius of 0° can match nothing"),
+    ({"magnitude": 19}, "unknown condition 'magnitude'"),
+    ({"targets": []}, "targets: a non-empty list of target ids"),
+])  # fmt: skip
+def test_an_impossible_or_malformed_condition_is_refused_with_the_reason(conditions, reason):
+    with pytest.raises(FilterInvalid, match=reason):
+        clean_conditions(conditions)
+
+
+@pytest.fixture
+def classified(tenant_factory):
+    """Three alerts with what the classifiers said of them, set by hand."""
+    tenant, users = tenant_factory(sites=[], members=[("admin", "admin"), ("astronomer", "astronomer")])
+    with tenant_context(tenant):
+        real_bogus, light_curve = serve_untrained(tenant, users["admin"])
+        host = Target.objects.create(tenant=tenant, name="NGC 3370", ra_deg=161.77, dec_deg=17.27)
+        supernova = make_alert(80, "sn_ia", ra_deg=161.77, dec_deg=17.27)
+        variable = make_alert(81, "variable", ra_deg=200.0, dec_deg=-30.0)
+        artefact = make_alert(82, "bogus", ra_deg=162.5, dec_deg=17.0)
+        stored = ingest_packets(tenant, [supernova.packet, variable.packet, artefact.packet], source=Source.REST).alerts
+        said = [(0.97, "sn_ia", 0.85), (0.9, "variable", 0.95), (0.05, "sn_ia", 0.4)]
+        for alert, (real, label, probability) in zip(stored, said):
+            AlertClassification.objects.create(tenant=tenant, alert=alert, version=real_bogus, label="real",
+                                               probabilities={"real": real, "bogus": 1 - real})  # fmt: skip
+            AlertClassification.objects.create(tenant=tenant, alert=alert, version=light_curve, label=label,
+                                               probabilities={label: probability})  # fmt: skip
+        yield tenant, users, dict(zip(("supernova", "variable", "artefact"), stored)), host
+
+
+def _matching(tenant, user, conditions):
+    AlertFilter.objects.filter(tenant=tenant).delete()
+    AlertFilter.objects.create(tenant=tenant, user=user, name="f", conditions=clean_conditions(conditions))
+    matched = matching_filters(tenant, Alert.objects.filter(tenant=tenant).values_list("pk", flat=True))
+    return {alert.alert_object.object_id for alert, filters in matched.items() if filters}
+
+
+def test_a_filter_gets_the_alerts_meeting_every_condition_and_only_those(classified):
+    tenant, users, alerts, host = classified
+    name = {key: alert.alert_object.object_id for key, alert in alerts.items()}
+    user = users["astronomer"]
+    assert _matching(tenant, user, {"min_real_bogus": 0.8}) == {name["supernova"], name["variable"]}
+    assert _matching(tenant, user, {"min_real_bogus": 0.8, "classes": ["sn_ia", "sn_ii"]}) == {name["supernova"]}
+    assert _matching(tenant, user, {"classes": ["sn_ia"], "min_class_probability": 0.5}) == {name["supernova"]}
+    near = {"cone": {"ra_deg": 161.0, "dec_deg": 17.0, "radius_deg": 5}}
+    assert _matching(tenant, user, near) == {name["supernova"], name["artefact"]}
+    assert _matching(tenant, user, {"targets": [host.pk]}) == {name["supernova"]}
+    assert _matching(tenant, user, {"known_targets_only": True}) == {name["supernova"]}
+    magnitude = alerts["variable"].magnitude
+    assert name["variable"] in _matching(tenant, user, {"brighter_than": magnitude + 0.01})
+    assert name["variable"] not in _matching(tenant, user, {"brighter_than": magnitude - 0.01})
+
+
+def test_filters_through_the_api_are_each_users_own_and_a_never_matching_one_is_a_problem(classified):
+    tenant, users, _, _ = classified
+    mine = api_client(tenant, users["astronomer"])
+    created = mine.post("/api/v1/alert-filters/", {"name": "bright SNe", "conditions": {
+        "min_real_bogus": 0.8, "classes": ["sn_ii", "sn_ia"], "brighter_than": 19}}, format="json")  # fmt: skip
+    assert created.status_code == 201, created.json()
+    assert created.json()["conditions"]["classes"] == ["sn_ia", "sn_ii"]
+    never = {"name": "never", "conditions": {"brighter_than": 15, "fainter_than": 18}}
+    refused = mine.post("/api/v1/alert-filters/", never, format="json")
+    assert refused.status_code == 400 and "can never both hold" in refused.json()["detail"]
+    again = mine.post("/api/v1/alert-filters/", {"name": "bright SNe", "conditions": {}}, format="json")
+    assert again.status_code == 400 and "already have a filter with this name" in again.json()["detail"]
+    theirs = api_client(tenant, users["admin"]).get("/api/v1/alert-filters/").json()
+    assert theirs["count"] == 0, "a colleague's filters are their own"
+    changed = mine.patch(f"/api/v1/alert-filters/{created.json()['id']}/", {"enabled": False}, format="json")
+    assert changed.status_code == 200 and changed.json()["enabled"] is False
