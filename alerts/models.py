@@ -69,6 +69,9 @@ class Alert(TenantOwned):
     template_stamp = models.BinaryField()
     difference_stamp = models.BinaryField()
     received_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it went out to the live feed, classified and filtered."
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "candidate_id"], name="alert_candidate_unique")]
@@ -192,3 +195,16 @@ class AlertFilter(TenantOwned):
             self.conditions = clean_conditions(self.conditions)
         except FilterInvalid as error:
             raise ValidationError({"conditions": str(error)}) from error
+
+
+class FilterMatch(TenantOwned):
+    """An alert that met a filter: the feed of that filter, and what a reconnecting
+    dashboard is sent again."""
+
+    alert_filter = models.ForeignKey(AlertFilter, on_delete=models.CASCADE, related_name="matches")
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="filter_matches")
+    matched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # Its index is also the feed's: a filter's matches in alert order.
+        constraints = [models.UniqueConstraint(fields=["alert_filter", "alert"], name="filter_match_once")]

@@ -44,10 +44,14 @@ def classify(tenant_id, version_id, ids):
 
 @app.task(base=TenantTask)
 def classify_alerts(tenant_id, alert_ids):
-    """Real-bogus and light-curve classification of newly stored alerts; idempotent."""
+    """Real-bogus and light-curve classification of newly stored alerts, then out to the live
+    feed through the filters; idempotent (an alert is published once)."""
+    from alerts.feed import publish
     from portal.models import Tenant
 
-    services.classify_alerts(Tenant.objects.get(pk=tenant_id), alert_ids)
+    tenant = Tenant.objects.get(pk=tenant_id)
+    services.classify_alerts(tenant, alert_ids)
+    publish(tenant, alert_ids)
 
 
 @app.task(base=TenantTask)

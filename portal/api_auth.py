@@ -10,7 +10,7 @@ from .models import ApiKey
 KEYWORDS = ("Api-Key", "Bearer")
 
 
-def _find_key(prefix):
+def find_api_key(prefix):
     """Look up a key by its public prefix before any tenant is active.
 
     The api-key table's policy lets exactly the row whose prefix is in
@@ -38,7 +38,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = plain.split("_", 2)
         if len(parts) != 3 or parts[0] != "ask" or len(parts[1]) != ApiKey.PREFIX_LENGTH:
             raise exceptions.AuthenticationFailed("This is not an Arrayscope API key (they start with 'ask_').")
-        key = _find_key(parts[1])
+        key = find_api_key(parts[1])
         if key is None or not key.matches(plain):
             raise exceptions.AuthenticationFailed("Unknown API key.")
         if not key.is_active:

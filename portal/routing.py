@@ -1,7 +1,10 @@
 from django.urls import path
 
+from alerts.consumers import AlertFeedConsumer
+
 from .consumers import JobProgressConsumer
 
 websocket_urlpatterns = [
     path("ws/t/<slug:tenant_slug>/jobs/<int:job_id>/", JobProgressConsumer.as_asgi()),
+    path("ws/t/<slug:tenant_slug>/alerts/", AlertFeedConsumer.as_asgi()),
 ]

@@ -7,7 +7,7 @@ import pytest
 from django.apps import apps
 from django.db import DataError, ProgrammingError, connection, transaction
 
-from alerts.models import AlertClassification, AlertFilter, AlertStream
+from alerts.models import AlertClassification, AlertFilter, AlertStream, FilterMatch
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from mlmodels.models import Embedding, Prediction
@@ -84,7 +84,8 @@ def _rows_in_every_tenant_table(tenant, user):
         stored = ingest_packets(tenant, [make_alert(tenant.pk).packet, {"candid": "x"}], source="rest")
         assert len(stored.alerts) == 1 and len(stored.refused) == 1, "an alert, its object, and a dead letter"
         AlertStream.objects.create(tenant=tenant, name="replay", kind="replay", folder="/srv/alerts")
-        AlertFilter.objects.create(tenant=tenant, user=user, name="bright", conditions={"brighter_than": 19})
+        bright = AlertFilter.objects.create(tenant=tenant, user=user, name="bright", conditions={"brighter_than": 19})
+        FilterMatch.objects.create(tenant=tenant, alert_filter=bright, alert=stored.alerts[0])
         AlertClassification.objects.create(tenant=tenant, alert=stored.alerts[0], version=version, label="a")
 
 

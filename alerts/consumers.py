@@ -1,0 +1,99 @@
+"""The alert feed over a websocket: ``ws/t/<slug>/alerts/?after=<id>&filter=<id>``.
+
+Members connect with their session (the dashboard); partners with an API key, as the
+``Authorization: Api-Key …`` header or ``?key=`` where their client cannot set headers.
+Without ``filter`` the feed is every alert of the observatory; with one of the user's filters
+it is that filter's matches. ``after`` is the last alert id the client saw: everything
+published since is sent first, then ``{"type": "caught_up"}``, then alerts as they come.
+"""
+
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from portal import tenancy
+from portal.api_auth import find_api_key
+from portal.middleware import membership_for
+from portal.models import Tenant
+
+from .feed import backlog, filter_group, tenant_group
+from .models import AlertFilter
+
+UNAUTHORISED = 4403
+BAD_REQUEST = 4400
+
+
+@database_sync_to_async
+def _access(scope, slug, query):
+    """(tenant, user, the chosen filter or None, the user's filter ids), or a close code."""
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        return UNAUTHORISED
+    user = scope["user"]
+    if not user.is_authenticated:
+        user = _key_user(scope, query, tenant)
+    if user is None or (membership_for(user, tenant) is None and not user.is_superuser):
+        return UNAUTHORISED
+    with tenancy.tenant_context(tenant, user):
+        own = set(AlertFilter.objects.filter(tenant=tenant, user=user).values_list("pk", flat=True))
+        chosen = query.get("filter")
+        if chosen is None:
+            return tenant, user, None, own
+        if not chosen.isdigit() or int(chosen) not in own:
+            return BAD_REQUEST
+        return tenant, user, AlertFilter.objects.get(pk=int(chosen)), own
+
+
+def _key_user(scope, query, tenant):
+    """The user behind an API key of ``tenant`` given in the header or the query, or None."""
+    headers = dict(scope.get("headers", []))
+    words = headers.get(b"authorization", b"").decode("latin-1").split()
+    plain = words[1] if len(words) == 2 and words[0] in ("Api-Key", "Bearer") else query.get("key", "")
+    parts = plain.split("_", 2)
+    if len(parts) != 3 or parts[0] != "ask":
+        return None
+    key = find_api_key(parts[1])
+    if key is None or not key.is_active or not key.matches(plain) or key.tenant_id != tenant.pk:
+        return None
+    return key.created_by
+
+
+@database_sync_to_async
+def _backlog(tenant, user, after, alert_filter):
+    with tenancy.tenant_context(tenant, user):
+        return backlog(tenant, after=after, alert_filter=alert_filter)
+
+
+class AlertFeedConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        query = {name: values[-1] for name, values in parse_qs(self.scope["query_string"].decode()).items()}
+        after = query.get("after", "0")
+        access = await _access(self.scope, self.scope["url_route"]["kwargs"]["tenant_slug"], query)
+        if isinstance(access, int) or not after.isdigit():
+            await self.close(code=access if isinstance(access, int) else BAD_REQUEST)
+            return
+        tenant, user, alert_filter, self.own_filters = access
+        # Join first, then send the backlog: an alert published in between arrives both ways
+        # and is sent once (``sent``), never missed.
+        self.group = filter_group(alert_filter.pk) if alert_filter else tenant_group(tenant.pk)
+        self.sent = set()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        for alert in await _backlog(tenant, user, int(after), alert_filter):
+            await self._send_alert(alert)
+        await self.send_json({"type": "caught_up", "last_id": max(self.sent, default=int(after))})
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def alert_new(self, event):
+        await self._send_alert(event["alert"])
+
+    async def _send_alert(self, alert):
+        if alert["id"] in self.sent:
+            return
+        self.sent.add(alert["id"])
+        mine = [match for match in alert["filters"] if match["id"] in self.own_filters]
+        await self.send_json({"type": "alert", "alert": {**alert, "filters": mine}})

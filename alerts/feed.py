@@ -1,0 +1,74 @@
+"""The live alert feed: what dashboards and partners' websockets receive, pushed through the
+Channels layer as soon as an alert has been classified and run through the filters.
+
+Each observatory has a group (every alert) and each filter one (its matches). An alert is
+published once, in id order within a batch; ``published_at`` marks it, so a client that
+reconnects with the last id it saw is sent every published alert after that id (``backlog``)
+before the live ones. The consumer sends no id twice on one connection.
+"""
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from .models import Alert, FilterMatch
+from .services import matching_filters, scores_of
+
+BACKLOG_LIMIT = 1000
+
+
+def tenant_group(tenant_id):
+    return f"alerts-{tenant_id}"
+
+
+def filter_group(filter_id):
+    return f"alert-filter-{filter_id}"
+
+
+def message(alert, scores, filters):
+    """An alert as a dashboard draws a row of it (and a partner's client reads it)."""
+    target = alert.alert_object.target
+    return {
+        "id": alert.pk, "object_id": alert.alert_object.object_id, "candidate_id": alert.candidate_id,
+        "target": None if target is None else {"id": target.pk, "name": target.name},
+        "ra_deg": alert.ra_deg, "dec_deg": alert.dec_deg, "mjd": alert.mjd, "band": alert.band,
+        "observed_at": alert.observed_at.isoformat(), "magnitude": round(alert.magnitude, 3),
+        "magnitude_error": round(alert.magnitude_error, 3), "real_bogus": scores["real"], "class": scores["label"],
+        "class_probability": scores["probabilities"].get(scores["label"]) if scores["label"] else None,
+        "filters": [{"id": alert_filter.pk, "name": alert_filter.name} for alert_filter in filters],
+        "received_at": alert.received_at.isoformat(),
+    }  # fmt: skip
+
+
+def publish(tenant, alert_ids):
+    """Record which filters each alert met and push it to its observatory's group and each
+    matching filter's group; alerts already published are left alone."""
+    unpublished = Alert.objects.filter(tenant=tenant, pk__in=alert_ids, published_at__isnull=True)
+    matched = matching_filters(tenant, list(unpublished.values_list("pk", flat=True)))
+    if not matched:
+        return 0
+    FilterMatch.objects.bulk_create(
+        [FilterMatch(tenant=tenant, alert_filter=alert_filter, alert=alert)
+         for alert, filters in matched.items() for alert_filter in filters], ignore_conflicts=True,
+    )  # fmt: skip
+    Alert.objects.filter(pk__in=[alert.pk for alert in matched]).update(published_at=timezone.now())
+    send = async_to_sync(get_channel_layer().group_send)
+    for alert, filters in matched.items():
+        event = {"type": "alert.new", "alert": message(alert, scores_of(alert), filters)}
+        send(tenant_group(tenant.pk), event)
+        for alert_filter in filters:
+            send(filter_group(alert_filter.pk), event)
+    return len(matched)
+
+
+def backlog(tenant, *, after, alert_filter=None, limit=BACKLOG_LIMIT):
+    """Messages of the published alerts after id ``after``, oldest first: the tenant's, or
+    one filter's matches."""
+    alerts = Alert.objects.filter(tenant=tenant, pk__gt=after, published_at__isnull=False)
+    if alert_filter is not None:
+        alerts = alerts.filter(filter_matches__alert_filter=alert_filter)
+    alerts = list(alerts.select_related("alert_object__target").prefetch_related("classifications__version__model",
+                                                                                  "filter_matches__alert_filter")
+                  .order_by("pk")[:limit])  # fmt: skip
+    return [message(alert, scores_of(alert), [match.alert_filter for match in alert.filter_matches.all()])
+            for alert in alerts]  # fmt: skip
