@@ -64,11 +64,24 @@ def publish(tenant, alert_ids):
 def backlog(tenant, *, after, alert_filter=None, limit=BACKLOG_LIMIT):
     """Messages of the published alerts after id ``after``, oldest first: the tenant's, or
     one filter's matches."""
-    alerts = Alert.objects.filter(tenant=tenant, pk__gt=after, published_at__isnull=False)
+    return _messages(_published(tenant, alert_filter).filter(pk__gt=after).order_by("pk")[:limit])
+
+
+def recent(tenant, *, alert_filter=None, count=100):
+    """Messages of the newest ``count`` published alerts, oldest first: what a dashboard
+    opens with before it listens."""
+    return _messages(_published(tenant, alert_filter).order_by("-pk")[:count])[::-1]
+
+
+def _published(tenant, alert_filter):
+    alerts = Alert.objects.filter(tenant=tenant, published_at__isnull=False)
     if alert_filter is not None:
         alerts = alerts.filter(filter_matches__alert_filter=alert_filter)
-    alerts = list(alerts.select_related("alert_object__target").prefetch_related("classifications__version__model",
-                                                                                  "filter_matches__alert_filter")
-                  .order_by("pk")[:limit])  # fmt: skip
+    return alerts.select_related("alert_object__target").prefetch_related(
+        "classifications__version__model", "filter_matches__alert_filter"
+    )
+
+
+def _messages(alerts):
     return [message(alert, scores_of(alert), [match.alert_filter for match in alert.filter_matches.all()])
             for alert in alerts]  # fmt: skip

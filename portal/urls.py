@@ -32,6 +32,7 @@ tenant_patterns = [
     path("jobs/<int:job_id>/", views.job_detail, name="job_detail"),
     path("", include("observations.urls")),
     path("", include("mlmodels.urls")),
+    path("", include("alerts.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,65 @@
+"""The alerts dashboard in a real headless Chromium against the running portal: an alert
+posted to the API appears without a reload, and alerts sent while the connection was down
+appear once it is back, each once."""
+
+import time
+
+import pytest
+
+from alerts.models import Alert
+from alerts.synthetic import make_alert
+from portal.tenancy import tenant_context
+from tests.alerts.test_classification import serve_untrained
+from tests.alerts.test_ingest import as_json
+from tests.browser.test_live_pages import sign_in
+from tests.conftest import api_client
+
+pytestmark = pytest.mark.browser
+
+
+def _published(tenant, ids, timeout=60):
+    deadline = time.monotonic() + timeout
+    with tenant_context(tenant):
+        while Alert.objects.filter(pk__in=ids, published_at__isnull=False).count() < len(ids):
+            assert time.monotonic() < deadline, "the gpu worker did not publish the alerts"
+            time.sleep(0.2)
+
+
+def test_alerts_arrive_live_and_the_missed_ones_after_a_reconnect(page, live_server_url, committed_tenant_factory):
+    tenant, users = committed_tenant_factory(sites=[])
+    with tenant_context(tenant):
+        serve_untrained(tenant, users["admin"])
+    api = api_client(tenant, users["admin"])
+
+    def post(*seeds):
+        return api.post("/api/v1/alerts/", [as_json(make_alert(seed).packet) for seed in seeds], format="json").json()
+
+    sign_in(page, live_server_url, users["admin"].username)
+    page.wait_for_url(f"{live_server_url}/t/{tenant.slug}/")
+    page.goto(f"{live_server_url}/t/{tenant.slug}/alerts/")
+    page.evaluate("window.sameDocument = true")
+    page.wait_for_selector("#feed-status >> text=live", timeout=15_000)
+
+    (first,) = post(100)["ids"]
+    page.wait_for_selector(f"#alert-rows tr[data-id='{first}']", timeout=60_000)
+    assert page.evaluate("window.sameDocument"), "the alert arrived without a reload"
+    assert page.locator("#sky-map .scattergeo .point").count() == 1
+
+    page.evaluate("window.alertFeed.paused = true; window.alertFeed.socket.close()")
+    page.wait_for_selector("#feed-status >> text=paused")
+    missed = post(101, 102)["ids"]
+    _published(tenant, missed)
+    assert page.locator("#alert-rows tr").count() == 1, "nothing arrives while the connection is down"
+    page.evaluate("window.alertFeed.reconnect()")
+    for alert_id in missed:
+        page.wait_for_selector(f"#alert-rows tr[data-id='{alert_id}']", timeout=15_000)
+    page.wait_for_selector("#feed-status >> text=live")
+    ids = [int(row) for row in page.locator("#alert-rows tr").evaluate_all("rows => rows.map(r => r.dataset.id)")]
+    assert ids == [missed[1], missed[0], first], "newest first, each alert once"
+
+    page.click(f"#alert-rows tr[data-id='{first}']")
+    page.wait_for_selector("#stamps img", timeout=15_000)
+    page.wait_for_function("[...document.querySelectorAll('#stamps img')].every(i => i.complete && i.naturalWidth)")
+    assert page.locator("#stamps img").count() == 3
+    page.wait_for_selector("#light-curve .scatterlayer .point", state="attached", timeout=15_000)
+    assert "real-bogus v1" in page.inner_text("#classifications")
