@@ -88,8 +88,9 @@ class AlertFeedConsumer(AsyncJsonWebsocketConsumer):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def alert_new(self, event):
-        await self._send_alert(event["alert"])
+    async def alert_batch(self, event):
+        for alert in event["alerts"]:
+            await self._send_alert(alert)
 
     async def _send_alert(self, alert):
         if alert["id"] in self.sent:

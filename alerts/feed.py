@@ -1,10 +1,11 @@
 """The live alert feed: what dashboards and partners' websockets receive, pushed through the
 Channels layer as soon as an alert has been classified and run through the filters.
 
-Each observatory has a group (every alert) and each filter one (its matches). An alert is
-published once, in id order within a batch; ``published_at`` marks it, so a client that
-reconnects with the last id it saw is sent every published alert after that id (``backlog``)
-before the live ones. The consumer sends no id twice on one connection.
+Each observatory has a group (every alert) and each filter one (its matches); a classified
+batch goes to each group as one message. An alert is published once, in id order;
+``published_at`` marks it, so a client that reconnects with the last id it saw is sent every
+published alert after that id (``backlog``) before the live ones. The consumer sends no id
+twice on one connection.
 """
 
 from asgiref.sync import async_to_sync
@@ -52,13 +53,31 @@ def publish(tenant, alert_ids):
          for alert, filters in matched.items() for alert_filter in filters], ignore_conflicts=True,
     )  # fmt: skip
     Alert.objects.filter(pk__in=[alert.pk for alert in matched]).update(published_at=timezone.now())
-    send = async_to_sync(get_channel_layer().group_send)
+    # One message a group for the whole batch: a channel holds at most so many messages
+    # (the layer's capacity) and drops the rest, so a burst must not be one message an alert.
+    batches = {tenant_group(tenant.pk): []}
     for alert, filters in matched.items():
-        event = {"type": "alert.new", "alert": message(alert, scores_of(alert), filters)}
-        send(tenant_group(tenant.pk), event)
-        for alert_filter in filters:
-            send(filter_group(alert_filter.pk), event)
+        said = message(alert, scores_of(alert), filters)
+        for group in (tenant_group(tenant.pk), *(filter_group(f.pk) for f in filters)):
+            batches.setdefault(group, []).append(said)
+    async_to_sync(_send_all)(batches)  # one trip into the event loop for the batch
     return len(matched)
+
+
+async def _send_all(batches):
+    layer = get_channel_layer()
+    for group, alerts in batches.items():
+        await layer.group_send(group, {"type": "alert.batch", "alerts": alerts})
+
+
+def waiting(tenant, alert_ids, limit=500):
+    """The alerts a classifier run should take: those asked for and every other one of the
+    observatory still waiting to go out. Alerts posted one by one each queue a task; the
+    first task to run takes them all, and the rest find nothing left to do."""
+    unpublished = Alert.objects.filter(tenant=tenant, published_at__isnull=True)
+    asked = unpublished.filter(pk__in=alert_ids).values_list("pk", flat=True)
+    others = unpublished.order_by("pk").values_list("pk", flat=True)[:limit]
+    return sorted({*asked, *others})
 
 
 def backlog(tenant, *, after, alert_filter=None, limit=BACKLOG_LIMIT):

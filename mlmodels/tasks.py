@@ -1,3 +1,8 @@
+from datetime import timedelta
+
+from celery.signals import worker_ready
+from django.utils import timezone
+
 from portal.celery import TenantTask, app
 from portal.models import Job
 from portal.progress import fail_job
@@ -46,10 +51,13 @@ def classify(tenant_id, version_id, ids):
 def classify_alerts(tenant_id, alert_ids):
     """Real-bogus and light-curve classification of newly stored alerts, then out to the live
     feed through the filters; idempotent (an alert is published once)."""
-    from alerts.feed import publish
+    from alerts.feed import publish, waiting
     from portal.models import Tenant
 
     tenant = Tenant.objects.get(pk=tenant_id)
+    alert_ids = waiting(tenant, alert_ids)
+    if not alert_ids:
+        return  # an earlier run took them with its own
     services.classify_alerts(tenant, alert_ids)
     publish(tenant, alert_ids)
 
@@ -65,3 +73,24 @@ def backfill(tenant_id, job_id, version_id):
     except Exception as error:
         fail_job(job, f"{type(error).__name__}: {error}")
         raise
+
+
+@worker_ready.connect
+def send_on_what_a_lost_worker_held(sender, **kwargs):
+    """A gpu worker killed mid-batch leaves its alerts unclassified and unpublished, and Redis
+    hands its task back only after the visibility timeout (an hour): the next gpu worker to
+    start sends them on at once. Publishing is idempotent, so an alert also still queued is
+    published once."""
+    if "gpu" not in sender.app.amqp.queues.consume_from:
+        return
+    from alerts.models import Alert
+    from portal.models import Tenant
+    from portal.tenancy import tenant_context
+
+    since = timezone.now() - timedelta(days=1)
+    for tenant in Tenant.objects.all():
+        with tenant_context(tenant):
+            ids = list(Alert.objects.filter(tenant=tenant, published_at__isnull=True, received_at__gte=since)
+                       .order_by("pk").values_list("pk", flat=True))  # fmt: skip
+        for start in range(0, len(ids), 500):
+            classify_alerts.delay(tenant.pk, ids[start : start + 500])

@@ -176,6 +176,11 @@ def worker_command(queue):
     ]
 
 
+def web_env(env):
+    """The ASGI server's environment: no kept database connections (one a request thread)."""
+    return {**env, "DATABASE_CONN_MAX_AGE": "0"}
+
+
 def web_command(host, port):
     return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "--proxy-headers", "portal.asgi:application"]
 
@@ -241,7 +246,7 @@ def run():
         processes = [
             spawn(f"worker-{queue}", worker_command(queue), stack.env, log_dir) for queue in ("default", "gpu")
         ]
-        processes.append(spawn("web", web_command(host, port), stack.env, log_dir))
+        processes.append(spawn("web", web_command(host, port), web_env(stack.env), log_dir))
         if demo.wait() != 0:
             raise LaunchError(f"Loading the demo data failed (exit {demo.returncode}); see {demo.log_path}.")
         base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"

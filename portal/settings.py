@@ -101,7 +101,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", help="the app's connection, as a role that owns no table"),
-        conn_max_age=600,
+        # Workers keep their connection. The ASGI server runs each request in a thread of its
+        # own, and a kept connection per thread would exhaust PostgreSQL's slots under load:
+        # it runs with 0 (the launcher and compose.yaml set it), as Django advises for ASGI.
+        conn_max_age=int(env("DATABASE_CONN_MAX_AGE", "600", help="seconds a process keeps its database connection")),
         conn_health_checks=True,
     )
 }

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from portal.launcher import spawn, stop_processes, wait_healthy, web_command, worker_command
+from portal.launcher import spawn, stop_processes, wait_healthy, web_command, web_env, worker_command
 from portal.models import ApiKey, Membership, Role, Site, Tenant
 from portal.tenancy import tenant_context
 
@@ -123,7 +123,7 @@ def _free_port():
 def live_server_url(workers):
     """The ASGI server (HTTP and websockets) on a free port."""
     port = _free_port()
-    process = spawn("test-web", web_command("127.0.0.1", port), _service_env(), _log_dir())
+    process = spawn("test-web", web_command("127.0.0.1", port), web_env(_service_env()), _log_dir())
     url = f"http://127.0.0.1:{port}"
     wait_healthy(f"{url}/healthz", [process, *workers], timeout=60)
     yield url

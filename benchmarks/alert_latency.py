@@ -1,0 +1,189 @@
+"""Alert latency: from a partner's POST to a dashboard's websocket, classification in the path.
+
+Starts a throw-away portal as ``./arrayscope run`` does (embedded PostgreSQL and Redis, a
+``default`` and a ``gpu`` Celery worker, Daphne), serves a real-bogus and a light-curve
+version (their speed does not depend on what they learnt), and subscribes a websocket client
+to a filter every alert meets. A producer then POSTs synthetic alerts to the API at a steady
+rate (100/s for 60 s by default) while the client records when each arrives. Figures: p50 and
+p99 latency from the start of the POST to receipt, and the count lost. With ``--kill-worker``
+the gpu worker is killed (SIGKILL) halfway and started again; alerts it held are sent out by
+the new worker when it starts. Baseline, same run: the round trip of a bare websocket echo
+through the same Daphne and Redis channel layer — the floor for any push.
+
+    python benchmarks/alert_latency.py [--quick] [--rate 100] [--seconds 60] [--kill-worker]
+"""
+
+import argparse
+import asyncio
+import base64
+import copy
+import json
+import os
+import signal
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from embedded_portal import embedded_portal, machine
+
+
+def packets(count):
+    """``count`` distinct ZTF-schema packets for the API, stamps in base64; 200 drawn, then
+    copied under new candidate ids, names and positions."""
+    from alerts.synthetic import make_alert
+
+    drawn = []
+    for seed in range(min(count, 200)):
+        packet = make_alert(seed).packet
+        for field in ("cutoutScience", "cutoutTemplate", "cutoutDifference"):
+            packet[field]["stampData"] = base64.b64encode(packet[field]["stampData"]).decode()
+        drawn.append(packet)
+    out = []
+    for index in range(count):
+        packet = copy.deepcopy(drawn[index % len(drawn)])
+        packet["candid"] = 10**15 + index
+        packet["objectId"] = f"ZTF26bench{index:06d}"
+        packet["candidate"]["ra"] = (index * 0.37) % 360
+        out.append(packet)
+    return out
+
+
+def serve_models(tenant):
+    from mlmodels import services
+    from mlmodels.registry import save_version
+    from mlmodels.training import build_network, weights_of
+
+    for name, task in (("real-bogus", "real_bogus"), ("light-curve", "light_curve")):
+        model = services.create_synthetic_model(tenant, None, name=name, task=task)
+        network = build_network(model.architecture, num_classes=len(model.class_names),
+                                in_chans=len(model.input_spec["bands"]))  # fmt: skip
+        services.promote_version(save_version(model, None, weights=weights_of(network)), None)
+
+
+def run(rate, seconds, kill_worker):
+    import urllib.request
+
+    from websockets.asyncio.client import connect
+
+    from alerts.models import AlertFilter
+    from portal.launcher import spawn, stop_processes, wait_healthy, web_command, web_env, worker_command
+    from portal.models import ApiKey, Membership, Tenant
+    from portal.tenancy import tenant_context
+
+    tenant = Tenant.objects.create(slug="bench", name="Benchmark")
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("bench", password="x")
+    with tenant_context(tenant):
+        Membership.objects.create(tenant=tenant, user=user, role="admin")
+        _, key = ApiKey.issue(tenant=tenant, created_by=user, name="bench", scope="write")
+        serve_models(tenant)
+        every = AlertFilter.objects.create(tenant=tenant, user=user, name="every", conditions={"brighter_than": 30})
+    env = {**os.environ, "SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0"}
+    log_dir = __import__("pathlib").Path(os.environ["ARRAYSCOPE_VAR"]) / "log"
+    port = 8000 + os.getpid() % 1000
+    processes = {queue: spawn(f"worker-{queue}", worker_command(queue), env, log_dir) for queue in ("default", "gpu")}
+    processes["web"] = spawn("web", web_command("127.0.0.1", port), web_env(env), log_dir)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", list(processes.values()), timeout=180)
+        count = int(rate * seconds)
+        batch = packets(count)
+        sent, received, echo = {}, {}, []
+        headers = {"Authorization": f"Api-Key {key}"}
+        feed_url = f"ws://127.0.0.1:{port}/ws/t/{tenant.slug}/alerts/?filter={every.pk}"
+        ready, done = threading.Event(), threading.Event()
+
+        async def listen():
+            async with connect(feed_url, additional_headers={**headers, "Origin": "http://127.0.0.1"}) as socket:
+                while json.loads(await socket.recv())["type"] != "caught_up":
+                    pass
+                for _ in range(20):  # the floor: a ping's round trip over the same socket
+                    started = time.perf_counter()
+                    pong = await socket.ping()
+                    await pong
+                    echo.append(time.perf_counter() - started)
+                ready.set()
+                while not done.is_set():
+                    try:
+                        message = json.loads(await asyncio.wait_for(socket.recv(), timeout=1))
+                    except TimeoutError:
+                        continue
+                    if message["type"] == "alert":
+                        received.setdefault(message["alert"]["candidate_id"], time.perf_counter())
+
+        listener = threading.Thread(target=lambda: asyncio.run(listen()), daemon=True)
+        listener.start()
+        assert ready.wait(60), "the websocket did not connect"
+
+        def post(packet, due):
+            time.sleep(max(0.0, due - time.perf_counter()))
+            body = json.dumps(packet).encode()
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/alerts/", data=body, method="POST",
+                                             headers={**headers, "Content-Type": "application/json"})  # fmt: skip
+            sent[packet["candid"]] = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 201, response.read()
+
+        start = time.perf_counter() + 1
+        killed_at = None
+        with ThreadPoolExecutor(16) as pool:
+            futures = [pool.submit(post, packet, start + index / rate) for index, packet in enumerate(batch)]
+            if kill_worker:
+                time.sleep(max(0.0, start + seconds / 2 - time.perf_counter()))
+                os.killpg(processes["gpu"].pid, signal.SIGKILL)
+                processes["gpu"].wait()
+                killed_at = time.perf_counter() - start
+                processes["gpu"] = spawn("worker-gpu", worker_command("gpu"), env, log_dir)
+            for future in futures:
+                future.result()
+        deadline = time.perf_counter() + 120
+        while len(received) < count and time.perf_counter() < deadline:
+            time.sleep(0.2)
+        done.set()
+        listener.join(5)
+        latencies = sorted(received[c] - sent[c] for c in received if c in sent)
+        duplicates_free = len(received) == len(set(received))
+        with tenant_context(tenant):  # where the time goes: stored → classified and published
+            from alerts.models import Alert
+
+            stages = sorted((a.published_at - a.received_at).total_seconds() for a in
+                            Alert.objects.filter(tenant=tenant, published_at__isnull=False))  # fmt: skip
+    except Exception:
+        for path in sorted(log_dir.glob("*.log")):  # the portal's own account of what went wrong
+            print(f"--- {path.name}", *path.read_text(errors="replace").splitlines()[-30:], sep="\n", file=sys.stderr)
+        raise
+    finally:
+        stop_processes(list(processes.values()))
+    figures = {
+        "alerts_sent": count, "rate_per_s": rate, "seconds": seconds, "received": len(received),
+        "lost": count - len(received), "p50_ms": round(1000 * statistics.median(latencies), 1),
+        "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1),
+        "max_ms": round(1000 * latencies[-1], 1), "each_received_once": duplicates_free,
+        "stored_to_published_p50_ms": round(1000 * statistics.median(stages), 1),
+        "stored_to_published_p99_ms": round(1000 * stages[int(0.99 * (len(stages) - 1))], 1),
+        "gpu_worker_killed_at_s": None if killed_at is None else round(killed_at, 1),
+    }  # fmt: skip
+    baseline = {"websocket_round_trip_p50_ms": round(1000 * statistics.median(echo), 2)}
+    return figures, baseline
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 alerts a second for 10 s")
+    parser.add_argument("--rate", type=float, default=100.0, help="alerts a second")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--kill-worker", action="store_true", help="kill the gpu worker halfway and restart it")
+    args = parser.parse_args()
+    rate, seconds = (20.0, 10.0) if args.quick else (args.rate, args.seconds)
+    with embedded_portal("arrayscope-alerts-"):
+        figures, baseline = run(rate, seconds, args.kill_worker)
+    ratio = {"p50_over_websocket_floor": round(figures["p50_ms"] / max(baseline["websocket_round_trip_p50_ms"], 0.01),
+                                               1)}  # fmt: skip
+    print(json.dumps({"benchmark": "alert_latency", "machine": machine(), "figures": figures, "baseline": baseline,
+                      "ratio": ratio}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
