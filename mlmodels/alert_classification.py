@@ -32,6 +32,10 @@ def _network(version_pk, sha256):
     return network.eval().to(device()), config
 
 
+def network_for(version):
+    return _network(version.pk, version.sha256)
+
+
 def inputs_for(task, alert, size):
     """What a network of ``task`` reads of one alert (see alert_features)."""
     if task == MLModel.Task.REAL_BOGUS:
@@ -43,7 +47,7 @@ def inputs_for(task, alert, size):
 
 def classify_alerts(version, alerts):
     """Classify ``alerts`` with ``version`` and store the answers; returns how many were classified."""
-    network, config = _network(version.pk, version.sha256)
+    network, config = network_for(version)
     names, size = config["label_names"], int(config["input_spec"]["size"])
     readable, batch, answers = [], [], []
     for alert in alerts:

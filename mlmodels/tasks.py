@@ -1,6 +1,7 @@
+import logging
 from datetime import timedelta
 
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 from django.utils import timezone
 
 from portal.celery import TenantTask, app
@@ -8,6 +9,8 @@ from portal.models import Job
 from portal.progress import fail_job
 
 from . import services
+
+logger = logging.getLogger(__name__)
 
 
 @app.task(base=TenantTask, bind=True)
@@ -94,3 +97,27 @@ def send_on_what_a_lost_worker_held(sender, **kwargs):
                        .order_by("pk").values_list("pk", flat=True))  # fmt: skip
         for start in range(0, len(ids), 500):
             classify_alerts.delay(tenant.pk, ids[start : start + 500])
+
+
+@worker_process_init.connect
+def load_alert_classifiers(**kwargs):
+    """A gpu worker's process loads the alert classifiers in production as it starts, so the
+    first alert after a (re)start waits for no import and no weights."""
+    if "gpu" not in app.amqp.queues.consume_from:
+        return
+    from django.db import connections
+
+    from portal.models import Tenant
+    from portal.tenancy import tenant_context
+
+    from . import alert_classification
+
+    for tenant in Tenant.objects.all():
+        with tenant_context(tenant):
+            for task in services.ALERT_TASKS:
+                for version in services.production_versions(tenant, task):
+                    try:
+                        alert_classification.network_for(version)
+                    except Exception:  # a warm-up must never keep a worker from starting
+                        logger.exception("could not load %s ahead of its first alert", version)
+    connections.close_all()  # the first task opens its own
