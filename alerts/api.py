@@ -65,16 +65,16 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         params = self.request.query_params
         conditions = Q()
         if "after" in params:
-            conditions &= Q(id__gt=_integer(params, "after"))
+            conditions &= Q(id__gt=_parameter(params, "after", int, "an integer"))
             alerts = alerts.order_by("id")
         if "object" in params:
             conditions &= Q(alert_object__object_id=params["object"])
         if "target" in params:
-            conditions &= Q(alert_object__target_id=_integer(params, "target"))
+            conditions &= Q(alert_object__target_id=_parameter(params, "target", int, "an integer"))
         if "band" in params:
             conditions &= Q(band=params["band"])
         if "brighter_than" in params:
-            conditions &= Q(magnitude__lt=_number(params, "brighter_than"))
+            conditions &= Q(magnitude__lt=_parameter(params, "brighter_than", float, "a number"))
         return alerts.filter(conditions)
 
     def get_serializer_class(self):
@@ -127,15 +127,8 @@ class AlertFilterViewSet(viewsets.ModelViewSet):
         serializer.save(tenant=self.request.tenant, user=self.request.user)
 
 
-def _integer(params, name):
+def _parameter(params, name, kind, noun):
     try:
-        return int(params[name])
+        return kind(params[name])
     except ValueError:
-        raise ValidationError({name: f"an integer is required, got {params[name]!r}"}) from None
-
-
-def _number(params, name):
-    try:
-        return float(params[name])
-    except ValueError:
-        raise ValidationError({name: f"a number is required, got {params[name]!r}"}) from None
+        raise ValidationError({name: f"{noun} is required, got {params[name]!r}"}) from None

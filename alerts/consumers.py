@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from portal import tenancy
-from portal.api_auth import find_api_key
+from portal.api_auth import KEYWORDS, KeyRefused, active_key
 from portal.middleware import membership_for
 from portal.models import Tenant
 
@@ -49,14 +49,12 @@ def _key_user(scope, query, tenant):
     """The user behind an API key of ``tenant`` given in the header or the query, or None."""
     headers = dict(scope.get("headers", []))
     words = headers.get(b"authorization", b"").decode("latin-1").split()
-    plain = words[1] if len(words) == 2 and words[0] in ("Api-Key", "Bearer") else query.get("key", "")
-    parts = plain.split("_", 2)
-    if len(parts) != 3 or parts[0] != "ask":
+    plain = words[1] if len(words) == 2 and words[0] in KEYWORDS else query.get("key", "")
+    try:
+        key = active_key(plain)
+    except KeyRefused:
         return None
-    key = find_api_key(parts[1])
-    if key is None or not key.is_active or not key.matches(plain) or key.tenant_id != tenant.pk:
-        return None
-    return key.created_by
+    return key.created_by if key.tenant_id == tenant.pk else None
 
 
 @database_sync_to_async

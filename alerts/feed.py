@@ -45,7 +45,7 @@ def publish(tenant, alert_ids):
     """Record which filters each alert met and push it to its observatory's group and each
     matching filter's group; alerts already published are left alone."""
     unpublished = Alert.objects.filter(tenant=tenant, pk__in=alert_ids, published_at__isnull=True)
-    matched = matching_filters(tenant, list(unpublished.values_list("pk", flat=True)))
+    matched = matching_filters(tenant, unpublished.values("pk"))
     if not matched:
         return 0
     FilterMatch.objects.bulk_create(

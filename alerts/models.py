@@ -142,6 +142,11 @@ class AlertStream(TenantOwned):
         return self.name
 
     @property
+    def source(self):
+        """What its alerts and dead letters record as their source."""
+        return Source.STREAM if self.kind == self.Kind.KAFKA else Source.FILE
+
+    @property
     def origin(self):
         """How its alerts and dead letters name where they came from."""
         return f"{self.name}:{self.topic}" if self.kind == self.Kind.KAFKA else self.name

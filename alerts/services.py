@@ -16,6 +16,7 @@ from astropy.coordinates import SkyCoord
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 
 from observations.models import Target
 from observations.services import cone_search
@@ -88,9 +89,9 @@ def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):
 
 def _store(tenant, packets, source, origin):
     with transaction.atomic():
-        known = set(Alert.objects.filter(tenant=tenant, candidate_id__in=[p.candidate_id for p in packets])
-                    .values_list("candidate_id", flat=True))  # fmt: skip
-        fresh, seen = [], set(known)
+        seen = set(Alert.objects.filter(tenant=tenant, candidate_id__in=[p.candidate_id for p in packets])
+                   .values_list("candidate_id", flat=True))  # fmt: skip
+        fresh = []
         for packet in packets:
             if packet.candidate_id not in seen:
                 seen.add(packet.candidate_id)
@@ -104,10 +105,12 @@ def _store(tenant, packets, source, origin):
                   template_stamp=p.stamps["template"], difference_stamp=p.stamps["difference"])
             for p in fresh
         )  # fmt: skip
-        for object_id, alert_object in objects.items():
-            mjds = [p.mjd for p in fresh if p.object_id == object_id]
-            AlertObject.objects.filter(pk=alert_object.pk).update(
-                detections=F("detections") + len(mjds), last_mjd=max(max(mjds), alert_object.last_mjd)
+        detected = {}
+        for packet in fresh:
+            detected.setdefault(packet.object_id, []).append(packet.mjd)
+        for object_id, mjds in detected.items():
+            AlertObject.objects.filter(pk=objects[object_id].pk).update(
+                detections=F("detections") + len(mjds), last_mjd=Greatest(F("last_mjd"), max(mjds))
             )
     return alerts, len(packets) - len(fresh)
 

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .avro import AvroUnreadable, read_alerts
-from .models import AlertStream, DeadLetter, Source
+from .models import AlertStream, DeadLetter
 from .services import ingest_packets
 
 logger = logging.getLogger(__name__)  # librdkafka's own log lines go here, not to stderr
@@ -51,8 +51,7 @@ def run_stream(stream, *, seconds=None, max_alerts=None, on_batch=None):
         )
 
     def store(records, origin):
-        result = ingest_packets(stream.tenant, records, source=Source.STREAM if stream.kind == "kafka" else Source.FILE,
-                                origin=origin)  # fmt: skip
+        result = ingest_packets(stream.tenant, records, source=stream.source, origin=origin)
         progress.stored += len(result.alerts)
         progress.duplicates += result.duplicates
         progress.refused += len(result.refused)
@@ -93,7 +92,7 @@ def _consume_kafka(stream, more, store, progress):
                         _stream_problem(stream, f"topic {stream.topic}: {error.name()}", error.str())
                     continue
                 where = f"{stream.origin}[{message.partition()}]@{message.offset()}"
-                records += _records(stream, message.value() or b"", where, progress)
+                records += _records_of(stream, io.BytesIO(message.value() or b""), where, progress)
             if records:
                 store(records, stream.origin)
             if messages:
@@ -131,17 +130,13 @@ def _replay(stream, more, store, progress):
             return
 
 
-def _records(stream, data, where, progress):
-    return list(_records_of(stream, io.BytesIO(data), where, progress))
-
-
 def _records_of(stream, fileobj, where, progress):
     """The packets of one Avro container; where it breaks, a dead letter and what came before."""
     try:
         yield from read_alerts(fileobj)
     except AvroUnreadable as error:
         progress.refused += 1
-        DeadLetter.objects.create(tenant=stream.tenant, source=_source(stream), origin=where[:200],
+        DeadLetter.objects.create(tenant=stream.tenant, source=stream.source, origin=where[:200],
                                   reason=f"{where}: {error}", payload=b"")  # fmt: skip
 
 
@@ -160,11 +155,7 @@ def _stream_problem(stream, summary, detail=""):
     reason = f"{summary} ({detail})" if detail else summary
     stream.last_error, stream.last_error_at = reason, timezone.now()
     stream.save(update_fields=["last_error", "last_error_at"])
-    DeadLetter.objects.create(tenant=stream.tenant, source=_source(stream), origin=stream.origin[:200], reason=reason)
-
-
-def _source(stream):
-    return Source.STREAM if stream.kind == AlertStream.Kind.KAFKA else Source.FILE
+    DeadLetter.objects.create(tenant=stream.tenant, source=stream.source, origin=stream.origin[:200], reason=reason)
 
 
 def _setting(value):

@@ -11,24 +11,18 @@ Only worker code imports this module (torch).
 import functools
 
 import numpy as np
-import torch
 
 from alerts.models import AlertClassification
 
-from . import registry
 from .alert_features import AlertInputError, alert_points, light_curve, stamp_triplet
 from .models import MLModel, ModelVersion
-from .training import build_network, device, predict
+from .training import device, predict, registered_network
 
 
 @functools.lru_cache(maxsize=8)
 def _network(version_pk, sha256):
     """The version's network on this worker's device, kept for the next batch."""
-    version = ModelVersion.objects.get(pk=version_pk)
-    config, weights = registry.load_version(version)
-    network = build_network(config["architecture"], num_classes=config["num_classes"],
-                            in_chans=len(config["input_spec"]["bands"]))  # fmt: skip
-    network.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
+    network, config = registered_network(ModelVersion.objects.get(pk=version_pk))
     return network.eval().to(device()), config
 
 

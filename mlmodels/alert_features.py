@@ -9,6 +9,8 @@ import numpy as np
 
 from observations.images import ImageError, read_pixels
 
+from .normalisation import asinh_normalise
+
 STAMP_SIZE = 63
 STAMP_NAMES = ("science", "template", "difference")
 SEQUENCE_LENGTH = 32
@@ -34,8 +36,6 @@ def stamp_triplet(science, template, difference, size=STAMP_SIZE):
         if pixels.ndim != 2 or not np.isfinite(pixels).any():
             raise AlertInputError(f"the {name} stamp is not a 2-D image with finite pixels")
         planes.append(_fit(np.nan_to_num(pixels, nan=float(np.nanmedian(pixels))), size))
-    from .training import asinh_normalise  # torch: the workers only
-
     return asinh_normalise(np.stack(planes)[:, None])[:, 0]
 
 

@@ -82,7 +82,7 @@ def push_version(version, repo_id, *, private=True):
     then records the repo and the commit."""
     config, blob = registry.read_artifact(version)
     with _talking_to_hub(repo_id, "main"):
-        api = HfApi(endpoint=settings.HF_ENDPOINT, token=settings.HF_TOKEN or None)
+        api = _api()
         api.create_repo(repo_id, private=private, exist_ok=True)
         commit = api.create_commit(
             repo_id,
@@ -113,16 +113,21 @@ def model_card(version, repo_id):
         lines.append(f"  - {name}: precision {scores['precision']:.3f}, recall {scores['recall']:.3f}")
     if version.training_data.get("generator"):
         lines.append(f"- trained on: {version.training_data['generator']} (seed {version.training_data.get('seed')})")
+    # Text of the card, for people who fetch the repo themselves; nothing here runs it.
     usage = f'model = timm.create_model("hf-hub:{repo_id}", pretrained=True)'
     lines += ["", "```python", "import timm", usage, "```", ""]
     return "\n".join(lines)
+
+
+def _api():
+    return HfApi(endpoint=settings.HF_ENDPOINT, token=settings.HF_TOKEN or None)
 
 
 def _download(repo_id, revision):
     """(config, weights, commit) of a repo at a revision: config.json first, which resolves
     the commit; the weights then at that commit."""
     with tempfile.TemporaryDirectory() as cache, _talking_to_hub(repo_id, revision):
-        api = HfApi(endpoint=settings.HF_ENDPOINT, token=settings.HF_TOKEN or None)
+        api = _api()
         config_path = Path(api.hf_hub_download(repo_id, CONFIG_NAME, revision=revision, cache_dir=cache))
         commit = config_path.parent.name  # the hub cache keeps a commit's files in snapshots/<commit>/
         weights_path = api.hf_hub_download(repo_id, WEIGHTS_NAME, revision=commit, cache_dir=cache)

@@ -35,11 +35,11 @@ from torch.nn import functional
 from observations.images import ImageError, read_cube
 from observations.models import Frame
 
-from . import registry
 from .frame_quality import frame_planes
 from .models import Embedding, ModelVersion, Prediction
+from .normalisation import asinh_normalise
 from .similarity import ensure_embedding_index
-from .training import asinh_normalise, build_network, device, split_outputs
+from .training import device, registered_network, split_outputs
 
 MAX_ENLARGEMENT = 4
 
@@ -66,11 +66,7 @@ class Outputs(torch.nn.Module):
 def _runner(version_pk, sha256):
     """The version's network, ready on this worker's device; kept for the next batch (keyed by
     the checksum too, so a re-registered artifact is never served from memory)."""
-    version = ModelVersion.objects.select_related("model").get(pk=version_pk)
-    config, weights = registry.load_version(version)
-    network = build_network(config["architecture"], num_classes=config["num_classes"],
-                            in_chans=len(config["input_spec"]["bands"]))  # fmt: skip
-    network.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
+    network, config = registered_network(ModelVersion.objects.get(pk=version_pk))
     runner = Outputs(network, len(config["label_names"])).eval().to(device(), memory_format=torch.channels_last)
     if device().type == "cuda":
         runner = torch.compile(runner)

@@ -118,7 +118,7 @@ def train_version(model, user, *, examples, epochs, seed=0, on_epoch=None):
                                                  learning_rate=source.learning_rate, on_epoch=on_epoch)  # fmt: skip
     return registry.save_version(
         model, user, weights=training.weights_of(network), metrics=metrics,
-        config={"pretrained_cfg": {"input_size": [len(data.images[0]), size, size], "normalisation": "asinh-noise"}},
+        config={"pretrained_cfg": {"normalisation": source.input_spec["normalisation"]}},  # registry adds the size
         training_data={"summary": data.summary, "generator": source.generator, "count": examples, "seed": seed,
                        "split": metrics["split"]},
     )  # fmt: skip

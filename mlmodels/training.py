@@ -9,17 +9,31 @@ import copy
 import importlib
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import timm
 import torch
 from torch.nn import functional
 
+from . import registry
+from .normalisation import asinh_normalise
+
 MIN_EXAMPLES_PER_CLASS = 10
 
 
 class TrainingRefused(ValueError):
     """A training run that would not mean anything; the message says why, before any work."""
+
+
+def registered_network(version):
+    """(network, config) of a registered version: built as its config says, with its weights
+    (checked against their checksum), not yet on a device."""
+    config, weights = registry.load_version(version)
+    network = build_network(config["architecture"], num_classes=config["num_classes"],
+                            in_chans=len(config["input_spec"]["bands"]))  # fmt: skip
+    network.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
+    return network, config
 
 
 def rotate_and_flip(batch):
@@ -45,27 +59,6 @@ class TrainingSet:
     flags: np.ndarray | None = None  # (N, F) 0/1: yes/no findings learnt beside the class
     flag_names: list = field(default_factory=list)
     augment: object = rotate_and_flip  # batch -> batch, on every training step
-
-
-def asinh_normalise(images):
-    """Scale each cutout by its own noise (robust, from the median absolute deviation per band)
-    and compress with asinh: faint arms and bright cores both stay visible, across magnitudes."""
-    flat = np.asarray(images, dtype=np.float32).reshape(images.shape[0], images.shape[1], -1)
-    median = _median(flat)
-    noise = 1.4826 * _median(np.abs(flat - median))
-    return (np.arcsinh((flat - median) / np.maximum(noise, 1e-6)) / 3).reshape(images.shape).astype(np.float32)
-
-
-def _median(flat):
-    """np.median over the last axis, keeping it: the same numbers, ten times sooner. For an
-    even count numpy partitions around both middle elements, which takes its slow path;
-    one partition and the largest element below it give the same two."""
-    count = flat.shape[-1]
-    parted = np.partition(flat, count // 2, axis=-1)
-    upper = parted[..., count // 2 : count // 2 + 1]
-    if count % 2:
-        return upper
-    return (upper + parted[..., : count // 2].max(axis=-1, keepdims=True)) / 2
 
 
 def galaxy_training_set(count, *, seed=0, size=64):
@@ -111,8 +104,6 @@ STAMP_FIELDS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
 def light_curve_training_set(count, *, seed=0, size=32):
     """Synthetic alerts' light curves (the history each packet carries and its detection),
     one class each in turn; magnitudes jittered within their errors while training."""
-    from functools import partial
-
     from alerts.packets import read_packet
     from alerts.synthetic import KINDS as ALERT_KINDS
     from alerts.synthetic import make_alerts

@@ -10,7 +10,25 @@ from .models import ApiKey
 KEYWORDS = ("Api-Key", "Bearer")
 
 
-def find_api_key(prefix):
+class KeyRefused(ValueError):
+    """A presented key that does not admit anyone; the message says why."""
+
+
+def active_key(plain):
+    """The active ApiKey whose plain text ``plain`` is, or KeyRefused: one check for the API
+    and the websocket feeds."""
+    parts = plain.split("_", 2)
+    if len(parts) != 3 or parts[0] != "ask" or len(parts[1]) != ApiKey.PREFIX_LENGTH:
+        raise KeyRefused("This is not an Arrayscope API key (they start with 'ask_').")
+    key = _find_key(parts[1])
+    if key is None or not key.matches(plain):
+        raise KeyRefused("Unknown API key.")
+    if not key.is_active:
+        raise KeyRefused("This API key has been revoked.")
+    return key
+
+
+def _find_key(prefix):
     """Look up a key by its public prefix before any tenant is active.
 
     The api-key table's policy lets exactly the row whose prefix is in
@@ -34,15 +52,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
-        plain = header[1]
-        parts = plain.split("_", 2)
-        if len(parts) != 3 or parts[0] != "ask" or len(parts[1]) != ApiKey.PREFIX_LENGTH:
-            raise exceptions.AuthenticationFailed("This is not an Arrayscope API key (they start with 'ask_').")
-        key = find_api_key(parts[1])
-        if key is None or not key.matches(plain):
-            raise exceptions.AuthenticationFailed("Unknown API key.")
-        if not key.is_active:
-            raise exceptions.AuthenticationFailed("This API key has been revoked.")
+        try:
+            key = active_key(header[1])
+        except KeyRefused as refusal:
+            raise exceptions.AuthenticationFailed(str(refusal)) from refusal
         tenancy.activate(key.tenant, key.created_by)
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
         request.tenant = key.tenant
