@@ -5,12 +5,16 @@ import base64
 
 from django.db.models import Q
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
+
+from portal.middleware import membership_for
 
 from . import services
 from .filters import FilterInvalid, clean_conditions
-from .models import Alert, AlertFilter, Source
+from .followup import FOLLOW_UP_ROLES, FollowUpRefused, request_follow_up
+from .models import Alert, AlertFilter, FollowUpRequest, Source
 
 MAX_BATCH = 1000
 
@@ -80,6 +84,23 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_serializer_class(self):
         return AlertDetailSerializer if self.action == "retrieve" else AlertSerializer
 
+    @action(detail=True, methods=["post"], url_path="follow-up")
+    def follow_up(self, request, pk=None):
+        """Ask for follow-up of the alert's target: a pending target-of-opportunity request
+        (``priority``: normal, high or top; ``note``). Admins' and astronomers' keys only."""
+        membership = membership_for(request.user, request.tenant)
+        if membership is None or membership.role not in FOLLOW_UP_ROLES:
+            raise PermissionDenied(
+                "Only admins and astronomers may ask for telescope time; this key's user is neither."
+            )
+        try:
+            made = request_follow_up(self.get_object(), user=request.user,
+                                     priority=request.data.get("priority", FollowUpRequest.Priority.TOP),
+                                     note=str(request.data.get("note", "")))  # fmt: skip
+        except FollowUpRefused as refusal:
+            raise ValidationError({"follow_up": str(refusal)}) from refusal
+        return Response(FollowUpSerializer(made).data, status=status.HTTP_201_CREATED)
+
     def create(self, request):
         packets = request.data if isinstance(request.data, list) else [request.data]
         if not packets or len(packets) > MAX_BATCH:
@@ -93,9 +114,12 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 
 class AlertFilterSerializer(serializers.ModelSerializer):
+    webhook_secret = serializers.CharField(read_only=True, help_text="signs each webhook POST (see the README)")
+
     class Meta:
         model = AlertFilter
-        fields = ["id", "name", "conditions", "enabled", "created_at"]
+        fields = ["id", "name", "conditions", "enabled", "webhook_url", "webhook_secret", "auto_follow_up",
+                  "created_at"]  # fmt: skip
         read_only_fields = ["created_at"]
 
     def validate_conditions(self, conditions):
@@ -132,3 +156,29 @@ def _parameter(params, name, kind, noun):
         return kind(params[name])
     except ValueError:
         raise ValidationError({name: f"{noun} is required, got {params[name]!r}"}) from None
+
+
+class FollowUpSerializer(serializers.ModelSerializer):
+    target = serializers.SerializerMethodField()
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    rule = serializers.SlugRelatedField(slug_field="name", read_only=True, help_text="the filter whose rule asked")
+
+    class Meta:
+        model = FollowUpRequest
+        fields = ["id", "target", "alert", "priority", "status", "note", "requested_by", "rule", "created_at"]
+
+    def get_target(self, request):
+        return {"id": request.target_id, "name": request.target.name}
+
+
+class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
+    """Follow-up requests of the key's observatory, newest first (``status``=pending, …)."""
+
+    serializer_class = FollowUpSerializer
+
+    def get_queryset(self):
+        requests = FollowUpRequest.objects.filter(tenant=self.request.tenant).select_related("target", "requested_by",
+                                                                                            "rule")  # fmt: skip
+        if "status" in self.request.query_params:
+            requests = requests.filter(status=self.request.query_params["status"])
+        return requests

@@ -12,8 +12,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
+from .followup import follow_up_by_rule
 from .models import Alert, FilterMatch
 from .services import matching_filters, scores_of
+from .webhooks import queue_deliveries
 
 BACKLOG_LIMIT = 1000
 
@@ -61,6 +63,9 @@ def publish(tenant, alert_ids):
         for group in (tenant_group(tenant.pk), *(filter_group(f.pk) for f in filters)):
             batches.setdefault(group, []).append(said)
     async_to_sync(_send_all)(batches)  # one trip into the event loop for the batch
+    hooked = {alert_filter for filters in matched.values() for alert_filter in filters if alert_filter.webhook_url}
+    queue_deliveries(tenant, {alert_filter: batches[filter_group(alert_filter.pk)] for alert_filter in hooked})
+    follow_up_by_rule(matched)
     return len(matched)
 
 

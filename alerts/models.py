@@ -5,9 +5,11 @@ An alert's id comes from one sequence, so ids only grow in arrival order: a dash
 reconnects asks for every alert after the last id it saw and misses none.
 """
 
+import secrets
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.utils import timezone
 
@@ -179,6 +181,14 @@ class AlertFilter(TenantOwned):
     name = models.CharField(max_length=100)
     conditions = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
+    webhook_url = models.URLField(
+        blank=True, max_length=500, validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Matches are also POSTed here, signed with the filter's secret.",
+    )  # fmt: skip
+    webhook_secret = models.CharField(max_length=64, blank=True, editable=False)
+    auto_follow_up = models.BooleanField(
+        default=False, help_text="Every match asks for follow-up of its target (a target-of-opportunity request)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -192,6 +202,11 @@ class AlertFilter(TenantOwned):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        if self.webhook_url and not self.webhook_secret:
+            self.webhook_secret = secrets.token_hex(32)  # what the receiver checks signatures with
+        super().save(*args, **kwargs)
 
     def clean(self):
         from .filters import FilterInvalid, clean_conditions
@@ -213,3 +228,73 @@ class FilterMatch(TenantOwned):
     class Meta:
         # Its index is also the feed's: a filter's matches in alert order.
         constraints = [models.UniqueConstraint(fields=["alert_filter", "alert"], name="filter_match_once")]
+
+
+class WebhookDelivery(TenantOwned):
+    """One POST of a filter's matches to its webhook: what was sent, and how it went. Failed
+    attempts are retried with growing pauses; the filter's owner reads the outcome."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    alert_filter = models.ForeignKey(AlertFilter, on_delete=models.CASCADE, related_name="deliveries")
+    url = models.URLField(max_length=500)
+    alert_ids = models.JSONField(default=list)
+    payload = models.BinaryField(help_text="The exact body sent (and signed).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["alert_filter", "-created_at"], name="webhook_delivery_newest")]
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.alert_filter} → {self.url}: {self.status}"
+
+
+class FollowUpRequest(TenantOwned):
+    """A request to observe an alert's target soon: a target-of-opportunity, asked for by an
+    astronomer's click or by a filter's rule. It waits here, pending, for the scheduler to
+    take it into a telescope's queue; a target has at most one pending request."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SCHEDULED = "scheduled", "Scheduled"
+        DECLINED = "declined", "Declined"
+
+    class Priority(models.TextChoices):
+        NORMAL = "normal", "Normal"
+        HIGH = "high", "High"
+        TOP = "top", "Top (target of opportunity)"
+
+    target = models.ForeignKey("observations.Target", on_delete=models.CASCADE, related_name="follow_up_requests")
+    alert = models.ForeignKey(Alert, null=True, on_delete=models.SET_NULL, related_name="follow_up_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="follow_up_requests")  # fmt: skip
+    rule = models.ForeignKey(
+        AlertFilter, null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_up_requests",
+        help_text="The filter whose rule asked for it.",
+    )  # fmt: skip
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.TOP)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "target"],
+                condition=models.Q(status="pending"),
+                name="one_pending_follow_up_per_target",
+            )  # fmt: skip
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"follow-up of {self.target} ({self.get_status_display().lower()})"

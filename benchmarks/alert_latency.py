@@ -68,7 +68,15 @@ def run(rate, seconds, kill_worker):
     from websockets.asyncio.client import connect
 
     from alerts.models import AlertFilter
-    from portal.launcher import spawn, stop_processes, wait_healthy, web_command, web_env, worker_command
+    from portal.launcher import (
+        WORKER_CONCURRENCY,
+        spawn,
+        stop_processes,
+        wait_healthy,
+        web_command,
+        web_env,
+        worker_command,
+    )
     from portal.models import ApiKey, Membership, Tenant
     from portal.tenancy import tenant_context
 
@@ -84,7 +92,7 @@ def run(rate, seconds, kill_worker):
     env = {**os.environ, "SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0"}
     log_dir = __import__("pathlib").Path(os.environ["ARRAYSCOPE_VAR"]) / "log"
     port = 8000 + os.getpid() % 1000
-    processes = {queue: spawn(f"worker-{queue}", worker_command(queue), env, log_dir) for queue in ("default", "gpu")}
+    processes = {queue: spawn(f"worker-{queue}", worker_command(queue), env, log_dir) for queue in WORKER_CONCURRENCY}
     processes["web"] = spawn("web", web_command("127.0.0.1", port), web_env(env), log_dir)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", list(processes.values()), timeout=180)

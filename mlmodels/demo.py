@@ -1,5 +1,6 @@
-"""The demo's models: registered at first start and trained there, on the gpu worker, then
-promoted, so every demo galaxy and frame is classified minutes after the portal is up."""
+"""The demo's models: registered at first start and trained there, on the gpu-batch worker,
+then promoted, so every demo alert, galaxy and frame is classified minutes after the portal
+is up."""
 
 from django.db import transaction
 
@@ -9,8 +10,15 @@ from portal.progress import job_subject, start_job
 from . import services, tasks
 from .models import MLModel, Visibility
 
-# name, task, synthetic examples, epochs, what it is
+# name, task, synthetic examples, epochs, what it is. The alert models come first: they
+# train in about a minute, and the demo's replayed alerts are waiting for them.
 DEMO_MODELS = [
+    ("alert-real-bogus", MLModel.Task.REAL_BOGUS, 1000, 10,
+     "Real or bogus from an alert's science, template and difference stamps (63 px): a braai-style CNN trained on "
+     "synthetic supernovae, variables and AGN against cosmic rays, bad subtractions and satellite trails."),
+    ("alert-light-curve", MLModel.Task.LIGHT_CURVE, 3000, 30,
+     "SN Ia, SN II, variable star, AGN or bogus from the detections and upper limits before an alert: a GRU over "
+     "(time since first, time since previous, magnitude, error, band, upper limit) of the last 32 points."),
     ("galaxy-morphology", MLModel.Task.MORPHOLOGY, 3000, 15,
      "Six classes of the synthetic generator (elliptical, spiral, barred spiral, edge-on, merger, irregular) from "
      "g, r, z cutouts of 64 px at 0.262″; its pooled features are the 'similar galaxies' space."),
@@ -23,12 +31,11 @@ DEMO_MODELS = [
 def load_demo_models(tenant, user):
     """Register the demo models (public, so the second demo observatory uses them too) and
     queue each one's first training with promotion, unless it has a version or a training
-    that has not failed. The gpu worker takes them one after the other."""
+    that has not failed. The gpu-batch worker takes them one after the other."""
     jobs = []
     for name, task, examples, epochs, description in DEMO_MODELS:
         model = MLModel.objects.filter(tenant=tenant, name=name).first() or services.create_synthetic_model(
-            tenant, user, name=name, task=task, architecture="convnext_atto", visibility=Visibility.PUBLIC,
-            description=description,
+            tenant, user, name=name, task=task, visibility=Visibility.PUBLIC, description=description
         )  # fmt: skip
         training = Job.objects.filter(tenant=tenant, kind="training", subject=job_subject(model))
         if model.versions.exists() or training.exclude(status=Job.Status.FAILED).exists():

@@ -7,6 +7,7 @@ launcher can call it and an edited demo row is put back as it was.
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from alerts.demo import load_demo_alerts
 from mlmodels.demo import load_demo_models
 from observations.demo import load_demo_frames, load_demo_galaxy_images, load_demo_targets
 
@@ -118,6 +119,7 @@ def load_demo(password):
                 load_demo_frames(tenant, admin)
                 load_demo_galaxy_images(tenant)
                 load_demo_models(tenant, admin)
+                load_demo_alerts(tenant, users["demo-astronomer"])
         tenants.append(tenant)
     return tenants
 

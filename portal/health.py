@@ -6,7 +6,7 @@ from django.db import connection
 
 from .celery import app as celery_app
 
-QUEUES = ("default", "gpu")
+QUEUES = ("default", "gpu", "gpu-batch")
 
 
 def check_postgres():

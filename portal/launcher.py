@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 from .embedded import EmbeddedError, EmbeddedPostgres, EmbeddedRedis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-WORKER_CONCURRENCY = {"default": "2", "gpu": "1"}
+WORKER_CONCURRENCY = {"default": "2", "gpu": "1", "gpu-batch": "1"}
 DEMO_PASSWORD = "arrayscope-demo"
 
 
@@ -244,17 +244,20 @@ def run():
         # The demo data loads while the workers and the server start: none of them needs it to boot.
         demo = spawn("demo", manage_command("load_demo", "--password", DEMO_PASSWORD), stack.env, log_dir)
         processes = [
-            spawn(f"worker-{queue}", worker_command(queue), stack.env, log_dir) for queue in ("default", "gpu")
+            spawn(f"worker-{queue}", worker_command(queue), stack.env, log_dir) for queue in WORKER_CONCURRENCY
         ]
         processes.append(spawn("web", web_command(host, port), web_env(stack.env), log_dir))
         if demo.wait() != 0:
             raise LaunchError(f"Loading the demo data failed (exit {demo.returncode}); see {demo.log_path}.")
+        # Tonight's demo alerts, replayed a few a second; it ends when the night has been played.
+        replay = spawn("alerts", manage_command("consume_alerts", "demo"), stack.env, log_dir)
+        processes.append(replay)
         base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         wait_healthy(f"{base}/healthz", processes, timeout=120)
         print_banner(base, log_dir)
         while not stopping:
             for process in processes:
-                if process.poll() is not None:
+                if process.poll() is not None and not (process is replay and process.returncode == 0):
                     raise LaunchError(f"{process.name} stopped (code {process.returncode}); see {process.log_path}.")
             time.sleep(0.5)
         print("\nStopping Arrayscope…", flush=True)
@@ -275,6 +278,7 @@ Arrayscope is running at {base}/
     demo-volunteer    volunteer
     demo-partner      partner (issues API keys)
 
+  Live alerts: {base}/t/demo/alerts/ (a synthetic night replays, two alerts a second)
   Health: {base}/healthz    Logs: {log_dir}/
   Press Ctrl-C to stop.
 """,
@@ -289,8 +293,10 @@ def test(pytest_args):
     shutil.rmtree(var_dir / "media", ignore_errors=True)
     try:
         stack.start()
+        # Webhook retries a test can wait for: three tries, half a second apart and doubling.
         stack.env.update({"SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0",
-                          "MEDIA_ROOT": str(var_dir / "media")})  # fmt: skip
+                          "MEDIA_ROOT": str(var_dir / "media"), "ALERT_WEBHOOK_ATTEMPTS": "3",
+                          "ALERT_WEBHOOK_RETRY_SECONDS": "0.5"})  # fmt: skip
         stack.manage("setup_database", "--verbosity", "0")
         return subprocess.run([sys.executable, "-m", "pytest", *pytest_args], env=stack.env, cwd=BASE_DIR).returncode
     finally:

@@ -141,7 +141,13 @@ def celery_broker_url(redis_url):
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # All torch work lives in mlmodels and runs on the gpu workers; everything else is light.
-CELERY_TASK_ROUTES = {"mlmodels.tasks.*": {"queue": "gpu"}}
+# Training and backfills take minutes to hours, so they have their own gpu worker: a new
+# alert or frame never waits behind them.
+CELERY_TASK_ROUTES = {
+    "mlmodels.tasks.train_model": {"queue": "gpu-batch"},
+    "mlmodels.tasks.backfill": {"queue": "gpu-batch"},
+    "mlmodels.tasks.*": {"queue": "gpu"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -246,6 +252,10 @@ FRAME_MAX_BYTES = int(env("FRAME_MAX_BYTES", str(512 * 2**20), help="largest FIT
 # Alerts
 ALERT_CROSSMATCH_RADIUS_ARCSEC = float(
     env("ALERT_CROSSMATCH_RADIUS_ARCSEC", "1.5", help="an alert this close to a target belongs to it")
+)
+ALERT_WEBHOOK_ATTEMPTS = int(env("ALERT_WEBHOOK_ATTEMPTS", "6", help="tries of a filter's webhook before giving up"))
+ALERT_WEBHOOK_RETRY_SECONDS = float(
+    env("ALERT_WEBHOOK_RETRY_SECONDS", "10", help="pause before a webhook's second try; it doubles after each")
 )
 
 # Inference on the gpu workers, and "galaxies like this one".

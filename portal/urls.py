@@ -21,6 +21,7 @@ router.register("frames", observations_api.FrameViewSet, basename="frame")
 router.register("models", mlmodels_api.MLModelViewSet, basename="mlmodel")
 router.register("alerts", alerts_api.AlertViewSet, basename="alert")
 router.register("alert-filters", alerts_api.AlertFilterViewSet, basename="alert-filter")
+router.register("follow-ups", alerts_api.FollowUpViewSet, basename="follow-up")
 
 tenant_patterns = [
     path("", views.tenant_home, name="tenant_home"),

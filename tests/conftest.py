@@ -12,7 +12,15 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from portal.launcher import spawn, stop_processes, wait_healthy, web_command, web_env, worker_command
+from portal.launcher import (
+    WORKER_CONCURRENCY,
+    spawn,
+    stop_processes,
+    wait_healthy,
+    web_command,
+    web_env,
+    worker_command,
+)
 from portal.models import ApiKey, Membership, Role, Site, Tenant
 from portal.tenancy import tenant_context
 
@@ -97,9 +105,8 @@ def workers():
     """One real Celery worker per queue, started as the launcher starts them."""
     from portal.health import check_workers
 
-    processes = [
-        spawn(f"test-worker-{queue}", worker_command(queue), _service_env(), _log_dir()) for queue in ("default", "gpu")
-    ]
+    processes = [spawn(f"test-worker-{queue}", worker_command(queue), _service_env(), _log_dir())
+                 for queue in WORKER_CONCURRENCY]  # fmt: skip
     deadline = time.monotonic() + 60
     while True:
         try:

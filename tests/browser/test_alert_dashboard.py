@@ -63,3 +63,33 @@ def test_alerts_arrive_live_and_the_missed_ones_after_a_reconnect(page, live_ser
     assert page.locator("#stamps img").count() == 3
     page.wait_for_selector("#light-curve .scatterlayer .point", state="attached", timeout=15_000)
     assert "real-bogus v1" in page.inner_text("#classifications")
+
+
+def test_a_filter_written_in_the_form_narrows_the_live_feed(page, live_server_url, committed_tenant_factory):
+    tenant, users = committed_tenant_factory(members=(("astronomer", "astronomer"),), sites=[])
+    api = api_client(tenant, users["astronomer"])
+
+    def post(seed, magnitude):
+        packet = make_alert(seed).packet
+        packet["candidate"]["magpsf"] = magnitude
+        return api.post("/api/v1/alerts/", [as_json(packet)], format="json").json()["ids"][0]
+
+    sign_in(page, live_server_url, users["astronomer"].username)
+    page.wait_for_url(f"{live_server_url}/t/{tenant.slug}/")
+    page.goto(f"{live_server_url}/t/{tenant.slug}/alerts/")
+    page.click("text=New filter")
+    page.fill("#id_name", "Brighter than 18")
+    page.fill("#id_brighter_than", "18")
+    page.click("#filter-form button[type=submit]")
+    page.wait_for_selector("h1 >> text=Alerts: Brighter than 18")
+    page.evaluate("window.sameDocument = true")
+    page.wait_for_selector("#feed-status >> text=live", timeout=15_000)
+
+    faint, bright = post(200, 19.5), post(201, 17.2)
+    page.wait_for_selector(f"#alert-rows tr[data-id='{bright}']", timeout=60_000)
+    _published(tenant, [faint])  # it went out (before the bright one: one gpu worker keeps order), not here
+    ids = page.locator("#alert-rows tr").evaluate_all("rows => rows.map(r => Number(r.dataset.id))")
+    assert ids == [bright] and page.evaluate("window.sameDocument")
+    page.select_option("#id_filter", "")
+    for alert_id in (faint, bright):
+        page.wait_for_selector(f"#alert-rows tr[data-id='{alert_id}']", timeout=15_000)

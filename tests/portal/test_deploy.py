@@ -13,7 +13,7 @@ import yaml
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
-PORTAL_SERVICES = ["migrate", "web", "worker-default", "worker-gpu", "beat"]
+PORTAL_SERVICES = ["migrate", "web", "worker-default", "worker-gpu", "worker-gpu-batch", "beat"]
 SAMPLE = {
     "SECRET_KEY": "k" * 64 + "-Zq9!",
     "PORTAL_HOST": "portal.example.org",
@@ -63,9 +63,10 @@ def test_parts_are_the_production_images_and_the_gpu_worker_reserves_a_gpu(servi
     assert services["redis"]["image"].startswith("redis:7")
     devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
-    commands = {name: services[name]["command"] for name in ("worker-default", "worker-gpu")}
+    assert services["worker-gpu-batch"]["deploy"] == services["worker-gpu"]["deploy"]
+    commands = {name: services[name]["command"] for name in ("worker-default", "worker-gpu", "worker-gpu-batch")}
     queues = {name: command[command.index("-Q") + 1] for name, command in commands.items()}
-    assert queues == {"worker-default": "default", "worker-gpu": "gpu"}
+    assert queues == {"worker-default": "default", "worker-gpu": "gpu", "worker-gpu-batch": "gpu-batch"}
 
 
 def test_web_settings_from_compose_pass_the_deployment_checks(services):

@@ -75,6 +75,7 @@ def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(tmp_path
     import urllib.request
 
     import psutil
+    from websockets.sync.client import connect
 
     env = {
         name: value
@@ -118,6 +119,13 @@ def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(tmp_path
         )
         with urllib.request.urlopen(request) as response:
             assert json.loads(response.read())["tenant"]["slug"] == "demo"
+        # The demo's replayed night reaches the live feed, as the dashboard shows it.
+        feed = f"ws://127.0.0.1:{env['PORT']}/ws/t/demo/alerts/?key={key}"
+        with connect(feed, additional_headers={"Origin": f"http://127.0.0.1:{env['PORT']}"}, open_timeout=10) as socket:
+            message = {"type": "caught_up"}
+            while message["type"] != "alert":
+                message = json.loads(socket.recv(timeout=120))
+        assert message["alert"]["object_id"].startswith("ZTF")
 
     first_banner, health, left_running = start_and_stop(manage_beside_the_running_portal)
     assert "demo-admin" in first_banner and "arrayscope-demo" in first_banner

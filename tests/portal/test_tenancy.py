@@ -7,7 +7,7 @@ import pytest
 from django.apps import apps
 from django.db import DataError, ProgrammingError, connection, transaction
 
-from alerts.models import AlertClassification, AlertFilter, AlertStream, FilterMatch
+from alerts.models import AlertClassification, AlertFilter, AlertStream, FilterMatch, FollowUpRequest, WebhookDelivery
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from mlmodels.models import Embedding, Prediction
@@ -87,6 +87,9 @@ def _rows_in_every_tenant_table(tenant, user):
         bright = AlertFilter.objects.create(tenant=tenant, user=user, name="bright", conditions={"brighter_than": 19})
         FilterMatch.objects.create(tenant=tenant, alert_filter=bright, alert=stored.alerts[0])
         AlertClassification.objects.create(tenant=tenant, alert=stored.alerts[0], version=version, label="a")
+        WebhookDelivery.objects.create(tenant=tenant, alert_filter=bright, url="https://example.org/hook",
+                                       alert_ids=[stored.alerts[0].pk], payload=b"{}")  # fmt: skip
+        FollowUpRequest.objects.create(tenant=tenant, target=targets[0], alert=stored.alerts[0], requested_by=user)
 
 
 @pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)
