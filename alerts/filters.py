@@ -13,11 +13,15 @@ Conditions are a JSON object; every key is optional and they all must hold:
     cone                   {"ra_deg", "dec_deg", "radius_deg"}: within this circle
     targets                the alert belongs to one of these target ids (a target list)
     known_targets_only     true: only alerts on targets the observatory already had
+    max_age_days           first detected (in the packet's history) at most this many days before
+    observed_after         observed at or after this UTC time (ISO 8601)
+    observed_before        observed before this UTC time
 
 A filter that can never match (brighter than 17 yet fainter than 19, an empty class list)
 is refused, with the reason, instead of lying silent.
 """
 
+import datetime
 import math
 
 from astropy.coordinates import angular_separation
@@ -26,7 +30,7 @@ from .synthetic import KINDS
 
 BANDS = ("u", "g", "r", "i", "z", "y")
 KNOWN = {"min_real_bogus", "classes", "min_class_probability", "brighter_than", "fainter_than", "bands", "cone",
-         "targets", "known_targets_only"}  # fmt: skip
+         "targets", "known_targets_only", "max_age_days", "observed_after", "observed_before"}  # fmt: skip
 
 
 class FilterInvalid(ValueError):
@@ -65,6 +69,14 @@ def clean_conditions(conditions):
         clean["targets"] = sorted(set(targets))
     if conditions.get("known_targets_only"):
         clean["known_targets_only"] = True
+    if conditions.get("max_age_days") is not None:
+        clean["max_age_days"] = _number(conditions, "max_age_days", low=0, high=36500)
+    for name in ("observed_after", "observed_before"):
+        if conditions.get(name) is not None:
+            clean[name] = _time(conditions, name)
+    if "observed_after" in clean and "observed_before" in clean and clean["observed_after"] >= clean["observed_before"]:
+        raise FilterInvalid(f"observed after {clean['observed_after']} and before {clean['observed_before']}: that "
+                            "window is empty, nothing would ever match")  # fmt: skip
     return clean
 
 
@@ -92,7 +104,18 @@ def matches(conditions, alert, scores):
         return False
     if conditions.get("known_targets_only") and (target is None or "alert" in alert.alert_object.target.tags):
         return False
+    if "max_age_days" in conditions and alert.mjd - _first_detection(alert) > conditions["max_age_days"]:
+        return False
+    if "observed_after" in conditions and alert.observed_at < _utc(conditions["observed_after"]):
+        return False
+    if "observed_before" in conditions and alert.observed_at >= _utc(conditions["observed_before"]):
+        return False
     return True
+
+
+def _first_detection(alert):
+    """MJD of the object's first detection the packet knows of (upper limits do not count)."""
+    return min([point["mjd"] for point in alert.history if point.get("magnitude") is not None] + [alert.mjd])
 
 
 def _number(conditions, name, *, low, high):
@@ -112,6 +135,21 @@ def _choices(conditions, name, known):
     if unknown:
         raise FilterInvalid(f"{name}: {unknown[0]!r} is not one of {', '.join(known)}")
     return sorted(set(values))
+
+
+def _utc(text):
+    return datetime.datetime.fromisoformat(text)
+
+
+def _time(conditions, name):
+    """A time as stored in the conditions: ISO 8601 in UTC, with its offset."""
+    value = conditions[name]
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except (ValueError, TypeError) as error:
+        raise FilterInvalid(f"{name}: {value!r} is not a time (give ISO 8601 UTC, e.g. 2026-12-01T20:00:00)") from error
+    when = when.replace(tzinfo=datetime.UTC) if when.tzinfo is None else when.astimezone(datetime.UTC)
+    return when.isoformat()
 
 
 def _cone(cone):

@@ -31,6 +31,11 @@ class AlertFilterForm(forms.ModelForm):
     cone_radius = forms.CharField(required=False, label="… of radius", help_text="e.g. 5 deg, 30 arcmin")
     target_names = forms.CharField(required=False, label="On these targets",
                                    help_text="Target names, separated by commas (a target list)")  # fmt: skip
+    max_age_days = forms.FloatField(required=False, min_value=0, label="First detected at most (days) before",
+                                    help_text="Young transients: days since the object's first detection")  # fmt: skip
+    observed_after = forms.DateTimeField(required=False, label="Observed from (UTC)",
+                                         help_text="e.g. 2026-12-01 20:00")  # fmt: skip
+    observed_before = forms.DateTimeField(required=False, label="Observed until (UTC)")
     webhook_url = forms.URLField(required=False, max_length=500, assume_scheme="https", label="Webhook URL",
                                  help_text="Matches are also POSTed here, signed with the filter's secret")  # fmt: skip
     known_targets_only = forms.BooleanField(required=False, label="Only on targets we already had",
@@ -46,7 +51,7 @@ class AlertFilterForm(forms.ModelForm):
         self.tenant = tenant
         conditions = self.instance.conditions or {}
         for name in ("min_real_bogus", "classes", "min_class_probability", "brighter_than", "fainter_than", "bands",
-                     "known_targets_only"):  # fmt: skip
+                     "known_targets_only", "max_age_days", "observed_after", "observed_before"):  # fmt: skip
             self.initial.setdefault(name, conditions.get(name))
         if "cone" in conditions:
             cone = conditions["cone"]
@@ -57,7 +62,8 @@ class AlertFilterForm(forms.ModelForm):
             self.initial["target_names"] = ", ".join(sorted(names))
         self.order_fields(["name", "min_real_bogus", "classes", "min_class_probability", "brighter_than",
                            "fainter_than", "bands", "cone_centre", "cone_radius", "target_names",
-                           "known_targets_only", "enabled", "webhook_url", "auto_follow_up"])  # fmt: skip
+                           "known_targets_only", "max_age_days", "observed_after", "observed_before", "enabled",
+                           "webhook_url", "auto_follow_up"])  # fmt: skip
 
     def clean_name(self):
         name = self.cleaned_data["name"]
@@ -68,8 +74,11 @@ class AlertFilterForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        conditions = {name: data[name] for name in ("min_real_bogus", "min_class_probability", "brighter_than",
-                                                    "fainter_than") if data.get(name) is not None}  # fmt: skip
+        numbers = ("min_real_bogus", "min_class_probability", "brighter_than", "fainter_than", "max_age_days")
+        conditions = {name: data[name] for name in numbers if data.get(name) is not None}
+        for name in ("observed_after", "observed_before"):
+            if data.get(name):
+                conditions[name] = data[name].isoformat()
         for name in ("classes", "bands"):
             if data.get(name):
                 conditions[name] = list(data[name])

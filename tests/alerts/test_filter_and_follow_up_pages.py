@@ -30,14 +30,15 @@ def test_an_astronomer_writes_a_filter_in_the_form_and_the_dashboard_shows_its_f
     response = client.post(f"/t/{tenant.slug}/alerts/filters/new/", {
         "name": "Bright SNe near M51", "min_real_bogus": "0.8", "classes": ["sn_ia", "sn_ii"], "brighter_than": "19",
         "cone_centre": "13:29:52.7 +47:11:43", "cone_radius": "5 deg", "target_names": "M51", "enabled": "on",
-        "webhook_url": "https://partner.example.org/alerts",
+        "webhook_url": "https://partner.example.org/alerts", "max_age_days": "10", "observed_after": "2026-12-01 18:00",
     })  # fmt: skip
     with tenant_context(tenant):
         saved = AlertFilter.objects.get(user=users["astronomer"])
     assert response.status_code == 302 and response.url == f"/t/{tenant.slug}/alerts/?filter={saved.pk}"
     cone = saved.conditions.pop("cone")
     assert saved.conditions == {"min_real_bogus": 0.8, "classes": ["sn_ia", "sn_ii"], "brighter_than": 19.0,
-                                "targets": [m51.pk]}  # fmt: skip
+                                "targets": [m51.pk], "max_age_days": 10.0,
+                                "observed_after": "2026-12-01T18:00:00+00:00"}  # fmt: skip
     assert cone["ra_deg"] == pytest.approx(202.4696, abs=1e-3) and cone["radius_deg"] == pytest.approx(5)
     assert len(saved.webhook_secret) == 64
     dashboard = client.get(response.url)
@@ -54,6 +55,7 @@ def test_an_astronomer_writes_a_filter_in_the_form_and_the_dashboard_shows_its_f
     ({"cone_centre": "202.47 47.19"}, "needs both a centre and a radius"),
     ({"target_names": "M51, Nowhere"}, "no target of this observatory is named &#x27;Nowhere&#x27;"),
     ({"webhook_url": "ftp://partner.example.org/"}, "Enter a valid URL"),
+    ({"observed_after": "2026-12-02 00:00", "observed_before": "2026-12-01 00:00"}, "that window is empty"),
 ])  # fmt: skip
 def test_a_filter_that_cannot_work_is_refused_with_the_reason_and_nothing_is_stored(client, observatory, fields,
                                                                                     message):  # fmt: skip

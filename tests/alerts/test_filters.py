@@ -1,6 +1,8 @@
 """Alert filters as an astronomer writes them: checked when saved (one that can never match is
 refused with the reason), and asked of every classified alert."""
 
+from datetime import timedelta
+
 import pytest
 
 from alerts.filters import FilterInvalid, clean_conditions
@@ -23,6 +25,9 @@ from tests.conftest import api_client
     ({"cone": {"ra_deg": 10, "dec_deg": 5, "radius_deg": 0}}, "a radius of 0° can match nothing"),
     ({"magnitude": 19}, "unknown condition 'magnitude'"),
     ({"targets": []}, "targets: a non-empty list of target ids"),
+    ({"observed_after": "2026-12-02", "observed_before": "2026-12-01T12:00"}, "that window is empty"),
+    ({"observed_after": "yesterday"}, "observed_after: 'yesterday' is not a time"),
+    ({"max_age_days": -1}, "max_age_days: -1 is outside 0–36500"),
 ])  # fmt: skip
 def test_an_impossible_or_malformed_condition_is_refused_with_the_reason(conditions, reason):
     with pytest.raises(FilterInvalid, match=reason):
@@ -67,6 +72,17 @@ def test_a_filter_gets_the_alerts_meeting_every_condition_and_only_those(classif
     assert _matching(tenant, user, near) == {name["supernova"], name["artefact"]}
     assert _matching(tenant, user, {"targets": [host.pk]}) == {name["supernova"]}
     assert _matching(tenant, user, {"known_targets_only": True}) == {name["supernova"]}
+    observed = alerts["variable"].observed_at
+    window = {"observed_after": observed.isoformat(), "observed_before": (observed + timedelta(seconds=1)).isoformat()}
+    assert name["variable"] in _matching(tenant, user, window)
+    assert _matching(tenant, user, {"observed_before": observed.isoformat()}) == {
+        alert.alert_object.object_id for alert in alerts.values() if alert.observed_at < observed
+    }  # fmt: skip
+    ages = {key: alert.mjd - min([p["mjd"] for p in alert.history if "magnitude" in p] + [alert.mjd])
+            for key, alert in alerts.items()}  # fmt: skip
+    young = min(ages.values()) + 0.01
+    assert _matching(tenant, user, {"max_age_days": young}) == {name[k] for k, age in ages.items() if age <= young}
+    assert len(_matching(tenant, user, {"max_age_days": young})) < 3, "an old object is left out"
     magnitude = alerts["variable"].magnitude
     assert name["variable"] in _matching(tenant, user, {"brighter_than": magnitude + 0.01})
     assert name["variable"] not in _matching(tenant, user, {"brighter_than": magnitude - 0.01})
