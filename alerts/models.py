@@ -144,6 +144,11 @@ class AlertStream(TenantOwned):
         return self.name
 
     @property
+    def settings(self):
+        """What a running consumer was started with: when an admin changes it, it restarts."""
+        return (self.kind, self.bootstrap_servers, self.topic, self.options, self.folder, self.rate_per_s)
+
+    @property
     def source(self):
         """What its alerts and dead letters record as their source."""
         return Source.STREAM if self.kind == self.Kind.KAFKA else Source.FILE

@@ -39,15 +39,18 @@ class StreamProgress:
         return self.stored + self.duplicates + self.refused
 
 
-def run_stream(stream, *, seconds=None, max_alerts=None, on_batch=None):
-    """Consume ``stream`` until ``seconds`` have passed or ``max_alerts`` packets were
-    handled (None: forever); ``on_batch(progress, result)`` follows each stored batch."""
+def run_stream(stream, *, seconds=None, max_alerts=None, on_batch=None, stop=None):
+    """Consume ``stream`` until ``seconds`` have passed, ``max_alerts`` packets were
+    handled or the ``stop`` event is set (None: no such limit); ``on_batch(progress,
+    result)`` follows each stored batch."""
     deadline = None if seconds is None else time.monotonic() + seconds
     progress = StreamProgress()
 
     def more():
-        return (deadline is None or time.monotonic() < deadline) and (
-            max_alerts is None or progress.handled < max_alerts
+        return (
+            (deadline is None or time.monotonic() < deadline)
+            and (max_alerts is None or progress.handled < max_alerts)
+            and (stop is None or not stop.is_set())
         )
 
     def store(records, origin):

@@ -249,15 +249,14 @@ def run():
         processes.append(spawn("web", web_command(host, port), web_env(stack.env), log_dir))
         if demo.wait() != 0:
             raise LaunchError(f"Loading the demo data failed (exit {demo.returncode}); see {demo.log_path}.")
-        # Tonight's demo alerts, replayed a few a second; it ends when the night has been played.
-        replay = spawn("alerts", manage_command("consume_alerts", "demo"), stack.env, log_dir)
-        processes.append(replay)
+        # Every observatory's alert streams, the demo's replayed night among them.
+        processes.append(spawn("alerts", manage_command("consume_alerts"), stack.env, log_dir))
         base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         wait_healthy(f"{base}/healthz", processes, timeout=120)
         print_banner(base, log_dir)
         while not stopping:
             for process in processes:
-                if process.poll() is not None and not (process is replay and process.returncode == 0):
+                if process.poll() is not None:
                     raise LaunchError(f"{process.name} stopped (code {process.returncode}); see {process.log_path}.")
             time.sleep(0.5)
         print("\nStopping Arrayscope…", flush=True)

@@ -13,7 +13,7 @@ import yaml
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
-PORTAL_SERVICES = ["migrate", "web", "worker-default", "worker-gpu", "worker-gpu-batch", "beat"]
+PORTAL_SERVICES = ["migrate", "web", "worker-default", "worker-gpu", "worker-gpu-batch", "alerts", "beat"]
 SAMPLE = {
     "SECRET_KEY": "k" * 64 + "-Zq9!",
     "PORTAL_HOST": "portal.example.org",

@@ -1,54 +1,102 @@
 import threading
+import time
+from dataclasses import dataclass
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import connection
 
 from alerts.models import AlertStream
 from alerts.streams import run_stream
 from portal.management.lookups import tenant_named
+from portal.models import Tenant
 from portal.tenancy import tenant_context
+
+
+@dataclass
+class Consumer:
+    stream: AlertStream
+    stop: threading.Event
+    thread: threading.Thread | None = None
 
 
 class Command(BaseCommand):
     help = (
-        "Feed an observatory's alert streams (Kafka topics, replayed Avro folders) into the portal until stopped, "
-        "or for --seconds; each stream in its own thread, each batch reported as it is stored."
+        "Feed observatories' alert streams (Kafka topics, replayed Avro folders) into the portal, each stream in its "
+        "own thread, each batch reported as it is stored. Runs until stopped (or for --seconds), and every --refresh "
+        "seconds starts the streams an admin has added or enabled and stops the ones disabled or deleted."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="tenant slug")
+        parser.add_argument("tenants", nargs="*", metavar="tenant", help="tenant slugs (default: every observatory)")
         parser.add_argument("--stream", action="append", dest="streams", help="stream name (default: all enabled)")
         parser.add_argument("--seconds", type=float, help="stop after this long (default: run until Ctrl-C)")
+        parser.add_argument("--refresh", type=float, default=30, help="seconds between looks for changed streams")
 
     def handle(self, *args, **options):
-        tenant = tenant_named(options["tenant"])
-        with tenant_context(tenant):
-            streams = AlertStream.objects.filter(tenant=tenant, enabled=True)
-            if options["streams"]:
-                streams = streams.filter(name__in=options["streams"])
-            streams = list(streams)
-        if not streams:
-            named = " by those names" if options["streams"] else ""
-            raise CommandError(f"{tenant.name} has no enabled alert stream{named}; add one in the admin")
-        threads = [threading.Thread(target=self.consume, args=(tenant, stream, options["seconds"]), daemon=True)
-                   for stream in streams]  # fmt: skip
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-    def consume(self, tenant, stream, seconds):
+        tenants = [tenant_named(slug) for slug in options["tenants"]] or None
+        deadline = None if options["seconds"] is None else time.monotonic() + options["seconds"]
+        running, played = {}, set()  # stream pk -> Consumer; replays that reached their end
         try:
+            while deadline is None or time.monotonic() < deadline:
+                wanted = self.enabled_streams(tenants, options["streams"])
+                if not wanted and not running and not played:
+                    self.stdout.write("No enabled alert stream yet; add one in the admin. Looking again shortly.")
+                    played.add(None)  # said once
+                for pk, consumer in list(running.items()):
+                    if pk not in wanted or wanted[pk].settings != consumer.stream.settings:
+                        consumer.stop.set()  # disabled, deleted or changed: restarted below once it has ended
+                    if not consumer.thread.is_alive():
+                        del running[pk]
+                        if consumer.stream.kind == AlertStream.Kind.REPLAY and not consumer.stop.is_set():
+                            played.add(pk)
+                for pk, stream in wanted.items():
+                    if pk not in running and pk not in played:
+                        seconds = None if deadline is None else max(0.0, deadline - time.monotonic())
+                        running[pk] = self.start(stream, seconds)
+                self.stdout.flush()
+                wait = options["refresh"] if deadline is None else min(options["refresh"], deadline - time.monotonic())
+                time.sleep(max(0.0, wait))
+        finally:
+            for consumer in running.values():
+                consumer.stop.set()
+            for consumer in running.values():
+                consumer.thread.join(timeout=10)
+
+    def start(self, stream, seconds):
+        consumer = Consumer(stream, threading.Event())
+        consumer.thread = threading.Thread(target=self.consume, args=(stream, seconds, consumer.stop), daemon=True)
+        consumer.thread.start()
+        self.stdout.write(f"{self.name_of(stream)}: started ({stream.get_kind_display()})")
+        return consumer
+
+    def enabled_streams(self, tenants, names):
+        streams = {}
+        for tenant in tenants or Tenant.objects.all():
             with tenant_context(tenant):
-                progress = run_stream(stream, seconds=seconds,
+                enabled = AlertStream.objects.filter(tenant=tenant, enabled=True).select_related("tenant")
+                if names:
+                    enabled = enabled.filter(name__in=names)
+                streams.update({stream.pk: stream for stream in enabled})
+        return streams
+
+    def consume(self, stream, seconds, stop):
+        try:
+            with tenant_context(stream.tenant):
+                progress = run_stream(stream, seconds=seconds, stop=stop,
                                       on_batch=lambda progress, result: self.report(stream, progress))  # fmt: skip
-            self.stdout.write(self.style.SUCCESS(f"{stream.name}: {self.summary(progress)}"))
+            self.stdout.write(self.style.SUCCESS(f"{self.name_of(stream)}: {self.summary(progress)}"))
+        except Exception as error:  # said here; the stream is tried again at the next look
+            self.stderr.write(f"{self.name_of(stream)} stopped: {error}")
         finally:
             connection.close()  # each thread holds its own database connection
 
     def report(self, stream, progress):
-        self.stdout.write(f"{stream.name}: {self.summary(progress)}")
+        self.stdout.write(f"{self.name_of(stream)}: {self.summary(progress)}")
         self.stdout.flush()
+
+    @staticmethod
+    def name_of(stream):
+        return f"{stream.tenant.slug}/{stream.name}"
 
     @staticmethod
     def summary(progress):
