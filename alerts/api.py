@@ -3,18 +3,20 @@ search what arrived, read one with its history and stamps."""
 
 import base64
 
-from django.db.models import Q
+from django.db.models import Exists, FloatField, OuterRef, Q
+from django.db.models.expressions import RawSQL
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from observations.sky import PositionError, parse_cone
 from portal.middleware import membership_for
 
 from . import services
-from .filters import FilterInvalid, clean_conditions
+from .filters import FilterInvalid, clean_conditions, parse_utc
 from .followup import FOLLOW_UP_ROLES, FollowUpRefused, request_follow_up
-from .models import Alert, AlertFilter, FollowUpRequest, Source
+from .models import Alert, AlertClassification, AlertFilter, FollowUpRequest, Source
 
 MAX_BATCH = 1000
 
@@ -58,7 +60,9 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     Filters: ``after`` (only ids above it, oldest first: how a client catches up on what it
     missed), ``object`` (the broker's object id), ``target`` (a target id), ``band``,
-    ``brighter_than`` (magnitude). POST one packet or a list of up to 1,000 in the ZTF
+    ``brighter_than`` (magnitude), ``class`` (what a light-curve model said), ``since`` and
+    ``until`` (observed, ISO 8601 UTC), and a cone: ``ra`` + ``dec`` (degrees) or
+    ``position``, with ``radius`` (arcmin unless a unit is given). POST one packet or a list of up to 1,000 in the ZTF
     schema; each bad packet is named in ``refused`` and the rest are stored, a candidate
     already stored counts as a duplicate, not an error.
     """
@@ -79,6 +83,20 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             conditions &= Q(band=params["band"])
         if "brighter_than" in params:
             conditions &= Q(magnitude__lt=_parameter(params, "brighter_than", float, "a number"))
+        if "class" in params:
+            conditions &= Q(Exists(AlertClassification.objects.filter(alert=OuterRef("pk"), label=params["class"])))
+        if "since" in params:
+            conditions &= Q(observed_at__gte=_parameter(params, "since", parse_utc, "an ISO 8601 time"))
+        if "until" in params:
+            conditions &= Q(observed_at__lt=_parameter(params, "until", parse_utc, "an ISO 8601 time"))
+        try:
+            cone = parse_cone(**{key: params[key] for key in ("position", "ra", "dec", "radius") if key in params})
+        except PositionError as error:
+            raise ValidationError({error.field: error.message}) from error
+        if cone is not None:
+            centre, radius = cone
+            alerts = alerts.annotate(separation_deg=separation_deg(centre.ra.deg, centre.dec.deg))
+            conditions &= Q(separation_deg__lte=radius.deg)
         return alerts.filter(conditions)
 
     def get_serializer_class(self):
@@ -149,6 +167,13 @@ class AlertFilterViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save(tenant=self.request.tenant, user=self.request.user)
+
+
+def separation_deg(ra_deg, dec_deg):
+    """An alert's great-circle distance from (ra, dec) in degrees (haversine, in SQL)."""
+    ra, dec = (f'"{Alert._meta.db_table}".{column}' for column in ("ra_deg", "dec_deg"))
+    haversine = f"sind(({dec} - %s) / 2) ^ 2 + cosd({dec}) * cosd(%s) * sind(({ra} - %s) / 2) ^ 2"
+    return RawSQL(f"2 * asind(least(1, sqrt({haversine})))", [dec_deg, dec_deg, ra_deg], output_field=FloatField())
 
 
 def _parameter(params, name, kind, noun):

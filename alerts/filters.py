@@ -106,9 +106,9 @@ def matches(conditions, alert, scores):
         return False
     if "max_age_days" in conditions and alert.mjd - _first_detection(alert) > conditions["max_age_days"]:
         return False
-    if "observed_after" in conditions and alert.observed_at < _utc(conditions["observed_after"]):
+    if "observed_after" in conditions and alert.observed_at < parse_utc(conditions["observed_after"]):
         return False
-    if "observed_before" in conditions and alert.observed_at >= _utc(conditions["observed_before"]):
+    if "observed_before" in conditions and alert.observed_at >= parse_utc(conditions["observed_before"]):
         return False
     return True
 
@@ -137,19 +137,19 @@ def _choices(conditions, name, known):
     return sorted(set(values))
 
 
-def _utc(text):
-    return datetime.datetime.fromisoformat(text)
+def parse_utc(text):
+    """An ISO 8601 time as an aware UTC datetime (UTC when it names no zone); ValueError if not a time."""
+    when = datetime.datetime.fromisoformat(text)
+    return when.replace(tzinfo=datetime.UTC) if when.tzinfo is None else when.astimezone(datetime.UTC)
 
 
 def _time(conditions, name):
     """A time as stored in the conditions: ISO 8601 in UTC, with its offset."""
     value = conditions[name]
     try:
-        when = datetime.datetime.fromisoformat(value)
+        return parse_utc(value).isoformat()
     except (ValueError, TypeError) as error:
         raise FilterInvalid(f"{name}: {value!r} is not a time (give ISO 8601 UTC, e.g. 2026-12-01T20:00:00)") from error
-    when = when.replace(tzinfo=datetime.UTC) if when.tzinfo is None else when.astimezone(datetime.UTC)
-    return when.isoformat()
 
 
 def _cone(cone):

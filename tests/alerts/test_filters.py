@@ -104,3 +104,24 @@ def test_filters_through_the_api_are_each_users_own_and_a_never_matching_one_is_
     assert theirs["count"] == 0, "a colleague's filters are their own"
     changed = mine.patch(f"/api/v1/alert-filters/{created.json()['id']}/", {"enabled": False}, format="json")
     assert changed.status_code == 200 and changed.json()["enabled"] is False
+
+
+def test_partners_search_alerts_by_class_cone_and_time(classified):
+    tenant, users, alerts, host = classified
+    client = api_client(tenant, users["astronomer"])
+
+    def found(query):
+        response = client.get(f"/api/v1/alerts/?{query}")
+        assert response.status_code == 200, response.json()
+        return {alert["object_id"] for alert in response.json()["results"]}
+
+    name = {key: alert.alert_object.object_id for key, alert in alerts.items()}
+    assert found("class=sn_ia") == {name["supernova"], name["artefact"]}
+    assert found("class=variable") == {name["variable"]}
+    assert found("ra=161.0&dec=17.0&radius=5 deg") == {name["supernova"], name["artefact"]}
+    assert found("position=10:46:40 %2B17:16:00&radius=10 arcmin") == {name["supernova"]}
+    observed = alerts["variable"].observed_at.isoformat().replace("+", "%2B")
+    assert name["variable"] in found(f"since={observed}") and name["variable"] not in found(f"until={observed}")
+    refused = client.get("/api/v1/alerts/?ra=161&dec=95")
+    assert refused.status_code == 400 and "outside" in refused.json()["detail"]
+    assert "since: an ISO 8601 time is required" in client.get("/api/v1/alerts/?since=yesterday").json()["detail"]
