@@ -17,6 +17,7 @@ from . import services
 from .filters import FilterInvalid, clean_conditions, parse_utc
 from .followup import FOLLOW_UP_ROLES, FollowUpRefused, request_follow_up
 from .models import Alert, AlertClassification, AlertFilter, FollowUpRequest, Source
+from .webhooks import refused_destination
 
 MAX_BATCH = 1000
 
@@ -145,6 +146,12 @@ class AlertFilterSerializer(serializers.ModelSerializer):
             return clean_conditions(conditions)
         except FilterInvalid as error:
             raise ValidationError(str(error)) from error
+
+    def validate_webhook_url(self, url):
+        refusal = refused_destination(url) if url else None
+        if refusal:
+            raise ValidationError(refusal)
+        return url
 
     def validate_name(self, name):
         request = self.context["request"]

@@ -215,11 +215,15 @@ class AlertFilter(TenantOwned):
 
     def clean(self):
         from .filters import FilterInvalid, clean_conditions
+        from .webhooks import refused_destination
 
         try:
             self.conditions = clean_conditions(self.conditions)
         except FilterInvalid as error:
             raise ValidationError({"conditions": str(error)}) from error
+        refusal = refused_destination(self.webhook_url) if self.webhook_url else None
+        if refusal:
+            raise ValidationError({"webhook_url": refusal})
 
 
 class FilterMatch(TenantOwned):

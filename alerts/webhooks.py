@@ -10,14 +10,23 @@ sends it. Headers:
 
 A delivery that fails (no answer, or not a 2xx) is tried again after 10 s, 20 s, 40 s … up to
 ALERT_WEBHOOK_ATTEMPTS attempts; each delivery records its outcome for the filter's page.
+
+A webhook is a URL anyone in an observatory can make the portal's workers call, so it must
+not lead into the portal's own network (the database, Redis, a cloud metadata service):
+addresses that are not global are refused when the filter is saved and again before each
+attempt, and redirects are not followed. ALERT_WEBHOOK_ALLOW_PRIVATE lifts this for a portal
+whose receivers live on its own network (and for the tests).
 """
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -29,8 +38,29 @@ TIMEOUT_SECONDS = 10
 USER_AGENT = "Arrayscope-Webhook/1"
 
 
-class DeliveryFailed(Exception):
-    """This attempt did not reach a receiver that said yes; the message says what happened."""
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 3xx is the receiver's answer, not a new destination
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def refused_destination(url):
+    """Why the portal will not call ``url`` (it leads inside its own network), or None. A
+    name that does not resolve now is left to the attempt to report."""
+    if settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
+        return None
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
+        return None
+    for address in sorted(addresses):
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            return f"{host} is {ip}, inside the portal's own network: webhooks may only call public addresses"
+    return None
 
 
 def signature(secret, timestamp, body):
@@ -76,8 +106,13 @@ def attempt(delivery):
         "X-Arrayscope-Delivery": str(delivery.pk), "X-Arrayscope-Timestamp": timestamp,
         "X-Arrayscope-Signature": signature(delivery.alert_filter.webhook_secret, timestamp, body),
     })  # fmt: skip
+    refusal = refused_destination(delivery.url)
+    if refusal:  # not retried: the address will not change its nature
+        delivery.status, delivery.last_error = WebhookDelivery.Status.FAILED, refusal[:500]
+        delivery.save(update_fields=["attempts", "status", "last_error"])
+        return None
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
             delivery.response_status = response.status
         delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, timezone.now()
         delivery.last_error = ""

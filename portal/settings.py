@@ -254,6 +254,9 @@ ALERT_CROSSMATCH_RADIUS_ARCSEC = float(
     env("ALERT_CROSSMATCH_RADIUS_ARCSEC", "1.5", help="an alert this close to a target belongs to it")
 )
 ALERT_WEBHOOK_ATTEMPTS = int(env("ALERT_WEBHOOK_ATTEMPTS", "6", help="tries of a filter's webhook before giving up"))
+ALERT_WEBHOOK_ALLOW_PRIVATE = env_bool(
+    "ALERT_WEBHOOK_ALLOW_PRIVATE", False, help="1: webhooks may call addresses inside the portal's own network"
+)
 ALERT_WEBHOOK_RETRY_SECONDS = float(
     env("ALERT_WEBHOOK_RETRY_SECONDS", "10", help="pause before a webhook's second try; it doubles after each")
 )

@@ -12,9 +12,10 @@ import pytest
 from alerts.models import AlertFilter, FollowUpRequest, Source, WebhookDelivery
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
-from alerts.webhooks import verify
+from alerts.webhooks import attempt, verify
 from observations.models import Target
 from portal.tenancy import tenant_context
+from tests.conftest import api_client
 
 
 class Receiver(ThreadingHTTPServer):
@@ -103,3 +104,26 @@ def test_matches_are_posted_signed_and_retried_until_taken_and_a_rule_asks_for_f
         (request,) = FollowUpRequest.objects.filter(target=host)
     assert request.status == "pending" and request.rule_id == hooked.pk and request.requested_by is None
     assert request.alert_id in ids, "two matches on one target: one pending request"
+
+
+def test_a_webhook_into_the_portals_own_network_is_refused_when_saved_and_when_called(tenant_factory, settings):
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = False
+    tenant, users = tenant_factory(sites=[])
+    client = api_client(tenant, users["admin"])
+    for url in ("http://127.0.0.1:6379/", "http://169.254.169.254/latest/meta-data/", "http://localhost:5432/"):
+        refused = client.post("/api/v1/alert-filters/", {"name": url, "conditions": {}, "webhook_url": url},
+                              format="json")  # fmt: skip
+        assert refused.status_code == 400 and "inside the portal's own network" in refused.json()["detail"]
+    with tenant_context(tenant):
+        # Saved while it pointed elsewhere (or while the setting allowed it): refused at the call, not retried.
+        hooked = AlertFilter.objects.create(tenant=tenant, user=users["admin"], name="inside", conditions={},
+                                            webhook_url="http://127.0.0.1:9/hook")  # fmt: skip
+        delivery = WebhookDelivery.objects.create(tenant=tenant, alert_filter=hooked, url=hooked.webhook_url,
+                                                  payload=b"{}")  # fmt: skip
+        assert attempt(delivery) is None
+        delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert (
+        delivery.last_error == "127.0.0.1 is 127.0.0.1, inside the portal's own network: webhooks may only call "
+        "public addresses"
+    )
