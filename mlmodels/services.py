@@ -4,11 +4,13 @@ import functools
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 from django.apps import apps
 from django.db import transaction
 from django.db.models import Case, When
+from django.utils import timezone
 
 from alerts.synthetic import KINDS as ALERT_KINDS
 from portal.models import Tenant
@@ -22,6 +24,8 @@ from .models import MLModel, ModelVersion, Prediction, Visibility
 from .synthetic_galaxies import KINDS
 
 BACKFILL_CHUNK = 256
+ALERT_BACKFILL_CHUNK = 500
+ALERT_BACKFILL_DAYS = 2
 
 
 def accelerator_selftest(job, *, worker, size=1024, steps=20):
@@ -225,6 +229,8 @@ def backfill_job(job, version):
     moving the job's bar after each; safe to run again (seen ones are skipped)."""
     from . import inference
 
+    if version.model.task in ALERT_TASKS:
+        return _backfill_alerts(job, version)
     subjects, field, noun = _subjects(version.model.task)
     seen = Prediction.objects.filter(version=version, **{f"{field}__isnull": False}).values(f"{field}_id")
     waiting = subjects.filter(tenant=job.tenant).exclude(pk__in=seen)
@@ -245,6 +251,33 @@ def backfill_job(job, version):
     return classified
 
 
+def _backfill_alerts(job, version):
+    """The tenant's alerts of the last ALERT_BACKFILL_DAYS that ``version`` has not seen: the
+    night a new model was promoted in gets its answers too (older alerts keep the answers
+    of the models of their day). They are not published again: filters ran on arrival."""
+    from alerts.models import Alert, AlertClassification
+
+    from . import alert_classification
+
+    since = timezone.now() - timedelta(days=ALERT_BACKFILL_DAYS)
+    seen = AlertClassification.objects.filter(version=version).values("alert_id")
+    waiting = Alert.objects.filter(tenant=job.tenant, received_at__gte=since).exclude(pk__in=seen)
+    ids = list(waiting.order_by("pk").values_list("pk", flat=True))
+    job.total = max(len(ids), 1)
+    job.save(update_fields=["total"])
+    classified = 0
+    for start in range(0, len(ids), ALERT_BACKFILL_CHUNK):
+        chunk = list(Alert.objects.filter(pk__in=ids[start : start + ALERT_BACKFILL_CHUNK]).order_by("pk"))
+        classified += alert_classification.classify_alerts(version, chunk)
+        done = min(start + ALERT_BACKFILL_CHUNK, len(ids))
+        report_progress(job, done, f"{done:,} of {len(ids):,} alerts")
+    refused = len(ids) - classified
+    message = f"{version.model.name} v{version.number}: {classified:,} alerts of the last {ALERT_BACKFILL_DAYS} days"
+    message += " classified" + (f", {refused:,} refused (the reasons are in their panels)" if refused else "")
+    finish_job(job, {"classified": classified, "refused": refused}, message)
+    return classified
+
+
 def index_embeddings(version):
     """Build the version's similarity index once its embeddings are written (a no-op when it
     has none, or has its index already)."""
@@ -257,16 +290,18 @@ def index_embeddings(version):
 
 def promote_version(version, user):
     """Put ``version`` in production and, once committed, backfill everything it now serves:
-    the owner's images or frames, and every observatory's when the model is public. Returns
-    the version and the owner's backfill job (None for models that classify neither)."""
+    the owner's images, frames or recent alerts, and every observatory's when the model is
+    public. Returns the version and the owner's backfill job (None for models that classify
+    none of these)."""
     from . import tasks
 
     owner_job = None
     with transaction.atomic():
         version = registry.promote(version)
-        if version.model.task not in SUBJECTS:
+        task = version.model.task
+        if task not in SUBJECTS and task not in ALERT_TASKS:
             return version, None
-        noun = SUBJECTS[version.model.task][2]
+        noun = SUBJECTS[task][2] if task in SUBJECTS else f"the last {ALERT_BACKFILL_DAYS} days' alerts"
         public = version.model.visibility == Visibility.PUBLIC
         for tenant in Tenant.objects.all() if public else [version.model.tenant]:
             with tenant_context(tenant):  # each observatory's job is its own row

@@ -102,3 +102,28 @@ def test_the_training_command_path_registers_a_light_curve_version_with_its_metr
     assert version.config["model_args"]["in_chans"] == 9 and version.config["input_spec"]["size"] == 32
     assert set(version.metrics["per_class"]) == {"sn_ia", "sn_ii", "variable", "agn", "bogus"}
     assert version.training_data["generator"] == "alerts.synthetic"
+
+
+def test_a_newly_promoted_alert_model_classifies_the_recent_alerts_it_has_not_seen(workers, committed_tenant_factory):
+    tenant, users = committed_tenant_factory(sites=[])
+    with tenant_context(tenant):
+        earlier = ingest_packets(tenant, [make_alert(120 + n).packet for n in range(4)], source=Source.REST).alerts
+    deadline = time.monotonic() + 60
+    with tenant_context(tenant):  # out unclassified: no model served them then
+        while Alert.objects.filter(pk__in=[a.pk for a in earlier], published_at__isnull=True).exists():
+            assert time.monotonic() < deadline, "the gpu worker did not publish the alerts"
+            time.sleep(0.2)
+        model = services.create_synthetic_model(tenant, users["admin"], name="rb", task=MLModel.Task.REAL_BOGUS)
+        network = build_network(model.architecture, num_classes=2, in_chans=3)
+        version, job = services.promote_version(save_version(model, users["admin"], weights=weights_of(network)),
+                                                users["admin"])  # fmt: skip
+    deadline = time.monotonic() + 120
+    while job.status not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, "the gpu-batch worker did not backfill in time"
+        time.sleep(0.3)
+        with tenant_context(tenant):
+            job.refresh_from_db()
+    assert job.status == "succeeded" and job.result["classified"] == 4
+    assert "4 alerts of the last 2 days classified" in job.message
+    with tenant_context(tenant):
+        assert AlertClassification.objects.filter(version=version, alert__in=earlier, refusal="").count() == 4
