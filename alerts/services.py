@@ -96,7 +96,10 @@ def _store(tenant, packets, source, origin):
             if packet.candidate_id not in seen:
                 seen.add(packet.candidate_id)
                 fresh.append(packet)
-        objects = _objects_for(tenant, fresh)
+        detected = {}
+        for packet in fresh:
+            detected.setdefault(packet.object_id, []).append(packet.mjd)
+        objects, created = _objects_for(tenant, fresh, detected)
         alerts = Alert.objects.bulk_create(
             Alert(tenant=tenant, alert_object=objects[p.object_id], candidate_id=p.candidate_id, source=source,
                   origin=origin[:200], ra_deg=p.ra_deg, dec_deg=p.dec_deg, observed_at=p.observed_at, mjd=p.mjd,
@@ -105,29 +108,32 @@ def _store(tenant, packets, source, origin):
                   template_stamp=p.stamps["template"], difference_stamp=p.stamps["difference"])
             for p in fresh
         )  # fmt: skip
-        detected = {}
-        for packet in fresh:
-            detected.setdefault(packet.object_id, []).append(packet.mjd)
         for object_id, mjds in detected.items():
+            if object_id in created:
+                continue  # created with these detections counted
             AlertObject.objects.filter(pk=objects[object_id].pk).update(
                 detections=F("detections") + len(mjds), last_mjd=Greatest(F("last_mjd"), max(mjds))
             )
     return alerts, len(packets) - len(fresh)
 
 
-def _objects_for(tenant, packets):
-    """object_id -> AlertObject for the packets' objects, creating (and crossmatching) new ones."""
+def _objects_for(tenant, packets, detected):
+    """(object_id -> AlertObject for the packets' objects, the ids of those created now):
+    new ones are crossmatched and created with their ``detected`` mjds already counted."""
     first = {}
     for packet in sorted(packets, key=lambda p: p.mjd):
         first.setdefault(packet.object_id, packet)
     objects = {o.object_id: o for o in AlertObject.objects.filter(tenant=tenant, object_id__in=list(first))}
+    created = set()
     for object_id, packet in first.items():
         if object_id not in objects:
             objects[object_id] = AlertObject.objects.create(
                 tenant=tenant, object_id=object_id, target=_crossmatch(tenant, packet), ra_deg=packet.ra_deg,
-                dec_deg=packet.dec_deg, first_mjd=packet.mjd, last_mjd=packet.mjd,
+                dec_deg=packet.dec_deg, first_mjd=packet.mjd, last_mjd=max(detected[object_id]),
+                detections=len(detected[object_id]),
             )  # fmt: skip
-    return objects
+            created.add(object_id)
+    return objects, created
 
 
 def _crossmatch(tenant, packet):
