@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -28,6 +29,7 @@ from .packets import PacketRefused, read_packet
 
 DEAD_LETTER_BYTES = 64 * 1024
 FILE_BATCH = 500
+RUN_QUEUED_MARK_S = 10
 
 
 @dataclass
@@ -63,10 +65,31 @@ def ingest_packets(tenant, records, *, source, origin=""):
 
 
 def _classify_when_committed(tenant, ids):
-    """Send new alerts to the gpu workers' classifiers once a worker can read them."""
+    """Send new alerts to the gpu workers' classifiers once a worker can read them.
+
+    A classifier run takes every alert of the observatory still waiting (``feed.waiting``), so
+    while one is queued and has not started, newer alerts need no run of their own. Alerts
+    posted one by one would otherwise queue a run each, and at 100 a second those empty runs
+    cost the gpu worker more than the alerts do."""
+    transaction.on_commit(functools.partial(_queue_classifier_run, tenant.pk, ids))
+
+
+def _queue_classifier_run(tenant_id, ids):
     from mlmodels.tasks import classify_alerts
 
-    transaction.on_commit(functools.partial(classify_alerts.delay, tenant.pk, ids))
+    # The mark expires, so a queued run that is lost (its worker killed) holds back no later alert for long.
+    if cache.add(_run_queued_key(tenant_id), True, timeout=RUN_QUEUED_MARK_S):
+        classify_alerts.delay(tenant_id, ids)
+
+
+def classifier_run_started(tenant_id):
+    """A classifier run calls this before it looks for waiting alerts: any alert stored from
+    now on queues the next run."""
+    cache.delete(_run_queued_key(tenant_id))
+
+
+def _run_queued_key(tenant_id):
+    return f"alerts-classifier-run-queued-{tenant_id}"
 
 
 def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):

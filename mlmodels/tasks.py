@@ -54,15 +54,19 @@ def classify(tenant_id, version_id, ids):
 def classify_alerts(tenant_id, alert_ids):
     """Real-bogus and light-curve classification of newly stored alerts, then out to the live
     feed through the filters; idempotent (an alert is published once)."""
-    from alerts.feed import publish, waiting
-    from portal.models import Tenant
+    from alerts.feed import RUN_LIMIT, publish, waiting
+    from alerts.services import classifier_run_started
+    from portal.tenancy import current_tenant
 
-    tenant = Tenant.objects.get(pk=tenant_id)
+    tenant = current_tenant()
+    classifier_run_started(tenant_id)
     alert_ids = waiting(tenant, alert_ids)
     if not alert_ids:
         return  # an earlier run took them with its own
     services.classify_alerts(tenant, alert_ids)
     publish(tenant, alert_ids)
+    if len(alert_ids) >= RUN_LIMIT:
+        classify_alerts.delay(tenant_id, [])  # more may be waiting than one run takes
 
 
 @app.task(base=TenantTask)
