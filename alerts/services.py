@@ -11,10 +11,10 @@ import functools
 import json
 from dataclasses import dataclass, field
 
+import redis
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -78,18 +78,26 @@ def _queue_classifier_run(tenant_id, ids):
     from mlmodels.tasks import classify_alerts
 
     # The mark expires, so a queued run that is lost (its worker killed) holds back no later alert for long.
-    if cache.add(_run_queued_key(tenant_id), True, timeout=RUN_QUEUED_MARK_S):
+    if _redis().set(_run_queued_key(tenant_id), 1, nx=True, ex=RUN_QUEUED_MARK_S):
         classify_alerts.delay(tenant_id, ids)
 
 
 def classifier_run_started(tenant_id):
     """A classifier run calls this before it looks for waiting alerts: any alert stored from
     now on queues the next run."""
-    cache.delete(_run_queued_key(tenant_id))
+    _redis().delete(_run_queued_key(tenant_id))
 
 
 def _run_queued_key(tenant_id):
-    return f"alerts-classifier-run-queued-{tenant_id}"
+    return f"arrayscope:alerts-classifier-run-queued:{tenant_id}"
+
+
+@functools.cache
+def _redis():
+    """One Redis client a process, shared by its threads. Not Django's cache: the ASGI server
+    runs each request in a new thread, and the cache is per thread, so each request would
+    open a connection to Redis of its own."""
+    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):
