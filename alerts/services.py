@@ -16,7 +16,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Prefetch
 from django.db.models.functions import Greatest
 
 from observations.models import Target
@@ -24,7 +24,7 @@ from observations.services import cone_search
 
 from .avro import AvroUnreadable, read_alerts
 from .filters import matches
-from .models import Alert, AlertFilter, AlertObject, DeadLetter, Source
+from .models import Alert, AlertClassification, AlertFilter, AlertObject, DeadLetter, Source
 from .packets import PacketRefused, read_packet
 
 DEAD_LETTER_BYTES = 64 * 1024
@@ -121,7 +121,7 @@ def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):
 def _store(tenant, packets, source, origin):
     with transaction.atomic():
         seen = set(Alert.objects.filter(tenant=tenant, candidate_id__in=[p.candidate_id for p in packets])
-                   .values_list("candidate_id", flat=True))  # fmt: skip
+                   .order_by().values_list("candidate_id", flat=True))  # fmt: skip
         fresh = []
         for packet in packets:
             if packet.candidate_id not in seen:
@@ -221,8 +221,9 @@ def scores_of(alert):
 
 def matching_filters(tenant, alert_ids):
     """{alert: [the tenant's enabled filters it meets]} for classified alerts."""
+    answers = Prefetch("classifications", AlertClassification.objects.select_related("version__model"))
     alerts = (Alert.objects.filter(tenant=tenant, pk__in=alert_ids).select_related("alert_object__target")
-              .prefetch_related("classifications__version__model").order_by("pk"))  # fmt: skip
+              .prefetch_related(answers).order_by("pk"))  # fmt: skip
     filters = list(AlertFilter.objects.filter(tenant=tenant, enabled=True))
     matched = {}
     for alert in alerts:
