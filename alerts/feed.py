@@ -10,6 +10,7 @@ twice on one connection.
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db.models import Q
 from django.utils import timezone
 
 from .followup import follow_up_by_rule
@@ -18,6 +19,7 @@ from .services import matching_filters, scores_of
 from .webhooks import queue_deliveries
 
 BACKLOG_LIMIT = 1000
+RUN_LIMIT = 500  # alerts a classifier run takes at most
 
 
 def tenant_group(tenant_id):
@@ -75,14 +77,13 @@ async def _send_all(batches):
         await layer.group_send(group, {"type": "alert.batch", "alerts": alerts})
 
 
-def waiting(tenant, alert_ids, limit=500):
-    """The alerts a classifier run should take: those asked for and every other one of the
-    observatory still waiting to go out. Alerts posted one by one each queue a task; the
-    first task to run takes them all, and the rest find nothing left to do."""
+def waiting(tenant, alert_ids, limit=RUN_LIMIT):
+    """The alerts a classifier run should take, in id order: those asked for and every other
+    one of the observatory still waiting to go out (the oldest ``limit``). A run is queued
+    only when none is (see ``services.classifier_run_started``); it takes them all."""
     unpublished = Alert.objects.filter(tenant=tenant, published_at__isnull=True)
-    asked = unpublished.filter(pk__in=alert_ids).values_list("pk", flat=True)
-    others = unpublished.order_by("pk").values_list("pk", flat=True)[:limit]
-    return sorted({*asked, *others})
+    others = unpublished.order_by("pk").values("pk")[:limit]
+    return list(unpublished.filter(Q(pk__in=alert_ids) | Q(pk__in=others)).order_by("pk").values_list("pk", flat=True))
 
 
 def backlog(tenant, *, after, alert_filter=None, limit=BACKLOG_LIMIT):

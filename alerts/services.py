@@ -11,11 +11,12 @@ import functools
 import json
 from dataclasses import dataclass, field
 
+import redis
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Prefetch
 from django.db.models.functions import Greatest
 
 from observations.models import Target
@@ -23,11 +24,12 @@ from observations.services import cone_search
 
 from .avro import AvroUnreadable, read_alerts
 from .filters import matches
-from .models import Alert, AlertFilter, AlertObject, DeadLetter, Source
+from .models import Alert, AlertClassification, AlertFilter, AlertObject, DeadLetter, Source
 from .packets import PacketRefused, read_packet
 
 DEAD_LETTER_BYTES = 64 * 1024
 FILE_BATCH = 500
+RUN_QUEUED_MARK_S = 10
 
 
 @dataclass
@@ -63,10 +65,39 @@ def ingest_packets(tenant, records, *, source, origin=""):
 
 
 def _classify_when_committed(tenant, ids):
-    """Send new alerts to the gpu workers' classifiers once a worker can read them."""
+    """Send new alerts to the gpu workers' classifiers once a worker can read them.
+
+    A classifier run takes every alert of the observatory still waiting (``feed.waiting``), so
+    while one is queued and has not started, newer alerts need no run of their own. Alerts
+    posted one by one would otherwise queue a run each, and at 100 a second those empty runs
+    cost the gpu worker more than the alerts do."""
+    transaction.on_commit(functools.partial(_queue_classifier_run, tenant.pk, ids))
+
+
+def _queue_classifier_run(tenant_id, ids):
     from mlmodels.tasks import classify_alerts
 
-    transaction.on_commit(functools.partial(classify_alerts.delay, tenant.pk, ids))
+    # The mark expires, so a queued run that is lost (its worker killed) holds back no later alert for long.
+    if _redis().set(_run_queued_key(tenant_id), 1, nx=True, ex=RUN_QUEUED_MARK_S):
+        classify_alerts.delay(tenant_id, ids)
+
+
+def classifier_run_started(tenant_id):
+    """A classifier run calls this before it looks for waiting alerts: any alert stored from
+    now on queues the next run."""
+    _redis().delete(_run_queued_key(tenant_id))
+
+
+def _run_queued_key(tenant_id):
+    return f"arrayscope:alerts-classifier-run-queued:{tenant_id}"
+
+
+@functools.cache
+def _redis():
+    """One Redis client a process, shared by its threads. Not Django's cache: the ASGI server
+    runs each request in a new thread, and the cache is per thread, so each request would
+    open a connection to Redis of its own."""
+    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):
@@ -90,13 +121,16 @@ def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):
 def _store(tenant, packets, source, origin):
     with transaction.atomic():
         seen = set(Alert.objects.filter(tenant=tenant, candidate_id__in=[p.candidate_id for p in packets])
-                   .values_list("candidate_id", flat=True))  # fmt: skip
+                   .order_by().values_list("candidate_id", flat=True))  # fmt: skip
         fresh = []
         for packet in packets:
             if packet.candidate_id not in seen:
                 seen.add(packet.candidate_id)
                 fresh.append(packet)
-        objects = _objects_for(tenant, fresh)
+        detected = {}
+        for packet in fresh:
+            detected.setdefault(packet.object_id, []).append(packet.mjd)
+        objects, created = _objects_for(tenant, fresh, detected)
         alerts = Alert.objects.bulk_create(
             Alert(tenant=tenant, alert_object=objects[p.object_id], candidate_id=p.candidate_id, source=source,
                   origin=origin[:200], ra_deg=p.ra_deg, dec_deg=p.dec_deg, observed_at=p.observed_at, mjd=p.mjd,
@@ -105,29 +139,32 @@ def _store(tenant, packets, source, origin):
                   template_stamp=p.stamps["template"], difference_stamp=p.stamps["difference"])
             for p in fresh
         )  # fmt: skip
-        detected = {}
-        for packet in fresh:
-            detected.setdefault(packet.object_id, []).append(packet.mjd)
         for object_id, mjds in detected.items():
+            if object_id in created:
+                continue  # created with these detections counted
             AlertObject.objects.filter(pk=objects[object_id].pk).update(
                 detections=F("detections") + len(mjds), last_mjd=Greatest(F("last_mjd"), max(mjds))
             )
     return alerts, len(packets) - len(fresh)
 
 
-def _objects_for(tenant, packets):
-    """object_id -> AlertObject for the packets' objects, creating (and crossmatching) new ones."""
+def _objects_for(tenant, packets, detected):
+    """(object_id -> AlertObject for the packets' objects, the ids of those created now):
+    new ones are crossmatched and created with their ``detected`` mjds already counted."""
     first = {}
     for packet in sorted(packets, key=lambda p: p.mjd):
         first.setdefault(packet.object_id, packet)
     objects = {o.object_id: o for o in AlertObject.objects.filter(tenant=tenant, object_id__in=list(first))}
+    created = set()
     for object_id, packet in first.items():
         if object_id not in objects:
             objects[object_id] = AlertObject.objects.create(
                 tenant=tenant, object_id=object_id, target=_crossmatch(tenant, packet), ra_deg=packet.ra_deg,
-                dec_deg=packet.dec_deg, first_mjd=packet.mjd, last_mjd=packet.mjd,
+                dec_deg=packet.dec_deg, first_mjd=packet.mjd, last_mjd=max(detected[object_id]),
+                detections=len(detected[object_id]),
             )  # fmt: skip
-    return objects
+            created.add(object_id)
+    return objects, created
 
 
 def _crossmatch(tenant, packet):
@@ -184,8 +221,9 @@ def scores_of(alert):
 
 def matching_filters(tenant, alert_ids):
     """{alert: [the tenant's enabled filters it meets]} for classified alerts."""
+    answers = Prefetch("classifications", AlertClassification.objects.select_related("version__model"))
     alerts = (Alert.objects.filter(tenant=tenant, pk__in=alert_ids).select_related("alert_object__target")
-              .prefetch_related("classifications__version__model").order_by("pk"))  # fmt: skip
+              .prefetch_related(answers).order_by("pk"))  # fmt: skip
     filters = list(AlertFilter.objects.filter(tenant=tenant, enabled=True))
     matched = {}
     for alert in alerts:

@@ -5,12 +5,16 @@ Starts a throw-away portal as ``./arrayscope run`` does (embedded PostgreSQL and
 version (their speed does not depend on what they learnt), and subscribes a websocket client
 to a filter every alert meets. A producer then POSTs synthetic alerts to the API at a steady
 rate (100/s for 60 s by default) while the client records when each arrives. Figures: p50 and
-p99 latency from the start of the POST to receipt, and the count lost. With ``--kill-worker``
+p99 latency from the start of the POST to receipt (and p99 from when the POST was due: a
+server that falls behind starts later POSTs late), the rate the POSTs achieved, and the
+count lost. With ``--bulk-ms 50`` a second run on the same portal POSTs a list of the
+alerts due every 50 ms instead, as a partner streaming 100 a second would (figures under
+``bulk``). With ``--kill-worker``
 the gpu worker is killed (SIGKILL) halfway and started again; alerts it held are sent out by
 the new worker when it starts. Baseline, same run: the round trip of a bare websocket echo
 through the same Daphne and Redis channel layer — the floor for any push.
 
-    python benchmarks/alert_latency.py [--quick] [--rate 100] [--seconds 60] [--kill-worker]
+    python benchmarks/alert_latency.py [--quick] [--rate 100] [--seconds 60] [--kill-worker] [--bulk-ms 50]
 """
 
 import argparse
@@ -62,7 +66,15 @@ def serve_models(tenant):
         services.promote_version(save_version(model, None, weights=weights_of(network)), None)
 
 
-def run(rate, seconds, kill_worker):
+def _quantile(values, q):
+    return values[int(q * (len(values) - 1))]
+
+
+def _ms(seconds):
+    return round(1000 * seconds, 1)
+
+
+def run(rate, seconds, kill_worker, bulk_ms=None):
     import urllib.request
 
     from websockets.asyncio.client import connect
@@ -97,9 +109,8 @@ def run(rate, seconds, kill_worker):
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", list(processes.values()), timeout=180)
         count = int(rate * seconds)
-        everything = packets(count + 10)
-        batch = everything[:count]
-        sent, received, echo, duplicates = {}, {}, [], []
+        everything = packets(count * (2 if bulk_ms else 1) + 10)
+        sent, scheduled, received, echo, duplicates = {}, {}, {}, [], set()
         headers = {"Authorization": f"Api-Key {key}"}
         feed_url = f"ws://127.0.0.1:{port}/ws/t/{tenant.slug}/alerts/?filter={every.pk}"
         ready, done = threading.Event(), threading.Event()
@@ -122,69 +133,86 @@ def run(rate, seconds, kill_worker):
                     if message["type"] == "alert":
                         candidate = message["alert"]["candidate_id"]
                         if candidate in received:
-                            duplicates.append(candidate)
+                            duplicates.add(candidate)
                         received.setdefault(candidate, time.perf_counter())
 
         listener = threading.Thread(target=lambda: asyncio.run(listen()), daemon=True)
         listener.start()
         assert ready.wait(60), "the websocket did not connect"
 
-        def post(packet, due):
+        def post(packets, due):
+            """POST one packet (or, in bulk, a list) at ``due``; latency counts from the POST's start
+            (``sent``), and from ``due`` too: when the server falls behind, later POSTs start late."""
             time.sleep(max(0.0, due - time.perf_counter()))
-            body = json.dumps(packet).encode()
+            body = json.dumps(packets[0] if len(packets) == 1 else packets).encode()
             request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/alerts/", data=body, method="POST",
                                              headers={**headers, "Content-Type": "application/json"})  # fmt: skip
-            sent[packet["candid"]] = time.perf_counter()
+            now = time.perf_counter()
+            for packet in packets:
+                sent[packet["candid"]], scheduled[packet["candid"]] = now, due
             with urllib.request.urlopen(request, timeout=30) as response:
                 assert response.status == 201, response.read()
+            return time.perf_counter()
 
         # Warm up: the gpu worker loads torch and the two networks on its first alert.
-        warm = everything[count:]
+        warm = everything[-10:]
         for packet in warm:
-            post(packet, 0)
+            post([packet], 0)
         deadline = time.perf_counter() + 120
         while any(packet["candid"] not in received for packet in warm) and time.perf_counter() < deadline:
             time.sleep(0.1)
-        start = time.perf_counter() + 1
-        killed_at = None
-        with ThreadPoolExecutor(16) as pool:
-            futures = [pool.submit(post, packet, start + index / rate) for index, packet in enumerate(batch)]
-            if kill_worker:
-                time.sleep(max(0.0, start + seconds / 2 - time.perf_counter()))
-                os.killpg(processes["gpu"].pid, signal.SIGKILL)
-                processes["gpu"].wait()
-                killed_at = time.perf_counter() - start
-                processes["gpu"] = spawn("worker-gpu", worker_command("gpu"), env, log_dir)
-            for future in futures:
-                future.result()
-        timed = {packet["candid"] for packet in batch}
-        deadline = time.perf_counter() + 120
-        while len(timed & received.keys()) < count and time.perf_counter() < deadline:
-            time.sleep(0.2)
+
+        def phase(batch, per_post, kill):
+            """Send ``batch`` at ``rate`` alerts a second, ``per_post`` alerts a POST; wait for them all."""
+            start = time.perf_counter() + 1
+            killed_at = None
+            posts = [batch[index : index + per_post] for index in range(0, len(batch), per_post)]
+            with ThreadPoolExecutor(16) as pool:
+                futures = [pool.submit(post, packets, start + index * per_post / rate)
+                           for index, packets in enumerate(posts)]  # fmt: skip
+                if kill:
+                    time.sleep(max(0.0, start + seconds / 2 - time.perf_counter()))
+                    os.killpg(processes["gpu"].pid, signal.SIGKILL)
+                    processes["gpu"].wait()
+                    killed_at = time.perf_counter() - start
+                    processes["gpu"] = spawn("worker-gpu", worker_command("gpu"), env, log_dir)
+                finished = max(future.result() for future in futures)
+            timed = {packet["candid"] for packet in batch}
+            deadline = time.perf_counter() + 120
+            while len(timed & received.keys()) < len(batch) and time.perf_counter() < deadline:
+                time.sleep(0.2)
+            arrived = timed & received.keys()
+            latencies = sorted(received[c] - sent[c] for c in arrived)
+            late = sorted(received[c] - scheduled[c] for c in arrived)
+            with tenant_context(tenant):  # where the time goes: stored → classified and published
+                from alerts.models import Alert
+
+                published = Alert.objects.filter(tenant=tenant, candidate_id__in=timed, published_at__isnull=False)
+                stages = sorted((alert.published_at - alert.received_at).total_seconds() for alert in published)
+            return {
+                "alerts_sent": len(batch), "alerts_per_post": per_post, "rate_per_s": rate, "seconds": seconds,
+                "posted_rate_per_s": round(len(batch) / (finished - start), 1), "received": len(latencies),
+                "lost": len(batch) - len(latencies), "p50_ms": _ms(_quantile(latencies, 0.5)),
+                "p99_ms": _ms(_quantile(latencies, 0.99)), "max_ms": _ms(latencies[-1]),
+                "p99_from_schedule_ms": _ms(_quantile(late, 0.99)),
+                "each_received_once": not duplicates & timed,
+                "stored_to_published_p50_ms": _ms(_quantile(stages, 0.5)),
+                "stored_to_published_p99_ms": _ms(_quantile(stages, 0.99)),
+                "gpu_worker_killed_at_s": None if killed_at is None else round(killed_at, 1),
+            }  # fmt: skip
+
+        figures = phase(everything[:count], 1, kill_worker)
+        if bulk_ms:
+            per_post = max(1, round(rate * bulk_ms / 1000))
+            figures["bulk"] = {"post_every_ms": bulk_ms, **phase(everything[count : 2 * count], per_post, False)}
         done.set()
         listener.join(5)
-        latencies = sorted(received[c] - sent[c] for c in timed & received.keys())
-        duplicates_free = not duplicates
-        with tenant_context(tenant):  # where the time goes: stored → classified and published
-            from alerts.models import Alert
-
-            published = Alert.objects.filter(tenant=tenant, candidate_id__in=timed, published_at__isnull=False)
-            stages = sorted((alert.published_at - alert.received_at).total_seconds() for alert in published)
     except Exception:
         for path in sorted(log_dir.glob("*.log")):  # the portal's own account of what went wrong
             print(f"--- {path.name}", *path.read_text(errors="replace").splitlines()[-30:], sep="\n", file=sys.stderr)
         raise
     finally:
         stop_processes(list(processes.values()))
-    figures = {
-        "alerts_sent": count, "rate_per_s": rate, "seconds": seconds, "received": len(latencies),
-        "lost": count - len(latencies), "p50_ms": round(1000 * statistics.median(latencies), 1),
-        "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1),
-        "max_ms": round(1000 * latencies[-1], 1), "each_received_once": duplicates_free,
-        "stored_to_published_p50_ms": round(1000 * statistics.median(stages), 1),
-        "stored_to_published_p99_ms": round(1000 * stages[int(0.99 * (len(stages) - 1))], 1),
-        "gpu_worker_killed_at_s": None if killed_at is None else round(killed_at, 1),
-    }  # fmt: skip
     baseline = {"websocket_round_trip_p50_ms": round(1000 * statistics.median(echo), 2)}
     return figures, baseline
 
@@ -195,12 +223,17 @@ def main():
     parser.add_argument("--rate", type=float, default=100.0, help="alerts a second")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--kill-worker", action="store_true", help="kill the gpu worker halfway and restart it")
+    parser.add_argument("--bulk-ms", type=float, default=None,
+                        help="then a second run on the same portal, the producer POSTing a list of what it has every "
+                             "this many ms, as a partner streaming alerts would; figures under 'bulk'")  # fmt: skip
     args = parser.parse_args()
     rate, seconds = (20.0, 10.0) if args.quick else (args.rate, args.seconds)
     with embedded_portal("arrayscope-alerts-"):
-        figures, baseline = run(rate, seconds, args.kill_worker)
-    ratio = {"p50_over_websocket_floor": round(figures["p50_ms"] / max(baseline["websocket_round_trip_p50_ms"], 0.01),
-                                               1)}  # fmt: skip
+        figures, baseline = run(rate, seconds, args.kill_worker, args.bulk_ms)
+    floor = max(baseline["websocket_round_trip_p50_ms"], 0.01)
+    ratio = {"p50_over_websocket_floor": round(figures["p50_ms"] / floor, 1)}
+    if "bulk" in figures:
+        ratio["bulk_p50_over_websocket_floor"] = round(figures["bulk"]["p50_ms"] / floor, 1)
     print(json.dumps({"benchmark": "alert_latency", "machine": machine(), "figures": figures, "baseline": baseline,
                       "ratio": ratio}))  # fmt: skip
 

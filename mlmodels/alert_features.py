@@ -30,12 +30,15 @@ def stamp_triplet(science, template, difference, size=STAMP_SIZE):
     planes = []
     for name, data in zip(STAMP_NAMES, (science, template, difference)):
         try:
-            pixels, _ = read_pixels(gzip.decompress(bytes(data)))
+            pixels, _ = read_pixels(gzip.decompress(bytes(data)), header=False)
         except (OSError, EOFError, ImageError) as error:
             raise AlertInputError(f"the {name} stamp cannot be read ({error})") from error
-        if pixels.ndim != 2 or not np.isfinite(pixels).any():
+        finite = np.isfinite(pixels)
+        if pixels.ndim != 2 or not finite.any():
             raise AlertInputError(f"the {name} stamp is not a 2-D image with finite pixels")
-        planes.append(_fit(np.nan_to_num(pixels, nan=float(np.nanmedian(pixels))), size))
+        if not finite.all():  # most stamps have no blank pixel: no median to find
+            pixels = np.nan_to_num(pixels, nan=float(np.nanmedian(pixels)))
+        planes.append(_fit(pixels, size))
     return asinh_normalise(np.stack(planes)[:, None])[:, 0]
 
 

@@ -1,4 +1,5 @@
 import logging
+import time
 from datetime import timedelta
 
 from celery.signals import worker_process_init, worker_ready
@@ -54,15 +55,35 @@ def classify(tenant_id, version_id, ids):
 def classify_alerts(tenant_id, alert_ids):
     """Real-bogus and light-curve classification of newly stored alerts, then out to the live
     feed through the filters; idempotent (an alert is published once)."""
-    from alerts.feed import publish, waiting
-    from portal.models import Tenant
+    from alerts.feed import RUN_LIMIT, publish, waiting
+    from alerts.services import classifier_run_started
+    from portal.tenancy import current_tenant
 
-    tenant = Tenant.objects.get(pk=tenant_id)
+    tenant = current_tenant()
+    _space_runs(tenant_id)
+    classifier_run_started(tenant_id)
     alert_ids = waiting(tenant, alert_ids)
     if not alert_ids:
         return  # an earlier run took them with its own
     services.classify_alerts(tenant, alert_ids)
     publish(tenant, alert_ids)
+    if len(alert_ids) >= RUN_LIMIT:
+        classify_alerts.delay(tenant_id, [])  # more may be waiting than one run takes
+
+
+# A busy stream's runs follow each other closely; each goes out as a message per group through
+# the web server's event loop, which the requests taking alerts in also need. Runs of one
+# observatory start at least this far apart, so a stream's alerts go out in fewer, larger
+# messages; after a quiet spell a run starts at once.
+RUN_SPACING_S = 0.25
+_last_run_started = {}
+
+
+def _space_runs(tenant_id):
+    wait = _last_run_started.get(tenant_id, 0.0) + RUN_SPACING_S - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    _last_run_started[tenant_id] = time.monotonic()
 
 
 @app.task(base=TenantTask)

@@ -176,9 +176,13 @@ def worker_command(queue):
     ]
 
 
+WEB_POOL_SIZE = "8"
+
+
 def web_env(env):
-    """The ASGI server's environment: no kept database connections (one a request thread)."""
-    return {**env, "DATABASE_CONN_MAX_AGE": "0"}
+    """The ASGI server's environment: requests borrow database connections from a bounded pool
+    (a kept connection a request thread would exhaust PostgreSQL)."""
+    return {**env, "DATABASE_CONN_MAX_AGE": "0", "DATABASE_POOL_SIZE": env.get("DATABASE_POOL_SIZE") or WEB_POOL_SIZE}
 
 
 def web_command(host, port):

@@ -103,11 +103,21 @@ DATABASES = {
         env("DATABASE_URL", help="the app's connection, as a role that owns no table"),
         # Workers keep their connection. The ASGI server runs each request in a thread of its
         # own, and a kept connection per thread would exhaust PostgreSQL's slots under load:
-        # it runs with 0 (the launcher and compose.yaml set it), as Django advises for ASGI.
+        # it borrows one from a pool instead (below).
         conn_max_age=int(env("DATABASE_CONN_MAX_AGE", "600", help="seconds a process keeps its database connection")),
         conn_health_checks=True,
     )
 }
+# The ASGI server borrows a connection per request from a bounded pool (the launcher and
+# compose.yaml set the size): a new connection per request costs PostgreSQL more CPU than the
+# request itself (a backend's start, its catalog caches). The tenant is a per-connection
+# setting, so it is set again on every borrowing (portal.tenancy) and cleared on every return.
+DATABASE_POOL_SIZE = int(env("DATABASE_POOL_SIZE", "0", help="connections the ASGI server pools (0: no pool)"))
+if DATABASE_POOL_SIZE:
+    from portal.tenancy import pool_options
+
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # a pooled connection goes back at the end of each request
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = pool_options(DATABASE_POOL_SIZE)
 # Django binds its own queries on the client, so they are never prepared; the few hot
 # statements that ask for it (the cone search) are prepared once per connection. Turn
 # it off behind a pooler in transaction mode that does not track prepared statements.

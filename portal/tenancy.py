@@ -2,8 +2,9 @@
 
 The tenant lives in a context variable (so threads, asyncio tasks and Celery tasks each
 keep their own) and is copied into the connection's ``app.tenant_id`` setting, which every
-tenant table's policy reads. A connection opened later (reconnect, new thread) gets the
-value from ``connection_created``, so a query can never run with a stale tenant.
+tenant table's policy reads. A connection opened later (reconnect, new thread, or one the
+ASGI server borrows from its pool) gets the value from ``connection_created``, so a query can
+never run with a stale tenant; a pooled connection is also cleared as it goes back.
 """
 
 from contextlib import contextmanager
@@ -35,6 +36,21 @@ def _apply(connection):
             "SELECT set_config('app.tenant_id', %s, false), set_config('app.user_id', %s, false)",
             ["" if tenant_id is None else str(tenant_id), "" if user_id is None else str(user_id)],
         )
+
+
+def pool_options(size):
+    """Django's ``OPTIONS["pool"]`` for a pool of at most ``size`` connections. Each borrowing
+    is a ``connection_created`` (which sets the borrower's tenant); each return clears it."""
+    return {"min_size": min(2, size), "max_size": size, "timeout": 30, "reset": _clear_pooled_connection}
+
+
+def _clear_pooled_connection(connection):
+    """The pool's reset of a (psycopg) connection given back: while it waits for its next
+    borrower it belongs to no tenant, user or API key."""
+    connection.execute(
+        "SELECT set_config('app.tenant_id', '', false), set_config('app.user_id', '', false), "
+        "set_config('app.api_key_prefix', '', false)"
+    )
 
 
 def activate(tenant, user=None):

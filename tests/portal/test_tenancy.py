@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from django.apps import apps
 from django.db import DataError, ProgrammingError, connection, transaction
+from django.db.utils import ConnectionHandler
 
 from alerts.models import AlertClassification, AlertFilter, AlertStream, FilterMatch, FollowUpRequest, WebhookDelivery
 from alerts.services import ingest_packets
@@ -18,7 +19,7 @@ from observations.ingest import ingest_frame
 from observations.models import Target
 from observations.synthetic import make_frame
 from portal.models import ApiKey, HeaderRule, Job, Membership, Site, Telescope, TenantOwned
-from portal.tenancy import tenant_context
+from portal.tenancy import pool_options, tenant_context
 
 TENANT_MODELS = [model for model in apps.get_models() if issubclass(model, TenantOwned)]
 # Rows readable by others because what they belong to is public.
@@ -139,6 +140,53 @@ def test_a_user_sees_their_own_memberships_in_every_tenant_but_no_one_elses(tena
     with tenant_context(None, user):
         assert set(Membership.objects.values_list("tenant_id", flat=True)) == {tenant_a.pk, tenant_b.pk}
         assert not Membership.objects.filter(user=users_a["other"]).exists()
+
+
+def _in_a_thread_of_its_own(work):
+    """Run ``work`` as the ASGI server runs a request: in a new thread, with no tenant active."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(work).result()
+
+
+def test_a_pooled_connection_carries_no_tenant_to_its_next_borrower(committed_tenant_factory):
+    """The ASGI server's requests borrow connections from a pool, and the tenant is a setting of
+    the connection: whoever borrows it next (another observatory's partner, an anonymous
+    visitor) sees their own sites, never the previous borrower's."""
+    tenant_a, _ = committed_tenant_factory()
+    tenant_b, _ = committed_tenant_factory()
+    database = {**connection.settings_dict, "CONN_MAX_AGE": 0}
+    database["OPTIONS"] = {**database["OPTIONS"], "pool": {**pool_options(1), "min_size": 1}}
+    pooled = ConnectionHandler({"default": database})  # one connection: every borrower gets the same
+
+    def borrow(tenant):
+        def request():
+            with tenant_context(tenant):
+                borrowed = pooled["default"]
+                try:
+                    with borrowed.cursor() as cursor:
+                        cursor.execute("SELECT pg_backend_pid(), array(SELECT DISTINCT tenant_id FROM portal_site)")
+                        return cursor.fetchone()
+                finally:
+                    borrowed.close()  # back to the pool, as at the end of a request
+
+        return _in_a_thread_of_its_own(request)
+
+    try:
+        backend, sites = borrow(tenant_a)
+        assert sites == [tenant_a.pk]
+        assert borrow(None) == (backend, []), "a visitor with no observatory sees no one's sites"
+        assert borrow(tenant_b) == (backend, [tenant_b.pk])
+        assert borrow(tenant_a) == (backend, [tenant_a.pk])
+        waiting = pooled["default"].pool.getconn()  # as it lies in the pool, before anyone borrows it
+        try:
+            setting = waiting.execute("SELECT current_setting('app.tenant_id', true)").fetchone()[0]
+        finally:
+            pooled["default"].pool.putconn(waiting)
+        assert not setting, "a connection waiting in the pool belongs to no observatory"
+    finally:
+        pooled["default"].close_pool()
 
 
 def test_member_sees_their_tenant_home_with_its_sites(client, tenant_factory):
