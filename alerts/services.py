@@ -11,16 +11,18 @@ import functools
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 import redis
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Prefetch
-from django.db.models.functions import Greatest
+from django.db.models.functions import Greatest, Lower
 
 from observations.models import Target
 from observations.services import cone_search
+from observations.sky import healpix_index
 
 from .avro import AvroUnreadable, read_alerts
 from .filters import matches
@@ -150,38 +152,49 @@ def _store(tenant, packets, source, origin):
 
 def _objects_for(tenant, packets, detected):
     """(object_id -> AlertObject for the packets' objects, the ids of those created now):
-    new ones are crossmatched and created with their ``detected`` mjds already counted."""
+    new ones are crossmatched and created together, with their ``detected`` mjds counted."""
     first = {}
     for packet in sorted(packets, key=lambda p: p.mjd):
         first.setdefault(packet.object_id, packet)
     objects = {o.object_id: o for o in AlertObject.objects.filter(tenant=tenant, object_id__in=list(first))}
-    created = set()
-    for object_id, packet in first.items():
-        if object_id not in objects:
-            objects[object_id] = AlertObject.objects.create(
-                tenant=tenant, object_id=object_id, target=_crossmatch(tenant, packet), ra_deg=packet.ra_deg,
-                dec_deg=packet.dec_deg, first_mjd=packet.mjd, last_mjd=max(detected[object_id]),
-                detections=len(detected[object_id]),
-            )  # fmt: skip
-            created.add(object_id)
-    return objects, created
+    new = {object_id: packet for object_id, packet in first.items() if object_id not in objects}
+    if new:
+        targets = _crossmatch(tenant, new)
+        objects.update((made.object_id, made) for made in AlertObject.objects.bulk_create(
+            AlertObject(tenant=tenant, object_id=object_id, target=targets[object_id], ra_deg=packet.ra_deg,
+                        dec_deg=packet.dec_deg, first_mjd=packet.mjd, last_mjd=max(detected[object_id]),
+                        detections=len(detected[object_id]))
+            for object_id, packet in new.items()
+        ))  # fmt: skip
+    return objects, set(new)
 
 
-def _crossmatch(tenant, packet):
-    """The observatory's nearest target within the crossmatch radius, or a new transient
-    target named after the object (the one already so named, when there is one)."""
-    position = SkyCoord(packet.ra_deg * u.deg, packet.dec_deg * u.deg)
+def _crossmatch(tenant, first_packets):
+    """object_id -> target for new objects ({object_id: first packet}): the observatory's
+    nearest target within the crossmatch radius, else the target already named after the
+    object, else a new transient target so named (the new ones inserted together)."""
     radius = settings.ALERT_CROSSMATCH_RADIUS_ARCSEC * u.arcsec
-    nearest = cone_search(tenant, position, radius, include_public=False, include_all_private=True, limit=1)
-    if nearest:
-        return nearest[0]
-    named = Target.objects.filter(tenant=tenant, name__iexact=packet.object_id).first()
-    if named is not None:
-        return named
-    target = Target(tenant=tenant, name=packet.object_id, ra_deg=packet.ra_deg, dec_deg=packet.dec_deg,
-                    kind=Target.Kind.TRANSIENT, tags=["alert"])  # fmt: skip
-    target.save()
-    return target
+    targets = {}
+    for object_id, packet in first_packets.items():
+        position = SkyCoord(packet.ra_deg * u.deg, packet.dec_deg * u.deg)
+        nearest = cone_search(tenant, position, radius, include_public=False, include_all_private=True, limit=1)
+        if nearest:
+            targets[object_id] = nearest[0]
+    unmatched = [object_id for object_id in first_packets if object_id not in targets]
+    if not unmatched:
+        return targets
+    named = {target.name.lower(): target for target in Target.objects.annotate(lower_name=Lower("name"))
+             .filter(tenant=tenant, lower_name__in=[object_id.lower() for object_id in unmatched])}  # fmt: skip
+    fresh = [object_id for object_id in unmatched if object_id.lower() not in named]
+    pixels = healpix_index([first_packets[o].ra_deg for o in fresh], [first_packets[o].dec_deg for o in fresh])
+    created = Target.objects.bulk_create(
+        Target(tenant=tenant, name=object_id, ra_deg=first_packets[object_id].ra_deg, healpix=int(pixel),
+               dec_deg=first_packets[object_id].dec_deg, kind=Target.Kind.TRANSIENT, tags=["alert"])
+        for object_id, pixel in zip(fresh, np.atleast_1d(pixels))
+    )  # fmt: skip
+    targets.update((object_id, named[object_id.lower()]) for object_id in unmatched if object_id.lower() in named)
+    targets.update((target.name, target) for target in created)
+    return targets
 
 
 def _dead_letter(tenant, source, origin, reason, record, candidate_id):
