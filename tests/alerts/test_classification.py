@@ -38,6 +38,15 @@ def test_the_real_bogus_network_learns_the_stamps_and_the_light_curve_network_th
     assert kinds["per_class"]["variable"]["recall"] > 0.8 and kinds["per_class"]["bogus"]["recall"] > 0.8
 
 
+def wait_published(tenant, ids, timeout=60):
+    """Until the gpu worker has sent every one of ``ids`` out to the feed."""
+    deadline = time.monotonic() + timeout
+    with tenant_context(tenant):
+        while Alert.objects.filter(pk__in=ids, published_at__isnull=False).count() < len(ids):
+            assert time.monotonic() < deadline, "the gpu worker did not publish the alerts"
+            time.sleep(0.2)
+
+
 def serve_untrained(tenant, user):
     """A production real-bogus and light-curve version each: real forward passes, whatever
     their initial weights are worth."""
@@ -108,11 +117,8 @@ def test_a_newly_promoted_alert_model_classifies_the_recent_alerts_it_has_not_se
     tenant, users = committed_tenant_factory(sites=[])
     with tenant_context(tenant):
         earlier = ingest_packets(tenant, [make_alert(120 + n).packet for n in range(4)], source=Source.REST).alerts
-    deadline = time.monotonic() + 60
-    with tenant_context(tenant):  # out unclassified: no model served them then
-        while Alert.objects.filter(pk__in=[a.pk for a in earlier], published_at__isnull=True).exists():
-            assert time.monotonic() < deadline, "the gpu worker did not publish the alerts"
-            time.sleep(0.2)
+    wait_published(tenant, [alert.pk for alert in earlier])  # out unclassified: no model served them then
+    with tenant_context(tenant):
         model = services.create_synthetic_model(tenant, users["admin"], name="rb", task=MLModel.Task.REAL_BOGUS)
         network = build_network(model.architecture, num_classes=2, in_chans=3)
         version, job = services.promote_version(save_version(model, users["admin"], weights=weights_of(network)),

@@ -2,17 +2,15 @@
 worker, run through the filters and pushed over a real websocket (Redis channel layer); a
 client that reconnects with the last id it saw gets exactly what it missed."""
 
-import time
-
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
-from alerts.models import Alert, AlertFilter
+from alerts.models import AlertFilter
 from alerts.synthetic import make_alert
 from portal.asgi import application
 from portal.models import ApiKey
 from portal.tenancy import tenant_context
-from tests.alerts.test_classification import serve_untrained
+from tests.alerts.test_classification import serve_untrained, wait_published
 from tests.alerts.test_ingest import as_json
 from tests.conftest import api_client
 from tests.portal.test_live import _session_cookie
@@ -37,14 +35,6 @@ def _until_caught_up(communicator):
             received.append(message["alert"])
 
     return read()
-
-
-def _wait_published(tenant, ids, timeout=60):
-    deadline = time.monotonic() + timeout
-    with tenant_context(tenant):
-        while Alert.objects.filter(pk__in=ids, published_at__isnull=False).count() < len(ids):
-            assert time.monotonic() < deadline, "the gpu worker did not publish the alerts"
-            time.sleep(0.2)
 
 
 def test_posted_alerts_arrive_classified_and_a_reconnecting_client_gets_exactly_what_it_missed(
@@ -73,7 +63,7 @@ def test_posted_alerts_arrive_classified_and_a_reconnecting_client_gets_exactly_
         assert [f["name"] for f in arrived[0]["filters"]] == ["all"]
         await live.disconnect()
         missed = post([93, 94])
-        _wait_published(tenant, missed)
+        wait_published(tenant, missed)
         again = _feed(tenant, f"after={first[-1]}", session=session)
         assert (await again.connect())[0]
         backlog, last = await _until_caught_up(again)

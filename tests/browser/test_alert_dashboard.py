@@ -2,27 +2,16 @@
 posted to the API appears without a reload, and alerts sent while the connection was down
 appear once it is back, each once."""
 
-import time
-
 import pytest
 
-from alerts.models import Alert
 from alerts.synthetic import make_alert
 from portal.tenancy import tenant_context
-from tests.alerts.test_classification import serve_untrained
+from tests.alerts.test_classification import serve_untrained, wait_published
 from tests.alerts.test_ingest import as_json
 from tests.browser.test_live_pages import sign_in
 from tests.conftest import api_client
 
 pytestmark = pytest.mark.browser
-
-
-def _published(tenant, ids, timeout=60):
-    deadline = time.monotonic() + timeout
-    with tenant_context(tenant):
-        while Alert.objects.filter(pk__in=ids, published_at__isnull=False).count() < len(ids):
-            assert time.monotonic() < deadline, "the gpu worker did not publish the alerts"
-            time.sleep(0.2)
 
 
 def test_alerts_arrive_live_and_the_missed_ones_after_a_reconnect(page, live_server_url, committed_tenant_factory):
@@ -48,7 +37,7 @@ def test_alerts_arrive_live_and_the_missed_ones_after_a_reconnect(page, live_ser
     page.evaluate("window.alertFeed.paused = true; window.alertFeed.socket.close()")
     page.wait_for_selector("#feed-status >> text=paused")
     missed = post(101, 102)["ids"]
-    _published(tenant, missed)
+    wait_published(tenant, missed)
     assert page.locator("#alert-rows tr").count() == 1, "nothing arrives while the connection is down"
     page.evaluate("window.alertFeed.reconnect()")
     for alert_id in missed:
@@ -87,7 +76,7 @@ def test_a_filter_written_in_the_form_narrows_the_live_feed(page, live_server_ur
 
     faint, bright = post(200, 19.5), post(201, 17.2)
     page.wait_for_selector(f"#alert-rows tr[data-id='{bright}']", timeout=60_000)
-    _published(tenant, [faint])  # it went out (before the bright one: one gpu worker keeps order), not here
+    wait_published(tenant, [faint])  # it went out (before the bright one: one gpu worker keeps order), not here
     ids = page.locator("#alert-rows tr").evaluate_all("rows => rows.map(r => Number(r.dataset.id))")
     assert ids == [bright] and page.evaluate("window.sameDocument")
     page.select_option("#id_filter", "")

@@ -36,12 +36,13 @@ class Command(BaseCommand):
         tenants = [tenant_named(slug) for slug in options["tenants"]] or None
         deadline = None if options["seconds"] is None else time.monotonic() + options["seconds"]
         running, played = {}, set()  # stream pk -> Consumer; replays that reached their end
+        said_none = False
         try:
             while deadline is None or time.monotonic() < deadline:
                 wanted = self.enabled_streams(tenants, options["streams"])
-                if not wanted and not running and not played:
+                if not wanted and not running and not said_none:
                     self.stdout.write("No enabled alert stream yet; add one in the admin. Looking again shortly.")
-                    played.add(None)  # said once
+                    said_none = True
                 for pk, consumer in list(running.items()):
                     if pk not in wanted or wanted[pk].settings != consumer.stream.settings:
                         consumer.stop.set()  # disabled, deleted or changed: restarted below once it has ended
