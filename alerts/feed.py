@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from .followup import follow_up_by_rule
 from .models import Alert, FilterMatch
-from .services import matching_filters, scores_of
+from .packets import STAMPS
+from .services import matching_filters, scores_by_alert, unclassified
 from .webhooks import queue_deliveries
 
 BACKLOG_LIMIT = 1000
@@ -48,10 +49,12 @@ def message(alert, scores, filters):
 def publish(tenant, alert_ids):
     """Record which filters each alert met and push it to its observatory's group and each
     matching filter's group; alerts already published are left alone."""
-    unpublished = Alert.objects.filter(tenant=tenant, pk__in=alert_ids, published_at__isnull=True)
-    matched = matching_filters(tenant, unpublished.values("pk"))
-    if not matched:
+    unpublished = _for_messages(Alert.objects.filter(tenant=tenant, pk__in=alert_ids, published_at__isnull=True))
+    alerts = list(unpublished.order_by("pk"))
+    if not alerts:
         return 0
+    scores = scores_by_alert(tenant, [alert.pk for alert in alerts])
+    matched = matching_filters(tenant, alerts, scores)
     FilterMatch.objects.bulk_create(
         [FilterMatch(tenant=tenant, alert_filter=alert_filter, alert=alert)
          for alert, filters in matched.items() for alert_filter in filters], ignore_conflicts=True,
@@ -61,7 +64,7 @@ def publish(tenant, alert_ids):
     # (the layer's capacity) and drops the rest, so a burst must not be one message an alert.
     batches = {tenant_group(tenant.pk): []}
     for alert, filters in matched.items():
-        said = message(alert, scores_of(alert), filters)
+        said = message(alert, scores.get(alert.pk, unclassified()), filters)
         for group in (tenant_group(tenant.pk), *(filter_group(f.pk) for f in filters)):
             batches.setdefault(group, []).append(said)
     async_to_sync(_send_all)(batches)  # one trip into the event loop for the batch
@@ -89,24 +92,30 @@ def waiting(tenant, alert_ids, limit=RUN_LIMIT):
 def backlog(tenant, *, after, alert_filter=None, limit=BACKLOG_LIMIT):
     """Messages of the published alerts after id ``after``, oldest first: the tenant's, or
     one filter's matches."""
-    return _messages(_published(tenant, alert_filter).filter(pk__gt=after).order_by("pk")[:limit])
+    return _messages(tenant, _published(tenant, alert_filter).filter(pk__gt=after).order_by("pk")[:limit])
 
 
 def recent(tenant, *, alert_filter=None, count=100):
     """Messages of the newest ``count`` published alerts, oldest first: what a dashboard
     opens with before it listens."""
-    return _messages(_published(tenant, alert_filter).order_by("-pk")[:count])[::-1]
+    return _messages(tenant, _published(tenant, alert_filter).order_by("-pk")[:count])[::-1]
 
 
 def _published(tenant, alert_filter):
     alerts = Alert.objects.filter(tenant=tenant, published_at__isnull=False)
     if alert_filter is not None:
         alerts = alerts.filter(filter_matches__alert_filter=alert_filter)
-    return alerts.select_related("alert_object__target").prefetch_related(
-        "classifications__version__model", "filter_matches__alert_filter"
-    )
+    return _for_messages(alerts).prefetch_related("filter_matches__alert_filter")
 
 
-def _messages(alerts):
-    return [message(alert, scores_of(alert), [match.alert_filter for match in alert.filter_matches.all()])
-            for alert in alerts]  # fmt: skip
+def _for_messages(alerts):
+    """What a message and the filters read of an alert: not its stamps (a dashboard fetches
+    those when a row is opened)."""
+    return alerts.select_related("alert_object__target").defer(*(f"{name}_stamp" for name in STAMPS))
+
+
+def _messages(tenant, alerts):
+    alerts = list(alerts)
+    scores = scores_by_alert(tenant, [alert.pk for alert in alerts])
+    return [message(alert, scores.get(alert.pk, unclassified()),
+                    [match.alert_filter for match in alert.filter_matches.all()]) for alert in alerts]  # fmt: skip

@@ -47,9 +47,13 @@ class Packet:
     history: list
     stamps: dict  # science / template / difference -> gzipped FITS bytes
 
-    @property
-    def observed_at(self):
-        return Time(self.mjd, format="mjd", scale="utc").to_datetime(timezone=UTC)
+
+def observed_times(packets):
+    """The packets' times of detection as UTC datetimes, in one astropy conversion: one
+    Time a packet cost more than storing the packet."""
+    if not packets:
+        return []
+    return list(Time([packet.mjd for packet in packets], format="mjd", scale="utc").to_datetime(timezone=UTC))
 
 
 def read_packet(record):

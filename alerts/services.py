@@ -12,22 +12,22 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
+import psycopg
 import redis
 from astropy import units as u
-from astropy.coordinates import SkyCoord
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Prefetch
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, When
 from django.db.models.functions import Greatest, Lower
 
 from observations.models import Target
-from observations.services import cone_search
+from observations.services import nearest_targets
 from observations.sky import healpix_index
 
 from .avro import AvroUnreadable, read_alerts
 from .filters import matches
 from .models import Alert, AlertClassification, AlertFilter, AlertObject, DeadLetter, Source
-from .packets import PacketRefused, read_packet
+from .packets import PacketRefused, observed_times, read_packet
 
 DEAD_LETTER_BYTES = 64 * 1024
 FILE_BATCH = 500
@@ -133,14 +133,14 @@ def _store(tenant, packets, source, origin):
         for packet in fresh:
             detected.setdefault(packet.object_id, []).append(packet.mjd)
         objects, created = _objects_for(tenant, fresh, detected)
-        alerts = Alert.objects.bulk_create(
+        alerts = _insert_binding_on_server([
             Alert(tenant=tenant, alert_object=objects[p.object_id], candidate_id=p.candidate_id, source=source,
-                  origin=origin[:200], ra_deg=p.ra_deg, dec_deg=p.dec_deg, observed_at=p.observed_at, mjd=p.mjd,
+                  origin=origin[:200], ra_deg=p.ra_deg, dec_deg=p.dec_deg, observed_at=observed_at, mjd=p.mjd,
                   band=p.band, magnitude=p.magnitude, magnitude_error=p.magnitude_error, positive=p.positive,
                   broker_real_bogus=p.broker_real_bogus, history=p.history, science_stamp=p.stamps["science"],
                   template_stamp=p.stamps["template"], difference_stamp=p.stamps["difference"])
-            for p in fresh
-        )  # fmt: skip
+            for p, observed_at in zip(fresh, observed_times(fresh))
+        ])  # fmt: skip
         for object_id, mjds in detected.items():
             if object_id in created:
                 continue  # created with these detections counted
@@ -148,6 +148,23 @@ def _store(tenant, packets, source, origin):
                 detections=F("detections") + len(mjds), last_mjd=Greatest(F("last_mjd"), max(mjds))
             )
     return alerts, len(packets) - len(fresh)
+
+
+def _insert_binding_on_server(alerts):
+    """``bulk_create`` for new alerts, values bound on the server: Django binds on the client,
+    escaping each alert's three stamps into the statement's text, which cost the web server
+    more than the rest of storing the alert. Fills in each alert's id, as bulk_create does."""
+    if not alerts:
+        return alerts
+    fields = [field for field in Alert._meta.concrete_fields if not field.primary_key]
+    rows = ", ".join([f"({', '.join(['%s'] * len(fields))})"] * len(alerts))
+    statement = (f"INSERT INTO {Alert._meta.db_table} ({', '.join(field.column for field in fields)}) "
+                 f"VALUES {rows} RETURNING id")  # fmt: skip
+    values = [field.get_db_prep_save(field.pre_save(alert, True), connection) for alert in alerts for field in fields]
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:  # IntegrityError as Django's
+        for alert, (pk,) in zip(alerts, cursor.execute(statement, values).fetchall()):
+            alert.pk, alert._state.adding, alert._state.db = pk, False, connection.alias
+    return alerts
 
 
 def _objects_for(tenant, packets, detected):
@@ -174,12 +191,9 @@ def _crossmatch(tenant, first_packets):
     nearest target within the crossmatch radius, else the target already named after the
     object, else a new transient target so named (the new ones inserted together)."""
     radius = settings.ALERT_CROSSMATCH_RADIUS_ARCSEC * u.arcsec
-    targets = {}
-    for object_id, packet in first_packets.items():
-        position = SkyCoord(packet.ra_deg * u.deg, packet.dec_deg * u.deg)
-        nearest = cone_search(tenant, position, radius, include_public=False, include_all_private=True, limit=1)
-        if nearest:
-            targets[object_id] = nearest[0]
+    positions = [(packet.ra_deg, packet.dec_deg) for packet in first_packets.values()]
+    targets = {object_id: target for object_id, target in zip(first_packets, nearest_targets(tenant, positions, radius))
+               if target is not None}  # fmt: skip
     unmatched = [object_id for object_id in first_packets if object_id not in targets]
     if not unmatched:
         return targets
@@ -218,28 +232,33 @@ def _payload(record):
     return text.encode()[:DEAD_LETTER_BYTES]
 
 
-def scores_of(alert):
-    """What the classifiers said of an alert, as filters read it: P(real) from the real-bogus
-    model and the class from the light-curve model (classifications prefetched)."""
-    scores = {"real": None, "label": None, "probabilities": {}}
-    for answer in alert.classifications.all():
-        if answer.refusal:
-            continue
-        if answer.version.model.task == "real_bogus":
-            scores["real"] = answer.probabilities.get("real")
-        elif answer.version.model.task == "light_curve":
-            scores["label"], scores["probabilities"] = answer.label, answer.probabilities
+def scores_by_alert(tenant, alert_ids):
+    """{alert id: what the classifiers said of it, as filters read it}: P(real) from the
+    real-bogus model and the class from the light-curve model; where several models serve,
+    the observatory's own answers win, then the newest version's. Read as plain rows: a
+    burst's classifications built as model instances cost the gpu worker more than
+    classifying it."""
+    scores = {}
+    own_last = Case(When(version__tenant=tenant, then=1), default=0)
+    answers = (AlertClassification.objects.filter(alert_id__in=alert_ids, refusal="").order_by(own_last, "version_id")
+               .values_list("alert_id", "version__model__task", "label", "probabilities"))  # fmt: skip
+    for alert_id, task, label, probabilities in answers:
+        said = scores.setdefault(alert_id, unclassified())
+        if task == "real_bogus":
+            said["real"] = probabilities.get("real")
+        elif task == "light_curve":
+            said["label"], said["probabilities"] = label, probabilities
     return scores
 
 
-def matching_filters(tenant, alert_ids):
-    """{alert: [the tenant's enabled filters it meets]} for classified alerts."""
-    answers = Prefetch("classifications", AlertClassification.objects.select_related("version__model"))
-    alerts = (Alert.objects.filter(tenant=tenant, pk__in=alert_ids).select_related("alert_object__target")
-              .prefetch_related(answers).order_by("pk"))  # fmt: skip
+def unclassified():
+    return {"real": None, "label": None, "probabilities": {}}
+
+
+def matching_filters(tenant, alerts, scores):
+    """{alert: [the tenant's enabled filters it meets]} for ``alerts`` (with their objects and
+    targets loaded), given ``scores_by_alert`` of them."""
     filters = list(AlertFilter.objects.filter(tenant=tenant, enabled=True))
-    matched = {}
-    for alert in alerts:
-        scores = scores_of(alert)
-        matched[alert] = [alert_filter for alert_filter in filters if matches(alert_filter.conditions, alert, scores)]
-    return matched
+    return {alert: [alert_filter for alert_filter in filters
+                    if matches(alert_filter.conditions, alert, scores.get(alert.pk, unclassified()))]
+            for alert in alerts}  # fmt: skip

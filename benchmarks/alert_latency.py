@@ -83,10 +83,9 @@ def run(rate, seconds, kill_worker, bulk_ms=None):
     from portal.launcher import (
         WORKER_CONCURRENCY,
         spawn,
+        spawn_web,
         stop_processes,
         wait_healthy,
-        web_command,
-        web_env,
         worker_command,
     )
     from portal.models import ApiKey, Membership, Tenant
@@ -105,7 +104,7 @@ def run(rate, seconds, kill_worker, bulk_ms=None):
     log_dir = __import__("pathlib").Path(os.environ["ARRAYSCOPE_VAR"]) / "log"
     port = 8000 + os.getpid() % 1000
     processes = {queue: spawn(f"worker-{queue}", worker_command(queue), env, log_dir) for queue in WORKER_CONCURRENCY}
-    processes["web"] = spawn("web", web_command("127.0.0.1", port), web_env(env), log_dir)
+    processes.update((server.name, server) for server in spawn_web("127.0.0.1", port, env, log_dir))
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", list(processes.values()), timeout=180)
         count = int(rate * seconds)

@@ -16,11 +16,11 @@ TABLE = Target._meta.db_table
 TARGET_COLUMNS = [field.attname for field in Target._meta.concrete_fields]
 
 
-def _separation_sql(alias):
+def _separation_sql(alias, ra="%(ra)s", dec="%(dec)s"):
     """Great-circle distance in degrees from the cone's centre (haversine, degree-based trigonometry)."""
     return (
-        f"2 * asind(least(1, sqrt(sind(({alias}.dec_deg - %(dec)s) / 2) ^ 2 "
-        f"+ cosd({alias}.dec_deg) * cosd(%(dec)s) * sind(({alias}.ra_deg - %(ra)s) / 2) ^ 2)))"
+        f"2 * asind(least(1, sqrt(sind(({alias}.dec_deg - {dec}) / 2) ^ 2 "
+        f"+ cosd({alias}.dec_deg) * cosd({dec}) * sind(({alias}.ra_deg - {ra}) / 2) ^ 2)))"
     )
 
 
@@ -46,6 +46,23 @@ WHERE near.separation_deg <= %(radius)s
   AND (%(name)s::text IS NULL OR starts_with(lower(t.name), lower(%(name)s::text)) OR %(name)s::text = ANY(t.aliases))
 ORDER BY near.separation_deg, t.id
 LIMIT %(limit)s::bigint
+"""
+
+
+# Many small cones in one statement (each new alert object's crossmatch): one row per
+# range of each cone's cover, carrying its cone's number and centre; the tenant's own
+# targets only, private ones included, as the ingest of the tenant's data needs.
+NEAREST_SQL = f"""
+SELECT DISTINCT ON (cover.cone) cover.cone, {", ".join(f"t.{column}" for column in TARGET_COLUMNS)}
+FROM unnest(%(cone)s::int[], %(low)s::bigint[], %(high)s::bigint[], %(ra)s::float8[], %(dec)s::float8[])
+     AS cover(cone, low, high, ra, dec)
+CROSS JOIN LATERAL (
+    SELECT id, {_separation_sql(TABLE, "cover.ra", "cover.dec")} AS separation_deg FROM {TABLE}
+    WHERE healpix BETWEEN cover.low AND cover.high ORDER BY healpix OFFSET 0
+) AS near
+CROSS JOIN LATERAL (SELECT * FROM {TABLE} WHERE id = near.id OFFSET 0) AS t
+WHERE near.separation_deg <= %(radius)s AND t.tenant_id = %(tenant)s::bigint
+ORDER BY cover.cone, near.separation_deg, t.id
 """
 
 
@@ -151,6 +168,27 @@ def cone_search(
         matches.append(target)
     matches.truncated = limit is not None and len(rows) > limit
     return matches
+
+
+def nearest_targets(tenant, positions, radius):
+    """For each (ra_deg, dec_deg) in ``positions`` (ICRS), the tenant's nearest target within
+    ``radius`` (an angle), or None; private ones count. One statement for them all: an
+    alert stream's new objects are crossmatched by the hundred, and a cone search each
+    would be a round trip each."""
+    radius_deg = float(radius.to_value(u.deg))
+    params = {"cone": [], "low": [], "high": [], "ra": [], "dec": [], "radius": radius_deg, "tenant": tenant.pk}
+    for cone, (ra, dec) in enumerate(positions):
+        for low, high in cone_index_ranges(ra, dec, radius_deg):
+            for key, value in zip(("cone", "low", "high", "ra", "dec"), (cone, low, high, ra, dec)):
+                params[key].append(value)
+    nearest = [None] * len(positions)
+    if not params["cone"]:
+        return nearest
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        for cone, *row in cursor.execute(NEAREST_SQL, params, prepare=True, binary=True).fetchall():
+            nearest[cone] = Target.from_db(connection.alias, TARGET_COLUMNS, row)
+    return nearest
 
 
 def _named(tenant, name, exclude=None):

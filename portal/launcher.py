@@ -28,6 +28,10 @@ from .embedded import EmbeddedError, EmbeddedPostgres, EmbeddedRedis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 WORKER_CONCURRENCY = {"default": "2", "gpu": "1", "gpu-batch": "1"}
+# On one machine every part shares the same cores. What is waited for comes first: new alerts
+# and frames through the gpu queue (a drained queue keeps latency low), then pages and the API,
+# then light background work, and training last (production gives each part its own machine).
+NICENESS = {"gpu": 0, "web": 5, "alerts": 5, "default": 8, "gpu-batch": 12}
 DEMO_PASSWORD = "arrayscope-demo"
 
 
@@ -139,12 +143,12 @@ class Stack:
             raise LaunchError(f"'manage.py {' '.join(args)}' failed (exit {result.returncode}); see its output above.")
 
 
-def spawn(name, command, env, log_dir):
+def spawn(name, command, env, log_dir, pass_fds=()):
     """Start a child in its own session (so Ctrl-C reaches only the launcher) logging to var/log."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / f"{name}.log", "ab")
     process = subprocess.Popen(
-        command, env=env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        command, env=env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds
     )
     process.log_path = log_dir / f"{name}.log"
     process.name = name
@@ -155,8 +159,15 @@ def manage_command(*args):
     return [sys.executable, str(BASE_DIR / "manage.py"), *args]
 
 
+def niced(part, command):
+    """``command`` at ``part``'s priority (NICENESS); as it is where there is no ``nice``."""
+    if not NICENESS[part] or shutil.which("nice") is None:
+        return command
+    return ["nice", "-n", str(NICENESS[part]), *command]
+
+
 def worker_command(queue):
-    return [
+    return niced(queue, [
         sys.executable,
         "-m",
         "celery",
@@ -173,7 +184,7 @@ def worker_command(queue):
         "--without-mingle",
         "-l",
         "INFO",
-    ]
+    ])  # fmt: skip
 
 
 WEB_POOL_SIZE = "8"
@@ -185,8 +196,26 @@ def web_env(env):
     return {**env, "DATABASE_CONN_MAX_AGE": "0", "DATABASE_POOL_SIZE": env.get("DATABASE_POOL_SIZE") or WEB_POOL_SIZE}
 
 
-def web_command(host, port):
-    return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "--proxy-headers", "portal.asgi:application"]
+# One Python process serves on one core at most (the GIL); a partner streaming alerts keeps
+# a core busy with ingest alone, so the server is several processes (see spawn_web).
+ASGI_APPLICATION = "portal.asgi:application"
+WEB_PROCESSES = int(os.environ.get("WEB_PROCESSES") or min(2, os.cpu_count() or 1))
+
+
+def spawn_web(host, port, env, log_dir, *, name="web", count=WEB_PROCESSES):
+    """The ASGI server: ``count`` Daphne processes accepting from one listening socket, which
+    the kernel hands each new connection to one of. Websocket groups live in Redis, so a
+    feed reaches a browser whichever process holds its socket."""
+    daphne = niced("web", [sys.executable, "-m", "daphne", "--proxy-headers"])
+    if ":" in host:  # Twisted adopts inherited IPv4 sockets only: one process binds IPv6 itself
+        return [spawn(name, [*daphne, "-b", host, "-p", str(port), ASGI_APPLICATION], web_env(env), log_dir)]
+    listener = socket.create_server((host, port), backlog=1024)
+    try:
+        command = [*daphne, "--fd", str(listener.fileno()), ASGI_APPLICATION]
+        return [spawn(name if count == 1 else f"{name}-{number}", command, web_env(env), log_dir,
+                      pass_fds=(listener.fileno(),)) for number in range(1, count + 1)]  # fmt: skip
+    finally:
+        listener.close()  # the servers hold it now
 
 
 def stop_processes(processes, timeout=15):
@@ -250,11 +279,11 @@ def run():
         processes = [
             spawn(f"worker-{queue}", worker_command(queue), stack.env, log_dir) for queue in WORKER_CONCURRENCY
         ]
-        processes.append(spawn("web", web_command(host, port), web_env(stack.env), log_dir))
+        processes += spawn_web(host, port, stack.env, log_dir)
         if demo.wait() != 0:
             raise LaunchError(f"Loading the demo data failed (exit {demo.returncode}); see {demo.log_path}.")
         # Every observatory's alert streams, the demo's replayed night among them.
-        processes.append(spawn("alerts", manage_command("consume_alerts"), stack.env, log_dir))
+        processes.append(spawn("alerts", niced("alerts", manage_command("consume_alerts")), stack.env, log_dir))
         base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         wait_healthy(f"{base}/healthz", processes, timeout=120)
         print_banner(base, log_dir)

@@ -15,10 +15,9 @@ from django.contrib.auth import get_user_model
 from portal.launcher import (
     WORKER_CONCURRENCY,
     spawn,
+    spawn_web,
     stop_processes,
     wait_healthy,
-    web_command,
-    web_env,
     worker_command,
 )
 from portal.models import ApiKey, Membership, Role, Site, Tenant
@@ -130,8 +129,8 @@ def _free_port():
 def live_server_url(workers):
     """The ASGI server (HTTP and websockets) on a free port."""
     port = _free_port()
-    process = spawn("test-web", web_command("127.0.0.1", port), web_env(_service_env()), _log_dir())
+    servers = spawn_web("127.0.0.1", port, _service_env(), _log_dir(), name="test-web")
     url = f"http://127.0.0.1:{port}"
-    wait_healthy(f"{url}/healthz", [process, *workers], timeout=60)
+    wait_healthy(f"{url}/healthz", [*servers, *workers], timeout=60)
     yield url
-    stop_processes([process])
+    stop_processes(servers)

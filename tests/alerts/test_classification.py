@@ -2,6 +2,7 @@
 bogus and one kind of light curve from another; every served version answers for every new
 alert (on a real gpu worker), per version, and says why when an alert cannot be read."""
 
+import copy
 import gzip
 import io
 import time
@@ -14,11 +15,13 @@ from alerts.models import Alert, AlertClassification, Source
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from mlmodels import services
+from mlmodels.alert_classification import for_inference
 from mlmodels.models import MLModel
 from mlmodels.registry import save_version
 from mlmodels.training import (
     build_network,
     light_curve_training_set,
+    predict,
     real_bogus_training_set,
     train_classifier,
     weights_of,
@@ -29,9 +32,15 @@ from tests.conftest import api_client
 
 
 def test_the_real_bogus_network_learns_the_stamps_and_the_light_curve_network_the_kinds():
-    _, real_bogus = train_classifier(real_bogus_training_set(1000, seed=3),
-                                     architecture="module:mlmodels.networks.real_bogus_cnn", epochs=10)  # fmt: skip
+    network, real_bogus = train_classifier(
+        real_bogus_training_set(1000, seed=3), architecture="module:mlmodels.networks.real_bogus_cnn", epochs=10
+    )
     assert real_bogus["accuracy"] > 0.9 and set(real_bogus["per_class"]) == {"bogus", "real"}
+    # The gpu workers serve it folded and channels-last: the same answers as the trained network.
+    unseen = real_bogus_training_set(100, seed=11).images
+    trained, _ = predict(network.eval(), unseen)
+    served, _ = predict(for_inference(copy.deepcopy(network)), unseen)
+    assert np.abs(served - trained).max() < 1e-4 and (served.argmax(1) == trained.argmax(1)).all()
     _, kinds = train_classifier(light_curve_training_set(1500, seed=3), learning_rate=5e-3, epochs=25,
                                 architecture="module:mlmodels.networks.light_curve_gru")  # fmt: skip
     assert kinds["accuracy"] > 0.7, kinds["per_class"]

@@ -7,7 +7,7 @@ import pytest
 
 from alerts.filters import FilterInvalid, clean_conditions
 from alerts.models import Alert, AlertClassification, AlertFilter, Source
-from alerts.services import ingest_packets, matching_filters
+from alerts.services import ingest_packets, matching_filters, scores_by_alert
 from alerts.synthetic import make_alert
 from observations.models import Target
 from portal.tenancy import tenant_context
@@ -57,7 +57,8 @@ def classified(tenant_factory):
 def _matching(tenant, user, conditions):
     AlertFilter.objects.filter(tenant=tenant).delete()
     AlertFilter.objects.create(tenant=tenant, user=user, name="f", conditions=clean_conditions(conditions))
-    matched = matching_filters(tenant, Alert.objects.filter(tenant=tenant).values_list("pk", flat=True))
+    alerts = list(Alert.objects.filter(tenant=tenant).select_related("alert_object__target"))
+    matched = matching_filters(tenant, alerts, scores_by_alert(tenant, [alert.pk for alert in alerts]))
     return {alert.alert_object.object_id for alert, filters in matched.items() if filters}
 
 

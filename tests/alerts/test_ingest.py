@@ -49,14 +49,18 @@ def test_an_alert_is_stored_with_its_detection_history_and_stamps_and_a_new_obje
     assert target.ra_deg == pytest.approx(candidate["ra"])
 
 
-def test_an_alert_near_a_known_target_belongs_to_it_and_one_further_out_does_not(observatory):
+def test_alerts_near_known_targets_belong_to_the_nearest_and_one_further_out_does_not(observatory):
     tenant, _ = observatory
     host = Target.objects.create(tenant=tenant, name="NGC 4993", ra_deg=197.45, dec_deg=-23.38)
-    near = make_alert(2, "sn_ia", ra_deg=197.45 + 1.0 / 3600, dec_deg=-23.38)  # 0.9″ away
+    Target.objects.create(tenant=tenant, name="NGC 4993 knot", ra_deg=197.45 - 0.5 / 3600, dec_deg=-23.38)
+    m51 = Target.objects.create(tenant=tenant, name="M51", ra_deg=202.4696, dec_deg=47.1952)
+    near = make_alert(2, "sn_ia", ra_deg=197.45 + 1.0 / 3600, dec_deg=-23.38)  # 0.9″ from the host, 1.4″ from the knot
     far = make_alert(3, "sn_ia", ra_deg=197.45, dec_deg=-23.38 + 3.0 / 3600)
-    ingest(tenant, near, far)
+    in_m51 = make_alert(4, "sn_ii", ra_deg=202.4696, dec_deg=47.1952 + 0.5 / 3600)
+    ingest(tenant, near, far, in_m51)  # one batch: crossmatched together
     objects = {o.object_id: o for o in AlertObject.objects.select_related("target")}
     assert objects[near.packet["objectId"]].target == host
+    assert objects[in_m51.packet["objectId"]].target == m51
     assert objects[far.packet["objectId"]].target.name == far.packet["objectId"]
 
 
