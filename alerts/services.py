@@ -162,7 +162,7 @@ def _insert_binding_on_server(alerts):
                  f"VALUES {rows} RETURNING id")  # fmt: skip
     values = [field.get_db_prep_save(field.pre_save(alert, True), connection) for alert in alerts for field in fields]
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:  # IntegrityError as Django's
-        for alert, (pk,) in zip(alerts, cursor.execute(statement, values).fetchall()):
+        for alert, (pk,) in zip(alerts, cursor.execute(statement, values, prepare=False).fetchall()):
             alert.pk, alert._state.adding, alert._state.db = pk, False, connection.alias
     return alerts
 
