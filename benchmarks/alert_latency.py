@@ -12,7 +12,8 @@ alerts due every 50 ms instead, as a partner streaming 100 a second would (figur
 ``bulk``). With ``--kill-worker``
 the gpu worker is killed (SIGKILL) halfway and started again; alerts it held are sent out by
 the new worker when it starts. Baseline, same run: the round trip of a bare websocket echo
-through the same Daphne and Redis channel layer — the floor for any push.
+through the same Daphne and Redis channel layer — the floor for any push. Each run also
+reports the cores each part of the stack kept busy while the alerts were sent.
 
     python benchmarks/alert_latency.py [--quick] [--rate 100] [--seconds 60] [--kill-worker] [--bulk-ms 50]
 """
@@ -64,6 +65,39 @@ def serve_models(tenant):
         network = build_network(model.architecture, num_classes=len(model.class_names),
                                 in_chans=len(model.input_spec["bands"]))  # fmt: skip
         services.promote_version(save_version(model, None, weights=weights_of(network)), None)
+
+
+def _part(process):
+    """Which part of the stack a process on this machine is, by its command line."""
+    command = " ".join(process.info["cmdline"] or [process.info["name"] or ""])
+    if process.pid == os.getpid():
+        return "benchmark producer and client"
+    for needle, part in (("daphne", "web"), ("-Q gpu-batch", "gpu-batch worker"), ("-Q gpu", "gpu worker"),
+                         ("-Q default", "default worker"), ("postgres", "postgres"), ("redis", "redis")):  # fmt: skip
+        if needle in command:
+            return part
+    return None
+
+
+def cpu_seconds():
+    """{pid: (part, CPU seconds so far)} of the stack's processes."""
+    import psutil
+
+    seconds = {}
+    for process in psutil.process_iter(["cmdline", "name", "cpu_times"]):
+        part = _part(process)
+        if part is not None and process.info["cpu_times"] is not None:
+            seconds[process.pid] = (part, process.info["cpu_times"].user + process.info["cpu_times"].system)
+    return seconds
+
+
+def cores_by_part(before, after, elapsed):
+    """Cores each part kept busy on average between two ``cpu_seconds``: where the machine went."""
+    cores = {}
+    for pid, (part, seconds) in after.items():
+        cores[part] = cores.get(part, 0.0) + (seconds - before.get(pid, (part, 0.0))[1]) / elapsed
+    cores["all"] = sum(cores.values())
+    return {part: round(value, 2) for part, value in sorted(cores.items(), key=lambda item: -item[1])}
 
 
 def _quantile(values, q):
@@ -164,7 +198,7 @@ def run(rate, seconds, kill_worker, bulk_ms=None):
         def phase(batch, per_post, kill):
             """Send ``batch`` at ``rate`` alerts a second, ``per_post`` alerts a POST; wait for them all."""
             start = time.perf_counter() + 1
-            killed_at = None
+            killed_at, cpu_before, cpu_since = None, cpu_seconds(), time.perf_counter()
             posts = [batch[index : index + per_post] for index in range(0, len(batch), per_post)]
             with ThreadPoolExecutor(16) as pool:
                 futures = [pool.submit(post, packets, start + index * per_post / rate)
@@ -176,6 +210,7 @@ def run(rate, seconds, kill_worker, bulk_ms=None):
                     killed_at = time.perf_counter() - start
                     processes["gpu"] = spawn("worker-gpu", worker_command("gpu"), env, log_dir)
                 finished = max(future.result() for future in futures)
+            cores = cores_by_part(cpu_before, cpu_seconds(), time.perf_counter() - cpu_since)
             timed = {packet["candid"] for packet in batch}
             deadline = time.perf_counter() + 120
             while len(timed & received.keys()) < len(batch) and time.perf_counter() < deadline:
@@ -198,6 +233,7 @@ def run(rate, seconds, kill_worker, bulk_ms=None):
                 "stored_to_published_p50_ms": _ms(_quantile(stages, 0.5)),
                 "stored_to_published_p99_ms": _ms(_quantile(stages, 0.99)),
                 "gpu_worker_killed_at_s": None if killed_at is None else round(killed_at, 1),
+                "cpu_cores_by_part_while_sending": cores,
             }  # fmt: skip
 
         figures = phase(everything[:count], 1, kill_worker)
