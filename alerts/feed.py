@@ -16,7 +16,7 @@ from django.utils import timezone
 from .followup import follow_up_by_rule
 from .models import Alert, FilterMatch
 from .packets import STAMPS
-from .services import matching_filters, scores_by_alert, unclassified
+from .services import matching_filters, scores_by_alert
 from .webhooks import queue_deliveries
 
 BACKLOG_LIMIT = 1000
@@ -64,7 +64,7 @@ def publish(tenant, alert_ids):
     # (the layer's capacity) and drops the rest, so a burst must not be one message an alert.
     batches = {tenant_group(tenant.pk): []}
     for alert, filters in matched.items():
-        said = message(alert, scores.get(alert.pk, unclassified()), filters)
+        said = message(alert, scores[alert.pk], filters)
         for group in (tenant_group(tenant.pk), *(filter_group(f.pk) for f in filters)):
             batches.setdefault(group, []).append(said)
     async_to_sync(_send_all)(batches)  # one trip into the event loop for the batch
@@ -117,5 +117,5 @@ def _for_messages(alerts):
 def _messages(tenant, alerts):
     alerts = list(alerts)
     scores = scores_by_alert(tenant, [alert.pk for alert in alerts])
-    return [message(alert, scores.get(alert.pk, unclassified()),
-                    [match.alert_filter for match in alert.filter_matches.all()]) for alert in alerts]  # fmt: skip
+    return [message(alert, scores[alert.pk], [match.alert_filter for match in alert.filter_matches.all()])
+            for alert in alerts]  # fmt: skip

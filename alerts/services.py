@@ -237,13 +237,13 @@ def scores_by_alert(tenant, alert_ids):
     real-bogus model and the class from the light-curve model; where several models serve,
     the observatory's own answers win, then the newest version's. Read as plain rows: a
     burst's classifications built as model instances cost the gpu worker more than
-    classifying it."""
-    scores = {}
+    classifying it. Every id has an entry; an alert no model answered has no scores."""
+    scores = {alert_id: {"real": None, "label": None, "probabilities": {}} for alert_id in alert_ids}
     own_last = Case(When(version__tenant=tenant, then=1), default=0)
     answers = (AlertClassification.objects.filter(alert_id__in=alert_ids, refusal="").order_by(own_last, "version_id")
                .values_list("alert_id", "version__model__task", "label", "probabilities"))  # fmt: skip
     for alert_id, task, label, probabilities in answers:
-        said = scores.setdefault(alert_id, unclassified())
+        said = scores[alert_id]
         if task == "real_bogus":
             said["real"] = probabilities.get("real")
         elif task == "light_curve":
@@ -251,14 +251,10 @@ def scores_by_alert(tenant, alert_ids):
     return scores
 
 
-def unclassified():
-    return {"real": None, "label": None, "probabilities": {}}
-
-
 def matching_filters(tenant, alerts, scores):
     """{alert: [the tenant's enabled filters it meets]} for ``alerts`` (with their objects and
     targets loaded), given ``scores_by_alert`` of them."""
     filters = list(AlertFilter.objects.filter(tenant=tenant, enabled=True))
     return {alert: [alert_filter for alert_filter in filters
-                    if matches(alert_filter.conditions, alert, scores.get(alert.pk, unclassified()))]
+                    if matches(alert_filter.conditions, alert, scores[alert.pk])]
             for alert in alerts}  # fmt: skip
