@@ -82,7 +82,7 @@ SYNTHETIC_SOURCES = {
                                              "alerts.synthetic",
                                              {"size": 63, "bands": ["science", "template", "difference"],
                                               "normalisation": "asinh-noise"},
-                                             architecture="module:mlmodels.networks.real_bogus_cnn"),
+                                             architecture="module:mlmodels.networks.real_bogus_cnn_slim"),
     MLModel.Task.LIGHT_CURVE: SyntheticSource("light curves", ALERT_KINDS, (), "light_curve_training_set",
                                               "alerts.synthetic",
                                               {"size": 32, "bands": list(SEQUENCE_FEATURES),

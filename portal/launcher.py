@@ -144,12 +144,17 @@ class Stack:
 
 
 def spawn(name, command, env, log_dir, pass_fds=()):
-    """Start a child in its own session (so Ctrl-C reaches only the launcher) logging to var/log."""
+    """Start a child logging to var/log, in its own process group (so Ctrl-C reaches only the
+    launcher, and a part can be stopped with its children) but in the launcher's session:
+    Linux shares the CPU out between sessions first (autogroups) and applies nice values only
+    within one, so parts in sessions of their own would each get an equal share whatever
+    their NICENESS."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / f"{name}.log", "ab")
     process = subprocess.Popen(
-        command, env=env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds
-    )
+        command, env=env, cwd=BASE_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        process_group=0, pass_fds=pass_fds,
+    )  # fmt: skip
     process.log_path = log_dir / f"{name}.log"
     process.name = name
     return process

@@ -33,7 +33,7 @@ from tests.conftest import api_client
 
 def test_the_real_bogus_network_learns_the_stamps_and_the_light_curve_network_the_kinds():
     network, real_bogus = train_classifier(
-        real_bogus_training_set(1000, seed=3), architecture="module:mlmodels.networks.real_bogus_cnn", epochs=10
+        real_bogus_training_set(1000, seed=3), architecture="module:mlmodels.networks.real_bogus_cnn_slim"
     )
     assert real_bogus["accuracy"] > 0.9 and set(real_bogus["per_class"]) == {"bogus", "real"}
     # The gpu workers serve it folded and channels-last: the same answers as the trained network.
