@@ -13,7 +13,7 @@ from .models import MLModel, Visibility
 # name, task, synthetic examples, epochs, what it is. The alert models come first: they
 # train in about a minute, and the demo's replayed alerts are waiting for them.
 DEMO_MODELS = [
-    ("alert-real-bogus", MLModel.Task.REAL_BOGUS, 1000, 10,
+    ("alert-real-bogus", MLModel.Task.REAL_BOGUS, 3000, 10,
      "Real or bogus from an alert's science, template and difference stamps (63 px): a braai-style CNN trained on "
      "synthetic supernovae, variables and AGN against cosmic rays, bad subtractions and satellite trails."),
     ("alert-light-curve", MLModel.Task.LIGHT_CURVE, 3000, 30,
