@@ -2,19 +2,19 @@
 Channels layer as soon as an alert has been classified and run through the filters.
 
 Each observatory has a group (every alert) and each filter one (its matches); a classified
-batch goes to each group as one message. An alert is published once, in id order;
-``published_at`` marks it, so a client that reconnects with the last id it saw is sent every
-published alert after that id (``backlog``) before the live ones. The consumer sends no id
-twice on one connection.
+batch goes to each group as one message. An alert is published once, in id order: it is
+stored with a ``PendingAlert``, and publishing deletes that. A client that reconnects with the
+last id it saw is sent every published alert after that id (``backlog``) before the live
+ones. The consumer sends no id twice on one connection.
 """
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from .followup import follow_up_by_rule
-from .models import Alert, FilterMatch
+from .models import Alert, FilterMatch, PendingAlert
 from .packets import STAMPS
 from .services import matching_filters, scores_by_alert
 from .webhooks import queue_deliveries
@@ -47,19 +47,22 @@ def message(alert, scores, filters):
 
 
 def publish(tenant, alert_ids):
-    """Record which filters each alert met and push it to its observatory's group and each
-    matching filter's group; alerts already published are left alone."""
-    unpublished = _for_messages(Alert.objects.filter(tenant=tenant, pk__in=alert_ids, published_at__isnull=True))
-    alerts = list(unpublished.order_by("pk"))
-    if not alerts:
-        return 0
-    scores = scores_by_alert(tenant, [alert.pk for alert in alerts])
-    matched = matching_filters(tenant, alerts, scores)
-    FilterMatch.objects.bulk_create(
-        [FilterMatch(tenant=tenant, alert_filter=alert_filter, alert=alert)
-         for alert, filters in matched.items() for alert_filter in filters], ignore_conflicts=True,
-    )  # fmt: skip
-    Alert.objects.filter(pk__in=[alert.pk for alert in matched]).update(published_at=timezone.now())
+    """Record which filters each of ``alert_ids`` still pending met and push it to its
+    observatory's group and each matching filter's group; alerts already published are left
+    alone. Taking alerts off the pending queue and recording their matches is one
+    transaction: a worker killed in between leaves them pending for the next, and of two
+    workers publishing the same alert only one takes it."""
+    with transaction.atomic():
+        taken = _take_pending(tenant, alert_ids)
+        alerts = list(_for_messages(Alert.objects.filter(tenant=tenant, pk__in=taken)).order_by("pk"))
+        if not alerts:
+            return 0
+        scores = scores_by_alert(tenant, [alert.pk for alert in alerts])
+        matched = matching_filters(tenant, alerts, scores)
+        FilterMatch.objects.bulk_create(
+            [FilterMatch(tenant=tenant, alert_filter=alert_filter, alert=alert)
+             for alert, filters in matched.items() for alert_filter in filters], ignore_conflicts=True,
+        )  # fmt: skip
     # One message a group for the whole batch: a channel holds at most so many messages
     # (the layer's capacity) and drops the rest, so a burst must not be one message an alert.
     batches = {tenant_group(tenant.pk): []}
@@ -74,6 +77,14 @@ def publish(tenant, alert_ids):
     return len(matched)
 
 
+def _take_pending(tenant, alert_ids):
+    """Delete the pending rows of ``alert_ids``; the ids of those there were."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {PendingAlert._meta.db_table} WHERE tenant_id = %s AND alert_id = ANY(%s) "
+                       "RETURNING alert_id", [tenant.pk, list(alert_ids)])  # fmt: skip
+        return [alert_id for (alert_id,) in cursor.fetchall()]
+
+
 async def _send_all(batches):
     layer = get_channel_layer()
     for group, alerts in batches.items():
@@ -84,9 +95,10 @@ def waiting(tenant, alert_ids, limit=RUN_LIMIT):
     """The alerts a classifier run should take, in id order: those asked for and every other
     one of the observatory still waiting to go out (the oldest ``limit``). A run is queued
     only when none is (see ``services.classifier_run_started``); it takes them all."""
-    unpublished = Alert.objects.filter(tenant=tenant, published_at__isnull=True)
-    others = unpublished.order_by("pk").values("pk")[:limit]
-    return list(unpublished.filter(Q(pk__in=alert_ids) | Q(pk__in=others)).order_by("pk").values_list("pk", flat=True))
+    pending = PendingAlert.objects.filter(tenant=tenant)
+    oldest = pending.order_by("alert_id").values("alert_id")[:limit]
+    return list(pending.filter(Q(alert_id__in=alert_ids) | Q(alert_id__in=oldest)).order_by("alert_id")
+                .values_list("alert_id", flat=True))  # fmt: skip
 
 
 def backlog(tenant, *, after, alert_filter=None, limit=BACKLOG_LIMIT):
@@ -102,7 +114,7 @@ def recent(tenant, *, alert_filter=None, count=100):
 
 
 def _published(tenant, alert_filter):
-    alerts = Alert.objects.filter(tenant=tenant, published_at__isnull=False)
+    alerts = Alert.objects.filter(tenant=tenant, pending__isnull=True)
     if alert_filter is not None:
         alerts = alerts.filter(filter_matches__alert_filter=alert_filter)
     return _for_messages(alerts).prefetch_related("filter_matches__alert_filter")

@@ -26,7 +26,7 @@ from observations.sky import healpix_index
 
 from .avro import AvroUnreadable, read_alerts
 from .filters import matches
-from .models import Alert, AlertClassification, AlertFilter, AlertObject, DeadLetter, Source
+from .models import Alert, AlertClassification, AlertFilter, AlertObject, DeadLetter, PendingAlert, Source
 from .packets import PacketRefused, observed_times, read_packet
 
 DEAD_LETTER_BYTES = 64 * 1024
@@ -153,13 +153,17 @@ def _store(tenant, packets, source, origin):
 def _insert_binding_on_server(alerts):
     """``bulk_create`` for new alerts, values bound on the server: Django binds on the client,
     escaping each alert's three stamps into the statement's text, which cost the web server
-    more than the rest of storing the alert. Fills in each alert's id, as bulk_create does."""
+    more than the rest of storing the alert. The same statement queues each alert for the
+    classifiers (a ``PendingAlert``). Fills in each alert's id, as bulk_create does."""
     if not alerts:
         return alerts
     fields = [field for field in Alert._meta.concrete_fields if not field.primary_key]
     rows = ", ".join([f"({', '.join(['%s'] * len(fields))})"] * len(alerts))
-    statement = (f"INSERT INTO {Alert._meta.db_table} ({', '.join(field.column for field in fields)}) "
-                 f"VALUES {rows} RETURNING id")  # fmt: skip
+    statement = (f"WITH stored AS (INSERT INTO {Alert._meta.db_table} ({', '.join(field.column for field in fields)}) "
+                 f"VALUES {rows} RETURNING id, tenant_id), "
+                 f"queued AS (INSERT INTO {PendingAlert._meta.db_table} (alert_id, tenant_id) "
+                 f"SELECT id, tenant_id FROM stored) "
+                 f"SELECT id FROM stored")  # fmt: skip
     values = [field.get_db_prep_save(field.pre_save(alert, True), connection) for alert in alerts for field in fields]
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:  # IntegrityError as Django's
         for alert, (pk,) in zip(alerts, cursor.execute(statement, values, prepare=False).fetchall()):

@@ -107,15 +107,15 @@ def send_on_what_a_lost_worker_held(sender, **kwargs):
     published once."""
     if "gpu" not in sender.app.amqp.queues.consume_from:
         return
-    from alerts.models import Alert
+    from alerts.models import PendingAlert
     from portal.models import Tenant
     from portal.tenancy import tenant_context
 
     since = timezone.now() - timedelta(days=1)
     for tenant in Tenant.objects.all():
         with tenant_context(tenant):
-            ids = list(Alert.objects.filter(tenant=tenant, published_at__isnull=True, received_at__gte=since)
-                       .order_by("pk").values_list("pk", flat=True))  # fmt: skip
+            ids = list(PendingAlert.objects.filter(tenant=tenant, alert__received_at__gte=since)
+                       .order_by("alert_id").values_list("alert_id", flat=True))  # fmt: skip
         for start in range(0, len(ids), 500):
             classify_alerts.delay(tenant.pk, ids[start : start + 500])
 

@@ -2,10 +2,13 @@
 worker, run through the filters and pushed over a real websocket (Redis channel layer); a
 client that reconnects with the last id it saw gets exactly what it missed."""
 
+import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
+from alerts import feed
 from alerts.models import AlertFilter
+from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from portal.asgi import application
 from portal.models import ApiKey
@@ -100,3 +103,26 @@ def test_a_partner_reads_the_feed_with_an_api_key_and_nobody_reads_another_obser
 
     assert async_to_sync(attempts)() == [(True, None), (True, None), (False, 4403), (False, 4400), (False, 4400),
                                           (False, 4403)]  # fmt: skip
+
+
+def test_an_alert_whose_publishing_breaks_part_way_stays_pending_and_goes_out_once(tenant_factory, monkeypatch):
+    tenant, users = tenant_factory(sites=[])
+    with tenant_context(tenant):
+        AlertFilter.objects.create(tenant=tenant, user=users["admin"], name="all", conditions={})
+        ids = [alert.pk for alert in ingest_packets(tenant, [make_alert(95).packet, make_alert(96).packet],
+                                                    source="rest").alerts]  # fmt: skip
+
+        def broken(*args):
+            raise RuntimeError("the worker died here")
+
+        monkeypatch.setattr(feed, "matching_filters", broken)
+        with pytest.raises(RuntimeError):
+            feed.publish(tenant, ids)
+        monkeypatch.undo()
+        assert feed.waiting(tenant, []) == ids, "both still wait for the next classifier run"
+        assert feed.recent(tenant) == []
+        assert feed.publish(tenant, ids) == 2 and feed.publish(tenant, ids) == 0, "each goes out once"
+        assert feed.waiting(tenant, []) == []
+        assert [(alert["id"], [f["name"] for f in alert["filters"]]) for alert in feed.recent(tenant)] == [
+            (ids[0], ["all"]), (ids[1], ["all"])
+        ]  # fmt: skip
