@@ -4,7 +4,9 @@ Members connect with their session (the dashboard); partners with an API key, as
 ``Authorization: Api-Key …`` header or ``?key=`` where their client cannot set headers.
 Without ``filter`` the feed is every alert of the observatory; with one of the user's filters
 it is that filter's matches. ``after`` is the last alert id the client saw: everything
-published since is sent first, then ``{"type": "caught_up"}``, then alerts as they come.
+published since is sent first, then ``{"type": "caught_up"}``, then alerts as they come,
+and ``{"type": "scores"}`` with new answers for alerts already sent (a newly promoted model
+classified them).
 """
 
 from urllib.parse import parse_qs
@@ -89,6 +91,9 @@ class AlertFeedConsumer(AsyncJsonWebsocketConsumer):
     async def alert_batch(self, event):
         for alert in event["alerts"]:
             await self._send_alert(alert)
+
+    async def alert_scores(self, event):
+        await self.send_json({"type": "scores", "alerts": event["alerts"]})
 
     async def _send_alert(self, alert):
         if alert["id"] in self.sent:

@@ -39,11 +39,17 @@ def message(alert, scores, filters):
         "target": None if target is None else {"id": target.pk, "name": target.name},
         "ra_deg": alert.ra_deg, "dec_deg": alert.dec_deg, "mjd": alert.mjd, "band": alert.band,
         "observed_at": alert.observed_at.isoformat(), "magnitude": round(alert.magnitude, 3),
-        "magnitude_error": round(alert.magnitude_error, 3), "real_bogus": scores["real"], "class": scores["label"],
-        "class_probability": scores["probabilities"].get(scores["label"]) if scores["label"] else None,
+        "magnitude_error": round(alert.magnitude_error, 3), **_said(scores),
         "filters": [{"id": alert_filter.pk, "name": alert_filter.name} for alert_filter in filters],
         "received_at": alert.received_at.isoformat(),
     }  # fmt: skip
+
+
+def _said(scores):
+    """What the classifiers said of an alert, as its message carries it."""
+    label = scores["label"]
+    return {"real_bogus": scores["real"], "class": label,
+            "class_probability": scores["probabilities"].get(label) if label else None}  # fmt: skip
 
 
 def publish(tenant, alert_ids):
@@ -70,7 +76,7 @@ def publish(tenant, alert_ids):
         said = message(alert, scores[alert.pk], filters)
         for group in (tenant_group(tenant.pk), *(filter_group(f.pk) for f in filters)):
             batches.setdefault(group, []).append(said)
-    async_to_sync(_send_all)(batches)  # one trip into the event loop for the batch
+    async_to_sync(_send_all)(batches, "alert.batch")  # one trip into the event loop for the batch
     hooked = {alert_filter for filters in matched.values() for alert_filter in filters if alert_filter.webhook_url}
     queue_deliveries(tenant, {alert_filter: batches[filter_group(alert_filter.pk)] for alert_filter in hooked})
     follow_up_by_rule(matched)
@@ -85,10 +91,28 @@ def _take_pending(tenant, alert_ids):
         return [alert_id for (alert_id,) in cursor.fetchall()]
 
 
-async def _send_all(batches):
+def announce_scores(tenant, alert_ids):
+    """Push what the classifiers now say of those of ``alert_ids`` already out (a newly
+    promoted model has just classified them) to the feeds that carried them, so dashboards
+    fill in the rows they show. Alerts still pending go out with their answers anyway; the
+    filters are not run again (they ran as each alert went out)."""
+    published = list(Alert.objects.filter(tenant=tenant, pk__in=alert_ids, pending__isnull=True)
+                     .order_by("pk").values_list("pk", flat=True))  # fmt: skip
+    if not published:
+        return
+    scores = scores_by_alert(tenant, published)
+    said = {alert_id: {"id": alert_id, **_said(scores[alert_id])} for alert_id in published}
+    batches = {tenant_group(tenant.pk): list(said.values())}
+    matches = FilterMatch.objects.filter(tenant=tenant, alert_id__in=published)
+    for alert_id, filter_id in matches.values_list("alert_id", "alert_filter_id"):
+        batches.setdefault(filter_group(filter_id), []).append(said[alert_id])
+    async_to_sync(_send_all)(batches, "alert.scores")
+
+
+async def _send_all(batches, kind):
     layer = get_channel_layer()
     for group, alerts in batches.items():
-        await layer.group_send(group, {"type": "alert.batch", "alerts": alerts})
+        await layer.group_send(group, {"type": kind, "alerts": alerts})
 
 
 def waiting(tenant, alert_ids, limit=RUN_LIMIT):

@@ -254,7 +254,9 @@ def backfill_job(job, version):
 def _backfill_alerts(job, version):
     """The tenant's alerts of the last ALERT_BACKFILL_DAYS that ``version`` has not seen: the
     night a new model was promoted in gets its answers too (older alerts keep the answers
-    of the models of their day). They are not published again: filters ran on arrival."""
+    of the models of their day). They are not published again (filters ran on arrival), but
+    the dashboards showing them are sent the new answers."""
+    from alerts.feed import announce_scores
     from alerts.models import Alert, AlertClassification
 
     from . import alert_classification
@@ -269,6 +271,7 @@ def _backfill_alerts(job, version):
     for start in range(0, len(ids), ALERT_BACKFILL_CHUNK):
         chunk = list(Alert.objects.filter(pk__in=ids[start : start + ALERT_BACKFILL_CHUNK]).order_by("pk"))
         classified += alert_classification.classify_alerts(version, chunk)
+        announce_scores(job.tenant, [alert.pk for alert in chunk])
         done = min(start + ALERT_BACKFILL_CHUNK, len(ids))
         report_progress(job, done, f"{done:,} of {len(ids):,} alerts")
     refused = len(ids) - classified

@@ -21,6 +21,10 @@
     return p === null || p === undefined ? "–" : `${Math.round(p * 100)}%`;
   }
 
+  function kind(alert) {
+    return alert.class ? `${alert.class} ${percent(alert.class_probability)}` : "–";
+  }
+
   function longitude(ra) {
     return ra <= 180 ? 180 - ra : 540 - ra;  // as the server's sky map: RA grows to the left
   }
@@ -32,8 +36,7 @@
     const row = document.createElement("tr");
     row.dataset.id = alert.id;
     row.append(cell(alert.id), cell(alert.observed_at.replace("T", " ").slice(0, 19)), cell(alert.object_id),
-      cell(alert.band), cell(alert.magnitude.toFixed(2)), cell(percent(alert.real_bogus)),
-      cell(alert.class ? `${alert.class} ${percent(alert.class_probability)}` : "–"),
+      cell(alert.band), cell(alert.magnitude.toFixed(2)), cell(percent(alert.real_bogus)), cell(kind(alert)),
       cell(alert.filters.map((f) => f.name).join(", ")));
     if (live) row.classList.add("fresh");
     row.addEventListener("click", () => open(alert.id));
@@ -41,6 +44,13 @@
     while (rows.children.length > 500) rows.lastElementChild.remove();
     if (live) Plotly.extendTraces(skyMap, { lon: [[longitude(alert.ra_deg)]], lat: [[alert.dec_deg]],
       text: [[alert.object_id]], customdata: [[[alert.ra_deg, alert.magnitude]]] }, [0]);
+  }
+
+  function rescore(alert) {  // a newly promoted model has classified an alert already shown
+    const row = rows.querySelector(`tr[data-id="${alert.id}"]`);
+    if (!row) return;
+    row.children[5].textContent = percent(alert.real_bogus);
+    row.children[6].textContent = kind(alert);
   }
 
   async function open(id) {
@@ -62,6 +72,7 @@
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
       if (message.type === "alert") add(message.alert, true);
+      if (message.type === "scores") message.alerts.forEach(rescore);
       if (message.type === "caught_up") { status.textContent = "live"; state.delay = 500; }
     };
     socket.onclose = (event) => {

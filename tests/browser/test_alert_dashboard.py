@@ -82,3 +82,25 @@ def test_a_filter_written_in_the_form_narrows_the_live_feed(page, live_server_ur
     page.select_option("#id_filter", "")
     for alert_id in (faint, bright):
         page.wait_for_selector(f"#alert-rows tr[data-id='{alert_id}']", timeout=15_000)
+
+
+def test_alerts_sent_out_before_any_model_get_its_answers_in_place_when_one_is_promoted(
+    page, live_server_url, committed_tenant_factory
+):
+    tenant, users = committed_tenant_factory(sites=[])
+    api = api_client(tenant, users["admin"])
+    sign_in(page, live_server_url, users["admin"].username)
+    page.wait_for_url(f"{live_server_url}/t/{tenant.slug}/")
+    page.goto(f"{live_server_url}/t/{tenant.slug}/alerts/")
+    page.evaluate("window.sameDocument = true")
+    page.wait_for_selector("#feed-status >> text=live", timeout=15_000)
+    (alert_id,) = api.post("/api/v1/alerts/", [as_json(make_alert(103).packet)], format="json").json()["ids"]
+    row = f"#alert-rows tr[data-id='{alert_id}']"
+    page.wait_for_selector(row, timeout=60_000)
+    assert page.locator(f"{row} td").nth(5).inner_text() == "–", "no model served it when it went out"
+
+    with tenant_context(tenant):
+        serve_untrained(tenant, users["admin"])  # promoting each queues a backfill of the recent alerts
+    page.wait_for_function(f"document.querySelector(\"{row}\").children[5].textContent.endsWith('%')", timeout=120_000)
+    page.wait_for_function(f"document.querySelector(\"{row}\").children[6].textContent.endsWith('%')", timeout=120_000)
+    assert page.evaluate("window.sameDocument") and page.locator("#alert-rows tr").count() == 1, "in place, once"
