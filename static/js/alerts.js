@@ -11,9 +11,10 @@
   const state = { socket: null, lastId: Number(feed.dataset.lastId), paused: false, delay: 500 };
   window.alertFeed = state;  // for people debugging a feed (and the browser tests)
 
-  function cell(text) {
+  function cell(text, name) {
     const td = document.createElement("td");
     td.textContent = text;
+    if (name) td.className = name;
     return td;
   }
 
@@ -36,7 +37,7 @@
     const row = document.createElement("tr");
     row.dataset.id = alert.id;
     row.append(cell(alert.id), cell(alert.observed_at.replace("T", " ").slice(0, 19)), cell(alert.object_id),
-      cell(alert.band), cell(alert.magnitude.toFixed(2)), cell(percent(alert.real_bogus)), cell(kind(alert)),
+      cell(alert.band), cell(alert.magnitude.toFixed(2)), cell(percent(alert.real_bogus), "real"), cell(kind(alert), "kind"),
       cell(alert.filters.map((f) => f.name).join(", ")));
     if (live) row.classList.add("fresh");
     row.addEventListener("click", () => open(alert.id));
@@ -49,8 +50,8 @@
   function rescore(alert) {  // a newly promoted model has classified an alert already shown
     const row = rows.querySelector(`tr[data-id="${alert.id}"]`);
     if (!row) return;
-    row.children[5].textContent = percent(alert.real_bogus);
-    row.children[6].textContent = kind(alert);
+    row.querySelector(".real").textContent = percent(alert.real_bogus);
+    row.querySelector(".kind").textContent = kind(alert);
   }
 
   async function open(id) {
