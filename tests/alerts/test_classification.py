@@ -142,3 +142,26 @@ def test_a_newly_promoted_alert_model_classifies_the_recent_alerts_it_has_not_se
     assert "4 alerts of the last 2 days classified" in job.message
     with tenant_context(tenant):
         assert AlertClassification.objects.filter(version=version, alert__in=earlier, refusal="").count() == 4
+
+
+@pytest.mark.parametrize("task", [MLModel.Task.REAL_BOGUS, MLModel.Task.LIGHT_CURVE])
+def test_a_promoted_public_alert_model_catches_up_on_every_observatory_that_runs_it(task, workers,
+                                                                                    committed_tenant_factory):
+    owner, owners = committed_tenant_factory(sites=[])
+    other, _ = committed_tenant_factory(sites=[])
+    with tenant_context(other):
+        theirs = ingest_packets(other, [make_alert(140 + n).packet for n in range(3)], source=Source.REST).alerts
+    wait_published(other, [alert.pk for alert in theirs])  # out unclassified: no model served them then
+    with tenant_context(owner):
+        model = services.create_synthetic_model(owner, owners["admin"], name=f"shared-{task}", task=task,
+                                                visibility="public")  # fmt: skip
+        network = build_network(model.architecture, num_classes=len(model.class_names),
+                                in_chans=len(model.input_spec["bands"]))  # fmt: skip
+        version, _ = services.promote_version(save_version(model, owners["admin"], weights=weights_of(network)),
+                                              owners["admin"])  # fmt: skip
+    deadline = time.monotonic() + 120
+    with tenant_context(other):
+        while AlertClassification.objects.filter(version=version, alert__in=theirs).count() < 3:
+            assert time.monotonic() < deadline, "the other observatory's alerts were never classified"
+            time.sleep(0.3)
+        assert AlertClassification.objects.filter(version=version, alert__in=theirs, refusal="").count() == 3
