@@ -37,8 +37,9 @@ def test_plain_frame_is_parsed_stored_previewed_and_linked(observatory):
     link = frame.target_links.get()
     assert 0 <= link.x_px < 256 and 0 <= link.y_px < 256
     assert frame.file.read()[:30].startswith(b"SIMPLE  =")
-    preview = Image.open(frame.preview)
-    assert preview.size == (256, 256) and preview.mode == "L"
+    preview = np.asarray(Image.open(frame.preview).convert("RGB"))
+    assert preview.shape == (256, 256, 3) and (preview == preview[..., :1]).all(), "a grey picture of the frame"
+    assert preview.std() > 5, "the sky and its stars show, not a flat square"
 
 
 @pytest.mark.parametrize("flavour", ["gzip", "fpack", "extension"])
