@@ -211,7 +211,7 @@ class LsstPacket(PacketFormat):
             if not isinstance(row, dict):
                 raise PacketRefused(f"{field}[{index}]: not an object")
             flux, flux_error = row.get("psfFlux"), row.get("psfFluxErr")
-            if field == "prvDiaForcedSources" and not _finite(flux, flux_error):
+            if field == "prvDiaForcedSources" and not (_finite(flux) and _finite(flux_error)):
                 continue  # forced photometry where there was nothing to measure: no point
             flux, flux_error = _number(row, "psfFlux", prefix), _number(row, "psfFluxErr", prefix)
             entry = {"mjd": _number(row, "midpointMjdTai", prefix), "band": _band_name(row, prefix)}
@@ -261,8 +261,8 @@ def _identifier(record, field, prefix=""):
     return value
 
 
-def _finite(*values):
-    return all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+def _finite(value):
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _number(record, field, prefix=""):
