@@ -95,7 +95,8 @@ class ZtfPacket(PacketFormat):
             raise PacketRefused("candidate: the detection's record is missing", candidate_id)
         try:
             ra, dec = _position(candidate, "ra", "dec")
-            magnitude, error = _magnitude(_number(candidate, "magpsf"), _number(candidate, "sigmapsf"), "magpsf/sigmapsf")
+            magnitude, error = _magnitude(_number(candidate, "magpsf"), _number(candidate, "sigmapsf"),
+                                          "magpsf/sigmapsf")  # fmt: skip
             return Packet(
                 object_id=object_id.strip(), candidate_id=candidate_id, ra_deg=ra, dec_deg=dec,
                 mjd=self._mjd(candidate), band=self._band(candidate), magnitude=magnitude, magnitude_error=error,

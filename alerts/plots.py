@@ -56,8 +56,8 @@ def light_curve(alerts):
                                         mode="markers", name=f"{band} negative (fainter than the template)",
                                         legendgroup=band, marker={"color": colour, "size": 8,
                                                                   "symbol": "circle-open", "line": {"width": 2}},
-                                        hovertemplate="MJD %{x:.5f}<br>negative detection: the flux of a %{y:.2f} mag source "
-                                                      "below the template<extra></extra>"))  # fmt: skip
+                                        hovertemplate="MJD %{x:.5f}<br>negative detection: the flux of a "
+                                                      "%{y:.2f} mag source below the template<extra></extra>"))  # fmt: skip
         if limits:
             figure.add_trace(go.Scatter(x=[p["mjd"] for p in limits], y=[p["limit"] for p in limits], mode="markers",
                                         name=f"{band} upper limit", legendgroup=band,

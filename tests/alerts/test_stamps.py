@@ -123,8 +123,8 @@ def test_a_gzip_bomb_is_refused_at_ingest_and_by_the_classifier_without_inflatin
     assert len(bomb) < 100_000
     packet = real_packet()
     packet["cutoutDifference"]["stampData"] = bomb
-    with pytest.raises(PacketRefused, match="cutoutDifference: the stamp cannot be read: it inflates to more than "
-                                            "4,194,304 bytes, more than any stamp: refused as a gzip bomb"):  # fmt: skip
+    refusal = "cutoutDifference: the stamp cannot be read: it inflates to more than 4,194,304 bytes.*gzip bomb"
+    with pytest.raises(PacketRefused, match=refusal):
         read_packet(packet)
     with pytest.raises(ImageError, match="gzip bomb"):
         inflate_fits(bomb)
