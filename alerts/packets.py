@@ -236,7 +236,8 @@ class LsstPacket(PacketFormat):
         """TAI MJDs as UTC MJDs, in one astropy conversion (leap seconds are astropy's to know)."""
         for mjd in tai_mjds:
             if not EARLIEST_MJD <= mjd <= LATEST_MJD:
-                raise PacketRefused(f"midpointMjdTai: {mjd} is not an MJD between 1900 and 2100")
+                unit = " (seconds, not days?)" if mjd > 1e6 else ""
+                raise PacketRefused(f"midpointMjdTai: {mjd} is not an MJD between 1900 and 2100{unit}")
         return [float(mjd) for mjd in np.atleast_1d(Time(tai_mjds, format="mjd", scale="tai").utc.mjd)]
 
 

@@ -195,6 +195,7 @@ BAD_BODIES = {
     "not Avro": (b"SIMPLE  =                    T" + bytes(2850), "it is not an Avro file: it starts b'SIMP'"),
     "cut short": ((REAL / FILES[-1]).read_bytes()[:-5000], "it is cut short after its header: the file ends part"),
     "header cut short": ((REAL / FILES[-1]).read_bytes()[:600], "its header cannot be read: cut short or corrupt"),
+    "schema-registry framed": (b"\0\0\0\0\x07" + bytes(300), "(a schema registry's framing: Avro without its schema"),
     "JSON labelled Avro": (b'{"objectId": "ZTF17aaajnnn"}', """it is not an Avro file: it starts b'{"ob'"""),
 }
 
