@@ -1,5 +1,6 @@
-"""REST API for alerts: send packets (one or a list, ZTF schema, stamps in base64), list and
-search what arrived, read one with its history and stamps."""
+"""REST API for alerts: send packets (one or a list as JSON, ZTF's or Rubin's schema, stamps in
+base64; or an Avro container file, as brokers hand them out), list and search what arrived,
+read one with its history and stamps."""
 
 import base64
 
@@ -7,19 +8,53 @@ from django.db.models import Exists, FloatField, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from observations.sky import PositionError, parse_cone
 from portal.middleware import membership_for
 
 from . import services
+from .avro import AvroUnreadable, read_alerts
 from .filters import FilterInvalid, clean_conditions, parse_utc
 from .followup import FOLLOW_UP_ROLES, FollowUpRefused, request_follow_up
 from .models import Alert, AlertClassification, AlertFilter, FollowUpRequest, Source
 from .webhooks import refused_destination
 
 MAX_BATCH = 1000
+MAX_AVRO_BODY_BYTES = 256 * 2**20  # 1,000 Rubin packets with their cutouts come to ~200 MB
+
+
+class AvroParser(BaseParser):
+    """An Avro container file as the body, labelled ``avro/binary`` as brokers label them: its
+    records, read whole before anything is stored, so a body cut short stores nothing. At most
+    one record past MAX_BATCH is read: the view then refuses the batch by its size."""
+
+    media_type = "avro/binary"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        size = int(parser_context["request"].META.get("CONTENT_LENGTH") or 0)
+        if size > MAX_AVRO_BODY_BYTES:
+            raise ParseError(f"the body is {size:,} bytes; an Avro body of alerts is at most "
+                             f"{MAX_AVRO_BODY_BYTES:,}: send fewer packets a request")  # fmt: skip
+        records = []
+        try:
+            for record in read_alerts(stream):
+                records.append(record)
+                if len(records) > MAX_BATCH:
+                    break
+        except AvroUnreadable as error:
+            raise ParseError(f"the body is not a readable Avro container file: {error}; nothing was stored") from None
+        return records
+
+
+class ApplicationAvroParser(AvroParser):
+    media_type = "application/avro"
+
+
+AVRO_MEDIA_TYPES = {AvroParser.media_type, ApplicationAvroParser.media_type}
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -46,14 +81,25 @@ class AlertSerializer(serializers.ModelSerializer):
 
 
 class AlertDetailSerializer(AlertSerializer):
-    stamps = serializers.SerializerMethodField(help_text="science, template, difference: gzipped FITS in base64")
+    history = serializers.SerializerMethodField(
+        help_text="earlier detections, oldest first: mjd, band, magnitude, error and positive (false: fainter than "
+                  "the template, a negative difference), or mjd, band and limit for an upper limit"
+    )  # fmt: skip
+    stamps = serializers.SerializerMethodField(
+        help_text="science, template, difference: gzipped FITS in base64; null where the packet carried none"
+    )
 
     class Meta(AlertSerializer.Meta):
         fields = [*AlertSerializer.Meta.fields, "history", "stamps"]
 
+    def get_history(self, alert):
+        """Detections stored before their sign was kept were positive: ZTF sent only those then."""
+        return [{**entry, "positive": entry.get("positive", True)} if "magnitude" in entry else entry
+                for entry in alert.history]  # fmt: skip
+
     def get_stamps(self, alert):
-        return {name: base64.b64encode(bytes(getattr(alert, f"{name}_stamp"))).decode()
-                for name in ("science", "template", "difference")}  # fmt: skip
+        stamps = {name: bytes(getattr(alert, f"{name}_stamp")) for name in ("science", "template", "difference")}
+        return {name: base64.b64encode(data).decode() if data else None for name, data in stamps.items()}
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -63,10 +109,13 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     missed), ``object`` (the broker's object id), ``target`` (a target id), ``band``,
     ``brighter_than`` (magnitude), ``class`` (what a light-curve model said), ``since`` and
     ``until`` (observed, ISO 8601 UTC), and a cone: ``ra`` + ``dec`` (degrees) or
-    ``position``, with ``radius`` (arcmin unless a unit is given). POST one packet or a list of up to 1,000 in the ZTF
-    schema; each bad packet is named in ``refused`` and the rest are stored, a candidate
+    ``position``, with ``radius`` (arcmin unless a unit is given). POST one packet or a list of up to 1,000 in
+    ZTF's or Rubin's schema as JSON, or an Avro container file of them (``Content-Type:
+    avro/binary``); each bad packet is named in ``refused`` and the rest are stored, a candidate
     already stored counts as a duplicate, not an error.
     """
+
+    parser_classes = [*api_settings.DEFAULT_PARSER_CLASSES, AvroParser, ApplicationAvroParser]
 
     def get_queryset(self):
         alerts = (Alert.objects.filter(tenant=self.request.tenant).select_related("alert_object__target")
@@ -121,6 +170,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(FollowUpSerializer(made).data, status=status.HTTP_201_CREATED)
 
     def create(self, request):
+        if request.content_type.split(";")[0].strip() in AVRO_MEDIA_TYPES and not isinstance(request.data, list):
+            raise ParseError("the body is empty: send an Avro container file of 1 to 1,000 alert packets")
         packets = request.data if isinstance(request.data, list) else [request.data]
         if not packets or len(packets) > MAX_BATCH:
             raise ValidationError({"packets": f"send 1 to {MAX_BATCH} packets, got {len(packets)}"})

@@ -2,7 +2,7 @@
 
 import plotly.graph_objects as go
 
-BAND_COLOURS = {"g": "#2a9d8f", "r": "#e4572e", "i": "#7b2d26", "z": "#555"}
+BAND_COLOURS = {"u": "#6a4c93", "g": "#2a9d8f", "r": "#e4572e", "i": "#7b2d26", "z": "#555", "y": "#8d6e63"}
 
 
 def sky_map(messages):
@@ -28,26 +28,41 @@ def _longitude(ra_deg):
 
 
 def light_curve(alerts):
-    """An object's detections (alerts and the history they carried) and upper limits, per band."""
+    """An object's detections (alerts and the history they carried) and upper limits, per band.
+    Negative detections (fainter than the template: the magnitude is the size of a flux that
+    went down) are open markers of their own, not joined to the others' line, so a star
+    fading below its template does not read as one brightening."""
     points = {}
     for alert in alerts:
         for point in [*alert.history, {"mjd": alert.mjd, "band": alert.band, "magnitude": alert.magnitude,
-                                       "error": alert.magnitude_error}]:  # fmt: skip
+                                       "error": alert.magnitude_error, "positive": alert.positive}]:  # fmt: skip
             points[(round(point["mjd"], 5), point["band"])] = point
     figure = go.Figure()
     for band in sorted({band for _, band in points}):
-        detected = sorted((p for (_, b), p in points.items() if b == band and p.get("magnitude") is not None),
-                          key=lambda p: p["mjd"])  # fmt: skip
-        limits = sorted((p for (_, b), p in points.items() if b == band and p.get("magnitude") is None),
-                        key=lambda p: p["mjd"])  # fmt: skip
+        in_band = sorted((p for (_, b), p in points.items() if b == band), key=lambda p: p["mjd"])
+        measured = [p for p in in_band if p.get("magnitude") is not None]
+        positive = [p for p in measured if p.get("positive", True)]  # stored before the sign was kept: positive
+        negative = [p for p in measured if not p.get("positive", True)]
+        limits = [p for p in in_band if p.get("magnitude") is None]
         colour = BAND_COLOURS.get(band, "#555")
-        figure.add_trace(go.Scatter(x=[p["mjd"] for p in detected], y=[p["magnitude"] for p in detected],
-                                    error_y={"type": "data", "array": [p["error"] for p in detected]},
-                                    mode="markers+lines", name=band, marker={"color": colour, "size": 7}))  # fmt: skip
+        if positive:
+            figure.add_trace(go.Scatter(x=[p["mjd"] for p in positive], y=[p["magnitude"] for p in positive],
+                                        error_y={"type": "data", "array": [p["error"] for p in positive]},
+                                        mode="markers+lines", name=band, legendgroup=band,
+                                        marker={"color": colour, "size": 7}))  # fmt: skip
+        if negative:
+            figure.add_trace(go.Scatter(x=[p["mjd"] for p in negative], y=[p["magnitude"] for p in negative],
+                                        error_y={"type": "data", "array": [p["error"] for p in negative]},
+                                        mode="markers", name=f"{band} negative (fainter than the template)",
+                                        legendgroup=band, marker={"color": colour, "size": 8,
+                                                                  "symbol": "circle-open", "line": {"width": 2}},
+                                        hovertemplate="MJD %{x:.5f}<br>negative detection: the flux of a "
+                                                      "%{y:.2f} mag source below the template<extra></extra>"))  # fmt: skip
         if limits:
             figure.add_trace(go.Scatter(x=[p["mjd"] for p in limits], y=[p["limit"] for p in limits], mode="markers",
-                                        name=f"{band} upper limit", marker={"color": colour, "symbol": "triangle-down",
-                                                                            "size": 7, "opacity": 0.4}))  # fmt: skip
+                                        name=f"{band} upper limit", legendgroup=band,
+                                        marker={"color": colour, "symbol": "triangle-down", "size": 7,
+                                                "opacity": 0.4}))  # fmt: skip
     figure.update_layout(xaxis={"title": "MJD"}, yaxis={"title": "magnitude", "autorange": "reversed"},
                          height=280, margin={"l": 50, "r": 10, "t": 10, "b": 40},
                          legend={"orientation": "h", "y": -0.3})  # fmt: skip

@@ -39,6 +39,7 @@ class IngestResult:
     alerts: list = field(default_factory=list)  # the Alerts stored now, in id order
     duplicates: int = 0
     refused: list = field(default_factory=list)  # (index in the batch, reason)
+    unreadable: str = ""  # why a file was refused whole (ingest_avro)
 
     def merge(self, other, offset):
         self.alerts += other.alerts
@@ -103,20 +104,24 @@ def _redis():
 
 
 def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):
-    """Store every packet of an Avro container, in batches; a file that breaks part way
-    keeps what came before and leaves a dead letter saying where it broke."""
+    """Store every packet of an Avro container, in batches, all or nothing: a file that is
+    empty, not Avro, or breaks part way (cut short in transfer, corrupt) stores none of its
+    packets and is one dead letter saying what is wrong with it (``unreadable``). In a
+    readable file, bad packets are refused one by one and the rest stored."""
     result, batch, offset = IngestResult(), [], 0
     try:
-        for record in read_alerts(fileobj):
-            batch.append(record)
-            if len(batch) == FILE_BATCH:
+        with transaction.atomic():
+            for record in read_alerts(fileobj):
+                batch.append(record)
+                if len(batch) == FILE_BATCH:
+                    result.merge(ingest_packets(tenant, batch, source=source, origin=origin), offset)
+                    offset, batch = offset + len(batch), []
+            if batch:
                 result.merge(ingest_packets(tenant, batch, source=source, origin=origin), offset)
-                offset, batch = offset + len(batch), []
     except AvroUnreadable as error:
-        result.refused.append((error.read, f"{origin or 'the file'}: {error}"))
-        _dead_letter(tenant, source, origin, str(error), None, None)
-    if batch:
-        result.merge(ingest_packets(tenant, batch, source=source, origin=origin), offset)
+        reason = f"{origin or 'the file'}: {error}; nothing of it was stored"
+        _dead_letter(tenant, source, origin, reason, None, None)
+        return IngestResult(unreadable=reason)
     return result
 
 

@@ -6,8 +6,9 @@ version (their speed does not depend on what they learnt), and subscribes a webs
 to a filter every alert meets. A producer then POSTs synthetic alerts to the API at a steady
 rate (100/s for 60 s by default) while the client records when each arrives. Figures: p50 and
 p99 latency from the start of the POST to receipt (and p99 from when the POST was due: a
-server that falls behind starts later POSTs late), the rate the POSTs achieved, and the
-count lost. With ``--bulk-ms 50`` a second run on the same portal POSTs a list of the
+server that falls behind starts later POSTs late), the rate the POSTs achieved, the
+count lost, and the share of stamps the readers handed to astropy instead of their fast
+paths. With ``--bulk-ms 50`` a second run on the same portal POSTs a list of the
 alerts due every 50 ms instead, as a partner streaming 100 a second would (figures under
 ``bulk``). With ``--kill-worker``
 the gpu worker is killed (SIGKILL) halfway and started again; alerts it held are sent out by
@@ -54,6 +55,27 @@ def packets(count):
         packet["candidate"]["ra"] = (index * 0.37) % 360
         out.append(packet)
     return out
+
+
+def stamps_via_astropy(sample):
+    """The share of stamps the readers could not take on their fast paths and handed to
+    astropy: the FITS check at ingest (web) and the pixels the real-bogus model reads (gpu
+    worker). Counted by the readers themselves, on the distinct packets the producer sends,
+    which the web server and the worker read the same way."""
+    from alerts.packets import read_packet
+    from mlmodels.alert_features import stamp_triplet
+    from observations.images import READS
+
+    before = dict(READS)
+    for packet in sample:
+        stamps = read_packet(packet).stamps
+        stamp_triplet(stamps["science"], stamps["template"], stamps["difference"])
+    counted = {key: READS[key] - before.get(key, 0) for key in READS}
+    shares = {}
+    for step in ("header", "pixels"):
+        slow, fast = counted.get(f"{step} astropy", 0), counted.get(f"{step} fast", 0)
+        shares[f"{step}_share"] = round(slow / max(1, slow + fast), 3)
+    return shares
 
 
 def serve_models(tenant):
@@ -238,6 +260,7 @@ def run(rate, seconds, kill_worker, bulk_ms=None):
             }  # fmt: skip
 
         figures = phase(everything[:count], 1, kill_worker)
+        figures["stamps_via_astropy"] = stamps_via_astropy(everything[: min(count, 200)])
         if bulk_ms:
             per_post = max(1, round(rate * bulk_ms / 1000))
             figures["bulk"] = {"post_every_ms": bulk_ms, **phase(everything[count : 2 * count], per_post, False)}

@@ -3,11 +3,9 @@ curve as a fixed-length sequence of irregularly spaced points. numpy only, so tr
 inference build their inputs the same way.
 """
 
-import gzip
-
 import numpy as np
 
-from observations.images import ImageError, read_pixels
+from observations.images import ImageError, inflate_fits, read_pixels
 
 from .normalisation import asinh_normalise
 
@@ -26,12 +24,17 @@ class AlertInputError(ValueError):
 
 def stamp_triplet(science, template, difference, size=STAMP_SIZE):
     """(3, size, size) float32: each stamp asinh-scaled by its own noise, centre-cropped or
-    zero-padded to ``size`` (brokers cut 63 px; others cut differently)."""
+    zero-padded to ``size`` (ZTF cuts 63 px, Rubin 30 px or more). Stamps are FITS, gzipped
+    or plain; a packet may carry none (Rubin's need not), which is an answer of its own."""
+    stamps = dict(zip(STAMP_NAMES, (science, template, difference)))
+    missing = [name for name, data in stamps.items() if not data]
+    if missing:
+        raise AlertInputError("no stamps" if len(missing) == len(stamps) else f"no {' or '.join(missing)} stamp")
     planes = []
-    for name, data in zip(STAMP_NAMES, (science, template, difference)):
+    for name, data in stamps.items():
         try:
-            pixels, _ = read_pixels(gzip.decompress(bytes(data)), header=False)
-        except (OSError, EOFError, ImageError) as error:
+            pixels, _ = read_pixels(inflate_fits(data), header=False)
+        except ImageError as error:
             raise AlertInputError(f"the {name} stamp cannot be read ({error})") from error
         finite = np.isfinite(pixels)
         if pixels.ndim != 2 or not finite.any():

@@ -95,9 +95,15 @@ DELETE = object()
 
 
 @pytest.mark.parametrize("breakage, reason", [
-    (_broken(["cutoutTemplate"], None), "cutoutTemplate: the stamp is missing"),
-    (_broken(["cutoutScience", "stampData"], b"not gzipped at all"), "cutoutScience: stampData is not gzipped"),
-    (_broken(["cutoutDifference", "stampData"], gzip.compress(b"just text")), "stampData is not a FITS file"),
+    (_broken(["cutoutScience", "stampData"], b"not gzipped at all"),
+     "cutoutScience: the stamp is neither gzipped nor a FITS file"),
+    (_broken(["cutoutDifference", "stampData"], gzip.compress(b"just text")),
+     "cutoutDifference: the stamp is gzipped but what it holds is not a FITS file"),
+    (_broken(["cutoutTemplate", "stampData"], gzip.compress(b"SIMPLE  = " + bytes(8 * 2**20))),
+     "cutoutTemplate: the stamp cannot be read: it inflates to more than 4,194,304 bytes.*gzip bomb"),
+    (_broken(["cutoutTemplate", "stampData"], gzip.compress(b"SIMPLE  =                    T" + bytes(2850))[:-12]),
+     "cutoutTemplate: the stamp cannot be read: the gzip stream is cut short"),
+    (_broken(["candidate", "jd"], 2.4e12), "jd: 2400000000000.0 is after 2100"),
     (_broken(["candidate", "dec"], 95.0), r"ra/dec: \(.*, 95.0\) is not a position on the sky"),
     (_broken(["candidate", "ra"], float("nan")), "ra: a finite number is required"),
     (_broken(["candidate", "jd"], 61010.5), "jd: 61010.5 is before 1900; the time is a Julian date"),
@@ -121,21 +127,21 @@ def test_a_bad_packet_becomes_a_dead_letter_naming_the_problem_and_the_rest_are_
     assert not AlertObject.objects.filter(object_id=bad.packet["objectId"]).exists(), "nothing half-written"
 
 
-def test_an_avro_file_is_ingested_and_one_broken_part_way_keeps_what_came_before(observatory):
+def test_an_avro_file_is_ingested_and_one_broken_part_way_stores_nothing_and_says_where_it_broke(observatory):
     tenant, _ = observatory
     alerts = [make_alert(10 + n) for n in range(6)]
     buffer = io.BytesIO()
     write_alerts(buffer, [alert.packet for alert in alerts])
     result = ingest_avro(tenant, io.BytesIO(buffer.getvalue()), origin="night.avro")
-    assert len(result.alerts) == 6 and not result.refused
+    assert len(result.alerts) == 6 and not result.refused and not result.unreadable
     cut = io.BytesIO()
     write_alerts(cut, [make_alert(20 + n).packet for n in range(3)])
     data = cut.getvalue()
     result = ingest_avro(tenant, io.BytesIO(data[: len(data) - 200]), origin="cut.avro")
-    assert len(result.alerts) == 2, "each ~43 kB packet is its own block: the two whole blocks are read"
-    assert DeadLetter.objects.get(origin="cut.avro").reason.startswith("unreadable after record 2 (EOFError")
-    result = ingest_avro(tenant, io.BytesIO(b"SIMPLE  =   T" + bytes(3000)), origin="not-avro.fits")
-    assert DeadLetter.objects.get(origin="not-avro.fits").reason.startswith("it is not an Avro file")
+    assert not result.alerts and result.unreadable.startswith("cut.avro: it is cut short after record 2")
+    assert result.unreadable.endswith("nothing of it was stored")
+    assert Alert.objects.count() == 6, "the two whole packets before the break are not stored either"
+    assert DeadLetter.objects.get(origin="cut.avro").reason == result.unreadable
 
 
 def as_json(packet):
