@@ -47,8 +47,8 @@ class AlertObject(TenantOwned):
 
 class Alert(TenantOwned):
     """One candidate: where and how bright, when and in which band, the broker's own
-    real-bogus score, the history the packet carried, and its three stamps (gzipped FITS,
-    kept as sent)."""
+    real-bogus score, the history the packet carried, and its three stamps (gzipped FITS:
+    ZTF's as sent, Rubin's plain cutouts gzipped on arrival; empty where the packet had none)."""
 
     id = models.BigAutoField(primary_key=True)
     alert_object = models.ForeignKey(AlertObject, on_delete=models.CASCADE, related_name="alerts")

@@ -60,8 +60,10 @@ EXPECTED = {
                                                       "2025-04-11T20:03:15", "i", 21.978, False, 5, 5, 30),
     "rubin-9.0-169298432598474839-negative.avro": Seen("169298432598474839", 169298432598474839, 10.4989, -45.1014,
                                                        "2025-09-06T07:55:10", "i", 22.522, False, 0, 0, 30),
-    "rubin-10.0-sample-no-cutouts.avro": Seen("281323062375219201", 281323062375219200, 351.5705, 0.1262,
-                                              "2025-08-15T23:49:44", "r", 23.666, True, 2, 0, None),
+    # The same Rubin packet with its (optional) cutouts taken out and its ids moved on by one.
+    "rubin-9.0-169298432598474840-negative-no-cutouts.avro": Seen("169298432598474840", 169298432598474840, 10.4989,
+                                                                  -45.1014, "2025-09-06T07:55:10", "i", 22.522, False,
+                                                                  0, 0, None),
 }  # fmt: skip
 FILES = sorted(EXPECTED)
 
@@ -321,7 +323,7 @@ def test_the_panel_marks_a_negative_detection_and_its_light_curve_draws_negative
     assert "negative detection" not in positive.split('id="light-curve"')[0]
     stamp = client.get(f"/t/{tenant.slug}/alerts/{alerts['rubin-9.0-169298432598474839-negative.avro'].pk}/science.png")
     assert stamp.status_code == 200 and stamp.content.startswith(b"\x89PNG"), "Rubin's plain FITS cutouts are shown"
-    bare = client.get(f"/t/{tenant.slug}/alerts/{alerts['rubin-10.0-sample-no-cutouts.avro'].pk}/").text
+    bare = client.get(f"/t/{tenant.slug}/alerts/{alerts['rubin-9.0-169298432598474840-negative-no-cutouts.avro'].pk}/").text
     assert "The packet carried no stamps" in bare and "science stamp" not in bare
 
 
