@@ -24,7 +24,8 @@ def sky_map(messages, class_names):
     order = [*(label for label in class_names if label in by_class), *sorted(set(by_class) - set(class_names))]
     figure = go.Figure([
         go.Scattergeo(
-            {key: value for key, value in template.items() if key != "type"}, name=class_names.get(label, label), meta={"class": label},
+            {key: value for key, value in template.items() if key != "type"}, name=class_names.get(label, label),
+            meta={"class": label},
             marker_color=CLASS_COLOURS.get(label, CLASS_COLOURS["other"]),
             lon=[_longitude(m["ra_deg"]) for m in by_class[label]], lat=[m["dec_deg"] for m in by_class[label]],
             text=[m["object_id"] for m in by_class[label]],
@@ -37,10 +38,10 @@ def sky_map(messages, class_names):
                        showframe=True, framecolor="#335", bgcolor="#0b1d2a",
                        lataxis={"showgrid": True, "dtick": 30, "gridcolor": "#335", "range": [-90, 90]},
                        lonaxis={"showgrid": True, "dtick": 30, "gridcolor": "#335", "range": [-180, 180]})  # fmt: skip
-    # No height: the page's stylesheet gives one for each width. The legend lies in the empty
-    # corner, over the map: below it, it took the map's room on a phone.
+    # No height: the page's stylesheet gives one for each width.
     figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, paper_bgcolor="#0b1d2a",
-                         legend={"x": 0, "y": 1, "bgcolor": "rgba(0,0,0,0)", "font": {"color": "#e0e6ed", "size": 11}},
+                         legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom",
+                                 "font": {"color": "#e0e6ed", "size": 11}},
                          meta={"template": template, "colours": CLASS_COLOURS})  # fmt: skip
     return figure.to_json()
 

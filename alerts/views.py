@@ -23,7 +23,7 @@ from .filters import CLASS_NAMES, in_words
 from .followup import FOLLOW_UP_ROLES, FollowUpRefused, request_follow_up
 from .forms import AlertFilterForm
 from .models import Alert, AlertFilter, DeadLetter, FollowUpRequest
-from .stream_status import stream_status
+from .dashboard import sky_points, stream_status
 
 STAMPS = ("science", "template", "difference")
 PAGE = 50  # rows the dashboard's table holds: one page, however many alerts the night brings
@@ -38,12 +38,13 @@ def dashboard(request, tenant_slug):
     ones come a page at a time (``alert_page``)."""
     filters = _worded(request.tenant, list(AlertFilter.objects.filter(tenant=request.tenant, user=request.user)))
     chosen = next((f for f in filters if str(f.pk) == request.GET.get("filter")), None)
-    on_map = feed.recent(request.tenant, alert_filter=chosen, count=MAP_POINTS)
+    newest = feed.recent(request.tenant, alert_filter=chosen, count=PAGE + 1)
     dead_letters = DeadLetter.objects.filter(tenant=request.tenant).count() if request.tenant_role == Role.ADMIN else 0
     return render(request, "alerts/dashboard.html", {
-        "filters": filters, "chosen": chosen, "recent": on_map[-PAGE:], "older": len(on_map) > PAGE,
-        "sky_map": plots.sky_map(on_map, CLASS_LABELS), "class_labels": CLASS_LABELS, "page_size": PAGE,
-        "map_points": MAP_POINTS, "last_id": max((m["id"] for m in on_map), default=0), "dead_letters": dead_letters,
+        "filters": filters, "chosen": chosen, "recent": newest[-PAGE:], "older": len(newest) > PAGE,
+        "sky_map": plots.sky_map(sky_points(request.tenant, alert_filter=chosen, count=MAP_POINTS), CLASS_LABELS),
+        "class_labels": CLASS_LABELS, "page_size": PAGE, "map_points": MAP_POINTS,
+        "last_id": max((m["id"] for m in newest), default=0), "dead_letters": dead_letters,
         "stream": stream_status(request.tenant),
     })  # fmt: skip
 
@@ -54,7 +55,9 @@ def alert_page(request, tenant_slug):
     before, chosen = request.GET.get("before", ""), request.GET.get("filter", "")
     if not before.isdigit() or (chosen and not chosen.isdigit()):
         return JsonResponse({"detail": "before must be an alert id, and filter one of your filters' ids"}, status=400)
-    alert_filter = get_object_or_404(AlertFilter, tenant=request.tenant, user=request.user, pk=chosen) if chosen else None
+    alert_filter = None
+    if chosen:
+        alert_filter = get_object_or_404(AlertFilter, tenant=request.tenant, user=request.user, pk=chosen)
     alerts = feed.recent(request.tenant, alert_filter=alert_filter, count=PAGE + 1, before=int(before))
     return JsonResponse({"alerts": alerts[-PAGE:][::-1], "older": len(alerts) > PAGE})
 
@@ -71,8 +74,8 @@ def _worded(tenant, filters):
     ids = {pk for f in filters for pk in f.conditions.get("targets", [])}
     names = dict(Target.objects.filter(tenant=tenant, pk__in=ids).values_list("pk", "name"))
     cones = [f for f in filters if "cone" in f.conditions]
-    centres = nearest_targets(tenant, [(f.conditions["cone"]["ra_deg"], f.conditions["cone"]["dec_deg"]) for f in cones],
-                              1 * u.arcsec)  # fmt: skip
+    positions = [(f.conditions["cone"]["ra_deg"], f.conditions["cone"]["dec_deg"]) for f in cones]
+    centres = nearest_targets(tenant, positions, 1 * u.arcsec)
     at_centre = {f.pk: target.name for f, target in zip(cones, centres) if target is not None}
     for f in filters:
         f.words = in_words(f.conditions, target_names=names, centre_name=at_centre.get(f.pk))

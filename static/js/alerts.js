@@ -53,8 +53,8 @@
     const row = document.createElement("tr");
     row.dataset.id = alert.id;
     row.append(cell(alert.id), cell(observed(alert), "observed"), cell(alert.mjd.toFixed(5), "mjd"),
-      cell(alert.object_id), cell(alert.band), cell(alert.magnitude.toFixed(2)), cell(percent(alert.real_bogus), "real"),
-      cell(kind(alert), "kind"), cell(alert.filters.map((f) => f.name).join(", ")));
+      cell(alert.object_id), cell(alert.band), cell(alert.magnitude.toFixed(2)),
+      cell(percent(alert.real_bogus), "real"), cell(kind(alert), "kind"), cell(alert.filters.map((f) => f.name).join(", ")));
     if (alert.id === state.selected) row.classList.add("selected");
     return row;
   }
@@ -70,9 +70,9 @@
     buttons.older.disabled = !older;
     buttons.newer.hidden = buttons.newest.hidden = onNewest();
     buttons.newest.textContent = state.unseen ? `Newest (${state.unseen} new)` : "Newest";
+    const span = alerts.length ? `observed ${observed(alerts.at(-1))} to ${observed(alerts[0])}` : "no older alerts";
     buttons.label.textContent = onNewest() ? `The newest ${pageSize}, as they arrive`
-      : alerts.length ? `Page ${state.cursors.length + 1}: observed ${observed(alerts.at(-1))} to ${observed(alerts[0])}`
-        : "No older alerts";
+      : `Page ${state.cursors.length + 1}: ${span}`;
   }
 
   async function showOlder(before) {
@@ -242,7 +242,8 @@
 
   function connect() {
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${window.location.host}${feed.dataset.socket}?after=${state.lastId}${filter}`);
+    const url = `${scheme}://${window.location.host}${feed.dataset.socket}?after=${state.lastId}${filter}`;
+    const socket = new WebSocket(url);
     state.socket = socket;
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);

@@ -11,7 +11,7 @@ from django.utils import timezone
 from alerts.models import Alert, AlertClassification, AlertFilter, AlertObject, AlertStream, Source
 from alerts.packets import read_packet
 from alerts.services import ingest_packets
-from alerts.stream_status import stream_status
+from alerts.dashboard import stream_status
 from alerts.synthetic import KINDS, make_alert
 from mlmodels.models import MLModel, ModelVersion
 from mlmodels.services import create_synthetic_model

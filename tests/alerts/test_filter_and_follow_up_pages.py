@@ -51,12 +51,13 @@ def test_an_astronomer_writes_a_filter_in_the_form_and_the_dashboard_shows_its_f
 def test_a_filter_s_conditions_are_written_in_words_wherever_it_is_shown(client, observatory):
     tenant, users, m51, _ = observatory
     with tenant_context(tenant):
-        near_m51 = AlertFilter.objects.create(tenant=tenant, user=users["astronomer"], name="SNe Ia near M51", conditions={
+        near_m51 = AlertFilter.objects.create(tenant=tenant, user=users["astronomer"], name="SNe Ia", conditions={
             "min_real_bogus": 0.8, "classes": ["sn_ia"], "brighter_than": 18.5,
             "cone": {"ra_deg": m51.ra_deg, "dec_deg": m51.dec_deg, "radius_deg": 5 / 60},
         })  # fmt: skip
         AlertFilter.objects.create(tenant=tenant, user=users["astronomer"], name="young on M51", conditions={
-            "bands": ["g", "r"], "targets": [m51.pk], "max_age_days": 3.0, "observed_after": "2026-12-01T18:00:00+00:00",
+            "bands": ["g", "r"], "targets": [m51.pk], "max_age_days": 3.0,
+            "observed_after": "2026-12-01T18:00:00+00:00",
         })  # fmt: skip
     client.force_login(users["astronomer"])
     words = "real-bogus ≥ 0.8, class is SN Ia, brighter than 18.5 mag, within 5′ of M51 (13:29:52.7 +47:11:42.7)"

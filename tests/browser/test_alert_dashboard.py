@@ -32,8 +32,9 @@ def row_ids(page):
     return page.locator("#alert-rows tr").evaluate_all("rows => rows.map(r => Number(r.dataset.id))")
 
 
-def test_a_night_of_5000_alerts_stays_within_the_window_on_a_desktop_and_a_phone(browser, live_server_url,
-                                                                                   committed_tenant_factory):  # fmt: skip
+def test_a_night_of_5000_alerts_stays_within_the_window_on_a_desktop_and_a_phone(
+    browser, live_server_url, committed_tenant_factory
+):
     tenant, users = committed_tenant_factory(sites=[])
     with tenant_context(tenant):
         ids = [alert.pk for alert in a_night_of_alerts(tenant, users["admin"], 5000)][::-1]  # newest first
@@ -177,6 +178,6 @@ def test_alerts_sent_out_before_any_model_get_its_answers_in_place_when_one_is_p
         page.wait_for_function(f"document.querySelector(\"{row} td.{cell}\").textContent.endsWith('%')",
                                timeout=120_000)  # fmt: skip
     assert page.evaluate("window.sameDocument") and page.locator("#alert-rows tr").count() == 1, "in place, once"
-    on_map = page.evaluate(f"document.getElementById('sky-map').data.filter(t => t.customdata.some(p => p[0] === {alert_id}))"
-                           ".map(t => t.meta.class)")  # fmt: skip
+    on_map = page.evaluate("id => document.getElementById('sky-map').data"
+                           ".filter(t => t.customdata.some(p => p[0] === id)).map(t => t.meta.class)", alert_id)
     assert on_map == [page.evaluate("window.alertFeed.newest[0].class")] != [""], "its dot moved to its class"
