@@ -131,10 +131,13 @@ def backlog(tenant, *, after, alert_filter=None, limit=BACKLOG_LIMIT):
     return _messages(tenant, _published(tenant, alert_filter).filter(pk__gt=after).order_by("pk")[:limit])
 
 
-def recent(tenant, *, alert_filter=None, count=100):
-    """Messages of the newest ``count`` published alerts, oldest first: what a dashboard
-    opens with before it listens."""
-    return _messages(tenant, _published(tenant, alert_filter).order_by("-pk")[:count])[::-1]
+def recent(tenant, *, alert_filter=None, count=100, before=None):
+    """Messages of the newest ``count`` published alerts (below id ``before``, if given),
+    oldest first: what a dashboard opens with before it listens, and its older pages."""
+    alerts = _published(tenant, alert_filter)
+    if before is not None:
+        alerts = alerts.filter(pk__lt=before)
+    return _messages(tenant, alerts.order_by("-pk")[:count])[::-1]
 
 
 def _published(tenant, alert_filter):

@@ -24,11 +24,13 @@ is refused, with the reason, instead of lying silent.
 import datetime
 import math
 
-from astropy.coordinates import angular_separation
+from astropy import units as u
+from astropy.coordinates import Angle, SkyCoord, angular_separation
 
 from .synthetic import KINDS
 
 BANDS = ("u", "g", "r", "i", "z", "y")
+CLASS_NAMES = {"sn_ia": "SN Ia", "sn_ii": "SN II", "variable": "variable star", "agn": "AGN", "bogus": "bogus"}
 KNOWN = {"min_real_bogus", "classes", "min_class_probability", "brighter_than", "fainter_than", "bands", "cone",
          "targets", "known_targets_only", "max_age_days", "observed_after", "observed_before"}  # fmt: skip
 
@@ -165,3 +167,57 @@ def _cone(cone):
 def _separation_deg(alert, cone):
     return math.degrees(angular_separation(*map(math.radians, (cone["ra_deg"], cone["dec_deg"], alert.ra_deg,
                                                                alert.dec_deg))))  # fmt: skip
+
+
+def in_words(conditions, *, target_names=None, centre_name=None):
+    """Clean conditions as an astronomer would say them ("real-bogus ≥ 0.8, class is SN Ia,
+    brighter than 18.5 mag, within 5′ of M51"): what pages show of a filter, where the stored
+    JSON would have to be read key by key. ``target_names`` maps target ids to names;
+    ``centre_name`` names what lies at the cone's centre, if anything does."""
+    target_names = target_names or {}
+    said = []
+    if "min_real_bogus" in conditions:
+        said.append(f"real-bogus ≥ {conditions['min_real_bogus']:g}")
+    if "classes" in conditions:
+        classes = _either([CLASS_NAMES.get(name, name) for name in conditions["classes"]])
+        probability = conditions.get("min_class_probability")
+        said.append(f"class is {classes}" + ("" if probability is None else f" with probability ≥ {probability:g}"))
+    if "brighter_than" in conditions:
+        said.append(f"brighter than {conditions['brighter_than']:g} mag")
+    if "fainter_than" in conditions:
+        said.append(f"fainter than {conditions['fainter_than']:g} mag")
+    if "bands" in conditions:
+        said.append(f"in band {_either(conditions['bands'])}")
+    if "cone" in conditions:
+        cone = conditions["cone"]
+        centre = SkyCoord(cone["ra_deg"] * u.deg, cone["dec_deg"] * u.deg)
+        where = centre.to_string("hmsdms", sep=":", precision=1)
+        said.append(f"within {_angle(cone['radius_deg'])} of {f'{centre_name} ({where})' if centre_name else where}")
+    if "targets" in conditions:
+        names = [target_names.get(pk, f"#{pk} (deleted)") for pk in conditions["targets"]]
+        said.append(f"on target{'s' if len(names) > 1 else ''} {_either(names)}")
+    if conditions.get("known_targets_only"):
+        said.append("only on targets the observatory already had")
+    if "max_age_days" in conditions:
+        said.append(f"first detected ≤ {conditions['max_age_days']:g} days before")
+    if "observed_after" in conditions:
+        said.append(f"observed from {_when(conditions['observed_after'])}")
+    if "observed_before" in conditions:
+        said.append(f"observed before {_when(conditions['observed_before'])}")
+    return ", ".join(said) or "every alert"
+
+
+def _either(names):
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _angle(degrees):
+    """A radius in the unit people give it in: 5″, 5′, 2.5°."""
+    angle = Angle(degrees, u.deg)
+    for unit, mark in ((u.deg, "°"), (u.arcmin, "′"), (u.arcsec, "″")):
+        if angle.to_value(unit) >= 1 or unit == u.arcsec:
+            return f"{float(f'{angle.to_value(unit):.3g}'):g}{mark}"
+
+
+def _when(text):
+    return parse_utc(text).strftime("%Y-%m-%d %H:%M UTC")

@@ -8,11 +8,9 @@ from django import forms
 from observations.models import Target
 from observations.sky import PositionError, parse_position, parse_radius
 
-from .filters import BANDS, FilterInvalid, clean_conditions
+from .filters import BANDS, CLASS_NAMES, FilterInvalid, clean_conditions
 from .models import AlertFilter
 from .synthetic import KINDS
-
-CLASS_NAMES = {"sn_ia": "SN Ia", "sn_ii": "SN II", "variable": "variable star", "agn": "AGN", "bogus": "bogus"}
 
 
 class AlertFilterForm(forms.ModelForm):

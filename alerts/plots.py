@@ -5,20 +5,44 @@ import plotly.graph_objects as go
 BAND_COLOURS = {"u": "#6a4c93", "g": "#2a9d8f", "r": "#e4572e", "i": "#7b2d26", "z": "#555", "y": "#8d6e63"}
 
 
-def sky_map(messages):
-    """Alerts on the whole sky (Mollweide, RA increasing to the left as on the sky), coloured
-    by class; the dashboard appends new ones to the one trace as they arrive."""
-    figure = go.Figure(go.Scattergeo(
-        lon=[_longitude(m["ra_deg"]) for m in messages], lat=[m["dec_deg"] for m in messages],
-        text=[m["object_id"] for m in messages], customdata=[[m["ra_deg"], m["magnitude"]] for m in messages],
-        hovertemplate="<b>%{text}</b><br>RA %{customdata[0]:.4f}°, Dec %{lat:.4f}°<br>%{customdata[1]} mag"
-                      "<extra></extra>",
-        mode="markers", marker={"size": 7, "color": "#e4572e", "line": {"width": 0.5, "color": "#fff"}},
-    ))  # fmt: skip
-    figure.update_geos(projection_type="mollweide", showland=False, showcoastlines=False, showcountries=False,
-                       showframe=True, bgcolor="#0b1d2a", lataxis={"showgrid": True, "dtick": 30, "gridcolor": "#335"},
-                       lonaxis={"showgrid": True, "dtick": 30, "gridcolor": "#335"})  # fmt: skip
-    figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=300, paper_bgcolor="rgba(0,0,0,0)")
+CLASS_COLOURS = {"sn_ia": "#ff6b6b", "sn_ii": "#ffd166", "variable": "#06d6a0", "agn": "#4cc9f0",
+                 "bogus": "#c77dff", "": "#8d99ae", "other": "#f8961e"}  # "": unclassified; other: any new class
+
+
+def sky_map(messages, class_names):
+    """Alerts on the whole sky (Mollweide, RA increasing to the left as on the sky), a trace a
+    class (the light-curve model's; unclassified grey), with nothing of the Earth drawn. Each
+    point's customdata starts with the alert's id, which a click opens. ``layout.meta`` holds
+    what the dashboard needs to add a class's trace when its first alert arrives live."""
+    template = {"type": "scattergeo", "mode": "markers", "marker": {"size": 6, "line": {"width": 0.4, "color": "#fff"}},
+                "hovertemplate": "<b>%{text}</b> #%{customdata[0]} · %{fullData.name}<br>%{customdata[4]} UTC · "
+                                 "MJD %{customdata[3]:.5f}<br>RA %{customdata[1]:.4f}°, Dec %{lat:.4f}° · "
+                                 "%{customdata[2]:.2f} mag<extra></extra>"}  # fmt: skip
+    by_class = {}
+    for m in messages:
+        by_class.setdefault(m["class"] or "", []).append(m)
+    order = [*(label for label in class_names if label in by_class), *sorted(set(by_class) - set(class_names))]
+    figure = go.Figure([
+        go.Scattergeo(
+            {key: value for key, value in template.items() if key != "type"}, name=class_names.get(label, label),
+            meta={"class": label},
+            marker_color=CLASS_COLOURS.get(label, CLASS_COLOURS["other"]),
+            lon=[_longitude(m["ra_deg"]) for m in by_class[label]], lat=[m["dec_deg"] for m in by_class[label]],
+            text=[m["object_id"] for m in by_class[label]],
+            customdata=[[m["id"], m["ra_deg"], m["magnitude"], m["mjd"], m["observed_at"][:19].replace("T", " ")]
+                        for m in by_class[label]],
+        ) for label in order
+    ])  # fmt: skip
+    figure.update_geos(projection_type="mollweide", showland=False, showocean=False, showlakes=False,
+                       showrivers=False, showcoastlines=False, showcountries=False, showsubunits=False,
+                       showframe=True, framecolor="#335", bgcolor="#0b1d2a",
+                       lataxis={"showgrid": True, "dtick": 30, "gridcolor": "#335", "range": [-90, 90]},
+                       lonaxis={"showgrid": True, "dtick": 30, "gridcolor": "#335", "range": [-180, 180]})  # fmt: skip
+    # No height: the page's stylesheet gives one for each width.
+    figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, paper_bgcolor="#0b1d2a",
+                         legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom",
+                                 "font": {"color": "#e0e6ed", "size": 11}},
+                         meta={"template": template, "colours": CLASS_COLOURS})  # fmt: skip
     return figure.to_json()
 
 

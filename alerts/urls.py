@@ -4,6 +4,8 @@ from . import views
 
 urlpatterns = [
     path("alerts/", views.dashboard, name="alert_dashboard"),
+    path("alerts/page/", views.alert_page, name="alert_page"),
+    path("alerts/stream/", views.alert_stream_status, name="alert_stream_status"),
     path("alerts/<int:alert_id>/", views.alert_panel, name="alert_panel"),
     path("alerts/<int:alert_id>/<str:name>.png", views.stamp_png, name="alert_stamp"),
     path("alerts/<int:alert_id>/follow-up/", views.follow_up, name="alert_follow_up"),

@@ -3,37 +3,83 @@ and classifications beside it; the astronomer's filters, and follow-up requests.
 
 import gzip
 
+from astropy import units as u
 from django.contrib import messages
 from django.db.models import Count
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from observations.images import ImageError, read_pixels
 from observations.ingest import preview_png
+from observations.models import Target
+from observations.services import nearest_targets
 from portal.models import Role
 from portal.views import require_role
 
 from . import feed, plots
+from .filters import CLASS_NAMES, in_words
 from .followup import FOLLOW_UP_ROLES, FollowUpRefused, request_follow_up
 from .forms import AlertFilterForm
 from .models import Alert, AlertFilter, DeadLetter, FollowUpRequest
+from .dashboard import sky_points, stream_status
 
 STAMPS = ("science", "template", "difference")
+PAGE = 50  # rows the dashboard's table holds: one page, however many alerts the night brings
+MAP_POINTS = 2000  # the newest alerts on the sky map
+CLASS_LABELS = {**CLASS_NAMES, "": "unclassified"}
 
 
 def dashboard(request, tenant_slug):
-    """Opens with the newest published alerts (of one of the user's filters, if chosen), then
-    listens on the feed's websocket from the last one it shows."""
-    filters = list(AlertFilter.objects.filter(tenant=request.tenant, user=request.user))
+    """Opens with the newest page of published alerts (of one of the user's filters, if
+    chosen) and the newest ``MAP_POINTS`` on the sky map, then listens on the feed's websocket
+    from the last one it shows. A night's thousands of alerts stay out of the page: older
+    ones come a page at a time (``alert_page``)."""
+    filters = _worded(request.tenant, list(AlertFilter.objects.filter(tenant=request.tenant, user=request.user)))
     chosen = next((f for f in filters if str(f.pk) == request.GET.get("filter")), None)
-    recent = feed.recent(request.tenant, alert_filter=chosen)
+    newest = feed.recent(request.tenant, alert_filter=chosen, count=PAGE + 1)
     dead_letters = DeadLetter.objects.filter(tenant=request.tenant).count() if request.tenant_role == Role.ADMIN else 0
     return render(request, "alerts/dashboard.html", {
-        "filters": filters, "chosen": chosen, "recent": recent, "sky_map": plots.sky_map(recent),
-        "last_id": max((m["id"] for m in recent), default=0), "dead_letters": dead_letters,
+        "filters": filters, "chosen": chosen, "recent": newest[-PAGE:], "older": len(newest) > PAGE,
+        "sky_map": plots.sky_map(sky_points(request.tenant, alert_filter=chosen, count=MAP_POINTS), CLASS_LABELS),
+        "class_labels": CLASS_LABELS, "page_size": PAGE, "map_points": MAP_POINTS,
+        "last_id": max((m["id"] for m in newest), default=0), "dead_letters": dead_letters,
+        "stream": stream_status(request.tenant),
     })  # fmt: skip
+
+
+def alert_page(request, tenant_slug):
+    """A page of older alerts for the dashboard's table, newest first: ``before`` an alert id,
+    of the user's filter ``filter`` if given; ``older`` says whether more lie beyond."""
+    before, chosen = request.GET.get("before", ""), request.GET.get("filter", "")
+    if not before.isdigit() or (chosen and not chosen.isdigit()):
+        return JsonResponse({"detail": "before must be an alert id, and filter one of your filters' ids"}, status=400)
+    alert_filter = None
+    if chosen:
+        alert_filter = get_object_or_404(AlertFilter, tenant=request.tenant, user=request.user, pk=chosen)
+    alerts = feed.recent(request.tenant, alert_filter=alert_filter, count=PAGE + 1, before=int(before))
+    return JsonResponse({"alerts": alerts[-PAGE:][::-1], "older": len(alerts) > PAGE})
+
+
+def alert_stream_status(request, tenant_slug):
+    """Whether alerts are flowing, for the dashboard to ask now and then: a stream that stops
+    in the night is said on the page, not hidden behind "live"."""
+    return JsonResponse(stream_status(request.tenant).as_json())
+
+
+def _worded(tenant, filters):
+    """``filters``, each with ``words``: its conditions as a sentence, naming its targets and
+    the target at its cone's centre (within an arcsecond), if the observatory has one there."""
+    ids = {pk for f in filters for pk in f.conditions.get("targets", [])}
+    names = dict(Target.objects.filter(tenant=tenant, pk__in=ids).values_list("pk", "name"))
+    cones = [f for f in filters if "cone" in f.conditions]
+    positions = [(f.conditions["cone"]["ra_deg"], f.conditions["cone"]["dec_deg"]) for f in cones]
+    centres = nearest_targets(tenant, positions, 1 * u.arcsec)
+    at_centre = {f.pk: target.name for f, target in zip(cones, centres) if target is not None}
+    for f in filters:
+        f.words = in_words(f.conditions, target_names=names, centre_name=at_centre.get(f.pk))
+    return filters
 
 
 def alert_panel(request, tenant_slug, alert_id):
@@ -68,10 +114,10 @@ def stamp_png(request, tenant_slug, alert_id, name):
 
 
 def filter_list(request, tenant_slug):
-    """The user's filters: what each asks, how often it matched, where its webhook stands."""
+    """The user's filters: what each asks (in words), how often it matched, where its webhook stands."""
     filters = (AlertFilter.objects.filter(tenant=request.tenant, user=request.user)
                .annotate(match_count=Count("matches", distinct=True)).prefetch_related("deliveries"))  # fmt: skip
-    return render(request, "alerts/filter_list.html", {"filters": filters})
+    return render(request, "alerts/filter_list.html", {"filters": _worded(request.tenant, list(filters))})
 
 
 def filter_form(request, tenant_slug, filter_id=None):
@@ -79,6 +125,7 @@ def filter_form(request, tenant_slug, filter_id=None):
     alert_filter = AlertFilter(tenant=request.tenant, user=request.user)
     if filter_id is not None:
         alert_filter = get_object_or_404(AlertFilter, tenant=request.tenant, user=request.user, pk=filter_id)
+        _worded(request.tenant, [alert_filter])  # what it asks now, before the form changes it
     form = AlertFilterForm(request.POST or None, instance=alert_filter, tenant=request.tenant)
     if request.method == "POST" and form.is_valid():
         alert_filter = form.save()

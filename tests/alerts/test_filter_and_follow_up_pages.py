@@ -48,6 +48,26 @@ def test_an_astronomer_writes_a_filter_in_the_form_and_the_dashboard_shows_its_f
     assert "Bright SNe near M51" in client.get(f"/t/{tenant.slug}/alerts/filters/").text
 
 
+def test_a_filter_s_conditions_are_written_in_words_wherever_it_is_shown(client, observatory):
+    tenant, users, m51, _ = observatory
+    with tenant_context(tenant):
+        near_m51 = AlertFilter.objects.create(tenant=tenant, user=users["astronomer"], name="SNe Ia", conditions={
+            "min_real_bogus": 0.8, "classes": ["sn_ia"], "brighter_than": 18.5,
+            "cone": {"ra_deg": m51.ra_deg, "dec_deg": m51.dec_deg, "radius_deg": 5 / 60},
+        })  # fmt: skip
+        AlertFilter.objects.create(tenant=tenant, user=users["astronomer"], name="young on M51", conditions={
+            "bands": ["g", "r"], "targets": [m51.pk], "max_age_days": 3.0,
+            "observed_after": "2026-12-01T18:00:00+00:00",
+        })  # fmt: skip
+    client.force_login(users["astronomer"])
+    words = "real-bogus ≥ 0.8, class is SN Ia, brighter than 18.5 mag, within 5′ of M51 (13:29:52.7 +47:11:42.7)"
+    listed = client.get(f"/t/{tenant.slug}/alerts/filters/").text
+    assert words in listed and "min_real_bogus" not in listed and "{" not in listed.split('id="filters"')[1]
+    assert "in band g or r, on target M51, first detected ≤ 3 days before, observed from 2026-12-01 18:00 UTC" in listed
+    assert f"Matches: {words}." in client.get(f"/t/{tenant.slug}/alerts/?filter={near_m51.pk}").text
+    assert f"It matches now: {words}." in client.get(f"/t/{tenant.slug}/alerts/filters/{near_m51.pk}/").text
+
+
 @pytest.mark.parametrize("fields, message", [
     ({"brighter_than": "17", "fainter_than": "19"}, "can never both hold"),
     ({"min_class_probability": "0.9"}, "min_class_probability needs classes"),
