@@ -1,6 +1,7 @@
 """Plotly figures of alerts, as JSON for ``Plotly.newPlot``."""
 
 import plotly.graph_objects as go
+from astropy.time import Time
 
 BAND_COLOURS = {"u": "#6a4c93", "g": "#2a9d8f", "r": "#e4572e", "i": "#7b2d26", "z": "#555", "y": "#8d6e63"}
 
@@ -51,6 +52,14 @@ def _longitude(ra_deg):
     return 180.0 - ra_deg if ra_deg <= 180 else 540.0 - ra_deg
 
 
+WHEN = "MJD %{x:.5f} · %{customdata} UTC"
+
+
+def _dates(points):
+    """Each point's UTC date and time, for the hover beside its MJD."""
+    return [str(date) for date in Time([p["mjd"] for p in points], format="mjd").strftime("%Y-%m-%d %H:%M:%S")]
+
+
 def light_curve(alerts):
     """An object's detections (alerts and the history they carried) and upper limits, per band.
     Negative detections (fainter than the template: the magnitude is the size of a flux that
@@ -73,21 +82,27 @@ def light_curve(alerts):
             figure.add_trace(go.Scatter(x=[p["mjd"] for p in positive], y=[p["magnitude"] for p in positive],
                                         error_y={"type": "data", "array": [p["error"] for p in positive]},
                                         mode="markers+lines", name=band, legendgroup=band,
-                                        marker={"color": colour, "size": 7}))  # fmt: skip
+                                        marker={"color": colour, "size": 7}, customdata=_dates(positive),
+                                        hovertemplate=f"{WHEN}<br>%{{y:.2f}} ± %{{error_y.array:.2f}} mag"
+                                                      "<extra></extra>"))  # fmt: skip
         if negative:
             figure.add_trace(go.Scatter(x=[p["mjd"] for p in negative], y=[p["magnitude"] for p in negative],
                                         error_y={"type": "data", "array": [p["error"] for p in negative]},
                                         mode="markers", name=f"{band} negative (fainter than the template)",
                                         legendgroup=band, marker={"color": colour, "size": 8,
                                                                   "symbol": "circle-open", "line": {"width": 2}},
-                                        hovertemplate="MJD %{x:.5f}<br>negative detection: the flux of a "
+                                        customdata=_dates(negative),
+                                        hovertemplate=f"{WHEN}<br>negative detection: the flux of a "
                                                       "%{y:.2f} mag source below the template<extra></extra>"))  # fmt: skip
         if limits:
             figure.add_trace(go.Scatter(x=[p["mjd"] for p in limits], y=[p["limit"] for p in limits], mode="markers",
                                         name=f"{band} upper limit", legendgroup=band,
                                         marker={"color": colour, "symbol": "triangle-down", "size": 7,
-                                                "opacity": 0.4}))  # fmt: skip
-    figure.update_layout(xaxis={"title": "MJD"}, yaxis={"title": "magnitude", "autorange": "reversed"},
+                                                "opacity": 0.4}, customdata=_dates(limits),
+                                        hovertemplate=f"{WHEN}<br>fainter than %{{y:.2f}} mag<extra></extra>"))  # fmt: skip
+    # Whole MJDs, not plotly's "61k" (SI prefixes); a night shorter than a day gets decimals.
+    figure.update_layout(xaxis={"title": "MJD (UTC)", "tickformat": ".5~f", "exponentformat": "none"},
+                         yaxis={"title": "magnitude", "autorange": "reversed"},
                          height=280, margin={"l": 50, "r": 10, "t": 10, "b": 40},
                          legend={"orientation": "h", "y": -0.3})  # fmt: skip
     return figure.to_json()

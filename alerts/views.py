@@ -1,8 +1,6 @@
 """The alerts dashboard: the feed live (table, sky map), and one alert's stamps, light curve
 and classifications beside it; the astronomer's filters, and follow-up requests."""
 
-import gzip
-
 from astropy import units as u
 from django.contrib import messages
 from django.db.models import Count
@@ -11,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from observations.images import ImageError, read_pixels
+from observations.images import ImageError, inflate_fits, read_pixels
 from observations.ingest import preview_png
 from observations.models import Target
 from observations.services import nearest_targets
@@ -105,8 +103,8 @@ def stamp_png(request, tenant_slug, alert_id, name):
         raise Http404(f"No {name} stamp: alerts have {', '.join(STAMPS)}.")
     alert = get_object_or_404(Alert.objects.filter(tenant=request.tenant).only(f"{name}_stamp"), pk=alert_id)
     try:
-        pixels, _ = read_pixels(gzip.decompress(bytes(getattr(alert, f"{name}_stamp"))))
-    except (OSError, EOFError, ImageError) as error:
+        pixels, _ = read_pixels(inflate_fits(getattr(alert, f"{name}_stamp")))
+    except ImageError as error:
         raise Http404(f"The {name} stamp cannot be read: {error}") from error
     response = HttpResponse(preview_png(pixels), content_type="image/png")
     response["Cache-Control"] = "private, max-age=86400"  # a stamp never changes

@@ -319,6 +319,8 @@ def test_the_panel_marks_a_negative_detection_and_its_light_curve_draws_negative
     negative_r = traces["r negative (fainter than the template)"]
     assert traces["g"]["mode"] == "markers+lines" and negative_r["mode"] == "markers", "negatives are not joined"
     assert negative_r["marker"]["symbol"] == "circle-open"
+    assert negative_r["customdata"][-1] == "2019-01-10 06:15:30", "each point's hover gives its UTC date"
+    assert figure["layout"]["xaxis"]["exponentformat"] == "none", "whole MJDs on the axis, not '61k'"
     positive = client.get(f"/t/{tenant.slug}/alerts/{alerts['ztf-3.3-ZTF17aaajnnn.avro'].pk}/").text
     assert "negative detection" not in positive.split('id="light-curve"')[0]
     stamp = client.get(f"/t/{tenant.slug}/alerts/{alerts['rubin-9.0-169298432598474839-negative.avro'].pk}/science.png")
