@@ -35,7 +35,8 @@ def read_alerts(fileobj):
     if not head:
         raise AvroUnreadable("it is empty: an Avro container file starts with 'Obj\\x01' and a schema", 0)
     if head != MAGIC:
-        framed = " (a schema registry's framing: Avro without its schema, which needs the registry)" * (head[:1] == b"\0")
+        registry = head[:1] == b"\0"
+        framed = " (a schema registry's framing: Avro without its schema, which needs the registry)" * registry
         raise AvroUnreadable(f"it is not an Avro file: it starts {head!r}, where an Avro container starts "
                              f"{MAGIC!r}{framed}", 0)  # fmt: skip
     read = 0

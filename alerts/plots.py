@@ -93,13 +93,15 @@ def light_curve(alerts):
                                                                   "symbol": "circle-open", "line": {"width": 2}},
                                         customdata=_dates(negative),
                                         hovertemplate=f"{WHEN}<br>negative detection: the flux of a "
-                                                      "%{y:.2f} mag source below the template<extra></extra>"))  # fmt: skip
+                                                      "%{y:.2f} mag source below the template<extra></extra>",
+                                        ))  # fmt: skip
         if limits:
             figure.add_trace(go.Scatter(x=[p["mjd"] for p in limits], y=[p["limit"] for p in limits], mode="markers",
                                         name=f"{band} upper limit", legendgroup=band,
                                         marker={"color": colour, "symbol": "triangle-down", "size": 7,
                                                 "opacity": 0.4}, customdata=_dates(limits),
-                                        hovertemplate=f"{WHEN}<br>fainter than %{{y:.2f}} mag<extra></extra>"))  # fmt: skip
+                                        hovertemplate=f"{WHEN}<br>fainter than %{{y:.2f}} mag<extra></extra>",
+                                        ))  # fmt: skip
     # Whole MJDs, not plotly's "61k" (SI prefixes); a night shorter than a day gets decimals.
     figure.update_layout(xaxis={"title": "MJD (UTC)", "tickformat": ".5~f", "exponentformat": "none"},
                          yaxis={"title": "magnitude", "autorange": "reversed"},

@@ -17,11 +17,11 @@ from portal.models import Role
 from portal.views import require_role
 
 from . import feed, plots
+from .dashboard import sky_points, stream_status
 from .filters import CLASS_NAMES, in_words
 from .followup import FOLLOW_UP_ROLES, FollowUpRefused, request_follow_up
 from .forms import AlertFilterForm
 from .models import Alert, AlertFilter, DeadLetter, FollowUpRequest
-from .dashboard import sky_points, stream_status
 
 STAMPS = ("science", "template", "difference")
 PAGE = 50  # rows the dashboard's table holds: one page, however many alerts the night brings

@@ -8,10 +8,10 @@ import re
 from astropy.time import Time
 from django.utils import timezone
 
+from alerts.dashboard import stream_status
 from alerts.models import Alert, AlertClassification, AlertFilter, AlertObject, AlertStream, Source
 from alerts.packets import read_packet
 from alerts.services import ingest_packets
-from alerts.dashboard import stream_status
 from alerts.synthetic import KINDS, make_alert
 from mlmodels.models import MLModel, ModelVersion
 from mlmodels.services import create_synthetic_model
