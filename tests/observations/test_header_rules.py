@@ -30,7 +30,7 @@ def test_without_rules_the_sites_own_names_are_refused_with_a_hint(observatory):
     tenant, user = observatory
     result = ingest_frame(tenant, user, site_software_frame(), "tfn-0001.fits")
     assert result.status == "rejected"
-    assert "TELESCOP 'LCO 1m0-08'" in result.reason and "header rules" in result.reason
+    assert "TELESCOP 'LCO 1m0-08'" in result.reason and "header rule at /admin/portal/headerrule/add/" in result.reason
 
 
 def test_rules_map_telescope_instrument_and_filter(observatory):

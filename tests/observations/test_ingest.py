@@ -93,7 +93,7 @@ def _with(header_changes=None, data=None):
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 3000, "not a FITS file"),
         (plain()[:9000], "truncated"),
         (to_bytes([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("x", "E", array=[1.0])])]),
-         "no 2-D image HDU"),
+         "no 2-D image in the file (HDU 0: no pixels; HDU 1: a table of 1 row)"),
         (_with(data=np.full((64, 64), np.nan, dtype=np.float32)), "no finite pixel"),
         (_with({"AIRMASS": 0.3}), "AIRMASS = 0.3 is outside"),
         (_with({"EXPTIME": -5.0}), "EXPTIME = -5 is outside"),
