@@ -71,6 +71,10 @@ class FrameHeader:
             return self.primary[keyword]
         return default
 
+    def comment(self, keyword):
+        header = self.image if keyword in self.image else self.primary
+        return str(header.comments[keyword]) if self.where(keyword) else ""
+
     @property
     def inherited(self):
         """Whether any keyword is read beyond the image HDU (the slower, rarer path)."""
@@ -107,7 +111,10 @@ def describe_source(header, keywords, suffix=""):
 # ---- observation time ------------------------------------------------------------------------
 
 CLOCK_KEYWORDS = ("TIME-OBS", "UT", "UTSTART", "UT-START", "UTC-OBS")
-NUMERIC_KEYWORDS = (("MJD-OBS", "mjd"), ("MJD-BEG", "mjd"), ("EXPSTART", "mjd"), ("JD-OBS", "jd"), ("JD", "jd"))
+# Spitzer and some older pipelines write DATE_OBS and MJD_OBS with an underscore.
+DATE_KEYWORDS = ("DATE-OBS", "DATE_OBS")
+NUMERIC_KEYWORDS = (("MJD-OBS", "mjd"), ("MJD_OBS", "mjd"), ("MJD-BEG", "mjd"), ("EXPSTART", "mjd"), ("JD-OBS", "jd"),
+                    ("JD", "jd"))  # fmt: skip
 # TIMESYS values and the astropy scale they name; GPS runs a constant 19 s behind TAI.
 TIME_SCALES = {"UTC": "utc", "UT": "utc", "GMT": "utc", "TAI": "tai", "IAT": "tai", "TT": "tt", "TDT": "tt",
                "ET": "tt", "TDB": "tdb", "TCG": "tcg", "TCB": "tcb", "GPS": "tai"}  # fmt: skip
@@ -134,26 +141,28 @@ def observation_time(header, rule=None, rules_hint=""):
     if "DATE-BEG" in header:
         return ObservationTime(_iso(header, "DATE-BEG", scale), describe_source(header, ["DATE-BEG"], scale_note))
     day_only = None
-    if "DATE-OBS" in header:
-        value = _text(header, "DATE-OBS")
+    date_keyword = next((keyword for keyword in DATE_KEYWORDS if keyword in header), None)
+    if date_keyword is not None:
+        value = _text(header, date_keyword)
         if ISO_DATE_TIME.match(value):
-            return ObservationTime(_iso(header, "DATE-OBS", scale), describe_source(header, ["DATE-OBS"], scale_note))
+            return ObservationTime(_iso(header, date_keyword, scale), describe_source(header, [date_keyword],
+                                                                                      scale_note))  # fmt: skip
         day = _day(value)
         if day is None:
-            raise FrameRejected(f"DATE-OBS = {value!r} ({header.where('DATE-OBS')}) is not a date and time this "
-                                "portal reads: write it as ISO 8601 ('2026-03-14T22:10:00'), 'dd/mm/yy' with "
+            raise FrameRejected(f"{date_keyword} = {value!r} ({header.where(date_keyword)}) is not a date and time "
+                                "this portal reads: write it as ISO 8601 ('2026-03-14T22:10:00'), 'dd/mm/yy' with "
                                 f"TIME-OBS, or give MJD-OBS{rules_hint}")  # fmt: skip
         clock = next((keyword for keyword in CLOCK_KEYWORDS if keyword in header), None)
         if clock is not None:
             start = _at(day, header, clock, scale)
-            return ObservationTime(start, describe_source(header, ["DATE-OBS", clock], scale_note))
-        day_only = value
+            return ObservationTime(start, describe_source(header, [date_keyword, clock], scale_note))
+        day_only = f"{date_keyword} = {value!r} ({header.where(date_keyword)})"
     for keyword, form in NUMERIC_KEYWORDS:
         if keyword in header:
             start = _number_time(header, keyword, form, scale)
             return ObservationTime(start, describe_source(header, [keyword], scale_note))
     if day_only is not None:
-        raise FrameRejected(f"DATE-OBS = {day_only!r} ({header.where('DATE-OBS')}) gives the day but not the time, "
+        raise FrameRejected(f"{day_only} gives the day but not the time, "
                             f"and no {', '.join(CLOCK_KEYWORDS)}, MJD-OBS or EXPSTART keyword says when in the day: "
                             f"add one to the header{rules_hint}")  # fmt: skip
     raise FrameRejected("no DATE-OBS, DATE-BEG, MJD-OBS, EXPSTART or JD keyword in the image or primary header: when "
@@ -199,9 +208,9 @@ def _time_scale(header):
 
 
 def _in_scale(time, header):
-    """The time (read in TIMESYS' scale) in UTC; GPS time is TAI less 19 s."""
+    """The time (read in TIMESYS' scale) in UTC; a GPS clock reads 19 s less than TAI."""
     if _text(header, "TIMESYS").upper() == "GPS":
-        time = time - 19 * u.s
+        time = time + 19 * u.s
     return time.utc
 
 
@@ -256,6 +265,27 @@ def _number_time(header, keyword, form, scale):
     if not np.isfinite(value) or value <= 0:
         raise FrameRejected(f"{keyword} = {value!r} ({header.where(keyword)}) is not a {form.upper()}")
     return _in_scale(Time(value, format=form, scale=scale), header)
+
+
+# ---- exposure ------------------------------------------------------------------------------
+
+EXPOSURE_KEYWORDS = ("EXPTIME", "EXPOSURE", "ITIME", "EXP_TIME", "TEXPTIME")
+UNIT_WORDS = ((r"\bhours?\b|\bhr\b|\[h\]", 3600), (r"\bmin(ute)?s?\b|\[min\]", 60))
+
+
+def exposure_seconds(header):
+    """(seconds, keyword) of the first exposure keyword; seconds unless the card's comment says
+    minutes or hours (the Digitized Sky Survey writes EXPOSURE in minutes)."""
+    for keyword in EXPOSURE_KEYWORDS:
+        if keyword in header:
+            try:
+                value = float(header.get(keyword))
+            except (TypeError, ValueError) as error:
+                raise FrameRejected(f"{keyword} = {header.get(keyword)!r} is not a number") from error
+            comment = header.comment(keyword).lower()
+            return value * next((factor for unit, factor in UNIT_WORDS if re.search(unit, comment)), 1), keyword
+    raise FrameRejected("no EXPTIME keyword in the image or primary header (nor EXPOSURE, ITIME): how long was the "
+                        "exposure, in seconds?")  # fmt: skip
 
 
 # ---- astrometry ------------------------------------------------------------------------------

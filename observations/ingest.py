@@ -35,7 +35,7 @@ from mlmodels.services import classify_when_committed, production_versions
 
 from . import photometry
 from .equipment import EquipmentMatcher, rules_hint
-from .fits_headers import FrameHeader, FrameRejected, celestial_wcs, observation_time
+from .fits_headers import FrameHeader, FrameRejected, celestial_wcs, exposure_seconds, observation_time
 from .fits_layout import check_structure, choose_image
 from .models import Frame, FrameTarget, Photometry, Target
 from .services import cone_search
@@ -190,16 +190,17 @@ def _parse(data):
     return _Parsed(image, header, wcs, note or "", bool(finite.all()))
 
 
-def _number(header, keyword, low, high, required=None):
-    """The keyword's value, checked to be plausible; ``required`` says what it answers when missing."""
+def _number(header, keyword, low, high):
     if keyword not in header:
-        if required:
-            raise FrameRejected(f"no {keyword} keyword in the image or primary header: {required}")
         return None
     try:
         value = float(header.get(keyword))
     except (TypeError, ValueError) as error:
         raise FrameRejected(f"{keyword} = {header.get(keyword)!r} is not a number") from error
+    return _plausible(keyword, value, low, high)
+
+
+def _plausible(keyword, value, low, high):
     if not low <= value <= high:
         raise FrameRejected(f"{keyword} = {value:g} is outside the plausible range {low:g} … {high:g}")
     return value
@@ -213,7 +214,8 @@ def _store(tenant, user, data, name, digest, parsed, equipment_for):
     equipment = equipment_for.equipment(header)
     time_rule = equipment_for.time_rule(equipment, header)
     start = observation_time(header, time_rule, rules_hint("say which keyword holds the time"))
-    exptime = _number(header, "EXPTIME", 0, 100_000, required="how long was the exposure (seconds)?")
+    seconds, exposure_keyword = exposure_seconds(header)
+    exptime = _plausible(exposure_keyword, seconds, 0, 100_000)
     airmass = _number(header, "AIRMASS", 1, 40)
     gain = _number(header, "GAIN", 0.01, 1000)
     merged = header.merged()
