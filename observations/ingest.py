@@ -302,6 +302,7 @@ def _measure_targets(frame, parsed, header, centre, calibration):
     wcs = parsed.wcs
     corners = np.radians(frame.footprint)
     radius = angular_separation(centre.ra.rad, centre.dec.rad, corners[:, 0], corners[:, 1]).max() * 1.01
+    radius = max(radius, math.radians(frame.pixel_scale_arcsec / 3600))  # a one-pixel image's corners are its centre
     candidates = cone_search(frame.tenant, centre, radius * u.rad, include_all_private=True, limit=None)
     if not candidates:
         return []
