@@ -305,6 +305,8 @@ def celestial_wcs(header, fobj=None):
     ctypes = [str(header.get(f"CTYPE{axis}", "")).strip() for axis in (1, 2)]
     if not any(ctypes) and "CD1_1" not in header and "PC1_1" not in header:
         return None, "the header has no WCS (no CTYPE1/CTYPE2)"
+    if any(value.upper().startswith(SPECTRAL_PREFIXES) for value in ctypes):
+        return None, _not_celestial(ctypes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -317,7 +319,8 @@ def celestial_wcs(header, fobj=None):
             wcs = full if full.naxis == 2 else full.celestial
             scales = proj_plane_pixel_scales(wcs)
         except Exception as error:  # astropy.wcs raises many kinds for broken keywords
-            return None, f"the WCS cannot be used ({error})"
+            reason = str(error).strip().splitlines()[-1]  # wcslib's last line says what; the first, where in C
+            return None, f"the WCS cannot be used ({reason})"
     if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
         return None, "the WCS gives no usable pixel scale (CDELT or CD matrix zero or missing)"
     return wcs, None

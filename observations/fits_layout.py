@@ -101,14 +101,14 @@ def choose_image(hdul):
             rows = hdu.header.get("NAXIS2", 0)
             seen.append(f"HDU {index}: a table of {rows} row{'' if rows == 1 else 's'}")
             continue
+        shape = [hdu.header.get(f"NAXIS{axis}", 0) for axis in range(1, hdu.header.get("NAXIS", 0) + 1)]
+        if not shape or 0 in shape:
+            seen.append(f"HDU {index}: no pixels" + (f" ({' × '.join(map(str, shape))} px)" if shape else ""))
+            continue
         try:
             pixels = hdu.data
         except Exception as error:
             raise FrameRejected(f"the data of HDU {index} cannot be read ({error})") from error
-        if pixels is None or pixels.size == 0:
-            shape = " × ".join(str(hdu.header.get(f"NAXIS{axis}", 0)) for axis in range(1, hdu.header["NAXIS"] + 1))
-            seen.append(f"HDU {index}: no pixels" + (f" ({shape} px)" if shape else ""))
-            continue
         planes = [length for length in pixels.shape[:-2] if length != 1]
         if pixels.ndim >= 2 and not planes:
             return index, np.asarray(pixels.reshape(pixels.shape[-2:]), dtype=np.float32)
