@@ -85,7 +85,8 @@ def test_a_radio_map_with_degenerate_frequency_and_stokes_axes_is_a_2d_frame_on_
         (("LINEAR", "LINEAR"), "the WCS is not celestial (CTYPE1 = 'LINEAR' and CTYPE2 = 'LINEAR')"),
         (("RA---TAN", "VRAD"), "a spectrum: its WCS has a spectral axis (CTYPE1 = 'RA---TAN' and CTYPE2 = 'VRAD'), "
                                "not RA and Dec"),
-        (("RA---TAN", "GLAT-TAN"), "the WCS cannot be used (Unmatched celestial axes.)"),
+        (("RA---TAN", "GLAT-TAN"), "the WCS cannot be used (Inconsistent projection types (expected DEC--TAN, got "
+                                   "GLAT-TAN in CTYPE2).)"),
     ],
 )  # fmt: skip
 def test_an_image_whose_axes_are_not_ra_and_dec_is_kept_off_the_sky_with_the_reason(observatory, axes, note):
