@@ -132,7 +132,7 @@ class ObservationTime:
     source: str  # which keywords, in which header: shown on the frame
 
 
-def observation_time(header, rule=None, rules_hint=""):
+def observation_time(header, rule=None):
     """The start of the exposure from the first convention the header follows (a site's DATE-OBS
     header rule first), as UTC. A date without a time of day is never taken for midnight."""
     scale, scale_note = _time_scale(header)
@@ -151,7 +151,7 @@ def observation_time(header, rule=None, rules_hint=""):
         if day is None:
             raise FrameRejected(f"{date_keyword} = {value!r} ({header.where(date_keyword)}) is not a date and time "
                                 "this portal reads: write it as ISO 8601 ('2026-03-14T22:10:00'), 'dd/mm/yy' with "
-                                f"TIME-OBS, or give MJD-OBS{rules_hint}")  # fmt: skip
+                                "TIME-OBS, or give MJD-OBS")  # fmt: skip
         clock = next((keyword for keyword in CLOCK_KEYWORDS if keyword in header), None)
         if clock is not None:
             start = _at(day, header, clock, scale)
@@ -164,9 +164,9 @@ def observation_time(header, rule=None, rules_hint=""):
     if day_only is not None:
         raise FrameRejected(f"{day_only} gives the day but not the time, "
                             f"and no {', '.join(CLOCK_KEYWORDS)}, MJD-OBS or EXPSTART keyword says when in the day: "
-                            f"add one to the header{rules_hint}")  # fmt: skip
+                            "add one to the header")  # fmt: skip
     raise FrameRejected("no DATE-OBS, DATE-BEG, MJD-OBS, EXPSTART or JD keyword in the image or primary header: when "
-                        f"was it taken? Add DATE-OBS (ISO 8601, UTC) to the header{rules_hint}")  # fmt: skip
+                        "was it taken? Add DATE-OBS (ISO 8601, UTC) to the header")  # fmt: skip
 
 
 def _by_rule(header, rule, scale, scale_note):

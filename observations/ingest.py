@@ -213,7 +213,10 @@ def _store(tenant, user, data, name, digest, parsed, equipment_for):
     header = parsed.header
     equipment = equipment_for.equipment(header)
     time_rule = equipment_for.time_rule(equipment, header)
-    start = observation_time(header, time_rule, rules_hint("say which keyword holds the time"))
+    try:
+        start = observation_time(header, time_rule)
+    except FrameRejected as error:  # the hint is made only for a refusal: reverse() loads every URL module
+        raise FrameRejected(f"{error}{rules_hint('say which keyword holds the time')}") from error
     seconds, exposure_keyword = exposure_seconds(header)
     exptime = _plausible(exposure_keyword, seconds, 0, 100_000)
     airmass = _number(header, "AIRMASS", 1, 40)
