@@ -54,7 +54,7 @@ class EquipmentMatcher:
                 self._found[values] = error
         found = self._found[values]
         if isinstance(found, FrameRejected):
-            raise found
+            raise FrameRejected(str(found))
         return found
 
     def time_rule(self, equipment, header):

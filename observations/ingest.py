@@ -59,7 +59,8 @@ class IngestResult:
 
 def ingest_frame(tenant, user, data, name):
     """Ingest one file's bytes; never raises for bad input, the result says what happened."""
-    return _finish(tenant, user, name, data, _prepare(data), EquipmentMatcher(tenant), _Judges(tenant))
+    return _finish(tenant, user, name, data, _prepare(data), EquipmentMatcher(tenant),
+                   functools.partial(_judges, tenant))  # fmt: skip
 
 
 def ingest_many(tenant, user, files):
@@ -72,7 +73,7 @@ def ingest_many(tenant, user, files):
     """
     files = iter(files)
     equipment = EquipmentMatcher(tenant)
-    judges = _Judges(tenant)
+    judges = functools.cache(functools.partial(_judges, tenant))
 
     def prepare(item):
         name, read = item
@@ -128,16 +129,9 @@ def _finish(tenant, user, name, data, prepared, equipment, judges):
         return IngestResult(name, "rejected", reason=str(error))
 
 
-class _Judges:
+def _judges(tenant):
     """The frame-quality versions that judge the tenant's new frames (looked up once a batch)."""
-
-    def __init__(self, tenant):
-        self.tenant, self.versions = tenant, None
-
-    def __call__(self):
-        if self.versions is None:
-            self.versions = list(production_versions(self.tenant, MLModel.Task.FRAME_QUALITY))
-        return self.versions
+    return list(production_versions(tenant, MLModel.Task.FRAME_QUALITY))
 
 
 @functools.cache
