@@ -81,7 +81,8 @@ class EquipmentMatcher:
         site_rules = [rule for rule in rules if rule.site_id == telescope.site_id]
         instrument_code, filter_name = values["INSTRUME"], values["FILTER"]
         instrument = next((rule.instrument for rule in site_rules if rule.keyword == "INSTRUME"
-                           and rule.instrument.telescope_id == telescope.pk and _matches(rule, values)), None)  # fmt: skip
+                           and rule.instrument.telescope_id == telescope.pk and _matches(rule, values)),
+                          None)  # fmt: skip
         if instrument is None and instrument_code:
             instrument = telescope.instruments.filter(code__iexact=instrument_code).first()
         filter_name = next((rule.filter_name for rule in site_rules if rule.keyword == "FILTER"

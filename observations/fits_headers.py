@@ -26,7 +26,8 @@ class FrameRejected(ValueError):
 
 # Cards that describe one HDU's own layout or checksum: never carried from the primary header.
 OWN_CARDS = {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK",
-             "EXTNAME", "EXTVER", "EXTLEVEL", "INHERIT", "CHECKSUM", "DATASUM", "COMMENT", "HISTORY", "", "END"}  # fmt: skip
+             "EXTNAME", "EXTVER", "EXTLEVEL", "INHERIT", "CHECKSUM", "DATASUM", "COMMENT", "HISTORY", "",
+             "END"}  # fmt: skip
 
 
 @dataclass

@@ -19,7 +19,8 @@ CARD = 80
 MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
          (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a zip archive"), (b"BZh", "a bzip2 archive"),
          (b"\xfd7zXZ", "an xz archive"), (b"Obj\x01", "an Avro file"), (b"\x89HDF", "an HDF5 file"),
-         (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"\x1f\x9d", "a Unix-compressed (.Z) file"))  # fmt: skip
+         (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),
+         (b"\x1f\x9d", "a Unix-compressed (.Z) file"))  # fmt: skip
 
 
 def check_structure(data):

@@ -93,7 +93,8 @@ def test_a_time_that_cannot_be_read_is_refused_saying_which_keyword(cards, messa
          "DATE-OBS + START as time of day, by header rule (primary header)"),
         ("MJD-STR", "mjd", {"MJD-STR": 61113.92361111}, "2026-03-14T22:10:00",
          "MJD-STR as MJD, by header rule (primary header)"),
-        ("OBSJD", "jd", {"OBSJD": 2461114.42361111}, "2026-03-14T22:10:00", "OBSJD as JD, by header rule (primary header)"),
+        ("OBSJD", "jd", {"OBSJD": 2461114.42361111}, "2026-03-14T22:10:00",
+         "OBSJD as JD, by header rule (primary header)"),
     ],
 )  # fmt: skip
 def test_a_sites_time_rule_names_the_keyword_and_its_format(read_from, form, cards, expected, source):

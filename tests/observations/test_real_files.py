@@ -16,6 +16,7 @@ from astropy.wcs import WCS
 from observations.ingest import ingest_frame
 from observations.models import Frame
 from portal.models import HeaderRule, Site, Telescope
+from tests.observations.conftest import to_bytes
 from tests.observations.test_ingest import stored_files
 
 REAL = Path(__file__).parents[1] / "data" / "real" / "fits"
@@ -82,8 +83,6 @@ def edited(data, changes):
     with fits.HDUList.fromstring(data) as hdul:
         for key, value in changes.items():
             hdul[1].header[key] = value
-        from tests.observations.conftest import to_bytes
-
         return to_bytes([hdu.copy() for hdu in hdul])
 
 
@@ -135,8 +134,6 @@ def with_synthetic_pixels(header, **cards):
     header = header.copy()
     header.update(cards)
     pixels = np.random.default_rng(5).normal(800, 10, (header["NAXIS2"], header["NAXIS1"])).astype(np.float32)
-    from tests.observations.conftest import to_bytes
-
     return to_bytes([fits.PrimaryHDU(pixels, header)])
 
 
