@@ -19,12 +19,12 @@ from datetime import timezone
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import angular_separation
+from astropy.coordinates import ICRS, SkyCoord, angular_separation
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.visualization import LinearStretch, ZScaleInterval
 from astropy.wcs import WCS
-from astropy.wcs.utils import proj_plane_pixel_scales
+from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -262,25 +262,46 @@ def _suffix(name):
 
 
 def _set_astrometry(frame, wcs):
-    """Fill in the frame's centre, footprint and pixel scale; returns the centre (SkyCoord), or
-    None (and the reason on the frame) when the WCS does not put the whole image on the sky."""
+    """Fill in the frame's centre, footprint (ICRS, whatever frame the WCS is in) and pixel
+    scale; returns the centre (SkyCoord), or None (and the reason on the frame) when the WCS
+    does not put the whole image on the sky."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             corners = wcs.calc_footprint(axes=(frame.width_px, frame.height_px))
-            centre = wcs.pixel_to_world((frame.width_px - 1) / 2, (frame.height_px - 1) / 2)
+            middle = wcs.all_pix2world([[(frame.width_px - 1) / 2, (frame.height_px - 1) / 2]], 0)
+            points = np.vstack([middle, corners])
+            if np.all(np.isfinite(points)):
+                points = _to_icrs(wcs, points)
         except Exception as error:  # distortions that do not converge, projections undefined there
             frame.astrometry_note = f"the WCS cannot place the image on the sky ({error})"[:300]
             return None
-    if not np.all(np.isfinite(corners)) or not np.isfinite([centre.ra.deg, centre.dec.deg]).all():
+    if not np.all(np.isfinite(points)):
         frame.astrometry_note = "the WCS puts part of the image off the sky (outside its projection)"
         return None
     frame.has_astrometry = True
-    frame.ra_center_deg = float(centre.ra.deg)
-    frame.dec_center_deg = float(centre.dec.deg)
-    frame.footprint = [[float(ra), float(dec)] for ra, dec in corners]
+    frame.ra_center_deg, frame.dec_center_deg = (float(value) for value in points[0])
+    frame.footprint = [[float(ra), float(dec)] for ra, dec in points[1:]]
     frame.pixel_scale_arcsec = float(np.mean(proj_plane_pixel_scales(wcs)) * 3600)
-    return centre
+    return SkyCoord(frame.ra_center_deg * u.deg, frame.dec_center_deg * u.deg)
+
+
+def _to_icrs(wcs, points):
+    """(lon, lat) rows in the WCS's celestial frame (Galactic, FK4 B1950, FK5…) as ICRS RA/Dec."""
+    sky = wcs_to_celestial_frame(wcs)
+    if isinstance(sky, ICRS):
+        return points
+    icrs = SkyCoord(points[:, 0] * u.deg, points[:, 1] * u.deg, frame=sky).icrs
+    return np.column_stack([icrs.ra.deg, icrs.dec.deg])
+
+
+def _from_icrs(wcs, ra, dec):
+    """ICRS RA/Dec arrays in the WCS's own celestial frame (the inverse of ``_to_icrs``)."""
+    sky = wcs_to_celestial_frame(wcs)
+    if isinstance(sky, ICRS):
+        return ra, dec
+    native = SkyCoord(np.asarray(ra) * u.deg, np.asarray(dec) * u.deg).transform_to(sky).spherical
+    return native.lon.deg, native.lat.deg
 
 
 @dataclass
@@ -304,7 +325,8 @@ def _measure_targets(frame, parsed, header, centre, calibration):
     if not candidates:
         return []
     # The array form of the WCS (SIP distortion included): SkyCoord round trips cost more than the frame's targets.
-    xs, ys = wcs.all_world2pix([t.ra_deg for t in candidates], [t.dec_deg for t in candidates], 0)
+    lon, lat = _from_icrs(wcs, [t.ra_deg for t in candidates], [t.dec_deg for t in candidates])
+    xs, ys = wcs.all_world2pix(lon, lat, 0)
     zero_point = photometry.zero_point(header, calibration)
     sightings = []
     for target, x, y in zip(candidates, xs.tolist(), ys.tolist()):

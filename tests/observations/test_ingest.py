@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.coordinates import FK4, SkyCoord
 from astropy.io import fits
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
@@ -93,6 +94,29 @@ def test_an_image_whose_axes_are_not_ra_and_dec_is_kept_off_the_sky_with_the_rea
     tenant, user = observatory
     frame = ingest_frame(tenant, user, _with({"CTYPE1": axes[0], "CTYPE2": axes[1]}), "odd.fits").frame
     assert not frame.has_astrometry and frame.target_links.count() == 0 and frame.astrometry_note == note
+
+
+@pytest.mark.parametrize("system", ["galactic", "fk4"])
+def test_a_wcs_in_galactic_or_b1950_coordinates_is_placed_in_icrs(observatory, system):
+    """Radio and older optical images are written in Galactic or FK4 B1950 coordinates; the
+    frame's position, footprint and targets are ICRS all the same."""
+    tenant, user = observatory
+    hdu = make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=8)
+    m51 = SkyCoord(*M51, unit="deg")
+    if system == "galactic":
+        native = m51.galactic
+        hdu.header.update({"CTYPE1": "GLON-TAN", "CTYPE2": "GLAT-TAN", "CRVAL1": native.l.deg, "CRVAL2": native.b.deg})
+        del hdu.header["RADESYS"]
+    else:
+        native = m51.transform_to(FK4(equinox="B1950"))
+        hdu.header.update({"RADESYS": "FK4", "EQUINOX": 1950.0, "CRVAL1": native.ra.deg, "CRVAL2": native.dec.deg})
+    frame = ingest_frame(tenant, user, to_bytes([hdu]), f"{system}.fits").frame
+    assert frame.has_astrometry
+    assert SkyCoord(frame.ra_center_deg, frame.dec_center_deg, unit="deg").separation(m51).arcsec < 1
+    link = frame.target_links.get(target__name="M51")
+    assert (link.x_px, link.y_px) == pytest.approx((127.5, 127.5), abs=0.05)
+    corners = SkyCoord([ra for ra, _ in frame.footprint], [dec for _, dec in frame.footprint], unit="deg")
+    assert all(abs(corner.separation(m51).arcsec - 128 * 0.389 * 2**0.5) < 1 for corner in corners)
 
 
 def test_same_file_twice_is_one_frame(observatory):
