@@ -146,9 +146,9 @@ class FrameSerializer(serializers.ModelSerializer):
         model = Frame
         fields = [
             "id", "original_name", "sha256", "size_bytes", "site", "telescope", "instrument", "filter_name",
-            "object_name", "obs_time", "mjd_obs", "exptime_s", "airmass", "gain_e_per_adu", "width_px", "height_px",
-            "has_astrometry", "ra_center_deg", "dec_center_deg", "footprint", "pixel_scale_arcsec", "targets",
-            "created_at",
+            "object_name", "obs_time", "mjd_obs", "time_source", "exptime_s", "airmass", "gain_e_per_adu", "width_px",
+            "height_px", "hdu_index", "has_astrometry", "astrometry_note", "ra_center_deg", "dec_center_deg",
+            "footprint", "pixel_scale_arcsec", "targets", "created_at",
         ]  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """Frame ingest: one service for the upload page, the API and the ``ingest`` command.
 
-A file is read with astropy, checked, matched to the tenant's telescope, stored, given a
-preview and linked to the targets inside its footprint — or rejected with one reason and
-nothing stored. The same bytes twice are one frame (reported as a duplicate).
+A file is checked to be whole FITS, read with astropy, its headers resolved (image HDU, then
+the primary header it inherits), matched to the tenant's telescope, timed, stored, given a
+preview and linked to the targets inside its footprint — or rejected with one reason that
+says what to do and nothing stored. The same bytes twice are one frame (a duplicate).
 """
 
 import functools
@@ -18,24 +19,24 @@ from datetime import timezone
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import angular_separation
+from astropy.coordinates import ICRS, SkyCoord, angular_separation
 from astropy.io import fits
-from astropy.time import Time
 from astropy.utils.exceptions import AstropyWarning
 from astropy.visualization import LinearStretch, ZScaleInterval
 from astropy.wcs import WCS
-from astropy.wcs.utils import proj_plane_pixel_scales
+from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Q
 from PIL import Image
 
 from mlmodels.models import MLModel
 from mlmodels.services import classify_when_committed, production_versions
-from portal.models import Filter, HeaderRule, Instrument, Telescope
 
 from . import photometry
+from .equipment import EquipmentMatcher, rules_hint
+from .fits_headers import FrameHeader, FrameRejected, celestial_wcs, exposure_seconds, observation_time
+from .fits_layout import check_structure, choose_image
 from .models import Frame, FrameTarget, Photometry, Target
 from .services import cone_search
 
@@ -44,16 +45,13 @@ GREY_PALETTE = bytes(np.repeat(np.arange(256, dtype=np.uint8), 3))
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.fz", ".fz", ".fits.gz", ".fit.gz")
 
 
-class FrameRejected(ValueError):
-    """The file cannot become a frame; the message is the reason shown to the user."""
-
-
 @dataclass
 class IngestResult:
     name: str
     status: str  # "created", "duplicate" or "rejected"
     frame: Frame | None = None
     reason: str = ""
+    fallback: bool = False  # its keywords were resolved beyond the image HDU (primary header, header rules)
 
     def as_dict(self):
         return {"file": self.name, "status": self.status, "frame": self.frame.pk if self.frame else None,
@@ -62,7 +60,7 @@ class IngestResult:
 
 def ingest_frame(tenant, user, data, name):
     """Ingest one file's bytes; never raises for bad input, the result says what happened."""
-    return _finish(tenant, user, name, data, _prepare(data), functools.partial(_equipment, tenant),
+    return _finish(tenant, user, name, data, _prepare(data), EquipmentMatcher(tenant),
                    functools.partial(_judges, tenant))  # fmt: skip
 
 
@@ -72,10 +70,10 @@ def ingest_many(tenant, user, files):
     The next file is read, hashed and parsed in a thread while this one is stored, linked
     and measured: a folder of frames goes at the speed of the slower half, not of both.
     Only the storing half touches the database, so it stays on the caller's connection.
-    The equipment the headers name is looked up once per batch.
+    The header rules, and the equipment the headers name, are looked up once per batch.
     """
     files = iter(files)
-    equipment = functools.lru_cache(maxsize=256)(functools.partial(_equipment, tenant))
+    equipment = EquipmentMatcher(tenant)
     judges = functools.cache(functools.partial(_judges, tenant))
 
     def prepare(item):
@@ -125,9 +123,9 @@ def _finish(tenant, user, name, data, prepared, equipment, judges):
                 return IngestResult(name, "duplicate", existing, f"same file as {existing.original_name}")
         if prepared.problem is not None:
             raise prepared.problem
-        frame = _store(tenant, user, data, name, prepared.digest, prepared.parsed, equipment)
+        frame, fallback = _store(tenant, user, data, name, prepared.digest, prepared.parsed, equipment)
         classify_when_committed(tenant, MLModel.Task.FRAME_QUALITY, [frame.pk], versions=judges())
-        return IngestResult(name, "created", frame)
+        return IngestResult(name, "created", frame, fallback=fallback)
     except FrameRejected as error:
         return IngestResult(name, "rejected", reason=str(error))
 
@@ -157,9 +155,9 @@ def _sha256(data):
 @dataclass
 class _Parsed:
     image: np.ndarray
-    header: fits.Header
-    hdu_index: int
+    header: FrameHeader
     wcs: WCS | None
+    astrometry_note: str  # why there is no WCS, when there is none
     all_finite: bool
 
 
@@ -168,141 +166,39 @@ def _parse(data):
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as error:
-            raise FrameRejected(f"a gzip file that cannot be decompressed; is it truncated? ({error})") from error
+            raise FrameRejected(f"truncated or corrupt: a gzip file that cannot be decompressed ({error})") from error
+    check_structure(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         try:
             # Straight from the bytes: fits.open on a BytesIO copies the whole file twice more.
             hdul = fits.HDUList.fromstring(data)
-        except Exception as error:  # astropy raises OSError, ValueError, TypeError… for non-FITS input
-            raise FrameRejected(f"not a FITS file ({error})") from error
+        except Exception as error:  # the walk above found the layout sound; astropy names what else is wrong
+            raise FrameRejected(f"not a readable FITS file ({error})") from error
         with hdul:
-            for index, hdu in enumerate(hdul):
-                try:
-                    image = hdu.data if hdu.is_image else None
-                except Exception as error:
-                    raise FrameRejected(f"the data of HDU {index} cannot be read; is the file truncated? ({error})")
-                if image is not None and image.ndim == 2:
-                    header = hdu.header.copy()
-                    image = np.asarray(image, dtype=np.float32)
-                    break
-            else:
-                raise FrameRejected("no 2-D image HDU in the file")
+            index, image = choose_image(hdul)
+            header = FrameHeader.of(hdul[index].header.copy(), index, hdul[0].header.copy() if index else None)
+            wcs, note = celestial_wcs(header.image, fobj=hdul)
     finite = np.isfinite(image)
     if not finite.any():
         raise FrameRejected("the image holds no finite pixel (all NaN or infinite)")
-    return _Parsed(image, header, index, _celestial_wcs(header), bool(finite.all()))
+    return _Parsed(image, header, wcs, note or "", bool(finite.all()))
 
 
-def _celestial_wcs(header):
-    """The header's celestial WCS, or None when missing or unusable (the frame is then kept
-    without astrometry)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            wcs = WCS(header).celestial
-            if not wcs.has_celestial:
-                return None
-            scales = proj_plane_pixel_scales(wcs)
-            if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
-                return None
-            return wcs
-        except Exception:  # astropy.wcs raises many kinds for broken keywords
-            return None
-
-
-def _header_time(header):
-    try:
-        if "DATE-OBS" in header:
-            return Time(header["DATE-OBS"], scale="utc")
-        if "MJD-OBS" in header:
-            return Time(float(header["MJD-OBS"]), format="mjd", scale="utc")
-    except ValueError as error:
-        raise FrameRejected(f"DATE-OBS {header.get('DATE-OBS')!r} is not a date and time") from error
-    raise FrameRejected("no DATE-OBS or MJD-OBS keyword: when was it taken?")
-
-
-def _number(header, keyword, low, high, required=False):
+def _number(header, keyword, low, high):
     if keyword not in header:
-        if required:
-            raise FrameRejected(f"no {keyword} keyword")
         return None
     try:
-        value = float(header[keyword])
+        value = float(header.get(keyword))
     except (TypeError, ValueError) as error:
-        raise FrameRejected(f"{keyword} = {header[keyword]!r} is not a number") from error
+        raise FrameRejected(f"{keyword} = {header.get(keyword)!r} is not a number") from error
+    return _plausible(keyword, value, low, high)
+
+
+def _plausible(keyword, value, low, high):
     if not low <= value <= high:
         raise FrameRejected(f"{keyword} = {value:g} is outside the plausible range {low:g} … {high:g}")
     return value
-
-
-@dataclass
-class _Equipment:
-    telescope: Telescope
-    instrument: Instrument | None
-    filter_name: str
-    calibration: Filter | None  # the instrument's filter of that name, with the site's zero point
-
-
-def _equipment_named(header):
-    """The header values that name the equipment (the key a batch caches lookups by)."""
-    values = (header.get("TELESCOP", ""), header.get("SITEID", header.get("OBSERVAT", "")),
-              header.get("INSTRUME", ""), header.get("FILTER", ""))  # fmt: skip
-    return tuple(str(value).strip() for value in values)
-
-
-def _equipment(tenant, named):
-    """The telescope, instrument and filter the header values name: by the sites' header
-    rules first, then by the portal's own codes and names (SITEID narrows both to one site)."""
-    name, site, instrument_code, filter_name = named
-    if not name:
-        raise FrameRejected("no TELESCOP keyword: which telescope took it?")
-    rules = HeaderRule.objects.filter(tenant=tenant).select_related("site", "telescope__site", "instrument")
-    if site:
-        rules = rules.filter(_site_named(site))
-    rules = list(rules)
-    by_rule = {rule.telescope for rule in rules if rule.keyword == HeaderRule.Keyword.TELESCOP and rule.matches(name)}
-    if len(by_rule) > 1:
-        names = ", ".join(sorted(str(telescope) for telescope in by_rule))
-        raise FrameRejected(f"TELESCOP {name!r} matches header rules for several telescopes ({names}); "
-                            "add SITEID to the header or make the rules narrower")  # fmt: skip
-    telescope = by_rule.pop() if by_rule else _telescope_by_name(tenant, name, site)
-    site_rules = [rule for rule in rules if rule.site_id == telescope.site_id]
-    instrument = None
-    if instrument_code:
-        instrument = next(
-            (rule.instrument for rule in site_rules if rule.keyword == HeaderRule.Keyword.INSTRUME
-             and rule.instrument.telescope_id == telescope.pk and rule.matches(instrument_code)),
-            None,
-        ) or telescope.instruments.filter(code__iexact=instrument_code).first()  # fmt: skip
-    if filter_name:
-        filter_name = next(
-            (rule.filter_name for rule in site_rules if rule.keyword == HeaderRule.Keyword.FILTER
-             and rule.matches(filter_name)),
-            filter_name,
-        )[:30]  # fmt: skip
-    calibration = None
-    if instrument is not None and filter_name:
-        calibration = instrument.filters.filter(name__iexact=filter_name).first()
-    return _Equipment(telescope, instrument, filter_name, calibration)
-
-
-def _site_named(site):
-    """Rows at the site a SITEID (or OBSERVAT) value names, by code or by name."""
-    return Q(site__code__iexact=site) | Q(site__name__iexact=site)
-
-
-def _telescope_by_name(tenant, name, site):
-    telescopes = Telescope.objects.filter(tenant=tenant).filter(Q(code__iexact=name) | Q(name__iexact=name))
-    if site:
-        telescopes = telescopes.filter(_site_named(site))
-    matches = list(telescopes.select_related("site"))
-    if len(matches) != 1:
-        where = f" at site {site!r}" if site else ""
-        problem = "matches no telescope" if not matches else "matches several telescopes"
-        raise FrameRejected(f"TELESCOP {name!r}{where} {problem} of this observatory (unknown site or telescope; "
-                            "an admin can map header values to telescopes with header rules)")  # fmt: skip
-    return matches[0]
 
 
 def _store(tenant, user, data, name, digest, parsed, equipment_for):
@@ -310,20 +206,27 @@ def _store(tenant, user, data, name, digest, parsed, equipment_for):
     # checked and the telescope looked up; if the header is refused it is simply dropped.
     drawing = _background().submit(preview_png, parsed.image, all_finite=parsed.all_finite)
     header = parsed.header
-    start = _header_time(header)
-    exptime = _number(header, "EXPTIME", 0, 100_000, required=True)
+    equipment = equipment_for.equipment(header)
+    time_rule = equipment_for.time_rule(equipment, header)
+    try:
+        start = observation_time(header, time_rule)
+    except FrameRejected as error:  # the hint is made only for a refusal: reverse() loads every URL module
+        raise FrameRejected(f"{error}{rules_hint('say which keyword holds the time')}") from error
+    seconds, exposure_keyword = exposure_seconds(header)
+    exptime = _plausible(exposure_keyword, seconds, 0, 100_000)
     airmass = _number(header, "AIRMASS", 1, 40)
     gain = _number(header, "GAIN", 0.01, 1000)
-    equipment = equipment_for(_equipment_named(header))
+    merged = header.merged()
     height, width = parsed.image.shape
     frame = Frame(
         tenant=tenant, ingested_by=user, original_name=name[:255], sha256=digest, size_bytes=len(data),
         file_suffix=_suffix(name), site=equipment.telescope.site, telescope=equipment.telescope,
         instrument=equipment.instrument, filter_name=equipment.filter_name,
         object_name=str(header.get("OBJECT", "")).strip()[:100],
-        obs_time=start.to_datetime(timezone=timezone.utc), mjd_obs=float(start.mjd), exptime_s=exptime, airmass=airmass,
-        gain_e_per_adu=gain, width_px=width, height_px=height, hdu_index=parsed.hdu_index,
-        header={card.keyword: str(card.value) for card in header.cards if card.keyword and card.keyword != "COMMENT"},
+        obs_time=start.start.to_datetime(timezone=timezone.utc), mjd_obs=float(start.start.mjd),
+        time_source=start.source[:150], exptime_s=exptime, airmass=airmass, gain_e_per_adu=gain, width_px=width,
+        height_px=height, hdu_index=header.hdu_index, astrometry_note=parsed.astrometry_note[:300],
+        header={card.keyword: str(card.value) for card in merged.cards if card.keyword and card.keyword != "COMMENT"},
     )  # fmt: skip
     # The file and preview are written beside the rest (file writes release the GIL), while
     # the targets on the detector are measured: both before the frame's row exists.
@@ -331,9 +234,9 @@ def _store(tenant, user, data, name, digest, parsed, equipment_for):
     sightings = []
     cutouts = []
     try:
-        if parsed.wcs is not None:
-            centre = _set_astrometry(frame, parsed.wcs)
-            sightings = _measure_targets(frame, parsed, centre, equipment.calibration)
+        centre = _set_astrometry(frame, parsed.wcs) if parsed.wcs is not None else None
+        if centre is not None:
+            sightings = _measure_targets(frame, parsed, merged, centre, equipment.calibration)
         with transaction.atomic():
             writing.result()
             frame.save()
@@ -345,7 +248,7 @@ def _store(tenant, user, data, name, digest, parsed, equipment_for):
             if stored:
                 stored.storage.delete(stored.name)
         raise
-    return frame
+    return frame, header.inherited or equipment.by_rule or time_rule is not None
 
 
 def _write_files(frame, data, drawing):
@@ -360,15 +263,46 @@ def _suffix(name):
 
 
 def _set_astrometry(frame, wcs):
-    """Fill in the frame's centre, footprint and pixel scale; returns the centre (SkyCoord)."""
-    corners = wcs.calc_footprint(axes=(frame.width_px, frame.height_px))
-    centre = wcs.pixel_to_world((frame.width_px - 1) / 2, (frame.height_px - 1) / 2)
+    """Fill in the frame's centre, footprint (ICRS, whatever frame the WCS is in) and pixel
+    scale; returns the centre (SkyCoord), or None (and the reason on the frame) when the WCS
+    does not put the whole image on the sky."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            corners = wcs.calc_footprint(axes=(frame.width_px, frame.height_px))
+            middle = wcs.all_pix2world([[(frame.width_px - 1) / 2, (frame.height_px - 1) / 2]], 0)
+            points = np.vstack([middle, corners])
+            if np.all(np.isfinite(points)):
+                points = _to_icrs(wcs, points)
+        except Exception as error:  # distortions that do not converge, projections undefined there
+            frame.astrometry_note = f"the WCS cannot place the image on the sky ({error})"[:300]
+            return None
+    if not np.all(np.isfinite(points)):
+        frame.astrometry_note = "the WCS puts part of the image off the sky (outside its projection)"
+        return None
     frame.has_astrometry = True
-    frame.ra_center_deg = float(centre.ra.deg)
-    frame.dec_center_deg = float(centre.dec.deg)
-    frame.footprint = [[float(ra), float(dec)] for ra, dec in corners]
+    frame.ra_center_deg, frame.dec_center_deg = (float(value) for value in points[0])
+    frame.footprint = [[float(ra), float(dec)] for ra, dec in points[1:]]
     frame.pixel_scale_arcsec = float(np.mean(proj_plane_pixel_scales(wcs)) * 3600)
-    return centre
+    return SkyCoord(frame.ra_center_deg * u.deg, frame.dec_center_deg * u.deg)
+
+
+def _to_icrs(wcs, points):
+    """(lon, lat) rows in the WCS's celestial frame (Galactic, FK4 B1950, FK5…) as ICRS RA/Dec."""
+    sky = wcs_to_celestial_frame(wcs)
+    if isinstance(sky, ICRS):
+        return points
+    icrs = SkyCoord(points[:, 0] * u.deg, points[:, 1] * u.deg, frame=sky).icrs
+    return np.column_stack([icrs.ra.deg, icrs.dec.deg])
+
+
+def _from_icrs(wcs, ra, dec):
+    """ICRS RA/Dec arrays in the WCS's own celestial frame (the inverse of ``_to_icrs``)."""
+    sky = wcs_to_celestial_frame(wcs)
+    if isinstance(sky, ICRS):
+        return ra, dec
+    native = SkyCoord(np.asarray(ra) * u.deg, np.asarray(dec) * u.deg).transform_to(sky).spherical
+    return native.lon.deg, native.lat.deg
 
 
 @dataclass
@@ -382,23 +316,25 @@ class _Sighting:
     photometry: dict
 
 
-def _measure_targets(frame, parsed, centre, calibration):
+def _measure_targets(frame, parsed, header, centre, calibration):
     """Every visible target whose position lands on the detector, measured (cutout and photometry)."""
     wcs = parsed.wcs
     corners = np.radians(frame.footprint)
     radius = angular_separation(centre.ra.rad, centre.dec.rad, corners[:, 0], corners[:, 1]).max() * 1.01
+    radius = max(radius, math.radians(frame.pixel_scale_arcsec / 3600))  # a one-pixel image's corners are its centre
     candidates = cone_search(frame.tenant, centre, radius * u.rad, include_all_private=True, limit=None)
     if not candidates:
         return []
     # The array form of the WCS (SIP distortion included): SkyCoord round trips cost more than the frame's targets.
-    xs, ys = wcs.all_world2pix([t.ra_deg for t in candidates], [t.dec_deg for t in candidates], 0)
-    zero_point = photometry.zero_point(parsed.header, calibration)
+    lon, lat = _from_icrs(wcs, [t.ra_deg for t in candidates], [t.dec_deg for t in candidates])
+    xs, ys = wcs.all_world2pix(lon, lat, 0)
+    zero_point = photometry.zero_point(header, calibration)
     sightings = []
     for target, x, y in zip(candidates, xs.tolist(), ys.tolist()):
         if not (-0.5 <= x < frame.width_px - 0.5 and -0.5 <= y < frame.height_px - 0.5):
             continue
         cutout = photometry.cutout_fits(parsed.image, wcs, x, y, pixel_scale_arcsec=frame.pixel_scale_arcsec,
-                                        header=parsed.header)  # fmt: skip
+                                        header=header)  # fmt: skip
         measured = photometry.measure(parsed.image, x, y, pixel_scale_arcsec=frame.pixel_scale_arcsec,
                                       exptime_s=frame.exptime_s, gain=frame.gain_e_per_adu,
                                       zero_point_mag=zero_point)  # fmt: skip

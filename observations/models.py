@@ -95,6 +95,9 @@ class Frame(TenantOwned):
     object_name = models.CharField(max_length=100, blank=True)
     obs_time = models.DateTimeField(help_text="Start of the exposure, UTC.")
     mjd_obs = models.FloatField()
+    time_source = models.CharField(
+        max_length=150, blank=True, help_text="The header keywords the start was read from, and where they are."
+    )
     exptime_s = models.FloatField()
     airmass = models.FloatField(null=True)
     gain_e_per_adu = models.FloatField(null=True)
@@ -102,6 +105,9 @@ class Frame(TenantOwned):
     height_px = models.PositiveIntegerField()
     hdu_index = models.PositiveSmallIntegerField(default=0, help_text="The image HDU used.")
     has_astrometry = models.BooleanField(default=False)
+    astrometry_note = models.CharField(
+        max_length=300, blank=True, help_text="Why a frame has no astrometry (what its header's WCS lacks)."
+    )
     ra_center_deg = models.FloatField(null=True)
     dec_center_deg = models.FloatField(null=True)
     footprint = models.JSONField(default=list, blank=True, help_text="Corners as [[ra, dec], …] in degrees.")

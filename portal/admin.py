@@ -19,7 +19,7 @@ class TelescopeInline(TenantInline):
 
 class HeaderRuleInline(TenantInline):
     model = HeaderRule
-    fields = ["keyword", "pattern", "telescope", "instrument", "filter_name"]
+    fields = ["keyword", "pattern", "read_from", "telescope", "instrument", "filter_name", "time_format"]
     verbose_name_plural = "Header rules (how this site's FITS headers name its equipment)"
 
 

@@ -1,6 +1,7 @@
 """Where and with what a tenant observes: sites, telescopes, instruments and their filters."""
 
 import fnmatch
+import re
 import zoneinfo
 
 from astropy import units as u
@@ -136,24 +137,53 @@ class Filter(TenantOwned):
         return self.name
 
 
+FITS_KEYWORD = re.compile(r"^[A-Z0-9_-]{1,8}$|^[A-Z0-9_-]+( [A-Z0-9_-]+)+$")
+
+
 class HeaderRule(TenantOwned):
-    """How one site's FITS headers name its equipment when they do not use the portal's codes.
+    """How one site's FITS headers name its equipment, or say when a frame was taken, when they
+    do not use the portal's codes or the standard keywords.
 
     Sites write whatever their control software writes (TELESCOP = 'LCO 1m0-08', INSTRUME =
     'fa03', FILTER = 'rp'); a rule maps a header value, matched as a case-insensitive
-    shell-style pattern, to the telescope, instrument or filter it means. Frames whose
-    headers match no rule are matched on the codes and names themselves.
+    shell-style pattern, to the telescope, instrument or filter it means. Some files name
+    their telescope only in another keyword (an HST file's INSTRUME = 'WFPC2'): ``read_from``
+    matches the pattern against that keyword instead. A DATE-OBS rule says which keyword
+    holds the start of the exposure, and in which format, for the site's frames whose
+    TELESCOP matches its pattern. Frames whose headers match no rule are matched on the
+    codes and names themselves, and timed by the standard conventions.
     """
 
     class Keyword(models.TextChoices):
         TELESCOP = "TELESCOP", "TELESCOP → telescope"
         INSTRUME = "INSTRUME", "INSTRUME → instrument"
         FILTER = "FILTER", "FILTER → filter name"
+        DATE_OBS = "DATE-OBS", "DATE-OBS → observation time (which keyword, which format)"
+
+    class TimeFormat(models.TextChoices):
+        ISO = "iso", "ISO 8601 date and time, e.g. 2026-03-14T22:10:00 (a date alone: the time from TIME-OBS/UT)"
+        DMY = "dmy", "dd/mm/yy date, e.g. 14/03/96 (the time from TIME-OBS/UT)"
+        TIME = "time", "time of day hh:mm:ss (the date from DATE-OBS)"
+        MJD = "mjd", "Modified Julian Date, e.g. 61113.92361"
+        JD = "jd", "Julian Date, e.g. 2461114.42361"
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="header_rules")
     keyword = models.CharField(max_length=8, choices=Keyword.choices)
     pattern = models.CharField(
-        max_length=100, help_text="The header value, case-insensitive; * and ? match any text, e.g. 'LCO 1m0-*'."
+        max_length=100,
+        help_text="The header value, case-insensitive; * and ? match any text, e.g. 'LCO 1m0-*'. For DATE-OBS "
+        "rules: the TELESCOP values of the frames it applies to ('*' for all of the site's).",
+    )
+    read_from = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="The header keyword to read instead: for TELESCOP, INSTRUME and FILTER rules the keyword the "
+        "pattern is matched against (e.g. INSTRUME, or ESO DET NAME for a HIERARCH card); for DATE-OBS rules "
+        "the keyword holding the observation's start (e.g. UTSTART).",
+    )
+    time_format = models.CharField(
+        max_length=4, choices=TimeFormat.choices, blank=True, help_text="For DATE-OBS rules: how that keyword "
+        "writes the time."
     )
     telescope = models.ForeignKey(
         Telescope, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="For TELESCOP rules."
@@ -174,16 +204,46 @@ class HeaderRule(TenantOwned):
         ordering = ["site__name", "keyword", "pattern"]
 
     def __str__(self):
-        return f"{self.site.code}: {self.keyword} '{self.pattern}' → {self.maps_to}"
+        read = f" in {self.read_from}" if self.read_from and self.keyword != self.Keyword.DATE_OBS else ""
+        return f"{self.site.code}: {self.keyword} '{self.pattern}'{read} → {self.maps_to}"
 
     @property
     def maps_to(self):
+        if self.keyword == self.Keyword.DATE_OBS:
+            return f"{self.read_from} as {self.get_time_format_display().split(',')[0]}"
         return {"TELESCOP": self.telescope, "INSTRUME": self.instrument, "FILTER": self.filter_name}[self.keyword]
 
     def matches(self, value):
         return fnmatch.fnmatchcase(value.strip().lower(), self.pattern.strip().lower())
 
     def clean(self):
+        self.read_from = " ".join(self.read_from.upper().removeprefix("HIERARCH ").split())
+        errors = {}
+        if self.read_from and not FITS_KEYWORD.match(self.read_from):
+            errors["read_from"] = (f"'{self.read_from}' is not a FITS keyword: up to 8 letters, digits, '-' or '_' "
+                                   "(e.g. UTSTART), or the words of a HIERARCH card (e.g. ESO DET NAME).")  # fmt: skip
+        if self.keyword == self.Keyword.DATE_OBS:
+            errors.update(self._clean_time_rule())
+        else:
+            errors.update(self._clean_equipment_rule())
+        if errors:
+            raise ValidationError(errors)
+
+    def _clean_time_rule(self):
+        errors = {
+            field: f"a DATE-OBS rule says where the time is, it does not map to a {field.replace('_', ' ')}."
+            for field, value in (("telescope", self.telescope_id), ("instrument", self.instrument_id),
+                                 ("filter_name", self.filter_name))
+            if value
+        }  # fmt: skip
+        if not self.read_from:
+            errors["read_from"] = "say which keyword holds the observation's start, e.g. UTSTART or MJD-STR."
+        if not self.time_format:
+            errors["time_format"] = (f"say how {self.read_from or 'that keyword'} writes the time: ISO date and time, "
+                                     "dd/mm/yy, time of day, MJD or JD.")  # fmt: skip
+        return errors
+
+    def _clean_equipment_rule(self):
         wanted = {"TELESCOP": "telescope", "INSTRUME": "instrument", "FILTER": "filter_name"}[self.keyword]
         errors = {
             field: f"a {self.keyword} rule maps to a {wanted.replace('_', ' ')}, not a {field.replace('_', ' ')}."
@@ -191,6 +251,8 @@ class HeaderRule(TenantOwned):
                                  ("filter_name", self.filter_name))
             if field != wanted and value
         }  # fmt: skip
+        if self.time_format:
+            errors["time_format"] = f"only DATE-OBS rules have a time format; a {self.keyword} rule maps a value."
         if not {"telescope": self.telescope_id, "instrument": self.instrument_id, "filter_name": self.filter_name}[
             wanted
         ]:
@@ -199,5 +261,4 @@ class HeaderRule(TenantOwned):
             errors["telescope"] = f"{self.telescope} is not at {self.site}."
         if self.site_id and self.instrument_id and self.instrument.telescope.site_id != self.site_id:
             errors["instrument"] = f"{self.instrument} is not at {self.site}."
-        if errors:
-            raise ValidationError(errors)
+        return errors

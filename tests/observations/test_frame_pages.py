@@ -54,7 +54,18 @@ def test_frame_detail_shows_header_targets_and_serves_preview_and_file(client, n
 def test_frame_without_astrometry_says_so(client, night):
     with tenant_context(night):
         frame = Frame.objects.get(original_name="f3.fits")
-    assert "No astrometry" in client.get(f"/t/{night.slug}/frames/{frame.pk}/").text
+    page = client.get(f"/t/{night.slug}/frames/{frame.pk}/").text
+    assert "No astrometry: the header has no WCS (no CTYPE1/CTYPE2). The frame is kept" in page
+
+
+def test_frame_page_and_api_say_where_the_time_came_from(client, night):
+    with tenant_context(night):
+        frame = Frame.objects.get(original_name="f1.fits")
+    page = client.get(f"/t/{night.slug}/frames/{frame.pk}/").text
+    assert "Start of the exposure read from DATE-OBS (primary header)." in page
+    listed = api_client(night, frame.ingested_by).get("/api/v1/frames/", {"astrometry": "no"}).json()["results"]
+    assert listed[0]["time_source"] == "DATE-OBS (primary header)"
+    assert listed[0]["astrometry_note"] == "the header has no WCS (no CTYPE1/CTYPE2)"
 
 
 def test_target_page_lists_the_frames_covering_it(client, night):

@@ -30,7 +30,7 @@ def test_without_rules_the_sites_own_names_are_refused_with_a_hint(observatory):
     tenant, user = observatory
     result = ingest_frame(tenant, user, site_software_frame(), "tfn-0001.fits")
     assert result.status == "rejected"
-    assert "TELESCOP 'LCO 1m0-08'" in result.reason and "header rules" in result.reason
+    assert "TELESCOP 'LCO 1m0-08'" in result.reason and "header rule at /admin/portal/headerrule/add/" in result.reason
 
 
 def test_rules_map_telescope_instrument_and_filter(observatory):
@@ -102,3 +102,47 @@ def test_the_demo_site_that_writes_its_own_names_is_mapped_by_its_rules(db):
         assert {frame.filter_name for frame in frames} <= {"g", "r", "i"}
         points = set(Photometry.objects.filter(site__code="coj").values_list("filter_name", flat=True))
         assert points and points <= {"g", "r", "i"}, "light curves are per the portal's filter names"
+
+
+def test_a_time_rule_must_name_its_keyword_and_format_and_nothing_else(observatory):
+    tenant, _ = observatory
+    with pytest.raises(ValidationError) as bare:
+        rule(tenant, "DATE-OBS", "*")
+    assert "say which keyword holds the observation's start" in str(bare.value)
+    assert "say how that keyword writes the time" in str(bare.value)
+    with pytest.raises(ValidationError) as odd:
+        rule(tenant, "DATE-OBS", "*", read_from="START TIME!", time_format="iso",
+             telescope=Telescope.objects.get(tenant=tenant, code="1m0a"))  # fmt: skip
+    assert "'START TIME!' is not a FITS keyword" in str(odd.value)
+    assert "a DATE-OBS rule says where the time is, it does not map to a telescope" in str(odd.value)
+    with pytest.raises(ValidationError) as crossed:
+        rule(tenant, "FILTER", "rp", filter_name="r", time_format="mjd")
+    assert "only DATE-OBS rules have a time format" in str(crossed.value)
+    assert str(rule(tenant, "DATE-OBS", "*", read_from="hierarch eso obs start", time_format="iso")).startswith(
+        "tfn: DATE-OBS '*' → ESO OBS START as ISO 8601"
+    )
+
+
+def test_admin_adds_a_time_rule_on_the_admin_page_and_the_refused_frame_then_ingests(client, observatory):
+    tenant, user = observatory
+    hdu = make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=7)
+    del hdu.header["DATE-OBS"], hdu.header["MJD-OBS"]
+    hdu.header["UTSTART"] = "2026-03-14T22:10:00"
+    data = to_bytes([hdu])
+    refused = ingest_frame(tenant, user, data, "utstart.fits")
+    assert refused.status == "rejected" and "no DATE-OBS, DATE-BEG, MJD-OBS, EXPSTART or JD keyword" in refused.reason
+    assert "an admin can say which keyword holds the time with a header rule at /admin/portal/headerrule/add/" in (
+        refused.reason
+    )
+    site = Site.objects.get(tenant=tenant, code="tfn")
+    client.force_login(user)
+    client.get(f"/t/{tenant.slug}/")
+    form = {"site": site.pk, "keyword": "DATE-OBS", "pattern": "*", "read_from": "", "time_format": "iso"}
+    response = client.post("/admin/portal/headerrule/add/", form)
+    assert response.status_code == 200 and "say which keyword holds the observation" in response.text
+    response = client.post("/admin/portal/headerrule/add/", {**form, "read_from": "utstart"})
+    assert response.status_code == 302
+    with tenant_context(tenant):
+        frame = ingest_frame(tenant, user, data, "utstart.fits").frame
+        assert frame.time_source == "UTSTART as ISO date and time, by header rule (primary header)"
+        assert frame.mjd_obs == pytest.approx(61113.92361, abs=1e-5)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.coordinates import FK4, SkyCoord
 from astropy.io import fits
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
@@ -42,7 +43,7 @@ def test_plain_frame_is_parsed_stored_previewed_and_linked(observatory):
     assert preview.std() > 5, "the sky and its stars show, not a flat square"
 
 
-@pytest.mark.parametrize("flavour", ["gzip", "fpack", "extension"])
+@pytest.mark.parametrize("flavour", ["gzip", "fpack", "fpack named .fits", "extension"])
 def test_compressed_and_multi_extension_files(observatory, flavour):
     tenant, user = observatory
     hdu = make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=2)
@@ -50,6 +51,8 @@ def test_compressed_and_multi_extension_files(observatory, flavour):
         data, name = gzip.compress(to_bytes([hdu])), "frame.fits.gz"
     elif flavour == "fpack":
         data, name = to_bytes([fits.PrimaryHDU(), fits.CompImageHDU(hdu.data, hdu.header)]), "frame.fits.fz"
+    elif flavour == "fpack named .fits":  # tile compression is known by the HDU, not the name
+        data, name = to_bytes([fits.PrimaryHDU(), fits.CompImageHDU(hdu.data, hdu.header)]), "frame.fits"
     else:
         data, name = to_bytes([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("x", "E", array=[1.0])]),
                                fits.ImageHDU(hdu.data, hdu.header, name="SCI")]), "frame.fits"  # fmt: skip
@@ -57,6 +60,64 @@ def test_compressed_and_multi_extension_files(observatory, flavour):
     assert result.status == "created", result.reason
     assert result.frame.has_astrometry and result.frame.width_px == 256
     assert result.frame.file.name.endswith(name[name.index(".") :])
+
+
+def test_a_radio_map_with_degenerate_frequency_and_stokes_axes_is_a_2d_frame_on_the_sky(observatory):
+    """Radio images are (Stokes, frequency, y, x) with one plane each (synthetic pixels, the layout
+    CASA and AIPS write)."""
+    tenant, user = observatory
+    hdu = make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=6)
+    header = hdu.header.copy()
+    for axis, (ctype, crval, cdelt) in ((3, ("FREQ", 1.4e9, 1e6)), (4, ("STOKES", 1.0, 1.0))):
+        header[f"CTYPE{axis}"], header[f"CRVAL{axis}"], header[f"CDELT{axis}"], header[f"CRPIX{axis}"] = (
+            ctype, crval, cdelt, 1.0)  # fmt: skip
+    result = ingest_frame(tenant, user, to_bytes([fits.PrimaryHDU(hdu.data[None, None], header)]), "vla.fits")
+    assert result.status == "created", result.reason
+    frame = result.frame
+    assert (frame.width_px, frame.height_px) == (256, 256) and frame.has_astrometry
+    assert (frame.ra_center_deg, frame.dec_center_deg) == pytest.approx(M51, abs=1e-3)
+    assert [link.target.name for link in frame.target_links.all()] == ["M51"]
+
+
+@pytest.mark.parametrize(
+    "axes, note",
+    [
+        (("WAVE", "LINEAR"), "a spectrum: its WCS has a spectral axis (CTYPE1 = 'WAVE' and CTYPE2 = 'LINEAR'), not RA "
+                             "and Dec"),
+        (("LINEAR", "LINEAR"), "the WCS is not celestial (CTYPE1 = 'LINEAR' and CTYPE2 = 'LINEAR')"),
+        (("RA---TAN", "VRAD"), "a spectrum: its WCS has a spectral axis (CTYPE1 = 'RA---TAN' and CTYPE2 = 'VRAD'), "
+                               "not RA and Dec"),
+        (("RA---TAN", "GLAT-TAN"), "the WCS cannot be used (Inconsistent projection types (expected DEC--TAN, got "
+                                   "GLAT-TAN in CTYPE2).)"),
+    ],
+)  # fmt: skip
+def test_an_image_whose_axes_are_not_ra_and_dec_is_kept_off_the_sky_with_the_reason(observatory, axes, note):
+    tenant, user = observatory
+    frame = ingest_frame(tenant, user, _with({"CTYPE1": axes[0], "CTYPE2": axes[1]}), "odd.fits").frame
+    assert not frame.has_astrometry and frame.target_links.count() == 0 and frame.astrometry_note == note
+
+
+@pytest.mark.parametrize("system", ["galactic", "fk4"])
+def test_a_wcs_in_galactic_or_b1950_coordinates_is_placed_in_icrs(observatory, system):
+    """Radio and older optical images are written in Galactic or FK4 B1950 coordinates; the
+    frame's position, footprint and targets are ICRS all the same."""
+    tenant, user = observatory
+    hdu = make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=8)
+    m51 = SkyCoord(*M51, unit="deg")
+    if system == "galactic":
+        native = m51.galactic
+        hdu.header.update({"CTYPE1": "GLON-TAN", "CTYPE2": "GLAT-TAN", "CRVAL1": native.l.deg, "CRVAL2": native.b.deg})
+        del hdu.header["RADESYS"]
+    else:
+        native = m51.transform_to(FK4(equinox="B1950"))
+        hdu.header.update({"RADESYS": "FK4", "EQUINOX": 1950.0, "CRVAL1": native.ra.deg, "CRVAL2": native.dec.deg})
+    frame = ingest_frame(tenant, user, to_bytes([hdu]), f"{system}.fits").frame
+    assert frame.has_astrometry
+    assert SkyCoord(frame.ra_center_deg, frame.dec_center_deg, unit="deg").separation(m51).arcsec < 1
+    link = frame.target_links.get(target__name="M51")
+    assert (link.x_px, link.y_px) == pytest.approx((127.5, 127.5), abs=0.05)
+    corners = SkyCoord([ra for ra, _ in frame.footprint], [dec for _, dec in frame.footprint], unit="deg")
+    assert all(abs(corner.separation(m51).arcsec - 128 * 0.389 * 2**0.5) < 1 for corner in corners)
 
 
 def test_same_file_twice_is_one_frame(observatory):
@@ -90,17 +151,28 @@ def _with(header_changes=None, data=None):
 @pytest.mark.parametrize(
     "data, reason",
     [
-        (b"SIMPLE  = this is a text file pretending", "not a FITS file"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 3000, "not a FITS file"),
-        (plain()[:9000], "truncated"),
+        (b"SIMPLE  = this is a text file pretending", "not a FITS file: it starts with b'SIMPLE  = this i'"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 3000, "not a FITS file: it starts with b'\\x89PNG"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 3000, "(a PNG image); a FITS file starts with 'SIMPLE  ="),
+        (b"", "the file is empty (0 bytes)"),
+        (plain()[:9000], "truncated: HDU 0's header says 262,144 bytes of data, the file has 6,120"),
+        (plain()[:1000], "truncated: the primary header has no END card"),
+        (gzip.compress(plain())[:4000], "truncated or corrupt: a gzip file that cannot be decompressed"),
+        (plain().replace(b"NAXIS1  =                  256", b"NAXIS1  =                  2x6"),
+         "NAXIS1 = '2x6' is not an integer; the header is corrupt"),
+        (to_bytes([fits.PrimaryHDU()]), "no image: the file has only a primary header, with no data (NAXIS = 0)"),
+        (to_bytes([fits.PrimaryHDU(np.zeros((0, 5), np.float32))]), "no 2-D image in the file (HDU 0: no pixels"),
+        (to_bytes([fits.PrimaryHDU(np.ones(100, np.float32))]), "HDU 0: a 1-D array of 100 values (a spectrum?)"),
+        (to_bytes([fits.PrimaryHDU(np.ones((3, 8, 8), np.float32))]), "HDU 0: a 3-D cube of 8 × 8 × 3"),
         (to_bytes([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("x", "E", array=[1.0])])]),
-         "no 2-D image HDU"),
+         "no 2-D image in the file (HDU 0: no pixels; HDU 1: a table of 1 row)"),
         (_with(data=np.full((64, 64), np.nan, dtype=np.float32)), "no finite pixel"),
         (_with({"AIRMASS": 0.3}), "AIRMASS = 0.3 is outside"),
         (_with({"EXPTIME": -5.0}), "EXPTIME = -5 is outside"),
         (_with({"EXPTIME": None}), "no EXPTIME"),
         (_with({"DATE-OBS": "yesterday", "MJD-OBS": None}), "not a date"),
         (_with({"DATE-OBS": None, "MJD-OBS": None}), "no DATE-OBS"),
+        (_with({"DATE-OBS": "2026-03-14", "MJD-OBS": None}), "gives the day but not the time"),
         (_with({"TELESCOP": "Hubble"}), "unknown site or telescope"),
         (_with({"SITEID": "lsc"}), "unknown site or telescope"),
     ],
