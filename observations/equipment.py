@@ -45,17 +45,14 @@ class EquipmentMatcher:
         self._found = {}
 
     def equipment(self, header):
-        """The equipment a ``FrameHeader`` names (looked up once per distinct set of values)."""
+        """The equipment a ``FrameHeader`` names, looked up once per distinct set of values. A
+        refusal is not kept: its message quotes the file's own header (the keywords a rule
+        could use, a primary header's value withheld by INHERIT = F), which files sharing
+        those values need not share."""
         values = tuple(str(header.get(keyword, "")).strip() for keyword in self.keywords)
         if values not in self._found:
-            try:
-                self._found[values] = self._match(dict(zip(self.keywords, values)), header)
-            except FrameRejected as error:
-                self._found[values] = error
-        found = self._found[values]
-        if isinstance(found, FrameRejected):
-            raise FrameRejected(str(found))
-        return found
+            self._found[values] = self._match(dict(zip(self.keywords, values)), header)
+        return self._found[values]
 
     def time_rule(self, equipment, header):
         """The DATE-OBS rule of the frame's site whose pattern matches its TELESCOP, if any."""

@@ -13,7 +13,7 @@ from astropy.io import fits
 from astropy.time import Time
 from astropy.wcs import WCS
 
-from observations.ingest import ingest_frame
+from observations.ingest import ingest_frame, ingest_many
 from observations.models import Frame
 from portal.models import HeaderRule, Site, Telescope
 from tests.observations.conftest import to_bytes
@@ -113,6 +113,18 @@ def test_a_real_file_is_refused_saying_to_add_a_rule_then_becomes_a_frame_at_its
         assert (frame.ra_center_deg, frame.dec_center_deg) == pytest.approx(case.astrometry, abs=1e-3)
     else:
         assert not frame.has_astrometry and frame.astrometry_note == case.astrometry and frame.footprint == []
+
+
+def test_a_folder_of_real_files_is_refused_file_by_file_each_in_its_own_terms(observatory):
+    """As the ingest command and the upload page take them, in one batch: files that share the
+    header values a telescope is looked up by (here: no TELESCOP) still each get their own
+    keywords quoted."""
+    tenant, user = observatory
+    files = [(case.name, (REAL / case.name).read_bytes) for case in CASES]
+    results = {result.name: result for result in ingest_many(tenant, user, files)}
+    for case in CASES:
+        assert results[case.name].status == "rejected" and case.refusal in results[case.name].reason, case.name
+    assert "ESO" not in results["o4sp040b0_raw.fits"].reason, "the ESO frame's keywords belong to its own refusal"
 
 
 def real_header(name):
