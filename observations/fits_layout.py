@@ -23,12 +23,18 @@ MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8
          (b"\x1f\x9d", "a Unix-compressed (.Z) file"))  # fmt: skip
 
 
+def simple_is_true(data):
+    """``SIMPLE = T`` in the first card, the value fixed (column 30) or free (anywhere in columns
+    11-80, a comment after a slash): how every FITS file starts."""
+    return data[:10] == b"SIMPLE  = " and data[10:80].split(b"/", 1)[0].strip() == b"T"
+
+
 def check_structure(data):
     """Refuse bytes that are not FITS, or a FITS file cut short, naming what is missing; returns
     the number of HDUs."""
     if not data:
         raise FrameRejected("the file is empty (0 bytes)")
-    if not data.startswith(b"SIMPLE  =") or data[10:80].split(b"/", 1)[0].strip() != b"T":
+    if not simple_is_true(data):
         raise FrameRejected(f"not a FITS file: it starts with {_first_bytes(data)}; a FITS file starts with "
                             "'SIMPLE  =                    T'")  # fmt: skip
     offset, count = 0, 0

@@ -15,6 +15,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
+from .fits_layout import simple_is_true
 from .models import TargetImage
 
 MIN_SIDE_PX = 8
@@ -94,7 +95,7 @@ def is_fits(data):
     """Whether ``data`` is a FITS file: a glance at its first card where that settles it (the
     standard's fixed format, or the free format ZTF writes, ``SIMPLE  =  T``), else whatever
     astropy can read as one: a file astropy reads is never refused."""
-    if _simple_is_true(data):
+    if simple_is_true(data):
         READS["header fast"] += 1
         return True
     READS["header astropy"] += 1
@@ -106,12 +107,6 @@ def is_fits(data):
     except (OSError, ValueError, TypeError, IndexError):
         return False
     return True
-
-
-def _simple_is_true(data):
-    """``SIMPLE = T`` in the first card, the value fixed (column 30) or free (anywhere in columns
-    11-80, a comment after a slash)."""
-    return data[:10] == b"SIMPLE  = " and data[10:80].split(b"/", 1)[0].strip() == b"T"
 
 
 def _first_image(data):
@@ -133,7 +128,7 @@ def _plain_primary_image(data, with_header=True):
     the cards that give the layout and viewing the data in place takes a fraction of the time
     astropy's HDU reader does, and the gpu workers read an image for every one they classify
     (three stamps an alert); the header is parsed only for callers that want it."""
-    if not _simple_is_true(data):
+    if not simple_is_true(data):
         return None
     cards = range(0, min(len(data), 2880 * 20), 80)
     end = next((offset for offset in cards if data[offset : offset + 8] == b"END     "), None)

@@ -1,24 +1,12 @@
-import sys
 from collections import Counter
-from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from alerts.models import Source
 from alerts.services import ingest_avro
+from portal.management.files import files_under, progress
 from portal.management.lookups import tenant_named
 from portal.tenancy import tenant_context
-
-
-def avro_files(paths):
-    """The .avro files named, and those found (recursively) in the folders named, in order."""
-    for path in map(Path, paths):
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(".avro"))
-        elif path.exists():
-            yield path
-        else:
-            raise CommandError(f"{path} does not exist.")
 
 
 class Command(BaseCommand):
@@ -34,10 +22,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         tenant = tenant_named(options["tenant"])
-        files = list(avro_files(options["paths"]))
+        files = list(files_under(options["paths"], (".avro",)))
         counts = Counter()
         with tenant_context(tenant):
-            for done, path in enumerate(files, start=1):
+            for path in progress(files, len(files)):
                 with path.open("rb") as avro:
                     result = ingest_avro(tenant, avro, source=Source.FILE, origin=path.name)
                 counts.update(stored=len(result.alerts), duplicates=result.duplicates, refused=len(result.refused),
@@ -50,11 +38,6 @@ class Command(BaseCommand):
                                       f"duplicates, {len(result.refused)} refused")  # fmt: skip
                 for index, reason in result.refused:
                     self.stdout.write(f"          packet {index}: {reason}")
-                if sys.stderr.isatty():
-                    bar = "#" * (30 * done // len(files))
-                    sys.stderr.write(f"\r[{bar:<30}] {done}/{len(files)}")
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
         summary = (f"{counts['stored']} alerts stored, {counts['duplicates']} duplicates, {counts['refused']} packets "
                    f"refused, {counts['unreadable']} files unreadable")  # fmt: skip
         self.stdout.write(self.style.SUCCESS(f"{len(files)} files: {summary}."))

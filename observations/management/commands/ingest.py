@@ -1,23 +1,11 @@
-import sys
 from collections import Counter
-from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from observations.ingest import FITS_SUFFIXES, ingest_many
+from portal.management.files import files_under, progress
 from portal.management.lookups import tenant_named, user_named
 from portal.tenancy import tenant_context
-
-
-def fits_files(paths):
-    """The FITS files named, and those found (recursively) in the folders named, in order."""
-    for path in map(Path, paths):
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(FITS_SUFFIXES))
-        elif path.exists():
-            yield path
-        else:
-            raise CommandError(f"{path} does not exist.")
 
 
 class Command(BaseCommand):
@@ -30,18 +18,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         tenant, user = tenant_named(options["tenant"]), user_named(options["user"], required=False)
-        files = list(fits_files(options["paths"]))
+        files = list(files_under(options["paths"], FITS_SUFFIXES))
         counts = Counter()
         with tenant_context(tenant):
             results = ingest_many(tenant, user, ((path.name, path.read_bytes) for path in files))
-            for done, (path, result) in enumerate(zip(files, results), start=1):
+            for path, result in progress(zip(files, results), len(files)):
                 counts[result.status] += 1
                 line = f"{result.status:9} {path}" + (f": {result.reason}" if result.reason else "")
                 self.stdout.write(line)
-                if sys.stderr.isatty():
-                    bar = "#" * (30 * done // len(files))
-                    sys.stderr.write(f"\r[{bar:<30}] {done}/{len(files)}")
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
         summary = ", ".join(f"{counts[status]} {status}" for status in ("created", "duplicate", "rejected"))
         self.stdout.write(self.style.SUCCESS(f"{len(files)} files: {summary}."))
