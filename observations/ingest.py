@@ -22,7 +22,7 @@ from astropy import units as u
 from astropy.coordinates import ICRS, SkyCoord, angular_separation
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
-from astropy.visualization import LinearStretch, ZScaleInterval
+from astropy.visualization import ZScaleInterval
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 from django.conf import settings
@@ -158,7 +158,6 @@ class _Parsed:
     header: FrameHeader
     wcs: WCS | None
     astrometry_note: str  # why there is no WCS, when there is none
-    all_finite: bool
 
 
 def _parse(data):
@@ -179,10 +178,10 @@ def _parse(data):
             index, image = choose_image(hdul)
             header = FrameHeader.of(hdul[index].header.copy(), index, hdul[0].header.copy() if index else None)
             wcs, note = celestial_wcs(header.image, fobj=hdul)
-    finite = np.isfinite(image)
-    if not finite.any():
+    # A sparse grid of pixels settles it for any real image; only a blank one pays for the whole check.
+    if not np.isfinite(image[::64, ::64]).any() and not np.isfinite(image).any():
         raise FrameRejected("the image holds no finite pixel (all NaN or infinite)")
-    return _Parsed(image, header, wcs, note or "", bool(finite.all()))
+    return _Parsed(image, header, wcs, note or "")
 
 
 def _number(header, keyword, low, high):
@@ -204,7 +203,7 @@ def _plausible(keyword, value, low, high):
 def _store(tenant, user, data, name, digest, parsed, equipment_for):
     # The preview (numpy and PNG encoding release the GIL) is drawn while the header is
     # checked and the telescope looked up; if the header is refused it is simply dropped.
-    drawing = _background().submit(preview_png, parsed.image, all_finite=parsed.all_finite)
+    drawing = _background().submit(preview_png, parsed.image)
     header = parsed.header
     equipment = equipment_for.equipment(header)
     time_rule = equipment_for.time_rule(equipment, header)
@@ -354,22 +353,21 @@ def _save_sighting(frame, sighting, cutouts):
                               **sighting.photometry)  # fmt: skip
 
 
-def preview_png(image, all_finite=None):
+def preview_png(image):
     """A PNG of at most 512 px a side: block-averaged, ZScale limits (as ds9 shows frames), north up."""
     factor = max(1, math.ceil(max(image.shape) / PREVIEW_SIZE))
     height, width = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
     cropped = image[:height, :width]
-    if all_finite is None:  # the ingest knows it already from its own check
-        all_finite = np.isfinite(cropped).all()
-    if all_finite:
-        # Sums of strided views (rows first, then columns) are the block mean without a
-        # reshaped temporary: ~6x faster than reshape().mean().
-        rows = sum(cropped[i::factor] for i in range(factor))
-        binned = sum(rows[:, j::factor] for j in range(factor)) / factor**2
-    else:
+    binned = _block_sum(cropped, factor) / factor**2
+    # NaN and infinity survive a sum, so the small binned image says whether the large one
+    # is all finite; only a frame with blank pixels pays for the mean that skips them.
+    if not np.isfinite(binned).all():
         binned = np.nanmean(cropped.reshape(height // factor, factor, width // factor, factor), axis=(1, 3))
-    scaled = np.nan_to_num((LinearStretch() + ZScaleInterval())(binned, clip=True))
-    pixels = (scaled[::-1] * 255).astype(np.uint8)
+    # The linear stretch by hand, in float32: astropy's stretch objects work on float64 copies,
+    # which took longer than everything else the preview does.
+    low, high = ZScaleInterval().get_limits(binned)
+    scaled = (binned[::-1] - np.float32(low)) * np.float32(255 / (high - low) if high > low else 0)
+    pixels = np.nan_to_num(np.clip(scaled, 0, 255, out=scaled), copy=False).astype(np.uint8)
     # A grey palette rather than a grey image: Pillow tries five PNG filters on every row of a
     # grey image, which cost ten times the rest of the encoding, and writes palette images
     # unfiltered; they look the same. Uncompressed: sky noise does not deflate (level 1 saves
@@ -379,3 +377,18 @@ def preview_png(image, all_finite=None):
     buffer = io.BytesIO()
     png.save(buffer, format="PNG", compress_level=0)
     return buffer.getvalue()
+
+
+def _block_sum(image, factor):
+    """Sums of factor × factor blocks: rows first (whole contiguous rows added in place),
+    then columns of the quarter-size result; ~4x faster than reshape().sum() and than
+    Python's sum() over strided views, which makes a fresh temporary at every step."""
+    if factor == 1:
+        return image
+    rows = np.add(image[0::factor], image[1::factor])
+    for offset in range(2, factor):
+        rows += image[offset::factor]
+    blocks = np.add(rows[:, 0::factor], rows[:, 1::factor])
+    for offset in range(2, factor):
+        blocks += rows[:, offset::factor]
+    return blocks
