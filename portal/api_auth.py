@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
@@ -38,13 +37,8 @@ def _find_key(prefix):
     The api-key table's policy lets exactly the row whose prefix is in
     ``app.api_key_prefix`` be read, so the lookup needs no bypass of row-level security.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('app.api_key_prefix', %s, false)", [prefix])
-    try:
+    with tenancy.api_key_visible(prefix):
         return ApiKey.objects.select_related("tenant", "created_by").filter(prefix=prefix).first()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('app.api_key_prefix', '', false)")
 
 
 def _note_use(key):

@@ -14,6 +14,8 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
+from .rls import sign_context
+
 _active = ContextVar("arrayscope_tenant", default=(None, None))
 
 
@@ -29,12 +31,16 @@ def _active_ids():
     return tenant_id, user_id
 
 
-def _apply(connection):
-    tenant_id, user_id = _active_ids()
+def _apply(connection, key_prefix=""):
+    """Set the connection's tenant, user and API-key prefix, signed for this connection
+    (``portal.rls``): the policies ignore settings that are not."""
+    tenant_id, user_id = (("" if value is None else str(value)) for value in _active_ids())
+    signature = sign_context(connection.connection.info.backend_pid, tenant_id, user_id, key_prefix)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('app.tenant_id', %s, false), set_config('app.user_id', %s, false)",
-            ["" if tenant_id is None else str(tenant_id), "" if user_id is None else str(user_id)],
+            "SELECT set_config('app.tenant_id', %s, false), set_config('app.user_id', %s, false), "
+            "set_config('app.api_key_prefix', %s, false), set_config('app.context_sig', %s, false)",
+            [tenant_id, user_id, key_prefix, signature],
         )
 
 
@@ -49,7 +55,7 @@ def _clear_pooled_connection(connection):
     borrower it belongs to no tenant, user or API key."""
     connection.execute(
         "SELECT set_config('app.tenant_id', '', false), set_config('app.user_id', '', false), "
-        "set_config('app.api_key_prefix', '', false)"
+        "set_config('app.api_key_prefix', '', false), set_config('app.context_sig', '', false)"
     )
 
 
@@ -75,6 +81,19 @@ def tenant_context(tenant, user=None):
         yield tenant
     finally:
         activate(*previous)
+
+
+@contextmanager
+def api_key_visible(prefix):
+    """Let the one API key with this public prefix be read (authentication looks it up before
+    any tenant is known), and hide it again afterwards."""
+    connection = connections["default"]
+    connection.ensure_connection()
+    _apply(connection, key_prefix=prefix)
+    try:
+        yield
+    finally:
+        _apply(connection)
 
 
 @receiver(connection_created)

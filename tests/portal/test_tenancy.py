@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.db import DataError, ProgrammingError, connection, transaction
 from django.db.utils import ConnectionHandler
 
@@ -140,6 +141,63 @@ def test_a_user_sees_their_own_memberships_in_every_tenant_but_no_one_elses(tena
     with tenant_context(None, user):
         assert set(Membership.objects.values_list("tenant_id", flat=True)) == {tenant_a.pk, tenant_b.pk}
         assert not Membership.objects.filter(user=users_a["other"]).exists()
+
+
+def _forge(cursor, **settings):
+    """What a SQL injection could run as the app role: set the context settings itself."""
+    for name, value in settings.items():
+        cursor.execute("SELECT set_config(%s, %s, false)", [f"app.{name}", str(value)])
+
+
+def test_a_tenant_setting_forged_in_sql_shows_no_tenants_rows(tenant_factory):
+    tenant_a, _ = tenant_factory()
+    tenant_b, users_b = tenant_factory()
+    with tenant_context(tenant_a), connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM portal_site")
+        assert cursor.fetchone()[0] == 1, "the signed setting shows the active tenant's site"
+        _forge(cursor, tenant_id=tenant_b.pk)
+        cursor.execute("SELECT count(*) FROM portal_site")
+        assert cursor.fetchone()[0] == 0, "a forged tenant id shows neither tenant's rows"
+        cursor.execute("SELECT count(*) FROM portal_membership")
+        assert cursor.fetchone()[0] == 0
+        _forge(cursor, user_id=users_b["admin"].pk, tenant_id="")
+        cursor.execute("SELECT count(*) FROM portal_membership")
+        assert cursor.fetchone()[0] == 0, "a forged user id shows no one's memberships"
+        with pytest.raises(ProgrammingError, match="row-level security"), transaction.atomic():
+            cursor.execute(
+                "INSERT INTO portal_site (tenant_id, code, name, latitude_deg, longitude_deg, height_m, time_zone, "
+                "horizon_limit_deg, description) VALUES (%s, 'forged', 'x', 0, 0, 0, 'UTC', 15, '')",
+                [tenant_b.pk],
+            )
+    with tenant_context(tenant_b):
+        assert not Site.objects.filter(code="forged").exists()
+
+
+def test_a_signature_copied_from_another_connection_is_worth_nothing(committed_tenant_factory):
+    """Another connection's settings, signature included, can be read from pg_stat_activity by
+    the same role; replayed here they name that connection's backend, not this one."""
+    tenant, _ = committed_tenant_factory()
+    other = ConnectionHandler(settings.DATABASES)["default"]
+    try:
+        with tenant_context(tenant):
+            other.ensure_connection()  # signs the context for its own backend
+            signed = other.connection.execute(
+                "SELECT current_setting('app.tenant_id'), current_setting('app.user_id'), "
+                "current_setting('app.context_sig')"
+            ).fetchone()
+            assert other.connection.execute("SELECT count(*) FROM portal_site").fetchone()[0] == 1
+        with connection.cursor() as cursor:
+            _forge(cursor, tenant_id=signed[0], user_id=signed[1], context_sig=signed[2])
+            cursor.execute("SELECT count(*) FROM portal_site")
+            assert cursor.fetchone()[0] == 0
+    finally:
+        other.close()
+
+
+def test_the_app_role_cannot_read_the_key_that_signs_the_context(db):
+    with pytest.raises(ProgrammingError, match="permission denied"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM arrayscope_private.context_key")
 
 
 def _in_a_thread_of_its_own(work):

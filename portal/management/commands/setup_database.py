@@ -1,4 +1,5 @@
-"""Prepare the database: pgvector, the app's role, migrations as the owner, grants.
+"""Prepare the database: pgvector, the app's role, migrations as the owner, grants, and the
+key that signs the tenant setting.
 
 Run by the launcher on every start and by the one-shot ``migrate`` service in compose.
 The app's role must own nothing and must not bypass row-level security, or the tenant
@@ -10,6 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from psycopg import sql
+
+from portal.rls import context_key_pads
 
 
 class Command(BaseCommand):
@@ -34,6 +37,12 @@ class Command(BaseCommand):
             # The owner's SECURITY DEFINER functions the migrations make are the app's narrow doors
             # to what only an owner may do (e.g. mlmodels_embedding_index).
             sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(role),
+            # The key that signs the tenant setting, from this SECRET_KEY (a new one takes effect
+            # at the next start); in a schema the app role cannot read (portal.rls).
+            sql.SQL(
+                "INSERT INTO arrayscope_private.context_key (id, inner_pad, outer_pad) VALUES (1, {}, {}) "
+                "ON CONFLICT (id) DO UPDATE SET inner_pad = EXCLUDED.inner_pad, outer_pad = EXCLUDED.outer_pad"
+            ).format(*(sql.Literal(pad) for pad in context_key_pads())),
         )
         if options["verbosity"]:
             self.stdout.write(
