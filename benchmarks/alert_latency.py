@@ -157,7 +157,9 @@ def run(rate, seconds, kill_worker, bulk_ms=None):
         _, key = ApiKey.issue(tenant=tenant, created_by=user, name="bench", scope="write")
         serve_models(tenant)
         every = AlertFilter.objects.create(tenant=tenant, user=user, name="every", conditions={"brighter_than": 30})
-    env = {**os.environ, "SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0"}
+    # One key posting 100 alerts a second is a broker relay; its admin would raise its rate.
+    env = {**os.environ, "SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0",
+           "API_RATE_PER_KEY": "100000/min"}  # fmt: skip
     log_dir = __import__("pathlib").Path(os.environ["ARRAYSCOPE_VAR"]) / "log"
     port = 8000 + os.getpid() % 1000
     processes = {queue: spawn(f"worker-{queue}", worker_command(queue), env, log_dir) for queue in WORKER_CONCURRENCY}

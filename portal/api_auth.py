@@ -2,11 +2,12 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
-from . import tenancy
+from . import tenancy, throttling
 from .models import ApiKey
 
 KEYWORDS = ("Api-Key", "Bearer")
@@ -56,13 +57,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).decode("latin-1").split()
+        address = throttling.client_address(request)
         if not header or header[0] not in KEYWORDS:
+            _within(throttling.spend, "api-anonymous", address, settings.API_RATE_ANONYMOUS)
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
+        # Guessing secrets: an address that has sent too many wrong keys is refused before its
+        # next key is even checked, so the right one cannot be found by trying.
+        _within(throttling.check, "api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS)
         try:
             key = active_key(header[1])
         except KeyRefused as refusal:
+            _within(throttling.spend, "api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS)
             raise exceptions.AuthenticationFailed(str(refusal)) from refusal
         tenancy.activate(key.tenant, key.created_by)
         _note_use(key)
@@ -71,6 +78,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Api-Key realm="api"'
+
+
+def _within(count, scope, ident, rate):
+    try:
+        count(scope, ident, rate)
+    except throttling.Limited as limited:
+        raise exceptions.Throttled(wait=limited.retry_after) from limited
 
 
 class HasTenantApiKey(permissions.BasePermission):

@@ -1,5 +1,11 @@
-from django import forms
+import hashlib
+import math
 
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+
+from . import throttling
 from .models.tenancy import ApiKeyScope, Role
 
 
@@ -16,3 +22,40 @@ class AddMemberForm(forms.Form):
 
 class ChangeRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, closed for a while to an account or an address that failed too
+    often: password guessing gets a handful of tries per quarter hour, not thousands."""
+
+    throttled_for = None  # seconds until the form accepts this account or address again
+
+    def clean(self):
+        budgets = [
+            ("login-account", _account(self.cleaned_data.get("username", "")), settings.LOGIN_FAILURES_PER_ACCOUNT),
+            ("login-address", throttling.client_address(self.request), settings.LOGIN_FAILURES_PER_ADDRESS),
+        ]
+        try:
+            for budget in budgets:
+                throttling.check(*budget)
+        except throttling.Limited as limited:
+            self.throttled_for = limited.retry_after
+            raise forms.ValidationError(
+                "Too many failed sign-ins for this account or from this address; try again in "
+                f"{math.ceil(limited.retry_after / 60)} min.",
+                code="throttled",
+            ) from limited
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            for budget in budgets:
+                try:
+                    throttling.spend(*budget)
+                except throttling.Limited:
+                    pass  # the next try is refused; this one already failed
+            raise
+
+
+def _account(username):
+    """The cache's name for an account: any username, of any characters, as a fixed-length key."""
+    return hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]

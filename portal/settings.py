@@ -225,7 +225,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "portal.api_errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["portal.throttling.ApiKeyRateThrottle"],
+    "NUM_PROXIES": int(env("NUM_PROXIES", "0", help="trusted proxies whose X-Forwarded-For names the client")),
 }
+# Rate limits (portal.throttling), as N/s, N/min, N/h or N/<k>min: over one, a call gets 429
+# with Retry-After and a sign-in form says when to try again.
+API_RATE_PER_KEY = env("API_RATE_PER_KEY", "120/s", help="API calls one key may make")
+API_RATE_ANONYMOUS = env("API_RATE_ANONYMOUS", "60/min", help="API calls without a key, per address")
+API_KEY_FAILURES_PER_ADDRESS = env("API_KEY_FAILURES_PER_ADDRESS", "20/10min", help="wrong API keys per address")
+LOGIN_FAILURES_PER_ACCOUNT = env("LOGIN_FAILURES_PER_ACCOUNT", "5/15min", help="failed sign-ins per account")
+LOGIN_FAILURES_PER_ADDRESS = env("LOGIN_FAILURES_PER_ADDRESS", "20/15min", help="failed sign-ins per address")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health checks call it over plain http

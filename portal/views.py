@@ -1,6 +1,7 @@
 """Portal pages: choosing a tenant, its home, members, API keys, jobs and /healthz."""
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
@@ -9,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import services
-from .forms import AddMemberForm, ApiKeyForm, ChangeRoleForm
+from .forms import AddMemberForm, ApiKeyForm, ChangeRoleForm, SignInForm
 from .health import portal_health
 from .models import ApiKey, Job, Membership, Role, Site, Tenant
 from .plots import sites_world_map
@@ -138,3 +139,16 @@ def healthz(request):
     """200 when Postgres (with pgvector), Redis and a worker on every queue answer; 503 naming what does not."""
     report = portal_health()
     return JsonResponse(report, status=200 if report["ok"] else 503)
+
+
+class SignInView(auth_views.LoginView):
+    """Sign-in that answers 429 with Retry-After while an account or address is shut out."""
+
+    form_class = SignInForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.throttled_for:
+            response.status_code = 429
+            response["Retry-After"] = str(form.throttled_for)
+        return response

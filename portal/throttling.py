@@ -1,0 +1,82 @@
+"""Rate limits: API calls per key and per anonymous address, wrong key secrets and failed
+sign-ins per address and per account.
+
+Counters live in the shared cache (Redis), so every web process and replica counts the
+same calls. Fixed windows, one atomic ``INCR`` per call: cheaper than a sliding log, and a
+client at the limit can at most double it across a window's edge, which is enough to stop
+guessing and floods. Limits are settings (``API_RATE_PER_KEY``…) written as ``N/s``,
+``N/min`` or ``N/h``.
+"""
+
+import math
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework import throttling
+
+from .models import ApiKey
+
+PERIODS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hour": 3600}
+
+
+class Limited(Exception):
+    """Over a limit; ``retry_after`` says in how many seconds the window ends."""
+
+    def __init__(self, retry_after):
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def parse_rate(rate):
+    """``"120/s"`` → (120, 1); ``"5/15min"`` → (5, 900)."""
+    count, _, period = rate.partition("/")
+    digits = period.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(count), (int(digits) if digits else 1) * PERIODS[period[len(digits) :]]
+
+
+def _window(scope, ident, rate):
+    limit, seconds = parse_rate(rate)
+    number = int(time.time() // seconds)
+    retry_after = max(1, math.ceil((number + 1) * seconds - time.time()))
+    return f"throttle:{scope}:{ident}:{number}", limit, seconds, retry_after
+
+
+def spend(scope, ident, rate, amount=1):
+    """Count ``amount`` against ``ident``'s budget in ``scope``; Limited once it is spent."""
+    key, limit, seconds, retry_after = _window(scope, ident, rate)
+    cache.add(key, 0, timeout=seconds + 1)
+    if cache.incr(key, amount) > limit:
+        raise Limited(retry_after)
+
+
+def check(scope, ident, rate):
+    """Limited if ``ident`` has already spent its budget in ``scope``; spends nothing (failures
+    are counted only when they happen, so a correct secret is never refused for the asking)."""
+    key, limit, _, retry_after = _window(scope, ident, rate)
+    if (cache.get(key) or 0) >= limit:
+        raise Limited(retry_after)
+
+
+def client_address(request):
+    """The caller's address, as DRF reads it (``NUM_PROXIES`` trusted ``X-Forwarded-For`` hops)."""
+    return throttling.BaseThrottle().get_ident(request)
+
+
+class ApiKeyRateThrottle(throttling.BaseThrottle):
+    """Every API call counts against its key (``API_RATE_PER_KEY``); over it the call gets
+    429 with ``Retry-After``. Calls without a key are counted by the authentication, which
+    sees them before the permission check refuses them."""
+
+    def allow_request(self, request, view):
+        if not isinstance(request.auth, ApiKey):
+            return True
+        try:
+            spend("api-key", request.auth.pk, settings.API_RATE_PER_KEY)
+        except Limited as limited:
+            self.retry_after = limited.retry_after
+            return False
+        return True
+
+    def wait(self):
+        return self.retry_after
