@@ -2,10 +2,9 @@
 then promoted, so every demo alert, galaxy and frame is classified minutes after the portal
 is up."""
 
-from django.db import transaction
 
 from portal.models import Job
-from portal.progress import job_subject, start_job
+from portal.progress import job_subject, queue_job, start_job
 
 from . import services, tasks
 from .models import MLModel, Visibility
@@ -48,7 +47,6 @@ def load_demo_models(tenant, user):
             subject=model,
             title=services.training_title(model, examples),
         )
-        transaction.on_commit(lambda job=job, model=model, examples=examples, epochs=epochs: tasks.train_model.delay(
-            tenant.pk, job.pk, model.pk, examples=examples, epochs=epochs, promote=True))  # fmt: skip
+        queue_job(job, tasks.train_model, tenant.pk, job.pk, model.pk, examples=examples, epochs=epochs, promote=True)
         jobs.append(job)
     return jobs

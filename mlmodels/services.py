@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from alerts.synthetic import KINDS as ALERT_KINDS
 from portal.models import Tenant
-from portal.progress import finish_job, report_progress, start_job
+from portal.progress import finish_job, queue_job, report_progress, start_job
 from portal.tenancy import tenant_context
 
 from . import registry
@@ -311,7 +311,7 @@ def promote_version(version, user):
                 job = start_job(tenant=tenant, user=user if tenant.pk == version.tenant_id else None,
                                 kind="backfill", total=1, subject=version.model,
                                 title=f"Classifying {noun} with {version.model.name} v{version.number}")  # fmt: skip
+                queue_job(job, tasks.backfill, tenant.pk, job.pk, version.pk)
             if tenant.pk == version.tenant_id:
                 owner_job = job
-            transaction.on_commit(functools.partial(tasks.backfill.delay, tenant.pk, job.pk, version.pk))
     return version, owner_job

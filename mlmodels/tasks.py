@@ -6,8 +6,7 @@ from celery.signals import worker_process_init, worker_ready
 from django.utils import timezone
 
 from portal.celery import TenantTask, app
-from portal.models import Job
-from portal.progress import fail_job
+from portal.progress import claim_job, fail_job
 
 from . import services
 
@@ -16,9 +15,9 @@ logger = logging.getLogger(__name__)
 
 @app.task(base=TenantTask, bind=True)
 def accelerator_selftest(self, tenant_id, job_id, size=1024, steps=20):
-    job = Job.objects.get(pk=job_id)
-    if job.status == Job.Status.SUCCEEDED:
-        return  # redelivered after it finished: the result is already on the job
+    job = claim_job(job_id)
+    if job is None:
+        return  # another delivery of this message has it, or it is done
     try:
         services.accelerator_selftest(job, worker=self.request.hostname, size=size, steps=steps)
     except Exception as error:
@@ -31,9 +30,9 @@ def train_model(tenant_id, job_id, model_id, examples=3000, epochs=15, seed=0, p
     """Train a model's next version on the gpu queue; the job page follows each epoch."""
     from .models import MLModel
 
-    job = Job.objects.get(pk=job_id)
-    if job.status == Job.Status.SUCCEEDED:
-        return  # redelivered after it finished: the version is registered
+    job = claim_job(job_id)
+    if job is None:
+        return  # another delivery of this message has it, or it is done
     try:
         services.train_version_job(
             job, MLModel.objects.get(pk=model_id), examples=examples, epochs=epochs, seed=seed, promote=promote
@@ -91,7 +90,9 @@ def backfill(tenant_id, job_id, version_id):
     """Classify everything of the tenant a newly promoted version has not seen, with progress."""
     from .models import ModelVersion
 
-    job = Job.objects.get(pk=job_id)
+    job = claim_job(job_id)
+    if job is None:
+        return  # another delivery of this message has it, or it is done
     try:
         services.backfill_job(job, ModelVersion.objects.get(pk=version_id))
     except Exception as error:

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from observations.services import visible_targets
 from portal.models import Job, Role, Site
-from portal.progress import job_subject, start_job
+from portal.progress import job_subject, queue_job, start_job
 from portal.views import require_role
 
 from . import hub, registry, services, similarity
@@ -80,7 +80,8 @@ def train(request, tenant_slug, model_id):
     epochs = form.cleaned_data["epochs"]
     job = start_job(tenant=request.tenant, user=request.user, kind="training", total=epochs, subject=model,
                     title=services.training_title(model, form.cleaned_data["examples"]))  # fmt: skip
-    train_model.delay(request.tenant.pk, job.pk, model.pk, examples=form.cleaned_data["examples"], epochs=epochs)
+    examples = form.cleaned_data["examples"]
+    queue_job(job, train_model, request.tenant.pk, job.pk, model.pk, examples=examples, epochs=epochs)
     return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 
 

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import get_valid_filename
 
 from portal.models import Role, Site
-from portal.progress import start_job
+from portal.progress import queue_job, start_job
 from portal.views import require_role
 
 from .forms import FrameFilterForm, FrameUploadForm
@@ -68,7 +68,7 @@ def frame_upload(request, tenant_slug):
                         title=f"Ingest of {len(uploads)} frame{'s' if len(uploads) != 1 else ''}")  # fmt: skip
         folder = f"staging/{request.tenant.pk}/{job.pk}"
         staged = [default_storage.save(f"{folder}/{get_valid_filename(upload.name)}", upload) for upload in uploads]
-        ingest_staged_files.delay(request.tenant.pk, job.pk, staged, request.user.pk)
+        queue_job(job, ingest_staged_files, request.tenant.pk, job.pk, staged, request.user.pk)
         return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
     sites = Site.objects.filter(tenant=request.tenant)
     return render(request, "observations/frame_upload.html", {"form": form, "sites": sites})

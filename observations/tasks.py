@@ -2,8 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 
 from portal.celery import TenantTask, app
-from portal.models import Job
-from portal.progress import fail_job, finish_job, report_progress
+from portal.progress import claim_job, fail_job, finish_job, report_progress
 
 from .ingest import ingest_many
 
@@ -11,9 +10,9 @@ from .ingest import ingest_many
 @app.task(base=TenantTask)
 def ingest_staged_files(tenant_id, job_id, staged_names, user_id=None):
     """Ingest files the upload page staged in storage, reporting each one to the job's page."""
-    job = Job.objects.select_related("tenant").get(pk=job_id)
-    if job.status == Job.Status.SUCCEEDED:
-        return  # redelivered after it finished
+    job = claim_job(job_id)
+    if job is None:
+        return  # another delivery of this message has it, or it is done
     user = get_user_model().objects.filter(pk=user_id).first()
     results = []
     try:

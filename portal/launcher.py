@@ -281,12 +281,16 @@ def run():
         log_dir = stack.var_dir / "log"
         # The demo data loads while the workers and the server start: none of them needs it to boot.
         demo = spawn("demo", manage_command("load_demo", "--password", DEMO_PASSWORD), stack.env, log_dir)
+        # No worker runs yet: a job still waiting or running was left by an earlier start that
+        # stopped (Ctrl-C during the first start's trainings); it is queued again, or failed.
+        recovery = spawn("recover-jobs", manage_command("recover_jobs", "--stale-minutes", "0"), stack.env, log_dir)
         processes = [
             spawn(f"worker-{queue}", worker_command(queue), stack.env, log_dir) for queue in WORKER_CONCURRENCY
         ]
         processes += spawn_web(host, port, stack.env, log_dir)
-        if demo.wait() != 0:
-            raise LaunchError(f"Loading the demo data failed (exit {demo.returncode}); see {demo.log_path}.")
+        for setup, what in ((demo, "Loading the demo data"), (recovery, "Recovering interrupted jobs")):
+            if setup.wait() != 0:
+                raise LaunchError(f"{what} failed (exit {setup.returncode}); see {setup.log_path}.")
         # Every observatory's alert streams, the demo's replayed night among them.
         processes.append(spawn("alerts", niced("alerts", manage_command("consume_alerts")), stack.env, log_dir))
         base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"

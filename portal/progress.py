@@ -2,13 +2,23 @@
 
 Every long job (ingest, training, scheduling, generation) reports through these functions;
 the page that started it listens on the job's websocket group (``portal.consumers``).
+
+A job outlives its worker: it remembers the task that does it (``queue_job``), a worker
+takes it only by claiming it (``claim_job``, so a message delivered twice runs once), each
+report is a heartbeat, and ``recover_jobs`` queues again the jobs whose worker stopped
+(a Ctrl-C during the first start, a killed or lost worker) or, when they cannot be resumed,
+fails them with the reason instead of leaving them "running" for ever.
 """
 
 from asgiref.sync import async_to_sync
+from celery import current_app
 from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from .models import Job
+from .models import Job, Tenant
+from .tenancy import tenant_context
 
 
 def job_group(job_id):
@@ -19,6 +29,53 @@ def start_job(*, tenant, user, kind, title, total, subject=None):
     """A queued job; ``subject`` (a model instance) is what it works on, for that thing's page."""
     return Job.objects.create(tenant=tenant, created_by=user, kind=kind, title=title, total=total,
                               subject=job_subject(subject) if subject is not None else "")  # fmt: skip
+
+
+def queue_job(job, task, *args, **kwargs):
+    """Send ``task`` for ``job`` once the transaction commits, and keep how on the job, so that
+    it can be sent again if its worker stops (``recover_jobs``)."""
+    job.task = task.name
+    job.arguments = {"args": list(args), "kwargs": kwargs}
+    job.save(update_fields=["task", "arguments"])
+    transaction.on_commit(lambda: task.apply_async(args, kwargs))
+
+
+def claim_job(job_id):
+    """The job, now running, for the one worker that takes it; None when it is not waiting
+    (another delivery of the same message has it, or it is done)."""
+    claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
+        status=Job.Status.RUNNING, heartbeat_at=timezone.now()
+    )
+    return Job.objects.select_related("tenant").get(pk=job_id) if claimed else None
+
+
+def recover_jobs(stale_after):
+    """Jobs of every tenant that are waiting or running with no report for ``stale_after``
+    (a timedelta; zero when no worker can be running, as the launcher starts): those that
+    know their task are queued again, the rest fail saying why. Returns (requeued, failed)."""
+    cutoff = timezone.now() - stale_after
+    unfinished = Q(status__in=[Job.Status.QUEUED, Job.Status.RUNNING])
+    silent = Q(heartbeat_at__lte=cutoff) | Q(heartbeat_at__isnull=True, created_at__lte=cutoff)
+    requeued, failed = [], []
+    for tenant in Tenant.objects.all():
+        with tenant_context(tenant), transaction.atomic():
+            for job in Job.objects.select_for_update().filter(unfinished & silent):
+                if job.task:
+                    _requeue(job)
+                    requeued.append(job)
+                else:
+                    fail_job(job, "Its worker stopped before the end, and this kind of job cannot be resumed.")
+                    failed.append(job)
+    return requeued, failed
+
+
+def _requeue(job):
+    job.status = Job.Status.QUEUED
+    job.heartbeat_at = timezone.now()  # not stale again before a worker has had time to take it
+    job.message = "Queued again: its worker stopped before the end."
+    _publish(job, ["status", "heartbeat_at", "message"])
+    task, args, kwargs = job.task, job.arguments.get("args", []), job.arguments.get("kwargs", {})
+    transaction.on_commit(lambda: current_app.send_task(task, args, kwargs))
 
 
 def job_subject(instance):
@@ -38,7 +95,8 @@ def report_progress(job, done, message="", partial_result=None):
     job.status = Job.Status.RUNNING
     job.done = min(done, job.total)
     job.message = message
-    fields = ["status", "done", "message"]
+    job.heartbeat_at = timezone.now()
+    fields = ["status", "done", "message", "heartbeat_at"]
     if partial_result is not None:
         job.result = partial_result
         fields.append("result")

@@ -14,7 +14,7 @@ from .forms import AddMemberForm, ApiKeyForm, ChangeRoleForm, SignInForm
 from .health import portal_health
 from .models import ApiKey, Job, Membership, Role, Site, Tenant
 from .plots import sites_world_map
-from .progress import start_job
+from .progress import queue_job, start_job
 
 
 def require_role(request, *roles):
@@ -52,7 +52,7 @@ def start_selftest(request, tenant_slug):
     from mlmodels.tasks import accelerator_selftest
 
     job = start_job(tenant=request.tenant, user=request.user, kind="selftest", title="GPU worker self-test", total=20)
-    accelerator_selftest.delay(request.tenant.pk, job.pk, steps=job.total)
+    queue_job(job, accelerator_selftest, request.tenant.pk, job.pk, steps=job.total)
     return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 
 

@@ -28,6 +28,10 @@ class Job(TenantOwned):
     result = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # How to start the job again when its worker stops before the end (portal.progress.recover_jobs).
+    task = models.CharField(max_length=200, blank=True, help_text="The Celery task that does the job, by name.")
+    arguments = models.JSONField(default=dict, blank=True, help_text="The task's args and kwargs.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="When its worker last reported.")
 
     class Meta:
         ordering = ["-created_at"]
