@@ -15,7 +15,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
-from .fits_layout import simple_is_true
+from .fits_headers import FrameRejected
+from .fits_layout import check_structure, simple_is_true
 from .models import TargetImage
 
 MIN_SIDE_PX = 8
@@ -116,18 +117,23 @@ def _check_inflated_size(data, limit):
         raise ImageError(f"the gzip stream is corrupt ({error})") from None
 
 
-def check_stamp_dimensions(data):
-    """Refuse a stamp whose header claims more than ``STAMP_MAX_SIDE_PX`` a side (or more planes
-    than a colour cube has): a few bytes of header can claim an image no classifier should
-    allocate. A header the fast scan cannot read is left to the reader, which names the fault."""
+def check_stamp(data):
+    """Refuse a stamp whose header claims more than ``STAMP_MAX_SIDE_PX`` a side (a few bytes of
+    header can claim an image no classifier should allocate), or one that is not whole FITS
+    (cut short, a corrupt layout card, a bogus BITPIX), so it is refused on arrival rather
+    than when the classifier reads it. A file that does not start as the standard says is left
+    to astropy, which ``is_fits`` has already asked."""
     cards = range(0, min(len(data), 2880 * 20), 80)
     end = next((offset for offset in cards if data[offset : offset + 8] == b"END     "), None)
     layout = _layout_cards(data, end) if end is not None else None
-    if not layout:
-        return
-    sides = [layout.get(f"NAXIS{axis}", 0) for axis in (1, 2)]
-    if max(sides) > STAMP_MAX_SIDE_PX or layout.get("NAXIS3", 1) > 16:
+    sides = [(layout or {}).get(f"NAXIS{axis}", 0) for axis in (1, 2)]
+    if max(sides) > STAMP_MAX_SIDE_PX or (layout or {}).get("NAXIS3", 1) > 16:
         raise ImageError(f"the stamp is {sides[0]:,}×{sides[1]:,} px; the limit is {STAMP_MAX_SIDE_PX} px a side")
+    if simple_is_true(data):
+        try:
+            check_structure(data)
+        except FrameRejected as error:
+            raise ImageError(str(error)) from None
 
 
 def is_fits(data):
