@@ -17,4 +17,4 @@ RUN useradd --system --home /var/lib/arrayscope arrayscope && mkdir -p /var/lib/
     && chown -R arrayscope /var/lib/arrayscope
 USER arrayscope
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "portal.asgi:application"]
+CMD ["python", "-m", "portal.webserver", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "portal.asgi:application"]

@@ -18,7 +18,7 @@ from portal.middleware import membership_for
 
 from . import services
 from .avro import AvroUnreadable, read_alerts
-from .filters import FilterInvalid, clean_conditions, parse_utc
+from .filters import FilterInvalid, check_targets, clean_conditions, parse_utc
 from .followup import FOLLOW_UP_ROLES, FollowUpRefused, request_follow_up
 from .models import Alert, AlertClassification, AlertFilter, FollowUpRequest, Source
 from .webhooks import refused_destination
@@ -194,7 +194,9 @@ class AlertFilterSerializer(serializers.ModelSerializer):
 
     def validate_conditions(self, conditions):
         try:
-            return clean_conditions(conditions)
+            conditions = clean_conditions(conditions)
+            check_targets(conditions, self.context["request"].tenant)
+            return conditions
         except FilterInvalid as error:
             raise ValidationError(str(error)) from error
 

@@ -27,6 +27,8 @@ import math
 from astropy import units as u
 from astropy.coordinates import Angle, SkyCoord, angular_separation
 
+from observations.models import Target
+
 from .synthetic import KINDS
 
 BANDS = ("u", "g", "r", "i", "z", "y")
@@ -66,7 +68,7 @@ def clean_conditions(conditions):
         clean["cone"] = _cone(conditions["cone"])
     if "targets" in conditions:
         targets = conditions["targets"]
-        if not isinstance(targets, list) or not targets or not all(isinstance(t, int) for t in targets):
+        if not isinstance(targets, list) or not targets or not all(type(t) is int and 0 < t < 2**63 for t in targets):
             raise FilterInvalid("targets: a non-empty list of target ids is required")
         clean["targets"] = sorted(set(targets))
     if conditions.get("known_targets_only"):
@@ -80,6 +82,15 @@ def clean_conditions(conditions):
         raise FilterInvalid(f"observed after {clean['observed_after']} and before {clean['observed_before']}: that "
                             "window is empty, nothing would ever match")  # fmt: skip
     return clean
+
+
+def check_targets(conditions, tenant):
+    """Refuse target ids that are not the tenant's: row-level security would hide the other
+    tenant's target anyway, but a filter that names one silently never matches."""
+    wanted = set(conditions.get("targets", ()))
+    found = set(Target.objects.filter(tenant=tenant, pk__in=wanted).values_list("pk", flat=True))
+    if wanted - found:
+        raise FilterInvalid(f"targets: no target of this observatory has the id {min(wanted - found)}")
 
 
 def matches(conditions, alert, scores):

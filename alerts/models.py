@@ -222,11 +222,12 @@ class AlertFilter(TenantOwned):
         super().save(*args, **kwargs)
 
     def clean(self):
-        from .filters import FilterInvalid, clean_conditions
+        from .filters import FilterInvalid, check_targets, clean_conditions
         from .webhooks import refused_destination
 
         try:
             self.conditions = clean_conditions(self.conditions)
+            check_targets(self.conditions, self.tenant_id)
         except FilterInvalid as error:
             raise ValidationError({"conditions": str(error)}) from error
         refusal = refused_destination(self.webhook_url) if self.webhook_url else None

@@ -20,7 +20,7 @@ from datetime import UTC
 import numpy as np
 from astropy.time import Time
 
-from observations.images import ImageError, inflate_fits, is_fits
+from observations.images import ImageError, check_stamp, inflate_fits, is_fits
 
 ZTF_BANDS = {1: "g", 2: "r", 3: "i"}  # ZTF's fid
 STAMPS = {"science": "cutoutScience", "template": "cutoutTemplate", "difference": "cutoutDifference"}
@@ -344,4 +344,8 @@ def _stamp(field, data):
     if not is_fits(fits_bytes):
         what = "is gzipped but what it holds is not" if gzipped else "is neither gzipped nor"
         raise PacketRefused(f"{field}: the stamp {what} a FITS file (it starts {fits_bytes[:16]!r})")
+    try:
+        check_stamp(fits_bytes)
+    except ImageError as error:
+        raise PacketRefused(f"{field}: {error}") from None
     return bytes(data) if gzipped else gzip.compress(fits_bytes, compresslevel=6, mtime=0)

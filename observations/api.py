@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from portal.api import TenantModelViewSet
+from portal.uploads import check_uploads
 
 from . import services
 from .forms import FrameFilterForm
@@ -169,6 +170,7 @@ class FrameViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=False, methods=["post"], parser_classes=[parsers.MultiPartParser])
     def upload(self, request):
         uploads = request.FILES.getlist("files") or request.FILES.getlist("file")
+        check_uploads(request)
         if not uploads:
             raise serializers.ValidationError({"files": "attach one or more FITS files as 'files'."})
         results = [ingest_frame(request.tenant, request.user, upload.read(), upload.name) for upload in uploads]

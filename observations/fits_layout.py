@@ -14,6 +14,7 @@ import numpy as np
 from .fits_headers import FrameRejected
 
 BLOCK = 2880
+BITPIX = (8, 16, 32, 64, -32, -64)  # the only values the standard allows
 CARD = 80
 # The first bytes of files that are sent instead of FITS, to name them in a refusal.
 MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
@@ -46,6 +47,9 @@ def check_structure(data):
             where = "primary header" if count == 0 else f"header of HDU {count}"
             raise FrameRejected(f"truncated: the {where} has no END card; the file ends after {len(data)} bytes")
         cards = _layout(data, offset, end)
+        if cards.get("BITPIX", 8) not in BITPIX:
+            raise FrameRejected(f"BITPIX = {cards['BITPIX']} in HDU {count} is not one of "
+                                f"{', '.join(map(str, BITPIX))}; the header is corrupt")  # fmt: skip
         start = offset + math.ceil((end + CARD - offset) / BLOCK) * BLOCK
         size = _data_bytes(cards)
         if start + size > len(data):

@@ -84,3 +84,13 @@ class MultipleFileField(forms.FileField):
 
 class FrameUploadForm(forms.Form):
     files = MultipleFileField(widget=MultipleFileInput(attrs={"multiple": True, "accept": ".fits,.fit,.fz,.gz"}))
+
+    def __init__(self, *args, refusals=(), **kwargs):
+        """``refusals``: files the upload stopped at as they arrived (too large), each a form error."""
+        super().__init__(*args, **kwargs)
+        self.refusals = refusals
+
+    def clean(self):
+        for refusal in self.refusals:
+            self.add_error("files", refusal)
+        return super().clean()

@@ -10,6 +10,7 @@ from django.utils.text import get_valid_filename
 
 from portal.models import Role, Site
 from portal.progress import queue_job, start_job
+from portal.uploads import refused_uploads
 from portal.views import require_role
 
 from .forms import FrameFilterForm, FrameUploadForm
@@ -61,8 +62,10 @@ def frame_upload(request, tenant_slug):
     """Stage the uploaded FITS files and ingest them in a worker; the job page shows each file
     as it is done (created, duplicate or rejected with the reason)."""
     require_role(request, Role.ADMIN, Role.ASTRONOMER)
-    form = FrameUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    posted = request.method == "POST"
+    form = FrameUploadForm(request.POST if posted else None, request.FILES if posted else None,
+                           refusals=refused_uploads(request))  # fmt: skip
+    if posted and form.is_valid():
         uploads = form.cleaned_data["files"]
         job = start_job(tenant=request.tenant, user=request.user, kind="ingest", total=len(uploads),
                         title=f"Ingest of {len(uploads)} frame{'s' if len(uploads) != 1 else ''}")  # fmt: skip

@@ -15,11 +15,17 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
-from .fits_layout import simple_is_true
+from .fits_headers import FrameRejected
+from .fits_layout import check_structure, simple_is_true
 from .models import TargetImage
 
 MIN_SIDE_PX = 8
 STAMP_MAX_BYTES = 4 * 2**20  # a stamp is tens of kB: Rubin's 30×30 px cutouts with two extensions are 35 kB
+STAMP_MAX_SIDE_PX = 512  # ZTF's stamps are 63 px a side, Rubin's about 30; a classifier resamples to 64
+# Above this limit a gzip file is inflated twice: once counting, keeping nothing, then for real,
+# so a refused bomb costs one chunk of memory rather than the limit (a frame's limit is 512 MiB).
+COUNT_FIRST_ABOVE = 64 * 2**20
+INFLATE_CHUNK = 2**20
 GZIP_MAGIC = b"\x1f\x8b"
 # How often each reader took its fast path or astropy's: the benchmarks report the share that
 # fell back, so a change that sends real inputs down the slow path shows in their figures.
@@ -75,20 +81,59 @@ def inflate_fits(data, *, limit=STAMP_MAX_BYTES):
     does), inflated no further than ``limit``: a few hundred bytes of gzip can claim
     gigabytes, and a stream is untrusted input."""
     data = bytes(data)
+    if len(data) > limit:
+        raise ImageError(f"{len(data):,} bytes is more than the limit of {limit:,} bytes")
     if not data.startswith(GZIP_MAGIC):
-        if len(data) > limit:
-            raise ImageError(f"{len(data):,} bytes is more than a stamp's {limit:,}")
         return data
+    if limit > COUNT_FIRST_ABOVE:
+        _check_inflated_size(data, limit)
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
     try:
         inflated = inflater.decompress(data, limit + 1)
     except zlib.error as error:
         raise ImageError(f"the gzip stream is corrupt ({error})") from None
     if len(inflated) > limit:
-        raise ImageError(f"it inflates to more than {limit:,} bytes, more than any stamp: refused as a gzip bomb")
+        raise ImageError(_bomb(limit))
     if not inflater.eof:
         raise ImageError("the gzip stream is cut short")
     return inflated
+
+
+def _bomb(limit):
+    return f"it inflates to more than {limit:,} bytes, the limit: refused as a gzip bomb"
+
+
+def _check_inflated_size(data, limit):
+    """Inflate ``data`` a chunk at a time, keeping nothing, and refuse it once it passes ``limit``."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    size, pending = 0, data
+    try:
+        while pending and not inflater.eof:
+            size += len(inflater.decompress(pending, INFLATE_CHUNK))
+            if size > limit:
+                raise ImageError(_bomb(limit))
+            pending = inflater.unconsumed_tail
+    except zlib.error as error:
+        raise ImageError(f"the gzip stream is corrupt ({error})") from None
+
+
+def check_stamp(data):
+    """Refuse a stamp whose header claims more than ``STAMP_MAX_SIDE_PX`` a side (a few bytes of
+    header can claim an image no classifier should allocate), or one that is not whole FITS
+    (cut short, a corrupt layout card, a bogus BITPIX), so it is refused on arrival rather
+    than when the classifier reads it. A file that does not start as the standard says is left
+    to astropy, which ``is_fits`` has already asked."""
+    cards = range(0, min(len(data), 2880 * 20), 80)
+    end = next((offset for offset in cards if data[offset : offset + 8] == b"END     "), None)
+    layout = _layout_cards(data, end) if end is not None else None
+    sides = [(layout or {}).get(f"NAXIS{axis}", 0) for axis in (1, 2)]
+    if max(sides) > STAMP_MAX_SIDE_PX or (layout or {}).get("NAXIS3", 1) > 16:
+        raise ImageError(f"the stamp is {sides[0]:,}×{sides[1]:,} px; the limit is {STAMP_MAX_SIDE_PX} px a side")
+    if simple_is_true(data):
+        try:
+            check_structure(data)
+        except FrameRejected as error:
+            raise ImageError(str(error)) from None
 
 
 def is_fits(data):

@@ -7,7 +7,6 @@ says what to do and nothing stored. The same bytes twice are one frame (a duplic
 """
 
 import functools
-import gzip
 import hashlib
 import io
 import itertools
@@ -37,6 +36,7 @@ from . import photometry
 from .equipment import EquipmentMatcher, rules_hint
 from .fits_headers import FrameHeader, FrameRejected, celestial_wcs, exposure_seconds, observation_time
 from .fits_layout import check_structure, choose_image
+from .images import GZIP_MAGIC, ImageError, inflate_fits
 from .models import Frame, FrameTarget, Photometry, Target
 from .services import cone_search
 
@@ -161,11 +161,11 @@ class _Parsed:
 
 
 def _parse(data):
-    if data[:2] == b"\x1f\x8b":  # gzip: astropy reads it from paths, not from bytes
+    if data[:2] == GZIP_MAGIC:  # gzip: astropy reads it from paths, not from bytes
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as error:
-            raise FrameRejected(f"truncated or corrupt: a gzip file that cannot be decompressed ({error})") from error
+            data = inflate_fits(data, limit=settings.FRAME_MAX_BYTES)
+        except ImageError as error:
+            raise FrameRejected(f"the gzip file cannot be inflated: {error}") from error
     check_structure(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)

@@ -211,7 +211,7 @@ def spawn_web(host, port, env, log_dir, *, name="web", count=WEB_PROCESSES):
     """The ASGI server: ``count`` Daphne processes accepting from one listening socket, which
     the kernel hands each new connection to one of. Websocket groups live in Redis, so a
     feed reaches a browser whichever process holds its socket."""
-    daphne = niced("web", [sys.executable, "-m", "daphne", "--proxy-headers"])
+    daphne = niced("web", [sys.executable, "-m", "portal.webserver", "--proxy-headers"])
     if ":" in host:  # Twisted adopts inherited IPv4 sockets only: one process binds IPv6 itself
         return [spawn(name, [*daphne, "-b", host, "-p", str(port), ASGI_APPLICATION], web_env(env), log_dir)]
     listener = socket.create_server((host, port), backlog=1024)

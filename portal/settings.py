@@ -267,6 +267,16 @@ NAME_RESOLVER_URLS = env_list(
 )
 NAME_RESOLVER_TIMEOUT_S = float(env("NAME_RESOLVER_TIMEOUT_S", "5", help="seconds to wait for the name resolver"))
 FRAME_MAX_BYTES = int(env("FRAME_MAX_BYTES", str(512 * 2**20), help="largest FITS file accepted, in bytes"))
+REQUEST_MAX_BYTES = int(
+    env("REQUEST_MAX_BYTES", str(FRAME_MAX_BYTES + 2**20), help="largest request body read, in bytes")
+)
+# Uploads are read a chunk at a time: kept in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, then
+# on disk, and the request is no longer read once one file passes FRAME_MAX_BYTES.
+FILE_UPLOAD_HANDLERS = [
+    "portal.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Alerts
 ALERT_CROSSMATCH_RADIUS_ARCSEC = float(

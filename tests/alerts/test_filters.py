@@ -107,6 +107,25 @@ def test_filters_through_the_api_are_each_users_own_and_a_never_matching_one_is_
     assert changed.status_code == 200 and changed.json()["enabled"] is False
 
 
+def test_a_filter_on_another_observatorys_target_or_an_unknown_id_is_refused_naming_it(classified, tenant_factory):
+    tenant, users, _, host = classified
+    other, _ = tenant_factory(sites=[])
+    with tenant_context(other):
+        theirs = Target.objects.create(tenant=other, name="their M51", ra_deg=202.47, dec_deg=47.19)
+    mine = api_client(tenant, users["astronomer"])
+    for index, (targets, said) in enumerate([([host.pk, theirs.pk], f"no target of this observatory has the id "
+                                              f"{theirs.pk}"), ([2**62], f"has the id {2**62}"),
+                                             ([2**64], "a non-empty list of target ids")]):  # fmt: skip
+        refused = mine.post("/api/v1/alert-filters/", {"name": f"f{index}", "conditions": {"targets": targets}},
+                            format="json")  # fmt: skip
+        assert refused.status_code == 400 and said in refused.json()["detail"], refused.json()
+        assert refused.json()["detail"].startswith("conditions: targets:")
+    created = mine.post("/api/v1/alert-filters/", {"name": "host", "conditions": {"targets": [host.pk]}}, format="json")
+    assert created.status_code == 201, created.json()
+    with tenant_context(tenant):
+        assert list(AlertFilter.objects.filter(tenant=tenant).values_list("name", flat=True)) == ["host"]
+
+
 def test_partners_search_alerts_by_class_cone_and_time(classified):
     tenant, users, alerts, host = classified
     client = api_client(tenant, users["astronomer"])

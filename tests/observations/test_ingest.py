@@ -157,7 +157,7 @@ def _with(header_changes=None, data=None):
         (b"", "the file is empty (0 bytes)"),
         (plain()[:9000], "truncated: HDU 0's header says 262,144 bytes of data, the file has 6,120"),
         (plain()[:1000], "truncated: the primary header has no END card"),
-        (gzip.compress(plain())[:4000], "truncated or corrupt: a gzip file that cannot be decompressed"),
+        (gzip.compress(plain())[:4000], "the gzip file cannot be inflated: the gzip stream is cut short"),
         (plain().replace(b"NAXIS1  =                  256", b"NAXIS1  =                  2x6"),
          "NAXIS1 = '2x6' is not an integer; the header is corrupt"),
         (to_bytes([fits.PrimaryHDU()]), "no image: the file has only a primary header, with no data (NAXIS = 0)"),
@@ -191,6 +191,17 @@ def test_file_over_the_size_limit_is_rejected(observatory):
     tenant, user = observatory
     result = ingest_frame(tenant, user, plain(), "big.fits")
     assert result.status == "rejected" and "the limit is" in result.reason
+
+
+@override_settings(FRAME_MAX_BYTES=2**20)
+def test_gzipped_frame_inflating_past_the_size_limit_is_refused_as_a_bomb(observatory):
+    tenant, user = observatory
+    bomb = gzip.compress(to_bytes([fits.PrimaryHDU(np.zeros((1024, 1024), np.float32))]), compresslevel=9)
+    assert len(bomb) < 10_000
+    result = ingest_frame(tenant, user, bomb, "bomb.fits.gz")
+    assert result.status == "rejected"
+    assert "inflates to more than 1,048,576 bytes, the limit: refused as a gzip bomb" in result.reason
+    assert Frame.objects.count() == 0
 
 
 def test_ingest_command_reports_each_file_and_carries_on(observatory, tmp_path, capsys):

@@ -1,0 +1,56 @@
+"""The web server reads no request body past REQUEST_MAX_BYTES: a larger one is answered 413
+naming the limit, whether its Content-Length says so or it arrives in chunks, and the server
+goes on serving."""
+
+import http.client
+import time
+
+import pytest
+
+from portal.launcher import spawn_web, stop_processes
+from tests.conftest import _free_port, _log_dir, _service_env
+
+LIMIT = 100_000
+
+
+@pytest.fixture(scope="module")
+def bounded_server():
+    port = _free_port()
+    env = {**_service_env(), "REQUEST_MAX_BYTES": str(LIMIT)}
+    servers = spawn_web("127.0.0.1", port, env, _log_dir(), name="test-bounded-web", count=1)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            _post(port, b"", {})
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.3)
+    yield port
+    stop_processes(servers)
+
+
+def _post(port, body, headers):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", "/api/v1/frames/upload/", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_a_body_over_the_limit_is_refused_naming_it(bounded_server):
+    status, answer = _post(bounded_server, bytes(LIMIT + 1), {"Content-Type": "application/octet-stream"})
+    assert status == 413 and "larger than the limit of 100,000 bytes" in answer
+
+
+def test_a_chunked_body_is_counted_as_it_arrives(bounded_server):
+    chunks = (bytes(10_000) for _ in range(20))  # no Content-Length: http.client sends it chunked
+    status, answer = _post(bounded_server, chunks, {"Content-Type": "application/octet-stream"})
+    assert status == 413 and "larger than the limit of 100,000 bytes" in answer
+
+
+def test_a_body_under_the_limit_reaches_the_portal(bounded_server):
+    status, answer = _post(bounded_server, bytes(LIMIT - 1000), {"Content-Type": "application/octet-stream"})
+    assert status in (401, 403, 415) and "larger than the limit" not in answer
