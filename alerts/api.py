@@ -47,8 +47,6 @@ class AlertJSONParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         _refuse_a_body_over_the_limit(parser_context)
-        if stream is None:
-            return None
         return loads_bounded(stream.read())
 
 

@@ -13,17 +13,15 @@ MAX_JSON_DEPTH = 32  # a ZTF packet nests 3 deep, an alert filter's conditions a
 def loads_bounded(text):
     """``json.loads(text)``, or ParseError when it is not strict JSON (NaN and Infinity are not
     JSON) or nests deeper than MAX_JSON_DEPTH."""
+    too_deep = f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels"
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
-        value = None
-        too_deep = True
+        raise ParseError(too_deep) from None
     except ValueError as error:
         raise ParseError(f"the body is not JSON: {error}") from None
-    else:
-        too_deep = _deeper_than(value, MAX_JSON_DEPTH)
-    if too_deep:
-        raise ParseError(f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels")
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise ParseError(too_deep)
     return value
 
 
