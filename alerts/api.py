@@ -4,6 +4,7 @@ read one with its history and stamps."""
 
 import base64
 
+from django.conf import settings
 from django.db.models import Exists, FloatField, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from rest_framework import mixins, serializers, status, viewsets
@@ -14,6 +15,9 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from observations.sky import PositionError, parse_cone
+from portal import parameters
+from portal.api_errors import BodyTooLarge
+from portal.api_parsers import loads_bounded
 from portal.middleware import membership_for
 
 from . import services
@@ -24,7 +28,26 @@ from .models import Alert, AlertClassification, AlertFilter, FollowUpRequest, So
 from .webhooks import refused_destination
 
 MAX_BATCH = 1000
-MAX_AVRO_BODY_BYTES = 256 * 2**20  # 1,000 Rubin packets with their cutouts come to ~200 MB
+
+
+def _refuse_a_body_over_the_limit(parser_context):
+    """BodyTooLarge (413, the limit stated) for a body declared over ALERTS_API_MAX_BODY_BYTES."""
+    size = int(parser_context["request"].META.get("CONTENT_LENGTH") or 0)
+    if size > settings.ALERTS_API_MAX_BODY_BYTES:
+        raise BodyTooLarge(f"the body is {size:,} bytes; a body of alerts is at most "
+                           f"{settings.ALERTS_API_MAX_BODY_BYTES:,}: send fewer packets a request")  # fmt: skip
+
+
+class AlertJSONParser(BaseParser):
+    """A packet or a list of packets as JSON, up to ALERTS_API_MAX_BODY_BYTES rather than
+    Django's 2.5 MiB for other bodies: 1,000 packets with base64 stamps come to ~70-175 MB.
+    Not a subclass of DRF's JSONParser, which reads the body through Django's limit."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        _refuse_a_body_over_the_limit(parser_context)
+        return loads_bounded(stream.read())
 
 
 class AvroParser(BaseParser):
@@ -35,10 +58,7 @@ class AvroParser(BaseParser):
     media_type = "avro/binary"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        size = int(parser_context["request"].META.get("CONTENT_LENGTH") or 0)
-        if size > MAX_AVRO_BODY_BYTES:
-            raise ParseError(f"the body is {size:,} bytes; an Avro body of alerts is at most "
-                             f"{MAX_AVRO_BODY_BYTES:,}: send fewer packets a request")  # fmt: skip
+        _refuse_a_body_over_the_limit(parser_context)
         records = []
         try:
             for record in read_alerts(stream):
@@ -112,10 +132,11 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     ``position``, with ``radius`` (arcmin unless a unit is given). POST one packet or a list of up to 1,000 in
     ZTF's or Rubin's schema as JSON, or an Avro container file of them (``Content-Type:
     avro/binary``); each bad packet is named in ``refused`` and the rest are stored, a candidate
-    already stored counts as a duplicate, not an error.
+    already stored counts as a duplicate, not an error. ``packets`` says, packet by packet in
+    the order sent, ``stored`` (with its ``id``), ``duplicate`` or ``refused`` (with the ``reason``).
     """
 
-    parser_classes = [*api_settings.DEFAULT_PARSER_CLASSES, AvroParser, ApplicationAvroParser]
+    parser_classes = [AlertJSONParser, AvroParser, ApplicationAvroParser]
 
     def get_queryset(self):
         alerts = (Alert.objects.filter(tenant=self.request.tenant).select_related("alert_object__target")
@@ -123,22 +144,22 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         params = self.request.query_params
         conditions = Q()
         if "after" in params:
-            conditions &= Q(id__gt=_parameter(params, "after", int, "an integer"))
+            conditions &= Q(id__gt=parameters.integer(params, "after"))
             alerts = alerts.order_by("id")
         if "object" in params:
             conditions &= Q(alert_object__object_id=params["object"])
         if "target" in params:
-            conditions &= Q(alert_object__target_id=_parameter(params, "target", int, "an integer"))
+            conditions &= Q(alert_object__target_id=parameters.integer(params, "target"))
         if "band" in params:
             conditions &= Q(band=params["band"])
         if "brighter_than" in params:
-            conditions &= Q(magnitude__lt=_parameter(params, "brighter_than", float, "a number"))
+            conditions &= Q(magnitude__lt=parameters.number(params, "brighter_than"))
         if "class" in params:
             conditions &= Q(Exists(AlertClassification.objects.filter(alert=OuterRef("pk"), label=params["class"])))
         if "since" in params:
-            conditions &= Q(observed_at__gte=_parameter(params, "since", parse_utc, "an ISO 8601 time"))
+            conditions &= Q(observed_at__gte=parameters.parsed(params, "since", parse_utc, "an ISO 8601 time"))
         if "until" in params:
-            conditions &= Q(observed_at__lt=_parameter(params, "until", parse_utc, "an ISO 8601 time"))
+            conditions &= Q(observed_at__lt=parameters.parsed(params, "until", parse_utc, "an ISO 8601 time"))
         try:
             cone = parse_cone(**{key: params[key] for key in ("position", "ra", "dec", "radius") if key in params})
         except PositionError as error:
@@ -152,7 +173,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_serializer_class(self):
         return AlertDetailSerializer if self.action == "retrieve" else AlertSerializer
 
-    @action(detail=True, methods=["post"], url_path="follow-up")
+    @action(detail=True, methods=["post"], url_path="follow-up", parser_classes=api_settings.DEFAULT_PARSER_CLASSES)
     def follow_up(self, request, pk=None):
         """Ask for follow-up of the alert's target: a pending target-of-opportunity request
         (``priority``: normal, high or top; ``note``). Admins' and astronomers' keys only."""
@@ -179,8 +200,16 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if result.refused and not result.alerts and not result.duplicates:
             raise ValidationError({"packets": [f"packet {index}: {reason}" for index, reason in result.refused]})
         body = {"stored": len(result.alerts), "duplicates": result.duplicates, "ids": [a.pk for a in result.alerts],
-                "refused": [{"index": index, "reason": reason} for index, reason in result.refused]}  # fmt: skip
+                "refused": [{"index": index, "reason": reason} for index, reason in result.refused],
+                "packets": [_outcome(*outcome) for outcome in result.outcomes]}  # fmt: skip
         return Response(body, status=status.HTTP_201_CREATED if result.alerts else status.HTTP_200_OK)
+
+
+def _outcome(index, status, said):
+    """One packet's line in the answer: stored with its id, a duplicate, or refused with the reason."""
+    if status == "stored":
+        return {"index": index, "status": status, "id": said}
+    return {"index": index, "status": status, **({"reason": said} if status == "refused" else {})}
 
 
 class AlertFilterSerializer(serializers.ModelSerializer):
@@ -234,13 +263,6 @@ def separation_deg(ra_deg, dec_deg):
     ra, dec = (f'"{Alert._meta.db_table}".{column}' for column in ("ra_deg", "dec_deg"))
     haversine = f"sind(({dec} - %s) / 2) ^ 2 + cosd({dec}) * cosd(%s) * sind(({ra} - %s) / 2) ^ 2"
     return RawSQL(f"2 * asind(least(1, sqrt({haversine})))", [dec_deg, dec_deg, ra_deg], output_field=FloatField())
-
-
-def _parameter(params, name, kind, noun):
-    try:
-        return kind(params[name])
-    except ValueError:
-        raise ValidationError({name: f"{noun} is required, got {params[name]!r}"}) from None
 
 
 class FollowUpSerializer(serializers.ModelSerializer):

@@ -21,6 +21,7 @@ import numpy as np
 from astropy.time import Time
 
 from observations.images import ImageError, check_stamp, inflate_fits, is_fits
+from portal.parameters import BIGINT_MAX
 
 ZTF_BANDS = {1: "g", 2: "r", 3: "i"}  # ZTF's fid
 STAMPS = {"science": "cutoutScience", "template": "cutoutTemplate", "difference": "cutoutDifference"}
@@ -88,8 +89,9 @@ class ZtfPacket(PacketFormat):
     def read(self, record):
         candidate_id = _identifier(record, "candid")
         object_id = record.get("objectId")
-        if not isinstance(object_id, str) or not object_id.strip() or len(object_id) > 64:
-            raise PacketRefused(f"objectId: a name of 1 to 64 characters is required, got {object_id!r}", candidate_id)
+        if not isinstance(object_id, str) or not object_id.strip() or len(object_id) > 64 or "\x00" in object_id:
+            raise PacketRefused(f"objectId: a name of 1 to 64 characters (no NUL) is required, got {object_id!r}",
+                                candidate_id)  # fmt: skip
         candidate = record.get("candidate")
         if not isinstance(candidate, dict):
             raise PacketRefused("candidate: the detection's record is missing", candidate_id)
@@ -119,7 +121,7 @@ class ZtfPacket(PacketFormat):
     @staticmethod
     def _band(candidate):
         if candidate.get("band"):  # the REST API may name it
-            return str(candidate["band"])[:10]
+            return _band_name(candidate)
         fid = candidate.get("fid")
         if fid not in ZTF_BANDS:
             raise PacketRefused(f"fid: {fid!r} is not a ZTF filter (1 = g, 2 = r, 3 = i)")
@@ -257,9 +259,10 @@ def read_packet(record):
 
 
 def _identifier(record, field, prefix=""):
+    """A candidate's id: positive and within PostgreSQL's bigint, where it is stored."""
     value = record.get(field)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise PacketRefused(f"{prefix}{field}: a positive integer is required, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= BIGINT_MAX:
+        raise PacketRefused(f"{prefix}{field}: a positive integer is required (below 2**63), got {value!r}")
     return value
 
 
@@ -299,7 +302,7 @@ def _flux_magnitude(flux, flux_error, field):
 
 def _band_name(record, prefix=""):
     band = record.get("band")
-    if not isinstance(band, str) or not band.strip():
+    if not isinstance(band, str) or not band.strip() or "\x00" in band:
         raise PacketRefused(f"{prefix}band: a filter name (u, g, r, i, z, y) is required, got {band!r}")
     return band.strip()[:10]
 

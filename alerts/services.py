@@ -2,13 +2,14 @@
 the array's own difference imaging).
 
 A batch of packets is read and checked one by one: a bad packet becomes a dead letter with
-its reason and the rest carry on. The good ones are stored in one transaction — the same
+its reason and the rest carry on. The good ones are stored in one savepoint — the same
 candidate twice is stored once — and each new object is matched on arrival to the
 observatory's nearest target within the crossmatch radius, or becomes a new transient target.
 """
 
 import functools
 import json
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +17,7 @@ import psycopg
 import redis
 from astropy import units as u
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Case, F, When
 from django.db.models.functions import Greatest, Lower
 
@@ -29,6 +30,7 @@ from .filters import matches
 from .models import Alert, AlertClassification, AlertFilter, AlertObject, DeadLetter, PendingAlert, Source
 from .packets import PacketRefused, observed_times, read_packet
 
+logger = logging.getLogger(__name__)
 DEAD_LETTER_BYTES = 64 * 1024
 FILE_BATCH = 500
 RUN_QUEUED_MARK_S = 10
@@ -40,31 +42,79 @@ class IngestResult:
     duplicates: int = 0
     refused: list = field(default_factory=list)  # (index in the batch, reason)
     unreadable: str = ""  # why a file was refused whole (ingest_avro)
+    outcomes: list = field(default_factory=list)  # per packet, in batch order: (index, "stored", alert id),
+    # (index, "duplicate", None) or (index, "refused", reason)
 
     def merge(self, other, offset):
         self.alerts += other.alerts
         self.duplicates += other.duplicates
         self.refused += [(index + offset, reason) for index, reason in other.refused]
+        self.outcomes += [(index + offset, status, said) for index, status, said in other.outcomes]
+
+
+# What storing a packet the checks let through can still fail with: a value PostgreSQL refuses
+# (DataError), a constraint (IntegrityError), one psycopg cannot bind (OverflowError). Not the
+# database being gone (OperationalError): that is no fault of the packet, and the caller retries.
+STORE_FAULTS = (DataError, IntegrityError, ValueError, OverflowError)
 
 
 def ingest_packets(tenant, records, *, source, origin=""):
-    """Store a batch of ZTF-schema records (dicts) for ``tenant``; see the module docstring."""
+    """Store a batch of ZTF-schema records (dicts) for ``tenant``; see the module docstring.
+
+    Each packet is kept or refused on its own: the batch is stored in one savepoint, and should
+    the database refuse it, packet by packet in a savepoint each, so a packet that passed the
+    checks but not the database is a dead letter and the rest are stored whole."""
     packets, refused = [], []
     for index, record in enumerate(records):
         try:
-            packets.append(read_packet(record))
+            packets.append((index, read_packet(record)))
         except PacketRefused as refusal:
             refused.append((index, str(refusal)))
             _dead_letter(tenant, source, origin, str(refusal), record, refusal.candidate_id)
-    result = IngestResult(refused=refused)
-    if packets:
-        try:
-            result.alerts, result.duplicates = _store(tenant, packets, source, origin)
-        except IntegrityError:  # another worker stored some of these between our check and our insert
-            result.alerts, result.duplicates = _store(tenant, packets, source, origin)
+    stored, duplicates = {}, 0
+    try:
+        stored, duplicates = _store_retrying(tenant, [packet for _, packet in packets], source, origin)
+    except STORE_FAULTS:
+        logger.warning("a batch of %d alerts was refused by the database; storing them one by one", len(packets))
+        for index, packet in packets:
+            try:
+                alone, twice = _store_retrying(tenant, [packet], source, origin)
+            except STORE_FAULTS as fault:
+                reason = f"the packet passed the checks but could not be stored: {_first_line(fault)}"
+                refused.append((index, reason))
+                _dead_letter(tenant, source, origin, reason, records[index], packet.candidate_id)
+            else:
+                stored.update(alone)
+                duplicates += twice
+    result = IngestResult(alerts=sorted(stored.values(), key=lambda alert: alert.pk), duplicates=duplicates,
+                          refused=sorted(refused), outcomes=_outcomes(packets, stored, refused))  # fmt: skip
     if result.alerts:
         _classify_when_committed(tenant, [alert.pk for alert in result.alerts])
     return result
+
+
+def _store_retrying(tenant, packets, source, origin):
+    try:
+        return _store(tenant, packets, source, origin)
+    except IntegrityError:  # another worker stored some of these between our check and our insert
+        return _store(tenant, packets, source, origin)
+
+
+def _outcomes(packets, stored, refused):
+    """Each packet's (index, status, alert id or reason), in batch order: of the same candidate
+    twice in a batch, the first is the one stored."""
+    outcomes, claimed = [(index, "refused", reason) for index, reason in refused], set()
+    for index, packet in packets:
+        if packet.candidate_id in stored and packet.candidate_id not in claimed:
+            claimed.add(packet.candidate_id)
+            outcomes.append((index, "stored", stored[packet.candidate_id].pk))
+        elif all(index != refused_index for refused_index, _ in refused):
+            outcomes.append((index, "duplicate", None))
+    return sorted(outcomes)
+
+
+def _first_line(fault):
+    return str(fault).strip().splitlines()[0] if str(fault).strip() else type(fault).__name__
 
 
 def _classify_when_committed(tenant, ids):
@@ -126,6 +176,9 @@ def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):
 
 
 def _store(tenant, packets, source, origin):
+    """({candidate id: Alert stored now}, how many packets were duplicates), in one savepoint."""
+    if not packets:
+        return {}, 0
     with transaction.atomic():
         seen = set(Alert.objects.filter(tenant=tenant, candidate_id__in=[p.candidate_id for p in packets])
                    .order_by().values_list("candidate_id", flat=True))  # fmt: skip
@@ -152,7 +205,7 @@ def _store(tenant, packets, source, origin):
             AlertObject.objects.filter(pk=objects[object_id].pk).update(
                 detections=F("detections") + len(mjds), last_mjd=Greatest(F("last_mjd"), max(mjds))
             )
-    return alerts, len(packets) - len(fresh)
+    return {alert.candidate_id: alert for alert in alerts}, len(packets) - len(fresh)
 
 
 def _insert_binding_on_server(alerts):

@@ -7,6 +7,7 @@ from django.http import Http404
 
 from . import tenancy
 from .models import Membership, Role, Tenant
+from .parameters import refuse_nul_bytes
 
 TENANT_PATH = re.compile(r"^/t/(?P<slug>[-a-zA-Z0-9_]+)/")
 SESSION_KEY = "active_tenant"
@@ -60,3 +61,16 @@ class TenantMiddleware:
         request.tenant = tenant
         request.tenant_role = membership.role if membership else Role.ADMIN
         tenancy.activate(tenant, request.user)
+
+
+class QueryParameterMiddleware:
+    """Refuse a query string holding a NUL byte before any view reads it: PostgreSQL text
+    cannot hold one, so a search for it failed in the database (a 500). The refusal is a 400
+    naming the parameter (problem+json on the API, a page elsewhere; see handler400)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        refuse_nul_bytes(request.GET)
+        return self.get_response(request)

@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.TenantMiddleware",
+    "portal.middleware.QueryParameterMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -221,7 +222,12 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["portal.api_auth.HasTenantApiKey"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api_parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "portal.api_errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -252,6 +258,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO", help="logging level")},
 }
+
+# Request limits (the README's "Limits"): Django's 2.5 MiB body limit holds everywhere but the
+# alerts endpoint, whose documented batch (1,000 packets with stamps, as JSON or Avro) is
+# ~70-100 MB from ZTF and ~175 MB from Rubin.
+API_MAX_PAGE_SIZE = int(env("API_MAX_PAGE_SIZE", "1000", help="the most rows one API page may ask for (?limit=)"))
+ALERTS_API_MAX_BODY_BYTES = int(
+    env("ALERTS_API_MAX_BODY_BYTES", str(256 * 2**20), help="the largest body POSTed to /api/v1/alerts/, in bytes")
+)
 
 # Science defaults
 CONE_SEARCH_MAX_RESULTS = int(

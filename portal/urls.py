@@ -36,6 +36,10 @@ tenant_patterns = [
     path("", include("alerts.urls")),
 ]
 
+handler400 = "portal.api_errors.bad_request"
+handler404 = "portal.api_errors.page_not_found"
+handler500 = "portal.api_errors.server_error"
+
 urlpatterns = [
     path("", views.choose_tenant, name="home"),
     path("healthz", views.healthz, name="healthz"),

@@ -10,8 +10,9 @@ import pytest
 from astropy.io import fits
 
 from alerts.avro import write_alerts
-from alerts.models import Alert, AlertObject, DeadLetter, Source
+from alerts.models import Alert, AlertObject, AlertStream, DeadLetter, Source
 from alerts.services import ingest_avro, ingest_packets
+from alerts.streams import run_stream
 from alerts.synthetic import make_alert
 from observations.models import Target
 from portal.tenancy import tenant_context
@@ -184,3 +185,58 @@ def test_an_api_request_of_only_bad_packets_is_a_problem_naming_them_and_read_on
     reader = api_client(tenant, users["admin"], scope="read")
     assert reader.post("/api/v1/alerts/", as_json(make_alert(34).packet), format="json").status_code == 403
     assert reader.get("/api/v1/alerts/?after=x").json()["detail"] == "after: an integer is required, got 'x'"
+
+
+def _spoiled(alert, where, field, value):
+    packet = as_json(alert.packet)
+    (packet["candidate"] if where == "candidate" else packet)[field] = value
+    return packet
+
+
+def test_a_posted_list_keeps_its_good_packets_and_each_bad_one_is_a_dead_letter_naming_its_field(observatory):
+    tenant, users = observatory
+    client = api_client(tenant, users["admin"])
+    client.raise_request_exception = False
+    good = [make_alert(40, "sn_ia"), make_alert(41, "agn")]
+    bad = [_spoiled(make_alert(42), "packet", "candid", 2**63),
+           _spoiled(make_alert(43), "packet", "objectId", "ZTF\0x"),
+           _spoiled(make_alert(44), "candidate", "jd", 1e300),
+           _spoiled(make_alert(45), "candidate", "band", "r\0")]  # fmt: skip
+    response = client.post("/api/v1/alerts/", [as_json(good[0].packet), *bad, as_json(good[1].packet)], format="json")
+    assert response.status_code == 201, response.content[:300]
+    statuses = [(packet["index"], packet["status"]) for packet in response.json()["packets"]]
+    assert statuses == [(0, "stored"), (1, "refused"), (2, "refused"), (3, "refused"), (4, "refused"), (5, "stored")]
+    with tenant_context(tenant):  # the request ended the test's
+        reasons = sorted(letter.reason.split(":")[0] for letter in DeadLetter.objects.all())
+        assert reasons == ["band", "candid", "jd", "objectId"]
+        assert sorted(Alert.objects.values_list("candidate_id", flat=True)) == sorted(a.packet["candid"] for a in good)
+        stored_objects = {alert.packet["objectId"] for alert in good}
+        assert set(AlertObject.objects.values_list("object_id", flat=True)) == stored_objects, "nothing else written"
+        assert set(Target.objects.values_list("name", flat=True)) == stored_objects
+
+
+def test_a_packet_the_database_refuses_is_a_dead_letter_and_the_rest_of_its_batch_is_stored(observatory, monkeypatch):
+    """The checks' safety net: a packet that passes them but not PostgreSQL (here, a check
+    taken away) is refused alone, as a dead letter, whatever the source."""
+    tenant, _ = observatory
+    monkeypatch.setattr("alerts.packets.ZtfPacket._band", staticmethod(lambda candidate: candidate.get("band", "g")))
+    good, spoiled = make_alert(50), make_alert(51)
+    spoiled.packet["candidate"]["band"] = "r\0"
+    result = ingest_packets(tenant, [good.packet, spoiled.packet, make_alert(52).packet], source=Source.STREAM)
+    assert [outcome[1] for outcome in result.outcomes] == ["stored", "refused", "stored"]
+    (letter,) = DeadLetter.objects.all()
+    assert letter.candidate_id == spoiled.packet["candid"] and "could not be stored" in letter.reason
+    assert Alert.objects.count() == 2 and not AlertObject.objects.filter(object_id=spoiled.packet["objectId"]).exists()
+
+
+def test_a_replayed_stream_goes_on_past_a_bad_packet(observatory, tmp_path):
+    tenant, _ = observatory
+    packets = [make_alert(60).packet, make_alert(61).packet, make_alert(62).packet]
+    packets[1]["objectId"] = "ZTF26\0nul"
+    with (tmp_path / "night.avro").open("wb") as avro:
+        write_alerts(avro, packets)
+    stream = AlertStream.objects.create(tenant=tenant, name="replay", kind="replay", folder=str(tmp_path),
+                                        rate_per_s=1000)  # fmt: skip
+    progress = run_stream(stream, max_alerts=3, seconds=30)
+    assert (progress.stored, progress.refused) == (2, 1)
+    assert DeadLetter.objects.get().reason.startswith("objectId:")

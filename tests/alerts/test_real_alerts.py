@@ -338,3 +338,19 @@ def test_history_stored_before_the_sign_was_kept_reads_as_positive(observatory):
     detail = api_client(tenant, users["admin"]).get(f"/api/v1/alerts/{alert.pk}/").json()
     assert all(entry["positive"] is True for entry in detail["history"] if "magnitude" in entry)
     assert sum("limit" in entry and "positive" not in entry for entry in detail["history"]) == 6
+
+
+def test_the_documented_batch_of_real_packets_fits_the_alerts_api_body_limit(settings, observatory):
+    """1,000 packets (the API's documented maximum) of the largest real shape, as JSON with base64
+    stamps, fit the body limit, which is still a bound: past it the API answers 413 stating it."""
+    largest = max(len(json.dumps(as_json(record), default=str)) for name in FILES for record in records(name))
+    assert 1000 * largest < settings.ALERTS_API_MAX_BODY_BYTES <= 512 * 2**20
+    tenant, users = observatory
+    client = api_client(tenant, users["admin"])
+    batch = [as_json(record) for name in FILES for record in records(name)] * 5  # repeats are duplicates
+    assert len(json.dumps(batch, default=str)) > 2.5 * 2**20  # past Django's limit for other bodies
+    assert client.post("/api/v1/alerts/", batch, format="json").status_code == 201
+    settings.ALERTS_API_MAX_BODY_BYTES = 100_000
+    refused = client.post("/api/v1/alerts/", batch, format="json")
+    assert (refused.status_code, refused["Content-Type"]) == (413, "application/problem+json")
+    assert "at most 100,000" in refused.json()["detail"]
