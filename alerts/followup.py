@@ -8,12 +8,9 @@ asked first, and a rule that matches again adds nothing.
 
 from django.db import IntegrityError, transaction
 
-from portal.models import Role
-
 from .models import FollowUpRequest
 
-# Who may ask for telescope time: the people who run or use the telescopes.
-FOLLOW_UP_ROLES = (Role.ADMIN, Role.ASTRONOMER)
+# Who may ask for telescope time is "alerts.follow_up" in portal.permissions.
 
 
 class FollowUpRefused(ValueError):
