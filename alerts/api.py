@@ -9,7 +9,7 @@ from django.db.models import Exists, FloatField, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -18,12 +18,11 @@ from observations.sky import PositionError, parse_cone
 from portal import parameters
 from portal.api_errors import BodyTooLarge
 from portal.api_parsers import loads_bounded
-from portal.middleware import membership_for
 
 from . import services
 from .avro import AvroUnreadable, read_alerts
 from .filters import FilterInvalid, check_targets, clean_conditions, parse_utc
-from .followup import FOLLOW_UP_ROLES, FollowUpRefused, request_follow_up
+from .followup import FollowUpRefused, request_follow_up
 from .models import Alert, AlertClassification, AlertFilter, FollowUpRequest, Source
 from .webhooks import refused_destination
 
@@ -137,6 +136,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     """
 
     parser_classes = [AlertJSONParser, AvroParser, ApplicationAvroParser]
+    permission_action = "alerts.send"
+    permission_actions = {"follow_up": "alerts.follow_up"}
 
     def get_queryset(self):
         alerts = (Alert.objects.filter(tenant=self.request.tenant).select_related("alert_object__target")
@@ -177,11 +178,6 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def follow_up(self, request, pk=None):
         """Ask for follow-up of the alert's target: a pending target-of-opportunity request
         (``priority``: normal, high or top; ``note``). Admins' and astronomers' keys only."""
-        membership = membership_for(request.user, request.tenant)
-        if membership is None or membership.role not in FOLLOW_UP_ROLES:
-            raise PermissionDenied(
-                "Only admins and astronomers may ask for telescope time; this key's user is neither."
-            )
         try:
             made = request_follow_up(self.get_object(), user=request.user,
                                      priority=request.data.get("priority", FollowUpRequest.Priority.TOP),
@@ -250,6 +246,7 @@ class AlertFilterViewSet(viewsets.ModelViewSet):
     one that could never match is refused with the reason. See the README for the conditions."""
 
     serializer_class = AlertFilterSerializer
+    permission_action = "alert_filters.change"
 
     def get_queryset(self):
         return AlertFilter.objects.filter(tenant=self.request.tenant, user=self.request.user)

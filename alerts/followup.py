@@ -1,5 +1,5 @@
-"""Follow-up: turning an alert into a request to observe its target soon, by an astronomer's
-click (or a partner's API call) or by a filter's rule on every match.
+"""Follow-up: turning an alert into a request to observe its target soon, by an admin's or
+astronomer's click or API call, or by their filter's rule on every match.
 
 Requests wait as pending target-of-opportunity requests until the scheduler takes them into
 a telescope's queue. A target has at most one pending request: a second click says who
@@ -8,12 +8,11 @@ asked first, and a rule that matches again adds nothing.
 
 from django.db import IntegrityError, transaction
 
-from portal.models import Role
+from portal.permissions import may, role_of
 
 from .models import FollowUpRequest
 
-# Who may ask for telescope time: the people who run or use the telescopes.
-FOLLOW_UP_ROLES = (Role.ADMIN, Role.ASTRONOMER)
+# Who may ask for telescope time is "alerts.follow_up" in portal.permissions.
 
 
 class FollowUpRefused(ValueError):
@@ -48,10 +47,14 @@ def asked_by(request):
 
 def follow_up_by_rule(matched):
     """Requests for the alerts whose matching filters ask for automatic follow-up
-    ({alert: [filters]}); targets already pending are left as they are. Returns the new ones."""
-    made = []
+    ({alert: [filters]}); targets already pending are left as they are. Returns the new ones.
+
+    A rule asks for telescope time in its owner's name, so it asks only while the owner may
+    ("alerts.follow_up", read now): a volunteer's or partner's filter, or one whose owner has
+    since been demoted or removed, asks nothing."""
+    made, may_ask = [], {}
     for alert, filters in matched.items():
-        rule = next((alert_filter for alert_filter in filters if alert_filter.auto_follow_up), None)
+        rule = next((f for f in filters if f.auto_follow_up and _owner_may_ask(f, may_ask)), None)
         if rule is None:
             continue
         try:
@@ -59,3 +62,11 @@ def follow_up_by_rule(matched):
         except FollowUpRefused:
             continue
     return made
+
+
+def _owner_may_ask(alert_filter, known):
+    """Whether ``alert_filter``'s owner may ask for follow-up now; ``known`` caches by owner for one batch."""
+    if alert_filter.user_id not in known:
+        role = role_of(alert_filter.user, alert_filter.tenant)
+        known[alert_filter.user_id] = may(role, "alerts.follow_up")
+    return known[alert_filter.user_id]

@@ -13,13 +13,12 @@ from observations.images import ImageError, inflate_fits, read_pixels
 from observations.ingest import preview_png
 from observations.models import Target
 from observations.services import nearest_targets
-from portal.models import Role
-from portal.views import require_role
+from portal.permissions import may, require
 
 from . import feed, plots
 from .dashboard import sky_points, stream_status
 from .filters import CLASS_NAMES, in_words
-from .followup import FOLLOW_UP_ROLES, FollowUpRefused, request_follow_up
+from .followup import FollowUpRefused, request_follow_up
 from .forms import AlertFilterForm
 from .models import Alert, AlertFilter, DeadLetter, FollowUpRequest
 
@@ -37,7 +36,9 @@ def dashboard(request, tenant_slug):
     filters = _worded(request.tenant, list(AlertFilter.objects.filter(tenant=request.tenant, user=request.user)))
     chosen = next((f for f in filters if str(f.pk) == request.GET.get("filter")), None)
     newest = feed.recent(request.tenant, alert_filter=chosen, count=PAGE + 1)
-    dead_letters = DeadLetter.objects.filter(tenant=request.tenant).count() if request.tenant_role == Role.ADMIN else 0
+    dead_letters = 0
+    if may(request.tenant_role, "alerts.dead_letters"):
+        dead_letters = DeadLetter.objects.filter(tenant=request.tenant).count()
     return render(request, "alerts/dashboard.html", {
         "filters": filters, "chosen": chosen, "recent": newest[-PAGE:], "older": len(newest) > PAGE,
         "sky_map": plots.sky_map(sky_points(request.tenant, alert_filter=chosen, count=MAP_POINTS), CLASS_LABELS),
@@ -93,7 +94,7 @@ def alert_panel(request, tenant_slug, alert_id):
     return render(request, "alerts/_panel.html", {
         "alert": alert, "stamps": STAMPS, "classifications": classifications,
         "light_curve": plots.light_curve(siblings), "pending_follow_up": pending,
-        "may_follow_up": request.tenant_role in FOLLOW_UP_ROLES,
+        "may_follow_up": may(request.tenant_role, "alerts.follow_up"),
     })  # fmt: skip
 
 
@@ -143,7 +144,7 @@ def filter_delete(request, tenant_slug, filter_id):
 @require_POST
 def follow_up(request, tenant_slug, alert_id):
     """The panel's "Request follow-up" button: a pending target-of-opportunity request."""
-    require_role(request, *FOLLOW_UP_ROLES)
+    require(request, "alerts.follow_up")
     alert = get_object_or_404(Alert.objects.filter(tenant=request.tenant).select_related("alert_object__target"),
                               pk=alert_id)  # fmt: skip
     try:

@@ -7,9 +7,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from observations.services import visible_targets
-from portal.models import Job, Role, Site
+from portal.models import Job, Site
+from portal.permissions import may, require
 from portal.progress import job_subject, queue_job, start_job
-from portal.views import require_role
 
 from . import hub, registry, services, similarity
 from .forms import HubPullForm, HubPushForm, SimilarityForm, TrainingForm
@@ -39,7 +39,7 @@ def model_detail(request, tenant_slug, model_id, number=None):
         )
     return render(request, "mlmodels/model_detail.html", {
         "model": model, "versions": versions, "shown": shown,
-        "can_manage": model.tenant_id == request.tenant.pk and request.tenant_role == Role.ADMIN,
+        "can_manage": model.tenant_id == request.tenant.pk and may(request.tenant_role, "models.manage"),
         "per_class": per_class_scores(shown) if shown else [],
         "per_flag": per_flag_scores(shown) if shown else [],
         "training_form": TrainingForm(), "pull_form": HubPullForm(), "push_form": HubPushForm(),
@@ -67,7 +67,7 @@ def per_flag_scores(version):
 @require_POST
 def train(request, tenant_slug, model_id):
     """Queue the model's next version on a gpu worker; the job page draws its curve live."""
-    require_role(request, Role.ADMIN)
+    require(request, "models.manage")
     model = get_object_or_404(MLModel, tenant=request.tenant, pk=model_id)
     form = TrainingForm(request.POST)
     if not form.is_valid():
@@ -88,7 +88,7 @@ def train(request, tenant_slug, model_id):
 @require_POST
 def change_stage(request, tenant_slug, model_id, number):
     """Promote a version to production (archiving the one before) or archive it: admins only."""
-    require_role(request, Role.ADMIN)
+    require(request, "models.manage")
     version = get_object_or_404(ModelVersion, model__tenant=request.tenant, model_id=model_id, number=number)
     action = request.POST.get("action")
     if action == "promote":
@@ -107,7 +107,7 @@ def change_stage(request, tenant_slug, model_id, number):
 @require_POST
 def pull_from_hub(request, tenant_slug, model_id):
     """Register a hub repo's weights as the model's next version (staging): admins only."""
-    require_role(request, Role.ADMIN)
+    require(request, "models.manage")
     model = get_object_or_404(MLModel, tenant=request.tenant, pk=model_id)
     form = HubPullForm(request.POST)
     try:
@@ -125,7 +125,7 @@ def pull_from_hub(request, tenant_slug, model_id):
 @require_POST
 def push_to_hub(request, tenant_slug, model_id, number):
     """Commit a version's artifact and model card to a hub repo: admins only."""
-    require_role(request, Role.ADMIN)
+    require(request, "models.manage")
     version = get_object_or_404(ModelVersion, model__tenant=request.tenant, model_id=model_id, number=number)
     form = HubPushForm(request.POST)
     try:

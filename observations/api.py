@@ -101,6 +101,7 @@ class TargetViewSet(TenantModelViewSet):
     """
 
     serializer_class = TargetSerializer
+    permission_action = "targets.change"
 
     def get_queryset(self):
         request = self.request
@@ -159,6 +160,7 @@ class FrameViewSet(viewsets.ReadOnlyModelViewSet):
     with one or more multipart ``files`` to ingest them."""
 
     serializer_class = FrameSerializer
+    permission_actions = {"upload": "frames.upload"}
 
     def get_queryset(self):
         frames = Frame.objects.filter(tenant=self.request.tenant).select_related("site", "telescope", "instrument")

@@ -8,10 +8,10 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import get_valid_filename
 
-from portal.models import Role, Site
+from portal.models import Site
+from portal.permissions import require
 from portal.progress import queue_job, start_job
 from portal.uploads import refused_uploads
-from portal.views import require_role
 
 from .forms import FrameFilterForm, FrameUploadForm
 from .frames import filter_frames
@@ -61,7 +61,7 @@ def frame_file(request, tenant_slug, frame_id, kind):
 def frame_upload(request, tenant_slug):
     """Stage the uploaded FITS files and ingest them in a worker; the job page shows each file
     as it is done (created, duplicate or rejected with the reason)."""
-    require_role(request, Role.ADMIN, Role.ASTRONOMER)
+    require(request, "frames.upload")
     posted = request.method == "POST"
     form = FrameUploadForm(request.POST if posted else None, request.FILES if posted else None,
                            refusals=refused_uploads(request))  # fmt: skip

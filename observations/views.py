@@ -7,8 +7,7 @@ from django.db.models import prefetch_related_objects
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
-from portal.models import Role
-from portal.views import require_role
+from portal.permissions import require
 
 from . import services
 from .forms import ConeSearchForm, TargetFieldsForm, TargetForm, TargetImportForm
@@ -92,7 +91,7 @@ def target_image_file(request, tenant_slug, image_id, kind):
 
 
 def target_create(request, tenant_slug):
-    require_role(request, Role.ADMIN, Role.ASTRONOMER)
+    require(request, "targets.change")
     form = TargetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -112,7 +111,7 @@ def target_create(request, tenant_slug):
 
 def target_edit(request, tenant_slug, target_id):
     """Rename, re-tag, re-classify or share a target of this observatory."""
-    require_role(request, Role.ADMIN, Role.ASTRONOMER)
+    require(request, "targets.change")
     target = get_object_or_404(
         services.visible_targets(request.tenant, request.user).filter(tenant=request.tenant), pk=target_id
     )
@@ -130,7 +129,7 @@ def target_edit(request, tenant_slug, target_id):
 
 def target_import(request, tenant_slug):
     """Upload a CSV or VOTable list; every row is reported as created or skipped with its reason."""
-    require_role(request, Role.ADMIN, Role.ASTRONOMER)
+    require(request, "targets.change")
     form = TargetImportForm(request.POST or None, request.FILES or None)
     report = None
     if request.method == "POST" and form.is_valid():

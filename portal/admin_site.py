@@ -7,7 +7,7 @@ tenant model admin lists and saves rows of that tenant only.
 
 from django.contrib import admin
 
-from .models import Role
+from .permissions import may
 
 
 class TenantAdminSite(admin.AdminSite):
@@ -19,7 +19,7 @@ class TenantAdminSite(admin.AdminSite):
         user = request.user
         if not (user.is_active and user.is_authenticated):
             return False
-        return user.is_superuser or getattr(request, "tenant_role", None) == Role.ADMIN
+        return user.is_superuser or may(getattr(request, "tenant_role", None), "admin.site")
 
     def each_context(self, request):
         context = super().each_context(request)

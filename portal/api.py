@@ -88,19 +88,25 @@ class TenantModelViewSet(viewsets.ModelViewSet):
         serializer.save(tenant=self.request.tenant)
 
 
-class SiteViewSet(TenantModelViewSet):
+class FacilityViewSet(TenantModelViewSet):
+    """Sites and their equipment: the pages let only admins change them (in the admin)."""
+
+    permission_action = "sites.change"
+
+
+class SiteViewSet(FacilityViewSet):
     serializer_class = SiteSerializer
 
 
-class TelescopeViewSet(TenantModelViewSet):
+class TelescopeViewSet(FacilityViewSet):
     serializer_class = TelescopeSerializer
 
 
-class InstrumentViewSet(TenantModelViewSet):
+class InstrumentViewSet(FacilityViewSet):
     serializer_class = InstrumentSerializer
 
 
-class FilterViewSet(TenantModelViewSet):
+class FilterViewSet(FacilityViewSet):
     serializer_class = FilterSerializer
 
 
@@ -108,4 +114,5 @@ class FilterViewSet(TenantModelViewSet):
 def whoami(request):
     """Which tenant and scope this key gives: the first call a partner's client makes."""
     key = request.auth
-    return Response({"tenant": {"slug": key.tenant.slug, "name": key.tenant.name}, "key": key.name, "scope": key.scope})
+    return Response({"tenant": {"slug": key.tenant.slug, "name": key.tenant.name}, "key": key.name, "scope": key.scope,
+                     "role": key.owner_role})  # fmt: skip

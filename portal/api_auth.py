@@ -1,4 +1,5 @@
-"""API-key authentication: the key decides the tenant of every API request."""
+"""API-key authentication: the key decides the tenant of every API request, and its owner's
+current role in that tenant decides what the request may do."""
 
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from rest_framework import authentication, exceptions, permissions
 
 from . import tenancy, throttling
 from .models import ApiKey
+from .permissions import may, role_of, roles_for
 
 KEYWORDS = ("Api-Key", "Bearer")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -29,6 +31,12 @@ def active_key(plain):
         raise KeyRefused("Unknown API key.")
     if not key.is_active:
         raise KeyRefused("This API key has been revoked.")
+    key.owner_role = role_of(key.created_by, key.tenant)
+    if key.owner_role is None:
+        raise KeyRefused(
+            f"This API key's owner, {key.created_by}, is no longer a member of {key.tenant}; "
+            "the key stopped working with the membership. Ask a tenant admin for a key of your own."
+        )
     return key
 
 
@@ -87,13 +95,46 @@ def _within(count, scope, ident, rate):
         raise exceptions.Throttled(wait=limited.retry_after) from limited
 
 
-class HasTenantApiKey(permissions.BasePermission):
-    """Any valid key may read; only a read-write key may change anything."""
+class ActsAsKeyOwner(permissions.BasePermission):
+    """A key may do what its owner's current role may do on the pages, and writes only if it
+    is a read-write key.
 
-    message = "This API key is read-only; ask your tenant admin for a read-write key."
+    Each view names its actions: ``permission_action`` for changes (a string) and, for its
+    extra routes, ``permission_actions`` by DRF action name. Reading needs ``tenant.read``.
+    A change a view names no action for is refused: a new endpoint is closed until it says who
+    may use it.
+    """
 
     def has_permission(self, request, view):
         key = request.auth
         if not isinstance(key, ApiKey):
             return False
-        return request.method in permissions.SAFE_METHODS or key.can_write
+        if not hasattr(view, request.method.lower()):
+            return True  # a method this endpoint does not answer: its 405 says so, for every role
+        action = permission_action(request, view)
+        if action is None or not may(key.owner_role, action):
+            allowed = f"Only {roles_for(action)} may do this" if action else "This endpoint changes nothing"
+            raise exceptions.PermissionDenied(
+                f"{allowed}; this key acts as its owner, {key.created_by}, "
+                f"now a {key.owner_role.label.lower()} of {key.tenant}."
+            )
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        if not key.can_write:
+            raise exceptions.PermissionDenied("This API key is read-only; ask your tenant admin for a read-write key.")
+        if not may(key.owner_role, "api.write"):
+            raise exceptions.PermissionDenied(
+                f"This key acts as its owner, {key.created_by}, now a {key.owner_role.label.lower()} of {key.tenant}, "
+                f"and {key.owner_role.label.lower()}s' keys only read."
+            )
+        return True
+
+
+def permission_action(request, view):
+    """The named action (see portal.permissions) that ``request`` to ``view`` performs, or None."""
+    named = getattr(view, "permission_actions", {}).get(getattr(view, "action", None))
+    if named is not None:
+        return named
+    if request.method in permissions.SAFE_METHODS:
+        return "tenant.read"
+    return getattr(view, "permission_action", None)

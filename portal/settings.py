@@ -221,7 +221,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api_auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["portal.api_auth.HasTenantApiKey"],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api_auth.ActsAsKeyOwner"],
     "DEFAULT_PAGINATION_CLASS": "portal.pagination.BoundedLimitOffsetPagination",
     "DEFAULT_PARSER_CLASSES": [
         "portal.api_parsers.BoundedJSONParser",

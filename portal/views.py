@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -13,13 +13,9 @@ from . import services
 from .forms import AddMemberForm, ApiKeyForm, ChangeRoleForm, SignInForm
 from .health import portal_health
 from .models import ApiKey, Job, Membership, Role, Site, Tenant
+from .permissions import may, require
 from .plots import sites_world_map
 from .progress import queue_job, start_job
-
-
-def require_role(request, *roles):
-    if request.tenant_role not in roles:
-        raise PermissionDenied(f"This needs one of these roles in {request.tenant}: {', '.join(roles)}.")
 
 
 @login_required
@@ -48,7 +44,7 @@ def tenant_home(request, tenant_slug):
 @require_POST
 def start_selftest(request, tenant_slug):
     """Queue a self-test on the ``gpu`` workers and open the page that watches it."""
-    require_role(request, Role.ADMIN, Role.ASTRONOMER)
+    require(request, "jobs.start")
     from mlmodels.tasks import accelerator_selftest
 
     job = start_job(tenant=request.tenant, user=request.user, kind="selftest", title="GPU worker self-test", total=20)
@@ -63,11 +59,11 @@ def job_detail(request, tenant_slug, job_id):
 
 def api_keys(request, tenant_slug):
     """List the tenant's keys; issue a new one, whose secret is shown on this page only once."""
-    require_role(request, Role.ADMIN, Role.PARTNER, Role.ASTRONOMER)
+    require(request, "api_keys.manage")
     form = ApiKeyForm(request.POST or None)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        if form.cleaned_data["scope"] == "write" and request.tenant_role not in (Role.ADMIN, Role.PARTNER):
+        if form.cleaned_data["scope"] == "write" and not may(request.tenant_role, "api_keys.issue_write"):
             form.add_error("scope", "Only admins and partners can issue read-write keys.")
         else:
             key, new_key = ApiKey.issue(
@@ -78,7 +74,7 @@ def api_keys(request, tenant_slug):
             )
             form = ApiKeyForm()
     keys = ApiKey.objects.filter(tenant=request.tenant).select_related("created_by")
-    if request.tenant_role != Role.ADMIN:
+    if not may(request.tenant_role, "api_keys.see_all"):
         keys = keys.filter(created_by=request.user)
     return render(request, "portal/api_keys.html", {"form": form, "keys": keys, "new_key": new_key})
 
@@ -86,7 +82,7 @@ def api_keys(request, tenant_slug):
 @require_POST
 def revoke_api_key(request, tenant_slug, key_id):
     keys = ApiKey.objects.filter(tenant=request.tenant)
-    if request.tenant_role != Role.ADMIN:
+    if not may(request.tenant_role, "api_keys.see_all"):
         keys = keys.filter(created_by=request.user)
     key = get_object_or_404(keys, pk=key_id, revoked_at__isnull=True)
     key.revoke()
@@ -96,7 +92,7 @@ def revoke_api_key(request, tenant_slug, key_id):
 
 def members(request, tenant_slug):
     """The tenant's members; admins add people (new users get a temporary password, shown once)."""
-    require_role(request, Role.ADMIN)
+    require(request, "members.manage")
     form = AddMemberForm(request.POST or None)
     added = None
     if request.method == "POST" and form.is_valid():
@@ -117,7 +113,7 @@ def members(request, tenant_slug):
 
 @require_POST
 def change_member(request, tenant_slug, membership_id):
-    require_role(request, Role.ADMIN)
+    require(request, "members.manage")
     membership = get_object_or_404(Membership, tenant=request.tenant, pk=membership_id)
     try:
         if request.POST.get("action") == "remove":
