@@ -46,7 +46,7 @@ class AlertJSONParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         _refuse_a_body_over_the_limit(parser_context)
-        return loads_bounded(stream.read())
+        return loads_bounded(stream.read(), refuse_nul=False)
 
 
 class AvroParser(BaseParser):

@@ -81,3 +81,15 @@ def test_pages_keep_their_html_error_pages(db, client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
     assert server_error(RequestFactory().get("/t/x/")).status_code == 500
+
+
+@pytest.mark.parametrize("url, body, named", [
+    ("/api/v1/targets/", '{"name": "M\\u000051", "ra_deg": 10, "dec_deg": 20}', "name"),
+    ("/api/v1/targets/", '{"name": "M51", "ra_deg": 10, "dec_deg": 20, "tags": ["a\\u0000"]}', "tags[0]"),
+    ("/api/v1/alert-filters/", '{"name": "x", "conditions": {"bands": ["r\\u0000"]}}', "conditions.bands[0]"),
+    ("/api/v1/sites/", '{"code\\u0000": "x"}', "a key"),
+])  # fmt: skip
+def test_a_nul_in_a_json_body_is_refused_naming_where_not_a_database_error(partner, url, body, named):
+    """PostgreSQL stores no NUL in text or JSONB: the parser refuses one wherever it is, before
+    any field (a JSONField included) can hand it to the database."""
+    assert_problem(partner.post(url, body, content_type="application/json"), 400, "NUL", named)
