@@ -28,6 +28,7 @@ from astropy import units as u
 from astropy.coordinates import Angle, SkyCoord, angular_separation
 
 from observations.models import Target
+from portal.parameters import BIGINT_MAX
 
 from .synthetic import KINDS
 
@@ -68,7 +69,8 @@ def clean_conditions(conditions):
         clean["cone"] = _cone(conditions["cone"])
     if "targets" in conditions:
         targets = conditions["targets"]
-        if not isinstance(targets, list) or not targets or not all(type(t) is int and 0 < t < 2**63 for t in targets):
+        ids = targets if isinstance(targets, list) else []
+        if not ids or not all(type(t) is int and 0 < t <= BIGINT_MAX for t in ids):
             raise FilterInvalid("targets: a non-empty list of target ids is required")
         clean["targets"] = sorted(set(targets))
     if conditions.get("known_targets_only"):
