@@ -3,6 +3,7 @@ base64; or an Avro container file, as brokers hand them out), list and search wh
 read one with its history and stamps."""
 
 import base64
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db.models import Exists, FloatField, OuterRef, Q
@@ -17,7 +18,7 @@ from rest_framework.settings import api_settings
 from observations.sky import PositionError, parse_cone
 from portal import parameters
 from portal.api_errors import BodyTooLarge
-from portal.api_parsers import loads_bounded
+from portal.api_parsers import json_items
 
 from . import services
 from .avro import AvroUnreadable, read_alerts
@@ -27,6 +28,8 @@ from .models import Alert, AlertClassification, AlertFilter, FollowUpRequest, So
 from .webhooks import refused_destination
 
 MAX_BATCH = 1000
+PACKET_MAX_BYTES = 16 * 2**20  # a ZTF packet with its three stamps in base64 is ~70-175 kB
+PACKET_MAX_VALUES = 200_000  # a packet with a thousand earlier detections has ~50,000
 
 
 def _refuse_a_body_over_the_limit(parser_context):
@@ -40,33 +43,34 @@ def _refuse_a_body_over_the_limit(parser_context):
 class AlertJSONParser(BaseParser):
     """A packet or a list of packets as JSON, up to ALERTS_API_MAX_BODY_BYTES rather than
     Django's 2.5 MiB for other bodies: 1,000 packets with base64 stamps come to ~70-175 MB.
-    Not a subclass of DRF's JSONParser, which reads the body through Django's limit."""
+    The packets are read one by one as the view stores them (``json_items``), so a web process
+    holds one batch of them, never the body. Not a subclass of DRF's JSONParser, which reads
+    the body whole through Django's limit."""
 
     media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
         _refuse_a_body_over_the_limit(parser_context)
-        return loads_bounded(stream.read(), refuse_nul=False)
+        return json_items(stream, item_bytes=PACKET_MAX_BYTES, item_values=PACKET_MAX_VALUES)
 
 
 class AvroParser(BaseParser):
     """An Avro container file as the body, labelled ``avro/binary`` as brokers label them: its
-    records, read whole before anything is stored, so a body cut short stores nothing. At most
-    one record past MAX_BATCH is read: the view then refuses the batch by its size."""
+    records, read one by one as the view stores them (in one transaction, so a body cut short
+    stores nothing)."""
 
     media_type = "avro/binary"
 
     def parse(self, stream, media_type=None, parser_context=None):
         _refuse_a_body_over_the_limit(parser_context)
-        records = []
-        try:
-            for record in read_alerts(stream):
-                records.append(record)
-                if len(records) > MAX_BATCH:
-                    break
-        except AvroUnreadable as error:
-            raise ParseError(f"the body is not a readable Avro container file: {error}; nothing was stored") from None
-        return records
+        return _avro_records(stream)
+
+
+def _avro_records(stream):
+    try:
+        yield from read_alerts(stream)
+    except AvroUnreadable as error:
+        raise ParseError(f"the body is not a readable Avro container file: {error}; nothing was stored") from None
 
 
 class ApplicationAvroParser(AvroParser):
@@ -187,12 +191,16 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(FollowUpSerializer(made).data, status=status.HTTP_201_CREATED)
 
     def create(self, request):
-        if request.content_type.split(";")[0].strip() in AVRO_MEDIA_TYPES and not isinstance(request.data, list):
-            raise ParseError("the body is empty: send an Avro container file of 1 to 1,000 alert packets")
-        packets = request.data if isinstance(request.data, list) else [request.data]
-        if not packets or len(packets) > MAX_BATCH:
-            raise ValidationError({"packets": f"send 1 to {MAX_BATCH} packets, got {len(packets)}"})
-        result = services.ingest_packets(request.tenant, packets, source=Source.REST, origin=request.auth.name)
+        if not isinstance(request.data, Iterator):  # no body: DRF gives an empty form
+            raise ParseError(f"the body is empty: send 1 to {MAX_BATCH:,} alert packets, as JSON or Avro")
+        try:
+            result = services.ingest_records(request.tenant, request.data, source=Source.REST,
+                                             origin=request.auth.name, most=MAX_BATCH)  # fmt: skip
+        except services.TooManyPackets:
+            raise ValidationError({"packets": f"send 1 to {MAX_BATCH:,} packets a request, got more; "
+                                              "nothing was stored"}) from None  # fmt: skip
+        if not result.outcomes:
+            raise ValidationError({"packets": f"send 1 to {MAX_BATCH:,} packets, got none"})
         if result.refused and not result.alerts and not result.duplicates:
             raise ValidationError({"packets": [f"packet {index}: {reason}" for index, reason in result.refused]})
         body = {"stored": len(result.alerts), "duplicates": result.duplicates, "ids": [a.pk for a in result.alerts],

@@ -154,24 +154,38 @@ def _redis():
 
 
 def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):
-    """Store every packet of an Avro container, in batches, all or nothing: a file that is
-    empty, not Avro, or breaks part way (cut short in transfer, corrupt) stores none of its
-    packets and is one dead letter saying what is wrong with it (``unreadable``). In a
-    readable file, bad packets are refused one by one and the rest stored."""
-    result, batch, offset = IngestResult(), [], 0
+    """Store every packet of an Avro container, all or nothing: a file that is empty, not Avro,
+    or breaks part way (cut short in transfer, corrupt) stores none of its packets and is one
+    dead letter saying what is wrong with it (``unreadable``). In a readable file, bad packets
+    are refused one by one and the rest stored."""
     try:
-        with transaction.atomic():
-            for record in read_alerts(fileobj):
-                batch.append(record)
-                if len(batch) == FILE_BATCH:
-                    result.merge(ingest_packets(tenant, batch, source=source, origin=origin), offset)
-                    offset, batch = offset + len(batch), []
-            if batch:
-                result.merge(ingest_packets(tenant, batch, source=source, origin=origin), offset)
+        return ingest_records(tenant, read_alerts(fileobj), source=source, origin=origin)
     except AvroUnreadable as error:
         reason = f"{origin or 'the file'}: {error}; nothing of it was stored"
         _dead_letter(tenant, source, origin, reason, None, None)
         return IngestResult(unreadable=reason)
+
+
+class TooManyPackets(Exception):
+    pass
+
+
+def ingest_records(tenant, records, *, source, origin="", most=None):
+    """Store packets as ``records`` yields them, FILE_BATCH at a time, so that memory holds one
+    batch however many there are, in one transaction: should reading them fail part way (a
+    file or body cut short or corrupt), or pass ``most`` (TooManyPackets), nothing of them is
+    kept and the reader's error goes to the caller."""
+    result, batch, offset = IngestResult(), [], 0
+    with transaction.atomic():
+        for record in records:
+            batch.append(record)
+            if most is not None and offset + len(batch) > most:
+                raise TooManyPackets(f"more than {most:,} packets")
+            if len(batch) == FILE_BATCH:
+                result.merge(ingest_packets(tenant, batch, source=source, origin=origin), offset)
+                offset, batch = offset + len(batch), []
+        if batch:
+            result.merge(ingest_packets(tenant, batch, source=source, origin=origin), offset)
     return result
 
 

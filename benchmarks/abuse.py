@@ -6,7 +6,8 @@ sends in turn: an upload one byte over ``FRAME_MAX_BYTES`` (refused by Django's 
 handlers), one 2 MiB over it (past ``REQUEST_MAX_BYTES``: refused by the web server before
 the application sees it); a gzipped frame of a few hundred
 kilobytes that inflates to 604 MB; an alert whose three stamps each inflate from about 100 kB
-to 100 MB. While each is answered, every web process's resident memory is sampled (psutil,
+to 100 MB; a 64 MiB alert packet of empty lists; the largest batch of alerts (1,000 packets
+with stamps, about 70 MB). While each is answered, every web process's resident memory is sampled (psutil,
 every 10 ms). Figures per bomb: the answer's status and seconds, each process's peak RSS,
 its growth over its idle RSS, and what it still holds two seconds later. Baseline, same run:
 each process's idle RSS, measured after every kind of request has been served once, so
@@ -29,6 +30,7 @@ import time
 import uuid
 import zlib
 
+from alert_latency import packets
 from embedded_portal import embedded_portal, machine
 
 MB = 10**6
@@ -120,6 +122,13 @@ def post(port, path, body, headers, timeout=600):
         connection.close()
 
 
+def many_values(size):
+    """One alert packet of ``size`` bytes that is nearly all empty lists: JSON decoded whole
+    would cost about 30 bytes of memory a byte of it."""
+    head, tail = b'[{"candidate": [', b"[]]}]"
+    return head + b"[]," * ((size - len(head) - len(tail)) // 3) + tail
+
+
 def stamp_packet(stamp):
     from alerts.synthetic import make_alert
 
@@ -160,6 +169,8 @@ def run(quick):
             "gzip_inflated_frame": lambda: Multipart(0, gzip_bomb(12288 // (2 if quick else 1),
                                                                   12288 // (2 if quick else 1))),
             "inflated_stamps": lambda: json.dumps(stamp_packet(gzip_bomb(5000 // scale, 5000 // scale))).encode(),
+            "alerts_many_values": lambda: many_values(64 * 2**20 // scale),
+            "alerts_largest_batch": lambda: json.dumps(packets(1000 // scale)).encode(),
         }  # fmt: skip
         small = {"frame": Multipart(0, gzip.compress(fits_header(8, 8) + bytes(256))),
                  "alert": json.dumps(stamp_packet(gzip.compress(fits_header(8, 8) + bytes(256)))).encode()}  # fmt: skip

@@ -5,6 +5,7 @@ import base64
 import copy
 import gzip
 import io
+import json
 
 import pytest
 from astropy.io import fits
@@ -240,3 +241,29 @@ def test_a_replayed_stream_goes_on_past_a_bad_packet(observatory, tmp_path):
     progress = run_stream(stream, max_alerts=3, seconds=30)
     assert (progress.stored, progress.refused) == (2, 1)
     assert DeadLetter.objects.get().reason.startswith("objectId:")
+
+
+def test_a_posted_list_is_stored_as_it_is_read_and_one_cut_short_or_too_long_stores_nothing(observatory):
+    """Packets are read from the body one by one (a web process never holds a whole body of a
+    thousand packets): a list longer than the reading's megabyte is stored whole, and one that
+    is cut short, holds more than 1,000 packets or a packet of too many values stores nothing,
+    dead letters included, and says which."""
+    tenant, users = observatory
+    client = api_client(tenant, users["admin"])
+    packets = [as_json(make_alert(60 + n).packet) for n in range(30)]
+    body = json.dumps(packets).encode()
+    assert len(body) > 2**20
+    cut = client.post("/api/v1/alerts/", body[: len(body) - 1000], content_type="application/json")
+    assert cut.status_code == 400 and "cut short" in cut.json()["detail"]
+    too_many = client.post("/api/v1/alerts/", b"[" + b",".join([b"{}"] * 1001) + b"]", content_type="application/json")
+    assert too_many.status_code == 400
+    assert too_many.json()["detail"] == "packets: send 1 to 1,000 packets a request, got more; nothing was stored"
+    swollen = json.dumps([packets[0], {"candidate": [[]] * 300_000}]).encode()
+    refused = client.post("/api/v1/alerts/", swollen, content_type="application/json")
+    assert refused.status_code == 400 and refused.json()["detail"] == "item 1 holds more than 200,000 values"
+    with tenant_context(tenant):  # each request ends the test's
+        assert not Alert.objects.exists() and not DeadLetter.objects.exists()
+    whole = client.post("/api/v1/alerts/", body, content_type="application/json")
+    assert whole.status_code == 201 and whole.json()["stored"] == 30
+    with tenant_context(tenant):
+        assert Alert.objects.count() == 30
