@@ -29,6 +29,11 @@ class _Discarded:
 class BoundedWebRequest(http_protocol.WebRequest):
     received = 0
 
+    def __init__(self, *args, **kwargs):
+        # Twisted would parse a multipart body itself, whole in memory, into arguments Daphne
+        # never reads, and answer one it cannot parse with a bare 400 the portal never sees.
+        super().__init__(*args, **{**kwargs, "parsePOSTFormSubmission": False})
+
     def handleContentChunk(self, data):
         if isinstance(self.content, _Discarded):
             return
