@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db.models import Exists, FloatField, OuterRef, Q
 from django.db.models.expressions import RawSQL
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError, ValidationError
@@ -15,6 +17,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from observations.api import CONE_PARAMETERS, REPORT
 from observations.sky import PositionError, parse_cone
 from portal import parameters
 from portal.api_errors import BodyTooLarge
@@ -93,12 +96,12 @@ class AlertSerializer(serializers.ModelSerializer):
                   "observed_at", "mjd", "band", "magnitude", "magnitude_error", "positive", "broker_real_bogus",
                   "received_at", "classifications"]  # fmt: skip
 
-    def get_classifications(self, alert):
+    def get_classifications(self, alert) -> list[dict]:
         return [{"model": answer.version.model.name, "version": answer.version.number, "label": answer.label,
                  "probabilities": answer.probabilities, "refusal": answer.refusal}
                 for answer in alert.classifications.all()]  # fmt: skip
 
-    def get_target(self, alert):
+    def get_target(self, alert) -> dict | None:
         target = alert.alert_object.target
         return None if target is None else {"id": target.pk, "name": target.name}
 
@@ -115,16 +118,54 @@ class AlertDetailSerializer(AlertSerializer):
     class Meta(AlertSerializer.Meta):
         fields = [*AlertSerializer.Meta.fields, "history", "stamps"]
 
-    def get_history(self, alert):
+    def get_history(self, alert) -> list[dict]:
         """Detections stored before their sign was kept were positive: ZTF sent only those then."""
         return [{**entry, "positive": entry.get("positive", True)} if "magnitude" in entry else entry
                 for entry in alert.history]  # fmt: skip
 
-    def get_stamps(self, alert):
+    def get_stamps(self, alert) -> dict:
         stamps = {name: bytes(getattr(alert, f"{name}_stamp")) for name in ("science", "template", "difference")}
         return {name: base64.b64encode(data).decode() if data else None for name, data in stamps.items()}
 
 
+class FollowUpSerializer(serializers.ModelSerializer):
+    target = serializers.SerializerMethodField()
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    rule = serializers.SlugRelatedField(slug_field="name", read_only=True, help_text="the filter whose rule asked")
+
+    class Meta:
+        model = FollowUpRequest
+        fields = ["id", "target", "alert", "priority", "status", "note", "requested_by", "rule", "created_at"]
+
+    def get_target(self, request) -> dict:
+        return {"id": request.target_id, "name": request.target.name}
+
+
+PACKET = {"type": "object", "additionalProperties": True, "description": "an alert packet in ZTF's or Rubin's schema"}
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[
+        OpenApiParameter("after", int, description="only ids above it, oldest first"),
+        OpenApiParameter("object", str, description="the broker's object id"),
+        OpenApiParameter("target", int, description="a target's id"),
+        OpenApiParameter("band", str), OpenApiParameter("brighter_than", float, description="magnitude"),
+        OpenApiParameter("class", str, description="what a light-curve model said"),
+        OpenApiParameter("since", OpenApiTypes.DATETIME), OpenApiParameter("until", OpenApiTypes.DATETIME),
+        *CONE_PARAMETERS,
+    ]),
+    create=extend_schema(
+        request={"application/json": {"oneOf": [PACKET, {"type": "array", "items": PACKET}]},
+                 "avro/binary": OpenApiTypes.BINARY, "application/avro": OpenApiTypes.BINARY},
+        responses={201: REPORT, 200: REPORT},
+    ),
+    follow_up=extend_schema(
+        request=inline_serializer("FollowUpAsk", {
+            "priority": serializers.ChoiceField(FollowUpRequest.Priority.choices, default=FollowUpRequest.Priority.TOP),
+            "note": serializers.CharField(required=False)}),
+        responses={201: FollowUpSerializer},
+    ),
+)  # fmt: skip
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Alerts of the key's observatory, newest first.
 
@@ -270,19 +311,8 @@ def separation_deg(ra_deg, dec_deg):
     return RawSQL(f"2 * asind(least(1, sqrt({haversine})))", [dec_deg, dec_deg, ra_deg], output_field=FloatField())
 
 
-class FollowUpSerializer(serializers.ModelSerializer):
-    target = serializers.SerializerMethodField()
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    rule = serializers.SlugRelatedField(slug_field="name", read_only=True, help_text="the filter whose rule asked")
-
-    class Meta:
-        model = FollowUpRequest
-        fields = ["id", "target", "alert", "priority", "status", "note", "requested_by", "rule", "created_at"]
-
-    def get_target(self, request):
-        return {"id": request.target_id, "name": request.target.name}
-
-
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("status", str, enum=FollowUpRequest.Status.values)]))  # fmt: skip
 class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
     """Follow-up requests of the key's observatory, newest first (``status``=pending, …)."""
 

@@ -288,6 +288,9 @@ def _crossmatch(tenant, first_packets):
 
 
 def _dead_letter(tenant, source, origin, reason, record, candidate_id):
+    """A refusal's reason may quote the packet (its field names), NUL and all; PostgreSQL text
+    holds no NUL, so it is stored escaped: the packet itself is kept whole in ``payload``."""
+    reason = reason.replace("\x00", "\\x00")
     DeadLetter.objects.create(tenant=tenant, source=source, origin=origin[:200], reason=reason,
                               candidate_id=candidate_id, payload=_payload(record))  # fmt: skip
 

@@ -13,9 +13,15 @@ its growth over its idle RSS, and what it still holds two seconds later. Baselin
 each process's idle RSS, measured after every kind of request has been served once, so
 lazily loaded modules are not counted as growth. Goal: no process grows by more than 200 MB.
 
+Then the fixed fuzz run of tests/api_fuzz.py (the one the fuzz test makes, with more examples:
+FUZZ_EXAMPLES per operation and generation mode, derandomized) against the same portal, as
+the tenant admin's key: the count of 5xx answers (goal 0), of 4xx not said as problem+json,
+and of refused requests after which the tenant had more or fewer rows.
+
     python benchmarks/abuse.py [--quick]
 
-``--quick`` sets FRAME_MAX_BYTES to 64 MiB and makes the bombs a quarter of the size.
+``--quick`` sets FRAME_MAX_BYTES to 64 MiB, makes the bombs a quarter of the size and the fuzz
+run QUICK_FUZZ_EXAMPLES per operation and mode.
 """
 
 import argparse
@@ -33,8 +39,11 @@ import zlib
 from alert_latency import packets
 from embedded_portal import embedded_portal, machine
 
+from tests.api_fuzz import fuzz_api, tenant_rows, wait_answering
+
 MB = 10**6
 GOAL_GROWTH_MB = 200
+FUZZ_EXAMPLES, QUICK_FUZZ_EXAMPLES = 10, 3
 
 
 def fits_header(width, height):
@@ -155,12 +164,12 @@ def run(quick):
         Membership.objects.create(tenant=tenant, user=user, role="admin")
         _, key = ApiKey.issue(tenant=tenant, created_by=user, name="abuse", scope="write")
     env = {**os.environ, "SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0",
-           "FRAME_MAX_BYTES": str(frame_limit)}  # fmt: skip
+           "FRAME_MAX_BYTES": str(frame_limit), "NAME_RESOLVER_URLS": "http://127.0.0.1:9/"}  # fmt: skip
     log_dir = __import__("pathlib").Path(os.environ["ARRAYSCOPE_VAR"]) / "log"
     port = 8000 + os.getpid() % 1000
     servers = spawn_web("127.0.0.1", port, env, log_dir)
     try:
-        _wait_answering(port)
+        wait_answering(f"http://127.0.0.1:{port}")
         processes = {server.name: psutil.Process(server.pid) for server in servers}
         auth = {"Authorization": f"Api-Key {key}"}
         bombs = {
@@ -199,6 +208,7 @@ def run(quick):
         figures["frame_max_bytes"] = frame_limit
         figures["goal_max_growth_mb"] = GOAL_GROWTH_MB
         figures["within_goal"] = all(figures[name]["max_growth_mb"] <= GOAL_GROWTH_MB for name in bombs)
+        figures["fuzz"] = fuzz_figures(port, key, tenant, QUICK_FUZZ_EXAMPLES if quick else FUZZ_EXAMPLES)
         return figures, baseline, list(bombs)
     finally:
         stop_processes(servers)
@@ -211,18 +221,18 @@ def _send(port, auth, body):
     return post(port, "/api/v1/alerts/", body, {**auth, "Content-Type": "application/json"})
 
 
-def _wait_answering(port, timeout=120):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", "/healthz")
-            connection.getresponse().read()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+def fuzz_figures(port, key, tenant, examples):
+    report = fuzz_api(f"http://127.0.0.1:{port}", key, max_examples=examples, count_rows=tenant_rows(tenant))
+    return {
+        "examples_per_operation_and_mode": examples,
+        "calls": report.calls,
+        "server_errors": len(report.server_errors),
+        "goal_server_errors": 0,
+        "not_problem_json": len(report.not_problems),
+        "refusals_leaving_rows": len(report.rows_left),
+        "statuses": report.statuses,
+        "first_server_errors": report.server_errors[:5],
+    }
 
 
 def main():

@@ -1,6 +1,8 @@
 """REST API for the registry: the models a partner's key can use, and their versions."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -31,10 +33,11 @@ class MLModelSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "task", "architecture", "class_names", "input_spec", "description", "visibility",
                   "owner", "production_version", "versions"]  # fmt: skip
 
-    def get_production_version(self, model):
+    def get_production_version(self, model) -> int | None:
         return next((v.number for v in model.versions.all() if v.stage == ModelVersion.Stage.PRODUCTION), None)
 
 
+@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("task", str, enum=MLModel.Task.values)]))
 class MLModelViewSet(viewsets.ReadOnlyModelViewSet):
     """Models of the key's tenant and every tenant's public ones, each with its versions
     (stage, checksum, held-out metrics, what it was trained on). Filter with ``task``."""
@@ -78,6 +81,7 @@ class SimilarityQuery(serializers.Serializer):
     model = serializers.CharField(required=False, help_text="a morphology model's name; default: the first serving")
 
 
+@extend_schema_view(get=extend_schema(parameters=[SimilarityQuery], responses=OpenApiTypes.OBJECT))
 class SimilarGalaxies(APIView):
     """The galaxies nearest a target's colour image in a production morphology model's
     embedding space (cosine distance), filtered by class, site and scope (all, mine, public)."""

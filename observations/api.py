@@ -2,6 +2,8 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import prefetch_related_objects
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -14,9 +16,23 @@ from .forms import FrameFilterForm
 from .frames import filter_frames
 from .importing import TargetListError, import_targets
 from .ingest import ingest_frame
-from .models import Frame, Target
+from .models import Frame, Target, Visibility
 from .resolver import resolve_name
 from .sky import FRAMES, PositionError, parse_cone, parse_position, position_from_degrees
+
+CONE_PARAMETERS = [
+    OpenApiParameter("ra", float, description="cone centre's right ascension, degrees (with dec)"),
+    OpenApiParameter("dec", float, description="cone centre's declination, degrees (with ra)"),
+    OpenApiParameter("position", str, description="cone centre as any astropy-readable position"),
+    OpenApiParameter("radius", str, description="cone radius: arcmin unless a unit is given, e.g. 30arcsec"),
+]
+REPORT = {"type": "object", "additionalProperties": True}
+
+
+def multipart(**fields):
+    """A multipart request body's schema; each field a binary file unless given a schema of its own."""
+    properties = {name: schema or {"type": "string", "format": "binary"} for name, schema in fields.items()}
+    return {"multipart/form-data": {"type": "object", "properties": properties, "required": [next(iter(fields))]}}
 
 
 class TargetSerializer(serializers.ModelSerializer):
@@ -40,13 +56,13 @@ class TargetSerializer(serializers.ModelSerializer):
             "position", "frame", "allow_duplicate",
         ]  # fmt: skip
 
-    def get_ra_hms(self, target):
+    def get_ra_hms(self, target) -> str:
         return services.sexagesimal(target)[0]
 
-    def get_dec_dms(self, target):
+    def get_dec_dms(self, target) -> str:
         return services.sexagesimal(target)[1]
 
-    def get_separation_arcsec(self, target):
+    def get_separation_arcsec(self, target) -> float | None:
         separation = getattr(target, "separation_deg", None)
         return None if separation is None else round(separation * 3600, 3)
 
@@ -92,6 +108,12 @@ class TargetSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(serializers.as_serializer_error(error)) from error
 
 
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("q", str, description="name or alias"),
+    OpenApiParameter("kind", str, description="the kind of target, e.g. galaxy"),
+    *CONE_PARAMETERS,
+    OpenApiParameter("frame", str, enum=list(FRAMES), description="the frame of position"),
+]))  # fmt: skip
 class TargetViewSet(TenantModelViewSet):
     """Targets of the key's tenant plus every tenant's public ones (read-only).
 
@@ -124,6 +146,10 @@ class TargetViewSet(TenantModelViewSet):
     def perform_create(self, serializer):
         serializer.save()  # create_target puts it in the key's tenant
 
+    @extend_schema(
+        request=multipart(file=None, visibility={"type": "string", "enum": Visibility.values}),
+        responses={201: REPORT, 200: REPORT},
+    )
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[parsers.MultiPartParser])
     def import_list(self, request):
         """POST a CSV or VOTable as ``file`` (multipart); answers which rows were created or skipped."""
@@ -154,6 +180,12 @@ class FrameSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("site", int), OpenApiParameter("telescope", int), OpenApiParameter("filter_name", str),
+    OpenApiParameter("night", OpenApiTypes.DATE, description="the date the night began"),
+    OpenApiParameter("target", str, description="a target's name"),
+    OpenApiParameter("astrometry", str, enum=["yes", "no"]),
+]))  # fmt: skip
 class FrameViewSet(viewsets.ReadOnlyModelViewSet):
     """The key's tenant's frames. Filters: ``site``/``telescope`` (ids), ``filter_name``,
     ``night`` (YYYY-MM-DD), ``target`` (name), ``astrometry`` (yes/no). POST ``upload/``
@@ -169,6 +201,10 @@ class FrameViewSet(viewsets.ReadOnlyModelViewSet):
             raise serializers.ValidationError(form.errors)
         return filter_frames(frames, form.cleaned_data).prefetch_related("targets")
 
+    @extend_schema(
+        request=multipart(files={"type": "array", "items": {"type": "string", "format": "binary"}}),
+        responses={201: {"type": "array", "items": REPORT}, 200: {"type": "array", "items": REPORT}},
+    )
     @action(detail=False, methods=["post"], parser_classes=[parsers.MultiPartParser])
     def upload(self, request):
         uploads = request.FILES.getlist("files") or request.FILES.getlist("file")

@@ -2,6 +2,8 @@
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -110,6 +112,7 @@ class FilterViewSet(FacilityViewSet):
     serializer_class = FilterSerializer
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def whoami(request):
     """Which tenant and scope this key gives: the first call a partner's client makes."""

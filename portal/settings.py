@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "drf_spectacular",
     "channels",
     "portal",
     "observations",
@@ -233,6 +234,24 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["portal.throttling.ApiKeyRateThrottle"],
     "NUM_PROXIES": int(env("NUM_PROXIES", "0", help="trusted proxies whose X-Forwarded-For names the client")),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The API's OpenAPI 3 schema (portal.api_schema), served at /api/v1/schema/ to any API key and
+# kept in docs/openapi.yaml, which a test holds equal to what the code describes.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Arrayscope API",
+    "DESCRIPTION": "The partner API of an Arrayscope portal: facilities, targets, frames, alerts, alert filters, "
+    "follow-up requests and models of the observatory the API key belongs to. Every request carries "
+    "`Authorization: Api-Key ask_<prefix>_<secret>`; every failure is an RFC 9457 problem "
+    "(`application/problem+json`).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["portal.api_auth.ActsAsKeyOwner"],
+    "GET_MOCK_REQUEST": "portal.api_schema.mock_request",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api_schema.problem_responses",
+    ],
 }
 # Rate limits (portal.throttling), as N/s, N/min, N/h or N/<k>min: over one, a call gets 429
 # with Retry-After and a sign-in form says when to try again.

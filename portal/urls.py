@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from alerts import api as alerts_api
@@ -49,6 +50,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("t/<slug:tenant_slug>/", include(tenant_patterns)),
     path("api/v1/whoami/", api.whoami, name="api_whoami"),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/v1/targets/<int:target_id>/similar/", mlmodels_api.SimilarGalaxies.as_view(), name="api_similar"),
     path(
         "api/v1/targets/<int:target_id>/predictions/", mlmodels_api.TargetPredictions.as_view(), name="api_predictions"

@@ -41,8 +41,9 @@ class BoundedWebRequest(http_protocol.WebRequest):
 
     def __init__(self, *args, **kwargs):
         # Twisted would otherwise read a whole multipart or urlencoded body into memory and parse
-        # it with the email package (for its own ``request.args``, which Daphne never reads): a
-        # 64 MiB upload cost the process 800 MB. Django parses the body itself, from disk.
+        # it with the email package, for its own ``request.args``, which Daphne never reads (a
+        # 64 MiB upload cost the process 800 MB), and answer one it cannot parse with a bare 400
+        # the portal never sees. Django parses the body itself, from disk.
         super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
 
     def handleContentChunk(self, data):

@@ -134,3 +134,20 @@ def live_server_url(workers):
     wait_healthy(f"{url}/healthz", [*servers, *workers], timeout=60)
     yield url
     stop_processes(servers)
+
+
+@pytest.fixture
+def web_only_server(committed):
+    """An ASGI server with no workers, logging to files of its own, for tests of the web process
+    alone: ``(url, processes)``. Names resolve against a closed local port (no internet)."""
+    from tests.api_fuzz import wait_answering
+
+    port = _free_port()
+    env = {**_service_env(), "NAME_RESOLVER_URLS": "http://127.0.0.1:9/"}
+    servers = spawn_web("127.0.0.1", port, env, _log_dir(), name=unique("test-web-only"), count=1)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_answering(url)
+        yield url, servers
+    finally:
+        stop_processes(servers)

@@ -5,7 +5,9 @@ the API too."""
 import pytest
 from django.test import RequestFactory, override_settings
 
+from alerts.models import DeadLetter
 from portal.api_errors import server_error
+from portal.tenancy import tenant_context
 from tests.conftest import api_client
 
 PROBLEM = "application/problem+json"
@@ -93,3 +95,14 @@ def test_a_nul_in_a_json_body_is_refused_naming_where_not_a_database_error(partn
     """PostgreSQL stores no NUL in text or JSONB: the parser refuses one wherever it is, before
     any field (a JSONField included) can hand it to the database."""
     assert_problem(partner.post(url, body, content_type="application/json"), 400, "NUL", named)
+
+
+def test_a_refused_packet_whose_field_names_hold_a_nul_is_named_and_kept_as_a_dead_letter(tenant_factory):
+    """Found by the fuzz run (test_api_fuzz): the refusal quoted the packet's field names, NUL
+    and all, and writing it as a dead letter was a database error, a 500."""
+    tenant, users = tenant_factory()
+    response = api_client(tenant, users["admin"]).post("/api/v1/alerts/", '[{"a\\u0000b": 1}]',
+                                                       content_type="application/json")  # fmt: skip
+    assert "a\x00b" in assert_problem(response, 400, "packet 0: not an alert packet")["detail"]
+    with tenant_context(tenant):
+        assert DeadLetter.objects.get().reason.endswith("this one has a\\x00b")
