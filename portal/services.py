@@ -84,12 +84,13 @@ def revoke_api_key(key, origin=audit.SYSTEM):
 
 
 @transaction.atomic
-def create_tenant(*, slug, name, admin_username, admin_email="", description=""):
-    """A new tenant with its first admin; returns (tenant, admin's temporary password or None)."""
+def create_tenant(*, slug, name, admin_username, admin_email="", description="", origin=audit.SYSTEM):
+    """A new tenant with its first admin (the first entry of its audit log); returns (tenant,
+    admin's temporary password or None)."""
     if Tenant.objects.filter(slug=slug).exists():
         raise ValidationError(f"A tenant with slug {slug!r} already exists.")
     tenant = Tenant(slug=slug, name=name, description=description)
     tenant.full_clean()
     tenant.save()
-    _, password = add_member(tenant, username=admin_username, role=Role.ADMIN, email=admin_email)
+    _, password = add_member(tenant, username=admin_username, role=Role.ADMIN, email=admin_email, origin=origin)
     return tenant, password

@@ -101,6 +101,16 @@ def test_api_keys_issued_and_revoked_on_the_page_and_by_the_command(client, obse
     assert capsys.readouterr().out.strip() not in str(by_command.details), "the secret is never logged"
 
 
+def test_a_tenant_made_by_the_command_starts_its_log_with_its_first_admin(db):
+    call_command(
+        "create_tenant", "audited-obs", "Audited Observatory", "--admin", "audited-admin", stdout=io.StringIO()
+    )
+    (entry,) = _log(Tenant.objects.get(slug="audited-obs"))
+    assert (entry.action, entry.subject_label, entry.via, entry.actor_name) == (
+        "member.added", "audited-admin", "command", "")  # fmt: skip
+    assert entry.changes == [("role", None, "admin")] and entry.facts == {"new_user": True}
+
+
 def test_site_edits_through_the_api_name_the_key_and_every_changed_field(observatory):
     tenant, users = observatory
     client = api_client(tenant, users["admin"])
