@@ -74,7 +74,9 @@ class Migration(migrations.Migration):
                 (
                     "details",
                     models.JSONField(
-                        blank=True, default=dict, help_text='{"changes": [[field, before, after], …]} and any other facts.'
+                        blank=True,
+                        default=dict,
+                        help_text='{"changes": [[field, before, after], …]} and any other facts.',
                     ),
                 ),
                 (
