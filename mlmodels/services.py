@@ -13,7 +13,8 @@ from django.db.models import Case, When
 from django.utils import timezone
 
 from alerts.synthetic import KINDS as ALERT_KINDS
-from portal.models import Tenant
+from portal import audit
+from portal.models import Action, Tenant, Where
 from portal.progress import finish_job, queue_job, report_progress, start_job
 from portal.tenancy import tenant_context
 
@@ -157,7 +158,7 @@ def train_version_job(job, model, *, examples, epochs, seed=0, promote=False):
 
     version = train_version(model, job.created_by, examples=examples, epochs=epochs, seed=seed, on_epoch=report)
     if promote:
-        version, _ = promote_version(version, job.created_by)
+        version, _ = promote_version(version, job.created_by, audit.Origin(Where.TASK, job.created_by))
     finish_job(job, {"model": model.name, "version": version.number, "accuracy": round(version.metrics["accuracy"], 4),
                      "history": version.metrics["history"]},
                f"{model.name} v{version.number}: test accuracy {version.metrics['accuracy']:.3f}")  # fmt: skip
@@ -281,6 +282,17 @@ def _backfill_alerts(job, version):
     return classified
 
 
+@transaction.atomic
+def archive_version(version, origin=audit.SYSTEM):
+    """Retire ``version`` (kept for comparison, never served), in the owner's audit log."""
+    before = version.stage
+    version = registry.archive(version)
+    if before != version.stage:
+        audit.record(version.model.tenant, Action.MODEL_ARCHIVED, version.model, origin, version=version.number,
+                     changes={"stage": [before, version.stage]})  # fmt: skip
+    return version
+
+
 def index_embeddings(version):
     """Build the version's similarity index once its embeddings are written (a no-op when it
     has none, or has its index already)."""
@@ -291,16 +303,23 @@ def index_embeddings(version):
         ensure_embedding_index(version, dimensions)
 
 
-def promote_version(version, user):
+def promote_version(version, user, origin=None):
     """Put ``version`` in production and, once committed, backfill everything it now serves:
     the owner's images, frames or recent alerts, and every observatory's when the model is
     public. Returns the version and the owner's backfill job (None for models that classify
-    none of these)."""
+    none of these). The owner's audit log records it, by ``origin`` (``user`` in code or a
+    shell when not given)."""
     from . import tasks
 
     owner_job = None
     with transaction.atomic():
+        serving = version.model.versions.filter(stage=ModelVersion.Stage.PRODUCTION).values_list("number", flat=True)
+        previous = serving.first()
         version = registry.promote(version)
+        if previous != version.number:
+            origin = origin or audit.Origin(Where.SYSTEM, user)
+            audit.record(version.model.tenant, Action.MODEL_PROMOTED, version.model, origin,
+                         changes={"production version": [previous, version.number]})  # fmt: skip
         task = version.model.task
         if task not in SUBJECTS and task not in ALERT_TASKS:
             return version, None

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from observations.services import visible_targets
+from portal import audit
 from portal.models import Job, Site
 from portal.permissions import may, require
 from portal.progress import job_subject, queue_job, start_job
@@ -92,12 +93,12 @@ def change_stage(request, tenant_slug, model_id, number):
     version = get_object_or_404(ModelVersion, model__tenant=request.tenant, model_id=model_id, number=number)
     action = request.POST.get("action")
     if action == "promote":
-        version, backfill = services.promote_version(version, request.user)
+        version, backfill = services.promote_version(version, request.user, audit.origin(request))
         messages.success(request, f"{version.model.name} v{number} now serves predictions.")
         if backfill is not None:  # the page that follows it classifying what it has not seen
             return redirect("job_detail", tenant_slug=tenant_slug, job_id=backfill.pk)
     elif action == "archive":
-        registry.archive(version)
+        services.archive_version(version, audit.origin(request))
         messages.success(request, f"{version.model.name} v{number} is archived.")
     else:
         messages.error(request, f"Unknown action {action!r}: promote or archive.")

@@ -1,7 +1,8 @@
 from django.contrib import admin
 
 from .admin_site import TenantInline, TenantModelAdmin
-from .models import ApiKey, Filter, HeaderRule, Instrument, Site, Telescope, Tenant
+from .models import ApiKey, AuditEntry, Filter, HeaderRule, Instrument, Site, Telescope, Tenant
+from .permissions import may
 
 
 @admin.register(Tenant)
@@ -74,4 +75,27 @@ class ApiKeyAdmin(TenantModelAdmin):
     readonly_fields = ["name", "prefix", "scope", "created_by", "created_at", "last_used_at", "revoked_at"]
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(TenantModelAdmin):
+    """The audit log, as on its page: read only, here as in the database."""
+
+    list_display = ["at", "actor_name", "action", "subject_label", "via", "address"]
+    list_filter = ["action", "via"]
+    search_fields = ["actor_name", "subject_label"]
+    date_hierarchy = "at"
+    readonly_fields = [field.name for field in AuditEntry._meta.fields if field.name != "tenant"]
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and may(getattr(request, "tenant_role", None), "audit.view")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

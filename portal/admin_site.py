@@ -2,11 +2,14 @@
 
 Observatory admins manage their own sites and telescopes here without being Django
 staff: the site admits a tenant admin of the active tenant (or a superuser), and every
-tenant model admin lists and saves rows of that tenant only.
+tenant model admin lists and saves rows of that tenant only. Edits of the models the audit
+log follows (``portal.audit.KINDS``) are recorded there, field by field.
 """
 
 from django.contrib import admin
+from django.db import transaction
 
+from . import audit
 from .permissions import may
 
 
@@ -63,13 +66,31 @@ class TenantModelAdmin(TenantScoped, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             obj.tenant = request.tenant
+        before = audit.stored(obj)
         super().save_model(request, obj, form, change)
+        audit.record_edit(obj, before, audit.origin(request))
+
+    def delete_model(self, request, obj):
+        audit.record_edit(obj, None, audit.origin(request), deleted=True)
+        super().delete_model(request, obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        """The list's "delete selected": one entry per row, in the transaction of the delete
+        (the admin's own delete views have one; its bulk action has none)."""
+        for obj in queryset:
+            audit.record_edit(obj, None, audit.origin(request), deleted=True)
+        super().delete_queryset(request, queryset)
 
     def save_formset(self, request, form, formset, change):
+        origin = audit.origin(request)
         for inline_obj in formset.save(commit=False):
+            before = audit.stored(inline_obj)
             inline_obj.tenant = request.tenant
             inline_obj.save()
+            audit.record_edit(inline_obj, before, origin)
         for deleted in formset.deleted_objects:
+            audit.record_edit(deleted, None, origin, deleted=True)
             deleted.delete()
         formset.save_m2m()
 

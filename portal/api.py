@@ -2,6 +2,7 @@
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
@@ -9,6 +10,7 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from . import audit
 from .models import Filter, Instrument, Site, Telescope
 
 
@@ -91,9 +93,26 @@ class TenantModelViewSet(viewsets.ModelViewSet):
 
 
 class FacilityViewSet(TenantModelViewSet):
-    """Sites and their equipment: the pages let only admins change them (in the admin)."""
+    """Sites and their equipment: the pages let only admins change them (in the admin). Each
+    change is in the audit log, with the key it came with."""
 
     permission_action = "sites.change"
+
+    @transaction.atomic
+    def perform_create(self, serializer):
+        super().perform_create(serializer)
+        audit.record_edit(serializer.instance, None, audit.origin(self.request))
+
+    @transaction.atomic
+    def perform_update(self, serializer):
+        before = audit.stored(serializer.instance)  # validation already set the new values on the instance
+        serializer.save()
+        audit.record_edit(serializer.instance, before, audit.origin(self.request))
+
+    @transaction.atomic
+    def perform_destroy(self, instance):
+        audit.record_edit(instance, None, audit.origin(self.request), deleted=True)
+        instance.delete()
 
 
 class SiteViewSet(FacilityViewSet):

@@ -1,7 +1,9 @@
 """The demo observatories a first run shows: real sites on three continents, with telescopes.
 
 Loading is idempotent (keyed on slugs, codes and usernames), so every start of the
-launcher can call it and an edited demo row is put back as it was.
+launcher can call it and an edited demo row is put back as it was. Members are added and
+their roles put back through the membership services, so the audit log shows them, by the
+``load_demo`` command.
 """
 
 from django.contrib.auth import get_user_model
@@ -11,11 +13,13 @@ from alerts.demo import load_demo_alerts
 from mlmodels.demo import load_demo_models
 from observations.demo import load_demo_frames, load_demo_galaxy_images, load_demo_targets
 
-from .models import Filter, HeaderRule, Instrument, Membership, Role, Site, Telescope, Tenant
+from . import audit, services
+from .models import Filter, HeaderRule, Instrument, Membership, Role, Site, Telescope, Tenant, Where
 from .tenancy import tenant_context
 
 SDSS = [("g", 477, 137), ("r", 623, 138), ("i", 763, 153), ("z", 913, 95)]
 JOHNSON = [("B", 445, 94), ("V", 551, 88), ("R", 658, 138)]
+LOADER = audit.Origin(Where.COMMAND)  # in the audit log: the load_demo command, on nobody's behalf
 
 TENANTS = [
     {
@@ -110,7 +114,7 @@ def load_demo(password):
         )
         with tenant_context(tenant):
             for username, role in spec["members"].items():
-                Membership.objects.update_or_create(tenant=tenant, user=users[username], defaults={"role": role})
+                load_member(tenant, users[username], role)
             for site_spec in spec["sites"]:
                 load_site(tenant, dict(site_spec))
             if spec.get("targets"):
@@ -122,6 +126,14 @@ def load_demo(password):
                 load_demo_alerts(tenant, users["demo-astronomer"])
         tenants.append(tenant)
     return tenants
+
+
+def load_member(tenant, user, role):
+    membership = Membership.objects.filter(tenant=tenant, user=user).first()
+    if membership is None:
+        services.add_member(tenant, username=user.username, role=role, origin=LOADER)
+    else:
+        services.change_role(membership, role, LOADER)
 
 
 def load_site(tenant, spec):

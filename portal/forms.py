@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 
 from . import throttling
+from .models.audit import Action
 from .models.tenancy import ApiKeyScope, Role
 
 
@@ -22,6 +23,27 @@ class AddMemberForm(forms.Form):
 
 class ChangeRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's filters; every one is optional and the dates are UTC days, both included."""
+
+    action = forms.ChoiceField(required=False, label="Change")
+    actor = forms.ChoiceField(required=False, label="Person")
+    since = forms.DateField(required=False, label="From (UTC)", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To (UTC)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, actors, **kwargs):
+        super().__init__(*args, **kwargs)
+        kinds = [(kind, f"any {kind.replace('_', ' ')} change") for kind in Action.kinds()]
+        self.fields["action"].choices = [("", "every change"), ("Kinds", kinds), ("Changes", Action.choices)]
+        self.fields["actor"].choices = [("", "everyone"), *actors]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            self.add_error("until", "“To” is before “From”: the range holds no day.")
+        return data
 
 
 class SignInForm(AuthenticationForm):

@@ -38,6 +38,8 @@ PERMISSIONS = {
     # an earlier role (a demoted member's) still reads what a volunteer may read, and writes nothing.
     "api.write": (Role.ADMIN, Role.ASTRONOMER, Role.PARTNER),
     "members.manage": (Role.ADMIN,),
+    # Read who changed members, keys, models and equipment (the audit log, its page and admin).
+    "audit.view": (Role.ADMIN,),
     "models.manage": (Role.ADMIN,),
     "admin.site": (Role.ADMIN,),
 }

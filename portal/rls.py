@@ -117,3 +117,21 @@ class TenantRowLevelSecurity(Operation):
     @property
     def migration_name_fragment(self):
         return f"rls_{self.model_name.lower()}"
+
+
+# Tables whose rows the app may add and read but never change or remove: a log that the code it
+# records could rewrite would prove nothing. setup_database grants the app role every table and
+# then takes these rights back, on every start, so a later grant cannot restore them.
+APPEND_ONLY_TABLES = ("portal_auditentry",)
+
+
+def keep_append_only(connection, role):
+    """Revoke UPDATE, DELETE and TRUNCATE on the append-only tables from ``role`` (a name),
+    through ``connection`` (psycopg's own, which quotes identifiers)."""
+    from psycopg import sql
+
+    exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+    for table in APPEND_ONLY_TABLES if exists else ():
+        connection.execute(
+            sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(sql.Identifier(table), sql.Identifier(role))
+        )

@@ -1,4 +1,5 @@
-"""Tenant membership operations, shared by the members page and the management commands."""
+"""Tenant membership and API-key operations, shared by the pages and the management commands;
+each records itself in the audit log, in its own transaction."""
 
 import secrets
 
@@ -6,7 +7,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import Membership, Role, Tenant
+from . import audit
+from .models import Action, ApiKey, Membership, Role, Tenant
 from .tenancy import tenant_context
 
 
@@ -15,7 +17,7 @@ def _temporary_password():
 
 
 @transaction.atomic
-def add_member(tenant, *, username, role, email=""):
+def add_member(tenant, *, username, role, email="", origin=audit.SYSTEM):
     """Add a user (created if new) to ``tenant``.
 
     Returns the membership and, for a new user, their temporary password — shown once to
@@ -30,6 +32,8 @@ def add_member(tenant, *, username, role, email=""):
         if Membership.objects.filter(tenant=tenant, user=user).exists():
             raise ValidationError(f"{username} is already a member of {tenant.name}.")
         membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+        audit.record(tenant, Action.MEMBER_ADDED, user, origin, label=username, changes={"role": [None, role]},
+                     new_user=password is not None)  # fmt: skip
     return membership, password
 
 
@@ -41,25 +45,52 @@ def _ensure_another_admin(membership):
         )
 
 
-def change_role(membership, role):
+@transaction.atomic
+def change_role(membership, role, origin=audit.SYSTEM):
+    if role == membership.role:
+        return
     if role != Role.ADMIN:
         _ensure_another_admin(membership)
-    membership.role = role
+    before, membership.role = membership.role, role
     membership.save(update_fields=["role"])
-
-
-def remove_member(membership):
-    _ensure_another_admin(membership)
-    membership.delete()
+    _record_member(membership, Action.MEMBER_ROLE_CHANGED, origin, [before, role])
 
 
 @transaction.atomic
-def create_tenant(*, slug, name, admin_username, admin_email="", description=""):
-    """A new tenant with its first admin; returns (tenant, admin's temporary password or None)."""
+def remove_member(membership, origin=audit.SYSTEM):
+    _ensure_another_admin(membership)
+    _record_member(membership, Action.MEMBER_REMOVED, origin, [membership.role, None])
+    membership.delete()
+
+
+def _record_member(membership, action, origin, role):
+    user = membership.user
+    audit.record(membership.tenant, action, user, origin, label=user.get_username(), changes={"role": role})
+
+
+@transaction.atomic
+def issue_api_key(tenant, user, *, name, scope, origin=audit.SYSTEM):
+    """A new key of ``user`` in ``tenant``: (key, plain text shown once)."""
+    key, plain = ApiKey.issue(tenant=tenant, created_by=user, name=name, scope=scope)
+    audit.record(tenant, Action.API_KEY_ISSUED, key, origin, changes={"name": [None, name], "scope": [None, scope]},
+                 owner=user.get_username())  # fmt: skip
+    return key, plain
+
+
+@transaction.atomic
+def revoke_api_key(key, origin=audit.SYSTEM):
+    key.revoke()
+    audit.record(key.tenant, Action.API_KEY_REVOKED, key, origin, owner=key.created_by.get_username())
+
+
+@transaction.atomic
+def create_tenant(*, slug, name, admin_username, admin_email="", description="", origin=audit.SYSTEM):
+    """A new tenant with its first admin (the first entry of its audit log); returns (tenant,
+    admin's temporary password or None)."""
     if Tenant.objects.filter(slug=slug).exists():
         raise ValidationError(f"A tenant with slug {slug!r} already exists.")
     tenant = Tenant(slug=slug, name=name, description=description)
     tenant.full_clean()
     tenant.save()
-    _, password = add_member(tenant, username=admin_username, role=Role.ADMIN, email=admin_email)
+    _, password = add_member(tenant, username=admin_username, role=Role.ADMIN, email=admin_email, origin=origin)
     return tenant, password

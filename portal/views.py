@@ -1,18 +1,19 @@
-"""Portal pages: choosing a tenant, its home, members, API keys, jobs and /healthz."""
+"""Portal pages: choosing a tenant, its home, members, API keys, the audit log, jobs and /healthz."""
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from . import services
-from .forms import AddMemberForm, ApiKeyForm, ChangeRoleForm, SignInForm
+from . import audit, services
+from .forms import AddMemberForm, ApiKeyForm, AuditFilterForm, ChangeRoleForm, SignInForm
 from .health import portal_health
-from .models import ApiKey, Job, Membership, Role, Site, Tenant
+from .models import ApiKey, AuditEntry, Job, Membership, Role, Site, Tenant
 from .permissions import may, require
 from .plots import sites_world_map
 from .progress import queue_job, start_job
@@ -66,11 +67,12 @@ def api_keys(request, tenant_slug):
         if form.cleaned_data["scope"] == "write" and not may(request.tenant_role, "api_keys.issue_write"):
             form.add_error("scope", "Only admins and partners can issue read-write keys.")
         else:
-            key, new_key = ApiKey.issue(
-                tenant=request.tenant,
-                created_by=request.user,
+            key, new_key = services.issue_api_key(
+                request.tenant,
+                request.user,
                 name=form.cleaned_data["name"],
                 scope=form.cleaned_data["scope"],
+                origin=audit.origin(request),
             )
             form = ApiKeyForm()
     keys = ApiKey.objects.filter(tenant=request.tenant).select_related("created_by")
@@ -85,7 +87,7 @@ def revoke_api_key(request, tenant_slug, key_id):
     if not may(request.tenant_role, "api_keys.see_all"):
         keys = keys.filter(created_by=request.user)
     key = get_object_or_404(keys, pk=key_id, revoked_at__isnull=True)
-    key.revoke()
+    services.revoke_api_key(key, audit.origin(request))
     messages.success(request, f"Revoked {key}. Clients using it now get 401.")
     return redirect("api_keys", tenant_slug=tenant_slug)
 
@@ -97,7 +99,8 @@ def members(request, tenant_slug):
     added = None
     if request.method == "POST" and form.is_valid():
         try:
-            membership, password = services.add_member(request.tenant, **form.cleaned_data)
+            origin = audit.origin(request)
+            membership, password = services.add_member(request.tenant, **form.cleaned_data, origin=origin)
         except ValidationError as error:
             form.add_error("username", error)
         else:
@@ -117,17 +120,29 @@ def change_member(request, tenant_slug, membership_id):
     membership = get_object_or_404(Membership, tenant=request.tenant, pk=membership_id)
     try:
         if request.POST.get("action") == "remove":
-            services.remove_member(membership)
+            services.remove_member(membership, audit.origin(request))
             messages.success(request, f"Removed {membership.user} from {request.tenant}.")
         else:
             form = ChangeRoleForm(request.POST)
             if not form.is_valid():
                 raise ValidationError("Choose one of the listed roles.")
-            services.change_role(membership, form.cleaned_data["role"])
+            services.change_role(membership, form.cleaned_data["role"], audit.origin(request))
             messages.success(request, f"{membership.user} is now {membership.get_role_display().lower()}.")
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("members", tenant_slug=tenant_slug)
+
+
+def audit_log(request, tenant_slug):
+    """Who changed members, keys, models and equipment, newest first; filtered by kind of
+    change, person and UTC dates."""
+    require(request, "audit.view")
+    form = AuditFilterForm(request.GET, actors=audit.actors(request.tenant))
+    found = audit.entries(request.tenant, **form.cleaned_data) if form.is_valid() else AuditEntry.objects.none()
+    page = Paginator(found, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "portal/audit_log.html", {"form": form, "page": page, "query": query.urlencode()})
 
 
 @never_cache

@@ -1,11 +1,15 @@
-"""Portal models: who shares the portal (tenancy) and what they observe with (facilities)."""
+"""Portal models: who shares the portal (tenancy), what they observe with (facilities), and who
+changed what (audit)."""
 
+from .audit import Action, AuditEntry, Where
 from .facilities import Filter, HeaderRule, Instrument, Site, Telescope
 from .jobs import Job
 from .tenancy import ApiKey, Membership, Role, Tenant, TenantOwned
 
 __all__ = [
+    "Action",
     "ApiKey",
+    "AuditEntry",
     "Filter",
     "HeaderRule",
     "Instrument",
@@ -16,4 +20,5 @@ __all__ = [
     "Telescope",
     "Tenant",
     "TenantOwned",
+    "Where",
 ]

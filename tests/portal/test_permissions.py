@@ -176,10 +176,10 @@ def test_an_admin_demoted_to_partner_no_longer_edits_sites(observatory):
 @pytest.mark.parametrize(
     ("role", "links"),
     [
-        ("volunteer", {"API keys": False, "Members": False, "Admin": False}),
-        ("partner", {"API keys": True, "Members": False, "Admin": False}),
-        ("astronomer", {"API keys": True, "Members": False, "Admin": False}),
-        ("admin", {"API keys": True, "Members": True, "Admin": True}),
+        ("volunteer", {"API keys": False, "Members": False, "Audit log": False, "Admin": False}),
+        ("partner", {"API keys": True, "Members": False, "Audit log": False, "Admin": False}),
+        ("astronomer", {"API keys": True, "Members": False, "Audit log": False, "Admin": False}),
+        ("admin", {"API keys": True, "Members": True, "Audit log": True, "Admin": True}),
     ],
 )
 def test_the_navigation_offers_only_the_pages_a_role_may_open(client, tenant_factory, role, links):
@@ -188,7 +188,8 @@ def test_the_navigation_offers_only_the_pages_a_role_may_open(client, tenant_fac
     home = client.get(f"/t/{tenant.slug}/").text
     nav = home[home.index('<nav class="links">') : home.index("</nav>", home.index('<nav class="links">'))]
     assert {name: f">{name}</a>" in nav for name in links} == links
-    opens = {"API keys": f"/t/{tenant.slug}/api-keys/", "Members": f"/t/{tenant.slug}/members/"}
+    opens = {"API keys": f"/t/{tenant.slug}/api-keys/", "Members": f"/t/{tenant.slug}/members/",
+             "Audit log": f"/t/{tenant.slug}/audit/"}  # fmt: skip
     for name, url in opens.items():
         assert (client.get(url).status_code == 200) == links[name], name
 

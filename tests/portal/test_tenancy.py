@@ -19,6 +19,7 @@ from observations.images import add_target_images
 from observations.ingest import ingest_frame
 from observations.models import Target
 from observations.synthetic import make_frame
+from portal import services
 from portal.models import ApiKey, HeaderRule, Job, Membership, Site, Telescope, TenantOwned
 from portal.tenancy import pool_options, tenant_context
 
@@ -67,6 +68,7 @@ def _rows_in_every_tenant_table(tenant, user):
             tenant=tenant, site=telescope.site, keyword="TELESCOP", pattern="T*", telescope=telescope
         )
         ApiKey.issue(tenant=tenant, created_by=user, name="k")
+        services.issue_api_key(tenant, user, name="audited", scope="read")  # and its audit entry
         model = create_model(tenant, user, name="m", task="morphology", architecture="resnet18", class_names=["a"])
         version = save_version(model, user, weights={"w": np.zeros(2, np.float32)})
         Job.objects.create(tenant=tenant, kind="k", title="j", total=1)

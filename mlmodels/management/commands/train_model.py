@@ -3,7 +3,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from mlmodels import services
 from mlmodels.models import MLModel
+from portal import audit
 from portal.management.lookups import tenant_named, user_named
+from portal.models import Where
 from portal.tenancy import tenant_context
 
 
@@ -41,7 +43,7 @@ class Command(BaseCommand):
             except (ValueError, ValidationError) as error:
                 raise CommandError(str(error)) from error
             if options["promote"]:
-                version, job = services.promote_version(version, user)
+                version, job = services.promote_version(version, user, audit.Origin(Where.COMMAND, user))
         noun = services.SYNTHETIC_SOURCES[model.task].noun
         self.stdout.write(self.style.SUCCESS(
             f"{model.name} v{version.number} ({version.stage}): test accuracy {version.metrics['accuracy']:.3f} "

@@ -1,6 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from portal import audit
+from portal.models import Where
 from portal.services import create_tenant
 
 
@@ -20,6 +22,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 admin_username=options["admin"],
                 admin_email=options["email"],
+                origin=audit.Origin(Where.COMMAND),
             )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from error

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from portal import audit, services
 from portal.management.lookups import tenant_named, user_named
-from portal.models import ApiKey, Membership
+from portal.models import Membership, Where
 from portal.models.tenancy import ApiKeyScope
 from portal.tenancy import tenant_context
 
@@ -20,5 +21,6 @@ class Command(BaseCommand):
         with tenant_context(tenant, user):
             if not Membership.objects.filter(tenant=tenant, user=user).exists():
                 raise CommandError(f"{user} is not a member of {tenant.slug}.")
-            _, plain = ApiKey.issue(tenant=tenant, created_by=user, name=options["name"], scope=options["scope"])
+            _, plain = services.issue_api_key(tenant, user, name=options["name"], scope=options["scope"],
+                                              origin=audit.Origin(Where.COMMAND))  # fmt: skip
         self.stdout.write(plain)

@@ -1,5 +1,5 @@
-"""Prepare the database: pgvector, the app's role, migrations as the owner, grants, and the
-key that signs the tenant setting.
+"""Prepare the database: pgvector, the app's role, migrations as the owner, grants (none that
+change or delete audit entries), and the key that signs the tenant setting.
 
 Run by the launcher on every start and by the one-shot ``migrate`` service in compose.
 The app's role must own nothing and must not bypass row-level security, or the tenant
@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from psycopg import sql
 
-from portal.rls import context_key_pads
+from portal.rls import context_key_pads, keep_append_only
 
 
 class Command(BaseCommand):
@@ -44,6 +44,7 @@ class Command(BaseCommand):
                 "ON CONFLICT (id) DO UPDATE SET inner_pad = EXCLUDED.inner_pad, outer_pad = EXCLUDED.outer_pad"
             ).format(*(sql.Literal(pad) for pad in context_key_pads())),
         )
+        keep_append_only(connections["admin"].connection, app["USER"])  # the audit log, after the grant above
         if options["verbosity"]:
             self.stdout.write(
                 self.style.SUCCESS(f"Database ready; the app connects as {app['USER']!r} under row-level security.")
