@@ -233,7 +233,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def create(self, request):
         if not isinstance(request.data, Iterator):  # no body: DRF gives an empty form
-            raise ParseError(f"the body is empty: send 1 to {MAX_BATCH:,} alert packets, as JSON or Avro")
+            what = "an Avro container file of" if request.content_type.startswith(tuple(AVRO_MEDIA_TYPES)) else "JSON,"
+            raise ParseError(f"the body is empty: send {what} 1 to {MAX_BATCH:,} alert packets")
         try:
             result = services.ingest_records(request.tenant, request.data, source=Source.REST,
                                              origin=request.auth.name, most=MAX_BATCH)  # fmt: skip
