@@ -80,6 +80,25 @@ class EmbeddedPostgres:
             conn.execute(f"ALTER SYSTEM SET shared_buffers = '{wanted_mb}MB'")
         return True
 
+    def running(self):
+        """False once the server has stopped (killed, crashed): its pid file outlives it."""
+        import psutil
+
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except (FileNotFoundError, ValueError, IndexError, psutil.Error):
+            return False
+
+    def restart(self):
+        """Start again the server that stopped under us; PostgreSQL recovers from its log first."""
+        try:
+            self.server.start()
+        except Exception as error:
+            raise EmbeddedError(
+                f"PostgreSQL did not start again ({type(error).__name__}); its log is {self.pgdata / 'log'}"
+            ) from error
+
     def url(self, database, user=APP_ROLE):
         return socket_url(user, self.socket_dir, database)
 
@@ -151,6 +170,13 @@ class EmbeddedRedis:
                 return self
             time.sleep(0.05)
         raise EmbeddedError(f"The embedded Redis did not answer within 15 s; its log is {self.dir / 'redis.log'}.")
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def restart(self):
+        """Start again after it stopped under us: its append-only file brings back what was queued."""
+        self.start()
 
     def ping(self):
         import redis
