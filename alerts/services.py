@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import kombu.exceptions
 import numpy as np
 import psycopg
 import redis
@@ -132,16 +133,19 @@ def _classify_when_committed(tenant, ids):
 
     With Redis down the run cannot be queued; the alerts are stored all the same and wait
     (``PendingAlert``) for the next run, which ``queue_forgotten_runs`` queues if no later
-    alert does: robust, so the caller (an API request, a stream) is not failed for it."""
-    transaction.on_commit(functools.partial(_queue_classifier_run, tenant.pk, ids), robust=True)
+    alert does; the caller (an API request, a stream) is not failed for it."""
+    transaction.on_commit(functools.partial(_queue_classifier_run, tenant.pk, ids))
 
 
 def _queue_classifier_run(tenant_id, ids):
     from mlmodels.tasks import classify_alerts
 
     # The mark expires, so a queued run that is lost (its worker killed) holds back no later alert for long.
-    if _redis().set(_run_queued_key(tenant_id), 1, nx=True, ex=RUN_QUEUED_MARK_S):
-        classify_alerts.delay(tenant_id, ids)
+    try:
+        if _redis().set(_run_queued_key(tenant_id), 1, nx=True, ex=RUN_QUEUED_MARK_S):
+            classify_alerts.delay(tenant_id, ids)
+    except (redis.RedisError, kombu.exceptions.OperationalError) as error:
+        logger.warning("%d alerts wait for Redis to be back before they are classified (%s)", len(ids), error)
 
 
 def queue_forgotten_runs(older_than=FORGOTTEN_AFTER):

@@ -27,6 +27,7 @@ from portal.embedded import EmbeddedPostgres
 from portal.supervision import Part, Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(600)  # the first test's share includes the portal's first start (the demo's models)
 
 
 def eventually(check, timeout=60, what="the portal to recover"):
@@ -101,7 +102,8 @@ def portal(tmp_path_factory):
     launched = Launched(launcher, var, port)
     threading.Thread(target=lambda: launched.said.extend(launcher.stdout), daemon=True).start()
     try:
-        eventually(lambda: "Press Ctrl-C to stop.\n" in launched.said or launcher.poll() is not None, 300)
+        started = lambda: any("Press Ctrl-C to stop." in line for line in launched.said)  # noqa: E731
+        eventually(lambda: started() or launcher.poll() is not None, 500, "the portal to start")
         assert launcher.poll() is None, "".join(launched.said)
         issued = subprocess.run(
             [sys.executable, "-m", "portal.launcher", "manage", "issue_api_key", "demo", "demo-partner", "--scope",
