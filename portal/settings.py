@@ -170,6 +170,7 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # stopped part left behind.
 CELERY_BEAT_SCHEDULE = {
     "queue-forgotten-alert-runs": {"task": "alerts.tasks.queue_forgotten_runs", "schedule": 10.0},
+    "recover-stale-jobs": {"task": "portal.tasks.recover_stale_jobs", "schedule": 300.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
