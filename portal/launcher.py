@@ -326,7 +326,6 @@ def run():
 
         children = [command(f"worker-{queue}", worker_command(queue)) for queue in WORKER_CONCURRENCY]
         children += [web(name) for name in web_names(listener)]
-        children.append(command("beat", beat_command(stack.var_dir)))
         supervisor = Supervisor(stack.supervised(), children)
         for setup, what in ((demo, "Loading the demo data"), (recovery, "Recovering interrupted jobs")):
             if setup.wait() != 0:
@@ -335,6 +334,8 @@ def run():
         children.append(command("alerts", niced("alerts", manage_command("consume_alerts"))))
         base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         wait_healthy(f"{base}/healthz", supervisor.processes, timeout=120)
+        # Beat's sweeps put right what a part that stopped left behind: nothing to do before now.
+        children.append(command("beat", beat_command(stack.var_dir)))
         print_banner(base, log_dir)
         while not stopping:
             supervisor.tick()
