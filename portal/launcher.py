@@ -324,18 +324,17 @@ def run():
         def web(name):
             return child(name, lambda: spawn_web_process(name, host, port, listener, stack.env, log_dir))
 
-        children = [command(f"worker-{queue}", worker_command(queue)) for queue in WORKER_CONCURRENCY]
-        children += [web(name) for name in web_names(listener)]
-        supervisor = Supervisor(stack.supervised(), children)
+        workers = [command(f"worker-{queue}", worker_command(queue)) for queue in WORKER_CONCURRENCY]
+        supervisor = Supervisor(stack.supervised(), [*workers, *(web(name) for name in web_names(listener))])
         for setup, what in ((demo, "Loading the demo data"), (recovery, "Recovering interrupted jobs")):
             if setup.wait() != 0:
                 raise LaunchError(f"{what} failed (exit {setup.returncode}); see {setup.log_path}.")
         # Every observatory's alert streams, the demo's replayed night among them.
-        children.append(command("alerts", niced("alerts", manage_command("consume_alerts"))))
+        supervisor.add(command("alerts", niced("alerts", manage_command("consume_alerts"))))
         base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         wait_healthy(f"{base}/healthz", supervisor.processes, timeout=120)
         # Beat's sweeps put right what a part that stopped left behind: nothing to do before now.
-        children.append(command("beat", beat_command(stack.var_dir)))
+        supervisor.add(command("beat", beat_command(stack.var_dir)))
         print_banner(base, log_dir)
         while not stopping:
             supervisor.tick()

@@ -76,8 +76,11 @@ class Supervisor:
     """Checked by the launcher's loop (``tick``): servers first, then the processes."""
 
     def __init__(self, servers, children, say=print):
-        self.servers, self.children = servers, children
+        self.servers, self.children = list(servers), list(children)
         self.say = lambda line: say(line, flush=True)
+
+    def add(self, part):
+        self.children.append(part)
 
     def tick(self):
         now = time.monotonic()
