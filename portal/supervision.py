@@ -3,7 +3,8 @@
 A worker killed for its memory, a web process that crashed, the alert consumer, or the
 embedded Redis or PostgreSQL: each is started again after a pause that doubles from 1 s to
 30 s while it keeps stopping, and is back to 1 s once it has run for a minute, so a part that
-cannot run does not spin the machine. Each stop is one line on the launcher's output.
+cannot run does not spin the machine. Each stop, and each start again, is a line on the
+launcher's output.
 
 The servers come first: while one of them waits to start again, no process is restarted
 (it would only fail against it). Processes that are still running are left alone when a
