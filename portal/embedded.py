@@ -134,7 +134,6 @@ class EmbeddedRedis:
     def start(self, *, join_running=False):
         """Start Redis; with ``join_running``, use one already serving this folder instead
         (a command run beside the portal). Otherwise a leftover from a killed run is stopped first."""
-
         self.dir.mkdir(parents=True, exist_ok=True)
         if join_running and self.ping():
             return self
