@@ -5,9 +5,9 @@ Kafka offsets are committed only after a batch is stored, so a consumer killed m
 reads those messages again and ingest drops the candidates it already has: none lost, none
 twice. A replay keeps where it stands on its stream, in the transaction that stores each
 batch, so one stopped at any moment (Redis or PostgreSQL gone, the consumer killed) goes on
-from its first packet not stored. A broker that cannot be reached, or a message that is not Avro, is said on the stream
-(``last_error``) and in a dead letter, once per problem rather than once per retry, and the
-consumer carries on as librdkafka does: reconnecting.
+from its first packet not stored. A broker that cannot be reached, or a message that is not
+Avro, is said on the stream (``last_error``) and in a dead letter, once per problem rather
+than once per retry, and the consumer carries on as librdkafka does: reconnecting.
 """
 
 import io
