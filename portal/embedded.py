@@ -91,13 +91,17 @@ class EmbeddedPostgres:
             return False
 
     def restart(self):
-        """Start again the server that stopped under us; PostgreSQL recovers from its log first."""
+        """Start again the server that stopped under us; PostgreSQL recovers from its log first.
+        Until the dead server's process is reaped (a zombie still holds its pid) nothing starts:
+        PostgreSQL takes it for a server still running on the folder."""
         try:
             self.server.start()
         except Exception as error:
             raise EmbeddedError(
                 f"PostgreSQL did not start again ({type(error).__name__}); its log is {self.pgdata / 'log'}"
             ) from error
+        if not self.running():
+            raise EmbeddedError("PostgreSQL's stopped process has not been reaped yet")
 
     def url(self, database, user=APP_ROLE):
         return socket_url(user, self.socket_dir, database)
