@@ -131,6 +131,10 @@ class AlertStream(TenantOwned):
                                    help_text="Replay: alerts a second.")  # fmt: skip
     enabled = models.BooleanField(default=True)
     received = models.PositiveBigIntegerField(default=0)
+    replayed_file = models.CharField(
+        max_length=255, blank=True, help_text="Replay: the file it stands in; clear it to replay the folder again."
+    )
+    replayed_count = models.PositiveIntegerField(default=0, help_text="Replay: packets of that file already handled.")
     last_received_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)

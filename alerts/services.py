@@ -11,7 +11,9 @@ import functools
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+import kombu.exceptions
 import numpy as np
 import psycopg
 import redis
@@ -20,10 +22,13 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Case, F, When
 from django.db.models.functions import Greatest, Lower
+from django.utils import timezone
 
 from observations.models import Target
 from observations.services import nearest_targets
 from observations.sky import healpix_index
+from portal.models import Tenant
+from portal.tenancy import tenant_context
 
 from .avro import AvroUnreadable, read_alerts
 from .filters import matches
@@ -34,6 +39,7 @@ logger = logging.getLogger(__name__)
 DEAD_LETTER_BYTES = 64 * 1024
 FILE_BATCH = 500
 RUN_QUEUED_MARK_S = 10
+FORGOTTEN_AFTER = timedelta(seconds=10)  # an alert waits about a second for its run when all is well
 
 
 @dataclass
@@ -123,7 +129,11 @@ def _classify_when_committed(tenant, ids):
     A classifier run takes every alert of the observatory still waiting (``feed.waiting``), so
     while one is queued and has not started, newer alerts need no run of their own. Alerts
     posted one by one would otherwise queue a run each, and at 100 a second those empty runs
-    cost the gpu worker more than the alerts do."""
+    cost the gpu worker more than the alerts do.
+
+    With Redis down the run cannot be queued; the alerts are stored all the same and wait
+    (``PendingAlert``) for the next run, which ``queue_forgotten_runs`` queues if no later
+    alert does; the caller (an API request, a stream) is not failed for it."""
     transaction.on_commit(functools.partial(_queue_classifier_run, tenant.pk, ids))
 
 
@@ -131,8 +141,26 @@ def _queue_classifier_run(tenant_id, ids):
     from mlmodels.tasks import classify_alerts
 
     # The mark expires, so a queued run that is lost (its worker killed) holds back no later alert for long.
-    if _redis().set(_run_queued_key(tenant_id), 1, nx=True, ex=RUN_QUEUED_MARK_S):
-        classify_alerts.delay(tenant_id, ids)
+    try:
+        if _redis().set(_run_queued_key(tenant_id), 1, nx=True, ex=RUN_QUEUED_MARK_S):
+            classify_alerts.delay(tenant_id, ids)
+    except (redis.RedisError, kombu.exceptions.OperationalError) as error:
+        logger.warning("%d alerts wait for Redis to be back before they are classified (%s)", len(ids), error)
+
+
+def queue_forgotten_runs(older_than=FORGOTTEN_AFTER):
+    """Queue a classifier run for each observatory whose alerts have waited longer than
+    ``older_than`` (a timedelta): stored while Redis was down, or their run lost with a killed
+    worker or Redis, they go out even if no later alert comes to take them along. Runs from
+    Celery beat; returns the observatories' ids."""
+    cutoff = timezone.now() - older_than
+    queued = []
+    for tenant in Tenant.objects.all():
+        with tenant_context(tenant):
+            if PendingAlert.objects.filter(tenant=tenant, alert__received_at__lt=cutoff).exists():
+                _queue_classifier_run(tenant.pk, [])
+                queued.append(tenant.pk)
+    return queued
 
 
 def classifier_run_started(tenant_id):

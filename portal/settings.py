@@ -165,6 +165,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker waits for Redis however long it is gone (the default gives up after 100 tries).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Beat runs once (the launcher, or compose's beat service): sweeps that put right what a
+# stopped part left behind.
+CELERY_BEAT_SCHEDULE = {
+    "queue-forgotten-alert-runs": {"task": "alerts.tasks.queue_forgotten_runs", "schedule": 10.0},
+    "recover-stale-jobs": {"task": "portal.tasks.recover_stale_jobs", "schedule": 300.0},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 

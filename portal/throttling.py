@@ -6,17 +6,24 @@ same calls. Fixed windows, one atomic ``INCR`` per call: cheaper than a sliding 
 client at the limit can at most double it across a window's edge, which is enough to stop
 guessing and floods. Limits are settings (``API_RATE_PER_KEY``…) written as ``N/s``,
 ``N/min`` or ``N/h``.
+
+While Redis is down nothing is counted and nothing refused: every caller would be refused
+otherwise (a partner's alerts among them, which PostgreSQL can still store), and the
+limits are back within seconds, when the launcher or the operator has restarted it.
 """
 
+import logging
 import math
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+from redis import RedisError
 from rest_framework import throttling
 
 from .models import ApiKey
 
+logger = logging.getLogger(__name__)
 PERIODS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hour": 3600}
 
 
@@ -45,8 +52,13 @@ def _window(scope, ident, rate):
 def spend(scope, ident, rate, amount=1):
     """Count ``amount`` against ``ident``'s budget in ``scope``; Limited once it is spent."""
     key, limit, seconds, retry_after = _window(scope, ident, rate)
-    cache.add(key, 0, timeout=seconds + 1)
-    if cache.incr(key, amount) > limit:
+    try:
+        cache.add(key, 0, timeout=seconds + 1)
+        spent = cache.incr(key, amount)
+    except RedisError as error:
+        logger.warning("rate limits not counted: Redis is unreachable (%s)", error)
+        return
+    if spent > limit:
         raise Limited(retry_after)
 
 
@@ -54,7 +66,12 @@ def check(scope, ident, rate):
     """Limited if ``ident`` has already spent its budget in ``scope``; spends nothing (failures
     are counted only when they happen, so a correct secret is never refused for the asking)."""
     key, limit, _, retry_after = _window(scope, ident, rate)
-    if (cache.get(key) or 0) >= limit:
+    try:
+        spent = cache.get(key) or 0
+    except RedisError as error:
+        logger.warning("rate limits not checked: Redis is unreachable (%s)", error)
+        return
+    if spent >= limit:
         raise Limited(retry_after)
 
 

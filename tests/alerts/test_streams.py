@@ -103,6 +103,22 @@ def test_replayed_folders_are_fed_at_their_rate_each_in_its_thread_and_the_comma
             f"{name}:night{night}.avro" for name in ("north", "south") for night in range(2)}  # fmt: skip
 
 
+def test_a_replay_started_again_goes_on_from_its_first_packet_not_stored(observatory, tmp_path):
+    for night in range(2):
+        with (tmp_path / f"night{night}.avro").open("wb") as avro:
+            write_alerts(avro, [make_alert(900 + 10 * night + n).packet for n in range(10)])
+    # Five a second: each packet is a batch of its own, so the first run stops after exactly 13.
+    stream = AlertStream.objects.create(tenant=observatory, name="resumed", kind="replay", folder=str(tmp_path),
+                                        rate_per_s=5)  # fmt: skip
+    first = run_stream(stream, max_alerts=13)  # stopped (a fault, a restart) in the second file
+    stream.refresh_from_db()
+    rest = run_stream(stream)
+    assert (first.stored, rest.stored, rest.duplicates) == (13, 7, 0), "none sent twice, none skipped"
+    stream.refresh_from_db()
+    assert (stream.replayed_file, stream.replayed_count) == ("night1.avro", 10)
+    assert run_stream(stream).handled == 0, "a replay at its end sends nothing more"
+
+
 def test_a_stream_without_its_source_is_refused_and_a_missing_folder_is_said(observatory):
     with pytest.raises(IntegrityError, match="alert_stream_has_its_source"), transaction.atomic():
         AlertStream.objects.create(tenant=observatory, name="half", kind="kafka", topic="ztf")

@@ -1,8 +1,8 @@
 """Queue again the jobs whose worker stopped; fail, with the reason, those that cannot resume.
 
 The launcher runs it with ``--stale-minutes 0`` before it starts any worker (a job still
-"running" then has none). In production, run it every few minutes (cron, or a beat task)
-with the default: a live job reports at least that often.
+"running" then has none). Beat runs the same every five minutes for jobs silent for 30
+(``portal.tasks.recover_stale_jobs``): a live job reports far more often.
 """
 
 from datetime import timedelta
