@@ -1,6 +1,7 @@
 """Target pages as an astronomer uses them: demo targets, search, detail, create with errors."""
 
 import pytest
+from django.db import transaction
 
 from observations.models import Target
 from portal.demo import load_demo
@@ -8,9 +9,19 @@ from portal.models import Membership, Tenant
 from portal.tenancy import tenant_context
 
 
+@pytest.fixture(scope="module")
+def demo_loaded(django_db_blocker):
+    """The demo, loaded once for the module (it takes half a minute) in a transaction rolled back
+    at the module's end, as Django's TestCase.setUpTestData does: each test's own transaction
+    is a savepoint inside it, so what one test changes the next does not see."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        load_demo("pw-for-tests")
+        yield
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def demo(client, db):
-    load_demo("pw-for-tests")
+def demo(demo_loaded, client, db):
     tenant = Tenant.objects.get(slug="demo")
     with tenant_context(tenant):
         user = Membership.objects.get(tenant=tenant, role="astronomer").user
