@@ -12,14 +12,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ParseError, Throttled, ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from observations.api import CONE_PARAMETERS, REPORT
 from observations.sky import PositionError, parse_cone
-from portal import parameters
+from portal import parameters, throttling
 from portal.api_errors import BodyTooLarge
 from portal.api_parsers import json_items
 
@@ -235,6 +235,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if not isinstance(request.data, Iterator):  # no body: DRF gives an empty form
             what = "an Avro container file of" if request.content_type.startswith(tuple(AVRO_MEDIA_TYPES)) else "JSON,"
             raise ParseError(f"the body is empty: send {what} 1 to {MAX_BATCH:,} alert packets")
+        _within_alert_budget(request.auth)
         try:
             result = services.ingest_records(request.tenant, request.data, source=Source.REST,
                                              origin=request.auth.name, most=MAX_BATCH)  # fmt: skip
@@ -243,12 +244,25 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                                               "nothing was stored"}) from None  # fmt: skip
         if not result.outcomes:
             raise ValidationError({"packets": f"send 1 to {MAX_BATCH:,} packets, got none"})
+        throttling.charge("alerts", request.auth.pk, settings.ALERTS_PER_KEY, len(result.outcomes))
         if result.refused and not result.alerts and not result.duplicates:
             raise ValidationError({"packets": [f"packet {index}: {reason}" for index, reason in result.refused]})
         body = {"stored": len(result.alerts), "duplicates": result.duplicates, "ids": [a.pk for a in result.alerts],
                 "refused": [{"index": index, "reason": reason} for index, reason in result.refused],
                 "packets": [_outcome(*outcome) for outcome in result.outcomes]}  # fmt: skip
         return Response(body, status=status.HTTP_201_CREATED if result.alerts else status.HTTP_200_OK)
+
+
+def _within_alert_budget(key):
+    """Throttled (429, Retry-After) once the key has sent its ALERTS_PER_KEY: a body's packets
+    are counted as they are stored, so the request that passes the budget is answered whole and
+    the next one is refused."""
+    try:
+        throttling.check("alerts", key.pk, settings.ALERTS_PER_KEY)
+    except throttling.Limited as limited:
+        raise Throttled(wait=limited.retry_after,
+                        detail=f"this key has sent its {settings.ALERTS_PER_KEY} alerts "
+                               f"(ALERTS_PER_KEY)") from None  # fmt: skip
 
 
 def _outcome(index, status, said):

@@ -264,6 +264,7 @@ SPECTACULAR_SETTINGS = {
 # Rate limits (portal.throttling), as N/s, N/min, N/h or N/<k>min: over one, a call gets 429
 # with Retry-After and a sign-in form says when to try again.
 API_RATE_PER_KEY = env("API_RATE_PER_KEY", "120/s", help="API calls one key may make")
+ALERTS_PER_KEY = env("ALERTS_PER_KEY", "60000/min", help="alert packets one key may send (stored, refused or not)")
 API_RATE_ANONYMOUS = env("API_RATE_ANONYMOUS", "60/min", help="API calls without a key, per address")
 API_KEY_FAILURES_PER_ADDRESS = env("API_KEY_FAILURES_PER_ADDRESS", "20/10min", help="wrong API keys per address")
 LOGIN_FAILURES_PER_ACCOUNT = env("LOGIN_FAILURES_PER_ACCOUNT", "5/15min", help="failed sign-ins per account")

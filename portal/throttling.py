@@ -1,5 +1,5 @@
-"""Rate limits: API calls per key and per anonymous address, wrong key secrets and failed
-sign-ins per address and per account.
+"""Rate limits: API calls per key and per anonymous address, alerts sent per key, wrong key
+secrets and failed sign-ins per address and per account.
 
 Counters live in the shared cache (Redis), so every web process and replica counts the
 same calls. Fixed windows, one atomic ``INCR`` per call: cheaper than a sliding log, and a
@@ -52,14 +52,24 @@ def _window(scope, ident, rate):
 def spend(scope, ident, rate, amount=1):
     """Count ``amount`` against ``ident``'s budget in ``scope``; Limited once it is spent."""
     key, limit, seconds, retry_after = _window(scope, ident, rate)
+    if _count(key, seconds, amount) > limit:
+        raise Limited(retry_after)
+
+
+def charge(scope, ident, rate, amount):
+    """Count ``amount`` of work already done against ``ident``'s budget: work whose size is known
+    only once it is done (the packets of a streamed body) is refused at the next ``check``."""
+    key, _, seconds, _ = _window(scope, ident, rate)
+    _count(key, seconds, amount)
+
+
+def _count(key, seconds, amount):
     try:
         cache.add(key, 0, timeout=seconds + 1)
-        spent = cache.incr(key, amount)
+        return cache.incr(key, amount)
     except RedisError as error:
         logger.warning("rate limits not counted: Redis is unreachable (%s)", error)
-        return
-    if spent > limit:
-        raise Limited(retry_after)
+        return 0
 
 
 def check(scope, ident, rate):

@@ -10,8 +10,10 @@ import pytest
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
+from alerts.synthetic import make_alert
 from portal.models import ApiKey
 from portal.tenancy import tenant_context
+from tests.alerts.test_ingest import as_json
 from tests.conftest import PASSWORD
 
 
@@ -92,3 +94,22 @@ def test_calls_without_a_key_are_limited_per_address(db, address):
     for _ in range(3):
         assert _api().get("/api/v1/sites/", REMOTE_ADDR=address).status_code == 401
     _assert_throttled(_api().get("/api/v1/sites/", REMOTE_ADDR=address))
+
+
+@override_settings(ALERTS_PER_KEY="3/min")
+def test_a_key_that_has_sent_its_alerts_for_the_minute_is_refused_until_the_next(tenant_factory, address):
+    """A body's packets count when they are stored: the call that passes the budget is answered
+    whole, the next is refused, and other keys go on."""
+    tenant, users = tenant_factory()
+    with tenant_context(tenant):
+        busy, calm = (ApiKey.issue(tenant=tenant, created_by=users["admin"], name=name, scope="write")[1]
+                      for name in ("broker", "pipeline"))  # fmt: skip
+    packets = [as_json(make_alert(70 + n).packet) for n in range(4)]
+    assert _api(busy).post("/api/v1/alerts/", packets[:2], format="json", REMOTE_ADDR=address).status_code == 201
+    passing = _api(busy).post("/api/v1/alerts/", packets[2:], format="json", REMOTE_ADDR=address)
+    assert passing.status_code == 201 and passing.json()["stored"] == 2
+    refused = _api(busy).post("/api/v1/alerts/", [as_json(make_alert(73).packet)], format="json", REMOTE_ADDR=address)
+    _assert_throttled(refused)
+    assert refused.json()["detail"].startswith("this key has sent its 3/min alerts")
+    assert _api(calm).post("/api/v1/alerts/", [as_json(make_alert(74).packet)], format="json",
+                           REMOTE_ADDR=address).status_code == 201  # fmt: skip
