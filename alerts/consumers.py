@@ -13,8 +13,9 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from portal import tenancy
+from portal import tenancy, throttling
 from portal.api_auth import KEYWORDS, KeyRefused, active_key
 from portal.middleware import membership_for
 from portal.models import Tenant
@@ -24,6 +25,7 @@ from .models import AlertFilter
 
 UNAUTHORISED = 4403
 BAD_REQUEST = 4400
+TOO_MANY_WRONG_KEYS = 4429
 
 
 @database_sync_to_async
@@ -35,6 +37,8 @@ def _access(scope, slug, query):
     user = scope["user"]
     if not user.is_authenticated:
         user = _key_user(scope, query, tenant)
+        if user == TOO_MANY_WRONG_KEYS:
+            return user
     if user is None or (membership_for(user, tenant) is None and not user.is_superuser):
         return UNAUTHORISED
     with tenancy.tenant_context(tenant, user):
@@ -48,13 +52,22 @@ def _access(scope, slug, query):
 
 
 def _key_user(scope, query, tenant):
-    """The user behind an API key of ``tenant`` given in the header or the query, or None."""
+    """The user behind an API key of ``tenant`` given in the header or the query, None, or
+    TOO_MANY_WRONG_KEYS: wrong keys count against the address as they do on the REST API, so
+    secrets cannot be guessed here instead."""
     headers = dict(scope.get("headers", []))
     words = headers.get(b"authorization", b"").decode("latin-1").split()
     plain = words[1] if len(words) == 2 and words[0] in KEYWORDS else query.get("key", "")
+    if not plain:
+        return None
+    address = (scope.get("client") or ["unknown"])[0]
     try:
+        throttling.check("api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS)
         key = active_key(plain)
+    except throttling.Limited:
+        return TOO_MANY_WRONG_KEYS
     except KeyRefused:
+        throttling.charge("api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS, 1)
         return None
     return key.created_by if key.tenant_id == tenant.pk else None
 

@@ -7,6 +7,7 @@ for which the launcher raises the per-address limits) and sets small limits for 
 import secrets
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
@@ -113,3 +114,35 @@ def test_a_key_that_has_sent_its_alerts_for_the_minute_is_refused_until_the_next
     assert refused.json()["detail"].startswith("this key has sent its 3/min alerts")
     assert _api(calm).post("/api/v1/alerts/", [as_json(make_alert(74).packet)], format="json",
                            REMOTE_ADDR=address).status_code == 201  # fmt: skip
+
+
+@override_settings(API_KEY_FAILURES_PER_ADDRESS="3/10min")
+def test_guessing_keys_on_the_alert_websocket_counts_as_on_the_api(committed_tenant_factory, address):
+    """Wrong keys on the feed's websocket count against the address with those sent to the REST
+    API: past the limit even the right key is refused (close code 4429), other addresses go on.
+    Committed: the consumer reads the database on connections of its own."""
+    tenant, users = committed_tenant_factory(sites=[])
+    plain = _key(tenant, users["admin"])
+    prefix = "_".join(plain.split("_", 2)[:2])
+    assert _api(f"{prefix}_{secrets.token_hex(24)}").get("/api/v1/whoami/", REMOTE_ADDR=address).status_code == 401
+    for _ in range(2):
+        assert _feed(tenant, f"{prefix}_{secrets.token_hex(24)}", address) == (False, 4403)
+    assert _feed(tenant, plain, address) == (False, 4429)
+    assert _feed(tenant, plain, "192.0.2.9") == (True, None)
+
+
+def _feed(tenant, key, address):
+    """(accepted, close code) of the alert feed's websocket opened with ``key`` from ``address``."""
+    from channels.testing import WebsocketCommunicator
+
+    from portal.asgi import application
+
+    async def knock():
+        path = f"/ws/t/{tenant.slug}/alerts/?key={key}"
+        communicator = WebsocketCommunicator(application, path)
+        communicator.scope["client"] = (address, 50000)
+        accepted, code = await communicator.connect(timeout=10)
+        await communicator.disconnect()
+        return accepted, None if accepted else code
+
+    return async_to_sync(knock)()
