@@ -17,8 +17,8 @@ from django.conf import settings
 
 from portal import tenancy, throttling
 from portal.api_auth import KEYWORDS, KeyRefused, active_key
-from portal.middleware import membership_for
 from portal.models import Tenant
+from portal.permissions import may, role_of
 
 from .feed import backlog, filter_group, tenant_group
 from .models import AlertFilter
@@ -39,7 +39,7 @@ def _access(scope, slug, query):
         user = _key_user(scope, query, tenant)
         if user == TOO_MANY_WRONG_KEYS:
             return user
-    if user is None or (membership_for(user, tenant) is None and not user.is_superuser):
+    if user is None or not may(role_of(user, tenant), "tenant.read"):
         return UNAUTHORISED
     with tenancy.tenant_context(tenant, user):
         own = set(AlertFilter.objects.filter(tenant=tenant, user=user).values_list("pk", flat=True))

@@ -4,8 +4,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from . import tenancy
-from .middleware import membership_for
 from .models import Job, Tenant
+from .permissions import may, role_of
 from .progress import job_group
 
 UNAUTHORISED = 4403
@@ -15,7 +15,7 @@ UNAUTHORISED = 4403
 def _job_state(user, slug, job_id):
     """The job's current state if ``user`` may watch it, else None."""
     tenant = Tenant.objects.filter(slug=slug).first()
-    if tenant is None or (membership_for(user, tenant) is None and not user.is_superuser):
+    if tenant is None or not may(role_of(user, tenant), "tenant.read"):
         return None
     with tenancy.tenant_context(tenant, user):
         job = Job.objects.filter(pk=job_id).first()
