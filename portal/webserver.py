@@ -22,6 +22,7 @@ from daphne import http_protocol
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from django.conf import settings
+from twisted.web import http
 
 BODY_CHUNK_BYTES = 2**20
 
@@ -70,12 +71,38 @@ class BoundedWebRequest(http_protocol.WebRequest):
         if not isinstance(self.content, _Discarded):
             return super().requestReceived(command, path, version)
         limit = settings.REQUEST_MAX_BYTES
-        body = json.dumps({"type": "about:blank", "status": 413, "title": "Content Too Large",
-                           "detail": f"the request body is larger than the limit of {limit:,} bytes "
-                                     f"({limit / 2**20:g} MiB)"}).encode()  # fmt: skip
-        head = b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/problem+json\r\nConnection: close\r\n"
-        self.channel.transport.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-        self.channel.transport.loseConnection()
+        detail = f"the request body is larger than the limit of {limit:,} bytes ({limit / 2**20:g} MiB)"
+        _answer_and_close(self.channel.transport, 413, "Content Too Large", detail)
+
+
+def _answer_and_close(transport, status, title, detail):
+    """A problem+json answer written straight to the connection, which is then closed: for
+    requests refused before any application could see them."""
+    body = json.dumps({"type": "about:blank", "status": status, "title": title, "detail": detail}).encode()
+    head = b"HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\nConnection: close\r\n" % (
+        status,
+        title.encode(),
+    )
+    transport.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    transport.loseConnection()
+
+
+def _line_too_long(channel, line):
+    """Twisted drops the connection without a word on a request line or header over its
+    MAX_LENGTH: a client with a long query string deserves to know why."""
+    _answer_and_close(channel.transport, 431, "Request Header Fields Too Large",
+                      f"the request line or a header is longer than {channel.MAX_LENGTH:,} bytes: "
+                      "send a long query in a POST body")  # fmt: skip
+
+
+def _head_refused(channel):
+    """Twisted answers a bare 400 to a head it refuses; here it says which limit or rule."""
+    if channel._receivedHeaderSize > channel.totalHeadersSize:
+        detail = f"the request line and headers together are longer than {channel.totalHeadersSize:,} bytes"
+        _answer_and_close(channel.transport, 431, "Request Header Fields Too Large", detail)
+    else:
+        _answer_and_close(channel.transport, 400, "Bad Request",
+                          "the request is not well-formed HTTP (its request line, a header or its length)")  # fmt: skip
 
 
 class RequestBody(asyncio.Queue):
@@ -134,6 +161,8 @@ class WebServer(CommandLineInterface):
 
 
 http_protocol.WebRequest = BoundedWebRequest  # what daphne's HTTPFactory gives each connection
+http.HTTPChannel.lineLengthExceeded = _line_too_long
+http.HTTPChannel._respondToBadRequestAndDisconnect = _head_refused
 
 if __name__ == "__main__":
     WebServer.entrypoint()

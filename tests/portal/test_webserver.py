@@ -4,6 +4,7 @@ goes on serving."""
 
 import http.client
 import json
+import socket
 import time
 
 import pytest
@@ -62,3 +63,23 @@ def test_a_multipart_body_twisted_cannot_parse_reaches_the_portal(bounded_server
     one it could not (no parts) with a bare, empty 400; the portal answers it, as a problem."""
     status, answer = _post(bounded_server, b"--b--\r\n", {"Content-Type": "multipart/form-data; boundary=b"})
     assert status == 401 and json.loads(answer)["status"] == 401
+
+
+@pytest.mark.parametrize("head, said", [
+    (b"GET /api/v1/sites/?q=" + b"x" * 20_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+     "the request line or a header is longer than 16,384 bytes"),
+    (b"GET /api/v1/sites/ HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-Pad-%d: %s\r\n" % (n, b"y" * 1000)
+                                                                    for n in range(20)) + b"\r\n",
+     "the request line and headers together are longer than 16,384 bytes"),
+    (b"GET /api/v1/sites/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: lots\r\n\r\n",
+     "the request is not well-formed HTTP"),
+])  # fmt: skip
+def test_a_head_the_server_refuses_is_answered_saying_why(bounded_server, head, said):
+    with socket.create_connection(("127.0.0.1", bounded_server), timeout=30) as connection:
+        connection.sendall(head)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    problem = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert int(status_line.split()[1]) == problem["status"] in (400, 431) and said in problem["detail"]
