@@ -90,7 +90,7 @@ def _too_large(request, exception):
     else:
         detail = f"the request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES:,} files"
     if not is_api(request):
-        return defaults.bad_request(request, exception)
+        return render(request, "portal/bad_request.html", {"problem": detail, "too_large": True}, status=413)
     return problem_response(413, "Content Too Large", detail)
 
 

@@ -93,12 +93,12 @@ def json_items(stream, *, item_bytes, item_values):
     if reader.next_char() != "[":
         if reader.next_char() is None:
             raise ParseError("the body is empty")
-        yield _item(reader, decoder, "the body", item_bytes, item_values)
+        yield _item(reader, decoder, "the body", item_bytes, item_values, MAX_JSON_DEPTH)
     else:
         reader.position += 1
         index = 0
         while reader.next_char() != "]" or index:
-            yield _item(reader, decoder, f"item {index}", item_bytes, item_values)
+            yield _item(reader, decoder, f"item {index}", item_bytes, item_values, MAX_JSON_DEPTH - 1)
             index += 1
             separator = reader.next_char()
             if separator == "]":
@@ -113,8 +113,9 @@ def json_items(stream, *, item_bytes, item_values):
         raise ParseError("the body is not JSON: there is more after its value")
 
 
-def _item(reader, decoder, name, item_bytes, item_values):
-    """Decode the value at the reader's position, reading on until it is complete."""
+def _item(reader, decoder, name, item_bytes, item_values, depth):
+    """Decode the value at the reader's position, reading on until it is complete; ``depth`` is
+    what the body's nesting limit leaves it (one level less inside the list)."""
     while True:
         if len(reader.text) - reader.position > READ_BYTES:  # a long item: count before decoding it
             _check_values(reader.text, reader.position, len(reader.text), name, item_values)
@@ -135,7 +136,7 @@ def _item(reader, decoder, name, item_bytes, item_values):
         if end - reader.position > item_bytes:
             raise ParseError(f"{name} is longer than {item_bytes:,} bytes")
         _check_values(reader.text, reader.position, end, name, item_values)
-        if _walk(value, MAX_JSON_DEPTH, refuse_nul=False):
+        if _walk(value, depth, refuse_nul=False):
             raise ParseError(f"{name} nests JSON deeper than {MAX_JSON_DEPTH} levels")
         reader.position = end
         return value

@@ -62,3 +62,17 @@ def test_the_upload_page_says_which_file_is_over_the_limit_and_starts_no_ingest(
     assert response.status_code == 200
     assert REFUSAL in response.text
     assert not Job.objects.exists() and not Frame.objects.exists()
+
+
+@override_settings(DATA_UPLOAD_MAX_NUMBER_FILES=3)
+def test_more_files_than_one_request_may_carry_are_refused_saying_so(observatory, client):
+    tenant, user = observatory
+    files = {"files": [SimpleUploadedFile(f"frame-{n}.fits", b"SIMPLE") for n in range(4)]}
+    client.force_login(user)
+    page = client.post(f"/t/{tenant.slug}/frames/upload/", files)
+    assert page.status_code == 413 and "the request has more than 3 files" in page.text
+    assert 'class="topbar"' in page.text, "the portal's own page, with its top bar"
+    files = {"files": [SimpleUploadedFile(f"frame-{n}.fits", b"SIMPLE") for n in range(4)]}
+    answer = api_client(tenant, user).post("/api/v1/frames/upload/", files, format="multipart")
+    assert answer.status_code == 413 and answer.json()["detail"] == "the request has more than 3 files"
+    assert not Job.objects.exists() and not Frame.objects.exists()
