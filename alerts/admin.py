@@ -39,4 +39,4 @@ class AlertStreamAdmin(TenantModelAdmin):
 
     list_display = ["name", "kind", "topic", "folder", "enabled", "received", "last_received_at", "last_error"]
     list_filter = ["kind", "enabled"]
-    readonly_fields = ["received", "last_received_at", "last_error", "last_error_at", "created_at"]
+    readonly_fields = ["received", "replayed_count", "last_received_at", "last_error", "last_error_at", "created_at"]
