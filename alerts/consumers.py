@@ -13,10 +13,9 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 
 from portal import tenancy, throttling
-from portal.api_auth import KEYWORDS, KeyRefused, active_key
+from portal.api_auth import KEYWORDS, KeyRefused, guarded_key
 from portal.models import Tenant
 from portal.permissions import may, role_of
 
@@ -60,14 +59,11 @@ def _key_user(scope, query, tenant):
     plain = words[1] if len(words) == 2 and words[0] in KEYWORDS else query.get("key", "")
     if not plain:
         return None
-    address = (scope.get("client") or ["unknown"])[0]
     try:
-        throttling.check("api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS)
-        key = active_key(plain)
+        key = guarded_key(plain, (scope.get("client") or ["unknown"])[0])
     except throttling.Limited:
         return TOO_MANY_WRONG_KEYS
     except KeyRefused:
-        throttling.charge("api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS, 1)
         return None
     return key.created_by if key.tenant_id == tenant.pk else None
 

@@ -71,13 +71,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
-        # Guessing secrets: an address that has sent too many wrong keys is refused before its
-        # next key is even checked, so the right one cannot be found by trying.
-        _within(throttling.check, "api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS)
         try:
-            key = active_key(header[1])
+            key = guarded_key(header[1], address)
+        except throttling.Limited as limited:
+            raise exceptions.Throttled(wait=limited.retry_after) from limited
         except KeyRefused as refusal:
-            _within(throttling.spend, "api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS)
             raise exceptions.AuthenticationFailed(str(refusal)) from refusal
         tenancy.activate(key.tenant, key.created_by)
         _note_use(key)
@@ -86,6 +84,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Api-Key realm="api"'
+
+
+def guarded_key(plain, address):
+    """The active key ``plain`` names, with guessing bounded wherever keys are taken (the API,
+    websockets): an address that has sent too many wrong keys is refused before its next key
+    is even checked (throttling.Limited), so the right one cannot be found by trying, and
+    each wrong one counts against it (KeyRefused)."""
+    throttling.check("api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS)
+    try:
+        return active_key(plain)
+    except KeyRefused:
+        throttling.charge("api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS, 1)
+        raise
 
 
 def _within(count, scope, ident, rate):
