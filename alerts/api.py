@@ -22,12 +22,13 @@ from observations.sky import PositionError, parse_cone
 from portal import parameters, throttling
 from portal.api_errors import BodyTooLarge
 from portal.api_parsers import json_items
+from scheduling.models import FollowUpRequest
 
 from . import services
 from .avro import AvroUnreadable, read_alerts
 from .filters import FilterInvalid, check_targets, clean_conditions, parse_utc
 from .followup import FollowUpRefused, request_follow_up
-from .models import Alert, AlertClassification, AlertFilter, FollowUpRequest, Source
+from .models import Alert, AlertClassification, AlertFilter, Source
 from .webhooks import refused_destination
 
 MAX_BATCH = 1000
@@ -130,8 +131,10 @@ class AlertDetailSerializer(AlertSerializer):
 
 class FollowUpSerializer(serializers.ModelSerializer):
     target = serializers.SerializerMethodField()
+    alert = serializers.PrimaryKeyRelatedField(source="from_alert.alert", read_only=True, allow_null=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    rule = serializers.SlugRelatedField(slug_field="name", read_only=True, help_text="the filter whose rule asked")
+    rule = serializers.SlugRelatedField(source="from_alert.rule", slug_field="name", read_only=True,
+                                        help_text="the filter whose rule asked")  # fmt: skip
 
     class Meta:
         model = FollowUpRequest
@@ -334,8 +337,9 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = FollowUpSerializer
 
     def get_queryset(self):
-        requests = FollowUpRequest.objects.filter(tenant=self.request.tenant).select_related("target", "requested_by",
-                                                                                            "rule")  # fmt: skip
+        requests = FollowUpRequest.objects.filter(tenant=self.request.tenant).select_related(
+            "target", "requested_by", "from_alert__rule"
+        )
         if "status" in self.request.query_params:
             requests = requests.filter(status=self.request.query_params["status"])
         return requests

@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class AlertsConfig(AppConfig):
     name = "alerts"
+
+    def ready(self):
+        from . import tasks  # noqa: F401  (registers the app's Celery tasks, which services queue by name)

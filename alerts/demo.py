@@ -36,7 +36,7 @@ def load_demo_alerts(tenant, astronomer):
     write_demo_night(folder, seed=int(Time.now().unix * 1000), targets=targets)
     stream, _ = AlertStream.objects.update_or_create(
         tenant=tenant, name=STREAM_NAME,
-        defaults={"kind": AlertStream.Kind.REPLAY, "folder": str(folder), "rate_per_s": RATE_PER_S, "enabled": True,
+        defaults={"kind": "replay", "folder": str(folder), "rate_per_s": RATE_PER_S, "enabled": True,
                   "replayed_file": "", "replayed_count": 0},
     )  # fmt: skip
     for name, conditions in DEMO_FILTERS:

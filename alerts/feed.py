@@ -118,7 +118,7 @@ async def _send_all(batches, kind):
 def waiting(tenant, alert_ids, limit=RUN_LIMIT):
     """The alerts a classifier run should take, in id order: those asked for and every other
     one of the observatory still waiting to go out (the oldest ``limit``). A run is queued
-    only when none is (see ``services.classifier_run_started``); it takes them all."""
+    only when none is (see ``runs.run_started``); it takes them all."""
     pending = PendingAlert.objects.filter(tenant=tenant)
     oldest = pending.order_by("alert_id").values("alert_id")[:limit]
     return list(pending.filter(Q(alert_id__in=alert_ids) | Q(alert_id__in=oldest)).order_by("alert_id")

@@ -30,10 +30,9 @@ from astropy.coordinates import Angle, SkyCoord, angular_separation
 from observations.models import Target
 from portal.parameters import BIGINT_MAX
 
-from .synthetic import KINDS
+from .features import ALERT_CLASSES, CLASS_NAMES
 
 BANDS = ("u", "g", "r", "i", "z", "y")
-CLASS_NAMES = {"sn_ia": "SN Ia", "sn_ii": "SN II", "variable": "variable star", "agn": "AGN", "bogus": "bogus"}
 KNOWN = {"min_real_bogus", "classes", "min_class_probability", "brighter_than", "fainter_than", "bands", "cone",
          "targets", "known_targets_only", "max_age_days", "observed_after", "observed_before"}  # fmt: skip
 
@@ -60,7 +59,7 @@ def clean_conditions(conditions):
         raise FilterInvalid(f"brighter than {clean['brighter_than']} and fainter than {clean['fainter_than']} can "
                             "never both hold: nothing would ever match")  # fmt: skip
     if "classes" in conditions:
-        clean["classes"] = _choices(conditions, "classes", KINDS)
+        clean["classes"] = _choices(conditions, "classes", ALERT_CLASSES)
     if "min_class_probability" in clean and "classes" not in clean:
         raise FilterInvalid("min_class_probability needs classes: the probability of which class?")
     if "bands" in conditions:

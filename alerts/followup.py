@@ -1,22 +1,22 @@
 """Follow-up: turning an alert into a request to observe its target soon, by an admin's or
 astronomer's click or API call, or by their filter's rule on every match.
 
-Requests wait as pending target-of-opportunity requests until the scheduler takes them into
-a telescope's queue. A target has at most one pending request: a second click says who
-asked first, and a rule that matches again adds nothing.
+Alerts ask and scheduling owns the request (``scheduling.services``): it waits, pending, until
+the scheduler takes it into a telescope's queue. This side keeps which alert and which
+filter's rule asked (``AlertFollowUp``). A target has at most one pending request: a second
+click says who asked first, and a rule that matches again adds nothing.
 """
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from portal.permissions import may, role_of
+from scheduling.models import FollowUpRequest
+from scheduling.services import AlreadyPending, FollowUpRefused
+from scheduling.services import request_follow_up as request_observation
 
-from .models import FollowUpRequest
+from .models import AlertFollowUp
 
 # Who may ask for telescope time is "alerts.follow_up" in portal.permissions.
-
-
-class FollowUpRefused(ValueError):
-    """No request was made; the message says why."""
 
 
 def request_follow_up(alert, *, user=None, rule=None, priority=FollowUpRequest.Priority.TOP, note=""):
@@ -24,24 +24,22 @@ def request_follow_up(alert, *, user=None, rule=None, priority=FollowUpRequest.P
     target = alert.alert_object.target
     if target is None:
         raise FollowUpRefused(f"alert {alert.pk} has no target to observe (its target was deleted)")
-    if priority not in FollowUpRequest.Priority.values:
-        raise FollowUpRefused(f"priority must be one of {', '.join(FollowUpRequest.Priority.values)}, got {priority!r}")
     try:
         with transaction.atomic():
-            return FollowUpRequest.objects.create(
-                tenant_id=alert.tenant_id, target=target, alert=alert, requested_by=user, rule=rule,
-                priority=priority, note=note[:500],
-            )  # fmt: skip
-    except IntegrityError:
-        pending = FollowUpRequest.objects.select_related("requested_by", "rule").get(
-            tenant_id=alert.tenant_id, target=target, status=FollowUpRequest.Status.PENDING
-        )
-        raise FollowUpRefused(f"a follow-up of {target.name} is already pending: {asked_by(pending)}") from None
+            request = request_observation(alert.tenant_id, target, user=user, priority=priority, note=note)
+            AlertFollowUp.objects.create(tenant_id=alert.tenant_id, request=request, alert=alert, rule=rule)
+            return request
+    except AlreadyPending as refusal:
+        raise FollowUpRefused(f"{refusal}: {asked_by(refusal.pending)}") from None
 
 
 def asked_by(request):
     """Who asked for a request and when, as people read it."""
-    who = request.requested_by.username if request.requested_by else f"the rule of filter “{request.rule}”"
+    if request.requested_by:
+        who = request.requested_by.username
+    else:
+        link = AlertFollowUp.objects.select_related("rule").filter(request=request).first()
+        who = f"the rule of filter “{link.rule if link else None}”"
     return f"asked by {who} at {request.created_at:%Y-%m-%d %H:%M} UTC"
 
 

@@ -8,15 +8,15 @@ from django import forms
 from observations.models import Target
 from observations.sky import PositionError, parse_position, parse_radius
 
-from .filters import BANDS, CLASS_NAMES, FilterInvalid, clean_conditions
+from .features import ALERT_CLASSES, CLASS_NAMES
+from .filters import BANDS, FilterInvalid, clean_conditions
 from .models import AlertFilter
-from .synthetic import KINDS
 
 
 class AlertFilterForm(forms.ModelForm):
     min_real_bogus = forms.FloatField(required=False, min_value=0, max_value=1, label="Real-bogus at least",
                                       help_text="P(real) from the real-bogus model, 0–1; e.g. 0.8")  # fmt: skip
-    classes = forms.MultipleChoiceField(required=False, choices=[(kind, CLASS_NAMES[kind]) for kind in KINDS],
+    classes = forms.MultipleChoiceField(required=False, choices=[(kind, CLASS_NAMES[kind]) for kind in ALERT_CLASSES],
                                         widget=forms.CheckboxSelectMultiple, label="Class is one of")  # fmt: skip
     min_class_probability = forms.FloatField(required=False, min_value=0, max_value=1,
                                              label="… with probability at least")  # fmt: skip

@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from portal.models import TenantOwned
+from portal.plugins import plugin, plugins
 
 
 class Source(models.TextChoices):
@@ -111,16 +112,18 @@ class DeadLetter(TenantOwned):
         return f"{self.get_source_display()} {self.origin}: {self.reason[:80]}"
 
 
+def stream_kind_choices():
+    """The kinds of stream there are: ``settings.ALERT_STREAM_KINDS`` (see streams.StreamKind)."""
+    return [(key, kind.label) for key, kind in plugins("ALERT_STREAM_KINDS").items()]
+
+
 class AlertStream(TenantOwned):
     """Where an observatory's alerts come from: a broker's Kafka topic, or a folder of Avro
-    files replayed at a steady rate (the embedded default, and a way to re-run a night)."""
-
-    class Kind(models.TextChoices):
-        KAFKA = "kafka", "Kafka topic"
-        REPLAY = "replay", "Avro files replayed"
+    files replayed at a steady rate (the embedded default, and a way to re-run a night), or
+    any other kind named in ``settings.ALERT_STREAM_KINDS``."""
 
     name = models.SlugField(max_length=60)
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=10, choices=stream_kind_choices)
     bootstrap_servers = models.CharField(max_length=500, blank=True, help_text="Kafka brokers, host:port, commas.")
     topic = models.CharField(max_length=200, blank=True, help_text="Kafka topic, e.g. ztf_20261130_programid1.")
     options = models.JSONField(
@@ -144,8 +147,8 @@ class AlertStream(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="alert_stream_unique_per_tenant"),
             models.CheckConstraint(
-                condition=(models.Q(kind="kafka") & ~models.Q(bootstrap_servers="") & ~models.Q(topic=""))
-                | (models.Q(kind="replay") & ~models.Q(folder="")),
+                condition=(~models.Q(kind="kafka") | (~models.Q(bootstrap_servers="") & ~models.Q(topic="")))
+                & (~models.Q(kind="replay") | ~models.Q(folder="")),
                 name="alert_stream_has_its_source",
                 violation_error_message="A Kafka stream needs brokers and a topic; a replay needs a folder.",
             ),
@@ -161,14 +164,19 @@ class AlertStream(TenantOwned):
         return (self.kind, self.bootstrap_servers, self.topic, self.options, self.folder, self.rate_per_s)
 
     @property
+    def stream_kind(self):
+        """What reads it (a streams.StreamKind), or None for a kind no longer configured."""
+        return plugin("ALERT_STREAM_KINDS", self.kind)
+
+    @property
     def source(self):
         """What its alerts and dead letters record as their source."""
-        return Source.STREAM if self.kind == self.Kind.KAFKA else Source.FILE
+        return self.stream_kind.source
 
     @property
     def origin(self):
         """How its alerts and dead letters name where they came from."""
-        return f"{self.name}:{self.topic}" if self.kind == self.Kind.KAFKA else self.name
+        return self.stream_kind.origin(self)
 
 
 class AlertClassification(TenantOwned):
@@ -280,43 +288,16 @@ class WebhookDelivery(TenantOwned):
         return f"{self.alert_filter} → {self.url}: {self.status}"
 
 
-class FollowUpRequest(TenantOwned):
-    """A request to observe an alert's target soon: a target-of-opportunity, asked for by an
-    astronomer's click or by a filter's rule. It waits here, pending, for the scheduler to
-    take it into a telescope's queue; a target has at most one pending request."""
+class AlertFollowUp(TenantOwned):
+    """The alerts side of a follow-up request (``scheduling.FollowUpRequest``, which scheduling
+    owns with its states): the alert that asked, and the filter whose rule asked, if one did."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SCHEDULED = "scheduled", "Scheduled"
-        DECLINED = "declined", "Declined"
-
-    class Priority(models.TextChoices):
-        NORMAL = "normal", "Normal"
-        HIGH = "high", "High"
-        TOP = "top", "Top (target of opportunity)"
-
-    target = models.ForeignKey("observations.Target", on_delete=models.CASCADE, related_name="follow_up_requests")
-    alert = models.ForeignKey(Alert, null=True, on_delete=models.SET_NULL, related_name="follow_up_requests")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="follow_up_requests")  # fmt: skip
+    request = models.OneToOneField("scheduling.FollowUpRequest", on_delete=models.CASCADE, related_name="from_alert")
+    alert = models.ForeignKey(Alert, null=True, on_delete=models.SET_NULL, related_name="follow_ups")
     rule = models.ForeignKey(
-        AlertFilter, null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_up_requests",
+        AlertFilter, null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups",
         help_text="The filter whose rule asked for it.",
     )  # fmt: skip
-    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.TOP)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "target"],
-                condition=models.Q(status="pending"),
-                name="one_pending_follow_up_per_target",
-            )  # fmt: skip
-        ]
-        ordering = ["-created_at"]
 
     def __str__(self):
-        return f"follow-up of {self.target} ({self.get_status_display().lower()})"
+        return f"{self.request} from alert {self.alert_id}"

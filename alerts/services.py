@@ -7,29 +7,23 @@ candidate twice is stored once — and each new object is matched on arrival to 
 observatory's nearest target within the crossmatch radius, or becomes a new transient target.
 """
 
-import functools
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-import kombu.exceptions
 import numpy as np
 import psycopg
-import redis
 from astropy import units as u
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Case, F, When
 from django.db.models.functions import Greatest, Lower
-from django.utils import timezone
 
 from observations.models import Target
 from observations.services import nearest_targets
 from observations.sky import healpix_index
-from portal.models import Tenant
-from portal.tenancy import tenant_context
 
+from . import runs
 from .avro import AvroUnreadable, read_alerts
 from .filters import matches
 from .models import Alert, AlertClassification, AlertFilter, AlertObject, DeadLetter, PendingAlert, Source
@@ -38,8 +32,6 @@ from .packets import PacketRefused, observed_times, read_packet
 logger = logging.getLogger(__name__)
 DEAD_LETTER_BYTES = 64 * 1024
 FILE_BATCH = 500
-RUN_QUEUED_MARK_S = 10
-FORGOTTEN_AFTER = timedelta(seconds=10)  # an alert waits about a second for its run when all is well
 
 
 @dataclass
@@ -95,7 +87,7 @@ def ingest_packets(tenant, records, *, source, origin=""):
     result = IngestResult(alerts=sorted(stored.values(), key=lambda alert: alert.pk), duplicates=duplicates,
                           refused=sorted(refused), outcomes=_outcomes(packets, stored, refused))  # fmt: skip
     if result.alerts:
-        _classify_when_committed(tenant, [alert.pk for alert in result.alerts])
+        runs.classify_when_committed(tenant, [alert.pk for alert in result.alerts])
     return result
 
 
@@ -121,64 +113,6 @@ def _outcomes(packets, stored, refused):
 
 def _first_line(fault):
     return str(fault).strip().splitlines()[0] if str(fault).strip() else type(fault).__name__
-
-
-def _classify_when_committed(tenant, ids):
-    """Send new alerts to the gpu workers' classifiers once a worker can read them.
-
-    A classifier run takes every alert of the observatory still waiting (``feed.waiting``), so
-    while one is queued and has not started, newer alerts need no run of their own. Alerts
-    posted one by one would otherwise queue a run each, and at 100 a second those empty runs
-    cost the gpu worker more than the alerts do.
-
-    With Redis down the run cannot be queued; the alerts are stored all the same and wait
-    (``PendingAlert``) for the next run, which ``queue_forgotten_runs`` queues if no later
-    alert does; the caller (an API request, a stream) is not failed for it."""
-    transaction.on_commit(functools.partial(_queue_classifier_run, tenant.pk, ids))
-
-
-def _queue_classifier_run(tenant_id, ids):
-    from mlmodels.tasks import classify_alerts
-
-    # The mark expires, so a queued run that is lost (its worker killed) holds back no later alert for long.
-    try:
-        if _redis().set(_run_queued_key(tenant_id), 1, nx=True, ex=RUN_QUEUED_MARK_S):
-            classify_alerts.delay(tenant_id, ids)
-    except (redis.RedisError, kombu.exceptions.OperationalError) as error:
-        logger.warning("%d alerts wait for Redis to be back before they are classified (%s)", len(ids), error)
-
-
-def queue_forgotten_runs(older_than=FORGOTTEN_AFTER):
-    """Queue a classifier run for each observatory whose alerts have waited longer than
-    ``older_than`` (a timedelta): stored while Redis was down, or their run lost with a killed
-    worker or Redis, they go out even if no later alert comes to take them along. Runs from
-    Celery beat; returns the observatories' ids."""
-    cutoff = timezone.now() - older_than
-    queued = []
-    for tenant in Tenant.objects.all():
-        with tenant_context(tenant):
-            if PendingAlert.objects.filter(tenant=tenant, alert__received_at__lt=cutoff).exists():
-                _queue_classifier_run(tenant.pk, [])
-                queued.append(tenant.pk)
-    return queued
-
-
-def classifier_run_started(tenant_id):
-    """A classifier run calls this before it looks for waiting alerts: any alert stored from
-    now on queues the next run."""
-    _redis().delete(_run_queued_key(tenant_id))
-
-
-def _run_queued_key(tenant_id):
-    return f"arrayscope:alerts-classifier-run-queued:{tenant_id}"
-
-
-@functools.cache
-def _redis():
-    """One Redis client a process, shared by its threads. Not Django's cache: the ASGI server
-    runs each request in a new thread, and the cache is per thread, so each request would
-    open a connection to Redis of its own."""
-    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def ingest_avro(tenant, fileobj, *, source=Source.FILE, origin=""):

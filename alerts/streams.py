@@ -1,5 +1,7 @@
 """Alert streams into the one ingest path: a broker's Kafka topic, or Avro files replayed at
-a steady rate (the embedded default, needing no broker).
+a steady rate (the embedded default, needing no broker). Each is a ``StreamKind`` named in
+``settings.ALERT_STREAM_KINDS``; another kind of source (a broker's HTTP stream, a
+survey's own bus) is a class and a settings line.
 
 Kafka offsets are committed only after a batch is stored, so a consumer killed mid-batch
 reads those messages again and ingest drops the candidates it already has: none lost, none
@@ -14,6 +16,7 @@ import io
 import logging
 import os
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .avro import AvroUnreadable, read_alerts
-from .models import AlertStream, DeadLetter
+from .models import AlertStream, DeadLetter, Source
 from .services import ingest_packets
 
 logger = logging.getLogger(__name__)  # librdkafka's own log lines go here, not to stderr
@@ -71,9 +74,43 @@ def run_stream(stream, *, seconds=None, max_alerts=None, on_batch=None, stop=Non
             on_batch(progress, result)
         return result
 
-    runner = _consume_kafka if stream.kind == AlertStream.Kind.KAFKA else _replay
-    runner(stream, more, store, progress)
+    stream.stream_kind.consume(stream, more, store, progress)
     return progress
+
+
+class StreamKind(ABC):
+    """A kind of alert stream: how its packets are read, and how what it stores is labelled."""
+
+    label = ""  # as the admin lists it: "Kafka topic"
+    source = Source.STREAM  # what its alerts and dead letters record as their source
+    ends = False  # whether a run ends by itself once everything is read (a replay), not only when stopped
+
+    def origin(self, stream):
+        """How its alerts and dead letters name where they came from."""
+        return stream.name
+
+    @abstractmethod
+    def consume(self, stream, more, store, progress):
+        """Read packets while ``more()`` and hand each batch to ``store(records, origin,
+        **position)`` (``position``: AlertStream fields saying where it stands, stored with
+        the batch); a packet that cannot be read adds to ``progress.refused``."""
+
+
+class KafkaTopic(StreamKind):
+    label = "Kafka topic"
+
+    def origin(self, stream):
+        return f"{stream.name}:{stream.topic}"
+
+    def consume(self, stream, more, store, progress):
+        _consume_kafka(stream, more, store, progress)
+
+
+class ReplayFolder(StreamKind):
+    label, source, ends = "Avro files replayed", Source.FILE, True
+
+    def consume(self, stream, more, store, progress):
+        _replay(stream, more, store, progress)
 
 
 def _consume_kafka(stream, more, store, progress):

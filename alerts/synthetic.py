@@ -16,9 +16,9 @@ from astropy.io import fits
 
 from observations.synthetic import frame_wcs
 
-from .packets import JD_MJD_OFFSET
+from .features import ALERT_CLASSES
+from .packets import JD_MJD_OFFSET, STAMPS
 
-KINDS = ("sn_ia", "sn_ii", "variable", "agn", "bogus")
 BOGUS_KINDS = ("cosmic_ray", "bad_subtraction", "satellite")
 STAMP_SIZE = 63
 PIXEL_SCALE_ARCSEC = 1.0
@@ -31,7 +31,7 @@ START_MJD = 61000.0  # 2025-11-19
 @dataclass(frozen=True)
 class SyntheticAlert:
     packet: dict  # the ZTF-schema record, stamps as gzipped FITS bytes
-    kind: str  # one of KINDS: what the light-curve classifier should say
+    kind: str  # one of ALERT_CLASSES: what the light-curve classifier should say
     bogus_kind: str  # one of BOGUS_KINDS for bogus alerts, else ""
 
     @property
@@ -40,12 +40,12 @@ class SyntheticAlert:
 
 
 def make_alert(seed, kind=None, *, ra_deg=None, dec_deg=None, mjd=None, object_id=None):
-    """One labelled alert; ``kind`` (one of KINDS) is drawn when not given, and the position
+    """One labelled alert; ``kind`` (one of ALERT_CLASSES) is drawn when not given, and the position
     and time of the detection are drawn unless given."""
     rng = np.random.default_rng(seed)
-    kind = kind or KINDS[rng.integers(len(KINDS))]
-    if kind not in KINDS:
-        raise ValueError(f"unknown alert kind {kind!r}; choose from {', '.join(KINDS)}")
+    kind = kind or ALERT_CLASSES[rng.integers(len(ALERT_CLASSES))]
+    if kind not in ALERT_CLASSES:
+        raise ValueError(f"unknown alert kind {kind!r}; choose from {', '.join(ALERT_CLASSES)}")
     ra = float(rng.uniform(0, 360)) if ra_deg is None else ra_deg
     dec = float(np.degrees(np.arcsin(rng.uniform(-0.5, 0.95)))) if dec_deg is None else dec_deg
     now = float(START_MJD + rng.uniform(0, 30)) if mjd is None else mjd
@@ -64,13 +64,12 @@ def make_alert(seed, kind=None, *, ra_deg=None, dec_deg=None, mjd=None, object_i
         "prv_candidates": [_previous(epochs["mjd"][i], epochs["band"][i], observed[i], errors[i])
                            for i in range(len(observed) - 1)],
         **{field: {"fileName": f"candid{candidate_id}_{name}.fits.gz", "stampData": stamps[name]}
-           for name, field in (("science", "cutoutScience"), ("template", "cutoutTemplate"),
-                               ("difference", "cutoutDifference"))},
+           for name, field in STAMPS.items()},
     }  # fmt: skip
     return SyntheticAlert(packet=packet, kind=kind, bogus_kind=bogus_kind)
 
 
-def make_alerts(count, seed=0, kinds=KINDS):
+def make_alerts(count, seed=0, kinds=ALERT_CLASSES):
     """``count`` alerts of the given kinds in turn, each from its own seed."""
     return [make_alert(seed * 1_000_003 + index, kinds[index % len(kinds)]) for index in range(count)]
 

@@ -14,15 +14,17 @@ from observations.ingest import preview_png
 from observations.models import Target
 from observations.services import nearest_targets
 from portal.permissions import may, require
+from scheduling.models import FollowUpRequest
 
 from . import feed, plots
 from .dashboard import sky_points, stream_status
-from .filters import CLASS_NAMES, in_words
+from .features import CLASS_NAMES
+from .filters import in_words
 from .followup import FollowUpRefused, request_follow_up
 from .forms import AlertFilterForm
-from .models import Alert, AlertFilter, DeadLetter, FollowUpRequest
+from .models import Alert, AlertFilter, DeadLetter
+from .packets import STAMPS
 
-STAMPS = ("science", "template", "difference")
 PAGE = 50  # rows the dashboard's table holds: one page, however many alerts the night brings
 MAP_POINTS = 2000  # the newest alerts on the sky map
 CLASS_LABELS = {**CLASS_NAMES, "": "unclassified"}
@@ -158,6 +160,7 @@ def follow_up(request, tenant_slug, alert_id):
 
 def follow_ups(request, tenant_slug):
     """Follow-up requests of the observatory, newest first: what the scheduler will take."""
-    requests = (FollowUpRequest.objects.filter(tenant=request.tenant)
-                .select_related("target", "alert__alert_object", "requested_by", "rule")[:200])  # fmt: skip
+    requests = FollowUpRequest.objects.filter(tenant=request.tenant).select_related(
+        "target", "from_alert__alert__alert_object", "requested_by", "from_alert__rule"
+    )[:200]
     return render(request, "alerts/follow_ups.html", {"requests": requests})

@@ -62,8 +62,8 @@ def stamps_via_astropy(sample):
     astropy: the FITS check at ingest (web) and the pixels the real-bogus model reads (gpu
     worker). Counted by the readers themselves, on the distinct packets the producer sends,
     which the web server and the worker read the same way."""
+    from alerts.features import stamp_triplet
     from alerts.packets import read_packet
-    from mlmodels.alert_features import stamp_triplet
     from observations.images import READS
 
     before = dict(READS)
@@ -81,7 +81,8 @@ def stamps_via_astropy(sample):
 def serve_models(tenant):
     from mlmodels import services
     from mlmodels.registry import save_version
-    from mlmodels.training import build_network, weights_of
+    from mlmodels.runtime import build_network
+    from mlmodels.training import weights_of
 
     for name, task in (("real-bogus", "real_bogus"), ("light-curve", "light_curve")):
         model = services.create_synthetic_model(tenant, None, name=name, task=task)

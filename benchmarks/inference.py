@@ -28,9 +28,11 @@ def run(count, *, size, architecture, passes=2):
     from mlmodels import registry
     from mlmodels.inference import classify, forward, prepare, runner_for
     from mlmodels.models import Prediction
-    from mlmodels.services import index_embeddings
+    from mlmodels.runtime import build_network, device
+    from mlmodels.similarity import index_embeddings
+    from mlmodels.subjects import TargetImages
     from mlmodels.synthetic_galaxies import KINDS, make_galaxies
-    from mlmodels.training import build_network, device, weights_of
+    from mlmodels.training import weights_of
     from observations.images import add_target_images, read_cube
     from observations.models import Target, TargetImage
     from portal.models import Tenant
@@ -68,7 +70,7 @@ def run(count, *, size, architecture, passes=2):
             chosen = TargetImage.objects.filter(pk__in=ids).select_related("target").order_by("pk")
             runner_for(version)  # loading the weights is once per worker, not per image
             started = time.perf_counter()
-            classified = classify(version, chosen, index=False)  # as the backfill does …
+            classified = classify(version, TargetImages(), chosen, index=False)  # as the backfill does …
             index_embeddings(version)  # … then the similarity index, in bulk
             full.append(count / (time.perf_counter() - started))
             assert classified == count and Prediction.objects.filter(version=version).count() == count

@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class MlmodelsConfig(AppConfig):
     name = "mlmodels"
+
+    def ready(self):
+        from . import receivers, tasks  # noqa: F401  (new frames and images are classified; the app's Celery tasks)

@@ -1,13 +1,17 @@
-"""The demo's models: registered at first start and trained there, on the gpu-batch worker,
-then promoted, so every demo alert, galaxy and frame is classified minutes after the portal
-is up."""
+"""The demo's models and galaxy images: the models registered at first start and trained
+there, on the gpu-batch worker, then promoted, so every demo alert, galaxy and frame is
+classified minutes after the portal is up; the images drawn by the synthetic galaxy generator."""
 
+import hashlib
 
-from portal.models import Job
+from observations.images import add_target_images
+from observations.models import Target, TargetImage
+from portal.models import Job, Site
 from portal.progress import job_subject, queue_job, start_job
 
-from . import services, tasks
+from . import services
 from .models import MLModel, Visibility
+from .synthetic_galaxies import make_galaxy
 
 # name, task, synthetic examples, epochs, what it is. The alert models come first: they
 # train in about a minute, and the demo's replayed alerts are waiting for them.
@@ -47,6 +51,47 @@ def load_demo_models(tenant, user):
             subject=model,
             title=services.training_title(model, examples),
         )
-        queue_job(job, tasks.train_model, tenant.pk, job.pk, model.pk, examples=examples, epochs=epochs, promote=True)
+        queue_job(
+            job,
+            "mlmodels.tasks.train_model",
+            tenant.pk,
+            job.pk,
+            model.pk,
+            examples=examples,
+            epochs=epochs,
+            promote=True,
+        )
         jobs.append(job)
     return jobs
+
+
+# The morphology each famous galaxy's demo image is drawn with (the synthetic generator's classes).
+MORPHOLOGY = {
+    "M31": "spiral", "M33": "spiral", "M51": "merger", "M81": "spiral", "M82": "irregular", "M101": "spiral",
+    "M104": "edge_on", "M87": "elliptical", "M64": "spiral", "M63": "spiral", "M74": "spiral",
+    "M77": "barred_spiral", "M83": "barred_spiral", "M94": "spiral", "M106": "spiral", "NGC 253": "edge_on",
+    "NGC 300": "spiral", "NGC 891": "edge_on", "NGC 1300": "barred_spiral", "NGC 1365": "barred_spiral",
+    "NGC 2403": "spiral", "NGC 2841": "spiral", "NGC 3628": "edge_on", "NGC 4038": "merger", "NGC 4565": "edge_on",
+    "NGC 4631": "edge_on", "NGC 5128": "elliptical", "NGC 6946": "spiral", "NGC 7331": "spiral",
+    "NGC 7479": "barred_spiral", "IC 342": "spiral", "LMC": "irregular", "SMC": "irregular",
+}  # fmt: skip
+
+
+def load_demo_galaxy_images(tenant):
+    """A g/r/z image of every demo galaxy that has none, drawn by the synthetic generator
+    (seeded by the name, so the same galaxy always looks the same), credited to the site
+    that would see it: the northern sites in turn, Siding Spring in the south."""
+    galaxies = (Target.objects.filter(tenant=tenant, tags__contains=["demo"], kind__in=["galaxy", "qso"])
+                .exclude(pk__in=TargetImage.objects.values("target_id")).order_by("name"))  # fmt: skip
+    sites = {site.code: site for site in Site.objects.filter(tenant=tenant, code__in=["tfn", "elp", "coj"])}
+    by_site = {}
+    for number, target in enumerate(galaxies):
+        if target.name not in MORPHOLOGY and "field" not in target.tags:
+            continue  # a quasar without a host to draw
+        seed = int.from_bytes(hashlib.sha256(target.name.encode()).digest()[:4], "big")
+        galaxy = make_galaxy(seed, kind=MORPHOLOGY.get(target.name))
+        site = sites.get("coj" if target.dec_deg < 0 else ("tfn", "elp")[number % 2])
+        by_site.setdefault(site, []).append((target, galaxy.fits_bytes(), "synthetic g/r/z survey"))
+    for site, items in by_site.items():
+        add_target_images(tenant, items, site=site)
+    return sum(len(items) for items in by_site.values())

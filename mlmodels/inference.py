@@ -33,13 +33,12 @@ from psycopg.types.json import Jsonb
 from torch.nn import functional
 
 from observations.images import ImageError, read_cube
-from observations.models import Frame
 
 from .frame_quality import frame_planes
-from .models import Embedding, ModelVersion, Prediction
+from .models import Embedding, Prediction
 from .normalisation import asinh_normalise
+from .runtime import device, loaded, split_outputs
 from .similarity import ensure_embedding_index
-from .training import device, registered_network, split_outputs
 
 MAX_ENLARGEMENT = 4
 
@@ -62,21 +61,18 @@ class Outputs(torch.nn.Module):
         return (*split_outputs(self.network.get_classifier()(pooled).float(), self.classes), pooled.float())
 
 
-@functools.lru_cache(maxsize=4)
-def _runner(version_pk, sha256):
-    """The version's network, ready on this worker's device; kept for the next batch (keyed by
-    the checksum too, so a re-registered artifact is never served from memory)."""
-    network, config = registered_network(ModelVersion.objects.get(pk=version_pk))
+def _as_runner(network, config):
+    """A network as ``classify`` runs it: its outputs split, on the device, compiled on CUDA."""
     runner = Outputs(network, len(config["label_names"])).eval().to(device(), memory_format=torch.channels_last)
     if device().type == "cuda":
-        runner = torch.compile(runner)
-    else:
-        torch.set_num_threads(settings.INFERENCE_THREADS)
-    return runner, config
+        return torch.compile(runner)
+    torch.set_num_threads(settings.INFERENCE_THREADS)
+    return runner
 
 
 def runner_for(version):
-    return _runner(version.pk, version.sha256)
+    """(runner, config) of ``version``, kept for the next batch (see runtime.loaded)."""
+    return loaded(version, _as_runner)
 
 
 def prepare(cube, bands, input_spec):
@@ -121,15 +117,18 @@ def prepare_frame(data, hdu_index, input_spec):
         raise Refused(str(error)) from error
 
 
-def _load(subject, input_spec):
+def prepare_image(data, input_spec):
+    """A target image's FITS bytes as a morphology network wants them (see ``prepare``)."""
+    cube, bands, _ = read_cube(data)
+    return prepare(cube, bands, input_spec)
+
+
+def _load(instance, subject, input_spec):
     """(prepared array, "") or (None, why not) for one image or frame."""
     try:
-        with subject.file.open("rb") as stored:
+        with instance.file.open("rb") as stored:
             data = stored.read()
-        if isinstance(subject, Frame):
-            return prepare_frame(data, subject.hdu_index, input_spec), ""
-        cube, bands, _ = read_cube(data)
-        return prepare(cube, bands, input_spec), ""
+        return subject.prepare(instance, data, input_spec), ""
     except (ImageError, Refused) as error:
         return None, str(error)
     except OSError as error:
@@ -149,17 +148,17 @@ def forward(runner, batch):
     return tuple(output.cpu().numpy() for output in outputs)
 
 
-def classify(version, subjects, *, batch_size=None, on_batch=None, index=True):
-    """Classify ``subjects`` (TargetImages with their target, embedded too; or Frames) with
-    ``version``; answers replace the version's earlier ones for the same subjects.
-    ``on_batch(done)`` follows the progress. ``index=False`` leaves the version's HNSW index
-    to be built after a backfill (once, in bulk: about ten times cheaper than growing it row
-    by row). Returns how many were classified (refusals excluded)."""
+def classify(version, subject, instances, *, batch_size=None, on_batch=None, index=True):
+    """Classify ``instances`` of ``subject`` (a subjects.RegistrySubject: target images with
+    their target, embedded too, or frames) with ``version``; answers replace the version's
+    earlier ones for the same instances. ``on_batch(done)`` follows the progress.
+    ``index=False`` leaves the version's HNSW index to be built after a backfill (once, in
+    bulk: about ten times cheaper than growing it row by row). Returns how many were classified (refusals excluded)."""
     runner, config = runner_for(version)
     batch_size = batch_size or settings.INFERENCE_BATCH_SIZE
-    subjects = list(subjects)
-    chunks = [subjects[start : start + batch_size] for start in range(0, len(subjects), batch_size)]
-    load = functools.partial(_load, input_spec=config["input_spec"])
+    instances = list(instances)
+    chunks = [instances[start : start + batch_size] for start in range(0, len(instances), batch_size)]
+    load = functools.partial(_load, subject=subject, input_spec=config["input_spec"])
     # On CUDA the cores are free to read (the GPU runs the network): files are read and
     # prepared by several threads (file reads and numpy release the GIL).
     readers = settings.INFERENCE_THREADS if device().type == "cuda" else 1
@@ -167,7 +166,7 @@ def classify(version, subjects, *, batch_size=None, on_batch=None, index=True):
     with ThreadPoolExecutor(readers, thread_name_prefix="inference-read") as reading:
         read = lambda chunk: list(reading.map(load, chunk)) if readers > 1 else list(map(load, chunk))  # noqa: E731
         for chunk, loaded, ready, outputs in _answers(runner, chunks, read):
-            store(version, config, chunk, loaded, ready, *outputs, index=index)
+            store(version, config, subject, chunk, loaded, ready, *outputs, index=index)
             classified += len(ready)
             done += len(chunk)
             if on_batch is not None:
@@ -198,28 +197,29 @@ def _finished(chunk, loaded, ready, running):
     return chunk, loaded, ready, running.result() if running is not None else (None, None, None)
 
 
-def store(version, config, chunk, loaded, ready, probabilities, flags, pooled, *, index=True):
+def store(version, config, subject, chunk, loaded, ready, probabilities, flags, pooled, *, index=True):
     """Write one batch's answers (and the embeddings of the images classified) in one transaction."""
     rows = {position: row for row, position in enumerate(ready)}
-    kind = "frame" if isinstance(chunk[0], Frame) else "image"
+    kind = subject.field
     class_names, flag_names = config["label_names"], config.get("flag_names", [])
     now = timezone.now()
     predictions, embeddings = [], []
-    for position, subject in enumerate(chunk):
+    for position, instance in enumerate(chunk):
         if position not in rows:
-            predictions.append((subject.tenant_id, version.pk, subject.pk, "", None, Jsonb({}), Jsonb({}),
+            predictions.append((instance.tenant_id, version.pk, instance.pk, "", None, Jsonb({}), Jsonb({}),
                                 loaded[position][1][:300], now))  # fmt: skip
             continue
         row = rows[position]
         best = int(probabilities[row].argmax())
         predictions.append((
-            subject.tenant_id, version.pk, subject.pk, class_names[best], float(probabilities[row, best]),
+            instance.tenant_id, version.pk, instance.pk, class_names[best], float(probabilities[row, best]),
             Jsonb({name: round(float(p), 5) for name, p in zip(class_names, probabilities[row])}),
             Jsonb({name: round(float(p), 5) for name, p in zip(flag_names, flags[row])}), "", now,
         ))  # fmt: skip
-        if kind == "image":
-            embeddings.append((subject.tenant_id, version.pk, subject.pk, subject.target_id,
-                               subject.target.visibility, class_names[best], subject.site_id, pooled[row]))  # fmt: skip
+        if subject.embeds:
+            embeddings.append((instance.tenant_id, version.pk, instance.pk, instance.target_id,
+                               instance.target.visibility, class_names[best], instance.site_id,
+                               pooled[row]))  # fmt: skip
     with transaction.atomic(), connection.cursor() as cursor:
         _upsert(cursor.cursor, Prediction, _prediction_columns(kind), predictions, ("version_id", f"{kind}_id"))
         if embeddings:

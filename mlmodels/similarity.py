@@ -130,6 +130,14 @@ def ensure_embedding_index(version, dimensions):
             cursor.execute("SELECT mlmodels_embedding_index(%s, %s)", [version.pk, dimensions])
 
 
+def index_embeddings(version):
+    """Build the version's similarity index once its embeddings are written (a no-op when it
+    has none, or has its index already)."""
+    dimensions = embedding_dimensions(version)
+    if dimensions:
+        ensure_embedding_index(version, dimensions)
+
+
 def not_embedded(image, version):
     return (f"{image.target.name} has not been embedded by {version.model.name} v{version.number} yet; it is, "
             "minutes after a model is promoted or an image arrives")  # fmt: skip

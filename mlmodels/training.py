@@ -6,34 +6,21 @@ Runs on the ``gpu`` workers (CUDA when present, else the CPU); only worker code 
 """
 
 import copy
-import importlib
 import math
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
-import timm
 import torch
 from torch.nn import functional
 
-from . import registry
 from .normalisation import asinh_normalise
+from .runtime import build_network, device, predict
 
 MIN_EXAMPLES_PER_CLASS = 10
 
 
 class TrainingRefused(ValueError):
     """A training run that would not mean anything; the message says why, before any work."""
-
-
-def registered_network(version):
-    """(network, config) of a registered version: built as its config says, with its weights
-    (checked against their checksum), not yet on a device."""
-    config, weights = registry.load_version(version)
-    network = build_network(config["architecture"], num_classes=config["num_classes"],
-                            in_chans=len(config["input_spec"]["bands"]))  # fmt: skip
-    network.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
-    return network, config
 
 
 def rotate_and_flip(batch):
@@ -81,49 +68,6 @@ def frame_training_set(count, *, seed=0, size=128):
     return TrainingSet(images, labels, np.arange(count), list(QUALITY_CLASSES), summary, flags, list(FLAGS))
 
 
-def real_bogus_training_set(count, *, seed=0, size=63):
-    """Synthetic alerts' stamp triplets, half real (supernovae, variables, AGN), half bogus
-    (cosmic rays, bad subtractions, satellites); each alert is its own source."""
-    from alerts.synthetic import KINDS as ALERT_KINDS
-    from alerts.synthetic import make_alerts
-
-    from .alert_features import stamp_triplet
-
-    real = [kind for kind in ALERT_KINDS if kind != "bogus"]
-    alerts = make_alerts(count, seed=seed, kinds=[*real, *["bogus"] * len(real)])
-    images = np.stack([stamp_triplet(*(alert.packet[field]["stampData"] for field in STAMP_FIELDS), size=size)
-                       for alert in alerts])  # fmt: skip
-    labels = np.array([int(alert.real) for alert in alerts])
-    summary = f"{count:,} synthetic alerts (seed {seed}), {size}² px science/template/difference stamps"
-    return TrainingSet(images, labels, np.arange(count), ["bogus", "real"], summary)
-
-
-STAMP_FIELDS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
-
-
-def light_curve_training_set(count, *, seed=0, size=32):
-    """Synthetic alerts' light curves (the history each packet carries and its detection),
-    one class each in turn; magnitudes jittered within their errors while training."""
-    from alerts.packets import read_packet
-    from alerts.synthetic import KINDS as ALERT_KINDS
-    from alerts.synthetic import make_alerts
-
-    from .alert_features import SEQUENCE_FEATURES, alert_points, light_curve
-
-    alerts = make_alerts(count, seed=seed)
-    sequences = []
-    for alert in alerts:
-        packet = read_packet(alert.packet)
-        sequences.append(light_curve(alert_points(packet.history, mjd=packet.mjd, band=packet.band,
-                                                  magnitude=packet.magnitude,
-                                                  magnitude_error=packet.magnitude_error), length=size))  # fmt: skip
-    labels = np.array([ALERT_KINDS.index(alert.kind) for alert in alerts])
-    summary = f"{count:,} synthetic light curves (seed {seed}), up to {size} points, g and r"
-    augment = partial(jitter_magnitudes, magnitude_row=SEQUENCE_FEATURES.index("magnitude_offset"),
-                      error_row=SEQUENCE_FEATURES.index("magnitude_error"))  # fmt: skip
-    return TrainingSet(np.stack(sequences), labels, np.arange(count), list(ALERT_KINDS), summary, augment=augment)
-
-
 def check_labels(labels, class_names, minimum=MIN_EXAMPLES_PER_CLASS):
     counts = np.bincount(labels, minlength=len(class_names))
     short = [f"{name} has {count}" for name, count in zip(class_names, counts) if count < minimum]
@@ -139,39 +83,6 @@ def split_by_source(groups, *, seed=0, fractions=(0.7, 0.15, 0.15)):
     cut_val = cut_train + int(round(fractions[1] * len(sources)))
     sides = (sources[:cut_train], sources[cut_train:cut_val], sources[cut_val:])
     return tuple(np.flatnonzero(np.isin(groups, side)) for side in sides)
-
-
-def device():
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def build_network(architecture, *, num_classes, in_chans):
-    """An untrained network: a timm model by name, or ``module:dotted.path.factory`` for a
-    project network (called with the same arguments). Weights come from training or the registry."""
-    if architecture.startswith("module:"):
-        module_name, _, factory = architecture.removeprefix("module:").rpartition(".")
-        return getattr(importlib.import_module(module_name), factory)(num_classes=num_classes, in_chans=in_chans)
-    return timm.create_model(architecture, pretrained=False, num_classes=num_classes, in_chans=in_chans)
-
-
-def predict(model, images, *, classes=None, batch_size=256):
-    """(class probabilities, flag probabilities) for normalised images, numpy in and out: a
-    softmax over the first ``classes`` outputs (default: all), a sigmoid over the rest."""
-    model.eval()
-    target = next(model.parameters()).device
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            out.append(model(torch.from_numpy(images[start : start + batch_size]).to(target)).float().cpu())
-    logits = torch.cat(out) if out else torch.zeros((0, model.num_classes))
-    probabilities, flags = split_outputs(logits, logits.shape[1] if classes is None else classes)
-    return probabilities.numpy(), flags.numpy()
-
-
-def split_outputs(logits, classes):
-    """(class probabilities, flag probabilities): a softmax over the first ``classes`` outputs,
-    a sigmoid over the rest (each flag is its own yes/no)."""
-    return functional.softmax(logits[:, :classes], dim=1), torch.sigmoid(logits[:, classes:])
 
 
 def _loss(logits, labels, flags, classes):

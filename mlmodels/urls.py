@@ -3,6 +3,7 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
+    path("jobs/selftest/", views.start_selftest, name="start_selftest"),
     path("models/", views.model_list, name="model_list"),
     path("models/<int:model_id>/", views.model_detail, name="model_detail"),
     path("models/<int:model_id>/v<int:number>/", views.model_detail, name="model_version"),

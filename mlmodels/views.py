@@ -16,9 +16,17 @@ from . import hub, registry, services, similarity
 from .forms import HubPullForm, HubPushForm, SimilarityForm, TrainingForm
 from .models import MLModel, ModelVersion
 from .plots import confusion_matrix, embedding_map, training_curves
-from .tasks import train_model
 
 MAP_POINTS = 2000
+
+
+@require_POST
+def start_selftest(request, tenant_slug):
+    """Queue a self-test on the ``gpu`` workers and open the page that watches it."""
+    require(request, "jobs.start")
+    job = start_job(tenant=request.tenant, user=request.user, kind="selftest", title="GPU worker self-test", total=20)
+    queue_job(job, "mlmodels.tasks.accelerator_selftest", request.tenant.pk, job.pk, steps=job.total)
+    return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 
 
 def model_list(request, tenant_slug):
@@ -82,7 +90,7 @@ def train(request, tenant_slug, model_id):
     job = start_job(tenant=request.tenant, user=request.user, kind="training", total=epochs, subject=model,
                     title=services.training_title(model, form.cleaned_data["examples"]))  # fmt: skip
     examples = form.cleaned_data["examples"]
-    queue_job(job, train_model, request.tenant.pk, job.pk, model.pk, examples=examples, epochs=epochs)
+    queue_job(job, "mlmodels.tasks.train_model", request.tenant.pk, job.pk, model.pk, examples=examples, epochs=epochs)
     return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 
 

@@ -1,18 +1,13 @@
 """Demo targets: well-known galaxies and stars at their real positions, and a few hundred
 fainter synthetic galaxies scattered around them so cone searches have something to find."""
 
-import hashlib
 import math
 
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
-from mlmodels.synthetic_galaxies import make_galaxy
-from portal.models import Site
-
-from .images import add_target_images
-from .models import Target, TargetImage, Visibility
+from .models import Target, Visibility
 from .sky import healpix_index
 
 # name, ra, dec (ICRS degrees), kind, aliases
@@ -58,16 +53,6 @@ KNOWN = [
     ("Sgr A*", 266.4168, -29.0078, "other", []),
     ("3C 273", 187.2779, 2.0524, "qso", []),
 ]
-# The morphology each famous galaxy's demo image is drawn with (the synthetic generator's classes).
-MORPHOLOGY = {
-    "M31": "spiral", "M33": "spiral", "M51": "merger", "M81": "spiral", "M82": "irregular", "M101": "spiral",
-    "M104": "edge_on", "M87": "elliptical", "M64": "spiral", "M63": "spiral", "M74": "spiral",
-    "M77": "barred_spiral", "M83": "barred_spiral", "M94": "spiral", "M106": "spiral", "NGC 253": "edge_on",
-    "NGC 300": "spiral", "NGC 891": "edge_on", "NGC 1300": "barred_spiral", "NGC 1365": "barred_spiral",
-    "NGC 2403": "spiral", "NGC 2841": "spiral", "NGC 3628": "edge_on", "NGC 4038": "merger", "NGC 4565": "edge_on",
-    "NGC 4631": "edge_on", "NGC 5128": "elliptical", "NGC 6946": "spiral", "NGC 7331": "spiral",
-    "NGC 7479": "barred_spiral", "IC 342": "spiral", "LMC": "irregular", "SMC": "irregular",
-}  # fmt: skip
 FIELD_GALAXIES_PER_TARGET = 8
 FIELD_RADIUS_ARCMIN = 20
 
@@ -181,23 +166,3 @@ def load_demo_frames(tenant, user):
             tenant, user, buffer.getvalue(), f"{site}{telescope}-{start[:10].replace('-', '')}-{number:04d}.fits"
         )
     return len(plans)
-
-
-def load_demo_galaxy_images(tenant):
-    """A g/r/z image of every demo galaxy that has none, drawn by the synthetic generator
-    (seeded by the name, so the same galaxy always looks the same), credited to the site
-    that would see it: the northern sites in turn, Siding Spring in the south."""
-    galaxies = (Target.objects.filter(tenant=tenant, tags__contains=["demo"], kind__in=["galaxy", "qso"])
-                .exclude(pk__in=TargetImage.objects.values("target_id")).order_by("name"))  # fmt: skip
-    sites = {site.code: site for site in Site.objects.filter(tenant=tenant, code__in=["tfn", "elp", "coj"])}
-    by_site = {}
-    for number, target in enumerate(galaxies):
-        if target.name not in MORPHOLOGY and "field" not in target.tags:
-            continue  # a quasar without a host to draw
-        seed = int.from_bytes(hashlib.sha256(target.name.encode()).digest()[:4], "big")
-        galaxy = make_galaxy(seed, kind=MORPHOLOGY.get(target.name))
-        site = sites.get("coj" if target.dec_deg < 0 else ("tfn", "elp")[number % 2])
-        by_site.setdefault(site, []).append((target, galaxy.fits_bytes(), "synthetic g/r/z survey"))
-    for site, items in by_site.items():
-        add_target_images(tenant, items, site=site)
-    return sum(len(items) for items in by_site.values())

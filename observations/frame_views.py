@@ -18,7 +18,6 @@ from .frames import filter_frames
 from .ingest import preview_png
 from .models import Frame, FrameTarget
 from .plots import frame_footprint
-from .tasks import ingest_staged_files
 
 
 def frame_list(request, tenant_slug):
@@ -71,7 +70,7 @@ def frame_upload(request, tenant_slug):
                         title=f"Ingest of {len(uploads)} frame{'s' if len(uploads) != 1 else ''}")  # fmt: skip
         folder = f"staging/{request.tenant.pk}/{job.pk}"
         staged = [default_storage.save(f"{folder}/{get_valid_filename(upload.name)}", upload) for upload in uploads]
-        queue_job(job, ingest_staged_files, request.tenant.pk, job.pk, staged, request.user.pk)
+        queue_job(job, "observations.tasks.ingest_staged_files", request.tenant.pk, job.pk, staged, request.user.pk)
         return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
     sites = Site.objects.filter(tenant=request.tenant)
     return render(request, "observations/frame_upload.html", {"form": form, "sites": sites})

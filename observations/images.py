@@ -18,6 +18,7 @@ from PIL import Image
 from .fits_headers import FrameRejected
 from .fits_layout import check_structure, simple_is_true
 from .models import TargetImage
+from .signals import images_added
 
 MIN_SIDE_PX = 8
 STAMP_MAX_BYTES = 4 * 2**20  # a stamp is tens of kB: Rubin's 30×30 px cutouts with two extensions are 35 kB
@@ -232,9 +233,6 @@ def add_target_images(tenant, items, *, site=None):
     """Store (target, FITS bytes, source) items as the targets' colour images, all or none,
     and queue them for the morphology models. An image a target already has is not stored
     twice. Returns the images, new and already there, in the order given."""
-    from mlmodels.models import MLModel
-    from mlmodels.services import classify_when_committed
-
     images, stored = [], []
     try:
         with transaction.atomic():
@@ -252,7 +250,7 @@ def add_target_images(tenant, items, *, site=None):
                     stored.append(image.preview)
                     image.save()
                 images.append(image)
-            classify_when_committed(tenant, MLModel.Task.MORPHOLOGY, [image.pk for image in images])
+            images_added.send(TargetImage, tenant=tenant, images=images)
     except BaseException:
         for file in stored:
             file.storage.delete(file.name)

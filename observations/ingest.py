@@ -29,9 +29,6 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
-from mlmodels.models import MLModel
-from mlmodels.services import classify_when_committed, production_versions
-
 from . import photometry
 from .equipment import EquipmentMatcher, rules_hint
 from .fits_headers import FrameHeader, FrameRejected, celestial_wcs, exposure_seconds, observation_time
@@ -39,6 +36,7 @@ from .fits_layout import check_structure, choose_image
 from .images import GZIP_MAGIC, ImageError, inflate_fits
 from .models import Frame, FrameTarget, Photometry, Target
 from .services import cone_search
+from .signals import frame_ingested
 
 PREVIEW_SIZE = 512
 GREY_PALETTE = bytes(np.repeat(np.arange(256, dtype=np.uint8), 3))
@@ -60,8 +58,7 @@ class IngestResult:
 
 def ingest_frame(tenant, user, data, name):
     """Ingest one file's bytes; never raises for bad input, the result says what happened."""
-    return _finish(tenant, user, name, data, _prepare(data), EquipmentMatcher(tenant),
-                   functools.partial(_judges, tenant))  # fmt: skip
+    return _finish(tenant, user, name, data, _prepare(data), EquipmentMatcher(tenant))
 
 
 def ingest_many(tenant, user, files):
@@ -74,7 +71,6 @@ def ingest_many(tenant, user, files):
     """
     files = iter(files)
     equipment = EquipmentMatcher(tenant)
-    judges = functools.cache(functools.partial(_judges, tenant))
 
     def prepare(item):
         name, read = item
@@ -91,7 +87,7 @@ def ingest_many(tenant, user, files):
             following = next(files, None)
             if following is not None:
                 upcoming.append(reader.submit(prepare, following))
-            yield _finish(tenant, user, name, data, prepared, equipment, judges)
+            yield _finish(tenant, user, name, data, prepared, equipment)
 
 
 @dataclass
@@ -115,7 +111,7 @@ def _prepare(data):
     return _Prepared(hashing.result(), parsed, problem)
 
 
-def _finish(tenant, user, name, data, prepared, equipment, judges):
+def _finish(tenant, user, name, data, prepared, equipment):
     try:
         if prepared.digest:
             existing = Frame.objects.filter(tenant=tenant, sha256=prepared.digest).first()
@@ -124,15 +120,10 @@ def _finish(tenant, user, name, data, prepared, equipment, judges):
         if prepared.problem is not None:
             raise prepared.problem
         frame, fallback = _store(tenant, user, data, name, prepared.digest, prepared.parsed, equipment)
-        classify_when_committed(tenant, MLModel.Task.FRAME_QUALITY, [frame.pk], versions=judges())
+        frame_ingested.send(Frame, tenant=tenant, frame=frame)
         return IngestResult(name, "created", frame, fallback=fallback)
     except FrameRejected as error:
         return IngestResult(name, "rejected", reason=str(error))
-
-
-def _judges(tenant):
-    """The frame-quality versions that judge the tenant's new frames (looked up once a batch)."""
-    return list(production_versions(tenant, MLModel.Task.FRAME_QUALITY))
 
 
 @functools.cache

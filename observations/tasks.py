@@ -7,7 +7,7 @@ from portal.progress import claim_job, fail_job, finish_job, report_progress
 from .ingest import ingest_many
 
 
-@app.task(base=TenantTask)
+@app.task(base=TenantTask, runs_on="default")
 def ingest_staged_files(tenant_id, job_id, staged_names, user_id=None):
     """Ingest files the upload page staged in storage, reporting each one to the job's page."""
     job = claim_job(job_id)

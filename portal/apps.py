@@ -8,7 +8,7 @@ class PortalConfig(AppConfig):
     verbose_name = "Arrayscope portal"
 
     def ready(self):
-        from . import api_schema, tenancy  # noqa: F401  (the schema's auth extension; the connection_created handler)
+        from . import api_schema, tasks, tenancy  # noqa: F401  (the schema's auth extension; beat's tasks; the connection_created handler)
 
 
 class ArrayscopeAdminConfig(admin_apps.AdminConfig):

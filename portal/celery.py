@@ -29,3 +29,20 @@ class TenantTask(Task):
 
         with tenant_context(Tenant.objects.get(pk=tenant_id)):
             return self.run(tenant_id, *args, **kwargs)
+
+
+def route_to_declared_queue(name, args, kwargs, options, task=None, **extra):
+    """Each task declares the queue it runs on, beside its code (``@app.task(runs_on="gpu")``):
+    ``gpu`` for inference someone waits for, ``gpu-batch`` for training and backfills,
+    ``default`` for the light rest. Celery 6 drops the task attribute ``queue``, so the
+    declaration is read here, as the router the ``task_routes`` setting names."""
+    declared = getattr(task or app.tasks.get(name), "runs_on", None)
+    return {"queue": declared} if declared else None
+
+
+def send(task_name, *args, **kwargs):
+    """Queue the task named ``task_name`` (its dotted path) on the queue it declares. A
+    service names the task it queues rather than importing it: a tasks module imports the
+    services it runs, so the reverse would be a circle. Every app's ``ready()`` imports its
+    tasks module, so each process knows every task by name."""
+    return app.tasks[task_name].apply_async(args, kwargs)

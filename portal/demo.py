@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from alerts.demo import load_demo_alerts
-from mlmodels.demo import load_demo_models
-from observations.demo import load_demo_frames, load_demo_galaxy_images, load_demo_targets
+from mlmodels.demo import load_demo_galaxy_images, load_demo_models
+from observations.demo import load_demo_frames, load_demo_targets
 
 from . import audit, services
 from .models import Filter, HeaderRule, Instrument, Membership, Role, Site, Telescope, Tenant, Where

@@ -11,12 +11,12 @@ fails them with the reason instead of leaving them "running" for ever.
 """
 
 from asgiref.sync import async_to_sync
-from celery import current_app
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .celery import send
 from .models import Job, Tenant
 from .tenancy import tenant_context
 
@@ -31,13 +31,13 @@ def start_job(*, tenant, user, kind, title, total, subject=None):
                               subject=job_subject(subject) if subject is not None else "")  # fmt: skip
 
 
-def queue_job(job, task, *args, **kwargs):
-    """Send ``task`` for ``job`` once the transaction commits, and keep how on the job, so that
-    it can be sent again if its worker stops (``recover_jobs``)."""
-    job.task = task.name
+def queue_job(job, task_name, *args, **kwargs):
+    """Send the task named ``task_name`` for ``job`` once the transaction commits, and keep how
+    on the job, so that it can be sent again if its worker stops (``recover_jobs``)."""
+    job.task = task_name
     job.arguments = {"args": list(args), "kwargs": kwargs}
     job.save(update_fields=["task", "arguments"])
-    transaction.on_commit(lambda: task.apply_async(args, kwargs))
+    transaction.on_commit(lambda: send(task_name, *args, **kwargs))
 
 
 def claim_job(job_id):
@@ -75,7 +75,7 @@ def _requeue(job):
     job.message = "Queued again: its worker stopped before the end."
     _publish(job, ["status", "heartbeat_at", "message"])
     task, args, kwargs = job.task, job.arguments.get("args", []), job.arguments.get("kwargs", {})
-    transaction.on_commit(lambda: current_app.send_task(task, args, kwargs))
+    transaction.on_commit(lambda: send(task, *args, **kwargs))
 
 
 def job_subject(instance):

@@ -151,15 +151,11 @@ def celery_broker_url(redis_url):
 
 
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+# Each task declares its own queue (``@app.task(runs_on=...)``): ``gpu`` for inference someone
+# waits for, ``gpu-batch`` for training and backfills (minutes to hours: a new alert or frame
+# never waits behind them), ``default`` for the light rest.
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# All torch work lives in mlmodels and runs on the gpu workers; everything else is light.
-# Training and backfills take minutes to hours, so they have their own gpu worker: a new
-# alert or frame never waits behind them.
-CELERY_TASK_ROUTES = {
-    "mlmodels.tasks.train_model": {"queue": "gpu-batch"},
-    "mlmodels.tasks.backfill": {"queue": "gpu-batch"},
-    "mlmodels.tasks.*": {"queue": "gpu"},
-}
+CELERY_TASK_ROUTES = ("portal.celery.route_to_declared_queue",)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -346,3 +342,25 @@ HF_TOKEN = env("HF_TOKEN", "", help="hub access token; pushing and private repos
 SIMILARITY_EF_SEARCH = int(
     env("SIMILARITY_EF_SEARCH", "100", help="HNSW candidate list size: higher finds truer neighbours, slower")
 )
+
+# Plug-in points (portal.plugins): a new kind of each is a class behind its abstract base
+# and a line here; no caller changes.
+# What each model task classifies (mlmodels.subjects.ClassificationSubject).
+CLASSIFICATION_SUBJECTS = {
+    "morphology": "mlmodels.subjects.TargetImages",
+    "frame_quality": "mlmodels.subjects.Frames",
+    "real_bogus": "alerts.classifiers.StampTriplets",
+    "light_curve": "alerts.classifiers.LightCurves",
+}
+# Where each task's labelled examples come from (mlmodels.training_sets.TrainingSetSource).
+TRAINING_SET_SOURCES = {
+    "morphology": "mlmodels.training_sets.SyntheticGalaxies",
+    "frame_quality": "mlmodels.training_sets.SyntheticFrames",
+    "real_bogus": "alerts.training_sets.SyntheticStampTriplets",
+    "light_curve": "alerts.training_sets.SyntheticLightCurves",
+}
+# The kinds of alert stream an admin can add (alerts.streams.StreamKind).
+ALERT_STREAM_KINDS = {
+    "kafka": "alerts.streams.KafkaTopic",
+    "replay": "alerts.streams.ReplayFolder",
+}

@@ -31,7 +31,6 @@ tenant_patterns = [
     path("members/", views.members, name="members"),
     path("members/<int:membership_id>/", views.change_member, name="change_member"),
     path("audit/", views.audit_log, name="audit_log"),
-    path("jobs/selftest/", views.start_selftest, name="start_selftest"),
     path("jobs/<int:job_id>/", views.job_detail, name="job_detail"),
     path("", include("observations.urls")),
     path("", include("mlmodels.urls")),

@@ -16,7 +16,6 @@ from .health import portal_health
 from .models import ApiKey, AuditEntry, Job, Membership, Role, Site, Tenant
 from .permissions import may, require
 from .plots import sites_world_map
-from .progress import queue_job, start_job
 
 
 @login_required
@@ -40,17 +39,6 @@ def tenant_home(request, tenant_slug):
             "recent_jobs": Job.objects.filter(tenant=request.tenant)[:5],
         },
     )
-
-
-@require_POST
-def start_selftest(request, tenant_slug):
-    """Queue a self-test on the ``gpu`` workers and open the page that watches it."""
-    require(request, "jobs.start")
-    from mlmodels.tasks import accelerator_selftest
-
-    job = start_job(tenant=request.tenant, user=request.user, kind="selftest", title="GPU worker self-test", total=20)
-    queue_job(job, accelerator_selftest, request.tenant.pk, job.pk, steps=job.total)
-    return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 
 
 def job_detail(request, tenant_slug, job_id):

@@ -11,21 +11,16 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from alerts.classifiers import classify_new_alerts
 from alerts.models import Alert, AlertClassification, PendingAlert, Source
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
+from alerts.training_sets import light_curve_training_set, real_bogus_training_set
 from mlmodels import registry, services
-from mlmodels.alert_classification import for_inference
 from mlmodels.models import MLModel
 from mlmodels.registry import save_version
-from mlmodels.training import (
-    build_network,
-    light_curve_training_set,
-    predict,
-    real_bogus_training_set,
-    train_classifier,
-    weights_of,
-)
+from mlmodels.runtime import build_network, folded, predict
+from mlmodels.training import train_classifier, weights_of
 from portal.tenancy import tenant_context
 from tests.alerts.test_ingest import as_json
 from tests.conftest import api_client
@@ -39,7 +34,7 @@ def test_the_real_bogus_network_learns_the_stamps_and_the_light_curve_network_th
     # The gpu workers serve it folded and channels-last: the same answers as the trained network.
     unseen = real_bogus_training_set(100, seed=11).images
     trained, _ = predict(network.eval(), unseen)
-    served, _ = predict(for_inference(copy.deepcopy(network)), unseen)
+    served, _ = predict(folded(copy.deepcopy(network).eval(), {}), unseen)
     assert np.abs(served - trained).max() < 1e-4 and (served.argmax(1) == trained.argmax(1)).all()
     _, kinds = train_classifier(light_curve_training_set(1500, seed=3), learning_rate=5e-3, epochs=25,
                                 architecture="module:mlmodels.networks.light_curve_gru")  # fmt: skip
@@ -79,8 +74,8 @@ def test_every_served_version_classifies_each_alert_once_and_an_unreadable_stamp
         fits.PrimaryHDU(np.full((63, 63), np.nan, np.float32)).writeto(empty)
         Alert.objects.filter(pk=broken.pk).update(science_stamp=gzip.compress(empty.getvalue()))
         ids = [alert.pk for alert in stored]
-        assert services.classify_alerts(tenant, ids) == {"real-bogus": 2, "light-curve": 3}
-        services.classify_alerts(tenant, ids)
+        assert classify_new_alerts(tenant, ids) == {"real-bogus": 2, "light-curve": 3}
+        classify_new_alerts(tenant, ids)
         answers = AlertClassification.objects.filter(alert_id__in=ids)
         assert answers.count() == 6, "one answer per (alert, version), however often it runs"
         refused = answers.get(alert=broken, version=real_bogus)

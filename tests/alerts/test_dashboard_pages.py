@@ -9,10 +9,11 @@ from astropy.time import Time
 from django.utils import timezone
 
 from alerts.dashboard import stream_status
+from alerts.features import ALERT_CLASSES
 from alerts.models import Alert, AlertClassification, AlertFilter, AlertObject, AlertStream, Source
 from alerts.packets import read_packet
 from alerts.services import ingest_packets
-from alerts.synthetic import KINDS, make_alert
+from alerts.synthetic import make_alert
 from mlmodels.models import MLModel, ModelVersion
 from mlmodels.services import create_synthetic_model
 from portal.tenancy import tenant_context
@@ -42,8 +43,9 @@ def a_night_of_alerts(tenant, user, count, *, received_at=None):
     model = create_synthetic_model(tenant, user, name="light-curve", task=MLModel.Task.LIGHT_CURVE)
     version = ModelVersion.objects.create(tenant=tenant, model=model, number=1, artifact_path="unused", sha256="0" * 64)
     AlertClassification.objects.bulk_create(
-        AlertClassification(tenant=tenant, alert=alert, version=version, label=KINDS[index % len(KINDS)],
-                            probabilities={KINDS[index % len(KINDS)]: 0.9})
+        AlertClassification(tenant=tenant, alert=alert, version=version,
+                            label=ALERT_CLASSES[index % len(ALERT_CLASSES)],
+                            probabilities={ALERT_CLASSES[index % len(ALERT_CLASSES)]: 0.9})
         for index, alert in enumerate(alerts) if index % 5 != 4
     )  # fmt: skip
     return alerts

@@ -3,11 +3,12 @@ volunteers and partners would."""
 
 import pytest
 
-from alerts.models import AlertFilter, FollowUpRequest, Source
+from alerts.models import AlertFilter, Source
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from observations.models import Target
 from portal.tenancy import tenant_context
+from scheduling.models import FollowUpRequest
 from tests.conftest import api_client
 
 MEMBERS = (("admin", "admin"), ("astronomer", "astronomer"), ("volunteer", "volunteer"), ("partner", "partner"))
@@ -109,8 +110,9 @@ def test_request_follow_up_from_the_panel_once_per_target_and_only_for_those_who
     again = client.post(f"/t/{tenant.slug}/alerts/{alert.pk}/follow-up/", follow=True)
     assert f"a follow-up of M51 is already pending: asked by {users['astronomer'].username}" in again.text
     with tenant_context(tenant):
-        (made,) = FollowUpRequest.objects.all()
-    assert made.requested_by_id == users["astronomer"].pk and made.priority == "top" and made.alert_id == alert.pk
+        (made,) = FollowUpRequest.objects.select_related("from_alert")
+    assert made.requested_by_id == users["astronomer"].pk and made.priority == "top"
+    assert made.from_alert.alert_id == alert.pk
 
     client.force_login(users["volunteer"])
     assert "Request follow-up" not in client.get(f"/t/{tenant.slug}/alerts/{alert.pk}/").text

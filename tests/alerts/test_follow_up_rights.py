@@ -3,13 +3,14 @@
 import pytest
 
 from alerts.followup import follow_up_by_rule
-from alerts.models import AlertFilter, FollowUpRequest, Source
+from alerts.models import AlertFilter, Source
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from observations.models import Target
 from portal import services
 from portal.models import Membership, Role
 from portal.tenancy import tenant_context
+from scheduling.models import FollowUpRequest
 
 
 @pytest.mark.parametrize(("role", "asks"), [("astronomer", True), ("volunteer", False), ("partner", False)])

@@ -18,10 +18,10 @@ import fastavro
 import pytest
 from django.core.management import call_command
 
+from alerts.classifiers import classify_new_alerts
 from alerts.models import Alert, AlertClassification, AlertStream, DeadLetter, Source
 from alerts.services import ingest_avro
 from alerts.streams import run_stream
-from mlmodels import services
 from observations.images import inflate_fits, read_pixels
 from portal.tenancy import tenant_context
 from tests.alerts.test_classification import serve_untrained, wait_published
@@ -237,7 +237,7 @@ def test_real_alerts_are_classified_and_one_without_stamps_is_a_refusal_of_the_r
     real_bogus, light_curve = serve_untrained(tenant, users["admin"])
     alerts = ingest_all(tenant)
     stamped = [name for name in FILES if EXPECTED[name].stamp_px]
-    assert services.classify_alerts(tenant, [alert.pk for alert in alerts.values()]) == {
+    assert classify_new_alerts(tenant, [alert.pk for alert in alerts.values()]) == {
         "real-bogus": len(stamped), "light-curve": len(FILES)}  # fmt: skip
     answers = {(answer.alert_id, answer.version_id): answer for answer in AlertClassification.objects.all()}
     for name, alert in alerts.items():

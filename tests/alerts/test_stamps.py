@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from alerts.features import AlertInputError, stamp_triplet
 from alerts.packets import PacketRefused, read_packet
-from mlmodels.alert_features import AlertInputError, stamp_triplet
 from observations.images import READS, ImageError, inflate_fits, is_fits, read_pixels
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real" / "alerts"

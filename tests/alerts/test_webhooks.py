@@ -9,12 +9,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from alerts.models import AlertFilter, FollowUpRequest, Source, WebhookDelivery
+from alerts.models import AlertFilter, Source, WebhookDelivery
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from alerts.webhooks import attempt, verify
 from observations.models import Target
 from portal.tenancy import tenant_context
+from scheduling.models import FollowUpRequest
 from tests.conftest import api_client
 
 
@@ -101,9 +102,9 @@ def test_matches_are_posted_signed_and_retried_until_taken_and_a_rule_asks_for_f
     assert len(retried) == len(by_filter["everything"]) + 2 and len(set(retried)) == len(by_filter["everything"])
 
     with tenant_context(tenant):
-        (request,) = FollowUpRequest.objects.filter(target=host)
-    assert request.status == "pending" and request.rule_id == hooked.pk and request.requested_by is None
-    assert request.alert_id in ids, "two matches on one target: one pending request"
+        (request,) = FollowUpRequest.objects.filter(target=host).select_related("from_alert")
+    assert request.status == "pending" and request.from_alert.rule_id == hooked.pk and request.requested_by is None
+    assert request.from_alert.alert_id in ids, "two matches on one target: one pending request"
 
 
 def test_a_webhook_into_the_portals_own_network_is_refused_when_saved_and_when_called(tenant_factory, settings):

@@ -5,8 +5,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from mlmodels import registry
+from mlmodels.runtime import build_network
 from mlmodels.synthetic_galaxies import KINDS
-from mlmodels.training import build_network, weights_of
+from mlmodels.training import weights_of
 
 SPEC = {"size": 64, "bands": ["g", "r", "z"], "normalisation": "asinh-noise"}
 

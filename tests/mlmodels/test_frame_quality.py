@@ -7,7 +7,8 @@ import pytest
 from mlmodels import registry, services
 from mlmodels.frame_quality import FLAGS, QUALITY_CLASSES, frame_planes, quality_of, training_frames
 from mlmodels.models import Prediction
-from mlmodels.training import TrainingRefused, build_network, frame_training_set, train_classifier, weights_of
+from mlmodels.runtime import build_network
+from mlmodels.training import TrainingRefused, frame_training_set, train_classifier, weights_of
 from observations.ingest import ingest_frame
 from observations.synthetic import make_frame
 from portal.tenancy import tenant_context

@@ -5,8 +5,9 @@ import time
 
 from mlmodels import registry, services
 from mlmodels.models import Embedding, Prediction
+from mlmodels.runtime import build_network
 from mlmodels.synthetic_galaxies import KINDS, make_galaxy
-from mlmodels.training import build_network, weights_of
+from mlmodels.training import weights_of
 from observations.images import add_target_images
 from observations.ingest import ingest_frame
 from observations.models import Target

@@ -8,13 +8,13 @@ import torch
 
 from mlmodels import services
 from mlmodels.registry import create_model, load_version
+from mlmodels.runtime import predict
 from mlmodels.synthetic_galaxies import KINDS
 from mlmodels.training import (
     TrainingRefused,
     TrainingSet,
     classification_metrics,
     galaxy_training_set,
-    predict,
     split_by_source,
     train_classifier,
 )

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db import DataError, ProgrammingError, connection, transaction
 from django.db.utils import ConnectionHandler
 
-from alerts.models import AlertClassification, AlertFilter, AlertStream, FilterMatch, FollowUpRequest, WebhookDelivery
+from alerts.followup import request_follow_up
+from alerts.models import AlertClassification, AlertFilter, AlertStream, FilterMatch, WebhookDelivery
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from mlmodels.models import Embedding, Prediction
@@ -93,7 +94,7 @@ def _rows_in_every_tenant_table(tenant, user):
         AlertClassification.objects.create(tenant=tenant, alert=stored.alerts[0], version=version, label="a")
         WebhookDelivery.objects.create(tenant=tenant, alert_filter=bright, url="https://example.org/hook",
                                        alert_ids=[stored.alerts[0].pk], payload=b"{}")  # fmt: skip
-        FollowUpRequest.objects.create(tenant=tenant, target=targets[0], alert=stored.alerts[0], requested_by=user)
+        request_follow_up(stored.alerts[0], user=user, rule=bright)  # and the alert's record of it
 
 
 @pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)

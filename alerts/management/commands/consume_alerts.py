@@ -66,7 +66,7 @@ class Command(BaseCommand):
                         resume_at[pk] = time.monotonic() + pauses.setdefault(pk, FIRST_PAUSE_S)
                         self.stderr.write(f"{self.name_of(consumer.stream)}: resuming in {pauses[pk]} s")
                         pauses[pk] = min(2 * pauses[pk], LONGEST_PAUSE_S)
-                    elif consumer.stream.kind == AlertStream.Kind.REPLAY and not consumer.stop.is_set():
+                    elif consumer.stream.stream_kind.ends and not consumer.stop.is_set():
                         played.add(pk)
                 for pk, stream in (wanted or {}).items():
                     if pk not in running and pk not in played and resume_at.get(pk, 0) <= time.monotonic():

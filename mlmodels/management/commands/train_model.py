@@ -1,8 +1,10 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from mlmodels import services
 from mlmodels.models import MLModel
+from mlmodels.training_sets import source_for
 from portal import audit
 from portal.management.lookups import tenant_named, user_named
 from portal.models import Where
@@ -19,7 +21,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("tenant", help="tenant slug")
         parser.add_argument("model", help="model name, e.g. galaxy-morphology or frame-quality")
-        parser.add_argument("--task", default=MLModel.Task.MORPHOLOGY, choices=list(services.SYNTHETIC_SOURCES),
+        parser.add_argument("--task", default=MLModel.Task.MORPHOLOGY, choices=list(settings.TRAINING_SET_SOURCES),
                             help="the task of a new model")  # fmt: skip
         parser.add_argument("--architecture", help="a timm model name (random weights); default: the task's usual "
                                                    "network (convnext_atto for images)")  # fmt: skip
@@ -44,7 +46,7 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from error
             if options["promote"]:
                 version, job = services.promote_version(version, user, audit.Origin(Where.COMMAND, user))
-        noun = services.SYNTHETIC_SOURCES[model.task].noun
+        noun = source_for(model.task).noun
         self.stdout.write(self.style.SUCCESS(
             f"{model.name} v{version.number} ({version.stage}): test accuracy {version.metrics['accuracy']:.3f} "
             f"on {version.metrics['test_examples']} held-out {noun}."

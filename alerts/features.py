@@ -1,16 +1,21 @@
-"""What the alert classifiers see: the stamp triplet as a normalised image, and the light
-curve as a fixed-length sequence of irregularly spaced points. numpy only, so training and
-inference build their inputs the same way.
+"""What the alert classifiers see and say: the stamp triplet as a normalised image, the light
+curve as a fixed-length sequence of irregularly spaced points, and the classes each answers
+with. numpy only, so training and inference build their inputs the same way.
 """
 
 import numpy as np
 
+from mlmodels.normalisation import asinh_normalise
 from observations.images import ImageError, inflate_fits, read_pixels
 
-from .normalisation import asinh_normalise
+from .packets import STAMPS
 
+# What the light-curve classifier tells apart (the synthetic alerts are drawn from these),
+# and what the real-bogus one says.
+ALERT_CLASSES = ("sn_ia", "sn_ii", "variable", "agn", "bogus")
+CLASS_NAMES = {"sn_ia": "SN Ia", "sn_ii": "SN II", "variable": "variable star", "agn": "AGN", "bogus": "bogus"}
+REAL_BOGUS_CLASSES = ("bogus", "real")
 STAMP_SIZE = 63
-STAMP_NAMES = ("science", "template", "difference")
 SEQUENCE_LENGTH = 32
 # One row per feature, one column per point (the network reads channels first, like a 1-D image).
 SEQUENCE_FEATURES = ("days_since_first", "days_since_previous", "magnitude_offset", "magnitude_error", "band_g",
@@ -26,7 +31,7 @@ def stamp_triplet(science, template, difference, size=STAMP_SIZE):
     """(3, size, size) float32: each stamp asinh-scaled by its own noise, centre-cropped or
     zero-padded to ``size`` (ZTF cuts 63 px, Rubin 30 px or more). Stamps are FITS, gzipped
     or plain; a packet may carry none (Rubin's need not), which is an answer of its own."""
-    stamps = dict(zip(STAMP_NAMES, (science, template, difference)))
+    stamps = dict(zip(STAMPS, (science, template, difference)))
     missing = [name for name, data in stamps.items() if not data]
     if missing:
         raise AlertInputError("no stamps" if len(missing) == len(stamps) else f"no {' or '.join(missing)} stamp")

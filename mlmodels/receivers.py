@@ -1,0 +1,19 @@
+"""The registry's answers to what the apps below it report (connected in ``MlmodelsConfig.ready``):
+new frames and target images go to every production model that classifies them."""
+
+from django.dispatch import receiver
+
+from observations.signals import frame_ingested, images_added
+
+from .models import MLModel
+from .services import classify_when_committed
+
+
+@receiver(frame_ingested, dispatch_uid="mlmodels.judge_new_frame")
+def judge_new_frame(sender, *, tenant, frame, **kwargs):
+    classify_when_committed(tenant, MLModel.Task.FRAME_QUALITY, [frame.pk])
+
+
+@receiver(images_added, dispatch_uid="mlmodels.classify_new_images")
+def classify_new_images(sender, *, tenant, images, **kwargs):
+    classify_when_committed(tenant, MLModel.Task.MORPHOLOGY, [image.pk for image in images])

@@ -1,0 +1,106 @@
+"""What a task's models classify — its subjects — one class per task, named by dotted path in
+``settings.CLASSIFICATION_SUBJECTS``: target images (morphology) and frames (frame quality)
+here; alert stamps and light curves belong to the alerts app, which stores their answers in
+its own table. The registry asks a task's subject to classify new things and to catch up on
+what a newly promoted version has not seen, and never needs to know what the things are."""
+
+from abc import ABC, abstractmethod
+
+from django.apps import apps
+
+from portal.plugins import plugin
+from portal.progress import finish_job, report_progress
+
+from .models import Prediction
+from .similarity import index_embeddings
+
+BACKFILL_CHUNK = 256
+
+
+class ClassificationSubject(ABC):
+    """The things one task's models classify."""
+
+    noun = ""  # what they are, in messages: "images"
+
+    @property
+    def backfill_scope(self):
+        """What a backfill job classifies, in its title ("Classifying … with model v2")."""
+        return self.noun
+
+    @abstractmethod
+    def classify(self, version, ids):
+        """Classify the tenant's subjects ``ids`` with ``version`` and store the answers (on a
+        worker); running it again replaces them. Returns how many were classified."""
+
+    @abstractmethod
+    def backfill(self, job, version):
+        """Classify what of ``job``'s tenant ``version`` has not seen yet, moving the job's bar,
+        and finish the job; safe to run again. Returns how many were classified."""
+
+
+class RegistrySubject(ClassificationSubject):
+    """Subjects whose answers are the registry's ``Prediction`` rows (one field naming the subject)."""
+
+    model_label = ""  # "observations.TargetImage"
+    field = ""  # the Prediction field naming one: "image"
+    embeds = False  # whether the network's pooled features are kept as the instance's embedding
+
+    def subjects(self):
+        return apps.get_model(self.model_label).objects.all()
+
+    @abstractmethod
+    def prepare(self, instance, data, input_spec):
+        """What the network reads of ``instance`` from its stored file's bytes ``data`` (on a
+        worker); raises inference.Refused or observations' ImageError naming why not."""
+
+    def classify(self, version, ids):
+        from . import inference  # torch: only on the workers
+
+        return inference.classify(version, self, self.subjects().filter(pk__in=ids).order_by("pk"))
+
+    def backfill(self, job, version):
+        from . import inference
+
+        seen = Prediction.objects.filter(version=version, **{f"{self.field}__isnull": False}).values(f"{self.field}_id")
+        waiting = self.subjects().filter(tenant=job.tenant).exclude(pk__in=seen)
+        ids = list(waiting.order_by("pk").values_list("pk", flat=True))
+        job.total = max(len(ids), 1)
+        job.save(update_fields=["total"])
+        classified = 0
+        for start in range(0, len(ids), BACKFILL_CHUNK):
+            chunk = waiting.filter(pk__in=ids[start : start + BACKFILL_CHUNK]).order_by("pk")
+            classified += inference.classify(version, self, chunk, index=False)
+            done = min(start + BACKFILL_CHUNK, len(ids))
+            report_progress(job, done, f"{done:,} of {len(ids):,} {self.noun}")
+        index_embeddings(version)
+        refused = len(ids) - classified
+        message = f"{version.model.name} v{version.number}: {classified:,} {self.noun} classified"
+        message += f", {refused:,} refused (the reasons are on their pages)" if refused else ""
+        finish_job(job, {"classified": classified, "refused": refused}, message)
+        return classified
+
+
+class TargetImages(RegistrySubject):
+    noun, model_label, field, embeds = "images", "observations.TargetImage", "image", True
+
+    def subjects(self):
+        return super().subjects().select_related("target")  # an embedding carries its target
+
+    def prepare(self, instance, data, input_spec):
+        from .inference import prepare_image
+
+        return prepare_image(data, input_spec)
+
+
+class Frames(RegistrySubject):
+    noun, model_label, field = "frames", "observations.Frame", "frame"
+
+    def prepare(self, instance, data, input_spec):
+        from .inference import prepare_frame
+
+        return prepare_frame(data, instance.hdu_index, input_spec)
+
+
+def subject_for(task):
+    """The task's ClassificationSubject, or None when its models classify nothing stored."""
+    return plugin("CLASSIFICATION_SUBJECTS", task)

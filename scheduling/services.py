@@ -1,0 +1,34 @@
+"""Asking the array for telescope time. Apps above scheduling ask through these functions and
+keep their own record of why they asked; scheduling owns the request and its states."""
+
+from django.db import IntegrityError, transaction
+
+from .models import FollowUpRequest
+
+
+class FollowUpRefused(ValueError):
+    """No request was made; the message says why."""
+
+
+class AlreadyPending(FollowUpRefused):
+    """The target has a pending request already (``pending``); the asker says who asked it."""
+
+    def __init__(self, pending):
+        super().__init__(f"a follow-up of {pending.target.name} is already pending")
+        self.pending = pending
+
+
+def request_follow_up(tenant_id, target, *, user=None, priority=FollowUpRequest.Priority.TOP, note=""):
+    """A pending follow-up request for ``target``, or FollowUpRefused (AlreadyPending when the
+    target has one waiting)."""
+    if priority not in FollowUpRequest.Priority.values:
+        raise FollowUpRefused(f"priority must be one of {', '.join(FollowUpRequest.Priority.values)}, got {priority!r}")
+    try:
+        with transaction.atomic():
+            return FollowUpRequest.objects.create(tenant_id=tenant_id, target=target, requested_by=user,
+                                                  priority=priority, note=note[:500])  # fmt: skip
+    except IntegrityError:
+        pending = FollowUpRequest.objects.select_related("requested_by", "target").get(
+            tenant_id=tenant_id, target=target, status=FollowUpRequest.Status.PENDING
+        )
+        raise AlreadyPending(pending) from None
