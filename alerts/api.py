@@ -6,8 +6,7 @@ import base64
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db.models import Exists, FloatField, OuterRef, Q
-from django.db.models.expressions import RawSQL
+from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -18,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from observations.api import CONE_PARAMETERS, REPORT
+from observations.services import separation_deg
 from observations.sky import PositionError, parse_cone
 from portal import parameters, throttling
 from portal.api_errors import BodyTooLarge
@@ -28,8 +28,8 @@ from . import services
 from .avro import AvroUnreadable, read_alerts
 from .filters import FilterInvalid, check_targets, clean_conditions, parse_utc
 from .followup import FollowUpRefused, request_follow_up
-from .models import Alert, AlertClassification, AlertFilter, Source
-from .webhooks import refused_destination
+from .models import Alert, AlertClassification, AlertFilter, Source, validate_filter_name
+from .validators import validate_webhook_destination
 
 MAX_BATCH = 1000
 PACKET_MAX_BYTES = 16 * 2**20  # a ZTF packet with its three stamps in base64 is ~70-175 kB
@@ -215,7 +215,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise ValidationError({error.field: error.message}) from error
         if cone is not None:
             centre, radius = cone
-            alerts = alerts.annotate(separation_deg=separation_deg(centre.ra.deg, centre.dec.deg))
+            alerts = alerts.annotate(separation_deg=separation_deg(Alert, centre.ra.deg, centre.dec.deg))
             conditions &= Q(separation_deg__lte=radius.deg)
         return alerts.filter(conditions)
 
@@ -293,18 +293,12 @@ class AlertFilterSerializer(serializers.ModelSerializer):
             raise ValidationError(str(error)) from error
 
     def validate_webhook_url(self, url):
-        refusal = refused_destination(url) if url else None
-        if refusal:
-            raise ValidationError(refusal)
+        validate_webhook_destination(url)
         return url
 
     def validate_name(self, name):
         request = self.context["request"]
-        mine = AlertFilter.objects.filter(tenant=request.tenant, user=request.user, name=name)
-        if self.instance is not None:
-            mine = mine.exclude(pk=self.instance.pk)
-        if mine.exists():
-            raise ValidationError("you already have a filter with this name")
+        validate_filter_name(request.tenant, request.user, name, excluding=getattr(self.instance, "pk", None))
         return name
 
 
@@ -320,13 +314,6 @@ class AlertFilterViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save(tenant=self.request.tenant, user=self.request.user)
-
-
-def separation_deg(ra_deg, dec_deg):
-    """An alert's great-circle distance from (ra, dec) in degrees (haversine, in SQL)."""
-    ra, dec = (f'"{Alert._meta.db_table}".{column}' for column in ("ra_deg", "dec_deg"))
-    haversine = f"sind(({dec} - %s) / 2) ^ 2 + cosd({dec}) * cosd(%s) * sind(({ra} - %s) / 2) ^ 2"
-    return RawSQL(f"2 * asind(least(1, sqrt({haversine})))", [dec_deg, dec_deg, ra_deg], output_field=FloatField())
 
 
 @extend_schema_view(list=extend_schema(parameters=[

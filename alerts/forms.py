@@ -10,7 +10,7 @@ from observations.sky import PositionError, parse_position, parse_radius
 
 from .features import ALERT_CLASSES, CLASS_NAMES
 from .filters import BANDS, FilterInvalid, clean_conditions
-from .models import AlertFilter
+from .models import AlertFilter, validate_filter_name
 
 
 class AlertFilterForm(forms.ModelForm):
@@ -65,9 +65,8 @@ class AlertFilterForm(forms.ModelForm):
 
     def clean_name(self):
         name = self.cleaned_data["name"]
-        mine = AlertFilter.objects.filter(tenant=self.tenant, user=self.instance.user, name=name)
-        if mine.exclude(pk=self.instance.pk).exists():
-            raise forms.ValidationError("You already have a filter with this name.")
+        validate_filter_name(self.tenant, self.instance.user, name, excluding=self.instance.pk,
+                             message="You already have a filter with this name.")  # fmt: skip
         return name
 
     def clean(self):

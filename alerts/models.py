@@ -16,6 +16,9 @@ from django.utils import timezone
 from portal.models import TenantOwned
 from portal.plugins import plugin, plugins
 
+from .validators import validate_webhook_destination
+from .webhook_policy import SCHEMES
+
 
 class Source(models.TextChoices):
     STREAM = "stream", "Broker stream"
@@ -198,6 +201,9 @@ class AlertClassification(TenantOwned):
         return f"{self.version}: {self.label or 'refused'}"
 
 
+FILTER_NAME_TAKEN = "you already have a filter with this name"
+
+
 class AlertFilter(TenantOwned):
     """An astronomer's standing question about new alerts (see alerts.filters for the
     conditions); matches reach their dashboards live."""
@@ -207,7 +213,7 @@ class AlertFilter(TenantOwned):
     conditions = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     webhook_url = models.URLField(
-        blank=True, max_length=500, validators=[URLValidator(schemes=["http", "https"])],
+        blank=True, max_length=500, validators=[URLValidator(schemes=SCHEMES)],
         help_text="Matches are also POSTed here, signed with the filter's secret.",
     )  # fmt: skip
     webhook_secret = models.CharField(max_length=64, blank=True, editable=False)
@@ -220,7 +226,7 @@ class AlertFilter(TenantOwned):
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "user", "name"], name="alert_filter_name_unique_per_user",
-                violation_error_message="name: you already have a filter with this name.",
+                violation_error_message=f"name: {FILTER_NAME_TAKEN}.",
             )
         ]  # fmt: skip
         ordering = ["name"]
@@ -235,16 +241,29 @@ class AlertFilter(TenantOwned):
 
     def clean(self):
         from .filters import FilterInvalid, check_targets, clean_conditions
-        from .webhooks import refused_destination
 
         try:
             self.conditions = clean_conditions(self.conditions)
             check_targets(self.conditions, self.tenant_id)
         except FilterInvalid as error:
             raise ValidationError({"conditions": str(error)}) from error
-        refusal = refused_destination(self.webhook_url) if self.webhook_url else None
-        if refusal:
-            raise ValidationError({"webhook_url": refusal})
+        try:
+            validate_webhook_destination(self.webhook_url)
+        except ValidationError as error:
+            raise ValidationError({"webhook_url": error}) from error
+
+
+def validate_filter_name(tenant, user, name, *, excluding=None, message=FILTER_NAME_TAKEN):
+    """ValidationError when ``user`` already has another filter called ``name`` in ``tenant``
+    (``excluding``: the id of the filter being changed): the dashboard's menu, the filter list
+    and a webhook's payload tell a user's filters apart by name. The page's form and the API
+    check it here before saving, each saying it in its own style (``message``); the constraint
+    above stands behind it when two saves race, and says it with the field named."""
+    mine = AlertFilter.objects.filter(tenant=tenant, user=user, name=name)
+    if excluding is not None:
+        mine = mine.exclude(pk=excluding)
+    if mine.exists():
+        raise ValidationError(message, code="unique")
 
 
 class FilterMatch(TenantOwned):

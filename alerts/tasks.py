@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from portal.celery import TenantTask, app
 
-from . import pipeline, runs, webhooks
-from .models import PendingAlert, WebhookDelivery
+from . import deliveries, pipeline, runs
+from .models import PendingAlert
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +28,7 @@ def classify_alerts(tenant_id, alert_ids):
 @app.task(base=TenantTask, bind=True, max_retries=None, runs_on="default")
 def deliver_webhook(self, tenant_id, delivery_id):
     """One attempt at a webhook delivery, and the next one scheduled while attempts remain."""
-    delivery = WebhookDelivery.objects.select_related("alert_filter").get(pk=delivery_id)
-    if delivery.status != WebhookDelivery.Status.PENDING:
-        return  # redelivered after it was settled
-    wait = webhooks.attempt(delivery)
+    wait = deliveries.deliver(delivery_id)
     if wait is not None:
         raise self.retry(countdown=wait)
 

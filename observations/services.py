@@ -6,7 +6,8 @@ from astropy.coordinates import SkyCoord
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import FloatField, Q
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 
 from .models import Target, Visibility
@@ -16,12 +17,23 @@ TABLE = Target._meta.db_table
 TARGET_COLUMNS = [field.attname for field in Target._meta.concrete_fields]
 
 
-def _separation_sql(alias, ra="%(ra)s", dec="%(dec)s"):
-    """Great-circle distance in degrees from the cone's centre (haversine, degree-based trigonometry)."""
+def separation_sql(alias, ra="%(ra)s", dec="%(dec)s"):
+    """Great-circle distance in degrees of ``alias``'s row (its ``ra_deg`` and ``dec_deg``
+    columns) from the centre (``ra``, ``dec``: SQL, by default named parameters), the one
+    definition of it in SQL: targets' cones here, alerts' in the alerts API. Haversine, which
+    keeps arcsecond separations where the cosine formula loses them to rounding, in PostgreSQL's
+    degree-based trigonometry; ``least`` keeps rounding out of asind's domain."""
     return (
         f"2 * asind(least(1, sqrt(sind(({alias}.dec_deg - {dec}) / 2) ^ 2 "
         f"+ cosd({alias}.dec_deg) * cosd({dec}) * sind(({alias}.ra_deg - {ra}) / 2) ^ 2)))"
     )
+
+
+def separation_deg(model, ra_deg, dec_deg):
+    """``separation_sql`` for a queryset of ``model`` (any model with ``ra_deg`` and
+    ``dec_deg``) to annotate: its rows' distance in degrees from (``ra_deg``, ``dec_deg``)."""
+    sql = separation_sql(f'"{model._meta.db_table}"', ra="%s", dec="%s")
+    return RawSQL(sql, [dec_deg, dec_deg, ra_deg], output_field=FloatField())  # in the order the %s appear
 
 
 # One statement text for every cone, so PostgreSQL plans it once per connection. The
@@ -34,7 +46,7 @@ CONE_SQL = f"""
 SELECT {", ".join(f"t.{column}" for column in TARGET_COLUMNS)}, near.separation_deg
 FROM unnest(%(low)s::bigint[], %(high)s::bigint[]) AS cover(low, high)
 CROSS JOIN LATERAL (
-    SELECT id, {_separation_sql(TABLE)} AS separation_deg FROM {TABLE}
+    SELECT id, {separation_sql(TABLE)} AS separation_deg FROM {TABLE}
     WHERE healpix BETWEEN cover.low AND cover.high ORDER BY healpix OFFSET 0
 ) AS near
 CROSS JOIN LATERAL (SELECT * FROM {TABLE} WHERE id = near.id OFFSET 0) AS t
@@ -57,7 +69,7 @@ SELECT DISTINCT ON (cover.cone) cover.cone, {", ".join(f"t.{column}" for column 
 FROM unnest(%(cone)s::int[], %(low)s::bigint[], %(high)s::bigint[], %(ra)s::float8[], %(dec)s::float8[])
      AS cover(cone, low, high, ra, dec)
 CROSS JOIN LATERAL (
-    SELECT id, {_separation_sql(TABLE, "cover.ra", "cover.dec")} AS separation_deg FROM {TABLE}
+    SELECT id, {separation_sql(TABLE, "cover.ra", "cover.dec")} AS separation_deg FROM {TABLE}
     WHERE healpix BETWEEN cover.low AND cover.high ORDER BY healpix OFFSET 0
 ) AS near
 CROSS JOIN LATERAL (SELECT * FROM {TABLE} WHERE id = near.id OFFSET 0) AS t
