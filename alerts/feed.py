@@ -13,11 +13,11 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.db.models import Q
 
+from .deliveries import queue_deliveries
 from .followup import follow_up_by_rule
 from .models import Alert, FilterMatch, PendingAlert
 from .packets import STAMPS
 from .services import matching_filters, scores_by_alert
-from .webhooks import queue_deliveries
 
 BACKLOG_LIMIT = 1000
 RUN_LIMIT = 500  # alerts a classifier run takes at most

@@ -9,10 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from alerts.deliveries import attempt
 from alerts.models import AlertFilter, Source, WebhookDelivery
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
-from alerts.webhooks import attempt, verify
+from alerts.webhook_policy import verify
 from observations.models import Target
 from portal.tenancy import tenant_context
 from scheduling.models import FollowUpRequest
