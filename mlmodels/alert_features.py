@@ -5,7 +5,7 @@ inference build their inputs the same way.
 
 import numpy as np
 
-from observations.images import ImageError, inflate_fits, read_pixels
+from observations.fits import ImageError, inflate_fits, read_pixels
 
 from .normalisation import asinh_normalise
 

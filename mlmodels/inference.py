@@ -32,7 +32,7 @@ from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 from torch.nn import functional
 
-from observations.images import ImageError, read_cube
+from observations.fits import ImageError, read_cube
 from observations.models import Frame
 
 from .frame_quality import frame_planes
