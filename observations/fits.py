@@ -246,7 +246,11 @@ def frame_hdus(data, *, limit):
 def choose_image(hdul):
     """(HDU index, 2-D float32 pixels) of the first image HDU that is 2-D once axes of length 1
     are dropped (radio maps are (1, 1, y, x)); tile-compressed HDUs are images like the rest.
-    Otherwise a refusal that lists what the file holds instead."""
+    Otherwise a refusal that lists what the file holds instead.
+
+    Float32 pixels stay as the file has them, big-endian and read-only in place: the preview
+    reads every pixel once (swapping as it sums) and photometry a few boxes, so a native copy
+    of the whole image would be a pass over the file and 16 MB of fresh memory for nothing."""
     seen = []
     for index, hdu in enumerate(hdul):
         if not hdu.is_image:
@@ -263,7 +267,8 @@ def choose_image(hdul):
             raise FrameRejected(f"the data of HDU {index} cannot be read ({error})") from error
         planes = [length for length in pixels.shape[:-2] if length != 1]
         if pixels.ndim >= 2 and not planes:
-            return index, np.asarray(pixels.reshape(pixels.shape[-2:]), dtype=np.float32)
+            pixels = pixels.reshape(pixels.shape[-2:])
+            return index, pixels if pixels.dtype.newbyteorder("=") == np.float32 else pixels.astype(np.float32)
         if pixels.ndim == 1:
             seen.append(f"HDU {index}: a 1-D array of {pixels.shape[0]} values (a spectrum?)")
         else:
