@@ -1,9 +1,10 @@
 """Webhook deliveries: a filter's new matches recorded as a delivery, POSTed by a default
 worker once the transaction commits, and each attempt's outcome recorded for the filter's
 page. The body is JSON, ``{"filter": {"id", "name"}, "alerts": [...]}``, each alert as the
-live feed sends it, signed as ``webhook_policy`` says. A delivery that fails (no answer, or not a 2xx) is tried again after 10 s, 20 s, 40 s …
-up to ALERT_WEBHOOK_ATTEMPTS attempts. The address is checked again before each attempt (it
-may resolve elsewhere than when the filter was saved), and redirects are not followed."""
+live feed sends it, signed as ``webhook_policy`` says. A delivery that fails (no answer, or
+not a 2xx) is tried again after 10 s, 20 s, 40 s … up to ALERT_WEBHOOK_ATTEMPTS attempts.
+The address is checked again before each attempt (it may resolve elsewhere than when the
+filter was saved), and redirects are not followed."""
 
 import json
 import time

@@ -6,7 +6,7 @@ with. numpy only, so training and inference build their inputs the same way.
 import numpy as np
 
 from mlmodels.normalisation import asinh_normalise
-from observations.images import ImageError, inflate_fits, read_pixels
+from observations.fits import ImageError, inflate_fits, read_pixels
 
 from .packets import STAMPS
 

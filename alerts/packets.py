@@ -20,7 +20,7 @@ from datetime import UTC
 import numpy as np
 from astropy.time import Time
 
-from observations.images import ImageError, check_stamp, inflate_fits, is_fits
+from observations.fits import ImageError, check_stamp, inflate_fits, is_fits
 from portal.parameters import BIGINT_MAX
 
 ZTF_BANDS = {1: "g", 2: "r", 3: "i"}  # ZTF's fid

@@ -9,9 +9,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from observations.images import ImageError, inflate_fits, read_pixels
-from observations.ingest import preview_png
+from observations.fits import ImageError, inflate_fits, read_pixels
 from observations.models import Target
+from observations.rendering import preview_png
 from observations.services import nearest_targets
 from portal.permissions import may, require
 from scheduling.models import FollowUpRequest

@@ -64,7 +64,7 @@ def stamps_via_astropy(sample):
     which the web server and the worker read the same way."""
     from alerts.features import stamp_triplet
     from alerts.packets import read_packet
-    from observations.images import READS
+    from observations.fits import READS
 
     before = dict(READS)
     for packet in sample:

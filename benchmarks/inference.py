@@ -33,7 +33,8 @@ def run(count, *, size, architecture, passes=2):
     from mlmodels.subjects import TargetImages
     from mlmodels.synthetic_galaxies import KINDS, make_galaxies
     from mlmodels.training import weights_of
-    from observations.images import add_target_images, read_cube
+    from observations.fits import read_cube
+    from observations.images import add_target_images
     from observations.models import Target, TargetImage
     from portal.models import Tenant
     from portal.tenancy import tenant_context

@@ -11,7 +11,7 @@ are not an option: Celery's prefork children are daemons and may not start proce
 their own.
 
 Answers go to the database by binary COPY (see ``_upsert``); reading a plain FITS image
-skips astropy's HDU machinery (observations.images). Measured with benchmarks/inference.py.
+skips astropy's HDU machinery (observations.fits). Measured with benchmarks/inference.py.
 
 Only worker code imports this module (torch).
 """
@@ -32,7 +32,7 @@ from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 from torch.nn import functional
 
-from observations.images import ImageError, read_cube
+from observations.fits import ImageError, read_cube
 
 from .frame_quality import frame_planes
 from .models import Embedding, Prediction

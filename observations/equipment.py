@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from portal.models import Filter, HeaderRule, Instrument, Telescope
 
-from .fits_headers import FrameRejected
+from .fits import FrameRejected
 
 STANDARD_KEYWORDS = ("TELESCOP", "SITEID", "OBSERVAT", "INSTRUME", "FILTER")
 # Shown in a refusal for a file without TELESCOP: the values a rule could name the telescope by.

@@ -19,10 +19,7 @@ from astropy.time import Time
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-
-class FrameRejected(ValueError):
-    """The file cannot become a frame; the message is the reason shown to the user."""
-
+from .fits import FrameRejected
 
 # Cards that describe one HDU's own layout or checksum: never carried from the primary header.
 OWN_CARDS = {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK",

@@ -1,7 +1,5 @@
 """Frame pages: list with filters, detail, preview and download, and the upload page."""
 
-import numpy as np
-from astropy.io import fits
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
@@ -13,11 +11,12 @@ from portal.permissions import require
 from portal.progress import queue_job, start_job
 from portal.uploads import refused_uploads
 
+from .fits import read_pixels
 from .forms import FrameFilterForm, FrameUploadForm
 from .frames import filter_frames
-from .ingest import preview_png
 from .models import Frame, FrameTarget
 from .plots import frame_footprint
+from .rendering import preview_png
 
 
 def frame_list(request, tenant_slug):
@@ -84,6 +83,6 @@ def cutout_file(request, tenant_slug, link_id, kind):
         return FileResponse(link.cutout.open("rb"), as_attachment=True, filename=name)
     if kind != "png":
         raise Http404("Cutouts have a 'fits' and a 'png' form.")
-    with link.cutout.open("rb") as stored, fits.open(stored) as hdul:
-        png = preview_png(np.asarray(hdul[0].data, dtype=np.float32))
-    return HttpResponse(png, content_type="image/png")
+    with link.cutout.open("rb") as stored:
+        pixels, _ = read_pixels(stored.read(), header=False)
+    return HttpResponse(preview_png(pixels), content_type="image/png")

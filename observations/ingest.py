@@ -8,7 +8,6 @@ says what to do and nothing stored. The same bytes twice are one frame (a duplic
 
 import functools
 import hashlib
-import io
 import itertools
 import math
 import warnings
@@ -19,27 +18,21 @@ from datetime import timezone
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import ICRS, SkyCoord, angular_separation
-from astropy.io import fits
-from astropy.utils.exceptions import AstropyWarning
-from astropy.visualization import ZScaleInterval
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from PIL import Image
 
 from . import photometry
 from .equipment import EquipmentMatcher, rules_hint
-from .fits_headers import FrameHeader, FrameRejected, celestial_wcs, exposure_seconds, observation_time
-from .fits_layout import check_structure, choose_image
-from .images import GZIP_MAGIC, ImageError, inflate_fits
+from .fits import FrameRejected, frame_hdus
+from .fits_headers import FrameHeader, celestial_wcs, exposure_seconds, observation_time
 from .models import Frame, FrameTarget, Photometry, Target
+from .rendering import preview_png
 from .services import cone_search
 from .signals import frame_ingested
 
-PREVIEW_SIZE = 512
-GREY_PALETTE = bytes(np.repeat(np.arange(256, dtype=np.uint8), 3))
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.fz", ".fz", ".fits.gz", ".fit.gz")
 
 
@@ -152,23 +145,9 @@ class _Parsed:
 
 
 def _parse(data):
-    if data[:2] == GZIP_MAGIC:  # gzip: astropy reads it from paths, not from bytes
-        try:
-            data = inflate_fits(data, limit=settings.FRAME_MAX_BYTES)
-        except ImageError as error:
-            raise FrameRejected(f"the gzip file cannot be inflated: {error}") from error
-    check_structure(data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyWarning)
-        try:
-            # Straight from the bytes: fits.open on a BytesIO copies the whole file twice more.
-            hdul = fits.HDUList.fromstring(data)
-        except Exception as error:  # the walk above found the layout sound; astropy names what else is wrong
-            raise FrameRejected(f"not a readable FITS file ({error})") from error
-        with hdul:
-            index, image = choose_image(hdul)
-            header = FrameHeader.of(hdul[index].header.copy(), index, hdul[0].header.copy() if index else None)
-            wcs, note = celestial_wcs(header.image, fobj=hdul)
+    with frame_hdus(data, limit=settings.FRAME_MAX_BYTES) as (hdul, index, image):
+        header = FrameHeader.of(hdul[index].header.copy(), index, hdul[0].header.copy() if index else None)
+        wcs, note = celestial_wcs(header.image, fobj=hdul)
     # A sparse grid of pixels settles it for any real image; only a blank one pays for the whole check.
     if not np.isfinite(image[::64, ::64]).any() and not np.isfinite(image).any():
         raise FrameRejected("the image holds no finite pixel (all NaN or infinite)")
@@ -342,44 +321,3 @@ def _save_sighting(frame, sighting, cutouts):
     Photometry.objects.create(tenant=frame.tenant, link=link, target=sighting.target, filter_name=frame.filter_name,
                               mjd=frame.mjd_obs + frame.exptime_s / 2 / 86400, site=frame.site,
                               **sighting.photometry)  # fmt: skip
-
-
-def preview_png(image):
-    """A PNG of at most 512 px a side: block-averaged, ZScale limits (as ds9 shows frames), north up."""
-    factor = max(1, math.ceil(max(image.shape) / PREVIEW_SIZE))
-    height, width = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
-    cropped = image[:height, :width]
-    binned = _block_sum(cropped, factor) / factor**2
-    # NaN and infinity survive a sum, so the small binned image says whether the large one
-    # is all finite; only a frame with blank pixels pays for the mean that skips them.
-    if not np.isfinite(binned).all():
-        binned = np.nanmean(cropped.reshape(height // factor, factor, width // factor, factor), axis=(1, 3))
-    # The linear stretch by hand, in float32: astropy's stretch objects work on float64 copies,
-    # which took longer than everything else the preview does.
-    low, high = ZScaleInterval().get_limits(binned)
-    scaled = (binned[::-1] - np.float32(low)) * np.float32(255 / (high - low) if high > low else 0)
-    pixels = np.nan_to_num(np.clip(scaled, 0, 255, out=scaled), copy=False).astype(np.uint8)
-    # A grey palette rather than a grey image: Pillow tries five PNG filters on every row of a
-    # grey image, which cost ten times the rest of the encoding, and writes palette images
-    # unfiltered; they look the same. Uncompressed: sky noise does not deflate (level 1 saves
-    # 7% of the bytes and doubles the time).
-    png = Image.frombytes("P", (pixels.shape[1], pixels.shape[0]), pixels.tobytes())
-    png.putpalette(GREY_PALETTE)
-    buffer = io.BytesIO()
-    png.save(buffer, format="PNG", compress_level=0)
-    return buffer.getvalue()
-
-
-def _block_sum(image, factor):
-    """Sums of factor × factor blocks: rows first (whole contiguous rows added in place),
-    then columns of the quarter-size result; ~4x faster than reshape().sum() and than
-    Python's sum() over strided views, which makes a fresh temporary at every step."""
-    if factor == 1:
-        return image
-    rows = np.add(image[0::factor], image[1::factor])
-    for offset in range(2, factor):
-        rows += image[offset::factor]
-    blocks = np.add(rows[:, 0::factor], rows[:, 1::factor])
-    for offset in range(2, factor):
-        blocks += rows[:, offset::factor]
-    return blocks

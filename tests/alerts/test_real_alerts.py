@@ -22,7 +22,7 @@ from alerts.classifiers import classify_new_alerts
 from alerts.models import Alert, AlertClassification, AlertStream, DeadLetter, Source
 from alerts.services import ingest_avro
 from alerts.streams import run_stream
-from observations.images import inflate_fits, read_pixels
+from observations.fits import inflate_fits, read_pixels
 from portal.tenancy import tenant_context
 from tests.alerts.test_classification import serve_untrained, wait_published
 from tests.conftest import api_client

@@ -13,7 +13,7 @@ from astropy.io import fits
 
 from alerts.features import AlertInputError, stamp_triplet
 from alerts.packets import PacketRefused, read_packet
-from observations.images import READS, ImageError, inflate_fits, is_fits, read_pixels
+from observations.fits import READS, ImageError, inflate_fits, is_fits, read_pixels
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real" / "alerts"
 PIXELS = np.arange(63, dtype=np.float32).reshape(7, 9) * 1.5 - 20  # not square: a misread shape shows

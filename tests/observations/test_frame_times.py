@@ -4,7 +4,8 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 
-from observations.fits_headers import FrameHeader, FrameRejected, observation_time
+from observations.fits import FrameRejected
+from observations.fits_headers import FrameHeader, observation_time
 from portal.models import HeaderRule
 
 

@@ -11,7 +11,8 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from mlmodels.synthetic_galaxies import make_galaxy
-from observations.images import ImageError, add_target_images, read_cube
+from observations.fits import ImageError, read_cube
+from observations.images import add_target_images
 from observations.models import Target, TargetImage
 from portal.tenancy import tenant_context
 
