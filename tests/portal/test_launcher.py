@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import eventually
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -69,9 +71,9 @@ def test_unknown_subcommand_prints_usage(argv):
     assert result.returncode == 2 and "usage:" in result.stderr
 
 
+@pytest.mark.live  # it launches the whole portal, twice
 def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(tmp_path):
     import signal
-    import time
     import urllib.request
 
     import psutil
@@ -105,8 +107,9 @@ def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(tmp_path
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(60) == 0
         assert not (tmp_path / "var" / "pg" / "postmaster.pid").exists(), "PostgreSQL was stopped"
-        time.sleep(0.5)
-        return banner, health, [child for child in children if child.is_running() and child.status() != "zombie"]
+        running = lambda: [child for child in children if child.is_running() and child.status() != "zombie"]  # noqa: E731
+        left_running = eventually(running, 10, "every part to stop", until=lambda left: left == [])
+        return banner, health, left_running
 
     def manage_beside_the_running_portal():
         issued = subprocess.run(
@@ -122,9 +125,8 @@ def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(tmp_path
         # The demo's replayed night reaches the live feed, as the dashboard shows it.
         feed = f"ws://127.0.0.1:{env['PORT']}/ws/t/demo/alerts/?key={key}"
         with connect(feed, additional_headers={"Origin": f"http://127.0.0.1:{env['PORT']}"}, open_timeout=10) as socket:
-            message = {"type": "caught_up"}
-            while message["type"] != "alert":
-                message = json.loads(socket.recv(timeout=120))
+            message = eventually(lambda: json.loads(socket.recv(timeout=120)), 120, "an alert of the replayed night",
+                                 interval=0, until=lambda message: message["type"] == "alert")  # fmt: skip
         assert message["alert"]["object_id"].startswith("ZTF")
 
     first_banner, health, left_running = start_and_stop(manage_beside_the_running_portal)

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -25,20 +24,10 @@ import pytest
 from alerts.synthetic import make_alert
 from portal.embedded import EmbeddedPostgres
 from portal.supervision import Part, Supervisor
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(600)  # the first test's share includes the portal's first start (the demo's models)
-
-
-def eventually(check, timeout=60, what="the portal to recover"):
-    """``check()``'s first true answer, asked every quarter second until ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = check()
-        if answer:
-            return answer
-        time.sleep(0.25)
-    raise AssertionError(f"waited {timeout} s for {what}")
 
 
 @dataclass
@@ -130,16 +119,14 @@ def arrives(portal, candidate_id, after):
     from websockets.sync.client import connect
 
     feed = f"ws://127.0.0.1:{portal.port}/ws/t/demo/alerts/?key={portal.key}&after={after}"
+
+    def next_message():
+        message = json.loads(feed_socket.recv(timeout=5))
+        return message["type"], message.get("alert", {}).get("candidate_id")
+
     with connect(feed, additional_headers={"Origin": portal.url("")}, open_timeout=10) as feed_socket:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                message = json.loads(feed_socket.recv(timeout=max(0.1, deadline - time.monotonic())))
-            except TimeoutError:
-                break
-            if message["type"] == "alert" and message["alert"]["candidate_id"] == candidate_id:
-                return True
-    return False
+        return eventually(next_message, 60, f"alert {candidate_id} on the live feed", interval=0,
+                          until=lambda said: said == ("alert", candidate_id), ignoring=(TimeoutError,))  # fmt: skip
 
 
 def test_an_alert_posted_while_redis_is_down_is_stored_and_goes_out_once_redis_is_restarted(portal):
@@ -148,13 +135,14 @@ def test_an_alert_posted_while_redis_is_down_is_stored_and_goes_out_once_redis_i
     portal.launcher.send_signal(signal.SIGSTOP)  # Redis stays down until the launcher goes on
     try:
         os.kill(redis_pid, signal.SIGKILL)
-        eventually(lambda: not psutil.pid_exists(redis_pid) or psutil.Process(redis_pid).status() == "zombie")
+        eventually(lambda: not psutil.pid_exists(redis_pid) or psutil.Process(redis_pid).status() == "zombie",
+                   message="Redis to die")  # fmt: skip
         status, body = portal.post(packet(1))
     finally:
         portal.launcher.send_signal(signal.SIGCONT)
     assert status == 201 and body["stored"] == 1, "stored in PostgreSQL with Redis down"
-    eventually(lambda: "redis stopped; restarting in 1 s\n" in portal.said)
-    eventually(portal.healthy)
+    eventually(lambda: "redis stopped; restarting in 1 s\n" in portal.said, message="the launcher to restart Redis")
+    eventually(portal.healthy, message="/healthz to say the portal is well again")
     assert arrives(portal, packet(1)["candid"], after), "it went out once Redis was back"
     status, _ = portal.post(packet(2))
     assert status == 201 and arrives(portal, packet(2)["candid"], after)
@@ -163,10 +151,11 @@ def test_an_alert_posted_while_redis_is_down_is_stored_and_goes_out_once_redis_i
 def test_a_killed_worker_is_restarted(portal):
     worker = portal.part("-Q", "gpu")
     os.killpg(worker.pid, signal.SIGKILL)
-    eventually(lambda: any(line.startswith("worker-gpu exited (code -9); restarting in") for line in portal.said))
-    restarted = eventually(lambda: portal.part("-Q", "gpu"))
+    eventually(lambda: any(line.startswith("worker-gpu exited (code -9); restarting in") for line in portal.said),
+               message="the launcher to see the gpu worker stop")  # fmt: skip
+    restarted = eventually(lambda: portal.part("-Q", "gpu"), message="a new gpu worker")
     assert restarted.pid != worker.pid
-    eventually(portal.healthy, what="/healthz to see a gpu worker again")
+    eventually(portal.healthy, message="/healthz to see a gpu worker again")
     after = portal.next_alert_id()
     status, _ = portal.post(packet(3))
     assert status == 201 and arrives(portal, packet(3)["candid"], after), "classified by the new gpu worker"
@@ -181,9 +170,10 @@ def test_the_replayed_night_resumes_after_postgresql_is_killed_and_loses_no_pack
     before = replayed()
     postmaster = int((portal.var / "pg" / "postmaster.pid").read_text().split()[0])
     os.kill(postmaster, signal.SIGKILL)
-    eventually(lambda: "postgresql stopped; restarting in 1 s\n" in portal.said)
-    eventually(portal.healthy)
-    eventually(lambda: replayed() > before, what="the replay to go on")
+    eventually(lambda: "postgresql stopped; restarting in 1 s\n" in portal.said,
+               message="the launcher to restart PostgreSQL")  # fmt: skip
+    eventually(portal.healthy, message="/healthz to say the portal is well again")
+    eventually(lambda: replayed() > before, message="the replay to go on")
     alerts_log = (portal.var / "log" / "alerts.log").read_text()
     assert "demo/demo-night: resuming in 1 s" in alerts_log
     # The night's packets up to where the replay stands are each stored, none missing.
@@ -211,8 +201,8 @@ def test_a_part_that_keeps_stopping_waits_longer_each_time():
     start()
     part = Part("flaky", start, lambda: None if started[-1].poll() is None else f"exited (code {started[-1].poll()})")
     supervisor = Supervisor([], [part], say=lambda line, flush: said.append(line))
-    eventually(lambda: supervisor.tick() or len(started) == 3, timeout=30, what="two restarts")
-    eventually(lambda: supervisor.tick() or len(said) == 5, timeout=10, what="the third stop")
+    eventually(lambda: supervisor.tick() or len(started) == 3, timeout=30, message="two restarts")
+    eventually(lambda: supervisor.tick() or len(said) == 5, timeout=10, message="the third stop")
     assert said == ["flaky exited (code 3); restarting in 1 s", "flaky restarted",
                     "flaky exited (code 3); restarting in 2 s", "flaky restarted",
                     "flaky exited (code 3); restarting in 4 s"]  # fmt: skip
