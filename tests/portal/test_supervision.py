@@ -1,7 +1,8 @@
 """A part of a running portal that stops is started again, and nothing sent meanwhile is lost.
 
 One portal is launched for the module (``python -m portal.launcher run``, embedded PostgreSQL
-and Redis, the demo's replayed night streaming); each test kills one part of it.
+and Redis, the demo's replayed night streaming); each test kills one part of it, and the last
+stops it with Ctrl-C and starts it again: one first start (the demo) serves them all.
 """
 
 import base64
@@ -35,6 +36,7 @@ class Launched:
     launcher: subprocess.Popen
     var: Path
     port: int
+    env: dict = field(default_factory=dict)
     key: str = ""
     said: list = field(default_factory=list)  # the launcher's output, line by line
 
@@ -72,6 +74,11 @@ class Launched:
         with self.database() as conn:
             return conn.execute("SELECT coalesce(max(id), 0) FROM alerts_alert").fetchone()[0]
 
+    def stop(self):
+        """Ctrl-C, as a person stops it; its exit code."""
+        self.launcher.send_signal(signal.SIGINT)
+        return self.launcher.wait(60)
+
 
 def _free_port():
     with socket.socket() as probe:
@@ -79,30 +86,38 @@ def _free_port():
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def portal(tmp_path_factory):
-    var = tmp_path_factory.mktemp("supervised") / "var"
+def launch(var, port):
+    """``python -m portal.launcher run`` on ``var``, once it says it is running."""
     env = {name: value for name, value in os.environ.items()
            if name not in ("DATABASE_URL", "DATABASE_ADMIN_URL", "REDIS_URL", "SECRET_KEY")}  # fmt: skip
-    port = _free_port()
     env.update(ARRAYSCOPE_VAR=str(var), PORT=str(port))
     launcher = subprocess.Popen([sys.executable, "-m", "portal.launcher", "run"], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    launched = Launched(launcher, var, port)
+    launched = Launched(launcher, var, port, env=env)
     threading.Thread(target=lambda: launched.said.extend(launcher.stdout), daemon=True).start()
+    started = lambda: any("Press Ctrl-C to stop." in line for line in launched.said)  # noqa: E731
     try:
-        started = lambda: any("Press Ctrl-C to stop." in line for line in launched.said)  # noqa: E731
         eventually(lambda: started() or launcher.poll() is not None, 500, "the portal to start")
         assert launcher.poll() is None, "".join(launched.said)
+    except BaseException:
+        launched.stop()
+        raise
+    return launched
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory):
+    """One portal for the module: its first start (migrations, the demo) is most of a minute."""
+    launched = launch(tmp_path_factory.mktemp("supervised") / "var", _free_port())
+    try:
         issued = subprocess.run(
             [sys.executable, "-m", "portal.launcher", "manage", "issue_api_key", "demo", "demo-partner", "--scope",
-             "write"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+             "write"], cwd=ROOT, env=launched.env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         launched.key = issued.stdout.strip().splitlines()[-1]
         yield launched
     finally:
-        launcher.send_signal(signal.SIGINT)
-        launcher.wait(60)
+        launched.stop()
 
 
 def packet(seed):
@@ -206,3 +221,50 @@ def test_a_part_that_keeps_stopping_waits_longer_each_time():
     assert said == ["flaky exited (code 3); restarting in 1 s", "flaky restarted",
                     "flaky exited (code 3); restarting in 2 s", "flaky restarted",
                     "flaky exited (code 3); restarting in 4 s"]  # fmt: skip
+
+
+def _alive(process):
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def stopped_cleanly(launched):
+    """Ctrl-C stops the launcher and every process it started, PostgreSQL included."""
+    children = psutil.Process(launched.launcher.pid).children(recursive=True)
+    assert launched.stop() == 0
+    assert not (launched.var / "pg" / "postmaster.pid").exists(), "PostgreSQL was stopped"
+    running = lambda: [child for child in children if _alive(child)]  # noqa: E731
+    eventually(running, 10, "every part to stop", until=lambda left: left == [])
+
+
+def test_run_serves_the_demo_stops_cleanly_on_ctrl_c_and_keeps_the_data(portal):
+    """Last in the module, on the portal whose parts the tests above killed: it still serves the
+    demo, Ctrl-C still stops every part, and a second start on the same data migrates nothing."""
+    from websockets.sync.client import connect
+
+    banner = "".join(portal.said)
+    assert "demo-admin" in banner and "arrayscope-demo" in banner
+    eventually(portal.healthy, message="/healthz to say the portal is well")
+    with urllib.request.urlopen(portal.url("/healthz")) as response:
+        assert json.loads(response.read())["parts"]["workers"]["queues"]["gpu"]
+    # The key ./arrayscope manage issued beside the running portal is the portal's own.
+    whoami = urllib.request.Request(portal.url("/api/v1/whoami/"), headers={"Authorization": f"Api-Key {portal.key}"})
+    with urllib.request.urlopen(whoami) as response:
+        assert json.loads(response.read())["tenant"]["slug"] == "demo"
+    # The demo's replayed night reaches the live feed, as the dashboard shows it.
+    feed = f"ws://127.0.0.1:{portal.port}/ws/t/demo/alerts/?key={portal.key}"
+    with connect(feed, additional_headers={"Origin": portal.url("")}, open_timeout=10) as feed_socket:
+        message = eventually(lambda: json.loads(feed_socket.recv(timeout=120)), 120, "an alert of the replayed night",
+                             interval=0, until=lambda message: message["type"] == "alert")  # fmt: skip
+    assert message["alert"]["object_id"].startswith("ZTF")
+    secret = (portal.var / "secret_key").read_text()
+    stopped_cleanly(portal)
+    again = launch(portal.var, portal.port)
+    try:
+        assert "Applying portal.0001_initial" not in "".join(again.said), "a second run migrates nothing"
+        eventually(again.healthy, message="/healthz to say the second start is well")
+    finally:
+        stopped_cleanly(again)
+    assert (portal.var / "secret_key").read_text() == secret, "sessions survive a restart"
