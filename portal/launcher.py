@@ -375,6 +375,8 @@ def test(pytest_args):
     shutil.rmtree(var_dir / "media", ignore_errors=True)
     try:
         stack.start()
+        # Tells the tests they run on this fresh stack, not on the data of a portal someone runs.
+        stack.env["ARRAYSCOPE_TEST_STACK"] = str(var_dir)
         # Webhooks to receivers on this machine, with retries a test can wait for: three tries,
         # half a second apart and doubling.
         stack.env.update({"SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0",

@@ -25,8 +25,8 @@ def env(name, default=_UNSET, *, help=""):
     if value is None or value == "":
         if default is _UNSET:
             raise ImproperlyConfigured(
-                f"{name} is not set: {help} (or start the portal with ./arrayscope run, "
-                "which provides embedded defaults)."
+                f"{name} is not set: {help} (or start the portal with ./arrayscope run, or its tests "
+                "with ./arrayscope test, which provide embedded defaults)."
             )
         return default
     return value

@@ -8,7 +8,6 @@ problem+json, and, where the caller can count the tenant's rows, every refused r
 which the tenant has more or fewer rows than before (a refusal must leave nothing behind)."""
 
 import re
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+
+from tests.waiting import eventually
 
 PROBLEM = "application/problem+json"
 # Deleting last: a fuzzed DELETE may hit a row the other operations would have used.
@@ -94,17 +95,15 @@ def log_problems(offsets):
 def wait_answering(url, timeout=120):
     """Wait until the server at ``url`` answers HTTP at all: a call without a key, refused (401)
     as any would be (/healthz says 503 without workers, an error in the log)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def answers():
         try:
             urllib.request.urlopen(f"{url}/api/v1/whoami/", timeout=5).close()
-            return
         except urllib.error.HTTPError:
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
+            pass  # an answer all the same
+        return True
+
+    eventually(answers, timeout, f"the server at {url} to answer", interval=0.25, ignoring=(OSError,))
 
 
 # A refused alert packet is kept as a dead letter, as the README says: the record of a refusal.

@@ -5,7 +5,6 @@ real Celery workers and a real ASGI server as separate processes, as in producti
 import itertools
 import os
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from portal.launcher import (
 )
 from portal.models import ApiKey, Membership, Role, Site, Tenant
 from portal.tenancy import tenant_context
+from tests.waiting import eventually
 
 # Playwright's sync API runs an event loop in the test's thread; the ORM calls a browser test
 # makes around it are ordinary blocking calls.
@@ -29,6 +29,27 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 PASSWORD = "correct horse battery staple"
 _serial = itertools.count(1)
+
+# Fixtures that start processes (Celery workers, a web server, a whole launched portal) or a
+# browser: a test using any of them, directly or through another fixture, is ``live``.
+LIVE_FIXTURES = {"workers", "live_server_url", "web_only_server", "bounded_server", "portal", "browser"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "live: needs Celery workers, a web server or a browser; -m 'not live' is the fast inner loop"
+    )
+    if not os.environ.get("ARRAYSCOPE_TEST_STACK"):
+        raise pytest.UsageError(
+            "These tests run on the fresh database and Redis that the launcher starts under var/test: "
+            "run them with ./arrayscope test [pytest arguments] instead of pytest."
+        )
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.live)
 
 
 @pytest.fixture(scope="session")
@@ -106,15 +127,12 @@ def workers():
 
     processes = [spawn(f"test-worker-{queue}", worker_command(queue), _service_env(), _log_dir())
                  for queue in WORKER_CONCURRENCY]  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            check_workers(timeout=0.5)
-            break
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                stop_processes(processes)
-                raise
+    try:
+        eventually(lambda: check_workers(timeout=0.5), 60, "a live Celery worker on every queue",
+                   interval=0, ignoring=(RuntimeError,))  # fmt: skip
+    except AssertionError:
+        stop_processes(processes)
+        raise
     yield processes
     stop_processes(processes)
 

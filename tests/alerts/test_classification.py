@@ -5,7 +5,6 @@ alert (on a real gpu worker), per version, and says why when an alert cannot be 
 import copy
 import gzip
 import io
-import time
 
 import numpy as np
 import pytest
@@ -24,6 +23,7 @@ from mlmodels.training import train_classifier, weights_of
 from portal.tenancy import tenant_context
 from tests.alerts.test_ingest import as_json
 from tests.conftest import api_client
+from tests.waiting import eventually, finished
 
 
 def test_the_real_bogus_network_learns_the_stamps_and_the_light_curve_network_the_kinds():
@@ -44,11 +44,9 @@ def test_the_real_bogus_network_learns_the_stamps_and_the_light_curve_network_th
 
 def wait_published(tenant, ids, timeout=60):
     """Until the gpu worker has sent every one of ``ids`` out to the feed."""
-    deadline = time.monotonic() + timeout
     with tenant_context(tenant):
-        while PendingAlert.objects.filter(alert_id__in=ids).exists():
-            assert time.monotonic() < deadline, "the gpu worker did not publish the alerts"
-            time.sleep(0.2)
+        eventually(PendingAlert.objects.filter(alert_id__in=ids).count, timeout,
+                   "the gpu worker to publish the alerts", until=lambda pending: pending == 0)  # fmt: skip
 
 
 def serve_untrained(tenant, user):
@@ -96,11 +94,9 @@ def test_a_new_alert_is_classified_by_the_gpu_worker_moments_after_it_is_posted(
     response = api_client(tenant, users["admin"]).post("/api/v1/alerts/", as_json(make_alert(70).packet),
                                                        format="json")  # fmt: skip
     (alert_id,) = response.json()["ids"]
-    deadline = time.monotonic() + 60
     with tenant_context(tenant):
-        while AlertClassification.objects.filter(alert_id=alert_id).count() < 2:
-            assert time.monotonic() < deadline, "the gpu worker did not classify the alert"
-            time.sleep(0.2)
+        eventually(AlertClassification.objects.filter(alert_id=alert_id).count, 60,
+                   "both versions to classify the alert", until=lambda count: count >= 2)  # fmt: skip
         assert set(AlertClassification.objects.filter(alert_id=alert_id).values_list("version__model__name",
                                                                                         flat=True)) == {
             "real-bogus", "light-curve"}  # fmt: skip
@@ -127,12 +123,7 @@ def test_a_newly_promoted_alert_model_classifies_the_recent_alerts_it_has_not_se
         network = build_network(model.architecture, num_classes=2, in_chans=3)
         version, job = services.promote_version(save_version(model, users["admin"], weights=weights_of(network)),
                                                 users["admin"])  # fmt: skip
-    deadline = time.monotonic() + 120
-    while job.status not in ("succeeded", "failed"):
-        assert time.monotonic() < deadline, "the gpu-batch worker did not backfill in time"
-        time.sleep(0.3)
-        with tenant_context(tenant):
-            job.refresh_from_db()
+    job = finished(tenant, job, message="the gpu-batch worker to backfill")
     assert job.status == "succeeded" and job.result["classified"] == 4
     assert "4 alerts of the last 2 days classified" in job.message
     with tenant_context(tenant):
@@ -140,8 +131,9 @@ def test_a_newly_promoted_alert_model_classifies_the_recent_alerts_it_has_not_se
 
 
 @pytest.mark.parametrize("task", [MLModel.Task.REAL_BOGUS, MLModel.Task.LIGHT_CURVE])
-def test_a_promoted_public_alert_model_catches_up_on_every_observatory_that_runs_it(task, workers,
-                                                                                    committed_tenant_factory):
+def test_a_promoted_public_alert_model_catches_up_on_every_observatory_that_runs_it(
+    task, workers, committed_tenant_factory
+):
     owner, owners = committed_tenant_factory(sites=[])
     other, _ = committed_tenant_factory(sites=[])
     with tenant_context(other):
@@ -154,12 +146,10 @@ def test_a_promoted_public_alert_model_catches_up_on_every_observatory_that_runs
                                 in_chans=len(model.input_spec["bands"]))  # fmt: skip
         version, _ = services.promote_version(save_version(model, owners["admin"], weights=weights_of(network)),
                                               owners["admin"])  # fmt: skip
-    deadline = time.monotonic() + 120
     try:
         with tenant_context(other):
-            while AlertClassification.objects.filter(version=version, alert__in=theirs).count() < 3:
-                assert time.monotonic() < deadline, "the other observatory's alerts were never classified"
-                time.sleep(0.3)
+            eventually(AlertClassification.objects.filter(version=version, alert__in=theirs).count, 120,
+                       "the other observatory's alerts to be classified", until=lambda count: count >= 3)  # fmt: skip
             assert AlertClassification.objects.filter(version=version, alert__in=theirs, refusal="").count() == 3
     finally:
         with tenant_context(owner):  # a public model in production would serve every later test's observatory

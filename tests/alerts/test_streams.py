@@ -17,6 +17,7 @@ from alerts.models import Alert, AlertStream, DeadLetter
 from alerts.streams import run_stream
 from alerts.synthetic import make_alert
 from portal.tenancy import tenant_context
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -136,8 +137,9 @@ def test_the_consumer_starts_a_stream_an_admin_adds_while_it_runs(committed_tena
     running = threading.Thread(target=call_command, args=("consume_alerts", tenant.slug, "--seconds", "6",
                                                           "--refresh", "0.5"))  # fmt: skip
     running.start()
-    while "No enabled alert stream yet" not in capsys.readouterr().out:
-        assert running.is_alive(), "the consumer should wait for a stream, not stop"
+    eventually(lambda: "No enabled alert stream yet" in capsys.readouterr().out or not running.is_alive(), 10,
+               "the consumer to say it waits for a stream")  # fmt: skip
+    assert running.is_alive(), "the consumer should wait for a stream, not stop"
     with tenant_context(tenant):
         AlertStream.objects.create(tenant=tenant, name="added", kind="replay", folder=str(tmp_path), rate_per_s=100)
     running.join()

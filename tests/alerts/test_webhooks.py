@@ -4,7 +4,6 @@ filter's rule asks for follow-up: on real workers, against a real HTTP receiver.
 import json
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -18,6 +17,7 @@ from observations.models import Target
 from portal.tenancy import tenant_context
 from scheduling.models import FollowUpRequest
 from tests.conftest import api_client
+from tests.waiting import eventually
 
 
 class Receiver(ThreadingHTTPServer):
@@ -55,11 +55,9 @@ def _closed_port():
 
 
 def _settled(tenant, timeout=60):
-    deadline = time.monotonic() + timeout
     with tenant_context(tenant):
-        while not WebhookDelivery.objects.exists() or WebhookDelivery.objects.filter(status="pending").exists():
-            assert time.monotonic() < deadline, "webhook deliveries did not settle"
-            time.sleep(0.2)
+        eventually(lambda: list(WebhookDelivery.objects.values_list("status", flat=True)), timeout,
+                   "webhook deliveries to settle", until=lambda said: said and "pending" not in said)  # fmt: skip
         return list(WebhookDelivery.objects.select_related("alert_filter").order_by("pk"))
 
 

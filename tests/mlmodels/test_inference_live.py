@@ -1,8 +1,6 @@
 """Inference on a real gpu worker: promoting a version classifies every image it has not seen,
 a new image is classified as it arrives, and the answers reach the pages and the API."""
 
-import time
-
 from mlmodels import registry, services
 from mlmodels.models import Embedding, Prediction
 from mlmodels.runtime import build_network
@@ -12,17 +10,11 @@ from observations.images import add_target_images
 from observations.ingest import ingest_frame
 from observations.models import Target
 from observations.synthetic import make_frame
-from portal.models import Job, Site
+from portal.models import Site
 from portal.tenancy import tenant_context
 from tests.conftest import api_client
 from tests.observations.conftest import M51, equip, to_bytes
-
-
-def wait_for(condition, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the gpu worker did not finish in time"
-        time.sleep(0.3)
+from tests.waiting import eventually, finished
 
 
 def test_a_promoted_version_classifies_every_image_and_new_ones_as_they_arrive(
@@ -40,12 +32,11 @@ def test_a_promoted_version_classifies_every_image_and_new_ones_as_they_arrive(
                                    enumerate(targets[3:5], start=3)])  # fmt: skip
         assert not Prediction.objects.exists(), "nothing serves yet: the images wait for a production version"
         version, job = services.promote_version(version, users["admin"])
-        wait_for(lambda: Job.objects.get(pk=job.pk).status in ("succeeded", "failed"))
-        job.refresh_from_db()
+        finished(tenant, job)
         assert job.status == "succeeded" and job.result == {"classified": 5, "refused": 0}, job.message
         assert Embedding.objects.filter(version=version).count() == 5
         [late] = add_target_images(tenant, [(targets[5], make_galaxy(77, "merger").fits_bytes(), "survey")])
-        wait_for(lambda: Prediction.objects.filter(image=late).exists())
+        eventually(Prediction.objects.filter(image=late).exists, 120, "the gpu worker to classify the new image")
         label = Prediction.objects.get(image=late).label
     client.force_login(users["admin"])
     page = client.get(f"/t/{tenant.slug}/targets/{targets[5].pk}/")
@@ -72,13 +63,12 @@ def test_a_promoted_frame_quality_version_judges_existing_frames_and_each_new_on
         frame = make_frame(ra_deg=M51[0], dec_deg=M51[1], width=512, height=512, seed=4, defects=("clouds",))
         before = ingest_frame(tenant, users["admin"], to_bytes([frame]), "cloudy.fits").frame
         version, job = services.promote_version(version, users["admin"])
-        wait_for(lambda: Job.objects.get(pk=job.pk).status in ("succeeded", "failed"))
-        job.refresh_from_db()
+        finished(tenant, job)
         assert job.status == "succeeded" and job.result == {"classified": 1, "refused": 0}, job.message
         assert job.title == f"Classifying frames with frame-quality v{version.number}"
         frame = make_frame(ra_deg=M51[0], dec_deg=M51[1], width=512, height=512, seed=5)
         after = ingest_frame(tenant, users["admin"], to_bytes([frame]), "clear.fits").frame
-        wait_for(lambda: Prediction.objects.filter(frame=after).exists())
+        eventually(Prediction.objects.filter(frame=after).exists, 120, "the gpu worker to judge the new frame")
         for judged in (before, after):
             prediction = Prediction.objects.get(frame=judged)
             assert prediction.label in model.class_names and set(prediction.flags) == set(model.flag_names)

@@ -1,7 +1,5 @@
 """Training on a real gpu worker, followed live over the job's websocket."""
 
-import time
-
 from asgiref.sync import async_to_sync
 
 from mlmodels.models import ModelVersion
@@ -10,6 +8,7 @@ from mlmodels.synthetic_galaxies import KINDS
 from mlmodels.tasks import train_model
 from portal.tenancy import tenant_context
 from tests.portal.test_live import _communicator, _new_job, _session_cookie
+from tests.waiting import finished
 
 
 def test_training_runs_on_a_gpu_worker_and_each_epoch_reaches_the_job_page(workers, committed_tenant_factory):
@@ -55,11 +54,7 @@ def test_an_admin_starts_training_from_the_model_page_and_the_job_keeps_the_curv
     job_page = client.get(response["Location"])
     assert 'id="job-curve"' in job_page.text and "plotly" in job_page.text
     job = job_page.context["job"]
-    deadline = time.monotonic() + 120
-    while job.status not in ("succeeded", "failed") and time.monotonic() < deadline:
-        time.sleep(0.5)
-        with tenant_context(tenant):
-            job.refresh_from_db()
+    job = finished(tenant, job)
     assert job.status == "succeeded", job.message
     assert [row["epoch"] for row in job.result["history"]] == [1, 2] and job.result["version"] == 1
     refused = client.post(f"/t/{tenant.slug}/models/{model.pk}/train/", {"examples": 5, "epochs": 2})

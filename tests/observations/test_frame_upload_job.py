@@ -1,7 +1,5 @@
 """The upload page hands the files to a real worker and its job page reports each one."""
 
-import time
-
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -9,6 +7,7 @@ from observations.models import Frame
 from portal.models import Job
 from portal.tenancy import tenant_context
 from tests.observations.conftest import equip, plain
+from tests.waiting import finished
 
 
 def test_uploaded_files_are_ingested_by_a_worker_with_per_file_results(workers, committed_tenant_factory, client):
@@ -22,11 +21,8 @@ def test_uploaded_files_are_ingested_by_a_worker_with_per_file_results(workers, 
     )  # fmt: skip
     assert response.status_code == 302 and "/jobs/" in response.url
     job_id = int(response.url.rstrip("/").rsplit("/", 1)[1])
-    deadline = time.monotonic() + 60
     with tenant_context(tenant):
-        while (job := Job.objects.get(pk=job_id)).status not in ("succeeded", "failed"):
-            assert time.monotonic() < deadline, f"job still {job.status}: {job.message}"
-            time.sleep(0.2)
+        job = finished(tenant, Job.objects.get(pk=job_id), timeout=60)
         assert job.status == "succeeded" and job.done == 3
         assert [(f["file"], f["status"]) for f in job.result["files"]] == [
             ("a.fits", "created"), ("b.fits", "duplicate"), ("c.fits", "rejected")]  # fmt: skip

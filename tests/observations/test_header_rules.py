@@ -91,7 +91,11 @@ def test_tenant_admin_adds_a_rule_on_the_admin_page_offering_only_their_telescop
         assert ingest_frame(tenant, user, frame, "a.fits").status == "created"
 
 
-def test_the_demo_site_that_writes_its_own_names_is_mapped_by_its_rules(db):
+def test_the_demo_site_that_writes_its_own_names_is_mapped_by_its_rules(db, monkeypatch):
+    """The demo's sites, targets and frames; its galaxy images, models and alerts (most of a
+    minute per load) have no part in it and are left out here."""
+    for loader in ("galaxy_images", "models", "alerts"):
+        monkeypatch.setattr(f"portal.demo.load_demo_{loader}", lambda *args: None)
     load_demo("pw-for-tests")
     tenant = Tenant.objects.get(slug="demo")
     with tenant_context(tenant):

@@ -13,6 +13,7 @@ from mlmodels.tasks import train_model
 from portal.models import Job
 from portal.progress import recover_jobs, start_job
 from portal.tenancy import tenant_context
+from tests.waiting import finished
 
 
 def _morphology_model(tenant, user):
@@ -34,23 +35,13 @@ def _abandoned_training(tenant, user, model):
     return job
 
 
-def _wait_until_finished(tenant, job, seconds=180):
-    deadline = time.monotonic() + seconds
-    with tenant_context(tenant):
-        job.refresh_from_db()
-        while job.status not in (Job.Status.SUCCEEDED, Job.Status.FAILED) and time.monotonic() < deadline:
-            time.sleep(0.5)
-            job.refresh_from_db()
-    return job
-
-
 def test_a_training_whose_worker_stopped_is_queued_again_and_finishes(workers, committed_tenant_factory):
     tenant, users = committed_tenant_factory()
     model = _morphology_model(tenant, users["admin"])
     job = _abandoned_training(tenant, users["admin"], model)
     requeued, failed = recover_jobs(timedelta(minutes=30))
     assert [j.pk for j in requeued] == [job.pk] and not failed
-    job = _wait_until_finished(tenant, job)
+    job = finished(tenant, job, timeout=180)
     assert job.status == Job.Status.SUCCEEDED, job.message
     with tenant_context(tenant):
         assert ModelVersion.objects.filter(model=model).count() == 1
@@ -81,7 +72,7 @@ def test_a_training_message_delivered_twice_trains_one_version(workers, committe
         job = start_job(tenant=tenant, user=users["admin"], kind="training", title="Training", total=2, subject=model)
     for _ in range(2):  # a redelivery (acks_late after a lost connection), or a re-send by recovery
         train_model.delay(tenant.pk, job.pk, model.pk, examples=120, epochs=2)
-    job = _wait_until_finished(tenant, job)
+    job = finished(tenant, job, timeout=180)
     assert job.status == Job.Status.SUCCEEDED, job.message
     time.sleep(5)  # the second delivery has had time to run, if it were going to
     with tenant_context(tenant):

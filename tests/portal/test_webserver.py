@@ -5,12 +5,12 @@ goes on serving."""
 import http.client
 import json
 import socket
-import time
 
 import pytest
 
 from portal.launcher import spawn_web, stop_processes
 from tests.conftest import _free_port, _log_dir, _service_env
+from tests.waiting import eventually
 
 LIMIT = 100_000
 
@@ -20,14 +20,7 @@ def bounded_server():
     port = _free_port()
     env = {**_service_env(), "REQUEST_MAX_BYTES": str(LIMIT)}
     servers = spawn_web("127.0.0.1", port, env, _log_dir(), name="test-bounded-web", count=1)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            _post(port, b"", {})
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.3)
+    eventually(lambda: _post(port, b"", {}), 60, "the server to start", interval=0.3, ignoring=(OSError,))
     yield port
     stop_processes(servers)
 
