@@ -6,12 +6,16 @@ from django.dispatch import receiver
 from observations.signals import frame_ingested, images_added
 
 from .models import MLModel
-from .services import classify_when_committed
+from .services import classify_when_committed, production_versions
 
 
 @receiver(frame_ingested, dispatch_uid="mlmodels.judge_new_frame")
-def judge_new_frame(sender, *, tenant, frame, **kwargs):
-    classify_when_committed(tenant, MLModel.Task.FRAME_QUALITY, [frame.pk])
+def judge_new_frame(sender, *, tenant, frame, run, **kwargs):
+    """The versions that judge frames are looked up once a run: a folder's frames come one by
+    one, and the lookup would cost each of them a query."""
+    if "frame_quality_versions" not in run:
+        run["frame_quality_versions"] = list(production_versions(tenant, MLModel.Task.FRAME_QUALITY))
+    classify_when_committed(tenant, MLModel.Task.FRAME_QUALITY, [frame.pk], versions=run["frame_quality_versions"])
 
 
 @receiver(images_added, dispatch_uid="mlmodels.classify_new_images")

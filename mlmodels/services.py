@@ -132,12 +132,13 @@ def production_versions(tenant, task):
             .select_related("model").order_by(Case(When(tenant=tenant, then=0), default=1), "model__name"))  # fmt: skip
 
 
-def classify_when_committed(tenant, task, ids):
+def classify_when_committed(tenant, task, ids, versions=None):
     """Send new subjects (target images, frames) to every model of ``task`` serving ``tenant``,
-    once they are committed (a worker must be able to read them)."""
+    once they are committed (a worker must be able to read them). ``versions`` (that task's
+    production_versions) spares the lookup to a caller sending one subject after another."""
     if not ids:
         return
-    for version in production_versions(tenant, task):
+    for version in production_versions(tenant, task) if versions is None else versions:
         transaction.on_commit(functools.partial(send, "mlmodels.tasks.classify", tenant.pk, version.pk, list(ids)))
 
 

@@ -51,7 +51,7 @@ class IngestResult:
 
 def ingest_frame(tenant, user, data, name):
     """Ingest one file's bytes; never raises for bad input, the result says what happened."""
-    return _finish(tenant, user, name, data, _prepare(data), EquipmentMatcher(tenant))
+    return _finish(tenant, user, name, data, _prepare(data), EquipmentMatcher(tenant), {})
 
 
 def ingest_many(tenant, user, files):
@@ -63,7 +63,7 @@ def ingest_many(tenant, user, files):
     The header rules, and the equipment the headers name, are looked up once per batch.
     """
     files = iter(files)
-    equipment = EquipmentMatcher(tenant)
+    equipment, run = EquipmentMatcher(tenant), {}
 
     def prepare(item):
         name, read = item
@@ -80,7 +80,7 @@ def ingest_many(tenant, user, files):
             following = next(files, None)
             if following is not None:
                 upcoming.append(reader.submit(prepare, following))
-            yield _finish(tenant, user, name, data, prepared, equipment)
+            yield _finish(tenant, user, name, data, prepared, equipment, run)
 
 
 @dataclass
@@ -104,7 +104,7 @@ def _prepare(data):
     return _Prepared(hashing.result(), parsed, problem)
 
 
-def _finish(tenant, user, name, data, prepared, equipment):
+def _finish(tenant, user, name, data, prepared, equipment, run):
     try:
         if prepared.digest:
             existing = Frame.objects.filter(tenant=tenant, sha256=prepared.digest).first()
@@ -113,7 +113,7 @@ def _finish(tenant, user, name, data, prepared, equipment):
         if prepared.problem is not None:
             raise prepared.problem
         frame, fallback = _store(tenant, user, data, name, prepared.digest, prepared.parsed, equipment)
-        frame_ingested.send(Frame, tenant=tenant, frame=frame)
+        frame_ingested.send(Frame, tenant=tenant, frame=frame, run=run)
         return IngestResult(name, "created", frame, fallback=fallback)
     except FrameRejected as error:
         return IngestResult(name, "rejected", reason=str(error))

@@ -6,7 +6,8 @@ for a worker does so once it commits (``transaction.on_commit``)."""
 
 from django.dispatch import Signal
 
-# A frame was stored: sent with ``tenant`` and ``frame``.
+# A frame was stored: sent with ``tenant``, ``frame`` and ``run``, a dict that lasts one ingest
+# run (a folder, an upload's files) for receivers to keep what they look up once a run.
 frame_ingested = Signal()
 # Target images were stored (or were already there): sent with ``tenant`` and ``images``.
 images_added = Signal()
