@@ -17,13 +17,12 @@ from django.utils import timezone
 from mlmodels.services import production_versions
 from mlmodels.subjects import ClassificationSubject, subject_for
 from portal.plugins import plugins
-from portal.progress import finish_job, report_progress
+from portal.progress import finish_job
 
 from .features import AlertInputError, alert_points, light_curve, stamp_triplet
 from .feed import announce_scores
 from .models import Alert, AlertClassification
 
-BACKFILL_CHUNK = 500
 BACKFILL_DAYS = 2
 # The alert networks are small and a batch is a few dozen alerts: on the CPU a second torch
 # thread costs more in hand-offs than it saves, and takes a core from the web server that
@@ -34,7 +33,7 @@ THREADS = 1
 class AlertSubject(ClassificationSubject):
     """Alerts, as one kind of network reads them."""
 
-    noun = "alerts"
+    noun, backfill_chunk = "alerts", 500
     backfill_scope = f"the last {BACKFILL_DAYS} days' alerts"
 
     @abstractmethod
@@ -53,15 +52,13 @@ class AlertSubject(ClassificationSubject):
         seen = AlertClassification.objects.filter(version=version).values("alert_id")
         waiting = Alert.objects.filter(tenant=job.tenant, received_at__gte=since).exclude(pk__in=seen)
         ids = list(waiting.order_by("pk").values_list("pk", flat=True))
-        job.total = max(len(ids), 1)
-        job.save(update_fields=["total"])
-        classified = 0
-        for start in range(0, len(ids), BACKFILL_CHUNK):
-            chunk = list(Alert.objects.filter(pk__in=ids[start : start + BACKFILL_CHUNK]).order_by("pk"))
-            classified += classify_alerts(version, chunk)
-            announce_scores(job.tenant, [alert.pk for alert in chunk])
-            done = min(start + BACKFILL_CHUNK, len(ids))
-            report_progress(job, done, f"{done:,} of {len(ids):,} alerts")
+
+        def classify_chunk(chunk):
+            classified = self.classify(version, chunk)
+            announce_scores(job.tenant, chunk)
+            return classified
+
+        classified = self.classify_in_chunks(job, ids, classify_chunk)
         refused = len(ids) - classified
         message = f"{version.model.name} v{version.number}: {classified:,} alerts of the last {BACKFILL_DAYS} days"
         message += " classified" + (f", {refused:,} refused (the reasons are in their panels)" if refused else "")

@@ -14,13 +14,12 @@ from portal.progress import finish_job, report_progress
 from .models import Prediction
 from .similarity import index_embeddings
 
-BACKFILL_CHUNK = 256
-
 
 class ClassificationSubject(ABC):
     """The things one task's models classify."""
 
     noun = ""  # what they are, in messages: "images"
+    backfill_chunk = 256  # classified between two reports on the backfill job's bar
 
     @property
     def backfill_scope(self):
@@ -36,6 +35,18 @@ class ClassificationSubject(ABC):
     def backfill(self, job, version):
         """Classify what of ``job``'s tenant ``version`` has not seen yet, moving the job's bar,
         and finish the job; safe to run again. Returns how many were classified."""
+
+    def classify_in_chunks(self, job, ids, classify_chunk):
+        """``classify_chunk(ids of one chunk)`` over ``ids``, a chunk at a time, moving ``job``'s
+        bar after each; returns how many the chunks classified."""
+        job.total = max(len(ids), 1)
+        job.save(update_fields=["total"])
+        classified = 0
+        for start in range(0, len(ids), self.backfill_chunk):
+            classified += classify_chunk(ids[start : start + self.backfill_chunk])
+            done = min(start + self.backfill_chunk, len(ids))
+            report_progress(job, done, f"{done:,} of {len(ids):,} {self.noun}")
+        return classified
 
 
 class RegistrySubject(ClassificationSubject):
@@ -64,14 +75,8 @@ class RegistrySubject(ClassificationSubject):
         seen = Prediction.objects.filter(version=version, **{f"{self.field}__isnull": False}).values(f"{self.field}_id")
         waiting = self.subjects().filter(tenant=job.tenant).exclude(pk__in=seen)
         ids = list(waiting.order_by("pk").values_list("pk", flat=True))
-        job.total = max(len(ids), 1)
-        job.save(update_fields=["total"])
-        classified = 0
-        for start in range(0, len(ids), BACKFILL_CHUNK):
-            chunk = waiting.filter(pk__in=ids[start : start + BACKFILL_CHUNK]).order_by("pk")
-            classified += inference.classify(version, self, chunk, index=False)
-            done = min(start + BACKFILL_CHUNK, len(ids))
-            report_progress(job, done, f"{done:,} of {len(ids):,} {self.noun}")
+        classified = self.classify_in_chunks(job, ids, lambda chunk: inference.classify(
+            version, self, waiting.filter(pk__in=chunk).order_by("pk"), index=False))  # fmt: skip
         index_embeddings(version)
         refused = len(ids) - classified
         message = f"{version.model.name} v{version.number}: {classified:,} {self.noun} classified"
