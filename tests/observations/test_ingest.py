@@ -244,3 +244,29 @@ def test_a_file_that_cannot_be_read_is_reported_and_the_batch_carries_on(observa
     results = list(ingest_many(tenant, user, [("gone.fits", vanished), ("good.fits", lambda: plain())]))
     assert [(r.name, r.status) for r in results] == [("gone.fits", "rejected"), ("good.fits", "created")]
     assert results[0].reason == "cannot be read (No such file or directory)"
+
+
+def test_a_folder_committed_together_keeps_each_files_own_outcome(observatory):
+    tenant, user = observatory
+    other = to_bytes([make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=7)])
+    files = [("a.fits", plain), ("junk.fits", lambda: b"not FITS at all"), ("b.fits", lambda: other),
+             ("a-again.fits", plain)]  # fmt: skip
+    results = list(ingest_many(tenant, user, files))
+    assert [(r.name, r.status) for r in results] == [("a.fits", "created"), ("junk.fits", "rejected"),
+                                                     ("b.fits", "created"), ("a-again.fits", "duplicate")]  # fmt: skip
+    assert results[3].frame == results[0].frame, "a copy later in the same commit is known as a duplicate"
+    assert sorted(Frame.objects.values_list("original_name", flat=True)) == ["a.fits", "b.fits"]
+
+
+def test_an_unexpected_failure_takes_its_uncommitted_frames_and_their_files_with_it(observatory):
+    tenant, user = observatory
+
+    def broken():
+        raise RuntimeError("the disk went away")
+
+    before = stored_files()
+    results = ingest_many(tenant, user, [("good.fits", plain), ("broken.fits", broken)])
+    with pytest.raises(RuntimeError, match="the disk went away"):
+        next(results)
+    assert not Frame.objects.exists() and not Photometry.objects.exists()
+    assert stored_files() == before, "the good frame's file, preview and cutout were removed with its row"
