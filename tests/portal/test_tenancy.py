@@ -13,6 +13,7 @@ from alerts.followup import request_follow_up
 from alerts.models import AlertClassification, AlertFilter, AlertStream, FilterMatch, WebhookDelivery
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
+from labeling.services import add_subjects, classify, create_project
 from mlmodels.models import Embedding, Prediction
 from mlmodels.registry import create_model, save_version
 from mlmodels.synthetic_galaxies import make_galaxy
@@ -95,6 +96,10 @@ def _rows_in_every_tenant_table(tenant, user):
         WebhookDelivery.objects.create(tenant=tenant, alert_filter=bright, url="https://example.org/hook",
                                        alert_ids=[stored.alerts[0].pk], payload=b"{}")  # fmt: skip
         request_follow_up(stored.alerts[0], user=user, rule=bright)  # and the alert's record of it
+        project = create_project(tenant, user, name="Zoo", slug="zoo", visibility="tenant")  # and its workflow
+        add_subjects(project, images)
+        classify(project, project.subjects.first().pk, voter="anon:x", user=None, workflow_version=1,
+                 answers=[["smooth-or-featured", "artifact"]])  # fmt: skip
 
 
 @pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)

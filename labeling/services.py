@@ -1,0 +1,209 @@
+"""Citizen-science operations: projects and their workflow versions, subject sets, the next
+galaxy for a volunteer, and counting their classifications once each."""
+
+import math
+import random
+import secrets
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from mlmodels.models import MLModel, Prediction
+from mlmodels.services import production_versions
+
+from .models import Classification, Project, Subject, Workflow
+from .workflows import AnswersInvalid, check_answers, check_tree, decals_tree
+
+QUEUE_SPREAD = 20  # the next galaxy is drawn from this many at the head of the queue
+UNJUDGED_DOUBT = 0.5  # a galaxy no model has judged yet ranks as half-sure
+
+
+class ClassificationRefused(ValueError):
+    """Nothing was counted; the message says why (a retired galaxy, answers off the tree…)."""
+
+
+def create_project(tenant, owner, *, name, slug, tree=None, note="", **options):
+    """A project with its first workflow version: ``tree`` (checked), or the Galaxy Zoo DECaLS tree."""
+    with transaction.atomic():
+        project = Project.objects.create(tenant=tenant, owner=owner, name=name, slug=slug, **options)
+        publish_workflow(project, decals_tree() if tree is None else tree, owner,
+                         note=note or ("Galaxy Zoo DECaLS" if tree is None else ""))  # fmt: skip
+    return project
+
+
+def publish_workflow(project, tree, user, note=""):
+    """A new version of the project's tree (after the highest one); the votes already given
+    stay with the version they were given under."""
+    check_tree(tree)
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).exists()  # one new version at a time
+        version = (project.workflows.order_by("-version").values_list("version", flat=True).first() or 0) + 1
+        return Workflow.objects.create(tenant_id=project.tenant_id, project=project, version=version, tree=tree,
+                                       created_by=user, note=note[:200])  # fmt: skip
+
+
+def current_workflow(project):
+    return project.workflows.order_by("-version").first()
+
+
+def add_subjects(project, images, *, gold=None):
+    """Put target images into the project's subject set (an image already there is left as it
+    is); ``gold`` maps an image's id to its known answers, making it a gold-standard galaxy.
+    Returns how many were added."""
+    images = list(images)
+    gold = gold or {}
+    tree = current_workflow(project).tree
+    for answers in gold.values():
+        check_answers(tree, [list(pair) for pair in answers])
+    doubt = model_doubt(project.tenant, [image.pk for image in images])
+    subjects = [Subject(tenant_id=project.tenant_id, project=project, image=image, uncertainty=doubt.get(image.pk),
+                        gold_answers=[list(pair) for pair in gold[image.pk]] if image.pk in gold else None)
+                for image in images]  # fmt: skip
+    for subject in subjects:
+        subject.priority = priority(project, subject)
+    before = project.subjects.count()
+    Subject.objects.bulk_create(subjects, ignore_conflicts=True, batch_size=2000)
+    return project.subjects.count() - before
+
+
+def model_doubt(tenant, image_ids):
+    """{image id: 0..1} how unsure the production morphology models are about each image: the
+    entropy of their class probabilities (as a share of the most it can be), raised where the
+    versions disagree on the label. Images no model has judged are left out."""
+    versions = [version.pk for version in production_versions(tenant, MLModel.Task.MORPHOLOGY)]
+    judged = {}
+    for image_id, probabilities, label in Prediction.objects.filter(
+        version_id__in=versions, image_id__in=image_ids, refusal=""
+    ).values_list("image_id", "probabilities", "label"):
+        judged.setdefault(image_id, []).append((probabilities, label))
+    doubt = {}
+    for image_id, answers in judged.items():
+        entropy = sum(_normalised_entropy(probabilities) for probabilities, _ in answers) / len(answers)
+        labels = [label for _, label in answers]
+        disagreement = 1 - max(labels.count(label) for label in labels) / len(labels)
+        doubt[image_id] = max(entropy, disagreement)
+    return doubt
+
+
+def _normalised_entropy(probabilities):
+    values = [p for p in probabilities.values() if p > 0]
+    if len(probabilities) < 2:
+        return 0.0
+    return -sum(p * math.log(p) for p in values) / math.log(len(probabilities))
+
+
+def priority(project, subject):
+    """Higher is served sooner: the share of votes still needed, mixed with the model's doubt."""
+    needed = max(0.0, 1 - subject.classification_count / project.retirement_limit)
+    doubt = UNJUDGED_DOUBT if subject.uncertainty is None else subject.uncertainty
+    return (1 - project.uncertainty_weight) * needed + project.uncertainty_weight * doubt
+
+
+def voter_for(user, session):
+    """The name a volunteer's classifications go under: their account, or a random token kept
+    in their session (made on first use), so an anonymous volunteer also counts once a galaxy."""
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    if "labeling_voter" not in session:
+        session["labeling_voter"] = secrets.token_urlsafe(24)
+    return f"anon:{session['labeling_voter']}"
+
+
+def next_subjects(project, voter, *, count=1, exclude=(), chance=random.random):
+    """Up to ``count`` galaxies for ``voter`` to classify next: never one they classified,
+    never a retired one, a gold-standard one at the project's rate, otherwise drawn from the
+    head of the queue (so volunteers arriving together do not all get the same galaxy)."""
+    unseen = ~Exists(Classification.objects.filter(subject=OuterRef("pk"), voter=voter))
+    chosen = []
+    for _ in range(count):
+        skip = [*exclude, *(subject.pk for subject in chosen)]
+        pool = Subject.objects.filter(project=project).exclude(pk__in=skip).filter(unseen)
+        subject = None
+        if project.gold_rate and chance() < project.gold_rate:
+            subject = pool.filter(gold_answers__isnull=False).order_by("?").first()
+        if subject is None:
+            head = list(pool.filter(retired_at__isnull=True, gold_answers__isnull=True)
+                        .order_by("-priority", "id")[:QUEUE_SPREAD])  # fmt: skip
+            subject = random.choice(head) if head else None
+        if subject is None:
+            break
+        chosen.append(subject)
+    return chosen
+
+
+def classify(project, subject_id, *, voter, user, workflow_version, answers):
+    """Count ``voter``'s answers about a galaxy once: returns (classification, created); a
+    second submit of the same galaxy by the same volunteer returns the first, uncounted.
+    ClassificationRefused for a galaxy not in the project, a retired one, an unknown workflow
+    version, or answers that do not walk that version's tree."""
+    workflow = project.workflows.filter(version=workflow_version).first() if isinstance(workflow_version, int) else None
+    if workflow is None:
+        raise ClassificationRefused(f"workflow version {workflow_version!r} is not a version of {project.name}")
+    try:
+        walked = check_answers(workflow.tree, answers)
+    except AnswersInvalid as error:
+        raise ClassificationRefused(f"{error} (workflow version {workflow.version})") from None
+    with transaction.atomic():
+        # The galaxy's row is locked first: two submits of the same galaxy then count in turn.
+        subject = Subject.objects.select_for_update().filter(project=project, pk=subject_id).first()
+        if subject is None:
+            raise ClassificationRefused(f"galaxy {subject_id!r} is not a subject of {project.name}")
+        existing = Classification.objects.filter(subject=subject, voter=voter).first()
+        if existing is not None:
+            return existing, False
+        if subject.retired_at is not None:
+            raise ClassificationRefused("this galaxy was retired before your answers arrived (it has all the votes it "
+                                        "needs); thank you — on to the next one")  # fmt: skip
+        try:
+            with transaction.atomic():
+                classification = Classification.objects.create(
+                    tenant_id=project.tenant_id, project=project, subject=subject, workflow=workflow,
+                    volunteer=user if user is not None and user.is_authenticated else None, voter=voter,
+                    answers=[list(pair) for pair in walked],
+                )  # fmt: skip
+        except IntegrityError:  # the constraint is the last line, should a submit get past the lock
+            return Classification.objects.get(subject=subject, voter=voter), False
+        _count(project, subject, workflow, walked)
+    return classification, True
+
+
+def _count(project, subject, workflow, walked):
+    subject.classification_count += 1
+    question, answer = walked[0]
+    tally = subject.first_answers.setdefault(question, {})
+    tally[answer] = tally.get(answer, 0) + 1
+    reason = _retirement(project, subject, workflow)
+    if reason:
+        subject.retired_at, subject.retirement = timezone.now(), reason
+    subject.priority = priority(project, subject)
+    subject.save(update_fields=["classification_count", "first_answers", "retired_at", "retirement", "priority"])
+
+
+def _retirement(project, subject, workflow):
+    """Why the galaxy retires now, or "": enough votes, or (after ``consensus_min_votes``) one
+    answer to the first question holding ``consensus_fraction`` of them. Gold galaxies stay."""
+    if subject.gold_answers is not None:
+        return ""
+    if subject.classification_count >= project.retirement_limit:
+        return Subject.Retirement.LIMIT
+    tally = subject.first_answers.get(workflow.tree["first"], {})
+    votes = sum(tally.values())
+    if project.consensus_fraction and votes >= project.consensus_min_votes:
+        if max(tally.values()) / votes >= project.consensus_fraction:
+            return Subject.Retirement.CONSENSUS
+    return ""
+
+
+def progress(project, *, active_minutes=10):
+    """What the live counter shows: classifications, galaxies retired and in the set, and
+    volunteers who classified in the last ``active_minutes``."""
+    since = timezone.now() - timedelta(minutes=active_minutes)
+    return {
+        "classifications": Classification.objects.filter(project=project).count(),
+        "retired": project.subjects.filter(retired_at__isnull=False).count(),
+        "subjects": project.subjects.count(),
+        "volunteers_active": Classification.objects.filter(project=project, created_at__gte=since)
+        .values("voter").distinct().count(),
+    }  # fmt: skip
