@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from mlmodels.models import MLModel, Prediction
 from mlmodels.services import production_versions
+from observations.models import TargetImage
+from observations.services import cone_search
 
 from .models import Classification, Project, Subject, Workflow
 from .workflows import AnswersInvalid, check_answers, check_tree, decals_tree
@@ -66,6 +68,27 @@ def add_subjects(project, images, *, gold=None):
     before = project.subjects.count()
     Subject.objects.bulk_create(subjects, ignore_conflicts=True, batch_size=2000)
     return project.subjects.count() - before
+
+
+def images_to_classify(tenant, *, targets=None, cone=None, tag=None, least_sure=None):
+    """The tenant's target images an owner picks for a subject set, by any of: ``targets`` (a
+    list), ``cone`` ((SkyCoord, radius) around a position), ``tag`` (targets carrying it), and
+    then ``least_sure`` (the N the production models doubt most: active learning's start).
+    The criteria given narrow each other; none given means every image."""
+    images = TargetImage.objects.filter(tenant=tenant)
+    if targets is not None:
+        images = images.filter(target__in=list(targets))
+    if cone is not None:
+        coordinate, radius = cone
+        images = images.filter(target__in=cone_search(tenant, coordinate, radius, include_public=False, limit=None))
+    if tag:
+        images = images.filter(target__tags__contains=[tag])
+    images = list(images.order_by("pk"))
+    if least_sure is not None:
+        doubt = model_doubt(tenant, [image.pk for image in images])
+        images = sorted((image for image in images if image.pk in doubt), key=lambda image: -doubt[image.pk])
+        images = images[:least_sure]
+    return images
 
 
 def model_doubt(tenant, image_ids):

@@ -1,6 +1,8 @@
 """Volunteers classifying: which galaxy comes next, each vote counted once, and retirement."""
 
 import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
 
 from labeling.models import Classification, Subject
 from labeling.services import (
@@ -8,6 +10,7 @@ from labeling.services import (
     add_subjects,
     classify,
     create_project,
+    images_to_classify,
     next_subjects,
     progress,
     publish_workflow,
@@ -16,6 +19,7 @@ from labeling.services import (
 from labeling.workflows import AnswersInvalid
 from mlmodels.models import MLModel, ModelVersion, Prediction
 from mlmodels.registry import create_model, save_version
+from observations.models import Target
 from tests.labeling.test_workflows import SIMPLE
 
 ROUND = [["shape", "round"]]
@@ -170,3 +174,23 @@ def test_gold_standard_galaxies_are_served_at_the_projects_rate(galaxies):
     assert [subject.gold_answers is not None for subject in served] == [True, False, False, False]
     with pytest.raises(AnswersInvalid, match="the answers stop before 'arms'"):
         add_subjects(project, images[1:2], gold={images[1].pk: [["shape", "disk"]]})
+
+
+def test_a_subject_set_is_built_by_target_cone_tag_or_the_models_doubt(galaxies):
+    tenant, users, make = galaxies
+    images = make(4)  # G0..G3 at RA 10.00..10.03, Dec 5
+    Target.objects.filter(name__in=["G1", "G3"]).update(tags=["bar-candidate"])
+    names = lambda chosen: sorted(image.target.name for image in chosen)  # noqa: E731
+    assert names(images_to_classify(tenant, targets=Target.objects.filter(name="G2"))) == ["G2"]
+    near = (SkyCoord(10.0 * u.deg, 5 * u.deg), 40 * u.arcsec)  # 0.01° = 36″ apart
+    assert names(images_to_classify(tenant, cone=near)) == ["G0", "G1"]
+    assert names(images_to_classify(tenant, tag="bar-candidate")) == ["G1", "G3"]
+    assert names(images_to_classify(tenant, cone=near, tag="bar-candidate")) == ["G1"]
+    model = create_model(tenant, users["owner"], name="morph", task=MLModel.Task.MORPHOLOGY, architecture="resnet18",
+                         class_names=["smooth", "spiral"])  # fmt: skip
+    version = save_version(model, users["owner"], weights={})
+    ModelVersion.objects.filter(pk=version.pk).update(stage=ModelVersion.Stage.PRODUCTION)
+    for image, p in zip(images, [0.9, 0.6, 0.99, 0.5]):
+        Prediction.objects.create(tenant=tenant, version=version, image=image, label="smooth",
+                                  probabilities={"smooth": p, "spiral": 1 - p})  # fmt: skip
+    assert [image.target.name for image in images_to_classify(tenant, least_sure=2)] == ["G3", "G1"]
