@@ -14,6 +14,7 @@ from mlmodels.models import MLModel, Prediction
 from mlmodels.services import production_versions
 from observations.models import TargetImage
 from observations.services import cone_search
+from portal.permissions import may
 
 from .models import Classification, Project, Subject, Workflow
 from .workflows import AnswersInvalid, check_answers, check_tree, decals_tree
@@ -23,7 +24,22 @@ UNJUDGED_DOUBT = 0.5  # a galaxy no model has judged yet ranks as half-sure
 
 
 class ClassificationRefused(ValueError):
-    """Nothing was counted; the message says why (a retired galaxy, answers off the tree…)."""
+    """Nothing was counted; the message says why (answers off the tree, a galaxy not in the project…)."""
+
+
+class SubjectRetired(ClassificationRefused):
+    """The galaxy was retired after the volunteer was shown it: a conflict, not a mistake of theirs."""
+
+
+def may_classify(project, role):
+    """Whether a visitor with ``role`` in the project's tenant (None: not a member, or not
+    signed in) may classify in it: anyone in a public project, members in a tenant-wide one,
+    and only those who run projects in a private one (while it is being prepared)."""
+    if project.visibility == Project.Visibility.PUBLIC:
+        return True
+    if project.visibility == Project.Visibility.TENANT:
+        return role is not None
+    return role is not None and may(role, "projects.manage")
 
 
 def create_project(tenant, owner, *, name, slug, tree=None, note="", **options):
@@ -177,7 +193,7 @@ def classify(project, subject_id, *, voter, user, workflow_version, answers):
         if existing is not None:
             return existing, False
         if subject.retired_at is not None:
-            raise ClassificationRefused("this galaxy was retired before your answers arrived (it has all the votes it "
+            raise SubjectRetired("this galaxy was retired before your answers arrived (it has all the votes it "
                                         "needs); thank you — on to the next one")  # fmt: skip
         try:
             with transaction.atomic():
@@ -229,4 +245,30 @@ def progress(project, *, active_minutes=10):
         "subjects": project.subjects.count(),
         "volunteers_active": Classification.objects.filter(project=project, created_at__gte=since)
         .values("voter").distinct().count(),
+    }  # fmt: skip
+
+
+def history(project, voter, *, recent=10):
+    """A volunteer's own count in the project and their latest classifications."""
+    mine = Classification.objects.filter(project=project, voter=voter)
+    latest = mine.order_by("-created_at").values("subject_id", "answers", "created_at")[:recent]
+    return {"count": mine.count(), "recent": list(latest)}
+
+
+def what_others_said(subject):
+    """What a volunteer may see after classifying a galaxy: the shares of the other volunteers'
+    answers to the first question, and what the production morphology model said."""
+    workflow = current_workflow(subject.project)
+    tally = subject.first_answers.get(workflow.tree["first"], {})
+    total = sum(tally.values())
+    versions = [version.pk for version in production_versions(subject.project.tenant, MLModel.Task.MORPHOLOGY)]
+    prediction = (Prediction.objects.filter(image_id=subject.image_id, version_id__in=versions, refusal="")
+                  .values("label", "confidence", "version__model__name").first())  # fmt: skip
+    return {
+        "question": workflow.tree["questions"][workflow.tree["first"]]["text"],
+        "votes": total,
+        "shares": {answer: count / total for answer, count in sorted(tally.items(), key=lambda kv: -kv[1])},
+        "model": None if prediction is None else {"name": prediction["version__model__name"],
+                                                  "label": prediction["label"],
+                                                  "confidence": prediction["confidence"]},
     }  # fmt: skip

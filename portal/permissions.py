@@ -31,6 +31,8 @@ PERMISSIONS = {
     # One's own alert filters: every member may watch the feed through them.
     "alert_filters.change": EVERYONE,
     "jobs.start": STAFF,
+    # Citizen-science projects: create them, write their workflows, choose their galaxies.
+    "projects.manage": STAFF,
     "api_keys.manage": (Role.ADMIN, Role.ASTRONOMER, Role.PARTNER),
     "api_keys.issue_write": (Role.ADMIN, Role.PARTNER),
     "api_keys.see_all": (Role.ADMIN,),

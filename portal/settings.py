@@ -263,6 +263,11 @@ API_RATE_PER_KEY = env("API_RATE_PER_KEY", "120/s", help="API calls one key may 
 ALERTS_PER_KEY = env("ALERTS_PER_KEY", "60000/min", help="alert packets one key may send (stored, refused or not)")
 API_RATE_ANONYMOUS = env("API_RATE_ANONYMOUS", "60/min", help="API calls without a key, per address")
 API_KEY_FAILURES_PER_ADDRESS = env("API_KEY_FAILURES_PER_ADDRESS", "20/10min", help="wrong API keys per address")
+# A volunteer answering a whole tree takes seconds a galaxy; a classroom shares one address.
+LABELING_RATE_PER_VOLUNTEER = env(
+    "LABELING_RATE_PER_VOLUNTEER", "60/min", help="classifications one volunteer may send"
+)
+LABELING_RATE_PER_ADDRESS = env("LABELING_RATE_PER_ADDRESS", "1200/min", help="classifications sent from one address")
 LOGIN_FAILURES_PER_ACCOUNT = env("LOGIN_FAILURES_PER_ACCOUNT", "5/15min", help="failed sign-ins per account")
 LOGIN_FAILURES_PER_ADDRESS = env("LOGIN_FAILURES_PER_ADDRESS", "20/15min", help="failed sign-ins per address")
 

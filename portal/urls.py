@@ -49,6 +49,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("t/<slug:tenant_slug>/", include(tenant_patterns)),
+    path("projects/", include("labeling.urls")),
     path("api/v1/whoami/", api.whoami, name="api_whoami"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/v1/targets/<int:target_id>/similar/", mlmodels_api.SimilarGalaxies.as_view(), name="api_similar"),

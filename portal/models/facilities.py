@@ -182,8 +182,10 @@ class HeaderRule(TenantOwned):
         "the keyword holding the observation's start (e.g. UTSTART).",
     )
     time_format = models.CharField(
-        max_length=4, choices=TimeFormat.choices, blank=True, help_text="For DATE-OBS rules: how that keyword "
-        "writes the time."
+        max_length=4,
+        choices=TimeFormat.choices,
+        blank=True,
+        help_text="For DATE-OBS rules: how that keyword writes the time.",
     )
     telescope = models.ForeignKey(
         Telescope, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="For TELESCOP rules."

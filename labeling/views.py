@@ -1,0 +1,134 @@
+"""Volunteer pages: the projects open to this visitor, and the classify page with the small
+JSON endpoints its script calls (next galaxies, their images, submitting answers).
+
+A project's pages live at ``/projects/<tenant>/<project>/``, outside the members-only
+``/t/`` tree, because a public project takes volunteers who are not members of anything
+(anonymous ones included). Each view scopes the database to the project's tenant itself,
+after checking that this visitor may classify there; otherwise the answer is 404, as for
+a tenant one is not a member of.
+"""
+
+import json
+
+from django.conf import settings
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from portal import tenancy
+from portal.models import Membership, Tenant
+from portal.permissions import role_of
+from portal.throttling import Limited, client_address, spend
+
+from . import services
+from .models import Project
+
+PROBLEM = "application/problem+json"
+MAX_BODY_BYTES = 16 * 1024  # a full DECaLS walk is under 400 bytes
+
+
+def project_list(request):
+    """Public projects, and those of the visitor's own tenants that they may classify."""
+    projects = list(Project.objects.filter(visibility=Project.Visibility.PUBLIC).select_related("tenant"))
+    if request.user.is_authenticated:
+        for membership in Membership.objects.filter(user=request.user).select_related("tenant"):
+            with tenancy.tenant_context(membership.tenant, request.user):
+                projects += [project for project in Project.objects.filter(tenant=membership.tenant)
+                             .exclude(visibility=Project.Visibility.PUBLIC).select_related("tenant")
+                             if services.may_classify(project, membership.role)]  # fmt: skip
+    return render(request, "labeling/project_list.html", {"projects": projects})
+
+
+def _project(request, tenant_slug, project_slug):
+    tenant = Tenant.objects.filter(slug=tenant_slug).first()
+    if tenant is None:
+        raise Http404("No such project, or it is not open to you.")
+    user = request.user if request.user.is_authenticated else None
+    role = role_of(user, tenant) if user is not None else None
+    tenancy.activate(tenant, user)  # the middleware clears it when the request ends
+    project = Project.objects.filter(tenant=tenant, slug__iexact=project_slug).first()
+    if project is None or not services.may_classify(project, role):
+        raise Http404("No such project, or it is not open to you.")
+    return project
+
+
+@require_GET
+def classify_page(request, tenant_slug, project_slug):
+    project = _project(request, tenant_slug, project_slug)
+    workflow = services.current_workflow(project)
+    voter = services.voter_for(request.user, request.session)
+    base = reverse("labeling:classify", args=[tenant_slug, project.slug])
+    return render(request, "labeling/classify.html", {
+        "project": project,
+        "progress": services.progress(project),
+        "mine": services.history(project, voter),
+        "classify": {"workflow": {"version": workflow.version, "tree": workflow.tree},
+                     "next_url": f"{base}next", "submit_url": f"{base}classifications"},
+    })  # fmt: skip
+
+
+@require_GET
+def next_subjects(request, tenant_slug, project_slug):
+    """The next galaxies for this volunteer (``count``, at most 5), skipping those the page
+    already holds (``exclude``: ids, comma-separated)."""
+    project = _project(request, tenant_slug, project_slug)
+    try:
+        count = min(max(int(request.GET.get("count", 1)), 1), 5)
+        exclude = [int(part) for part in request.GET.get("exclude", "").split(",") if part.strip()][:20]
+    except ValueError:
+        return _problem(400, "count and exclude are whole numbers (exclude: ids separated by commas)")
+    voter = services.voter_for(request.user, request.session)
+    subjects = services.next_subjects(project, voter, count=count, exclude=exclude)
+    base = reverse("labeling:classify", args=[tenant_slug, project.slug])
+    return JsonResponse({"subjects": [{"id": subject.pk, "image": f"{base}subjects/{subject.pk}/image.png"}
+                                      for subject in subjects]})  # fmt: skip
+
+
+@require_GET
+def subject_image(request, tenant_slug, project_slug, subject_id):
+    project = _project(request, tenant_slug, project_slug)
+    subject = project.subjects.select_related("image").filter(pk=subject_id).first()
+    if subject is None:
+        raise Http404("No such galaxy in this project.")
+    response = FileResponse(subject.image.preview.open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=86400"  # a subject's picture never changes
+    return response
+
+
+@require_POST
+def submit(request, tenant_slug, project_slug):
+    """Count one volunteer's answers about one galaxy: 201 counted, 200 already counted (a
+    double submit), 400 answers off the tree, 409 retired meanwhile, 429 too fast."""
+    project = _project(request, tenant_slug, project_slug)
+    voter = services.voter_for(request.user, request.session)
+    try:
+        spend("labeling-voter", voter, settings.LABELING_RATE_PER_VOLUNTEER)
+        spend("labeling-address", client_address(request), settings.LABELING_RATE_PER_ADDRESS)
+    except Limited as limited:
+        response = _problem(429, f"too many classifications at once; try again in {limited.retry_after} s")
+        response["Retry-After"] = str(limited.retry_after)
+        return response
+    if len(request.body) > MAX_BODY_BYTES:
+        return _problem(413, f"the body is over {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(request.body)
+        subject_id, version, answers = body["subject"], body["workflow_version"], body["answers"]
+    except (ValueError, TypeError, KeyError):
+        return _problem(400, 'send JSON: {"subject": id, "workflow_version": n, "answers": [[question, answer], …]}')
+    try:
+        classification, counted = services.classify(project, subject_id, voter=voter, user=request.user,
+                                                    workflow_version=version, answers=answers)  # fmt: skip
+    except services.SubjectRetired as retired:
+        return _problem(409, str(retired))
+    except services.ClassificationRefused as refused:
+        return _problem(400, str(refused))
+    return JsonResponse({"counted": counted, "classification": classification.pk,
+                         "others": services.what_others_said(classification.subject),
+                         "progress": services.progress(project), "mine": services.history(project, voter)["count"]},
+                        status=201 if counted else 200)  # fmt: skip
+
+
+def _problem(status, detail):
+    return JsonResponse({"type": "about:blank", "status": status, "detail": detail}, status=status,
+                        content_type=PROBLEM)  # fmt: skip
