@@ -88,10 +88,16 @@ def load_demo_galaxy_images(tenant):
     for number, target in enumerate(galaxies):
         if target.name not in MORPHOLOGY and "field" not in target.tags:
             continue  # a quasar without a host to draw
-        seed = int.from_bytes(hashlib.sha256(target.name.encode()).digest()[:4], "big")
-        galaxy = make_galaxy(seed, kind=MORPHOLOGY.get(target.name))
+        galaxy = demo_galaxy(target.name)
         site = sites.get("coj" if target.dec_deg < 0 else ("tfn", "elp")[number % 2])
         by_site.setdefault(site, []).append((target, galaxy.fits_bytes(), "synthetic g/r/z survey"))
     for site, items in by_site.items():
         add_target_images(tenant, items, site=site)
     return sum(len(items) for items in by_site.values())
+
+
+def demo_galaxy(name):
+    """The synthetic galaxy a demo target's image is drawn from: seeded by the name, so the same
+    galaxy always looks the same, and its true answers are known (the labeling demo's votes)."""
+    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
+    return make_galaxy(seed, kind=MORPHOLOGY.get(name))

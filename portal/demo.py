@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from alerts.demo import load_demo_alerts
+from labeling.demo import load_demo_project
 from mlmodels.demo import load_demo_galaxy_images, load_demo_models
 from observations.demo import load_demo_frames, load_demo_targets
 
@@ -124,6 +125,7 @@ def load_demo(password):
                 load_demo_galaxy_images(tenant)
                 load_demo_models(tenant, admin)
                 load_demo_alerts(tenant, users["demo-astronomer"])
+                load_demo_project(tenant, users["demo-astronomer"])
         tenants.append(tenant)
     return tenants
 

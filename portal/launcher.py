@@ -361,6 +361,7 @@ Arrayscope is running at {base}/
     demo-partner      partner (issues API keys)
 
   Live alerts: {base}/t/demo/alerts/ (a synthetic night replays, two alerts a second)
+  Classify galaxies (no sign-in needed): {base}/projects/demo/galaxy-shapes/
   Health: {base}/healthz    Logs: {log_dir}/
   Press Ctrl-C to stop.
 """,

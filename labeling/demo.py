@@ -1,0 +1,66 @@
+"""The demo's citizen-science project: the demo galaxies, public, with simulated volunteers of
+mixed skill already voting, so the counters, consensus and retirement show on first start and
+the demo volunteer (or anyone, signed in or not) can start classifying at once."""
+
+import numpy as np
+
+from mlmodels.demo import demo_galaxy
+from observations.models import TargetImage
+
+from .models import Project
+from .services import add_subjects, classify, create_project, current_workflow
+
+SLUG = "galaxy-shapes"
+GOLD = 3  # galaxies whose true answers are known: they measure each volunteer
+# (kind, how often a volunteer of that kind gives the true answer, how many of them)
+SIMULATED_VOLUNTEERS = (("careful", 0.92, 4), ("typical", 0.75, 6), ("careless", 0.35, 2), ("adversarial", 0.0, 1))
+SHARE_CLASSIFIED = 0.3  # of the galaxies, by each simulated volunteer
+
+
+def load_demo_project(tenant, owner):
+    """Create the project once (an existing one is left as its volunteers made it)."""
+    if Project.objects.filter(tenant=tenant, slug=SLUG).exists():
+        return None
+    project = create_project(
+        tenant, owner, name="Galaxy shapes", slug=SLUG, visibility=Project.Visibility.PUBLIC,
+        description="Is it smooth or a disk, does it have spiral arms or a bar, is it merging? A few questions a "
+                    "galaxy, from the Galaxy Zoo DECaLS tree; the answers train the observatory's morphology model.",
+    )  # fmt: skip
+    images = list(TargetImage.objects.filter(tenant=tenant, target__tags__contains=["demo"])
+                  .select_related("target").order_by("target__name"))  # fmt: skip
+    tree = current_workflow(project).tree
+    truths = {image.pk: demo_galaxy(image.target.name).answers for image in images}
+    add_subjects(project, images, gold={image.pk: true_walk(tree, truths[image.pk]) for image in images[:GOLD]})
+    rng = np.random.default_rng(2026)
+    subjects = list(project.subjects.select_related("image"))
+    for kind, skill, count in SIMULATED_VOLUNTEERS:
+        for number in range(1, count + 1):
+            voter = f"simulated:{kind}-{number}"
+            for index in rng.permutation(len(subjects))[: int(len(subjects) * SHARE_CLASSIFIED)]:
+                subject = subjects[index]
+                answers = simulated_walk(tree, truths[subject.image_id], skill, rng)
+                classify(project, subject.pk, voter=voter, user=None, workflow_version=1, answers=answers)
+    return project
+
+
+def true_walk(tree, truth):
+    """The walk through ``tree`` that answers every question with the galaxy's true answer."""
+    return simulated_walk(tree, truth, 1.0, None)
+
+
+def simulated_walk(tree, truth, skill, rng):
+    """A simulated volunteer's answers: the true one with probability ``skill``, else another
+    (an adversarial volunteer, skill 0, never gives the true one); where an earlier wrong
+    answer leads off the galaxy's true path there is no true answer, and they pick at random."""
+    walked, key = [], tree["first"]
+    while key is not None:
+        answers = tree["questions"][key]["answers"]
+        correct = truth.get(key)
+        if correct is not None and (skill >= 1 or rng.random() < skill):
+            chosen = next(answer for answer in answers if answer["key"] == correct)
+        else:
+            others = [answer for answer in answers if answer["key"] != correct]
+            chosen = others[int(rng.integers(len(others)))]
+        walked.append([key, chosen["key"]])
+        key = chosen["next"]
+    return walked

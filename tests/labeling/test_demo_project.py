@@ -1,0 +1,45 @@
+"""The demo's project: public, over the demo galaxies, with simulated volunteers already voting."""
+
+from django.test import Client
+
+from labeling.demo import SIMULATED_VOLUNTEERS, load_demo_project, true_walk
+from labeling.models import Classification, Project
+from labeling.services import current_workflow
+from labeling.workflows import check_answers
+from mlmodels.demo import demo_galaxy
+from observations.images import add_target_images
+from observations.models import Target
+
+NAMES = ["M31", "M51", "M87", "M104", "NGC 1300", "LMC", "M82", "M33", "NGC 4565", "M77"]
+
+
+def test_the_demo_project_is_open_to_anyone_with_votes_already_in(galaxies):
+    tenant, users, _ = galaxies
+    targets = [Target.objects.create(tenant=tenant, name=name, ra_deg=10, dec_deg=5, tags=["demo"]) for name in NAMES]
+    add_target_images(tenant, [(t, demo_galaxy(t.name).fits_bytes(), "synthetic") for t in targets])
+    project = load_demo_project(tenant, users["owner"])
+    assert project.visibility == Project.Visibility.PUBLIC and project.subjects.count() == len(NAMES)
+    assert load_demo_project(tenant, users["owner"]) is None, "loaded once; a second start leaves it as it is"
+    tree = current_workflow(project).tree
+    gold = list(project.subjects.filter(gold_answers__isnull=False).select_related("image__target"))
+    assert len(gold) == 3
+    for subject in gold:
+        assert subject.gold_answers == true_walk(tree, demo_galaxy(subject.image.target.name).answers)
+        assert check_answers(tree, subject.gold_answers)
+    votes = Classification.objects.filter(project=project)
+    assert {v.split("-")[0] for v in votes.values_list("voter", flat=True)} == {
+        f"simulated:{kind}" for kind, _, _ in SIMULATED_VOLUNTEERS
+    }
+    # Careful volunteers agree with the truth on the first question; the adversarial one never does.
+    truth = {s.pk: demo_galaxy(s.image.target.name).answers for s in project.subjects.select_related("image__target")}
+    agreement = {}
+    for voter, subject_id, answers in votes.values_list("voter", "subject_id", "answers"):
+        kind = voter.split(":")[1].split("-")[0]
+        agreement.setdefault(kind, []).append(answers[0][1] == truth[subject_id]["smooth-or-featured"])
+    assert sum(agreement["careful"]) / len(agreement["careful"]) > 0.7
+    assert not any(agreement["adversarial"])
+    counted = votes.count()  # before the request: it ends with no tenant in scope
+    page = Client().get(f"/projects/{tenant.slug}/{project.slug}/")
+    assert page.status_code == 200 and f'<strong data-count="classifications">{counted}</strong>' in (
+        page.content.decode()
+    )
