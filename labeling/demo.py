@@ -1,20 +1,24 @@
 """The demo's citizen-science project: the demo galaxies, public, with simulated volunteers of
-mixed skill already voting, so the counters, consensus and retirement show on first start and
-the demo volunteer (or anyone, signed in or not) can start classifying at once."""
+mixed skill voting from the first minute, so counters, consensus and retirement show on first
+start, and the demo volunteer (or anyone, signed in or not) can start classifying at once."""
+
+import functools
 
 import numpy as np
+from django.db import transaction
 
 from mlmodels.demo import demo_galaxy
 from observations.models import TargetImage
+from portal.celery import send
 
 from .models import Project
-from .services import add_subjects, classify, create_project, current_workflow
+from .services import SubjectRetired, add_subjects, classify, create_project, current_workflow
 
 SLUG = "galaxy-shapes"
 GOLD = 3  # galaxies whose true answers are known: they measure each volunteer
 # (kind, how often a volunteer of that kind gives the true answer, how many of them)
 SIMULATED_VOLUNTEERS = (("careful", 0.92, 4), ("typical", 0.75, 6), ("careless", 0.35, 2), ("adversarial", 0.0, 1))
-SHARE_CLASSIFIED = 0.3  # of the galaxies, by each simulated volunteer
+SHARE_CLASSIFIED = 0.5  # of the galaxies, by each simulated volunteer: about 6 votes a galaxy
 
 
 def load_demo_project(tenant, owner):
@@ -23,24 +27,36 @@ def load_demo_project(tenant, owner):
         return None
     project = create_project(
         tenant, owner, name="Galaxy shapes", slug=SLUG, visibility=Project.Visibility.PUBLIC,
+        consensus_min_votes=5,  # so that clear galaxies retire among the simulated volunteers' few votes
         description="Is it smooth or a disk, does it have spiral arms or a bar, is it merging? A few questions a "
                     "galaxy, from the Galaxy Zoo DECaLS tree; the answers train the observatory's morphology model.",
     )  # fmt: skip
     images = list(TargetImage.objects.filter(tenant=tenant, target__tags__contains=["demo"])
                   .select_related("target").order_by("target__name"))  # fmt: skip
     tree = current_workflow(project).tree
-    truths = {image.pk: demo_galaxy(image.target.name).answers for image in images}
-    add_subjects(project, images, gold={image.pk: true_walk(tree, truths[image.pk]) for image in images[:GOLD]})
+    add_subjects(project, images, gold={image.pk: true_walk(tree, demo_galaxy(image.target.name).answers)
+                                        for image in images[:GOLD]})  # fmt: skip
+    transaction.on_commit(functools.partial(send, "labeling.tasks.simulate_demo_volunteers", tenant.pk, project.pk))
+    return project
+
+
+def simulate_volunteers(project):
+    """Each simulated volunteer classifies a share of the galaxies, as their kind would."""
+    workflow = current_workflow(project)
+    subjects = list(project.subjects.select_related("image__target").order_by("pk"))
+    truths = {subject.pk: demo_galaxy(subject.image.target.name).answers for subject in subjects}
     rng = np.random.default_rng(2026)
-    subjects = list(project.subjects.select_related("image"))
     for kind, skill, count in SIMULATED_VOLUNTEERS:
         for number in range(1, count + 1):
             voter = f"simulated:{kind}-{number}"
             for index in rng.permutation(len(subjects))[: int(len(subjects) * SHARE_CLASSIFIED)]:
                 subject = subjects[index]
-                answers = simulated_walk(tree, truths[subject.image_id], skill, rng)
-                classify(project, subject.pk, voter=voter, user=None, workflow_version=1, answers=answers)
-    return project
+                answers = simulated_walk(workflow.tree, truths[subject.pk], skill, rng)
+                try:
+                    classify(project, subject.pk, voter=voter, user=None, workflow_version=workflow.version,
+                             answers=answers)  # fmt: skip
+                except SubjectRetired:
+                    continue  # a real volunteer would not have been served it
 
 
 def true_walk(tree, truth):

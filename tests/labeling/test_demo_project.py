@@ -2,7 +2,7 @@
 
 from django.test import Client
 
-from labeling.demo import SIMULATED_VOLUNTEERS, load_demo_project, true_walk
+from labeling.demo import SIMULATED_VOLUNTEERS, load_demo_project, simulate_volunteers, true_walk
 from labeling.models import Classification, Project
 from labeling.services import current_workflow
 from labeling.workflows import check_answers
@@ -13,11 +13,16 @@ from observations.models import Target
 NAMES = ["M31", "M51", "M87", "M104", "NGC 1300", "LMC", "M82", "M33", "NGC 4565", "M77"]
 
 
-def test_the_demo_project_is_open_to_anyone_with_votes_already_in(galaxies):
+def test_the_demo_project_is_open_to_anyone_and_its_simulated_volunteers_vote(
+    galaxies, django_capture_on_commit_callbacks
+):
     tenant, users, _ = galaxies
     targets = [Target.objects.create(tenant=tenant, name=name, ra_deg=10, dec_deg=5, tags=["demo"]) for name in NAMES]
     add_target_images(tenant, [(t, demo_galaxy(t.name).fits_bytes(), "synthetic") for t in targets])
-    project = load_demo_project(tenant, users["owner"])
+    with django_capture_on_commit_callbacks() as queued:  # captured, not sent: no worker here
+        project = load_demo_project(tenant, users["owner"])
+    assert [callback.args[:2] for callback in queued] == [("labeling.tasks.simulate_demo_volunteers", tenant.pk)]
+    simulate_volunteers(project)  # what that task runs
     assert project.visibility == Project.Visibility.PUBLIC and project.subjects.count() == len(NAMES)
     assert load_demo_project(tenant, users["owner"]) is None, "loaded once; a second start leaves it as it is"
     tree = current_workflow(project).tree
@@ -38,6 +43,7 @@ def test_the_demo_project_is_open_to_anyone_with_votes_already_in(galaxies):
         agreement.setdefault(kind, []).append(answers[0][1] == truth[subject_id]["smooth-or-featured"])
     assert sum(agreement["careful"]) / len(agreement["careful"]) > 0.7
     assert not any(agreement["adversarial"])
+    assert project.subjects.filter(retirement="consensus").exists(), "clear galaxies retire among the first votes"
     counted = votes.count()  # before the request: it ends with no tenant in scope
     page = Client().get(f"/projects/{tenant.slug}/{project.slug}/")
     assert page.status_code == 200 and f'<strong data-count="classifications">{counted}</strong>' in (

@@ -1,0 +1,16 @@
+"""The labeling app's Celery entry points."""
+
+from portal.celery import TenantTask, app
+
+from . import demo
+from .models import Project
+
+
+@app.task(base=TenantTask, runs_on="default")
+def simulate_demo_volunteers(tenant_id, project_id):
+    """The demo project's simulated volunteers vote in the background: drawing every galaxy
+    again to know its true answers takes longer than a first start should wait. Running it
+    twice counts nothing twice (each volunteer classifies a galaxy once)."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is not None:
+        demo.simulate_volunteers(project)
