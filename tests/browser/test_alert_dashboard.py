@@ -178,6 +178,9 @@ def test_alerts_sent_out_before_any_model_get_its_answers_in_place_when_one_is_p
         page.wait_for_function(f"document.querySelector(\"{row} td.{cell}\").textContent.endsWith('%')",
                                timeout=120_000)  # fmt: skip
     assert page.evaluate("window.sameDocument") and page.locator("#alert-rows tr").count() == 1, "in place, once"
-    on_map = page.evaluate("id => document.getElementById('sky-map').data"
-                           ".filter(t => t.customdata.some(p => p[0] === id)).map(t => t.meta.class)", alert_id)
+    on_map = page.evaluate(
+        "id => document.getElementById('sky-map').data"
+        ".filter(t => t.customdata.some(p => p[0] === id)).map(t => t.meta.class)",
+        alert_id,
+    )
     assert on_map == [page.evaluate("window.alertFeed.newest[0].class")] != [""], "its dot moved to its class"
