@@ -35,6 +35,7 @@ tenant_patterns = [
     path("", include("observations.urls")),
     path("", include("mlmodels.urls")),
     path("", include("alerts.urls")),
+    path("", include("labeling.owner_urls")),
 ]
 
 handler400 = "portal.api_errors.bad_request"

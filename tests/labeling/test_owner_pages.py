@@ -1,0 +1,63 @@
+"""A project owner's pages: create a project, publish a workflow version, choose its galaxies."""
+
+import json
+
+from django.test import Client
+
+from labeling.models import Project
+from labeling.services import create_project
+from portal.tenancy import tenant_context
+from tests.conftest import PASSWORD
+from tests.labeling.test_workflows import SIMPLE
+
+
+def signed_in(user):
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def test_an_astronomer_creates_a_project_chooses_its_galaxies_and_publishes_a_new_version(galaxies):
+    tenant, users, make = galaxies
+    make(3)  # G0..G2
+    owner = signed_in(users["owner"])
+    base = f"/t/{tenant.slug}/projects/"
+    created = owner.post(base, {"name": "Bars", "slug": "bars", "visibility": "tenant", "retirement_limit": 20,
+                                "consensus_fraction": 0.8, "consensus_min_votes": 10, "gold_rate": 0.05,
+                                "uncertainty_weight": 0.5, "tree": ""})  # fmt: skip
+    with tenant_context(tenant):
+        project = Project.objects.get(slug="bars")
+    assert created.status_code == 302 and created["Location"] == f"{base}{project.pk}/"
+    page = f"{base}{project.pk}/"
+    added = owner.post(page, {"action": "subjects", "targets": "G0, G2", "radius": "30 arcmin"}, follow=True)
+    assert "2 galaxies added" in added.content.decode()
+    missing = owner.post(page, {"action": "subjects", "targets": "G0, Nope", "radius": "30 arcmin"})
+    assert "no target named Nope" in missing.content.decode()
+    broken = dict(SIMPLE, first="nowhere")
+    refused = owner.post(page, {"action": "workflow", "tree": json.dumps(broken)})
+    assert "&quot;first&quot; is &#x27;nowhere&#x27;" in refused.content.decode()
+    published = owner.post(page, {"action": "workflow", "tree": json.dumps(SIMPLE), "note": "shapes only"},
+                           follow=True)  # fmt: skip
+    assert "Workflow version 2 published" in published.content.decode()
+    with tenant_context(tenant):
+        assert project.subjects.count() == 2
+        assert list(project.workflows.values_list("version", "note")) == [(2, "shapes only"), (1, "Galaxy Zoo DECaLS")]
+
+
+def test_a_second_project_with_the_same_slug_is_refused_on_the_form(galaxies):
+    tenant, users, _ = galaxies
+    create_project(tenant, users["owner"], name="Bars", slug="bars")
+    response = signed_in(users["owner"]).post(f"/t/{tenant.slug}/projects/", {
+        "name": "Bars again", "slug": "BARS", "visibility": "tenant", "retirement_limit": 40, "consensus_min_votes": 10,
+        "gold_rate": 0, "uncertainty_weight": 0.5})  # fmt: skip
+    assert (
+        response.status_code == 200 and "another project of this observatory has this slug" in response.content.decode()
+    )
+
+
+def test_a_volunteer_cannot_run_projects(galaxies):
+    tenant, users, _ = galaxies
+    project = create_project(tenant, users["owner"], name="Bars", slug="bars")
+    volunteer = signed_in(users["volunteer"])
+    assert volunteer.get(f"/t/{tenant.slug}/projects/").status_code == 403
+    assert volunteer.post(f"/t/{tenant.slug}/projects/{project.pk}/", {"action": "settings"}).status_code == 403
