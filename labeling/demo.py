@@ -12,7 +12,7 @@ from observations.models import TargetImage
 from portal.celery import send
 
 from .models import Project
-from .services import SubjectRetired, add_subjects, classify, create_project, current_workflow
+from .services import SubjectRetired, add_subjects, aggregate, classify, create_project, current_workflow
 
 SLUG = "galaxy-shapes"
 GOLD = 3  # galaxies whose true answers are known: they measure each volunteer
@@ -41,7 +41,8 @@ def load_demo_project(tenant, owner):
 
 
 def simulate_volunteers(project):
-    """Each simulated volunteer classifies a share of the galaxies, as their kind would."""
+    """Each simulated volunteer classifies a share of the galaxies, as their kind would; then
+    the votes are aggregated, so consensus and skills show at once."""
     workflow = current_workflow(project)
     subjects = list(project.subjects.select_related("image__target").order_by("pk"))
     truths = {subject.pk: demo_galaxy(subject.image.target.name).answers for subject in subjects}
@@ -57,6 +58,7 @@ def simulate_volunteers(project):
                              answers=answers)  # fmt: skip
                 except SubjectRetired:
                     continue  # a real volunteer would not have been served it
+    aggregate(project)
 
 
 def true_walk(tree, truth):

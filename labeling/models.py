@@ -82,7 +82,7 @@ class Subject(TenantOwned):
         OWNER = "owner", "Retired by the project's owner"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="subjects")
-    image = models.ForeignKey("observations.TargetImage", on_delete=models.CASCADE, related_name="+")
+    image = models.ForeignKey("observations.TargetImage", on_delete=models.CASCADE, related_name="labeling_subjects")
     classification_count = models.PositiveIntegerField(default=0)
     # Votes on the workflow's first question, {answer: count}: early retirement reads them.
     first_answers = models.JSONField(default=dict)
@@ -95,6 +95,10 @@ class Subject(TenantOwned):
     retired_at = models.DateTimeField(null=True, blank=True)
     retirement = models.CharField(max_length=10, choices=Retirement.choices, blank=True)
     added_at = models.DateTimeField(default=timezone.now)
+    # Written by the aggregation (labeling.services.aggregate), per question of the current workflow:
+    vote_counts = models.JSONField(default=dict, help_text="question -> answer -> votes")
+    consensus = models.JSONField(default=dict, help_text="question -> answer -> skill-weighted probability")
+    aggregated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "image"], name="subject_image_once_per_project")]
@@ -135,3 +139,21 @@ class Classification(TenantOwned):
 
     def __str__(self):
         return f"{self.voter} on {self.subject_id}"
+
+
+class VolunteerSkill(TenantOwned):
+    """How reliable one volunteer is in one project, as the last aggregation estimated it: the
+    chance they give the true answer, over the questions they were asked (Dawid–Skene)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="skills")
+    voter = models.CharField(max_length=80)
+    skill = models.FloatField()
+    votes = models.PositiveIntegerField(help_text="Answers they gave (every question of every galaxy).")
+    gold_votes = models.PositiveIntegerField(default=0, help_text="Of which on gold-standard galaxies.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "voter"], name="one_skill_per_voter")]
+        ordering = ["project", "-skill"]
+
+    def __str__(self):
+        return f"{self.voter}: {self.skill:.2f}"

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from observations.models import Target
 from observations.sky import PositionError, parse_cone
+from portal.celery import send
 from portal.permissions import require
 
 from . import services
@@ -56,14 +57,18 @@ def project_admin(request, tenant_slug, project_id):
                                                 note=workflow_form.cleaned_data["note"])  # fmt: skip
                 messages.success(request, f"Workflow version {new.version} published; earlier votes keep theirs.")
                 return redirect("project_admin", tenant_slug, project.pk)
+        elif action == "aggregate":
+            send("labeling.tasks.aggregate_project", request.tenant.pk, project.pk)
+            messages.success(request, "Aggregation queued: consensus and skills are updated in a minute or so.")
+            return redirect("project_admin", tenant_slug, project.pk)
         elif action == "subjects":
             subjects_form = SubjectSetForm(request.POST)
             if subjects_form.is_valid() and _add_subjects(request, project, subjects_form):
                 return redirect("project_admin", tenant_slug, project.pk)
     return render(request, "labeling/project_admin.html", {
         "project": project, "workflow": workflow, "versions": project.workflows.all(),
-        "progress": services.progress(project), "settings_form": settings_form, "workflow_form": workflow_form,
-        "subjects_form": subjects_form,
+        "progress": services.progress(project), "skills": project.skills.all()[:20],
+        "settings_form": settings_form, "workflow_form": workflow_form, "subjects_form": subjects_form,
     })  # fmt: skip
 
 

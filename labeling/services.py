@@ -6,6 +6,7 @@ import random
 import secrets
 from datetime import timedelta
 
+import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -16,7 +17,8 @@ from observations.models import TargetImage
 from observations.services import cone_search
 from portal.permissions import may
 
-from .models import Classification, Project, Subject, Workflow
+from .aggregation import QuestionVotes, dawid_skene, vote_counts
+from .models import Classification, Project, Subject, VolunteerSkill, Workflow
 from .workflows import AnswersInvalid, check_answers, check_tree, decals_tree
 
 QUEUE_SPREAD = 20  # the next galaxy is drawn from this many at the head of the queue
@@ -272,3 +274,57 @@ def what_others_said(subject):
                                                   "label": prediction["label"],
                                                   "confidence": prediction["confidence"]},
     }  # fmt: skip
+
+
+def aggregate(project):
+    """Vote counts and skill-weighted consensus for every galaxy of the project, per question of
+    its current workflow, and each volunteer's skill; votes given under earlier versions count
+    for the questions and answers that are still asked. Returns {question: Consensus}."""
+    tree = current_workflow(project).tree
+    subjects = list(project.subjects.values_list("pk", "gold_answers"))
+    subject_index = {pk: index for index, (pk, _) in enumerate(subjects)}
+    answer_index = {key: {a["key"]: i for i, a in enumerate(q["answers"])} for key, q in tree["questions"].items()}
+    voter_index, columns = {}, {key: ([], [], []) for key in answer_index}
+    rows = Classification.objects.filter(project=project).values_list("subject_id", "voter", "answers")
+    for subject_id, voter, answers in rows.iterator(chunk_size=20_000):
+        row, person = subject_index[subject_id], voter_index.setdefault(voter, len(voter_index))
+        for question, answer in answers:
+            given = answer_index.get(question, {}).get(answer)
+            if given is not None:
+                for column, value in zip(columns[question], (row, person, given)):
+                    column.append(value)
+    truths = {pk: dict(map(tuple, answers)) for pk, answers in subjects if answers}
+    results, counts = {}, {}
+    skill, answered, on_gold = (np.zeros(len(voter_index)) for _ in range(3))
+    for question, (rows_, people, given) in columns.items():
+        votes = QuestionVotes(np.asarray(rows_, dtype=np.int64), np.asarray(people, dtype=np.int64),
+                              np.asarray(given, dtype=np.int64), len(answer_index[question]), len(subjects),
+                              len(voter_index))  # fmt: skip
+        gold = {subject_index[pk]: answer_index[question][truth[question]]
+                for pk, truth in truths.items() if question in truth}  # fmt: skip
+        results[question], counts[question] = dawid_skene(votes, gold), vote_counts(votes)
+        per_voter = np.bincount(votes.voters, minlength=len(voter_index))
+        skill += results[question].skill() * per_voter
+        answered += per_voter
+        on_gold += np.bincount(votes.voters, weights=np.isin(votes.subjects, list(gold)), minlength=len(voter_index))
+    with transaction.atomic():
+        _store_consensus(subjects, answer_index, results, counts)
+        VolunteerSkill.objects.filter(project=project).delete()
+        VolunteerSkill.objects.bulk_create(
+            [VolunteerSkill(tenant_id=project.tenant_id, project=project, voter=voter,
+                            skill=float(skill[i] / answered[i]), votes=int(answered[i]), gold_votes=int(on_gold[i]))
+             for voter, i in voter_index.items() if answered[i]], batch_size=5000)  # fmt: skip
+    return results
+
+
+def _store_consensus(subjects, answer_index, results, counts):
+    now, updated = timezone.now(), []
+    for row, (pk, _) in enumerate(subjects):
+        votes, consensus = {}, {}
+        for question, result in results.items():
+            if counts[question][row].sum():
+                names = list(answer_index[question])
+                votes[question] = {a: int(n) for a, n in zip(names, counts[question][row]) if n}
+                consensus[question] = {a: round(float(p), 4) for a, p in zip(names, result.posteriors[row])}
+        updated.append(Subject(pk=pk, vote_counts=votes, consensus=consensus, aggregated_at=now))
+    Subject.objects.bulk_update(updated, ["vote_counts", "consensus", "aggregated_at"], batch_size=2000)

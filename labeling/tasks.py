@@ -2,7 +2,7 @@
 
 from portal.celery import TenantTask, app
 
-from . import demo
+from . import demo, services
 from .models import Project
 
 
@@ -14,3 +14,11 @@ def simulate_demo_volunteers(tenant_id, project_id):
     project = Project.objects.filter(pk=project_id).first()
     if project is not None:
         demo.simulate_volunteers(project)
+
+
+@app.task(base=TenantTask, runs_on="default")
+def aggregate_project(tenant_id, project_id):
+    """Vote counts, skill-weighted consensus and volunteers' skills for a whole project."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is not None:
+        services.aggregate(project)

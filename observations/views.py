@@ -72,7 +72,9 @@ def target_detail(request, tenant_slug, target_id):
             .order_by("-frame__obs_time")[:24],
             "light_curve": light_curve(points) if points else None,
             "photometry": points,
-            "images": target.images.select_related("site").prefetch_related("predictions__version__model")[:4],
+            "images": target.images.select_related("site").prefetch_related(
+                "predictions__version__model", "labeling_subjects__project"
+            )[:4],
         },
     )
 
