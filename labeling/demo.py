@@ -12,7 +12,15 @@ from observations.models import TargetImage
 from portal.celery import send
 
 from .models import Project
-from .services import SubjectRetired, add_subjects, aggregate, classify, create_project, current_workflow
+from .services import (
+    SubjectRetired,
+    add_subjects,
+    aggregate,
+    announce_counts,
+    classify,
+    create_project,
+    current_workflow,
+)
 
 SLUG = "galaxy-shapes"
 GOLD = 3  # galaxies whose true answers are known: they measure each volunteer
@@ -59,6 +67,7 @@ def simulate_volunteers(project):
                 except SubjectRetired:
                     continue  # a real volunteer would not have been served it
     aggregate(project)
+    announce_counts(project)
 
 
 def true_walk(tree, truth):

@@ -7,6 +7,9 @@ import secrets
 from datetime import timedelta
 
 import numpy as np
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -23,6 +26,7 @@ from .workflows import AnswersInvalid, check_answers, check_tree, decals_tree
 
 QUEUE_SPREAD = 20  # the next galaxy is drawn from this many at the head of the queue
 UNJUDGED_DOUBT = 0.5  # a galaxy no model has judged yet ranks as half-sure
+ANNOUNCE_EVERY_S = 1
 
 
 class ClassificationRefused(ValueError):
@@ -235,6 +239,29 @@ def _retirement(project, subject, workflow):
         if max(tally.values()) / votes >= project.consensus_fraction:
             return Subject.Retirement.CONSENSUS
     return ""
+
+
+def progress_group(project):
+    return f"labeling-project-{project.pk}"
+
+
+def announce_counts(project):
+    """Push the project's counters to every page watching it."""
+    _announce(project, {"counts": progress(project)})
+
+
+def announce_classified(project, *, retired=False):
+    """Tell every page watching the project that a classification was counted: the counters
+    themselves at most once a second (counting costs queries, and nobody reads faster than
+    that), otherwise what it added, so no classification goes unseen between two counts."""
+    if cache.add(f"labeling-announced:{project.pk}", 1, timeout=ANNOUNCE_EVERY_S):
+        announce_counts(project)
+    else:
+        _announce(project, {"added": {"classifications": 1, "retired": int(retired)}})
+
+
+def _announce(project, message):
+    async_to_sync(get_channel_layer().group_send)(progress_group(project), {"type": "project.progress", **message})
 
 
 def progress(project, *, active_minutes=10):

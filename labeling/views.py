@@ -64,7 +64,8 @@ def classify_page(request, tenant_slug, project_slug):
         "progress": services.progress(project),
         "mine": services.history(project, voter),
         "classify": {"workflow": {"version": workflow.version, "tree": workflow.tree},
-                     "next_url": f"{base}next", "submit_url": f"{base}classifications"},
+                     "next_url": f"{base}next", "submit_url": f"{base}classifications",
+                     "socket": f"/ws{base}"},
     })  # fmt: skip
 
 
@@ -123,6 +124,8 @@ def submit(request, tenant_slug, project_slug):
         return _problem(409, str(retired))
     except services.ClassificationRefused as refused:
         return _problem(400, str(refused))
+    if counted:
+        services.announce_classified(project, retired=classification.subject.retired_at is not None)
     return JsonResponse({"counted": counted, "classification": classification.pk,
                          "others": services.what_others_said(classification.subject),
                          "progress": services.progress(project), "mine": services.history(project, voter)["count"]},

@@ -20,7 +20,7 @@ def phone(browser):
 
 
 def test_an_anonymous_volunteer_classifies_by_keys_and_taps_and_sees_the_counter_move(
-    phone, live_server_url, committed_tenant_factory
+    browser, phone, live_server_url, committed_tenant_factory
 ):
     tenant, users = committed_tenant_factory()
     with tenant_context(tenant):
@@ -45,12 +45,22 @@ def test_an_anonymous_volunteer_classifies_by_keys_and_taps_and_sees_the_counter
     phone.keyboard.press("1")
     phone.wait_for_function("document.querySelector('#counter [data-count=classifications]').textContent === '1'")
     assert phone.get_attribute("#subject-image", "src") != first, "the next galaxy is on screen"
+    phone.wait_for_selector("#after:not([hidden])")  # the answer to the submit (the counter may come first, pushed)
     assert "1 volunteer(s) said" in phone.inner_text("#after") and "disk" in phone.inner_text("#after")
     # Taps: the first answer's button.
     phone.tap("#answers button >> text=Round")
     phone.wait_for_function("document.querySelector('#counter [data-count=classifications]').textContent === '2'")
-    assert phone.locator('#counter [data-count="mine"]').inner_text() == "2"
+    phone.wait_for_function("document.querySelector('#counter [data-count=mine]').textContent === '2'")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways scrolling on a phone"
+    # Another volunteer, elsewhere, classifies: this page's counter moves without a click here.
+    other = browser.new_context().new_page()
+    other.goto(f"{live_server_url}/projects/{tenant.slug}/shapes/")
+    other.wait_for_selector("#answers button")
+    other.keyboard.press("1")
+    other.wait_for_function("document.querySelector('#counter [data-count=classifications]').textContent === '3'")
+    phone.wait_for_function("document.querySelector('#counter [data-count=classifications]').textContent === '3'")
+    assert phone.locator('#counter [data-count="mine"]').inner_text() == "2", "the other volunteer's is not mine"
+    other.context.close()
     with tenant_context(tenant):
         assert sorted(project.classifications.values_list("answers", flat=True)) == [
-            [["shape", "disk"], ["arms", "yes"]], [["shape", "round"]]]  # fmt: skip
+            [["shape", "disk"], ["arms", "yes"]], [["shape", "round"]], [["shape", "round"]]]  # fmt: skip

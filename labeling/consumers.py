@@ -1,0 +1,53 @@
+"""Websockets: a project's live counter, for anyone who may classify in it (anonymous
+volunteers included, on a public project)."""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from portal import tenancy
+from portal.models import Tenant
+from portal.permissions import role_of
+
+from . import services
+from .models import Project
+
+NOT_OPEN = 4404
+
+
+@database_sync_to_async
+def _progress(user, tenant_slug, project_slug):
+    """(group, progress now) if this visitor may classify in the project, else None."""
+    tenant = Tenant.objects.filter(slug=tenant_slug).first()
+    if tenant is None:
+        return None
+    user = user if user.is_authenticated else None
+    role = role_of(user, tenant) if user is not None else None
+    with tenancy.tenant_context(tenant, user):
+        project = Project.objects.filter(tenant=tenant, slug__iexact=project_slug).first()
+        if project is None or not services.may_classify(project, role):
+            return None
+        return services.progress_group(project), services.progress(project)
+
+
+class ProjectProgressConsumer(AsyncJsonWebsocketConsumer):
+    """Sends the project's counters on connect (``{"counts": …}``), then each classification
+    counted: the counters again, or what it added when they were sent less than a second ago
+    (``{"added": {"classifications": 1, "retired": 0 or 1}}``)."""
+
+    async def connect(self):
+        kwargs = self.scope["url_route"]["kwargs"]
+        found = await _progress(self.scope["user"], kwargs["tenant_slug"], kwargs["project_slug"])
+        if found is None:
+            await self.close(code=NOT_OPEN)
+            return
+        self.group, progress = found
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json({"counts": progress})
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def project_progress(self, event):
+        await self.send_json({key: value for key, value in event.items() if key != "type"})
