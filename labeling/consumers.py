@@ -5,11 +5,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from portal import tenancy
-from portal.models import Tenant
-from portal.permissions import role_of
 
 from . import services
-from .models import Project
 
 NOT_OPEN = 4404
 
@@ -17,15 +14,11 @@ NOT_OPEN = 4404
 @database_sync_to_async
 def _progress(user, tenant_slug, project_slug):
     """(group, progress now) if this visitor may classify in the project, else None."""
-    tenant = Tenant.objects.filter(slug=tenant_slug).first()
-    if tenant is None:
-        return None
     user = user if user.is_authenticated else None
-    role = role_of(user, tenant) if user is not None else None
-    with tenancy.tenant_context(tenant, user):
-        project = Project.objects.filter(tenant=tenant, slug__iexact=project_slug).first()
-        if project is None or not services.may_classify(project, role):
-            return None
+    project = services.project_open_to(user, tenant_slug, project_slug)
+    if project is None:
+        return None
+    with tenancy.tenant_context(project.tenant, user):
         return services.progress_group(project), services.progress(project)
 
 

@@ -18,7 +18,9 @@ from mlmodels.models import MLModel, Prediction
 from mlmodels.services import production_versions
 from observations.models import TargetImage
 from observations.services import cone_search
-from portal.permissions import may
+from portal import tenancy
+from portal.models import Tenant
+from portal.permissions import may, role_of
 
 from .aggregation import QuestionVotes, dawid_skene, vote_counts
 from .models import Classification, Project, Subject, VolunteerSkill, Workflow
@@ -35,6 +37,18 @@ class ClassificationRefused(ValueError):
 
 class SubjectRetired(ClassificationRefused):
     """The galaxy was retired after the volunteer was shown it: a conflict, not a mistake of theirs."""
+
+
+def project_open_to(user, tenant_slug, project_slug):
+    """The project at ``/projects/<tenant_slug>/<project_slug>/`` if ``user`` (None when not
+    signed in) may classify in it, else None: the pages and the websocket ask alike."""
+    tenant = Tenant.objects.filter(slug=tenant_slug).first()
+    if tenant is None:
+        return None
+    role = role_of(user, tenant) if user is not None else None
+    with tenancy.tenant_context(tenant, user):
+        project = Project.objects.filter(tenant=tenant, slug__iexact=project_slug).select_related("tenant").first()
+    return project if project is not None and may_classify(project, role) else None
 
 
 def may_classify(project, role):

@@ -17,8 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from portal import tenancy
-from portal.models import Membership, Tenant
-from portal.permissions import role_of
+from portal.models import Membership
 from portal.throttling import Limited, client_address, spend
 
 from . import services
@@ -41,15 +40,11 @@ def project_list(request):
 
 
 def _project(request, tenant_slug, project_slug):
-    tenant = Tenant.objects.filter(slug=tenant_slug).first()
-    if tenant is None:
-        raise Http404("No such project, or it is not open to you.")
     user = request.user if request.user.is_authenticated else None
-    role = role_of(user, tenant) if user is not None else None
-    tenancy.activate(tenant, user)  # the middleware clears it when the request ends
-    project = Project.objects.filter(tenant=tenant, slug__iexact=project_slug).first()
-    if project is None or not services.may_classify(project, role):
+    project = services.project_open_to(user, tenant_slug, project_slug)
+    if project is None:
         raise Http404("No such project, or it is not open to you.")
+    tenancy.activate(project.tenant, user)  # the middleware clears it when the request ends
     return project
 
 
