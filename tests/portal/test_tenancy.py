@@ -13,7 +13,7 @@ from alerts.followup import request_follow_up
 from alerts.models import AlertClassification, AlertFilter, AlertStream, FilterMatch, WebhookDelivery
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
-from labeling.services import add_subjects, classify, create_project
+from labeling.services import add_subjects, aggregate, classify, create_project
 from mlmodels.models import Embedding, Prediction
 from mlmodels.registry import create_model, save_version
 from mlmodels.synthetic_galaxies import make_galaxy
@@ -100,6 +100,7 @@ def _rows_in_every_tenant_table(tenant, user):
         add_subjects(project, images)
         classify(project, project.subjects.first().pk, voter="anon:x", user=None, workflow_version=1,
                  answers=[["smooth-or-featured", "artifact"]])  # fmt: skip
+        aggregate(project)  # the volunteers' skills
 
 
 @pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)
