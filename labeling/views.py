@@ -22,6 +22,7 @@ from portal.throttling import Limited, client_address, spend
 
 from . import services
 from .models import Project
+from .workflows import field_guide
 
 PROBLEM = "application/problem+json"
 MAX_BODY_BYTES = 16 * 1024  # a full DECaLS walk is under 400 bytes
@@ -54,8 +55,9 @@ def classify_page(request, tenant_slug, project_slug):
     workflow = services.current_workflow(project)
     voter = services.voter_for(request.user, request.session)
     base = reverse("labeling:classify", args=[tenant_slug, project.slug])
+    guide, most_questions = field_guide(workflow.tree)
     return render(request, "labeling/classify.html", {
-        "project": project,
+        "project": project, "base": base, "guide": guide, "most_questions": most_questions,
         "progress": services.progress(project),
         "mine": services.history(project, voter),
         "classify": {"workflow": {"version": workflow.version, "tree": workflow.tree},

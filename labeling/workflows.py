@@ -139,6 +139,30 @@ def check_answers(tree, answers):
     return walked
 
 
+def field_guide(tree):
+    """The tree as a volunteer reads it: its questions in the order they can come (breadth
+    first from the first), each answer with its key and the question it leads to; and the
+    most questions one galaxy can take (a tutorial says so)."""
+    questions, order, waiting = tree["questions"], [], [tree["first"]]
+    while waiting:
+        key = waiting.pop(0)
+        if key in order:
+            continue
+        order.append(key)
+        waiting.extend(a["next"] for a in questions[key]["answers"] if a.get("next"))
+    guide = [{"key": key, "text": questions[key]["text"], "help": questions[key].get("help", ""),
+              "answers": [{"number": number, "label": answer["label"],
+                           "leads_to": questions[answer["next"]]["text"] if answer.get("next") else ""}
+                          for number, answer in enumerate(questions[key]["answers"], start=1)]}
+             for key in order]  # fmt: skip
+    return guide, _longest_walk(tree, tree["first"])
+
+
+def _longest_walk(tree, key):
+    return 1 + max((_longest_walk(tree, a["next"]) for a in tree["questions"][key]["answers"] if a.get("next")),
+                   default=0)  # fmt: skip
+
+
 # ---- the shipped tree ---------------------------------------------------------------------------
 
 # The order Galaxy Zoo DECaLS asks its questions in. Which question follows an answer is not

@@ -97,7 +97,6 @@
       return showError(data.detail || `The portal answered ${response.status}.` + (wait ? ` Wait ${wait} s.` : ""));
     }
     showCounts({...data.progress, mine: data.mine});
-    document.querySelectorAll('.mine [data-count="mine"]').forEach((el) => { el.textContent = data.mine; });
     showOthers(data.others);
   }
 
@@ -171,33 +170,8 @@
   });
   $("back").addEventListener("click", back);
 
-  // ---- the live counter: every volunteer's classifications, pushed by the portal ------------
-  function showCounts(counts) {
-    for (const [name, value] of Object.entries(counts)) {
-      document.querySelectorAll(`#counter [data-count="${name}"]`).forEach((el) => { el.textContent = value; });
-    }
-  }
-  let delay = 500;
-  function follow() {
-    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${window.location.host}${config.socket}`);
-    socket.onopen = () => { delay = 500; };
-    socket.onmessage = (event) => {
-      const message = JSON.parse(event.data);
-      if (message.counts) showCounts(message.counts);
-      for (const [name, added] of Object.entries(message.added || {})) {
-        document.querySelectorAll(`#counter [data-count="${name}"]`).forEach((el) => {
-          el.textContent = Number(el.textContent) + added;
-        });
-      }
-    };
-    socket.onclose = (event) => {
-      if (event.code === 4404) return;  // the project closed to this visitor
-      setTimeout(follow, delay);
-      delay = Math.min(delay * 2, 15000);
-    };
-  }
-  follow();
+  // ---- the live counter: everyone's classifications, pushed by the portal ------------------
+  const showCounts = window.followProjectCounter(config.socket);
 
   nextSubject();
 })();

@@ -7,6 +7,7 @@ from mlmodels.synthetic_galaxies import make_galaxy
 from observations.images import add_target_images
 from observations.models import Target
 from portal.tenancy import tenant_context
+from tests.browser.test_live_pages import sign_in
 from tests.labeling.test_workflows import SIMPLE
 
 pytestmark = pytest.mark.browser
@@ -30,8 +31,12 @@ def test_an_anonymous_volunteer_classifies_by_keys_and_taps_and_sees_the_counter
         project = create_project(tenant, users["admin"], name="Shapes", slug="shapes", tree=SIMPLE,
                                  visibility="public")  # fmt: skip
         add_subjects(project, images)
+    owner = browser.new_context().new_page()  # the project's owner watches its page on a desktop
+    sign_in(owner, live_server_url, users["admin"].username)
+    owner.wait_for_url(f"{live_server_url}/t/{tenant.slug}/")
+    owner.goto(f"{live_server_url}/t/{tenant.slug}/projects/{project.pk}/")
     phone.goto(f"{live_server_url}/projects/{tenant.slug}/shapes/")
-    counter = phone.locator('#counter [data-count="classifications"]')
+    counter = phone.locator('#counter [data-live-count="classifications"]')
     assert counter.inner_text() == "0"
     phone.wait_for_function("document.getElementById('subject-image').naturalWidth > 0")
     first = phone.get_attribute("#subject-image", "src")
@@ -43,23 +48,25 @@ def test_an_anonymous_volunteer_classifies_by_keys_and_taps_and_sees_the_counter
     assert phone.inner_text("#question") == "What shape is it?"
     phone.keyboard.press("2")
     phone.keyboard.press("1")
-    phone.wait_for_function("document.querySelector('#counter [data-count=classifications]').textContent === '1'")
+    phone.wait_for_function("document.querySelector('#counter [data-live-count=classifications]').textContent === '1'")
     assert phone.get_attribute("#subject-image", "src") != first, "the next galaxy is on screen"
     phone.wait_for_selector("#after:not([hidden])")  # the answer to the submit (the counter may come first, pushed)
     assert "1 volunteer(s) said" in phone.inner_text("#after") and "disk" in phone.inner_text("#after")
     # Taps: the first answer's button.
     phone.tap("#answers button >> text=Round")
-    phone.wait_for_function("document.querySelector('#counter [data-count=classifications]').textContent === '2'")
-    phone.wait_for_function("document.querySelector('#counter [data-count=mine]').textContent === '2'")
+    phone.wait_for_function("document.querySelector('#counter [data-live-count=classifications]').textContent === '2'")
+    phone.wait_for_function("document.querySelector('#counter [data-live-count=mine]').textContent === '2'")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways scrolling on a phone"
     # Another volunteer, elsewhere, classifies: this page's counter moves without a click here.
     other = browser.new_context().new_page()
     other.goto(f"{live_server_url}/projects/{tenant.slug}/shapes/")
     other.wait_for_selector("#answers button")
     other.keyboard.press("1")
-    other.wait_for_function("document.querySelector('#counter [data-count=classifications]').textContent === '3'")
-    phone.wait_for_function("document.querySelector('#counter [data-count=classifications]').textContent === '3'")
-    assert phone.locator('#counter [data-count="mine"]').inner_text() == "2", "the other volunteer's is not mine"
+    other.wait_for_function("document.querySelector('#counter [data-live-count=classifications]').textContent === '3'")
+    phone.wait_for_function("document.querySelector('#counter [data-live-count=classifications]').textContent === '3'")
+    assert phone.locator('#counter [data-live-count="mine"]').inner_text() == "2", "the other volunteer's is not mine"
+    owner.wait_for_function("document.querySelector('#progress [data-live-count=classifications]').textContent === '3'")
+    owner.context.close()
     other.context.close()
     with tenant_context(tenant):
         assert sorted(project.classifications.values_list("answers", flat=True)) == [

@@ -130,3 +130,21 @@ def test_a_flood_from_one_volunteer_is_answered_429_with_retry_after(projects):
     assert 1 <= int(responses[1]["Retry-After"]) <= 60
     with tenant_context(project.tenant):
         assert Classification.objects.count() == 1
+
+
+def test_the_page_teaches_a_newcomer_guides_everyone_and_shows_a_volunteers_history(projects):
+    _, users, made = projects
+    project = made["public"]
+    subject = project.subjects.first()
+    client = signed_in(users["volunteer"])
+    first = client.get(url(project)).content.decode()
+    assert 'id="tutorial"' in first and "at most 2 a galaxy, starting with “What shape is it?”" in first
+    guide = first.split('id="field-guide"')[1].split("</details>")[0]
+    assert guide.index("What shape is it?") < guide.index("<h3>Does it have spiral arms?")
+    assert 'A disk <span class="muted">→ Does it have spiral arms?</span>' in guide and "→ done" in guide
+    body = json.dumps({"subject": subject.pk, "workflow_version": 1, "answers": SPIRAL})
+    assert client.post(url(project, "classifications"), body, content_type="application/json").status_code == 201
+    again = client.get(url(project)).content.decode()
+    assert 'id="tutorial"' not in again, "the tutorial is for a first visit"
+    history = again.split('id="mine"')[1]
+    assert f"subjects/{subject.pk}/image.png" in history and "disk → yes" in history

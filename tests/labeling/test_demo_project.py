@@ -46,6 +46,6 @@ def test_the_demo_project_is_open_to_anyone_and_its_simulated_volunteers_vote(
     assert project.subjects.filter(retirement="consensus").exists(), "clear galaxies retire among the first votes"
     counted = votes.count()  # before the request: it ends with no tenant in scope
     page = Client().get(f"/projects/{tenant.slug}/{project.slug}/")
-    assert page.status_code == 200 and f'<strong data-count="classifications">{counted}</strong>' in (
+    assert page.status_code == 200 and f'<strong data-live-count="classifications">{counted}</strong>' in (
         page.content.decode()
     )

@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from labeling.workflows import AnswersInvalid, WorkflowInvalid, check_answers, check_tree, decals_tree
+from labeling.workflows import AnswersInvalid, WorkflowInvalid, check_answers, check_tree, decals_tree, field_guide
 from mlmodels.galaxy_zoo import DECALS_TREE, path_questions
 
 SIMPLE = {
@@ -105,3 +105,13 @@ def test_every_decals_walk_is_accepted_and_no_shuffled_one_is():
         for shuffled in itertools.islice(itertools.permutations(walk), 1, 3):
             with pytest.raises(AnswersInvalid):
                 check_answers(tree, [list(pair) for pair in shuffled])
+
+
+def test_the_field_guide_lists_every_question_in_the_order_they_can_come():
+    guide, most = field_guide(decals_tree())
+    assert [question["key"] for question in guide][:3] == ["smooth-or-featured", "how-rounded", "disk-edge-on"]
+    assert len(guide) == 10 and most == 8  # featured, not edge-on, spiral: eight questions
+    first = guide[0]["answers"]
+    assert [(a["number"], a["label"], a["leads_to"]) for a in first] == [
+        (1, "Smooth", "How rounded is it?"), (2, "Featured or disk", "Could this be a disk viewed edge-on?"),
+        (3, "Artifact", "")]  # fmt: skip
