@@ -76,7 +76,7 @@ def publish_workflow(project, tree, user, note=""):
     stay with the version they were given under."""
     check_tree(tree)
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).exists()  # one new version at a time
+        Project.objects.select_for_update().get(pk=project.pk)  # one new version at a time
         version = (project.workflows.order_by("-version").values_list("version", flat=True).first() or 0) + 1
         return Workflow.objects.create(tenant_id=project.tenant_id, project=project, version=version, tree=tree,
                                        created_by=user, note=note[:200])  # fmt: skip
@@ -264,12 +264,12 @@ def announce_counts(project):
     _announce(project, {"counts": progress(project)})
 
 
-def announce_classified(project, *, retired=False):
+def announce_classified(project, counts, *, retired=False):
     """Tell every page watching the project that a classification was counted: the counters
-    themselves at most once a second (counting costs queries, and nobody reads faster than
-    that), otherwise what it added, so no classification goes unseen between two counts."""
+    (``counts``, as ``progress`` gave them after it) at most once a second, otherwise what it
+    added, so no classification goes unseen and no page is flooded."""
     if cache.add(f"labeling-announced:{project.pk}", 1, timeout=ANNOUNCE_EVERY_S):
-        announce_counts(project)
+        _announce(project, {"counts": counts})
     else:
         _announce(project, {"added": {"classifications": 1, "retired": int(retired)}})
 
@@ -291,24 +291,29 @@ def progress(project, *, active_minutes=10):
     }  # fmt: skip
 
 
+def classified_by(project, voter):
+    return Classification.objects.filter(project=project, voter=voter).count()
+
+
 def history(project, voter, *, recent=10):
     """A volunteer's own count in the project and their latest classifications."""
-    mine = Classification.objects.filter(project=project, voter=voter)
-    latest = mine.order_by("-created_at").values("subject_id", "answers", "created_at")[:recent]
-    return {"count": mine.count(), "recent": list(latest)}
+    latest = (Classification.objects.filter(project=project, voter=voter).order_by("-created_at")
+              .values("subject_id", "answers", "created_at")[:recent])  # fmt: skip
+    return {"count": classified_by(project, voter), "recent": list(latest)}
 
 
-def what_others_said(subject):
-    """What a volunteer may see after classifying a galaxy: the shares of the other volunteers'
-    answers to the first question, and what the production morphology model said."""
-    workflow = current_workflow(subject.project)
-    tally = subject.first_answers.get(workflow.tree["first"], {})
+def what_others_said(classification):
+    """What a volunteer may see after classifying a galaxy: the shares of all volunteers'
+    answers to the first question of the tree they answered, and what the production
+    morphology model said."""
+    subject, tree = classification.subject, classification.workflow.tree
+    tally = subject.first_answers.get(tree["first"], {})
     total = sum(tally.values())
-    versions = [version.pk for version in production_versions(subject.project.tenant, MLModel.Task.MORPHOLOGY)]
+    versions = [version.pk for version in production_versions(classification.project.tenant, MLModel.Task.MORPHOLOGY)]
     prediction = (Prediction.objects.filter(image_id=subject.image_id, version_id__in=versions, refusal="")
                   .values("label", "confidence", "version__model__name").first())  # fmt: skip
     return {
-        "question": workflow.tree["questions"][workflow.tree["first"]]["text"],
+        "question": tree["questions"][tree["first"]]["text"],
         "votes": total,
         "shares": {answer: count / total for answer, count in sorted(tally.items(), key=lambda kv: -kv[1])},
         "model": None if prediction is None else {"name": prediction["version__model__name"],

@@ -9,6 +9,7 @@ a tenant one is not a member of.
 """
 
 import json
+from http import HTTPStatus
 
 from django.conf import settings
 from django.http import FileResponse, Http404, JsonResponse
@@ -17,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from portal import tenancy
+from portal.api_errors import problem_response
 from portal.models import Membership
 from portal.throttling import Limited, client_address, spend
 
@@ -24,7 +26,6 @@ from . import services
 from .models import Project
 from .workflows import field_guide
 
-PROBLEM = "application/problem+json"
 MAX_BODY_BYTES = 16 * 1024  # a full DECaLS walk is under 400 bytes
 
 
@@ -121,14 +122,13 @@ def submit(request, tenant_slug, project_slug):
         return _problem(409, str(retired))
     except services.ClassificationRefused as refused:
         return _problem(400, str(refused))
+    counts = services.progress(project)
     if counted:
-        services.announce_classified(project, retired=classification.subject.retired_at is not None)
+        services.announce_classified(project, counts, retired=classification.subject.retired_at is not None)
     return JsonResponse({"counted": counted, "classification": classification.pk,
-                         "others": services.what_others_said(classification.subject),
-                         "progress": services.progress(project), "mine": services.history(project, voter)["count"]},
-                        status=201 if counted else 200)  # fmt: skip
+                         "others": services.what_others_said(classification), "progress": counts,
+                         "mine": services.classified_by(project, voter)}, status=201 if counted else 200)  # fmt: skip
 
 
 def _problem(status, detail):
-    return JsonResponse({"type": "about:blank", "status": status, "detail": detail}, status=status,
-                        content_type=PROBLEM)  # fmt: skip
+    return problem_response(status, HTTPStatus(status).phrase, detail)

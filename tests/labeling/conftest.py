@@ -1,10 +1,12 @@
 import pytest
+from django.test import Client
 
 from mlmodels.synthetic_galaxies import make_galaxy
 from observations.images import add_target_images
 from observations.models import Target
 from portal.models import Role
 from portal.tenancy import tenant_context
+from tests.conftest import PASSWORD
 
 
 @pytest.fixture
@@ -20,3 +22,10 @@ def galaxies(tenant_factory):
 
     with tenant_context(tenant):
         yield tenant, users, make
+
+
+def signed_in(user):
+    """A test client signed in as ``user``, through the sign-in form's backend."""
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client

@@ -9,7 +9,7 @@ from labeling.models import Classification
 from labeling.services import add_subjects, create_project
 from portal.models import Role
 from portal.tenancy import tenant_context
-from tests.conftest import PASSWORD
+from tests.labeling.conftest import signed_in
 from tests.labeling.test_workflows import SIMPLE
 
 SPIRAL = [["shape", "disk"], ["arms", "yes"]]
@@ -30,12 +30,6 @@ def projects(galaxies):
 
 def url(project, rest=""):
     return f"/projects/{project.tenant.slug}/{project.slug}/{rest}"
-
-
-def signed_in(user):
-    client = Client()
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 def test_who_may_open_which_project(projects, tenant_factory):

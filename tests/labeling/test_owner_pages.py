@@ -2,19 +2,11 @@
 
 import json
 
-from django.test import Client
-
 from labeling.models import Project
 from labeling.services import create_project
 from portal.tenancy import tenant_context
-from tests.conftest import PASSWORD
+from tests.labeling.conftest import signed_in
 from tests.labeling.test_workflows import SIMPLE
-
-
-def signed_in(user):
-    client = Client()
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 def test_an_astronomer_creates_a_project_chooses_its_galaxies_and_publishes_a_new_version(galaxies):
