@@ -12,12 +12,12 @@ from datetime import timedelta
 
 import kombu.exceptions
 import redis
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from portal.celery import send
 from portal.models import Tenant
+from portal.shared_redis import shared_redis
 from portal.tenancy import tenant_context
 
 from .models import PendingAlert
@@ -44,7 +44,7 @@ def classify_when_committed(tenant, ids):
 def _queue_classifier_run(tenant_id, ids):
     # The mark expires, so a queued run that is lost (its worker killed) holds back no later alert for long.
     try:
-        if _redis().set(_run_queued_key(tenant_id), 1, nx=True, ex=RUN_QUEUED_MARK_S):
+        if shared_redis().set(_run_queued_key(tenant_id), 1, nx=True, ex=RUN_QUEUED_MARK_S):
             send("alerts.tasks.classify_alerts", tenant_id, ids)
     except (redis.RedisError, kombu.exceptions.OperationalError) as error:
         logger.warning("%d alerts wait for Redis to be back before they are classified (%s)", len(ids), error)
@@ -68,16 +68,9 @@ def queue_forgotten_runs(older_than=FORGOTTEN_AFTER):
 def run_started(tenant_id):
     """A classifier run calls this before it looks for waiting alerts: any alert stored from
     now on queues the next run."""
-    _redis().delete(_run_queued_key(tenant_id))
+    shared_redis().delete(_run_queued_key(tenant_id))
 
 
 def _run_queued_key(tenant_id):
     return f"arrayscope:alerts-classifier-run-queued:{tenant_id}"
 
-
-@functools.cache
-def _redis():
-    """One Redis client a process, shared by its threads. Not Django's cache: the ASGI server
-    runs each request in a new thread, and the cache is per thread, so each request would
-    open a connection to Redis of its own."""
-    return redis.Redis.from_url(settings.REDIS_URL)

@@ -16,7 +16,7 @@ from .services import (
     SubjectRetired,
     add_subjects,
     aggregate,
-    announce_counts,
+    announce_progress,
     classify,
     create_project,
     current_workflow,
@@ -67,7 +67,7 @@ def simulate_volunteers(project):
                 except SubjectRetired:
                     continue  # a real volunteer would not have been served it
     aggregate(project)
-    announce_counts(project)
+    announce_progress(project)
 
 
 def true_walk(tree, truth):

@@ -12,7 +12,7 @@ from observations.sky import PositionError, parse_cone
 from portal.celery import send
 from portal.permissions import require
 
-from . import services
+from . import counters, services
 from .forms import ProjectForm, ProjectSettingsForm, SubjectSetForm, WorkflowForm
 from .models import Project
 
@@ -67,7 +67,7 @@ def project_admin(request, tenant_slug, project_id):
                 return redirect("project_admin", tenant_slug, project.pk)
     return render(request, "labeling/project_admin.html", {
         "project": project, "workflow": workflow, "versions": project.workflows.all(),
-        "progress": services.progress(project), "skills": project.skills.all()[:20],
+        "progress": counters.progress(project), "skills": project.skills.all()[:20],
         "settings_form": settings_form, "workflow_form": workflow_form, "subjects_form": subjects_form,
     })  # fmt: skip
 

@@ -1,15 +1,14 @@
 """Citizen-science operations: projects and their workflow versions, subject sets, the next
 galaxy for a volunteer, and counting their classifications once each."""
 
+import functools
 import math
 import random
 import secrets
-from datetime import timedelta
 
 import numpy as np
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -22,13 +21,13 @@ from portal import tenancy
 from portal.models import Tenant
 from portal.permissions import may, role_of
 
+from . import counters
 from .aggregation import QuestionVotes, dawid_skene, vote_counts
 from .models import Classification, Project, Subject, VolunteerSkill, Workflow
 from .workflows import AnswersInvalid, check_answers, check_tree, decals_tree
 
 QUEUE_SPREAD = 20  # the next galaxy is drawn from this many at the head of the queue
 UNJUDGED_DOUBT = 0.5  # a galaxy no model has judged yet ranks as half-sure
-ANNOUNCE_EVERY_S = 1
 
 
 class ClassificationRefused(ValueError):
@@ -103,6 +102,7 @@ def add_subjects(project, images, *, gold=None):
         subject.priority = priority(project, subject)
     before = project.subjects.count()
     Subject.objects.bulk_create(subjects, ignore_conflicts=True, batch_size=2000)
+    transaction.on_commit(functools.partial(counters.subjects_changed, project))
     return project.subjects.count() - before
 
 
@@ -225,6 +225,8 @@ def classify(project, subject_id, *, voter, user, workflow_version, answers):
         except IntegrityError:  # the constraint is the last line, should a submit get past the lock
             return Classification.objects.get(subject=subject, voter=voter), False
         _count(project, subject, workflow, walked)
+        transaction.on_commit(functools.partial(counters.count_classification, project, voter,
+                                                retired=subject.retired_at is not None))  # fmt: skip
     return classification, True
 
 
@@ -259,36 +261,11 @@ def progress_group(project):
     return f"labeling-project-{project.pk}"
 
 
-def announce_counts(project):
-    """Push the project's counters to every page watching it."""
-    _announce(project, {"counts": progress(project)})
-
-
-def announce_classified(project, counts, *, retired=False):
-    """Tell every page watching the project that a classification was counted: the counters
-    (``counts``, as ``progress`` gave them after it) at most once a second, otherwise what it
-    added, so no classification goes unseen and no page is flooded."""
-    if cache.add(f"labeling-announced:{project.pk}", 1, timeout=ANNOUNCE_EVERY_S):
-        _announce(project, {"counts": counts})
-    else:
-        _announce(project, {"added": {"classifications": 1, "retired": int(retired)}})
-
-
-def _announce(project, message):
-    async_to_sync(get_channel_layer().group_send)(progress_group(project), {"type": "project.progress", **message})
-
-
-def progress(project, *, active_minutes=10):
-    """What the live counter shows: classifications, galaxies retired and in the set, and
-    volunteers who classified in the last ``active_minutes``."""
-    since = timezone.now() - timedelta(minutes=active_minutes)
-    return {
-        "classifications": Classification.objects.filter(project=project).count(),
-        "retired": project.subjects.filter(retired_at__isnull=False).count(),
-        "subjects": project.subjects.count(),
-        "volunteers_active": Classification.objects.filter(project=project, created_at__gte=since)
-        .values("voter").distinct().count(),
-    }  # fmt: skip
+def announce_progress(project, counts=None):
+    """Send the project's counters (``counts``, when the caller has just read them) to every page
+    watching it; each page's consumer passes on at most a couple a second (the latest)."""
+    message = {"type": "project.progress", "counts": counts or counters.progress(project)}
+    async_to_sync(get_channel_layer().group_send)(progress_group(project), message)
 
 
 def classified_by(project, voter):

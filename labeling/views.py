@@ -22,7 +22,7 @@ from portal.api_errors import problem_response
 from portal.models import Membership
 from portal.throttling import Limited, client_address, spend
 
-from . import services
+from . import counters, services
 from .models import Project
 from .workflows import field_guide
 
@@ -59,7 +59,7 @@ def classify_page(request, tenant_slug, project_slug):
     guide, most_questions = field_guide(workflow.tree)
     return render(request, "labeling/classify.html", {
         "project": project, "base": base, "guide": guide, "most_questions": most_questions,
-        "progress": services.progress(project),
+        "progress": counters.progress(project),
         "mine": services.history(project, voter),
         "classify": {"workflow": {"version": workflow.version, "tree": workflow.tree},
                      "next_url": f"{base}next", "submit_url": f"{base}classifications",
@@ -122,9 +122,9 @@ def submit(request, tenant_slug, project_slug):
         return _problem(409, str(retired))
     except services.ClassificationRefused as refused:
         return _problem(400, str(refused))
-    counts = services.progress(project)
+    counts = counters.progress(project)
     if counted:
-        services.announce_classified(project, counts, retired=classification.subject.retired_at is not None)
+        services.announce_progress(project, counts)
     return JsonResponse({"counted": counted, "classification": classification.pk,
                          "others": services.what_others_said(classification), "progress": counts,
                          "mine": services.classified_by(project, voter)}, status=201 if counted else 200)  # fmt: skip

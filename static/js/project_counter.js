@@ -1,16 +1,13 @@
 "use strict";
-// A citizen-science project's counters, live: the portal sends them on connect, then after each
-// classification either the counters again or what it added (see labeling.consumers).
+// A citizen-science project's counters, live: the portal sends them on connect and after
+// classifications (see labeling.consumers); a submit's answer carries them too. Counts that only
+// grow keep the highest seen, so counters read earlier but delivered later never step back.
 window.followProjectCounter = (socketPath) => {
+  const growing = new Set(["classifications", "retired", "subjects", "mine"]);
   const show = (counts) => {
     for (const [name, value] of Object.entries(counts)) {
-      document.querySelectorAll(`[data-live-count="${name}"]`).forEach((el) => { el.textContent = value; });
-    }
-  };
-  const add = (added) => {
-    for (const [name, value] of Object.entries(added)) {
       document.querySelectorAll(`[data-live-count="${name}"]`).forEach((el) => {
-        el.textContent = Number(el.textContent) + value;
+        el.textContent = growing.has(name) ? Math.max(Number(el.textContent) || 0, value) : value;
       });
     }
   };
@@ -22,7 +19,6 @@ window.followProjectCounter = (socketPath) => {
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
       if (message.counts) show(message.counts);
-      if (message.added) add(message.added);
     };
     socket.onclose = (event) => {
       if (event.code === 4404) return;  // the project is not open to this visitor (any more)

@@ -4,6 +4,7 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
+from labeling.counters import progress
 from labeling.models import Classification, Subject
 from labeling.services import (
     ClassificationRefused,
@@ -12,7 +13,6 @@ from labeling.services import (
     create_project,
     images_to_classify,
     next_subjects,
-    progress,
     publish_workflow,
     voter_for,
 )
