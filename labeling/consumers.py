@@ -1,9 +1,6 @@
 """Websockets: a project's live counter, for anyone who may classify in it (anonymous
 volunteers included, on a public project)."""
 
-import asyncio
-import math
-
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -12,7 +9,6 @@ from portal import tenancy
 from . import counters, services
 
 NOT_OPEN = 4404
-SEND_EVERY_S = 0.5
 
 
 @database_sync_to_async
@@ -27,13 +23,8 @@ def _progress(user, tenant_slug, project_slug):
 
 
 class ProjectProgressConsumer(AsyncJsonWebsocketConsumer):
-    """Sends the project's counters on connect, then after classifications: ``{"counts": …}``
-    each time, the latest at most every ``SEND_EVERY_S`` (a busy project counts hundreds a
-    second; a page needs a couple), and always the last."""
-
-    sent_at = -math.inf
-    sending = None  # the task that sends the latest counters when their turn comes
-    latest = None
+    """Sends the project's counters on connect, then as classifications are counted (the latest,
+    a few times a second): ``{"counts": {"classifications": …, "retired": …, …}}``."""
 
     async def connect(self):
         kwargs = self.scope["url_route"]["kwargs"]
@@ -47,18 +38,8 @@ class ProjectProgressConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"counts": progress})
 
     async def disconnect(self, code):
-        if self.sending is not None:
-            self.sending.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def project_progress(self, event):
-        self.latest = event["counts"]
-        if self.sending is None:
-            self.sending = asyncio.ensure_future(self._send_latest())
-
-    async def _send_latest(self):
-        loop = asyncio.get_running_loop()
-        await asyncio.sleep(max(0.0, self.sent_at + SEND_EVERY_S - loop.time()))
-        counts, self.latest, self.sending, self.sent_at = self.latest, None, None, loop.time()
-        await self.send_json({"counts": counts})
+        await self.send_json({"counts": event["counts"]})

@@ -4,13 +4,14 @@ active in the last ten minutes.
 Every submit answers with them and every page watching the project is sent them, so they
 are read far more often than anything else in the app; counting them in PostgreSQL costs a
 scan of the project's classifications each time (a million-vote project: most of a second).
-They are kept in Redis instead: each counted classification increments them after it
-commits, and a read is one round trip.
+They are kept in Redis instead: set to zero when the project is created, incremented after
+each classification commits (and each subject set's), and read in one round trip.
 
-Redis keeps them for an hour at a time; when they are missing (the first read, Redis
-restarted, the hour passed) they are counted again from the database, which stays the
-truth. So an increment lost while Redis was unreachable is put right within the hour, and
-with Redis down the counters are simply counted in the database.
+When Redis has lost them (restarted without its data) the first read counts them again in
+the database, which stays the truth; an increment finds them missing and leaves them to that
+count, so none is added twice. While Redis is down they are counted in the database. What
+is not exact: a classification committed during that one recount and counted in neither
+(one in a million votes, after a Redis restart, on a counter shown to people).
 """
 
 import logging
@@ -27,7 +28,12 @@ from portal.tenancy import tenant_context
 from .models import Classification
 
 logger = logging.getLogger(__name__)
-RECOUNT_EVERY_S = 3600
+# Add to counters that exist; leave missing ones missing (a read will count them).
+_ADD_IF_KEPT = """
+if redis.call('exists', KEYS[1]) == 0 then return 0 end
+for i, key in ipairs(KEYS) do redis.call('incrby', key, ARGV[i]) end
+return 1
+"""
 ACTIVE_S = 600  # a volunteer counts as active for ten minutes after a classification
 COUNTS = ("classifications", "retired", "subjects")
 
@@ -53,22 +59,30 @@ def progress(project):
     return {**{name: int(value) for name, value in zip(COUNTS, values)}, "volunteers_active": volunteers_active}
 
 
+def started(project):
+    """A new project counts from zero."""
+    _keep(project, dict.fromkeys(COUNTS, 0), {})
+
+
 def recount(project):
-    """Count the project's counters in the database and keep them in Redis for the next hour."""
+    """Count the project's counters in the database and keep them in Redis."""
     counts, last_seen = _count_in_database(project)
+    _keep(project, counts, last_seen)
+    return counts
+
+
+def _keep(project, counts, last_seen):
     active = _key(project, "active")
     try:
         with shared_redis().pipeline() as pipe:  # MULTI: no reader sees some counters set and not others
             for name in COUNTS:
-                pipe.set(_key(project, name), counts[name], ex=RECOUNT_EVERY_S)
-            pipe.delete(active)
+                pipe.set(_key(project, name), counts[name], nx=True)  # a recount racing another sets once
             if last_seen:
                 pipe.zadd(active, {voter: seen.timestamp() for voter, seen in last_seen.items()})
                 pipe.expire(active, ACTIVE_S)
             pipe.execute()
     except RedisError as error:
         logger.warning("project counters not kept: Redis is unreachable (%s)", error)
-    return counts
 
 
 def _count_in_database(project):
@@ -91,21 +105,17 @@ def count_classification(project, voter, *, retired):
     active = _key(project, "active")
     try:
         with shared_redis().pipeline(transaction=False) as pipe:
-            pipe.incr(_key(project, "classifications"))
-            pipe.incrby(_key(project, "retired"), int(retired))
+            pipe.eval(_ADD_IF_KEPT, 2, _key(project, "classifications"), _key(project, "retired"), 1, int(retired))
             pipe.zadd(active, {voter: time.time()})
             pipe.expire(active, ACTIVE_S)
-            classifications, *_ = pipe.execute()
+            pipe.execute()
     except RedisError as error:
         logger.warning("a classification was not counted live: Redis is unreachable (%s)", error)
-        return
-    if classifications == 1:  # the counters had expired or were lost (or this is the first): count them
-        recount(project)
 
 
-def subjects_changed(project):
-    """Galaxies were added to the set: count it again at the next read."""
+def count_subjects(project, added):
+    """``added`` galaxies joined the project's set."""
     try:
-        shared_redis().delete(_key(project, "subjects"))
+        shared_redis().eval(_ADD_IF_KEPT, 1, _key(project, "subjects"), added)
     except RedisError as error:
-        logger.warning("the project's galaxy count was not refreshed: Redis is unreachable (%s)", error)
+        logger.warning("the project's galaxy count was not kept: Redis is unreachable (%s)", error)

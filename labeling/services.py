@@ -5,19 +5,21 @@ import functools
 import math
 import random
 import secrets
+import time
 
 import numpy as np
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from mlmodels.models import MLModel, Prediction
-from mlmodels.services import production_versions
+from mlmodels.services import production_prediction, production_versions
 from observations.models import TargetImage
 from observations.services import cone_search
 from portal import tenancy
+from portal.broadcast import send_latest
 from portal.models import Tenant
 from portal.permissions import may, role_of
 
@@ -26,6 +28,7 @@ from .aggregation import QuestionVotes, dawid_skene, vote_counts
 from .models import Classification, Project, Subject, VolunteerSkill, Workflow
 from .workflows import AnswersInvalid, check_answers, check_tree, decals_tree
 
+PROJECT_READ_EVERY_S = 5
 QUEUE_SPREAD = 20  # the next galaxy is drawn from this many at the head of the queue
 UNJUDGED_DOUBT = 0.5  # a galaxy no model has judged yet ranks as half-sure
 
@@ -41,13 +44,36 @@ class SubjectRetired(ClassificationRefused):
 def project_open_to(user, tenant_slug, project_slug):
     """The project at ``/projects/<tenant_slug>/<project_slug>/`` if ``user`` (None when not
     signed in) may classify in it, else None: the pages and the websocket ask alike."""
+    project = _project_at(tenant_slug, project_slug.lower())
+    if project is None:
+        return None
+    role = role_of(user, project.tenant) if user is not None else None
+    return project if may_classify(project, role) else None
+
+
+_projects_at = {}  # (tenant slug, project slug) -> (project, when it was read)
+
+
+def _project_at(tenant_slug, project_slug):
+    """Every request of every volunteer names its project: it is read once every
+    ``PROJECT_READ_EVERY_S`` per process (and again in this one when it is saved), so an owner's
+    change of visibility or retirement rules reaches every web process within seconds."""
+    cached = _projects_at.get((tenant_slug, project_slug))
+    if cached is not None and time.monotonic() - cached[1] < PROJECT_READ_EVERY_S:
+        return cached[0]
     tenant = Tenant.objects.filter(slug=tenant_slug).first()
     if tenant is None:
         return None
-    role = role_of(user, tenant) if user is not None else None
-    with tenancy.tenant_context(tenant, user):
+    with tenancy.tenant_context(tenant):
         project = Project.objects.filter(tenant=tenant, slug__iexact=project_slug).select_related("tenant").first()
-    return project if project is not None and may_classify(project, role) else None
+    if project is not None:
+        _projects_at[tenant_slug, project_slug] = (project, time.monotonic())
+    return project
+
+
+@receiver(post_save, sender=Project)
+def _forget_project(sender, instance, **kwargs):
+    _projects_at.clear()
 
 
 def may_classify(project, role):
@@ -67,6 +93,7 @@ def create_project(tenant, owner, *, name, slug, tree=None, note="", **options):
         project = Project.objects.create(tenant=tenant, owner=owner, name=name, slug=slug, **options)
         publish_workflow(project, decals_tree() if tree is None else tree, owner,
                          note=note or ("Galaxy Zoo DECaLS" if tree is None else ""))  # fmt: skip
+        transaction.on_commit(functools.partial(counters.started, project))
     return project
 
 
@@ -102,8 +129,9 @@ def add_subjects(project, images, *, gold=None):
         subject.priority = priority(project, subject)
     before = project.subjects.count()
     Subject.objects.bulk_create(subjects, ignore_conflicts=True, batch_size=2000)
-    transaction.on_commit(functools.partial(counters.subjects_changed, project))
-    return project.subjects.count() - before
+    added = project.subjects.count() - before
+    transaction.on_commit(functools.partial(counters.count_subjects, project, added))
+    return added
 
 
 def images_to_classify(tenant, *, targets=None, cone=None, tag=None, least_sure=None):
@@ -175,21 +203,12 @@ def next_subjects(project, voter, *, count=1, exclude=(), chance=random.random):
     never a retired one, a gold-standard one at the project's rate, otherwise drawn from the
     head of the queue (so volunteers arriving together do not all get the same galaxy)."""
     unseen = ~Exists(Classification.objects.filter(subject=OuterRef("pk"), voter=voter))
-    chosen = []
-    for _ in range(count):
-        skip = [*exclude, *(subject.pk for subject in chosen)]
-        pool = Subject.objects.filter(project=project).exclude(pk__in=skip).filter(unseen)
-        subject = None
-        if project.gold_rate and chance() < project.gold_rate:
-            subject = pool.filter(gold_answers__isnull=False).order_by("?").first()
-        if subject is None:
-            head = list(pool.filter(retired_at__isnull=True, gold_answers__isnull=True)
-                        .order_by("-priority", "id")[:QUEUE_SPREAD])  # fmt: skip
-            subject = random.choice(head) if head else None
-        if subject is None:
-            break
-        chosen.append(subject)
-    return chosen
+    pool = Subject.objects.filter(project=project).exclude(pk__in=list(exclude)).filter(unseen).only("pk")
+    golds = sum(chance() < project.gold_rate for _ in range(count)) if project.gold_rate else 0
+    chosen = list(pool.filter(gold_answers__isnull=False).order_by("?")[:golds]) if golds else []
+    head = list(pool.filter(retired_at__isnull=True, gold_answers__isnull=True)
+                .order_by("-priority", "id")[: QUEUE_SPREAD + count])  # fmt: skip
+    return chosen + random.sample(head, min(count - len(chosen), len(head)))
 
 
 def classify(project, subject_id, *, voter, user, workflow_version, answers):
@@ -197,37 +216,48 @@ def classify(project, subject_id, *, voter, user, workflow_version, answers):
     second submit of the same galaxy by the same volunteer returns the first, uncounted.
     ClassificationRefused for a galaxy not in the project, a retired one, an unknown workflow
     version, or answers that do not walk that version's tree."""
-    workflow = project.workflows.filter(version=workflow_version).first() if isinstance(workflow_version, int) else None
+    workflow = _workflow(project, workflow_version) if isinstance(workflow_version, int) else None
     if workflow is None:
         raise ClassificationRefused(f"workflow version {workflow_version!r} is not a version of {project.name}")
     try:
         walked = check_answers(workflow.tree, answers)
     except AnswersInvalid as error:
         raise ClassificationRefused(f"{error} (workflow version {workflow.version})") from None
-    with transaction.atomic():
-        # The galaxy's row is locked first: two submits of the same galaxy then count in turn.
-        subject = Subject.objects.select_for_update().filter(project=project, pk=subject_id).first()
-        if subject is None:
-            raise ClassificationRefused(f"galaxy {subject_id!r} is not a subject of {project.name}")
-        existing = Classification.objects.filter(subject=subject, voter=voter).first()
-        if existing is not None:
-            return existing, False
-        if subject.retired_at is not None:
-            raise SubjectRetired("this galaxy was retired before your answers arrived (it has all the votes it "
-                                        "needs); thank you — on to the next one")  # fmt: skip
-        try:
-            with transaction.atomic():
-                classification = Classification.objects.create(
-                    tenant_id=project.tenant_id, project=project, subject=subject, workflow=workflow,
-                    volunteer=user if user is not None and user.is_authenticated else None, voter=voter,
-                    answers=[list(pair) for pair in walked],
-                )  # fmt: skip
-        except IntegrityError:  # the constraint is the last line, should a submit get past the lock
-            return Classification.objects.get(subject=subject, voter=voter), False
-        _count(project, subject, workflow, walked)
-        transaction.on_commit(functools.partial(counters.count_classification, project, voter,
-                                                retired=subject.retired_at is not None))  # fmt: skip
+    try:
+        with transaction.atomic():
+            # The galaxy's row is locked first: two submits of the same galaxy then count in turn.
+            subject = next(iter(Subject.objects.select_for_update().filter(project=project, pk=subject_id)
+                                .defer("vote_counts", "consensus")), None)  # fmt: skip
+            if subject is None:
+                raise ClassificationRefused(f"galaxy {subject_id!r} is not a subject of {project.name}")
+            if Classification.objects.filter(subject=subject, voter=voter).exists():
+                return Classification.objects.get(subject=subject, voter=voter), False
+            if subject.retired_at is not None:
+                raise SubjectRetired("this galaxy was retired before your answers arrived (it has all the votes "
+                                     "it needs); thank you — on to the next one")  # fmt: skip
+            classification = Classification.objects.create(
+                tenant_id=project.tenant_id, project=project, subject=subject, workflow=workflow,
+                volunteer=user if user is not None and user.is_authenticated else None, voter=voter,
+                answers=[list(pair) for pair in walked],
+            )  # fmt: skip
+            _count(project, subject, workflow, walked)
+            transaction.on_commit(functools.partial(counters.count_classification, project, voter,
+                                                    retired=subject.retired_at is not None))  # fmt: skip
+    except IntegrityError:  # the constraint is the last line, should a submit get past the lock
+        return Classification.objects.get(subject_id=subject_id, voter=voter), False
     return classification, True
+
+
+_workflows = {}  # (project id, version) -> Workflow: a published version never changes
+
+
+def _workflow(project, version):
+    workflow = _workflows.get((project.pk, version))
+    if workflow is None:
+        workflow = project.workflows.filter(version=version).first()
+        if workflow is not None:
+            _workflows[project.pk, version] = workflow
+    return workflow
 
 
 def _count(project, subject, workflow, walked):
@@ -263,9 +293,8 @@ def progress_group(project):
 
 def announce_progress(project, counts=None):
     """Send the project's counters (``counts``, when the caller has just read them) to every page
-    watching it; each page's consumer passes on at most a couple a second (the latest)."""
-    message = {"type": "project.progress", "counts": counts or counters.progress(project)}
-    async_to_sync(get_channel_layer().group_send)(progress_group(project), message)
+    watching it: the latest, a few times a second (``portal.broadcast``)."""
+    send_latest(progress_group(project), {"type": "project.progress", "counts": counts or counters.progress(project)})
 
 
 def classified_by(project, voter):
@@ -286,9 +315,7 @@ def what_others_said(classification):
     subject, tree = classification.subject, classification.workflow.tree
     tally = subject.first_answers.get(tree["first"], {})
     total = sum(tally.values())
-    versions = [version.pk for version in production_versions(classification.project.tenant, MLModel.Task.MORPHOLOGY)]
-    prediction = (Prediction.objects.filter(image_id=subject.image_id, version_id__in=versions, refusal="")
-                  .values("label", "confidence", "version__model__name").first())  # fmt: skip
+    prediction = production_prediction(classification.project.tenant, MLModel.Task.MORPHOLOGY, subject.image_id)
     return {
         "question": tree["questions"][tree["first"]]["text"],
         "votes": total,

@@ -372,8 +372,9 @@ Arrayscope is running at {base}/
 def test(pytest_args):
     var_dir = BASE_DIR / "var" / "test"
     stack = Stack(var_dir, "arrayscope_test", fresh=True)
-    # Stored files go with the fresh database: none left over from an earlier run.
-    shutil.rmtree(var_dir / "media", ignore_errors=True)
+    # Stored files and Redis's data go with the fresh database: none left over from an earlier run.
+    for kept in ("media", "redis"):
+        shutil.rmtree(var_dir / kept, ignore_errors=True)
     try:
         stack.start()
         # Tells the tests they run on this fresh stack, not on the data of a portal someone runs.

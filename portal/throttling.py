@@ -1,8 +1,9 @@
 """Rate limits: API calls per key and per anonymous address, alerts sent per key, wrong key
 secrets and failed sign-ins per address and per account.
 
-Counters live in the shared cache (Redis), so every web process and replica counts the
-same calls. Fixed windows, one atomic ``INCR`` per call: cheaper than a sliding log, and a
+Counters live in Redis, so every web process and replica counts the same calls (through
+the process's one shared client: Django's cache opens a connection per request thread).
+Fixed windows, one atomic ``INCR`` per call: cheaper than a sliding log, and a
 client at the limit can at most double it across a window's edge, which is enough to stop
 guessing and floods. Limits are settings (``API_RATE_PER_KEY``…) written as ``N/s``,
 ``N/min`` or ``N/h``.
@@ -17,11 +18,11 @@ import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from redis import RedisError
 from rest_framework import throttling
 
 from .models import ApiKey
+from .shared_redis import shared_redis
 
 logger = logging.getLogger(__name__)
 PERIODS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hour": 3600}
@@ -46,7 +47,7 @@ def _window(scope, ident, rate):
     limit, seconds = parse_rate(rate)
     number = int(time.time() // seconds)
     retry_after = max(1, math.ceil((number + 1) * seconds - time.time()))
-    return f"throttle:{scope}:{ident}:{number}", limit, seconds, retry_after
+    return f"arrayscope:throttle:{scope}:{ident}:{number}", limit, seconds, retry_after
 
 
 def spend(scope, ident, rate, amount=1):
@@ -65,8 +66,10 @@ def charge(scope, ident, rate, amount):
 
 def _count(key, seconds, amount):
     try:
-        cache.add(key, 0, timeout=seconds + 1)
-        return cache.incr(key, amount)
+        with shared_redis().pipeline(transaction=False) as pipe:  # one round trip
+            pipe.set(key, 0, ex=seconds + 1, nx=True)
+            pipe.incrby(key, amount)
+            return pipe.execute()[1]
     except RedisError as error:
         logger.warning("rate limits not counted: Redis is unreachable (%s)", error)
         return 0
@@ -77,7 +80,7 @@ def check(scope, ident, rate):
     are counted only when they happen, so a correct secret is never refused for the asking)."""
     key, limit, _, retry_after = _window(scope, ident, rate)
     try:
-        spent = cache.get(key) or 0
+        spent = int(shared_redis().get(key) or 0)
     except RedisError as error:
         logger.warning("rate limits not checked: Redis is unreachable (%s)", error)
         return
