@@ -11,13 +11,12 @@ import logging
 from datetime import timedelta
 
 import kombu.exceptions
-import redis
 from django.db import transaction
 from django.utils import timezone
 
 from portal.celery import send
 from portal.models import Tenant
-from portal.shared_redis import shared_redis
+from portal.shared_redis import REDIS_FAILURES, shared_redis
 from portal.tenancy import tenant_context
 
 from .models import PendingAlert
@@ -46,7 +45,7 @@ def _queue_classifier_run(tenant_id, ids):
     try:
         if shared_redis().set(_run_queued_key(tenant_id), 1, nx=True, ex=RUN_QUEUED_MARK_S):
             send("alerts.tasks.classify_alerts", tenant_id, ids)
-    except (redis.RedisError, kombu.exceptions.OperationalError) as error:
+    except (*REDIS_FAILURES, kombu.exceptions.OperationalError) as error:
         logger.warning("%d alerts wait for Redis to be back before they are classified (%s)", len(ids), error)
 
 

@@ -20,9 +20,8 @@ from datetime import timedelta
 
 from django.db.models import Max
 from django.utils import timezone
-from redis import RedisError
 
-from portal.shared_redis import shared_redis
+from portal.shared_redis import REDIS_FAILURES, shared_redis
 from portal.tenancy import tenant_context
 
 from .models import Classification
@@ -51,7 +50,7 @@ def progress(project):
             pipe.zremrangebyscore(active, "-inf", time.time() - ACTIVE_S)
             pipe.zcard(active)
             values, _, volunteers_active = pipe.execute()
-    except RedisError as error:
+    except REDIS_FAILURES as error:
         logger.warning("project counters counted in the database: Redis is unreachable (%s)", error)
         return _count_in_database(project)[0]
     if None in values:
@@ -81,7 +80,7 @@ def _keep(project, counts, last_seen):
                 pipe.zadd(active, {voter: seen.timestamp() for voter, seen in last_seen.items()})
                 pipe.expire(active, ACTIVE_S)
             pipe.execute()
-    except RedisError as error:
+    except REDIS_FAILURES as error:
         logger.warning("project counters not kept: Redis is unreachable (%s)", error)
 
 
@@ -109,13 +108,21 @@ def count_classification(project, voter, *, retired):
             pipe.zadd(active, {voter: time.time()})
             pipe.expire(active, ACTIVE_S)
             pipe.execute()
-    except RedisError as error:
+    except REDIS_FAILURES as error:
         logger.warning("a classification was not counted live: Redis is unreachable (%s)", error)
+
+
+def forget(project):
+    """The project's galaxies changed in bulk (an owner's new rules): count again at the next read."""
+    try:
+        shared_redis().delete(*[_key(project, name) for name in COUNTS])
+    except REDIS_FAILURES as error:
+        logger.warning("the project's counters were not refreshed: Redis is unreachable (%s)", error)
 
 
 def count_subjects(project, added):
     """``added`` galaxies joined the project's set."""
     try:
         shared_redis().eval(_ADD_IF_KEPT, 1, _key(project, "subjects"), added)
-    except RedisError as error:
+    except REDIS_FAILURES as error:
         logger.warning("the project's galaxy count was not kept: Redis is unreachable (%s)", error)

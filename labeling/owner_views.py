@@ -47,8 +47,9 @@ def project_admin(request, tenant_slug, project_id):
         if action == "settings":
             settings_form = ProjectSettingsForm(request.POST, instance=project)
             if settings_form.is_valid():
-                settings_form.save()
-                messages.success(request, "Settings saved.")
+                with transaction.atomic():
+                    services.apply_rules(settings_form.save())
+                messages.success(request, "Settings saved; every galaxy's place in the queue follows them.")
                 return redirect("project_admin", tenant_slug, project.pk)
         elif action == "workflow":
             workflow_form = WorkflowForm(request.POST)

@@ -2,14 +2,17 @@
 galaxy for a volunteer, and counting their classifications once each."""
 
 import functools
+import json
 import math
 import random
 import secrets
 import time
 
 import numpy as np
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+import psycopg
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, FloatField, OuterRef, Value
+from django.db.models.functions import Cast, Coalesce, Greatest
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -29,7 +32,8 @@ from .models import Classification, Project, Subject, VolunteerSkill, Workflow
 from .workflows import AnswersInvalid, check_answers, check_tree, decals_tree
 
 PROJECT_READ_EVERY_S = 5
-QUEUE_SPREAD = 20  # the next galaxy is drawn from this many at the head of the queue
+STORE_BATCH = 5000
+QUEUE_SPREAD = 60  # the next galaxy is drawn from this many at the head of the queue
 UNJUDGED_DOUBT = 0.5  # a galaxy no model has judged yet ranks as half-sure
 
 
@@ -182,10 +186,35 @@ def _normalised_entropy(probabilities):
 
 
 def priority(project, subject):
-    """Higher is served sooner: the share of votes still needed, mixed with the model's doubt."""
+    """Higher is served sooner: the share of votes still needed, mixed with the model's doubt
+    (``_priority_in_sql`` is the same, for every galaxy of a project at once)."""
     needed = max(0.0, 1 - subject.classification_count / project.retirement_limit)
     doubt = UNJUDGED_DOUBT if subject.uncertainty is None else subject.uncertainty
     return (1 - project.uncertainty_weight) * needed + project.uncertainty_weight * doubt
+
+
+def _priority_in_sql(project):
+    needed = Greatest(Value(0.0), Value(1.0) - Cast("classification_count", FloatField()) / project.retirement_limit)
+    doubt = Coalesce("uncertainty", Value(UNJUDGED_DOUBT))
+    return (1 - project.uncertainty_weight) * needed + project.uncertainty_weight * doubt
+
+
+def apply_rules(project):
+    """After an owner changed the retirement limit or the weight of the model's doubt: galaxies
+    over a lowered limit retire, those retired by a limit now raised take votes again, and every
+    galaxy's place in the queue is worked out anew (retirement by consensus is checked at each
+    vote, from the tally it needs)."""
+    subjects = Subject.objects.filter(project=project, gold_answers__isnull=True)
+    limit = project.retirement_limit
+    with transaction.atomic():
+        subjects.filter(retired_at__isnull=True, classification_count__gte=limit).update(
+            retired_at=timezone.now(), retirement=Subject.Retirement.LIMIT
+        )
+        subjects.filter(retirement=Subject.Retirement.LIMIT, classification_count__lt=limit).update(
+            retired_at=None, retirement=""
+        )
+        Subject.objects.filter(project=project).update(priority=_priority_in_sql(project))
+        transaction.on_commit(functools.partial(counters.forget, project))
 
 
 def voter_for(user, session):
@@ -358,7 +387,7 @@ def aggregate(project):
         answered += per_voter
         on_gold += np.bincount(votes.voters, weights=np.isin(votes.subjects, list(gold)), minlength=len(voter_index))
     with transaction.atomic():
-        _store_consensus(subjects, answer_index, results, counts)
+        _store_consensus(project, subjects, answer_index, results, counts)
         VolunteerSkill.objects.filter(project=project).delete()
         VolunteerSkill.objects.bulk_create(
             [VolunteerSkill(tenant_id=project.tenant_id, project=project, voter=voter,
@@ -367,14 +396,30 @@ def aggregate(project):
     return results
 
 
-def _store_consensus(subjects, answer_index, results, counts):
-    now, updated = timezone.now(), []
+def _store_consensus(project, subjects, answer_index, results, counts):
+    """Each voted galaxy's counts and consensus, written STORE_BATCH rows a statement (an UPDATE
+    joined to the rows sent as arrays: Django's bulk_update builds a CASE per row and field,
+    which cost a million-vote project most of its aggregation)."""
+    names = {question: list(answers) for question, answers in answer_index.items()}
+    voted = {question: counts[question].sum(axis=1) > 0 for question in results}
+    rows = []
     for row, (pk, _) in enumerate(subjects):
         votes, consensus = {}, {}
         for question, result in results.items():
-            if counts[question][row].sum():
-                names = list(answer_index[question])
-                votes[question] = {a: int(n) for a, n in zip(names, counts[question][row]) if n}
-                consensus[question] = {a: round(float(p), 4) for a, p in zip(names, result.posteriors[row])}
-        updated.append(Subject(pk=pk, vote_counts=votes, consensus=consensus, aggregated_at=now))
-    Subject.objects.bulk_update(updated, ["vote_counts", "consensus", "aggregated_at"], batch_size=2000)
+            if voted[question][row]:
+                votes[question] = {a: int(n) for a, n in zip(names[question], counts[question][row]) if n}
+                consensus[question] = dict(zip(names[question], np.round(result.posteriors[row], 4).tolist()))
+        if votes:
+            rows.append((pk, json.dumps(votes), json.dumps(consensus)))
+    now = timezone.now()
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:  # bound by the server: Django's quotes each array here
+        for start in range(0, len(rows), STORE_BATCH):
+            ids, votes, consensus = zip(*rows[start : start + STORE_BATCH])
+            cursor.execute(
+                f"UPDATE {Subject._meta.db_table} AS subject SET vote_counts = given.votes::jsonb, "
+                "consensus = given.consensus::jsonb, aggregated_at = %s "
+                "FROM unnest(%b::bigint[], %b::text[], %b::text[]) AS given(id, votes, consensus) "
+                "WHERE subject.id = given.id AND subject.project_id = %s",
+                [now, list(ids), list(votes), list(consensus), project.pk],
+            )

@@ -73,15 +73,25 @@ def next_subjects(request, tenant_slug, project_slug):
     already holds (``exclude``: ids, comma-separated)."""
     project = _project(request, tenant_slug, project_slug)
     try:
-        count = min(max(int(request.GET.get("count", 1)), 1), 5)
-        exclude = [int(part) for part in request.GET.get("exclude", "").split(",") if part.strip()][:20]
+        count, exclude = _wanted(request, "count", default=1)
     except ValueError:
         return _problem(400, "count and exclude are whole numbers (exclude: ids separated by commas)")
     voter = services.voter_for(request.user, request.session)
-    subjects = services.next_subjects(project, voter, count=count, exclude=exclude)
-    base = reverse("labeling:classify", args=[tenant_slug, project.slug])
-    return JsonResponse({"subjects": [{"id": subject.pk, "image": f"{base}subjects/{subject.pk}/image.png"}
-                                      for subject in subjects]})  # fmt: skip
+    return JsonResponse({"subjects": _served(project, voter, count, exclude)})
+
+
+def _wanted(request, name, default):
+    """(how many galaxies the page asks for in ``name``, at most 5; the ids it already holds)."""
+    count = min(max(int(request.GET.get(name, default)), 0), 5)
+    return count, [int(part) for part in request.GET.get("exclude", "").split(",") if part.strip()][:20]
+
+
+def _served(project, voter, count, exclude):
+    if not count:
+        return []
+    base = reverse("labeling:classify", args=[project.tenant.slug, project.slug])
+    return [{"id": subject.pk, "image": f"{base}subjects/{subject.pk}/image.png"}
+            for subject in services.next_subjects(project, voter, count=count, exclude=exclude)]  # fmt: skip
 
 
 @require_GET
@@ -98,7 +108,9 @@ def subject_image(request, tenant_slug, project_slug, subject_id):
 @require_POST
 def submit(request, tenant_slug, project_slug):
     """Count one volunteer's answers about one galaxy: 201 counted, 200 already counted (a
-    double submit), 400 answers off the tree, 409 retired meanwhile, 429 too fast."""
+    double submit), 400 answers off the tree, 409 retired meanwhile, 429 too fast. With
+    ``?next=N&exclude=…`` the answer also brings the next N galaxies (as ``next_subjects``), so
+    a page classifying one galaxy after another makes one request a galaxy."""
     project = _project(request, tenant_slug, project_slug)
     voter = services.voter_for(request.user, request.session)
     try:
@@ -116,6 +128,10 @@ def submit(request, tenant_slug, project_slug):
     except (ValueError, TypeError, KeyError):
         return _problem(400, 'send JSON: {"subject": id, "workflow_version": n, "answers": [[question, answer], …]}')
     try:
+        wanted, exclude = _wanted(request, "next", default=0)
+    except ValueError:
+        return _problem(400, "next and exclude are whole numbers (exclude: ids separated by commas)")
+    try:
         classification, counted = services.classify(project, subject_id, voter=voter, user=request.user,
                                                     workflow_version=version, answers=answers)  # fmt: skip
     except services.SubjectRetired as retired:
@@ -127,7 +143,8 @@ def submit(request, tenant_slug, project_slug):
         services.announce_progress(project, counts)
     return JsonResponse({"counted": counted, "classification": classification.pk,
                          "others": services.what_others_said(classification), "progress": counts,
-                         "mine": services.classified_by(project, voter)}, status=201 if counted else 200)  # fmt: skip
+                         "mine": services.classified_by(project, voter),
+                         "next": _served(project, voter, wanted, exclude)}, status=201 if counted else 200)  # fmt: skip
 
 
 def _problem(status, detail):

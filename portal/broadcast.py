@@ -15,7 +15,8 @@ import math
 import threading
 
 from channels.layers import get_channel_layer
-from redis import RedisError
+
+from .shared_redis import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class _Broadcaster:
         self.sent_at[group] = self.loop.time()
         try:
             await get_channel_layer().group_send(group, message)
-        except (RedisError, OSError) as error:  # the pages catch up with the next message
+        except (*REDIS_FAILURES, OSError) as error:  # the pages catch up with the next message
             logger.warning("not sent to %s: Redis is unreachable (%s)", group, error)
 
 

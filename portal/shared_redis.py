@@ -9,7 +9,17 @@ import functools
 import redis
 from django.conf import settings
 
+# What a call may raise when Redis is down or stalled: redis-py reports a read that timed out
+# during a connection's handshake as "ValueError: I/O operation on closed file" (it closes the
+# buffer it then reads from), not as the TimeoutError underneath.
+REDIS_FAILURES = (redis.RedisError, ValueError)
+REDIS_TIMEOUT_S = 2
+
 
 @functools.cache
 def shared_redis():
-    return redis.Redis.from_url(settings.REDIS_URL)
+    """The client; a stalled Redis (an append-only file waiting on a busy disk) holds a request
+    for at most ``REDIS_TIMEOUT_S`` before its caller falls back."""
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT_S,
+                                socket_connect_timeout=REDIS_TIMEOUT_S)  # fmt: skip
+

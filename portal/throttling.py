@@ -18,11 +18,10 @@ import math
 import time
 
 from django.conf import settings
-from redis import RedisError
 from rest_framework import throttling
 
 from .models import ApiKey
-from .shared_redis import shared_redis
+from .shared_redis import REDIS_FAILURES, shared_redis
 
 logger = logging.getLogger(__name__)
 PERIODS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hour": 3600}
@@ -70,7 +69,7 @@ def _count(key, seconds, amount):
             pipe.set(key, 0, ex=seconds + 1, nx=True)
             pipe.incrby(key, amount)
             return pipe.execute()[1]
-    except RedisError as error:
+    except REDIS_FAILURES as error:
         logger.warning("rate limits not counted: Redis is unreachable (%s)", error)
         return 0
 
@@ -81,7 +80,7 @@ def check(scope, ident, rate):
     key, limit, _, retry_after = _window(scope, ident, rate)
     try:
         spent = int(shared_redis().get(key) or 0)
-    except RedisError as error:
+    except REDIS_FAILURES as error:
         logger.warning("rate limits not checked: Redis is unreachable (%s)", error)
         return
     if spent >= limit:

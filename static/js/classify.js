@@ -13,25 +13,28 @@
   let walked = [];       // [question, answer] pairs given so far
   let fetching = null;
 
+  const held = () => [current && current.id, ...queue.map((s) => s.id)].filter(Boolean).join(",");
+
+  function queueUp(subjects) {
+    for (const subject of subjects) {
+      if (subject.id === (current && current.id) || queue.some((s) => s.id === subject.id)) continue;
+      new Image().src = subject.image;  // warm the browser's cache
+      queue.push(subject);
+    }
+  }
+
   function refill() {
     if (fetching || queue.length >= 2) return fetching;
-    const exclude = [current && current.id, ...queue.map((s) => s.id)].filter(Boolean);
-    fetching = fetch(`${config.next_url}?count=${2 - queue.length}&exclude=${exclude.join(",")}`,
-                     {credentials: "same-origin"})
+    fetching = fetch(`${config.next_url}?count=${2 - queue.length}&exclude=${held()}`, {credentials: "same-origin"})
       .then((response) => response.ok ? response.json() : Promise.reject(response))
-      .then((data) => {
-        for (const subject of data.subjects) {
-          if (subject.id === (current && current.id) || queue.some((s) => s.id === subject.id)) continue;
-          new Image().src = subject.image;  // warm the browser's cache
-          queue.push(subject);
-        }
-      })
+      .then((data) => queueUp(data.subjects))
       .catch(() => showError("Could not reach the portal; trying again in a moment."))
       .finally(() => { fetching = null; });
     return fetching;
   }
 
-  async function nextSubject() {
+  // After a submit the queue is topped up by the submit's own answer (one request a galaxy).
+  async function nextSubject({refillAfter = true} = {}) {
     if (!queue.length) await refill();
     current = queue.shift() || null;
     walked = [];
@@ -46,7 +49,7 @@
     image.src = current.image;
     resetView();
     ask(tree.first);
-    refill();
+    if (refillAfter) refill();
   }
 
   function ask(key) {
@@ -84,18 +87,22 @@
     $("answers").replaceChildren();
     $("question").textContent = "Saved — next galaxy";
     hideError();
-    nextSubject();
-    const response = await fetch(config.submit_url, {
+    await nextSubject({refillAfter: false});
+    const wanted = Math.max(0, 2 - queue.length);
+    const response = await fetch(`${config.submit_url}?next=${wanted}&exclude=${held()}`, {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
       body: JSON.stringify({subject: subject.id, workflow_version: config.workflow.version, answers}),
     }).catch(() => null);
-    if (!response) return showError("Your last answers could not be sent: check your connection.");
+    if (!response) { refill(); return showError("Your last answers could not be sent: check your connection."); }
     const data = await response.json().catch(() => ({}));
     if (!response.ok) {
+      refill();
       const wait = response.headers.get("Retry-After");
       return showError(data.detail || `The portal answered ${response.status}.` + (wait ? ` Wait ${wait} s.` : ""));
     }
+    queueUp(data.next || []);
+    if (!current && queue.length) nextSubject();  // "all done" was premature: more came with the answer
     showCounts({...data.progress, mine: data.mine});
     showOthers(data.others);
   }

@@ -73,9 +73,17 @@ def test_an_anonymous_volunteer_classifies_a_public_project_through_the_page_end
     assert sent.status_code == 201 and sent.json()["counted"] is True
     assert sent.json()["mine"] == 1  # its counters are read after the commit, which a test's transaction never makes
     assert sent.json()["others"]["shares"] == {"disk": 1.0}
-    again = client.post(config["submit_url"], body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    again = client.post(f"{config['submit_url']}?next=2", body, content_type="application/json",
+                        HTTP_X_CSRFTOKEN=token)  # fmt: skip
     assert again.status_code == 200 and again.json()["counted"] is False, "a double submit counts once"
     assert again.json()["progress"]["classifications"] == 1 and again.json()["mine"] == 1
+    assert again.json()["next"] == [subjects[1]], "the answer brings the next galaxy, never one classified"
+    held = client.post(f"{config['submit_url']}?next=2&exclude={subjects[1]['id']}", body,
+                       content_type="application/json", HTTP_X_CSRFTOKEN=token)  # fmt: skip
+    assert held.json()["next"] == [], "nor one the page already holds"
+    wrong = client.post(f"{config['submit_url']}?next=many", body, content_type="application/json",
+                        HTTP_X_CSRFTOKEN=token)  # fmt: skip
+    assert wrong.status_code == 400 and "next and exclude are whole numbers" in wrong.json()["detail"]
     with tenant_context(project.tenant):  # each request ends with no tenant in scope
         assert Classification.objects.count() == 1 and Classification.objects.get().voter.startswith("anon:")
     (left,) = client.get(config["next_url"], {"count": 2}).json()["subjects"]

@@ -3,7 +3,7 @@
 import json
 
 from labeling.models import Project
-from labeling.services import create_project
+from labeling.services import add_subjects, classify, create_project, next_subjects
 from portal.tenancy import tenant_context
 from tests.labeling.conftest import signed_in
 from tests.labeling.test_workflows import SIMPLE
@@ -53,3 +53,40 @@ def test_a_volunteer_cannot_run_projects(galaxies):
     volunteer = signed_in(users["volunteer"])
     assert volunteer.get(f"/t/{tenant.slug}/projects/").status_code == 403
     assert volunteer.post(f"/t/{tenant.slug}/projects/{project.pk}/", {"action": "settings"}).status_code == 403
+
+
+def test_new_rules_retire_or_reopen_galaxies_by_the_limit_and_reorder_the_queue(galaxies):
+    tenant, users, make = galaxies
+    project = create_project(tenant, users["owner"], name="Shapes", slug="shapes", tree=SIMPLE, visibility="public",
+                             retirement_limit=3)  # fmt: skip
+    add_subjects(project, make(2))
+    busy, quiet = project.subjects.order_by("pk")
+    for number in range(2):
+        classify(project, busy.pk, voter=f"anon:{number}", user=None, workflow_version=1, answers=[["shape", "round"]])
+    owner = signed_in(users["owner"])
+    page = f"/t/{tenant.slug}/projects/{project.pk}/"
+    rules = {"action": "settings", "name": "Shapes", "visibility": "public", "consensus_fraction": 0.8,
+             "consensus_min_votes": 10, "gold_rate": 0.05, "uncertainty_weight": 0.0}  # fmt: skip
+    saved = owner.post(page, {**rules, "retirement_limit": 2}, follow=True)
+    assert "Settings saved" in saved.content.decode()
+    with tenant_context(tenant):
+        busy.refresh_from_db()
+        quiet.refresh_from_db()
+        assert busy.retirement == "limit" and busy.retired_at is not None, "two votes reach a limit of two"
+        assert quiet.priority == 1.0, "without the model's doubt, a galaxy with no votes needs them all"
+        assert [s.pk for s in next_subjects(project, "anon:new", count=2)] == [quiet.pk]
+    owner.post(page, {**rules, "retirement_limit": 4})
+    with tenant_context(tenant):
+        busy.refresh_from_db()
+        assert busy.retired_at is None and busy.retirement == "" and busy.priority == 0.5, "two of four votes: back"
+        assert {s.pk for s in next_subjects(project, "anon:new", count=2)} == {busy.pk, quiet.pk}
+
+
+def test_aggregate_now_queues_the_aggregation_for_a_worker(galaxies):
+    tenant, users, make = galaxies
+    project = create_project(tenant, users["owner"], name="Shapes", slug="shapes", tree=SIMPLE)
+    page = f"/t/{tenant.slug}/projects/{project.pk}/"
+    queued = signed_in(users["owner"]).post(page, {"action": "aggregate"}, follow=True)
+    assert "Aggregation queued" in queued.content.decode()
+    refused = signed_in(users["volunteer"]).post(page, {"action": "aggregate"})
+    assert refused.status_code == 403, "a volunteer runs no project"
