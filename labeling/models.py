@@ -6,6 +6,8 @@ own counters, so choosing the next galaxy for a volunteer and deciding when one 
 never counts votes (Panoptes and Caesar keep per-subject counts for the same reason).
 """
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -157,3 +159,33 @@ class VolunteerSkill(TenantOwned):
 
     def __str__(self):
         return f"{self.voter}: {self.skill:.2f}"
+
+
+def export_path(export, filename):
+    return f"labeling/{export.tenant_id}/{export.project_id}/votes-v{export.number}{Path(filename).suffix}"
+
+
+class VoteExport(TenantOwned):
+    """A project's votes as one aggregation left them, frozen in a file that a training run can
+    name: version N of the project's exports is never rewritten, so a model trained on it can
+    always say what it learnt from."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
+    number = models.PositiveIntegerField()
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="+",
+                                 help_text="The tree whose questions and answers are the columns.")  # fmt: skip
+    file = models.FileField(upload_to=export_path, max_length=300, help_text="CSV, one galaxy a row.")
+    sha256 = models.CharField(max_length=64)
+    galaxies = models.PositiveIntegerField()
+    classifications = models.PositiveIntegerField()
+    volunteers = models.PositiveIntegerField()
+    aggregated_at = models.DateTimeField(help_text="The aggregation whose counts it holds.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="vote_export_number_once")]
+        ordering = ["project", "-number"]
+
+    def __str__(self):
+        return f"{self.project} votes v{self.number}"

@@ -5,6 +5,7 @@ import json
 
 from django.contrib import messages
 from django.db import IntegrityError, transaction
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from observations.models import Target
@@ -12,9 +13,9 @@ from observations.sky import PositionError, parse_cone
 from portal.celery import send
 from portal.permissions import require
 
-from . import counters, services
+from . import counters, exports, services
 from .forms import ProjectForm, ProjectSettingsForm, SubjectSetForm, WorkflowForm
-from .models import Project
+from .models import Project, VoteExport
 
 
 def project_admin_list(request, tenant_slug):
@@ -62,6 +63,15 @@ def project_admin(request, tenant_slug, project_id):
             send("labeling.tasks.aggregate_project", request.tenant.pk, project.pk)
             messages.success(request, "Aggregation queued: consensus and skills are updated in a minute or so.")
             return redirect("project_admin", tenant_slug, project.pk)
+        elif action == "export":
+            try:
+                export = exports.export_votes(project, request.user)
+            except exports.ExportRefused as refused:
+                messages.error(request, str(refused))
+            else:
+                held = f"{export.galaxies:,} galaxies, {export.volunteers:,} volunteers"
+                messages.success(request, f"Votes exported as training set v{export.number}: {held}.")
+            return redirect("project_admin", tenant_slug, project.pk)
         elif action == "subjects":
             subjects_form = SubjectSetForm(request.POST)
             if subjects_form.is_valid() and _add_subjects(request, project, subjects_form):
@@ -69,8 +79,17 @@ def project_admin(request, tenant_slug, project_id):
     return render(request, "labeling/project_admin.html", {
         "project": project, "workflow": workflow, "versions": project.workflows.all(),
         "progress": counters.progress(project), "skills": project.skills.all()[:20],
+        "exports": project.exports.select_related("created_by", "workflow")[:20],
         "settings_form": settings_form, "workflow_form": workflow_form, "subjects_form": subjects_form,
     })  # fmt: skip
+
+
+def vote_export_file(request, tenant_slug, project_id, number):
+    """An export's CSV, as a download named after the project and the export's number."""
+    require(request, "projects.manage")
+    export = get_object_or_404(VoteExport, tenant=request.tenant, project_id=project_id, number=number)
+    return FileResponse(export.file.open("rb"), as_attachment=True, content_type="text/csv",
+                        filename=f"{export.project.slug}-votes-v{number}.csv")  # fmt: skip
 
 
 def _add_subjects(request, project, form):

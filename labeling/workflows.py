@@ -139,17 +139,23 @@ def check_answers(tree, answers):
     return walked
 
 
-def field_guide(tree):
-    """The tree as a volunteer reads it: its questions in the order they can come (breadth
-    first from the first), each answer with its key and the question it leads to; and the
-    most questions one galaxy can take (a tutorial says so)."""
+def question_order(tree):
+    """The tree's question keys in the order they can come: breadth first from the first (a
+    stored tree's questions come back in PostgreSQL's key order, not the author's)."""
     questions, order, waiting = tree["questions"], [], [tree["first"]]
     while waiting:
         key = waiting.pop(0)
-        if key in order:
-            continue
-        order.append(key)
-        waiting.extend(a["next"] for a in questions[key]["answers"] if a.get("next"))
+        if key not in order:
+            order.append(key)
+            waiting.extend(a["next"] for a in questions[key]["answers"] if a.get("next"))
+    return order
+
+
+def field_guide(tree):
+    """The tree as a volunteer reads it: its questions in the order they can come, each answer
+    with its key and the question it leads to; and the most questions one galaxy can take (a
+    tutorial says so)."""
+    questions, order = tree["questions"], question_order(tree)
     guide = [{"key": key, "text": questions[key]["text"], "help": questions[key].get("help", ""),
               "answers": [{"number": number, "label": answer["label"],
                            "leads_to": questions[answer["next"]]["text"] if answer.get("next") else ""}

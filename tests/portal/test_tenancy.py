@@ -13,6 +13,7 @@ from alerts.followup import request_follow_up
 from alerts.models import AlertClassification, AlertFilter, AlertStream, FilterMatch, WebhookDelivery
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
+from labeling.exports import export_votes
 from labeling.services import add_subjects, aggregate, classify, create_project
 from mlmodels.models import Embedding, Prediction
 from mlmodels.registry import create_model, save_version
@@ -101,6 +102,7 @@ def _rows_in_every_tenant_table(tenant, user):
         classify(project, project.subjects.first().pk, voter="anon:x", user=None, workflow_version=1,
                  answers=[["smooth-or-featured", "artifact"]])  # fmt: skip
         aggregate(project)  # the volunteers' skills
+        export_votes(project, user)  # a training set of their votes
 
 
 @pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)
