@@ -13,6 +13,7 @@ count, so none is added twice. While Redis is down they are counted in the datab
 is not exact: a classification committed during that one recount and counted in neither
 (one in a million votes, after a Redis restart, on a counter shown to people).
 """
+# The same for a volunteer's own count, a field of one hash per project.
 
 import logging
 import time
@@ -32,6 +33,11 @@ _ADD_IF_KEPT = """
 if redis.call('exists', KEYS[1]) == 0 then return 0 end
 for i, key in ipairs(KEYS) do redis.call('incrby', key, ARGV[i]) end
 return 1
+"""
+# The same for a volunteer's own count, a field of one hash per project.
+_ADD_TO_FIELD_IF_KEPT = """
+if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then return redis.call('hincrby', KEYS[1], ARGV[1], 1) end
+return 0
 """
 ACTIVE_S = 600  # a volunteer counts as active for ten minutes after a classification
 COUNTS = ("classifications", "retired", "subjects")
@@ -99,12 +105,33 @@ def _count_in_database(project):
     return counts, last_seen
 
 
+def classified_by(project, voter):
+    """How many classifications ``voter`` has made in the project (their own counter)."""
+    mine = _key(project, "mine")
+    try:
+        kept = shared_redis().hget(mine, voter)
+        if kept is not None:
+            return int(kept)
+        count = _mine_in_database(project, voter)
+        shared_redis().hsetnx(mine, voter, count)
+        return count
+    except REDIS_FAILURES as error:
+        logger.warning("a volunteer's count came from the database: Redis is unreachable (%s)", error)
+        return _mine_in_database(project, voter)
+
+
+def _mine_in_database(project, voter):
+    with tenant_context(project.tenant):
+        return Classification.objects.filter(project=project, voter=voter).count()
+
+
 def count_classification(project, voter, *, retired):
     """A classification by ``voter`` was committed (and retired its galaxy if ``retired``)."""
     active = _key(project, "active")
     try:
         with shared_redis().pipeline(transaction=False) as pipe:
             pipe.eval(_ADD_IF_KEPT, 2, _key(project, "classifications"), _key(project, "retired"), 1, int(retired))
+            pipe.eval(_ADD_TO_FIELD_IF_KEPT, 1, _key(project, "mine"), voter)
             pipe.zadd(active, {voter: time.time()})
             pipe.expire(active, ACTIVE_S)
             pipe.execute()

@@ -326,15 +326,11 @@ def announce_progress(project, counts=None):
     send_latest(progress_group(project), {"type": "project.progress", "counts": counts or counters.progress(project)})
 
 
-def classified_by(project, voter):
-    return Classification.objects.filter(project=project, voter=voter).count()
-
-
 def history(project, voter, *, recent=10):
     """A volunteer's own count in the project and their latest classifications."""
     latest = (Classification.objects.filter(project=project, voter=voter).order_by("-created_at")
               .values("subject_id", "answers", "created_at")[:recent])  # fmt: skip
-    return {"count": classified_by(project, voter), "recent": list(latest)}
+    return {"count": counters.classified_by(project, voter), "recent": list(latest)}
 
 
 def what_others_said(classification):
@@ -349,8 +345,7 @@ def what_others_said(classification):
         "question": tree["questions"][tree["first"]]["text"],
         "votes": total,
         "shares": {answer: count / total for answer, count in sorted(tally.items(), key=lambda kv: -kv[1])},
-        "model": None if prediction is None else {"name": prediction["version__model__name"],
-                                                  "label": prediction["label"],
+        "model": None if prediction is None else {"name": prediction["model"], "label": prediction["label"],
                                                   "confidence": prediction["confidence"]},
     }  # fmt: skip
 

@@ -143,7 +143,7 @@ def submit(request, tenant_slug, project_slug):
         services.announce_progress(project, counts)
     return JsonResponse({"counted": counted, "classification": classification.pk,
                          "others": services.what_others_said(classification), "progress": counts,
-                         "mine": services.classified_by(project, voter),
+                         "mine": counters.classified_by(project, voter),
                          "next": _served(project, voter, wanted, exclude)}, status=201 if counted else 200)  # fmt: skip
 
 

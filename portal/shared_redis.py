@@ -19,7 +19,9 @@ REDIS_TIMEOUT_S = 2
 @functools.cache
 def shared_redis():
     """The client; a stalled Redis (an append-only file waiting on a busy disk) holds a request
-    for at most ``REDIS_TIMEOUT_S`` before its caller falls back."""
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT_S,
+    for at most ``REDIS_TIMEOUT_S`` before its caller falls back. RESP2: with redis-py 8's RESP3
+    default, fifty request threads opening connections at once sometimes found a connection's
+    reader gone mid-handshake (``'NoneType' object has no attribute 'readline'``)."""
+    return redis.Redis.from_url(settings.REDIS_URL, protocol=2, socket_timeout=REDIS_TIMEOUT_S,
                                 socket_connect_timeout=REDIS_TIMEOUT_S)  # fmt: skip
 

@@ -15,6 +15,7 @@ from labeling.services import (
     next_subjects,
     publish_workflow,
     voter_for,
+    what_others_said,
 )
 from labeling.workflows import AnswersInvalid
 from mlmodels.models import MLModel, ModelVersion, Prediction
@@ -194,3 +195,25 @@ def test_a_subject_set_is_built_by_target_cone_tag_or_the_models_doubt(galaxies)
         Prediction.objects.create(tenant=tenant, version=version, image=image, label="smooth",
                                   probabilities={"smooth": p, "spiral": 1 - p})  # fmt: skip
     assert [image.target.name for image in images_to_classify(tenant, least_sure=2)] == ["G3", "G1"]
+
+
+def test_after_a_galaxy_the_volunteer_sees_what_the_others_and_the_production_model_said(galaxies):
+    tenant, users, make = galaxies
+    image, unjudged = make(2)
+    model = create_model(tenant, users["owner"], name="morph", task=MLModel.Task.MORPHOLOGY, architecture="resnet18",
+                         class_names=["smooth", "spiral"])  # fmt: skip
+    version = save_version(model, users["owner"], weights={})
+    ModelVersion.objects.filter(pk=version.pk).update(stage=ModelVersion.Stage.PRODUCTION)
+    Prediction.objects.create(tenant=tenant, version=version, image=image, label="spiral", confidence=0.8,
+                              probabilities={"smooth": 0.2, "spiral": 0.8})  # fmt: skip
+    project = simple_project(tenant, users["owner"])
+    add_subjects(project, [image, unjudged])
+    judged, other = (project.subjects.get(image=image), project.subjects.get(image=unjudged))
+    classify(project, judged.pk, voter="anon:a", user=None, workflow_version=1, answers=ROUND)
+    mine, _ = classify(project, judged.pk, voter="anon:b", user=None, workflow_version=1, answers=SPIRAL)
+    said = what_others_said(mine)
+    assert said["question"] == "What shape is it?" and said["votes"] == 2
+    assert said["shares"] == {"round": 0.5, "disk": 0.5}
+    assert said["model"] == {"name": "morph", "label": "spiral", "confidence": 0.8}
+    lone, _ = classify(project, other.pk, voter="anon:b", user=None, workflow_version=1, answers=ROUND)
+    assert what_others_said(lone)["model"] is None, "no model has judged that galaxy"

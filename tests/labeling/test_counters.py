@@ -31,6 +31,13 @@ def test_the_counters_follow_each_committed_classification_and_survive_redis_los
         classify(project, second.pk, voter=voter_for(users["volunteer"], {}), user=users["volunteer"],
                  workflow_version=1, answers=ROUND)  # fmt: skip
     assert progress(project) == {"classifications": 4, "retired": 2, "subjects": 3, "volunteers_active": 4}
+    volunteer = voter_for(users["volunteer"], {})
+    assert counters.classified_by(project, volunteer) == 1 == counters.classified_by(project, "anon:volunteer-0")
+    with django_capture_on_commit_callbacks(execute=True):
+        classify(project, project.subjects.order_by("pk")[2].pk, voter=volunteer, user=users["volunteer"],
+                 workflow_version=1, answers=ROUND)  # fmt: skip
+    shared_redis().delete(counters._key(project, "classifications"))
+    assert counters.classified_by(project, volunteer) == 2, "their own count is kept beside the project's"
 
 
 def test_with_redis_unreachable_a_classification_still_counts_and_the_counters_come_from_the_database(
