@@ -24,4 +24,3 @@ def shared_redis():
     reader gone mid-handshake (``'NoneType' object has no attribute 'readline'``)."""
     return redis.Redis.from_url(settings.REDIS_URL, protocol=2, socket_timeout=REDIS_TIMEOUT_S,
                                 socket_connect_timeout=REDIS_TIMEOUT_S)  # fmt: skip
-
