@@ -13,7 +13,6 @@ count, so none is added twice. While Redis is down they are counted in the datab
 is not exact: a classification committed during that one recount and counted in neither
 (one in a million votes, after a Redis restart, on a counter shown to people).
 """
-# The same for a volunteer's own count, a field of one hash per project.
 
 import logging
 import time

@@ -6,7 +6,6 @@ import json
 import math
 import random
 import secrets
-import time
 
 import numpy as np
 import psycopg
@@ -23,6 +22,7 @@ from observations.models import TargetImage
 from observations.services import cone_search
 from portal import tenancy
 from portal.broadcast import send_latest
+from portal.caching import kept_for
 from portal.models import Tenant
 from portal.permissions import may, role_of
 
@@ -55,29 +55,21 @@ def project_open_to(user, tenant_slug, project_slug):
     return project if may_classify(project, role) else None
 
 
-_projects_at = {}  # (tenant slug, project slug) -> (project, when it was read)
-
-
+@kept_for(PROJECT_READ_EVERY_S)
 def _project_at(tenant_slug, project_slug):
     """Every request of every volunteer names its project: it is read once every
     ``PROJECT_READ_EVERY_S`` per process (and again in this one when it is saved), so an owner's
     change of visibility or retirement rules reaches every web process within seconds."""
-    cached = _projects_at.get((tenant_slug, project_slug))
-    if cached is not None and time.monotonic() - cached[1] < PROJECT_READ_EVERY_S:
-        return cached[0]
     tenant = Tenant.objects.filter(slug=tenant_slug).first()
     if tenant is None:
         return None
     with tenancy.tenant_context(tenant):
-        project = Project.objects.filter(tenant=tenant, slug__iexact=project_slug).select_related("tenant").first()
-    if project is not None:
-        _projects_at[tenant_slug, project_slug] = (project, time.monotonic())
-    return project
+        return Project.objects.filter(tenant=tenant, slug__iexact=project_slug).select_related("tenant").first()
 
 
 @receiver(post_save, sender=Project)
 def _forget_project(sender, instance, **kwargs):
-    _projects_at.clear()
+    _project_at.forget()
 
 
 def may_classify(project, role):
@@ -255,12 +247,13 @@ def classify(project, subject_id, *, voter, user, workflow_version, answers):
     try:
         with transaction.atomic():
             # The galaxy's row is locked first: two submits of the same galaxy then count in turn.
-            subject = next(iter(Subject.objects.select_for_update().filter(project=project, pk=subject_id)
-                                .defer("vote_counts", "consensus")), None)  # fmt: skip
+            subject = (Subject.objects.select_for_update().filter(project=project, pk=subject_id)
+                       .defer("vote_counts", "consensus").first())  # fmt: skip
             if subject is None:
                 raise ClassificationRefused(f"galaxy {subject_id!r} is not a subject of {project.name}")
-            if Classification.objects.filter(subject=subject, voter=voter).exists():
-                return Classification.objects.get(subject=subject, voter=voter), False
+            existing = Classification.objects.filter(subject=subject, voter=voter).first()
+            if existing is not None:
+                return existing, False
             if subject.retired_at is not None:
                 raise SubjectRetired("this galaxy was retired before your answers arrived (it has all the votes "
                                      "it needs); thank you — on to the next one")  # fmt: skip

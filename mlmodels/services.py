@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Case, When
 
 from portal import audit
+from portal.caching import kept_for
 from portal.celery import send
 from portal.models import Action, Tenant, Where
 from portal.progress import finish_job, queue_job, report_progress, start_job
@@ -142,9 +143,9 @@ def production_prediction(tenant, task, image_id):
     serving = _serving(tenant, task)
     if not serving:
         return None
-    said = {version_id: (label, confidence) for version_id, label, confidence in Prediction.objects.filter(
-        image_id=image_id, refusal="", version_id__in=[version_id for version_id, _ in serving]
-    ).values_list("version_id", "label", "confidence")}  # fmt: skip
+    answers = Prediction.objects.filter(image_id=image_id, refusal="", version_id__in=[pk for pk, _ in serving])
+    said = {version_id: (label, confidence)
+            for version_id, label, confidence in answers.values_list("version_id", "label", "confidence")}  # fmt: skip
     for version_id, model_name in serving:
         if version_id in said:
             label, confidence = said[version_id]
@@ -152,16 +153,10 @@ def production_prediction(tenant, task, image_id):
     return None
 
 
-_serving_read = {}  # (tenant id, task) -> ([(version id, model name)] in production_versions' order, when read)
-
-
+@kept_for(SERVING_READ_EVERY_S)
 def _serving(tenant, task):
-    kept = _serving_read.get((tenant.pk, task))
-    if kept is not None and time.monotonic() - kept[1] < SERVING_READ_EVERY_S:
-        return kept[0]
-    serving = list(production_versions(tenant, task).values_list("pk", "model__name"))
-    _serving_read[tenant.pk, task] = (serving, time.monotonic())
-    return serving
+    """[(version id, model name)] in ``production_versions``' order."""
+    return list(production_versions(tenant, task).values_list("pk", "model__name"))
 
 
 def classify_when_committed(tenant, task, ids, versions=None):
