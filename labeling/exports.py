@@ -17,11 +17,19 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import Max
 
+from mlmodels import registry
+from mlmodels.models import MLModel
+from mlmodels.services import queue_training, training_refusal
+from mlmodels.training_sets import source_for
+
 from .models import Classification, Project, VoteExport
 from .services import current_workflow
 from .workflows import question_order
 
 CHUNK_BYTES = 2**20
+# At most this many galaxies of an export go into one training: 64² g/r/z cubes take 48 KiB
+# each in memory, so this bounds a gpu-batch worker's set to about a GiB.
+MAX_TRAINING_GALAXIES = 20_000
 
 
 class ExportRefused(ValueError):
@@ -29,11 +37,14 @@ class ExportRefused(ValueError):
 
 
 def answer_columns(tree):
-    """The tree's answers as ``question_answer`` columns, in the order they can be asked, and
-    then each question's total (``question_total-votes``)."""
-    return [f"{key}_{answer}" for key, answers in _answers(tree) for answer in answers] + [
-        f"{key}_total-votes" for key in question_order(tree)
-    ]
+    """The count columns: ``vote_columns`` and then each question's total (``question_total-votes``)."""
+    return vote_columns(tree) + [f"{key}_total-votes" for key in question_order(tree)]
+
+
+def vote_columns(tree):
+    """The tree's answers as ``question_answer`` columns, in the order they can be asked: the
+    outputs of a model that learns from the export."""
+    return [f"{key}_{answer}" for key, answers in _answers(tree) for answer in answers]
 
 
 def _answers(tree):
@@ -97,3 +108,31 @@ def _sha256(spool):
         digest.update(chunk)
     spool.seek(0)
     return digest.hexdigest()
+
+
+def vote_model_name(project):
+    return f"{project.slug}-votes"
+
+
+def train_on_export(export, user, *, epochs, examples):
+    """Queue the next version of the project's vote-fraction model (``<project>-votes``,
+    registered the first time with the export's answers as its outputs), learning from
+    ``export``; returns the training job. ExportRefused when the model cannot learn from it
+    (a name taken by another kind of model, a tree whose answers changed)."""
+    project = export.project
+    model = MLModel.objects.filter(tenant_id=export.tenant_id, name=vote_model_name(project)).first()
+    if model is None:
+        source = source_for(MLModel.Task.VOTE_FRACTIONS)
+        model = registry.create_model(
+            project.tenant, user, name=vote_model_name(project), task=MLModel.Task.VOTE_FRACTIONS,
+            architecture=source.architecture, class_names=vote_columns(export.workflow.tree),
+            input_spec=dict(source.input_spec),
+            description=f"Predicts the share of {project.name}'s volunteers who give each answer of its tree.",
+        )  # fmt: skip
+    if model.task != MLModel.Task.VOTE_FRACTIONS:
+        raise ExportRefused(f"the model {model.name} exists and is a {model.get_task_display().lower()} model; "
+                            "rename it to train a vote model for this project")  # fmt: skip
+    refusal = training_refusal(model, export.pk)
+    if refusal:
+        raise ExportRefused(f"{refusal} (the tree changed since {model.name} was registered: register a new model)")
+    return queue_training(model, user, examples=examples, epochs=epochs, dataset=export.pk)

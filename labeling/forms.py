@@ -64,3 +64,10 @@ def parse_tree(text):
         raise forms.ValidationError(f"not JSON: {error}") from None
     except WorkflowInvalid as error:
         raise forms.ValidationError(str(error)) from None
+
+
+class ExportTrainingForm(forms.Form):
+    """Which export the project's vote model learns from next, for how many epochs at most."""
+
+    number = forms.IntegerField(min_value=1, label="export")
+    epochs = forms.IntegerField(min_value=1, max_value=200, initial=15, help_text="at most; training stops early")

@@ -11,10 +11,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from observations.models import Target
 from observations.sky import PositionError, parse_cone
 from portal.celery import send
-from portal.permissions import require
+from portal.permissions import may, require
 
 from . import counters, exports, services
-from .forms import ProjectForm, ProjectSettingsForm, SubjectSetForm, WorkflowForm
+from .forms import ExportTrainingForm, ProjectForm, ProjectSettingsForm, SubjectSetForm, WorkflowForm
 from .models import Project, VoteExport
 
 
@@ -72,6 +72,22 @@ def project_admin(request, tenant_slug, project_id):
                 held = f"{export.galaxies:,} galaxies, {export.volunteers:,} volunteers"
                 messages.success(request, f"Votes exported as training set v{export.number}: {held}.")
             return redirect("project_admin", tenant_slug, project.pk)
+        elif action == "train":
+            require(request, "models.manage")
+            training = ExportTrainingForm(request.POST)
+            if not training.is_valid():
+                messages.error(request, "; ".join(f"{field}: {' '.join(errors)}"
+                                                  for field, errors in training.errors.items()))  # fmt: skip
+                return redirect("project_admin", tenant_slug, project.pk)
+            export = get_object_or_404(VoteExport, tenant=request.tenant, project=project,
+                                       number=training.cleaned_data["number"])  # fmt: skip
+            try:
+                job = exports.train_on_export(export, request.user, epochs=training.cleaned_data["epochs"],
+                                              examples=exports.MAX_TRAINING_GALAXIES)  # fmt: skip
+            except exports.ExportRefused as refused:
+                messages.error(request, str(refused))
+                return redirect("project_admin", tenant_slug, project.pk)
+            return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
         elif action == "subjects":
             subjects_form = SubjectSetForm(request.POST)
             if subjects_form.is_valid() and _add_subjects(request, project, subjects_form):
@@ -80,6 +96,7 @@ def project_admin(request, tenant_slug, project_id):
         "project": project, "workflow": workflow, "versions": project.workflows.all(),
         "progress": counters.progress(project), "skills": project.skills.all()[:20],
         "exports": project.exports.select_related("created_by", "workflow")[:20],
+        "may_train": may(request.tenant_role, "models.manage"),
         "settings_form": settings_form, "workflow_form": workflow_form, "subjects_form": subjects_form,
     })  # fmt: skip
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from mlmodels.models import MLModel, Prediction
 from mlmodels.services import production_prediction, production_versions
+from mlmodels.signals import predictions_stored
 from observations.models import TargetImage
 from observations.services import cone_search
 from portal import tenancy
@@ -152,22 +153,57 @@ def images_to_classify(tenant, *, targets=None, cone=None, tag=None, least_sure=
 
 
 def model_doubt(tenant, image_ids):
-    """{image id: 0..1} how unsure the production morphology models are about each image: the
-    entropy of their class probabilities (as a share of the most it can be), raised where the
-    versions disagree on the label. Images no model has judged are left out."""
-    versions = [version.pk for version in production_versions(tenant, MLModel.Task.MORPHOLOGY)]
+    """{image id: 0..1} how unsure the production models are about each image: per task, the
+    entropy of their class probabilities (as a share of the most it can be; for a vote model,
+    of its fractions for the first question, which every volunteer answers), raised where
+    that task's versions disagree on the label; the most unsure task counts. Images no model
+    has judged are left out."""
+    versions = {
+        version.pk: version.model.task for task in DOUBTED_TASKS for version in production_versions(tenant, task)
+    }
     judged = {}
-    for image_id, probabilities, label in Prediction.objects.filter(
+    for image_id, version_id, probabilities, label in Prediction.objects.filter(
         version_id__in=versions, image_id__in=image_ids, refusal=""
-    ).values_list("image_id", "probabilities", "label"):
-        judged.setdefault(image_id, []).append((probabilities, label))
+    ).values_list("image_id", "version_id", "probabilities", "label"):
+        if versions[version_id] == MLModel.Task.VOTE_FRACTIONS:
+            question = label.partition("_")[0]
+            probabilities = {key: p for key, p in probabilities.items() if key.partition("_")[0] == question}
+        judged.setdefault(image_id, {}).setdefault(versions[version_id], []).append((probabilities, label))
     doubt = {}
-    for image_id, answers in judged.items():
-        entropy = sum(_normalised_entropy(probabilities) for probabilities, _ in answers) / len(answers)
-        labels = [label for _, label in answers]
-        disagreement = 1 - max(labels.count(label) for label in labels) / len(labels)
-        doubt[image_id] = max(entropy, disagreement)
+    for image_id, tasks in judged.items():
+        doubt[image_id] = max(_doubt(answers) for answers in tasks.values())
     return doubt
+
+
+DOUBTED_TASKS = (MLModel.Task.MORPHOLOGY, MLModel.Task.VOTE_FRACTIONS)
+
+
+def _doubt(answers):
+    entropy = sum(_normalised_entropy(probabilities) for probabilities, _ in answers) / len(answers)
+    labels = [label for _, label in answers]
+    disagreement = 1 - max(labels.count(label) for label in labels) / len(labels)
+    return max(entropy, disagreement)
+
+
+@receiver(predictions_stored, dispatch_uid="labeling.refresh_doubt")
+def _refresh_doubt(sender, *, version, field, ids, **kwargs):
+    tenant = tenancy.current_tenant()  # a task runs for one tenant: row-level security shows it only its galaxies
+    if field == "image" and tenant is not None and version.model.task in DOUBTED_TASKS:
+        refresh_doubt(tenant, ids)
+
+
+def refresh_doubt(tenant, image_ids):
+    """The model's doubt, and so the queue place, of the galaxies of ``image_ids`` still taking
+    votes in the tenant's projects, after a version in production judged them."""
+    subjects = list(Subject.objects.filter(tenant=tenant, image_id__in=image_ids, retired_at__isnull=True)
+                    .select_related("project"))  # fmt: skip
+    if not subjects:
+        return
+    doubt = model_doubt(tenant, image_ids)
+    for subject in subjects:
+        subject.uncertainty = doubt.get(subject.image_id)
+        subject.priority = priority(subject.project, subject)
+    Subject.objects.bulk_update(subjects, ["uncertainty", "priority"], batch_size=2000)
 
 
 def _normalised_entropy(probabilities):

@@ -7,7 +7,7 @@ import hashlib
 from observations.images import add_target_images
 from observations.models import Target, TargetImage
 from portal.models import Job, Site
-from portal.progress import job_subject, queue_job, start_job
+from portal.progress import job_subject
 
 from . import services
 from .models import MLModel, Visibility
@@ -43,24 +43,7 @@ def load_demo_models(tenant, user):
         training = Job.objects.filter(tenant=tenant, kind="training", subject=job_subject(model))
         if model.versions.exists() or training.exclude(status=Job.Status.FAILED).exists():
             continue
-        job = start_job(
-            tenant=tenant,
-            user=user,
-            kind="training",
-            total=epochs,
-            subject=model,
-            title=services.training_title(model, examples),
-        )
-        queue_job(
-            job,
-            "mlmodels.tasks.train_model",
-            tenant.pk,
-            job.pk,
-            model.pk,
-            examples=examples,
-            epochs=epochs,
-            promote=True,
-        )
+        job = services.queue_training(model, user, examples=examples, epochs=epochs, promote=True)
         jobs.append(job)
     return jobs
 

@@ -2,10 +2,22 @@ from django import forms
 
 
 class TrainingForm(forms.Form):
+    """How a new version is trained: on how many examples, for how many epochs, and — for a
+    task whose examples are stored sets (volunteers' vote exports) — on which set."""
+
+    dataset = forms.TypedChoiceField(coerce=int, label="Learn from")
     examples = forms.IntegerField(
         min_value=120, max_value=100_000, initial=3000, help_text="split 70/15/15: training, validation, test"
     )
     epochs = forms.IntegerField(min_value=1, max_value=200, initial=15, help_text="at most; training stops early")
+
+    def __init__(self, data=None, *, source, tenant):
+        super().__init__(data)
+        if source is not None and source.stored:
+            self.fields["dataset"].choices = list(source.datasets(tenant))
+            self.fields["examples"].help_text = "at most this many of the set's galaxies, split 70/15/15"
+        else:
+            del self.fields["dataset"]
 
 
 class SimilarityForm(forms.Form):

@@ -40,6 +40,9 @@ DECALS_TREE = (
              (("smooth-or-featured", "smooth"), ("smooth-or-featured", "featured-or-disk"))),
 )  # fmt: skip
 QUESTIONS = {question.key: question for question in DECALS_TREE}
+# A version's config.json says ``"outputs": "vote_fractions"`` when its outputs are Dirichlet
+# concentrations, one per answer (mlmodels.vote_fractions), rather than class logits.
+OUTPUTS_KEY, VOTE_FRACTIONS = "outputs", "vote_fractions"
 ANSWER_COUNT = sum(len(question.answers) for question in DECALS_TREE)
 
 
@@ -66,3 +69,18 @@ def vote_fractions(counts):
         if total:
             fractions[key] = {answer: count / total for answer, count in answers.items()}
     return fractions
+
+
+def question_groups(columns):
+    """``question_answer`` columns (a vote model's outputs, an export's counts) as (question,
+    [indices of its answers]) in the order they first appear. Keys never hold ``_`` (workflow
+    keys are letters, digits and dashes), so the first one splits question from answer."""
+    groups = {}
+    for index, column in enumerate(columns):
+        groups.setdefault(column.partition("_")[0], []).append(index)
+    return list(groups.items())
+
+
+def vote_groups(config):
+    """A version config's (question, [output indices]) when it predicts vote fractions, else None."""
+    return question_groups(config["label_names"]) if config.get(OUTPUTS_KEY) == VOTE_FRACTIONS else None

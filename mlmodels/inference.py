@@ -34,10 +34,13 @@ from torch.nn import functional
 
 from observations.fits import ImageError, read_cube
 
+from . import vote_fractions
 from .frame_quality import frame_planes
+from .galaxy_zoo import vote_groups
 from .models import Embedding, Prediction
 from .normalisation import asinh_normalise
 from .runtime import device, loaded, split_outputs
+from .signals import predictions_stored
 from .similarity import ensure_embedding_index
 
 MAX_ENLARGEMENT = 4
@@ -50,20 +53,26 @@ class Refused(ValueError):
 class Outputs(torch.nn.Module):
     """Class probabilities, flag probabilities and pooled features of one forward pass: what a
     prediction and an embedding are made of. timm splits every network into features,
-    pooling and classifier; the classifier's first outputs are the classes, the rest flags."""
+    pooling and classifier; the classifier's first outputs are the classes, the rest flags.
+    A vote-fraction model's outputs are each question's predicted vote fractions instead
+    (``groups``: its questions' output indices), and it has no flags."""
 
-    def __init__(self, network, classes):
+    def __init__(self, network, classes, groups=None):
         super().__init__()
-        self.network, self.classes = network, classes
+        self.network, self.classes, self.groups = network, classes, groups
 
     def forward(self, batch):
         pooled = self.network.forward_head(self.network.forward_features(batch), pre_logits=True)
-        return (*split_outputs(self.network.get_classifier()(pooled).float(), self.classes), pooled.float())
+        logits = self.network.get_classifier()(pooled).float()
+        if self.groups is not None:
+            return vote_fractions.fractions(logits, self.groups), logits[:, :0], pooled.float()
+        return (*split_outputs(logits, self.classes), pooled.float())
 
 
 def _as_runner(network, config):
     """A network as ``classify`` runs it: its outputs split, on the device, compiled on CUDA."""
-    runner = Outputs(network, len(config["label_names"])).eval().to(device(), memory_format=torch.channels_last)
+    runner = Outputs(network, len(config["label_names"]), vote_groups(config))
+    runner = runner.eval().to(device(), memory_format=torch.channels_last)
     if device().type == "cuda":
         return torch.compile(runner)
     torch.set_num_threads(settings.INFERENCE_THREADS)
@@ -202,6 +211,9 @@ def store(version, config, subject, chunk, loaded, ready, probabilities, flags, 
     rows = {position: row for row, position in enumerate(ready)}
     kind = subject.field
     class_names, flag_names = config["label_names"], config.get("flag_names", [])
+    # The label is the most probable class; a vote model's, the first question's most voted answer.
+    groups = vote_groups(config)
+    labelled = np.array(groups[0][1] if groups else range(len(class_names)))
     now = timezone.now()
     predictions, embeddings = [], []
     for position, instance in enumerate(chunk):
@@ -210,7 +222,7 @@ def store(version, config, subject, chunk, loaded, ready, probabilities, flags, 
                                 loaded[position][1][:300], now))  # fmt: skip
             continue
         row = rows[position]
-        best = int(probabilities[row].argmax())
+        best = int(labelled[probabilities[row, labelled].argmax()])
         predictions.append((
             instance.tenant_id, version.pk, instance.pk, class_names[best], float(probabilities[row, best]),
             Jsonb({name: round(float(p), 5) for name, p in zip(class_names, probabilities[row])}),
@@ -227,6 +239,8 @@ def store(version, config, subject, chunk, loaded, ready, probabilities, flags, 
             _upsert(cursor.cursor, Embedding, EMBEDDING_COLUMNS, embeddings, ("version_id", "image_id"))
     if embeddings and index:
         ensure_embedding_index(version, len(embeddings[0][-1]))
+    if ready:
+        predictions_stored.send(Prediction, version=version, field=kind, ids=[chunk[position].pk for position in ready])
 
 
 def _prediction_columns(kind):

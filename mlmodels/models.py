@@ -23,6 +23,7 @@ class MLModel(TenantOwned):
 
     class Task(models.TextChoices):
         MORPHOLOGY = "morphology", "Galaxy morphology"
+        VOTE_FRACTIONS = "vote_fractions", "Galaxy Zoo vote fractions"
         FRAME_QUALITY = "frame_quality", "Frame quality"
         REAL_BOGUS = "real_bogus", "Real / bogus"
         LIGHT_CURVE = "light_curve", "Light-curve classification"

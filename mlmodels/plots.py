@@ -5,9 +5,12 @@ import plotly.graph_objects as go
 
 
 def confusion_matrix(version):
-    """Held-out counts, true class down, predicted class across; None when not measured."""
+    """Held-out counts, true class down, predicted class across (for a vote model, the first
+    question's most-voted answer); None when not measured."""
     matrix = version.metrics.get("confusion_matrix")
-    names = version.config.get("label_names") or version.model.class_names
+    names = (
+        version.metrics.get("first_question_answers") or version.config.get("label_names") or version.model.class_names
+    )
     if not matrix:
         return None
     figure = go.Figure(

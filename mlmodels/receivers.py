@@ -20,4 +20,5 @@ def judge_new_frame(sender, *, tenant, frame, run, **kwargs):
 
 @receiver(images_added, dispatch_uid="mlmodels.classify_new_images")
 def classify_new_images(sender, *, tenant, images, **kwargs):
-    classify_when_committed(tenant, MLModel.Task.MORPHOLOGY, [image.pk for image in images])
+    for task in (MLModel.Task.MORPHOLOGY, MLModel.Task.VOTE_FRACTIONS):
+        classify_when_committed(tenant, task, [image.pk for image in images])

@@ -83,16 +83,21 @@ def threads(count):
         torch.set_num_threads(previous)
 
 
-def predict(model, images, *, classes=None, batch_size=256):
-    """(class probabilities, flag probabilities) for normalised images, numpy in and out: a
-    softmax over the first ``classes`` outputs (default: all), a sigmoid over the rest."""
+def logits_of(model, images, *, batch_size=256):
+    """The network's raw outputs for normalised images (numpy in, a CPU tensor out), in eval mode."""
     model.eval()
     target = next(model.parameters()).device
     out = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             out.append(model(torch.from_numpy(images[start : start + batch_size]).to(target)).float().cpu())
-    logits = torch.cat(out) if out else torch.zeros((0, model.num_classes))
+    return torch.cat(out) if out else torch.zeros((0, model.num_classes))
+
+
+def predict(model, images, *, classes=None, batch_size=256):
+    """(class probabilities, flag probabilities) for normalised images, numpy in and out: a
+    softmax over the first ``classes`` outputs (default: all), a sigmoid over the rest."""
+    logits = logits_of(model, images, batch_size=batch_size)
     probabilities, flags = split_outputs(logits, logits.shape[1] if classes is None else classes)
     return probabilities.numpy(), flags.numpy()
 

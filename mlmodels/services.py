@@ -19,6 +19,7 @@ from portal.progress import finish_job, queue_job, report_progress, start_job
 from portal.tenancy import tenant_context
 
 from . import registry
+from .galaxy_zoo import OUTPUTS_KEY, VOTE_FRACTIONS
 from .models import ModelVersion, Prediction, Visibility
 from .subjects import subject_for
 from .training_sets import source_for
@@ -55,45 +56,72 @@ def accelerator_selftest(job, *, worker, size=1024, steps=20):
     return result
 
 
-def synthetic_training_refusal(model):
-    """Why ``model`` cannot learn from the project's synthetic examples, or None; asked before
-    any work (the page asks it too, so nobody waits for a worker to say no)."""
+def training_refusal(model, dataset=None):
+    """Why ``model`` cannot learn from its task's examples (``dataset``: which stored set, for
+    a stored source), or None; asked before any work (the page asks it too, so nobody waits
+    for a worker to say no)."""
     source = source_for(model.task)
     if source is None:
-        return f"there are no synthetic examples for {model.get_task_display().lower()} models yet"
-    for kind, wanted, named in (("predicts", source.classes, model.class_names),
-                                ("flags", source.flags, model.flag_names)):  # fmt: skip
+        return f"there are no labelled examples for {model.get_task_display().lower()} models yet"
+    if source.stored and dataset is None:
+        return f"{model.name} learns from stored sets of {source.noun}: choose which one"
+    kinds = (("predicts", source.classes_for(dataset), model.class_names), ("flags", source.flags, model.flag_names))
+    for kind, wanted, named in kinds:
         if list(named) != list(wanted):
-            return (f"{model.name} {kind} {', '.join(named) or 'nothing'}; the synthetic {source.noun} are labelled "
+            origin = "the chosen set is" if source.stored else f"the synthetic {source.noun} are"
+            return (f"{model.name} {kind} {', '.join(named) or 'nothing'}; {origin} labelled "
                     f"{', '.join(wanted) or 'with none'}")  # fmt: skip
     return None
 
 
-def train_version(model, user, *, examples, epochs, seed=0, on_epoch=None):
-    """Train the model's next version on the project's synthetic examples for its task (the
-    labelled source there is until volunteers' labels arrive) and register it, in staging,
-    with its metrics and history."""
+def train_version(model, user, *, examples, epochs, seed=0, dataset=None, on_epoch=None):
+    """Train the model's next version on its task's examples — ``examples`` synthetic ones
+    drawn fresh, or at most that many of the stored set ``dataset`` — and register it, in
+    staging, with its metrics and history."""
     from . import training  # torch: only on the workers that train
 
-    refusal = synthetic_training_refusal(model)
+    refusal = training_refusal(model, dataset)
     if refusal:
         raise training.TrainingRefused(refusal)
     source = source_for(model.task)
     size = int(model.input_spec.get("size", source.input_spec["size"]))
-    data = source.build(examples, seed=seed, size=size)
+    if source.stored:
+        data = source.load(dataset, size=size, limit=examples, seed=seed)
+    else:
+        data = source.build(examples, seed=seed, size=size)
     network, metrics = training.train_classifier(data, architecture=model.architecture, epochs=epochs, seed=seed,
-                                                 learning_rate=source.learning_rate, on_epoch=on_epoch)  # fmt: skip
+                                                 learning_rate=source.learning_rate, on_epoch=on_epoch,
+                                                 rivals=_production_rival(model))  # fmt: skip
+    config = {"pretrained_cfg": {"normalisation": source.input_spec["normalisation"]}}  # the registry adds the size
+    if data.votes is not None:
+        config[OUTPUTS_KEY] = VOTE_FRACTIONS
     return registry.save_version(
-        model, user, weights=training.weights_of(network), metrics=metrics,
-        config={"pretrained_cfg": {"normalisation": source.input_spec["normalisation"]}},  # registry adds the size
-        training_data={"summary": data.summary, "generator": source.generator, "count": examples, "seed": seed,
-                       "split": metrics["split"]},
+        model, user, weights=training.weights_of(network), metrics=metrics, config=config,
+        training_data={"summary": data.summary, "generator": source.generator, "count": len(data.images),
+                       "seed": seed, "split": metrics["split"], **({"dataset": dataset} if source.stored else {})},
     )  # fmt: skip
 
 
-def training_title(model, examples):
-    """The training job's title, as pages list it."""
-    return f"Training {model.name} on {examples:,} synthetic {source_for(model.task).noun}"
+def _production_rival(model):
+    """{"vN (production)": its network} for the model's production version, to be scored on the
+    new version's held-out examples; empty when there is none or it predicts other outputs."""
+    from .runtime import registered_network
+
+    production = model.versions.filter(stage=ModelVersion.Stage.PRODUCTION).first()
+    if production is None or production.config.get("label_names") != list(model.class_names):
+        return {}
+    network, _ = registered_network(production)
+    return {f"v{production.number} (production)": network}
+
+
+def queue_training(model, user, *, examples, epochs, dataset=None, promote=False):
+    """The training job for the model's next version, queued on a gpu-batch worker once committed."""
+    source = source_for(model.task)
+    job = start_job(tenant=model.tenant, user=user, kind="training", total=epochs, subject=model,
+                    title=f"Training {model.name} on {source.describe(examples, dataset)}")  # fmt: skip
+    queue_job(job, "mlmodels.tasks.train_model", model.tenant_id, job.pk, model.pk, examples=examples, epochs=epochs,
+              dataset=dataset, promote=promote)  # fmt: skip
+    return job
 
 
 def create_synthetic_model(tenant, user, *, name, task, architecture=None, visibility=Visibility.TENANT,
@@ -107,7 +135,7 @@ def create_synthetic_model(tenant, user, *, name, task, architecture=None, visib
                                  description=description)  # fmt: skip
 
 
-def train_version_job(job, model, *, examples, epochs, seed=0, promote=False):
+def train_version_job(job, model, *, examples, epochs, seed=0, dataset=None, promote=False):
     """train_version for the job page: each epoch moves the bar, names its scores and
     extends the curve the page draws. ``promote`` puts the new version in production."""
     history = []
@@ -118,12 +146,16 @@ def train_version_job(job, model, *, examples, epochs, seed=0, promote=False):
         message += f"{row['val_accuracy']:.3f}"
         report_progress(job, row["epoch"], message, partial_result={"history": history})
 
-    version = train_version(model, job.created_by, examples=examples, epochs=epochs, seed=seed, on_epoch=report)
+    version = train_version(model, job.created_by, examples=examples, epochs=epochs, seed=seed, dataset=dataset,
+                            on_epoch=report)  # fmt: skip
     if promote:
         version, _ = promote_version(version, job.created_by, audit.Origin(Where.TASK, job.created_by))
-    finish_job(job, {"model": model.name, "version": version.number, "accuracy": round(version.metrics["accuracy"], 4),
-                     "history": version.metrics["history"]},
-               f"{model.name} v{version.number}: test accuracy {version.metrics['accuracy']:.3f}")  # fmt: skip
+    metrics = version.metrics
+    message = f"{model.name} v{version.number}: test accuracy {metrics['accuracy']:.3f}"
+    if metrics.get("mean_fraction_error") is not None:
+        message += f" on {metrics['first_question']}, vote fractions off by {metrics['mean_fraction_error']:.3f}"
+    finish_job(job, {"model": model.name, "version": version.number, "accuracy": round(metrics["accuracy"], 4),
+                     "history": metrics["history"]}, message)  # fmt: skip
     return version
 
 

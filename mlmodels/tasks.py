@@ -21,7 +21,7 @@ def accelerator_selftest(self, tenant_id, job_id, size=1024, steps=20):
 
 
 @app.task(base=TenantTask, runs_on="gpu-batch")
-def train_model(tenant_id, job_id, model_id, examples=3000, epochs=15, seed=0, promote=False):
+def train_model(tenant_id, job_id, model_id, examples=3000, epochs=15, seed=0, dataset=None, promote=False):
     """Train a model's next version; the job page follows each epoch."""
     from .models import MLModel
 
@@ -29,9 +29,8 @@ def train_model(tenant_id, job_id, model_id, examples=3000, epochs=15, seed=0, p
     if job is None:
         return  # another delivery of this message has it, or it is done
     try:
-        services.train_version_job(
-            job, MLModel.objects.get(pk=model_id), examples=examples, epochs=epochs, seed=seed, promote=promote
-        )
+        services.train_version_job(job, MLModel.objects.get(pk=model_id), examples=examples, epochs=epochs, seed=seed,
+                                   dataset=dataset, promote=promote)  # fmt: skip
     except Exception as error:
         fail_job(job, f"{type(error).__name__}: {error}")
         raise

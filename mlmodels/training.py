@@ -13,10 +13,13 @@ import numpy as np
 import torch
 from torch.nn import functional
 
+from . import vote_fractions
+from .galaxy_zoo import question_groups
 from .normalisation import asinh_normalise
-from .runtime import build_network, device, predict
+from .runtime import build_network, device, logits_of, predict
 
 MIN_EXAMPLES_PER_CLASS = 10
+MIN_VOTED_GALAXIES = 30
 
 
 class TrainingRefused(ValueError):
@@ -39,13 +42,14 @@ def jitter_magnitudes(batch, *, magnitude_row, error_row):
 @dataclass
 class TrainingSet:
     images: np.ndarray  # (N, channels, H, W) images or (N, features, length) sequences, float32, normalised
-    labels: np.ndarray  # (N,) class index
+    labels: np.ndarray | None  # (N,) class index; None for a set of vote counts
     groups: np.ndarray  # (N,) source id: examples of one source stay on one side of the split
     class_names: list
     summary: str
     flags: np.ndarray | None = None  # (N, F) 0/1: yes/no findings learnt beside the class
     flag_names: list = field(default_factory=list)
     augment: object = rotate_and_flip  # batch -> batch, on every training step
+    votes: np.ndarray | None = None  # (N, answers) volunteers' vote counts, columns ``question_answer`` (class_names)
 
 
 def galaxy_training_set(count, *, seed=0, size=64):
@@ -85,13 +89,6 @@ def split_by_source(groups, *, seed=0, fractions=(0.7, 0.15, 0.15)):
     return tuple(np.flatnonzero(np.isin(groups, side)) for side in sides)
 
 
-def _loss(logits, labels, flags, classes):
-    loss = functional.cross_entropy(logits[:, :classes], labels)
-    if flags is not None:
-        loss = loss + functional.binary_cross_entropy_with_logits(logits[:, classes:], flags)
-    return loss
-
-
 def flag_metrics(probabilities, truth, flag_names):
     """Per flag: precision, recall and support at probability 0.5."""
     scores = {}
@@ -129,21 +126,93 @@ def classification_metrics(probabilities, labels, class_names, bins=15):
             "expected_calibration_error": float(calibration), "test_examples": int(len(labels))}  # fmt: skip
 
 
+class _Classes:
+    """Learning labels: cross-entropy over the classes, and a yes/no loss per flag beside them."""
+
+    def __init__(self, training_set):
+        self.set = training_set
+        self.classes = len(training_set.class_names)
+        self.outputs = self.classes + len(training_set.flag_names)
+        self.labels = torch.from_numpy(training_set.labels).long()
+        self.flags = torch.from_numpy(training_set.flags).float() if training_set.flag_names else None
+
+    def check(self, train):
+        check_labels(self.set.labels, self.set.class_names)
+        check_labels(self.set.labels[train], self.set.class_names, minimum=max(2, MIN_EXAMPLES_PER_CLASS // 2))
+
+    def loss(self, logits, chosen):
+        loss = functional.cross_entropy(logits[:, : self.classes], self.labels[chosen].to(logits.device))
+        if self.flags is not None:
+            flags = self.flags[chosen].to(logits.device)
+            loss = loss + functional.binary_cross_entropy_with_logits(logits[:, self.classes :], flags)
+        return loss
+
+    def validate(self, model, indices):
+        """(validation loss, validation accuracy)."""
+        probabilities, flag_probabilities = predict(model, self.set.images[indices], classes=self.classes)
+        chosen = torch.from_numpy(indices)
+        loss = float(functional.nll_loss(torch.log(torch.from_numpy(probabilities) + 1e-9), self.labels[chosen]))
+        if self.flags is not None:
+            raised = torch.from_numpy(flag_probabilities).clamp(1e-6, 1 - 1e-6)
+            loss += float(functional.binary_cross_entropy(raised, self.flags[chosen]))
+        return loss, float((probabilities.argmax(1) == self.set.labels[indices]).mean())
+
+    def test(self, model, indices):
+        probabilities, flag_probabilities = predict(model, self.set.images[indices], classes=self.classes)
+        metrics = classification_metrics(probabilities, self.set.labels[indices], self.set.class_names)
+        if self.flags is not None:
+            metrics["flags"] = flag_metrics(flag_probabilities, self.set.flags[indices], self.set.flag_names)
+        return metrics
+
+
+class _Votes:
+    """Learning volunteers' vote counts per question (see vote_fractions); the accuracy
+    reported is the first question's most-voted answer."""
+
+    def __init__(self, training_set):
+        self.set = training_set
+        self.outputs = len(training_set.class_names)
+        self.groups = question_groups(training_set.class_names)
+        self.counts = torch.from_numpy(training_set.votes).float()
+
+    def check(self, train):
+        for side, indices in (("the whole set", np.arange(len(self.set.votes))), ("the training split", train)):
+            voted = int((self.set.votes[indices].sum(1) > 0).sum())
+            if voted < MIN_VOTED_GALAXIES * (1 if side == "the whole set" else 0.5):
+                raise TrainingRefused(f"too few galaxies with votes in {side}: {voted}; at least "
+                                      f"{MIN_VOTED_GALAXIES} are needed (split 70/15/15)")  # fmt: skip
+
+    def loss(self, logits, chosen):
+        return vote_fractions.dirichlet_multinomial_loss(logits, self.counts[chosen].to(logits.device), self.groups)
+
+    def validate(self, model, indices):
+        logits = logits_of(model, self.set.images[indices])
+        loss = float(vote_fractions.dirichlet_multinomial_loss(logits, self.counts[indices], self.groups))
+        predicted = vote_fractions.fractions(logits, self.groups).numpy()
+        return loss, vote_fractions.vote_metrics(predicted, self.set.votes[indices], self.set.class_names)["accuracy"]
+
+    def test(self, model, indices):
+        predicted = vote_fractions.fractions(logits_of(model, self.set.images[indices]), self.groups).numpy()
+        return vote_fractions.vote_metrics(predicted, self.set.votes[indices], self.set.class_names)
+
+
 def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, learning_rate=2e-3, patience=4, seed=0,
-                     on_epoch=None):  # fmt: skip
-    """Train, keep the weights of the best validation epoch, and measure them on the test split.
+                     on_epoch=None, rivals=None):  # fmt: skip
+    """Train, keep the weights of the best validation epoch, and measure them on the test split:
+    a classifier on labels (and flags), or a vote-fraction model on vote counts when the set
+    carries ``votes``.
 
     Returns (model, metrics) where metrics hold the test scores and the per-epoch history;
-    ``on_epoch(row)`` is called after every epoch (for live progress).
+    ``on_epoch(row)`` is called after every epoch (for live progress). ``rivals`` (name ->
+    network with the same outputs, say the version in production) are scored on the same
+    held-out examples, under ``metrics["rivals"]``: the only fair comparison of two versions.
     """
-    check_labels(training_set.labels, training_set.class_names)
+    objective = _Votes(training_set) if training_set.votes is not None else _Classes(training_set)
     train, val, test = split_by_source(training_set.groups, seed=seed)
-    check_labels(training_set.labels[train], training_set.class_names, minimum=max(2, MIN_EXAMPLES_PER_CLASS // 2))
+    objective.check(train)
     torch.manual_seed(seed)
     target = device()
-    classes, flag_count = len(training_set.class_names), len(training_set.flag_names)
-    model = build_network(architecture, num_classes=classes + flag_count,
-                          in_chans=training_set.images.shape[1]).to(target)  # fmt: skip
+    model = build_network(architecture, num_classes=objective.outputs, in_chans=training_set.images.shape[1]).to(target)
     try:  # a network whose strides outgrow the cutout fails here, with a reason, not mid-training
         model.eval()(torch.from_numpy(training_set.images[:1]).to(target))
     except RuntimeError as error:
@@ -153,8 +222,6 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=learning_rate, epochs=epochs,
                                                    steps_per_epoch=math.ceil(len(train) / batch_size))  # fmt: skip
     images = torch.from_numpy(training_set.images)
-    labels = torch.from_numpy(training_set.labels).long()
-    flags = torch.from_numpy(training_set.flags).float() if flag_count else None
     generator = torch.Generator().manual_seed(seed)
     history, best, best_loss, waited = [], None, math.inf, 0
     for epoch in range(1, epochs + 1):
@@ -163,25 +230,15 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
         losses = []
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
-            loss = _loss(
-                model(training_set.augment(images[chosen]).to(target)),
-                labels[chosen].to(target),
-                flags[chosen].to(target) if flag_count else None,
-                classes,
-            )
+            loss = objective.loss(model(training_set.augment(images[chosen]).to(target)), chosen)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
             losses.append(loss.item())
-        probabilities, flag_probabilities = predict(model, training_set.images[val], classes=classes)
-        val_loss = float(functional.nll_loss(torch.log(torch.from_numpy(probabilities) + 1e-9),
-                                             labels[torch.from_numpy(val)]))  # fmt: skip
-        if flag_count:
-            raised = torch.from_numpy(flag_probabilities).clamp(1e-6, 1 - 1e-6)
-            val_loss += float(functional.binary_cross_entropy(raised, flags[torch.from_numpy(val)]))
+        val_loss, val_accuracy = objective.validate(model, val)
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
-               "val_accuracy": float((probabilities.argmax(1) == training_set.labels[val]).mean())}  # fmt: skip
+               "val_accuracy": val_accuracy}  # fmt: skip
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
@@ -192,13 +249,17 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
             if waited >= patience:
                 break
     model.load_state_dict(best)
-    probabilities, flag_probabilities = predict(model, training_set.images[test], classes=classes)
-    metrics = classification_metrics(probabilities, training_set.labels[test], training_set.class_names)
-    if flag_count:
-        metrics["flags"] = flag_metrics(flag_probabilities, training_set.flags[test], training_set.flag_names)
+    metrics = objective.test(model, test)
+    metrics["rivals"] = {name: _headline(objective.test(rival.to(target), test))
+                         for name, rival in (rivals or {}).items()}  # fmt: skip
     metrics.update(history=history, best_epoch=min(history, key=lambda r: r["val_loss"])["epoch"],
                    split={"train": int(len(train)), "validation": int(len(val)), "test": int(len(test))})  # fmt: skip
     return model, metrics
+
+
+def _headline(metrics):
+    return {key: metrics[key] for key in ("accuracy", "mean_fraction_error", "expected_calibration_error")
+            if metrics.get(key) is not None}  # fmt: skip
 
 
 def weights_of(model):

@@ -1,7 +1,8 @@
 """Where a task's labelled examples come from: one source per task, named by dotted path in
-``settings.TRAINING_SET_SOURCES``. Today every source is a synthetic generator (the labels
-the project can make until volunteers' labels arrive); the app that knows a kind of data
-owns its source (alerts build theirs from synthetic packets), so adding one changes no caller.
+``settings.TRAINING_SET_SOURCES``. Most sources are synthetic generators (drawn fresh for
+each training); a stored source reads one of the sets an app keeps (the labeling app's
+exports of volunteers' votes). The app that knows a kind of data owns its source (alerts
+build theirs from synthetic packets), so adding one changes no caller.
 
 Sources are read by pages and the web process (names, classes, what a model is shaped as);
 only ``build`` runs on the workers, and only it imports torch."""
@@ -25,9 +26,39 @@ class TrainingSetSource(ABC):
     architecture = "convnext_atto"  # what a new model is built as, unless told otherwise
     learning_rate = 2e-3
 
+    stored = False  # whether the examples are read from a stored set (StoredTrainingSets) instead of drawn
+
     @abstractmethod
     def build(self, count, *, seed, size):
         """A ``training.TrainingSet`` of ``count`` examples, ``size`` their side or length (on a worker)."""
+
+    def classes_for(self, dataset):
+        """The outputs a model must have to learn from ``dataset`` (generators: their classes)."""
+        return self.classes
+
+    def describe(self, count, dataset):
+        """What a training learns from, in its job's title."""
+        return f"{count:,} synthetic {self.noun}"
+
+
+class StoredTrainingSets(TrainingSetSource):
+    """Examples kept by an app (an export of volunteers' votes, say): a training names one."""
+
+    stored = True
+
+    @abstractmethod
+    def datasets(self, tenant):
+        """(key, label) of the tenant's sets, newest first, for a form's choices."""
+
+    @abstractmethod
+    def load(self, dataset, *, size, limit, seed):
+        """A ``training.TrainingSet`` of at most ``limit`` examples of ``dataset`` (on a worker);
+        raises training.TrainingRefused naming what is wrong with it."""
+
+    def build(self, count, *, seed, size):
+        from .training import TrainingRefused
+
+        raise TrainingRefused(f"these {self.noun} come from stored sets: choose which one to learn from")
 
 
 class SyntheticGalaxies(TrainingSetSource):

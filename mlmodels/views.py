@@ -14,8 +14,10 @@ from portal.progress import job_subject, queue_job, start_job
 
 from . import hub, registry, services, similarity
 from .forms import HubPullForm, HubPushForm, SimilarityForm, TrainingForm
+from .galaxy_zoo import question_groups
 from .models import MLModel, ModelVersion
 from .plots import confusion_matrix, embedding_map, training_curves
+from .training_sets import source_for
 
 MAP_POINTS = 2000
 
@@ -51,7 +53,9 @@ def model_detail(request, tenant_slug, model_id, number=None):
         "can_manage": model.tenant_id == request.tenant.pk and may(request.tenant_role, "models.manage"),
         "per_class": per_class_scores(shown) if shown else [],
         "per_flag": per_flag_scores(shown) if shown else [],
-        "training_form": TrainingForm(), "pull_form": HubPullForm(), "push_form": HubPushForm(),
+        "per_question": per_question_scores(shown) if shown else [],
+        "training_form": TrainingForm(source=source_for(model.task), tenant=request.tenant),
+        "pull_form": HubPullForm(), "push_form": HubPushForm(),
         "hub_endpoint": settings.HF_ENDPOINT,
         "jobs": Job.objects.filter(tenant=request.tenant, subject=job_subject(model),
                                    status__in=[Job.Status.QUEUED, Job.Status.RUNNING]),
@@ -67,6 +71,13 @@ def per_class_scores(version):
     return [(name, scores[name]) for name in names if name in scores]
 
 
+def per_question_scores(version):
+    """(question, {mean_absolute_error, galaxies}) in the tree's order, for a vote model."""
+    scores = version.metrics.get("per_question") or {}
+    return [(question, scores[question]) for question, _ in question_groups(version.model.class_names)
+            if question in scores]  # fmt: skip
+
+
 def per_flag_scores(version):
     """(flag, {precision, recall}) in the model's flag order."""
     scores = version.metrics.get("flags") or {}
@@ -78,19 +89,17 @@ def train(request, tenant_slug, model_id):
     """Queue the model's next version on a gpu worker; the job page draws its curve live."""
     require(request, "models.manage")
     model = get_object_or_404(MLModel, tenant=request.tenant, pk=model_id)
-    form = TrainingForm(request.POST)
+    form = TrainingForm(request.POST, source=source_for(model.task), tenant=request.tenant)
     if not form.is_valid():
         messages.error(request, _form_errors(form))
         return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
-    refusal = services.synthetic_training_refusal(model)
+    dataset = form.cleaned_data.get("dataset")
+    refusal = services.training_refusal(model, dataset)
     if refusal:
         messages.error(request, refusal)
         return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
-    epochs = form.cleaned_data["epochs"]
-    job = start_job(tenant=request.tenant, user=request.user, kind="training", total=epochs, subject=model,
-                    title=services.training_title(model, form.cleaned_data["examples"]))  # fmt: skip
-    examples = form.cleaned_data["examples"]
-    queue_job(job, "mlmodels.tasks.train_model", request.tenant.pk, job.pk, model.pk, examples=examples, epochs=epochs)
+    job = services.queue_training(model, request.user, examples=form.cleaned_data["examples"],
+                                  epochs=form.cleaned_data["epochs"], dataset=dataset)  # fmt: skip
     return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 
 

@@ -353,6 +353,7 @@ SIMILARITY_EF_SEARCH = int(
 # What each model task classifies (mlmodels.subjects.ClassificationSubject).
 CLASSIFICATION_SUBJECTS = {
     "morphology": "mlmodels.subjects.TargetImages",
+    "vote_fractions": "mlmodels.subjects.TargetImages",
     "frame_quality": "mlmodels.subjects.Frames",
     "real_bogus": "alerts.classifiers.StampTriplets",
     "light_curve": "alerts.classifiers.LightCurves",
@@ -360,6 +361,7 @@ CLASSIFICATION_SUBJECTS = {
 # Where each task's labelled examples come from (mlmodels.training_sets.TrainingSetSource).
 TRAINING_SET_SOURCES = {
     "morphology": "mlmodels.training_sets.SyntheticGalaxies",
+    "vote_fractions": "labeling.training_sets.VolunteerVotes",
     "frame_quality": "mlmodels.training_sets.SyntheticFrames",
     "real_bogus": "alerts.training_sets.SyntheticStampTriplets",
     "light_curve": "alerts.training_sets.SyntheticLightCurves",

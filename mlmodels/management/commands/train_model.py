@@ -13,9 +13,9 @@ from portal.tenancy import tenant_context
 
 class Command(BaseCommand):
     help = (
-        "Train the next version of a model on the project's synthetic examples (galaxies for morphology, frames for "
-        "frame quality), here and now (the page queues the same work on a gpu worker); creates the model the first "
-        "time."
+        "Train the next version of a model on its task's examples (synthetic galaxies for morphology, frames for "
+        "frame quality; a vote export for vote fractions), here and now (the page queues the same work on a gpu "
+        "worker); creates the model the first time."
     )
 
     def add_arguments(self, parser):
@@ -27,6 +27,8 @@ class Command(BaseCommand):
                                                    "network (convnext_atto for images)")  # fmt: skip
         parser.add_argument("--examples", "--galaxies", "--frames", dest="examples", type=int, default=3000,
                             help="how many synthetic examples to make (split 70/15/15)")  # fmt: skip
+        parser.add_argument("--dataset", type=int, help="for a task that learns from stored sets (vote_fractions): "
+                                                        "the set's id, as the model page lists them")  # fmt: skip
         parser.add_argument("--epochs", type=int, default=15)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--promote", action="store_true", help="make the new version the production one")
@@ -41,7 +43,8 @@ class Command(BaseCommand):
                                                                  task=options["task"],
                                                                  architecture=options["architecture"])  # fmt: skip
                 version = services.train_version(model, user, examples=options["examples"], epochs=options["epochs"],
-                                                 seed=options["seed"], on_epoch=self.report)  # fmt: skip
+                                                 seed=options["seed"], dataset=options["dataset"],
+                                                 on_epoch=self.report)  # fmt: skip
             except (ValueError, ValidationError) as error:
                 raise CommandError(str(error)) from error
             if options["promote"]:
