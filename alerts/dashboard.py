@@ -69,8 +69,9 @@ def _why_quiet(stream, now):
         return f"{stream.name} failed: {stream.last_error}"
     if stream.last_received_at is None:
         return f"{stream.name} has received nothing yet (is consume_alerts running?)"
-    return (f"{stream.name} has received nothing since {_when(stream.last_received_at, now)} "
-            "(is consume_alerts running?)")
+    return (
+        f"{stream.name} has received nothing since {_when(stream.last_received_at, now)} (is consume_alerts running?)"
+    )
 
 
 def _names(streams):

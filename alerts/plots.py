@@ -6,8 +6,15 @@ from astropy.time import Time
 BAND_COLOURS = {"u": "#6a4c93", "g": "#2a9d8f", "r": "#e4572e", "i": "#7b2d26", "z": "#555", "y": "#8d6e63"}
 
 
-CLASS_COLOURS = {"sn_ia": "#ff6b6b", "sn_ii": "#ffd166", "variable": "#06d6a0", "agn": "#4cc9f0",
-                 "bogus": "#c77dff", "": "#8d99ae", "other": "#f8961e"}  # "": unclassified; other: any new class
+CLASS_COLOURS = {
+    "sn_ia": "#ff6b6b",
+    "sn_ii": "#ffd166",
+    "variable": "#06d6a0",
+    "agn": "#4cc9f0",
+    "bogus": "#c77dff",
+    "": "#8d99ae",
+    "other": "#f8961e",
+}  # "": unclassified; other: any new class
 
 
 def sky_map(messages, class_names):

@@ -72,4 +72,3 @@ def run_started(tenant_id):
 
 def _run_queued_key(tenant_id):
     return f"arrayscope:alerts-classifier-run-queued:{tenant_id}"
-

@@ -85,7 +85,7 @@ def serve_models(tenant):
     from mlmodels.training import weights_of
 
     for name, task in (("real-bogus", "real_bogus"), ("light-curve", "light_curve")):
-        model = services.create_synthetic_model(tenant, None, name=name, task=task)
+        model = services.create_task_model(tenant, None, name=name, task=task)
         network = build_network(model.architecture, num_classes=len(model.class_names),
                                 in_chans=len(model.input_spec["bands"]))  # fmt: skip
         services.promote_version(save_version(model, None, weights=weights_of(network)), None)

@@ -17,10 +17,8 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import Max
 
-from mlmodels import registry
 from mlmodels.models import MLModel
-from mlmodels.services import queue_training, training_refusal
-from mlmodels.training_sets import source_for
+from mlmodels.services import create_task_model, queue_training, training_refusal
 
 from .models import Classification, Project, VoteExport
 from .services import current_workflow
@@ -122,11 +120,8 @@ def train_on_export(export, user, *, epochs, examples):
     project = export.project
     model = MLModel.objects.filter(tenant_id=export.tenant_id, name=vote_model_name(project)).first()
     if model is None:
-        source = source_for(MLModel.Task.VOTE_FRACTIONS)
-        model = registry.create_model(
-            project.tenant, user, name=vote_model_name(project), task=MLModel.Task.VOTE_FRACTIONS,
-            architecture=source.architecture, class_names=vote_columns(export.workflow.tree),
-            input_spec=dict(source.input_spec),
+        model = create_task_model(
+            project.tenant, user, name=vote_model_name(project), task=MLModel.Task.VOTE_FRACTIONS, dataset=export.pk,
             description=f"Predicts the share of {project.name}'s volunteers who give each answer of its tree.",
         )  # fmt: skip
     if model.task != MLModel.Task.VOTE_FRACTIONS:

@@ -369,14 +369,30 @@ def what_others_said(classification):
     subject, tree = classification.subject, classification.workflow.tree
     tally = subject.first_answers.get(tree["first"], {})
     total = sum(tally.values())
-    prediction = production_prediction(classification.project.tenant, MLModel.Task.MORPHOLOGY, subject.image_id)
     return {
         "question": tree["questions"][tree["first"]]["text"],
         "votes": total,
         "shares": {answer: count / total for answer, count in sorted(tally.items(), key=lambda kv: -kv[1])},
-        "model": None if prediction is None else {"name": prediction["model"], "label": prediction["label"],
-                                                  "confidence": prediction["confidence"]},
-    }  # fmt: skip
+        "model": _model_said(classification.project.tenant, tree["first"], subject.image_id),
+    }
+
+
+def _model_said(tenant, question, image_id):
+    """The production model's answer for a volunteer to compare with: a vote model's predicted
+    shares for the same question when one serves and was trained on it, else the morphology
+    model's class (and confidence); None when neither has judged the galaxy."""
+    votes = production_prediction(tenant, MLModel.Task.VOTE_FRACTIONS, image_id)
+    if votes is not None:
+        shares = {key.partition("_")[2]: share for key, share in votes["probabilities"].items()
+                  if key.partition("_")[0] == question}  # fmt: skip
+        if shares:
+            label = max(shares, key=shares.get)
+            return {"name": votes["model"], "label": label, "confidence": shares[label],
+                    "shares": dict(sorted(shares.items(), key=lambda kv: -kv[1]))}  # fmt: skip
+    prediction = production_prediction(tenant, MLModel.Task.MORPHOLOGY, image_id)
+    if prediction is None:
+        return None
+    return {"name": prediction["model"], "label": prediction["label"], "confidence": prediction["confidence"]}
 
 
 def aggregate(project):

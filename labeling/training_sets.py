@@ -12,17 +12,17 @@ import io
 import numpy as np
 from django.db.models import F
 
-from mlmodels.galaxy_zoo import answer_columns
 from mlmodels.training_sets import StoredTrainingSets
 from observations.models import TargetImage
 
 from .exports import vote_columns
 from .models import VoteExport
+from .workflows import decals_tree
 
 
 class VolunteerVotes(StoredTrainingSets):
     noun, generator = "galaxies", "labeling.exports"
-    classes = tuple(answer_columns())  # the DECaLS tree's; a project's own tree gives its own (classes_for)
+    classes = tuple(vote_columns(decals_tree()))  # a project's own tree gives its own (classes_for)
     input_spec = {"size": 64, "bands": ["g", "r", "z"], "normalisation": "asinh-noise"}
 
     def datasets(self, tenant):
@@ -31,6 +31,8 @@ class VolunteerVotes(StoredTrainingSets):
                 for export in exports]  # fmt: skip
 
     def classes_for(self, dataset):
+        if dataset is None:
+            return self.classes
         export = _export(dataset)
         return vote_columns(export.workflow.tree) if export is not None else []
 

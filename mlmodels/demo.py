@@ -37,7 +37,7 @@ def load_demo_models(tenant, user):
     that has not failed. The gpu-batch worker takes them one after the other."""
     jobs = []
     for name, task, examples, epochs, description in DEMO_MODELS:
-        model = MLModel.objects.filter(tenant=tenant, name=name).first() or services.create_synthetic_model(
+        model = MLModel.objects.filter(tenant=tenant, name=name).first() or services.create_task_model(
             tenant, user, name=name, task=task, visibility=Visibility.PUBLIC, description=description
         )  # fmt: skip
         training = Job.objects.filter(tenant=tenant, kind="training", subject=job_subject(model))

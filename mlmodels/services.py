@@ -124,13 +124,14 @@ def queue_training(model, user, *, examples, epochs, dataset=None, promote=False
     return job
 
 
-def create_synthetic_model(tenant, user, *, name, task, architecture=None, visibility=Visibility.TENANT,
-                           description=""):  # fmt: skip
-    """Register a model shaped for the task's synthetic examples (classes, flags, input), built
-    as ``architecture`` or the task's usual network."""
+def create_task_model(tenant, user, *, name, task, dataset=None, architecture=None, visibility=Visibility.TENANT,
+                      description=""):  # fmt: skip
+    """Register a model shaped for the task's examples (classes, flags, input) — for a stored
+    source, for the set ``dataset`` (a vote export's answers) — built as ``architecture`` or
+    the task's usual network."""
     source = source_for(task)
     return registry.create_model(tenant, user, name=name, task=task, architecture=architecture or source.architecture,
-                                 class_names=source.classes, flag_names=source.flags,
+                                 class_names=source.classes_for(dataset), flag_names=source.flags,
                                  input_spec=dict(source.input_spec), visibility=visibility,
                                  description=description)  # fmt: skip
 
@@ -169,19 +170,19 @@ def production_versions(tenant, task):
 
 def production_prediction(tenant, task, image_id):
     """What the model serving ``task`` for ``tenant`` said about a target image (its own model's
-    answer before a public one's), as {"model", "label", "confidence"}, or None. A volunteer's
+    answer before a public one's), as {"model", "label", "confidence", "probabilities"}, or None. A volunteer's
     every submit asks it, so which versions serve is read once every ``SERVING_READ_EVERY_S``
     per process (a promotion shows there within seconds) and the answer is one plain query."""
     serving = _serving(tenant, task)
     if not serving:
         return None
     answers = Prediction.objects.filter(image_id=image_id, refusal="", version_id__in=[pk for pk, _ in serving])
-    said = {version_id: (label, confidence)
-            for version_id, label, confidence in answers.values_list("version_id", "label", "confidence")}  # fmt: skip
+    said = {version_id: (label, confidence, probabilities) for version_id, label, confidence, probabilities
+            in answers.values_list("version_id", "label", "confidence", "probabilities")}  # fmt: skip
     for version_id, model_name in serving:
         if version_id in said:
-            label, confidence = said[version_id]
-            return {"model": model_name, "label": label, "confidence": confidence}
+            label, confidence, probabilities = said[version_id]
+            return {"model": model_name, "label": label, "confidence": confidence, "probabilities": probabilities}
     return None
 
 

@@ -126,8 +126,14 @@
     if (others.model) {
       const model = document.createElement("p");
       model.className = "muted";
-      const confidence = others.model.confidence == null ? "" : ` (${Math.round(others.model.confidence * 100)}%)`;
-      model.textContent = `The model ${others.model.name} said: ${others.model.label}${confidence}`;
+      const percent = (share) => `${Math.round(share * 100)}%`;
+      if (others.model.shares) {  // a vote model: the share of volunteers it expected for each answer
+        const expected = Object.entries(others.model.shares).map(([answer, share]) => `${answer} ${percent(share)}`);
+        model.textContent = `The model ${others.model.name} expected: ${expected.join(", ")}`;
+      } else {
+        const confidence = others.model.confidence == null ? "" : ` (${percent(others.model.confidence)})`;
+        model.textContent = `The model ${others.model.name} said: ${others.model.label}${confidence}`;
+      }
       after.append(model);
     }
     after.hidden = false;

@@ -54,7 +54,7 @@ def serve_untrained(tenant, user):
     their initial weights are worth."""
     versions = []
     for name, task in (("real-bogus", MLModel.Task.REAL_BOGUS), ("light-curve", MLModel.Task.LIGHT_CURVE)):
-        model = services.create_synthetic_model(tenant, user, name=name, task=task)
+        model = services.create_task_model(tenant, user, name=name, task=task)
         network = build_network(model.architecture, num_classes=len(model.class_names),
                                 in_chans=len(model.input_spec["bands"]))  # fmt: skip
         version, _ = services.promote_version(save_version(model, user, weights=weights_of(network)), user)
@@ -105,7 +105,7 @@ def test_a_new_alert_is_classified_by_the_gpu_worker_moments_after_it_is_posted(
 def test_the_training_command_path_registers_a_light_curve_version_with_its_metrics(tenant_factory):
     tenant, users = tenant_factory(sites=[])
     with tenant_context(tenant):
-        model = services.create_synthetic_model(tenant, users["admin"], name="light-curve", task="light_curve")
+        model = services.create_task_model(tenant, users["admin"], name="light-curve", task="light_curve")
         version = services.train_version(model, users["admin"], examples=300, epochs=2)
     assert model.architecture == "module:mlmodels.networks.light_curve_gru"
     assert version.config["model_args"]["in_chans"] == 9 and version.config["input_spec"]["size"] == 32
@@ -119,7 +119,7 @@ def test_a_newly_promoted_alert_model_classifies_the_recent_alerts_it_has_not_se
         earlier = ingest_packets(tenant, [make_alert(120 + n).packet for n in range(4)], source=Source.REST).alerts
     wait_published(tenant, [alert.pk for alert in earlier])  # out unclassified: no model served them then
     with tenant_context(tenant):
-        model = services.create_synthetic_model(tenant, users["admin"], name="rb", task=MLModel.Task.REAL_BOGUS)
+        model = services.create_task_model(tenant, users["admin"], name="rb", task=MLModel.Task.REAL_BOGUS)
         network = build_network(model.architecture, num_classes=2, in_chans=3)
         version, job = services.promote_version(save_version(model, users["admin"], weights=weights_of(network)),
                                                 users["admin"])  # fmt: skip
@@ -140,8 +140,8 @@ def test_a_promoted_public_alert_model_catches_up_on_every_observatory_that_runs
         theirs = ingest_packets(other, [make_alert(140 + n).packet for n in range(3)], source=Source.REST).alerts
     wait_published(other, [alert.pk for alert in theirs])  # out unclassified: no model served them then
     with tenant_context(owner):
-        model = services.create_synthetic_model(owner, owners["admin"], name=f"shared-{task}", task=task,
-                                                visibility="public")  # fmt: skip
+        model = services.create_task_model(owner, owners["admin"], name=f"shared-{task}", task=task,
+                                           visibility="public")  # fmt: skip
         network = build_network(model.architecture, num_classes=len(model.class_names),
                                 in_chans=len(model.input_spec["bands"]))  # fmt: skip
         version, _ = services.promote_version(save_version(model, owners["admin"], weights=weights_of(network)),

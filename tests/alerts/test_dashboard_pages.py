@@ -15,7 +15,7 @@ from alerts.packets import read_packet
 from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from mlmodels.models import MLModel, ModelVersion
-from mlmodels.services import create_synthetic_model
+from mlmodels.services import create_task_model
 from portal.tenancy import tenant_context
 
 
@@ -40,7 +40,7 @@ def a_night_of_alerts(tenant, user, count, *, received_at=None):
             received_at=received_at or timezone.now(), **{f"{name}_stamp": data for name, data in seed.stamps.items()},
         ))  # fmt: skip
     alerts = Alert.objects.bulk_create(alerts, batch_size=500)  # no PendingAlert: as if sent out
-    model = create_synthetic_model(tenant, user, name="light-curve", task=MLModel.Task.LIGHT_CURVE)
+    model = create_task_model(tenant, user, name="light-curve", task=MLModel.Task.LIGHT_CURVE)
     version = ModelVersion.objects.create(tenant=tenant, model=model, number=1, artifact_path="unused", sha256="0" * 64)
     AlertClassification.objects.bulk_create(
         AlertClassification(tenant=tenant, alert=alert, version=version,

@@ -313,10 +313,18 @@ def test_the_panel_marks_a_negative_detection_and_its_light_curve_draws_negative
     assert "negative detection (fainter than the template)" in panel
     figure = json.loads(html.unescape(re.search(r'data-figure="([^"]*)"', panel).group(1)))
     traces = {trace["name"]: trace for trace in figure["data"]}
-    assert set(traces) == {"g", "g negative (fainter than the template)", "g upper limit", "r negative (fainter than "
-                           "the template)", "r upper limit"}, "19 negative detections and 3 positive in g, none in r"
-    assert len(traces["g negative (fainter than the template)"]["x"]) + len(
-        traces["r negative (fainter than the template)"]["x"]) == 20, "19 earlier negatives and the alert itself"
+    assert set(traces) == {
+        "g",
+        "g negative (fainter than the template)",
+        "g upper limit",
+        "r negative (fainter than the template)",
+        "r upper limit",
+    }, "19 negative detections and 3 positive in g, none in r"
+    assert (
+        len(traces["g negative (fainter than the template)"]["x"])
+        + len(traces["r negative (fainter than the template)"]["x"])
+        == 20
+    ), "19 earlier negatives and the alert itself"
     negative_r = traces["r negative (fainter than the template)"]
     assert traces["g"]["mode"] == "markers+lines" and negative_r["mode"] == "markers", "negatives are not joined"
     assert negative_r["marker"]["symbol"] == "circle-open"

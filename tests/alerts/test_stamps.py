@@ -67,6 +67,8 @@ EXTRAS = [
     "HIERARCH ESO DET CHIP NAXIS1 = 2048 / a hierarchical keyword that names NAXIS1",
     "", "COMMENT NAXIS1  = 99 is only a comment", "", "HISTORY written card by card",
 ]  # fmt: skip
+
+
 def in_an_extension():
     buffer = io.BytesIO()
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(PIXELS, name="sci")]).writeto(buffer)

@@ -1,13 +1,15 @@
 """From volunteers back to the model: a vote export trains the project's vote-fraction model,
 its version is compared on the model page, and once in production its doubt orders the queue."""
 
+import io
 import math
 
 import pytest
+from django.core.management import call_command
 
 from labeling.exports import export_votes, train_on_export
 from labeling.models import Subject
-from labeling.services import add_subjects, aggregate, classify
+from labeling.services import add_subjects, aggregate, classify, what_others_said
 from mlmodels import inference, services
 from mlmodels.models import MLModel, Prediction
 from mlmodels.subjects import TargetImages
@@ -97,8 +99,17 @@ def test_a_vote_version_predicts_shares_per_question_and_in_production_reorders_
         entropy = -sum(p * math.log(p) for p in (shares["shape_round"], shares["shape_disk"])) / math.log(2)
         assert subject.retired_at is not None or math.isclose(subject.uncertainty, entropy, abs_tol=1e-3)
         assert not open_subjects.filter(uncertainty__isnull=True).exists()
+        # After a galaxy, a volunteer compares the votes with the shares the model expected.
+        mine, _ = classify(project, subject.pk, voter="anon:new", user=None, workflow_version=1, answers=ROUND)
+        expected = what_others_said(mine)["model"]
+        assert expected["name"] == "shapes-votes" and set(expected["shares"]) == {"round", "disk"}
+        assert math.isclose(expected["shares"]["round"], shares["shape_round"], abs_tol=1e-4)
         again = services.train_version(model, users["admin"], examples=1000, epochs=2, dataset=export.pk, seed=1)
         assert list(again.metrics["rivals"]) == [f"v{version.number} (production)"]
+    output = io.StringIO()
+    call_command("train_model", tenant.slug, "from-a-shell", "--task", "vote_fractions", "--dataset", str(export.pk),
+                 "--epochs", "1", stdout=output)  # fmt: skip
+    assert "from-a-shell v1 (staging): test accuracy" in output.getvalue()
     admin = signed_in(users["admin"])
     shown = admin.get(f"/t/{tenant.slug}/models/{model.pk}/v{again.number}/").content.decode()
     for text in ("Vote-fraction error", "Per question", 'id="per-question"', "v1 (production)", "Learn from",

@@ -56,8 +56,8 @@ def test_the_frame_page_shows_the_judgement_and_a_model_without_synthetic_frames
     tenant, users = tenant_factory(sites=[])
     equip(tenant)
     with tenant_context(tenant):
-        model = services.create_synthetic_model(tenant, users["admin"], name="frame-quality",
-                                                task="frame_quality", architecture="convnext_atto")  # fmt: skip
+        model = services.create_task_model(tenant, users["admin"], name="frame-quality",
+                                           task="frame_quality", architecture="convnext_atto")  # fmt: skip
         assert model.flag_names == list(FLAGS) and model.input_spec["bands"] == ["mean", "peak"]
         network = build_network("convnext_atto", num_classes=len(QUALITY_CLASSES) + len(FLAGS), in_chans=2)
         version = registry.promote(registry.save_version(model, users["admin"], weights=weights_of(network)))

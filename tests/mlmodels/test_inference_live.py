@@ -56,8 +56,8 @@ def test_a_promoted_frame_quality_version_judges_existing_frames_and_each_new_on
     tenant, users = committed_tenant_factory(sites=[])
     equip(tenant)
     with tenant_context(tenant):
-        model = services.create_synthetic_model(tenant, users["admin"], name="frame-quality", task="frame_quality",
-                                                architecture="convnext_atto")  # fmt: skip
+        model = services.create_task_model(tenant, users["admin"], name="frame-quality", task="frame_quality",
+                                           architecture="convnext_atto")  # fmt: skip
         network = build_network("convnext_atto", num_classes=len(model.class_names) + len(model.flag_names), in_chans=2)
         version = registry.save_version(model, users["admin"], weights=weights_of(network))
         frame = make_frame(ra_deg=M51[0], dec_deg=M51[1], width=512, height=512, seed=4, defects=("clouds",))

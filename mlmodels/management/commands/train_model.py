@@ -39,9 +39,9 @@ class Command(BaseCommand):
         with tenant_context(tenant):
             model = MLModel.objects.filter(tenant=tenant, name=options["model"]).first()
             try:
-                model = model or services.create_synthetic_model(tenant, user, name=options["model"],
-                                                                 task=options["task"],
-                                                                 architecture=options["architecture"])  # fmt: skip
+                model = model or services.create_task_model(tenant, user, name=options["model"],
+                                                            task=options["task"], dataset=options["dataset"],
+                                                            architecture=options["architecture"])  # fmt: skip
                 version = services.train_version(model, user, examples=options["examples"], epochs=options["epochs"],
                                                  seed=options["seed"], dataset=options["dataset"],
                                                  on_epoch=self.report)  # fmt: skip
