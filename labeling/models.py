@@ -48,6 +48,9 @@ class Project(TenantOwned):
         help_text="How much the production model's uncertainty, against the votes still needed, orders the galaxies.",
     )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now)
+    aggregated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last aggregation began: votes after it wait for the next."
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("slug"), "tenant", name="project_slug_unique_per_tenant")]

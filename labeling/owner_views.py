@@ -3,6 +3,7 @@ publish workflow versions, choose its galaxies, and follow its progress."""
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.http import FileResponse
@@ -97,6 +98,7 @@ def project_admin(request, tenant_slug, project_id):
         "progress": counters.progress(project), "skills": project.skills.all()[:20],
         "exports": project.exports.select_related("created_by", "workflow")[:20],
         "may_train": may(request.tenant_role, "models.manage"),
+        "aggregate_every_min": round(settings.AGGREGATE_EVERY_S / 60),
         "settings_form": settings_form, "workflow_form": workflow_form, "subjects_form": subjects_form,
     })  # fmt: skip
 

@@ -6,6 +6,8 @@ import json
 import math
 import random
 import secrets
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 import numpy as np
 import psycopg
@@ -399,6 +401,7 @@ def aggregate(project):
     """Vote counts and skill-weighted consensus for every galaxy of the project, per question of
     its current workflow, and each volunteer's skill; votes given under earlier versions count
     for the questions and answers that are still asked. Returns {question: Consensus}."""
+    started = timezone.now()  # a vote committed after this waits for the next aggregation
     tree = current_workflow(project).tree
     subjects = list(project.subjects.values_list("pk", "gold_answers"))
     subject_index = {pk: index for index, (pk, _) in enumerate(subjects)}
@@ -433,7 +436,18 @@ def aggregate(project):
             [VolunteerSkill(tenant_id=project.tenant_id, project=project, voter=voter,
                             skill=float(skill[i] / answered[i]), votes=int(answered[i]), gold_votes=int(on_gold[i]))
              for voter, i in voter_index.items() if answered[i]], batch_size=5000)  # fmt: skip
+        Project.objects.filter(pk=project.pk).update(aggregated_at=started)
+    project.aggregated_at = started
     return results
+
+
+def projects_to_aggregate(tenant):
+    """The tenant's projects with votes their last aggregation has not counted (beat's sweep
+    aggregates them, every ``settings.AGGREGATE_EVERY_S``): consensus on the target pages and
+    the exports follow the volunteers without anyone pressing *Aggregate now*."""
+    since = Coalesce(OuterRef("aggregated_at"), Value(datetime.min.replace(tzinfo=dt_timezone.utc)))
+    newer = Classification.objects.filter(project=OuterRef("pk"), created_at__gt=since)
+    return list(Project.objects.filter(tenant=tenant).filter(Exists(newer)).order_by("pk"))
 
 
 def _store_consensus(project, subjects, answer_index, results, counts):

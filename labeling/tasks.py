@@ -1,6 +1,8 @@
 """The labeling app's Celery entry points."""
 
-from portal.celery import TenantTask, app
+from portal.celery import TenantTask, app, send
+from portal.models import Tenant
+from portal.tenancy import tenant_context
 
 from . import demo, services
 from .models import Project
@@ -22,3 +24,13 @@ def aggregate_project(tenant_id, project_id):
     project = Project.objects.filter(pk=project_id).first()
     if project is not None:
         services.aggregate(project)
+
+
+@app.task(runs_on="default")
+def aggregate_new_votes():
+    """Beat's sweep (settings.CELERY_BEAT_SCHEDULE): every project with votes its last
+    aggregation has not counted is aggregated again, one task each."""
+    for tenant in Tenant.objects.all():
+        with tenant_context(tenant):
+            for project in services.projects_to_aggregate(tenant):
+                send("labeling.tasks.aggregate_project", tenant.pk, project.pk)

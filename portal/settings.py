@@ -163,11 +163,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker waits for Redis however long it is gone (the default gives up after 100 tries).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+AGGREGATE_EVERY_S = float(env("AGGREGATE_EVERY_S", "600", help="seconds between aggregations of a citizen-science "
+                                                              "project that has new votes"))  # fmt: skip
 # Beat runs once (the launcher, or compose's beat service): sweeps that put right what a
-# stopped part left behind.
+# stopped part left behind, and the periodic work (aggregating projects' new votes).
 CELERY_BEAT_SCHEDULE = {
     "queue-forgotten-alert-runs": {"task": "alerts.tasks.queue_forgotten_runs", "schedule": 10.0},
     "recover-stale-jobs": {"task": "portal.tasks.recover_stale_jobs", "schedule": 300.0},
+    "aggregate-new-votes": {"task": "labeling.tasks.aggregate_new_votes", "schedule": AGGREGATE_EVERY_S},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

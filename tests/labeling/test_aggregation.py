@@ -5,8 +5,10 @@ from django.test import Client
 
 from labeling.aggregation import QuestionVotes, dawid_skene, majority, vote_fractions
 from labeling.models import Subject, VolunteerSkill
-from labeling.services import add_subjects, aggregate, classify, create_project
+from labeling.services import add_subjects, aggregate, classify, create_project, projects_to_aggregate
 from portal.tenancy import tenant_context
+from tests.labeling.conftest import signed_in
+from tests.labeling.test_classifying import ROUND, simple_project
 from tests.labeling.test_workflows import SIMPLE
 
 
@@ -96,3 +98,21 @@ def test_the_target_page_shows_the_volunteers_consensus_beside_the_model(galaxie
     after = client.get(f"/t/{tenant.slug}/targets/{image.target_id}/").content.decode()
     assert "Volunteers · Shapes" in after and "skill-weighted consensus" in after
     assert "round <span" in after and "disk <span" not in after, "answers under 5% are left out"
+
+
+def test_projects_with_votes_since_their_last_aggregation_are_due_and_the_owner_sees_when(galaxies):
+    tenant, users, make = galaxies
+    project = simple_project(tenant, users["owner"])
+    quiet = create_project(tenant, users["owner"], name="Quiet", slug="quiet", tree=SIMPLE)
+    add_subjects(project, make(2))
+    assert projects_to_aggregate(tenant) == [], "no votes, nothing to aggregate"
+    first, second = project.subjects.order_by("pk")
+    classify(project, first.pk, voter="anon:a", user=None, workflow_version=1, answers=ROUND)
+    assert projects_to_aggregate(tenant) == [project]
+    aggregate(project)
+    assert projects_to_aggregate(tenant) == [] and quiet not in projects_to_aggregate(tenant)
+    page = signed_in(users["owner"]).get(f"/t/{tenant.slug}/projects/{project.pk}/").content.decode()
+    assert "Last aggregated 0" in page and "new votes are aggregated every 10 minutes" in page
+    with tenant_context(tenant):  # the test client's request left its own
+        classify(project, second.pk, voter="anon:a", user=None, workflow_version=1, answers=ROUND)
+        assert projects_to_aggregate(tenant) == [project], "a vote after the aggregation makes it due again"
