@@ -51,6 +51,11 @@ class Project(TenantOwned):
     aggregated_at = models.DateTimeField(
         null=True, blank=True, help_text="When the last aggregation began: votes after it wait for the next."
     )
+    guide_examples = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="question -> answer -> subject ids the consensus is surest of (field guide).",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("slug"), "tenant", name="project_slug_unique_per_tenant")]

@@ -35,6 +35,7 @@ from .models import Classification, Project, Subject, VolunteerSkill, Workflow
 from .workflows import AnswersInvalid, check_answers, check_tree, decals_tree
 
 PROJECT_READ_EVERY_S = 5
+GUIDE_EXAMPLES, GUIDE_SURENESS = 3, 0.8
 STORE_BATCH = 5000
 QUEUE_SPREAD = 60  # the next galaxy is drawn from this many at the head of the queue
 UNJUDGED_DOUBT = 0.5  # a galaxy no model has judged yet ranks as half-sure
@@ -436,9 +437,23 @@ def aggregate(project):
             [VolunteerSkill(tenant_id=project.tenant_id, project=project, voter=voter,
                             skill=float(skill[i] / answered[i]), votes=int(answered[i]), gold_votes=int(on_gold[i]))
              for voter, i in voter_index.items() if answered[i]], batch_size=5000)  # fmt: skip
-        Project.objects.filter(pk=project.pk).update(aggregated_at=started)
-    project.aggregated_at = started
+        examples = _guide_examples(subjects, answer_index, results)
+        Project.objects.filter(pk=project.pk).update(aggregated_at=started, guide_examples=examples)
+    project.aggregated_at, project.guide_examples = started, examples
     return results
+
+
+def _guide_examples(subjects, answer_index, results):
+    """For each answer, the GUIDE_EXAMPLES galaxies the consensus is surest have it (at least
+    GUIDE_SURENESS): the field guide shows them, so a volunteer learns from the crowd's clearest cases."""
+    examples = {}
+    for question, result in results.items():
+        for answer, column in answer_index[question].items():
+            sureness = result.posteriors[:, column]
+            best = [row for row in np.argsort(-sureness)[:GUIDE_EXAMPLES] if sureness[row] >= GUIDE_SURENESS]
+            if best:
+                examples.setdefault(question, {})[answer] = [subjects[row][0] for row in best]
+    return examples
 
 
 def projects_to_aggregate(tenant):

@@ -56,7 +56,7 @@ def classify_page(request, tenant_slug, project_slug):
     workflow = services.current_workflow(project)
     voter = services.voter_for(request.user, request.session)
     base = reverse("labeling:classify", args=[tenant_slug, project.slug])
-    guide, most_questions = field_guide(workflow.tree)
+    guide, most_questions = field_guide(workflow.tree, project.guide_examples)
     return render(request, "labeling/classify.html", {
         "project": project, "base": base, "guide": guide, "most_questions": most_questions,
         "progress": counters.progress(project),

@@ -151,14 +151,15 @@ def question_order(tree):
     return order
 
 
-def field_guide(tree):
+def field_guide(tree, examples=None):
     """The tree as a volunteer reads it: its questions in the order they can come, each answer
-    with its key and the question it leads to; and the most questions one galaxy can take (a
-    tutorial says so)."""
-    questions, order = tree["questions"], question_order(tree)
+    with its key, the question it leads to and example galaxies (``examples``: question ->
+    answer -> subject ids); and the most questions one galaxy can take (a tutorial says so)."""
+    questions, order, examples = tree["questions"], question_order(tree), examples or {}
     guide = [{"key": key, "text": questions[key]["text"], "help": questions[key].get("help", ""),
               "answers": [{"number": number, "label": answer["label"],
-                           "leads_to": questions[answer["next"]]["text"] if answer.get("next") else ""}
+                           "leads_to": questions[answer["next"]]["text"] if answer.get("next") else "",
+                           "examples": examples.get(key, {}).get(answer["key"], [])}
                           for number, answer in enumerate(questions[key]["answers"], start=1)]}
              for key in order]  # fmt: skip
     return guide, _longest_walk(tree, tree["first"])

@@ -79,6 +79,13 @@ def test_a_projects_aggregation_writes_counts_consensus_and_skills(galaxies):
     skills = dict(VolunteerSkill.objects.filter(project=project).values_list("voter", "skill"))
     assert skills["careful-1"] > 0.8 and skills["contrary"] < 0.5
     assert VolunteerSkill.objects.get(project=project, voter="contrary").gold_votes == 1
+    # The field guide shows, for each answer, the galaxies the crowd is surest of.
+    project.refresh_from_db()
+    round_ones, disks = (sorted(subjects[image.pk].pk for image in images[start : start + 2]) for start in (0, 2))
+    assert sorted(project.guide_examples["shape"]["round"]) == round_ones
+    assert sorted(project.guide_examples["shape"]["disk"]) == disks
+    guide = signed_in(users["owner"]).get(f"/projects/{tenant.slug}/shapes/").content.decode()
+    assert f"/projects/{tenant.slug}/shapes/subjects/{disks[0]}/image.png" in guide
 
 
 def test_the_target_page_shows_the_volunteers_consensus_beside_the_model(galaxies):
