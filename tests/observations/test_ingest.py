@@ -270,3 +270,36 @@ def test_an_unexpected_failure_takes_its_uncommitted_frames_and_their_files_with
         next(results)
     assert not Frame.objects.exists() and not Photometry.objects.exists()
     assert stored_files() == before, "the good frame's file, preview and cutout were removed with its row"
+
+
+def test_a_leftover_file_where_a_frame_belongs_is_left_alone_and_the_row_names_the_one_written(observatory):
+    tenant, user = observatory
+    data = plain()
+    expected = f"frames/{tenant.pk}/"
+    result = ingest_frame(tenant, user, data, "first.fits")
+    name = result.frame.file.name
+    assert name.startswith(expected)
+    Frame.objects.all().delete()  # the row goes; its file stays behind, as after a crash
+    again = ingest_frame(tenant, user, data, "again.fits")
+    assert again.status == "created" and again.frame.file.name != name
+    assert Frame.objects.get(pk=again.frame.pk).file.open("rb").read() == data, "the row names the file written"
+    assert default_storage.open(name).read() == data, "the leftover file is not overwritten"
+
+
+def test_a_write_that_fails_takes_the_frames_of_its_commit_and_their_files_with_it(observatory, monkeypatch):
+    tenant, user = observatory
+    from observations import ingest
+
+    def failing(storage, file_name, data, preview_name, drawing):
+        if b"OBJECT  = 'M51-b" in data[: 2880 * 4]:
+            raise OSError(28, "No space left on device")
+        return real(storage, file_name, data, preview_name, drawing)
+
+    real = ingest._write_files
+    monkeypatch.setattr(ingest, "_write_files", failing)
+    other = make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=8)
+    other.header["OBJECT"] = "M51-b"
+    before = stored_files()
+    with pytest.raises(OSError, match="No space left on device"):
+        list(ingest_many(tenant, user, [("good.fits", plain), ("full.fits", lambda: to_bytes([other]))]))
+    assert not Frame.objects.exists() and stored_files() == before
