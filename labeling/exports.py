@@ -122,7 +122,7 @@ def train_on_export(export, user, *, epochs, examples):
     if model is None:
         model = create_task_model(
             project.tenant, user, name=vote_model_name(project), task=MLModel.Task.VOTE_FRACTIONS, dataset=export.pk,
-            description=f"Predicts the share of {project.name}'s volunteers who give each answer of its tree.",
+            description=f"Predicts the share of volunteers of {project.name} who give each answer of its tree.",
         )  # fmt: skip
     if model.task != MLModel.Task.VOTE_FRACTIONS:
         raise ExportRefused(f"the model {model.name} exists and is a {model.get_task_display().lower()} model; "

@@ -176,6 +176,7 @@ class _Votes:
         self.counts = torch.from_numpy(training_set.votes).float()
 
     def check(self, train):
+        self.train = train
         for side, indices in (("the whole set", np.arange(len(self.set.votes))), ("the training split", train)):
             voted = int((self.set.votes[indices].sum(1) > 0).sum())
             if voted < MIN_VOTED_GALAXIES * (1 if side == "the whole set" else 0.5):
@@ -193,7 +194,10 @@ class _Votes:
 
     def test(self, model, indices):
         predicted = vote_fractions.fractions(logits_of(model, self.set.images[indices]), self.groups).numpy()
-        return vote_fractions.vote_metrics(predicted, self.set.votes[indices], self.set.class_names)
+        counts, columns = self.set.votes[indices], self.set.class_names
+        metrics = vote_fractions.vote_metrics(predicted, counts, columns)
+        average = vote_fractions.mean_shares(self.set.votes[self.train], self.groups)
+        return vote_fractions.against_the_average_galaxy(metrics, counts, columns, average)
 
 
 def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, learning_rate=2e-3, patience=4, seed=0,

@@ -45,6 +45,28 @@ def dirichlet_multinomial_loss(logits, counts, groups):
     return total.mean()
 
 
+def mean_shares(counts, groups):
+    """Each question's mean vote shares over the galaxies that were asked it: the "average
+    galaxy" a model must beat to have learnt anything from the images."""
+    shares = np.zeros(counts.shape[1])
+    for _, indices in groups:
+        votes = counts[:, indices]
+        asked = votes[votes.sum(1) > 0]
+        if len(asked):
+            shares[indices] = (asked / asked.sum(1, keepdims=True)).mean(0)
+    return shares
+
+
+def against_the_average_galaxy(metrics, counts, columns, shares):
+    """``metrics`` (vote_metrics of a model on ``counts``) with, beside each error, the error
+    of predicting ``shares`` (mean_shares of the training galaxies) for every galaxy."""
+    average = vote_metrics(np.tile(shares, (len(counts), 1)), counts, columns)
+    metrics["average_galaxy_error"] = average["mean_fraction_error"]
+    for question, scores in metrics["per_question"].items():
+        scores["average_galaxy_error"] = average["per_question"][question]["mean_absolute_error"]
+    return metrics
+
+
 def vote_metrics(predicted, counts, columns):
     """How close predicted fractions are to the volunteers', on held-out galaxies: per question
     the mean absolute error of the fractions (over galaxies whose question got votes), and for
