@@ -53,9 +53,7 @@ class IngestResult:
 
 def ingest_frame(tenant, user, data, name):
     """Ingest one file's bytes; never raises for bad input, the result says what happened."""
-    stored = _Stored()
-    with _committed_together(stored):
-        return _finish(tenant, user, name, data, _prepare(data), EquipmentMatcher(tenant), {}, stored)
+    return _finish(tenant, user, name, data, _prepare(data), EquipmentMatcher(tenant), {}, [])
 
 
 def ingest_many(tenant, user, files):
@@ -69,10 +67,8 @@ def ingest_many(tenant, user, files):
     Frames are committed together, about every ``COMMIT_EVERY_S``, each in a savepoint of its
     own so that a refused file takes nothing else with it: a commit waits for the disk to
     confirm the log, and with the frame files streaming to the same disk that wait was a
-    fifth of each frame's time when every frame had one. Their files are written in the
-    background meanwhile, and the commit waits for them (``_Stored``). A result is yielded
-    only after its commit, so whatever the caller sees as created (and deletes the source
-    of) is durable.
+    fifth of each frame's time when every frame had one. A result is yielded only after its
+    commit, so whatever the caller sees as created (and deletes the source of) is durable.
     """
     files = iter(files)
     equipment, run = EquipmentMatcher(tenant), {}
@@ -88,7 +84,7 @@ def ingest_many(tenant, user, files):
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
         upcoming = [reader.submit(prepare, item) for item in itertools.islice(files, 1)]
         while upcoming:
-            results, stored, started = [], _Stored(), time.monotonic()
+            results, stored, started = [], [], time.monotonic()
             with _committed_together(stored):
                 while upcoming and time.monotonic() - started < COMMIT_EVERY_S:
                     name, data, prepared = upcoming.pop().result()
@@ -100,63 +96,18 @@ def ingest_many(tenant, user, files):
 
 
 COMMIT_EVERY_S = 0.5
-WRITES_AHEAD = 4  # frames whose files may still be waiting to be written
 
 
 @contextmanager
 def _committed_together(stored):
-    """One transaction for the frames stored inside it (``stored``, a _Stored): it commits once
-    their files are written, and if it does not commit, the files are removed with it."""
+    """One transaction for the frames stored inside it; if it does not commit, the files
+    they wrote (listed in ``stored`` as they are saved) are removed with them."""
     try:
         with transaction.atomic():
             yield
-            stored.settle()
     except BaseException:
-        stored.delete()
+        _delete(stored)
         raise
-
-
-class _Stored:
-    """What the frames of one transaction wrote. A frame's file and preview are written in the
-    background while the next frame is read, checked and measured (the write is the largest
-    part of a frame's time, and releases the GIL); the transaction waits for them before it
-    commits, so a committed frame always has its file."""
-
-    def __init__(self):
-        self.files, self.writing = [], []  # FieldFiles written; (frame, future of the names written)
-
-    def add(self, frame, writing, files):
-        self.writing.append((frame, writing))
-        self.files.extend(files)
-        # Each write waiting holds its frame's bytes: a slow disk makes the caller wait instead.
-        waiting = [future for _, future in self.writing if not future.done()]
-        if len(waiting) > WRITES_AHEAD:
-            wait(waiting[: len(waiting) - WRITES_AHEAD])
-
-    def settle(self):
-        """Wait for every write; a name the storage had to change (a leftover file in the
-        way) is put right on the row."""
-        for frame, writing in self.writing:
-            file_name, preview_name = writing.result()
-            if (file_name, preview_name) != (frame.file.name, frame.preview.name):
-                frame.file.name, frame.preview.name = file_name, preview_name
-                Frame.objects.filter(pk=frame.pk).update(file=file_name, preview=preview_name)
-            self.files.extend([frame.file, frame.preview])
-        self.writing = []
-
-    def delete(self):
-        for frame, writing in self.writing:
-            _abandon(frame, writing)
-        _delete(self.files)
-
-
-def _abandon(frame, writing):
-    """Remove what a background write of ``frame`` wrote, once it has finished (or failed)."""
-    wait([writing])
-    names = writing.result() if writing.exception() is None else (frame.file.name, frame.preview.name)
-    for name in names:
-        if name:
-            frame.file.storage.delete(name)
 
 
 def _delete(stored):
@@ -204,16 +155,9 @@ def _finish(tenant, user, name, data, prepared, equipment, run, stored):
 
 @functools.cache
 def _background():
-    """Threads for the work that releases the GIL (hashing, previews), made on first use so that
-    each worker process (forked after import) gets its own."""
+    """Threads for the work that releases the GIL (hashing, previews, writing files), made on first use
+    so that each worker process (forked after import) gets its own."""
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
-
-
-@functools.cache
-def _writer():
-    """The thread that writes frames' files, one after another as the disk takes them: queued
-    behind the hashing and previews, a long write would hold up the next frame's checksum."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
 
 
 class _InMemoryFile(ContentFile):
@@ -291,12 +235,9 @@ def _store(tenant, user, data, name, digest, parsed, equipment_for, stored):
         height_px=height, hdu_index=header.hdu_index, astrometry_note=parsed.astrometry_note[:300],
         header={card.keyword: str(card.value) for card in merged.cards if card.keyword and card.keyword != "COMMENT"},
     )  # fmt: skip
-    # The file and preview are written in the background (file writes release the GIL) under
-    # the names the row is saved with; the transaction waits for them before it commits.
-    frame.file.name = frame.file.field.generate_filename(frame, frame.file_suffix)
-    frame.preview.name = frame.preview.field.generate_filename(frame, "preview.png")
-    writing = _writer().submit(_write_files, frame.file.storage, frame.file.name, data, frame.preview.name,
-                                   drawing)  # fmt: skip
+    # The file and preview are written beside the rest (file writes release the GIL), while
+    # the targets on the detector are measured: both before the frame's row exists.
+    writing = _background().submit(_write_files, frame, data, drawing)
     sightings = []
     cutouts = []
     try:
@@ -304,22 +245,21 @@ def _store(tenant, user, data, name, digest, parsed, equipment_for, stored):
         if centre is not None:
             sightings = _measure_targets(frame, parsed, merged, centre, equipment.calibration)
         with transaction.atomic():
+            writing.result()
             frame.save()
             for sighting in sightings:
                 _save_sighting(frame, sighting, cutouts)
     except BaseException:
-        _abandon(frame, writing)
-        _delete(cutouts)
+        wait([writing])  # a write still going on must finish before it can be removed
+        _delete([frame.file, frame.preview, *cutouts])
         raise
-    stored.add(frame, writing, cutouts)
+    stored.extend([frame.file, frame.preview, *cutouts])
     return frame, header.inherited or equipment.by_rule or time_rule is not None
 
 
-def _write_files(storage, file_name, data, preview_name, drawing):
-    """(file name, preview name) as the storage saved them."""
-    max_length = Frame._meta.get_field("file").max_length
-    return (storage.save(file_name, _InMemoryFile(data), max_length=max_length),
-            storage.save(preview_name, ContentFile(drawing.result()), max_length=max_length))  # fmt: skip
+def _write_files(frame, data, drawing):
+    frame.file.save(frame.file_suffix, _InMemoryFile(data), save=False)
+    frame.preview.save("preview.png", ContentFile(drawing.result()), save=False)
 
 
 def _suffix(name):

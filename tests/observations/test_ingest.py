@@ -290,10 +290,10 @@ def test_a_write_that_fails_takes_the_frames_of_its_commit_and_their_files_with_
     tenant, user = observatory
     from observations import ingest
 
-    def failing(storage, file_name, data, preview_name, drawing):
+    def failing(frame, data, drawing):
         if b"OBJECT  = 'M51-b" in data[: 2880 * 4]:
             raise OSError(28, "No space left on device")
-        return real(storage, file_name, data, preview_name, drawing)
+        return real(frame, data, drawing)
 
     real = ingest._write_files
     monkeypatch.setattr(ingest, "_write_files", failing)
