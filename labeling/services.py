@@ -37,7 +37,8 @@ from .workflows import AnswersInvalid, check_answers, check_tree, decals_tree
 PROJECT_READ_EVERY_S = 5
 GUIDE_EXAMPLES, GUIDE_SURENESS = 3, 0.8
 STORE_BATCH = 5000
-QUEUE_SPREAD = 60  # the next galaxy is drawn from this many at the head of the queue
+QUEUE_SPREAD = 250  # the next galaxy is drawn from this many at the head of the queue: fifty volunteers
+# drawing from sixty galaxies kept meeting on the same rows and waiting for each other's locks
 UNJUDGED_DOUBT = 0.5  # a galaxy no model has judged yet ranks as half-sure
 
 
