@@ -10,7 +10,6 @@ import csv
 import io
 
 import numpy as np
-from django.db.models import F
 
 from mlmodels.training_sets import StoredTrainingSets
 from observations.models import TargetImage
@@ -55,8 +54,7 @@ class VolunteerVotes(StoredTrainingSets):
         if len(rows) > limit:
             chosen = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)
             rows = [rows[index] for index in sorted(chosen)]
-        images = {image.pk: image for image in TargetImage.objects.filter(pk__in=[int(row["image_id"]) for row in rows])
-                  .annotate(galaxy=F("target_id"))}  # fmt: skip
+        images = TargetImage.objects.in_bulk([int(row["image_id"]) for row in rows])
         spec = {**self.input_spec, "size": size}
         cubes, votes, galaxies, skipped = [], [], [], []
         for row in rows:
@@ -71,7 +69,7 @@ class VolunteerVotes(StoredTrainingSets):
                 skipped.append(f"{row['target']}: {error}")
                 continue
             votes.append([float(row[column]) for column in columns])
-            galaxies.append(image.galaxy)
+            galaxies.append(image.target_id)
         if not cubes:
             raise TrainingRefused(f"none of the {len(rows)} galaxies of {export} could be read: {skipped[0]}")
         summary = (
