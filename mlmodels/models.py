@@ -142,6 +142,16 @@ class Prediction(TenantOwned):
         """(class, probability), most probable first: what pages show."""
         return sorted(self.probabilities.items(), key=lambda item: -item[1])
 
+    def shares_by_question(self):
+        """A vote-fraction model's answer as pages show it: (question, [(answer, predicted share)])
+        in the tree's order (its class names' order; JSONB keeps no key order)."""
+        grouped = {}
+        for column in self.version.model.class_names:
+            question, _, answer = column.partition("_")
+            if column in self.probabilities:
+                grouped.setdefault(question, []).append((answer, self.probabilities[column]))
+        return list(grouped.items())
+
     def raised_flags(self):
         """The flags the model thinks more likely than not, most probable first."""
         return [(name, p) for name, p in sorted(self.flags.items(), key=lambda item: -item[1]) if p >= 0.5]

@@ -111,6 +111,8 @@ def test_a_vote_version_predicts_shares_per_question_and_in_production_reorders_
                  "--epochs", "1", stdout=output)  # fmt: skip
     assert "from-a-shell v1 (staging): test accuracy" in output.getvalue()
     admin = signed_in(users["admin"])
+    target_page = admin.get(f"/t/{tenant.slug}/targets/{prediction.image.target_id}/").content.decode()
+    assert "The share of volunteers it expects to give each answer" in target_page and "<th>arms</th>" in target_page
     shown = admin.get(f"/t/{tenant.slug}/models/{model.pk}/v{again.number}/").content.decode()
     for text in ("Vote-fraction error", "Per question", 'id="per-question"', "v1 (production)", "Learn from",
                  "Shapes votes v1 (40 galaxies)", "the same held-out"):  # fmt: skip
