@@ -12,7 +12,7 @@ from datetime import timezone as dt_timezone
 import numpy as np
 import psycopg
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, FloatField, OuterRef, Value
+from django.db.models import Exists, FloatField, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Greatest
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -287,13 +287,15 @@ def classify(project, subject_id, *, voter, user, workflow_version, answers):
     try:
         with transaction.atomic():
             # The galaxy's row is locked first: two submits of the same galaxy then count in turn.
-            subject = (Subject.objects.select_for_update().filter(project=project, pk=subject_id)
-                       .defer("vote_counts", "consensus").first())  # fmt: skip
+            # The lock is held until the commit, so it is taken together with the look for this
+            # volunteer's earlier vote: one round trip fewer while other volunteers may wait on it.
+            earlier = Classification.objects.filter(subject=OuterRef("pk"), voter=voter).values("pk")[:1]
+            subject = (Subject.objects.select_for_update(of=("self",)).filter(project=project, pk=subject_id)
+                       .annotate(earlier=Subquery(earlier)).defer("vote_counts", "consensus").first())  # fmt: skip
             if subject is None:
                 raise ClassificationRefused(f"galaxy {subject_id!r} is not a subject of {project.name}")
-            existing = Classification.objects.filter(subject=subject, voter=voter).first()
-            if existing is not None:
-                return existing, False
+            if subject.earlier is not None:
+                return Classification.objects.get(pk=subject.earlier), False
             if subject.retired_at is not None:
                 raise SubjectRetired("this galaxy was retired before your answers arrived (it has all the votes "
                                      "it needs); thank you — on to the next one")  # fmt: skip
