@@ -6,18 +6,17 @@ import json
 import math
 import random
 import secrets
-from datetime import datetime
-from datetime import timezone as dt_timezone
 
 import numpy as np
 import psycopg
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, FloatField, OuterRef, Subquery, Value
+from django.db.models import Exists, FloatField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Greatest
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from mlmodels.galaxy_zoo import shares_of, split_column
 from mlmodels.models import MLModel, Prediction
 from mlmodels.services import production_prediction, production_versions
 from mlmodels.signals import predictions_stored
@@ -170,8 +169,7 @@ def model_doubt(tenant, image_ids):
         version_id__in=versions, image_id__in=image_ids, refusal=""
     ).values_list("image_id", "version_id", "probabilities", "label"):
         if versions[version_id] == MLModel.Task.VOTE_FRACTIONS:
-            question = label.partition("_")[0]
-            probabilities = {key: p for key, p in probabilities.items() if key.partition("_")[0] == question}
+            probabilities = shares_of(probabilities, split_column(label)[0])
         judged.setdefault(image_id, {}).setdefault(versions[version_id], []).append((probabilities, label))
     doubt = {}
     for image_id, tasks in judged.items():
@@ -389,8 +387,7 @@ def _model_said(tenant, question, image_id):
     model's class (and confidence); None when neither has judged the galaxy."""
     votes = production_prediction(tenant, MLModel.Task.VOTE_FRACTIONS, image_id)
     if votes is not None:
-        shares = {key.partition("_")[2]: share for key, share in votes["probabilities"].items()
-                  if key.partition("_")[0] == question}  # fmt: skip
+        shares = shares_of(votes["probabilities"], question)
         if shares:
             label = max(shares, key=shares.get)
             return {"name": votes["model"], "label": label, "confidence": shares[label],
@@ -463,9 +460,10 @@ def projects_to_aggregate(tenant):
     """The tenant's projects with votes their last aggregation has not counted (beat's sweep
     aggregates them, every ``settings.AGGREGATE_EVERY_S``): consensus on the target pages and
     the exports follow the volunteers without anyone pressing *Aggregate now*."""
-    since = Coalesce(OuterRef("aggregated_at"), Value(datetime.min.replace(tzinfo=dt_timezone.utc)))
-    newer = Classification.objects.filter(project=OuterRef("pk"), created_at__gt=since)
-    return list(Project.objects.filter(tenant=tenant).filter(Exists(newer)).order_by("pk"))
+    votes = Classification.objects.filter(project=OuterRef("pk"))
+    never = Q(aggregated_at__isnull=True) & Exists(votes)
+    since = Exists(votes.filter(created_at__gt=OuterRef("aggregated_at")))
+    return list(Project.objects.filter(tenant=tenant).filter(never | since).order_by("pk"))
 
 
 def _store_consensus(project, subjects, answer_index, results, counts):

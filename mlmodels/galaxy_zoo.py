@@ -71,13 +71,25 @@ def vote_fractions(counts):
     return fractions
 
 
+def split_column(column):
+    """(question, answer) of a ``question_answer`` column (a vote model's output, an export's
+    count). Keys never hold ``_`` (workflow keys are letters, digits and dashes), so the
+    first one splits them."""
+    question, _, answer = column.partition("_")
+    return question, answer
+
+
+def shares_of(shares, question):
+    """{answer: share} of one question, from a vote model's {``question_answer``: share}."""
+    return {answer: share for column, share in shares.items() for asked, answer in [split_column(column)]
+            if asked == question}  # fmt: skip
+
+
 def question_groups(columns):
-    """``question_answer`` columns (a vote model's outputs, an export's counts) as (question,
-    [indices of its answers]) in the order they first appear. Keys never hold ``_`` (workflow
-    keys are letters, digits and dashes), so the first one splits question from answer."""
+    """``question_answer`` columns as (question, [indices of its answers]) in the order they first appear."""
     groups = {}
     for index, column in enumerate(columns):
-        groups.setdefault(column.partition("_")[0], []).append(index)
+        groups.setdefault(split_column(column)[0], []).append(index)
     return list(groups.items())
 
 

@@ -8,6 +8,8 @@ from pgvector.django import VectorField
 
 from portal.models import TenantOwned
 
+from .galaxy_zoo import split_column
+
 
 class Visibility(models.TextChoices):
     TENANT = "tenant", "My observatory"
@@ -147,7 +149,7 @@ class Prediction(TenantOwned):
         in the tree's order (its class names' order; JSONB keeps no key order)."""
         grouped = {}
         for column in self.version.model.class_names:
-            question, _, answer = column.partition("_")
+            question, answer = split_column(column)
             if column in self.probabilities:
                 grouped.setdefault(question, []).append((answer, self.probabilities[column]))
         return list(grouped.items())

@@ -7,6 +7,7 @@ from observations.signals import frame_ingested, images_added
 
 from .models import MLModel
 from .services import classify_when_committed, production_versions
+from .subjects import TargetImages, tasks_classifying
 
 
 @receiver(frame_ingested, dispatch_uid="mlmodels.judge_new_frame")
@@ -20,5 +21,5 @@ def judge_new_frame(sender, *, tenant, frame, run, **kwargs):
 
 @receiver(images_added, dispatch_uid="mlmodels.classify_new_images")
 def classify_new_images(sender, *, tenant, images, **kwargs):
-    for task in (MLModel.Task.MORPHOLOGY, MLModel.Task.VOTE_FRACTIONS):
+    for task in tasks_classifying(TargetImages):
         classify_when_committed(tenant, task, [image.pk for image in images])

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 
 from django.apps import apps
 
-from portal.plugins import plugin
+from portal.plugins import plugin, plugins
 from portal.progress import finish_job, report_progress
 
 from .models import Prediction
@@ -109,3 +109,9 @@ class Frames(RegistrySubject):
 def subject_for(task):
     """The task's ClassificationSubject, or None when its models classify nothing stored."""
     return plugin("CLASSIFICATION_SUBJECTS", task)
+
+
+def tasks_classifying(subject_class):
+    """The tasks whose models classify ``subject_class``'s things (TargetImages: morphology and
+    vote fractions): where a new one goes, whichever tasks there are."""
+    return [task for task, subject in plugins("CLASSIFICATION_SUBJECTS").items() if isinstance(subject, subject_class)]

@@ -129,16 +129,16 @@ def classification_metrics(probabilities, labels, class_names, bins=15):
 class _Classes:
     """Learning labels: cross-entropy over the classes, and a yes/no loss per flag beside them."""
 
-    def __init__(self, training_set):
-        self.set = training_set
+    def __init__(self, training_set, train):
+        self.set, self.train = training_set, train
         self.classes = len(training_set.class_names)
         self.outputs = self.classes + len(training_set.flag_names)
         self.labels = torch.from_numpy(training_set.labels).long()
         self.flags = torch.from_numpy(training_set.flags).float() if training_set.flag_names else None
 
-    def check(self, train):
+    def check(self):
         check_labels(self.set.labels, self.set.class_names)
-        check_labels(self.set.labels[train], self.set.class_names, minimum=max(2, MIN_EXAMPLES_PER_CLASS // 2))
+        check_labels(self.set.labels[self.train], self.set.class_names, minimum=max(2, MIN_EXAMPLES_PER_CLASS // 2))
 
     def loss(self, logits, chosen):
         loss = functional.cross_entropy(logits[:, : self.classes], self.labels[chosen].to(logits.device))
@@ -169,15 +169,14 @@ class _Votes:
     """Learning volunteers' vote counts per question (see vote_fractions); the accuracy
     reported is the first question's most-voted answer."""
 
-    def __init__(self, training_set):
-        self.set = training_set
+    def __init__(self, training_set, train):
+        self.set, self.train = training_set, train
         self.outputs = len(training_set.class_names)
         self.groups = question_groups(training_set.class_names)
         self.counts = torch.from_numpy(training_set.votes).float()
 
-    def check(self, train):
-        self.train = train
-        for side, indices in (("the whole set", np.arange(len(self.set.votes))), ("the training split", train)):
+    def check(self):
+        for side, indices in (("the whole set", np.arange(len(self.set.votes))), ("the training split", self.train)):
             voted = int((self.set.votes[indices].sum(1) > 0).sum())
             if voted < MIN_VOTED_GALAXIES * (1 if side == "the whole set" else 0.5):
                 raise TrainingRefused(f"too few galaxies with votes in {side}: {voted}; at least "
@@ -211,9 +210,9 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
     network with the same outputs, say the version in production) are scored on the same
     held-out examples, under ``metrics["rivals"]``: the only fair comparison of two versions.
     """
-    objective = _Votes(training_set) if training_set.votes is not None else _Classes(training_set)
     train, val, test = split_by_source(training_set.groups, seed=seed)
-    objective.check(train)
+    objective = (_Votes if training_set.votes is not None else _Classes)(training_set, train)
+    objective.check()
     torch.manual_seed(seed)
     target = device()
     model = build_network(architecture, num_classes=objective.outputs, in_chans=training_set.images.shape[1]).to(target)

@@ -12,7 +12,7 @@ pull at all, and a split vote is a fact to learn rather than noise around a sing
 import numpy as np
 import torch
 
-from .galaxy_zoo import question_groups
+from .galaxy_zoo import question_groups, split_column
 
 LOWEST, HIGHEST = 1.0, 100.0
 
@@ -84,7 +84,7 @@ def vote_metrics(predicted, counts, columns):
     first, indices = groups[0]
     asked = counts[:, indices].sum(1) > 0
     truth, said = counts[asked][:, indices].argmax(1), predicted[asked][:, indices].argmax(1)
-    answers = [columns[index].partition("_")[2] for index in indices]
+    answers = [split_column(columns[index])[1] for index in indices]
     matrix = np.zeros((len(indices), len(indices)), dtype=int)
     np.add.at(matrix, (truth, said), 1)
     errors = [scores["mean_absolute_error"] for scores in per_question.values()]
