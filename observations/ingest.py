@@ -6,10 +6,13 @@ preview and linked to the targets inside its footprint — or rejected with one 
 says what to do and nothing stored. The same bytes twice are one frame (a duplicate).
 """
 
+import collections
 import functools
 import hashlib
 import itertools
 import math
+import os
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -259,7 +262,56 @@ def _store(tenant, user, data, name, digest, parsed, equipment_for, stored):
 
 def _write_files(frame, data, drawing):
     frame.file.save(frame.file_suffix, _InMemoryFile(data), save=False)
+    _archived_frames.written(frame.file)
     frame.preview.save("preview.png", ContentFile(drawing.result()), save=False)
+
+
+class _ArchivedFrames:
+    """Keeps the frame files just written out of the page cache once they are on disk.
+
+    A night's frames are written once and read back rarely (the quality worker reads each once,
+    a download now and then): kept cached, they crowd out the database's pages, and each new
+    one takes fresh pages from the kernel. On a virtual machine whose free memory goes back to
+    the host (a balloon with free-page reporting) that was the dearest part of ingest: measured
+    here, 16 MiB written in 5–7 ms while freed pages were reused and in 45–55 ms once the
+    cache had grown by a few GiB. Asking the kernel to drop a file starts its writeback; asking
+    again a few frames later, once it is clean, frees its pages for the next frames to reuse.
+    Local storage only (remote storage has no path) and where the OS has ``posix_fadvise``.
+    """
+
+    KEEP_CACHED = 3  # files still being written back when the next ones are dropped
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.recent = collections.deque()
+
+    def written(self, file):
+        try:
+            path = file.storage.path(file.name)
+        except NotImplementedError:
+            return
+        self._drop(path)
+        with self.lock:
+            self.recent.append(path)
+            clean = self.recent.popleft() if len(self.recent) > self.KEEP_CACHED else None
+        if clean is not None:
+            self._drop(clean)
+
+    @staticmethod
+    def _drop(path):
+        if not hasattr(os, "posix_fadvise"):
+            return
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:  # removed since (its transaction rolled back): nothing to drop
+            return
+        try:
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(descriptor)
+
+
+_archived_frames = _ArchivedFrames()
 
 
 def _suffix(name):
