@@ -90,8 +90,8 @@ def _served(project, voter, count, exclude):
     if not count:
         return []
     base = reverse("labeling:classify", args=[project.tenant.slug, project.slug])
-    return [{"id": subject.pk, "image": f"{base}subjects/{subject.pk}/image.png"}
-            for subject in services.next_subjects(project, voter, count=count, exclude=exclude)]  # fmt: skip
+    return [{"id": subject_id, "image": f"{base}subjects/{subject_id}/image.png"}
+            for subject_id in services.next_subject_ids(project, voter, count=count, exclude=exclude)]  # fmt: skip
 
 
 @require_GET

@@ -33,15 +33,26 @@ def _active_ids():
 
 def _apply(connection, key_prefix=""):
     """Set the connection's tenant, user and API-key prefix, signed for this connection
-    (``portal.rls``): the policies ignore settings that are not."""
+    (``portal.rls``): the policies ignore settings that are not.
+
+    A setting the connection already holds is not sent again (a request activates the same
+    scope more than once: one round trip less each time). The connection's settings are only
+    known when they were set outside a transaction: one set inside may be undone by a rollback,
+    so it is sent again next time."""
     tenant_id, user_id = (("" if value is None else str(value)) for value in _active_ids())
+    transactional = connection.in_atomic_block or not connection.get_autocommit()
+    scope = (tenant_id, user_id, key_prefix)
+    if not transactional and getattr(connection, "tenancy_scope", None) == scope:
+        return
     signature = sign_context(connection.connection.info.backend_pid, tenant_id, user_id, key_prefix)
+    connection.tenancy_scope = None  # unknown until the statement below has run
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('app.tenant_id', %s, false), set_config('app.user_id', %s, false), "
             "set_config('app.api_key_prefix', %s, false), set_config('app.context_sig', %s, false)",
             [tenant_id, user_id, key_prefix, signature],
         )
+    connection.tenancy_scope = None if transactional else scope
 
 
 def pool_options(size):
@@ -99,4 +110,5 @@ def api_key_visible(prefix):
 @receiver(connection_created)
 def _scope_new_connection(sender, connection, **kwargs):
     if connection.alias == "default":
+        connection.tenancy_scope = None  # a new (or newly borrowed) connection's settings are not known
         _apply(connection)

@@ -3,7 +3,7 @@
 import json
 
 from labeling.models import Project
-from labeling.services import add_subjects, classify, create_project, next_subjects
+from labeling.services import add_subjects, classify, create_project, next_subject_ids
 from portal.tenancy import tenant_context
 from tests.labeling.conftest import signed_in
 from tests.labeling.test_workflows import SIMPLE
@@ -74,12 +74,12 @@ def test_new_rules_retire_or_reopen_galaxies_by_the_limit_and_reorder_the_queue(
         quiet.refresh_from_db()
         assert busy.retirement == "limit" and busy.retired_at is not None, "two votes reach a limit of two"
         assert quiet.priority == 1.0, "without the model's doubt, a galaxy with no votes needs them all"
-        assert [s.pk for s in next_subjects(project, "anon:new", count=2)] == [quiet.pk]
+        assert next_subject_ids(project, "anon:new", count=2) == [quiet.pk]
     owner.post(page, {**rules, "retirement_limit": 4})
     with tenant_context(tenant):
         busy.refresh_from_db()
         assert busy.retired_at is None and busy.retirement == "" and busy.priority == 0.5, "two of four votes: back"
-        assert {s.pk for s in next_subjects(project, "anon:new", count=2)} == {busy.pk, quiet.pk}
+        assert set(next_subject_ids(project, "anon:new", count=2)) == {busy.pk, quiet.pk}
 
 
 def test_aggregate_now_queues_the_aggregation_for_a_worker(galaxies):
