@@ -1,6 +1,7 @@
 """Tenant isolation: pages, raw SQL under row-level security, and every tenant table's policy."""
 
 import io
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import DataError, ProgrammingError, connection, transaction
 from django.db.utils import ConnectionHandler
+from django.utils import timezone
 
 from alerts.followup import request_follow_up
 from alerts.models import AlertClassification, AlertFilter, AlertStream, FilterMatch, WebhookDelivery
@@ -25,6 +27,8 @@ from observations.synthetic import make_frame
 from portal import services
 from portal.models import ApiKey, HeaderRule, Job, Membership, Site, Telescope, TenantOwned
 from portal.tenancy import pool_options, tenant_context
+from scheduling.models import Configuration, Request, RequestGroup, Window
+from scheduling.proposals import create_proposal, create_semester
 
 TENANT_MODELS = [model for model in apps.get_models() if issubclass(model, TenantOwned)]
 # Rows readable by others because what they belong to is public.
@@ -97,6 +101,13 @@ def _rows_in_every_tenant_table(tenant, user):
         WebhookDelivery.objects.create(tenant=tenant, alert_filter=bright, url="https://example.org/hook",
                                        alert_ids=[stored.alerts[0].pk], payload=b"{}")  # fmt: skip
         request_follow_up(stored.alerts[0], user=user, rule=bright)  # and the alert's record of it
+        now = timezone.now()
+        semester = create_semester(tenant, "2027A", now, now + timedelta(days=180))
+        proposal = create_proposal(tenant, user, semester, title="P", hours={"1m0": 5}, co_investigators=[user])
+        group = RequestGroup.objects.create(tenant=tenant, proposal=proposal, name="g")
+        request = Request.objects.create(tenant=tenant, group=group, target=targets[0], telescope_class="1m0")
+        Configuration.objects.create(tenant=tenant, request=request, instrument="cam", filter_name="r", exposure_s=1)
+        Window.objects.create(tenant=tenant, request=request, start=now, end=now + timedelta(hours=1))
         project = create_project(tenant, user, name="Zoo", slug="zoo", visibility="tenant")  # and its workflow
         add_subjects(project, images)
         classify(project, project.subjects.first().pk, voter="anon:x", user=None, workflow_version=1,
