@@ -70,3 +70,17 @@ def test_many_targets_are_judged_at_once_as_each_alone():
     alone = np.column_stack([sky.usable([r], [d], Constraints())[:, 0] for r, d in zip(ra, dec)])
     assert together.shape == (len(sky.starts), 40) and (together == alone).all()
     assert 0 < together.any(axis=0).sum() < 40, "some of the sky is up tonight, not all of it"
+
+
+def test_the_visibility_chart_draws_the_target_solid_only_where_it_may_be_observed():
+    import json
+
+    from scheduling.plots import visibility_figure
+
+    sky = SiteSky.over(TEIDE, *DECEMBER_NIGHT)
+    figure = json.loads(visibility_figure([sky], 83.63, 22.01, Constraints(min_lunar_distance_deg=0)))
+    traces = {trace["name"]: trace for trace in figure["data"]}
+    observable = traces["Teide: observable"]["y"]
+    usable = sky.usable([83.63], [22.01], Constraints(min_lunar_distance_deg=0))[:, 0]
+    assert [value is not None for value in observable] == usable.tolist() and usable.any() and not usable.all()
+    assert len(traces["Teide: altitude"]["x"]) == len(traces["Teide: Sun"]["x"]) == len(sky.starts)
