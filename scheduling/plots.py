@@ -11,15 +11,15 @@ def visibility_figure(skies, ra_deg, dec_deg, constraints):
     the site's horizon limit: what an astronomer reads to see when, and why not."""
     figure = go.Figure()
     for sky in skies:
-        usable, _ = sky.judge([ra_deg], [dec_deg], constraints)
-        altitude, airmass, moon = (values[:, 0] for values in sky.targets([ra_deg], [dec_deg]))
+        judged = sky.judge([ra_deg], [dec_deg], constraints).of(0)
+        altitude, hover = judged.altitude_deg, list(zip(judged.airmass, judged.moon_distance_deg))
         times = sky.starts.datetime
         name = sky.site.name
         figure.add_trace(go.Scatter(x=times, y=altitude, mode="lines", line={"dash": "dot", "width": 1},
-                                    name=f"{name}: altitude", customdata=list(zip(airmass, moon)),
+                                    name=f"{name}: altitude", customdata=hover,
                                     hovertemplate="%{x|%H:%M} UTC: %{y:.1f}°, airmass %{customdata[0]:.2f}, "
                                                   "Moon %{customdata[1]:.0f}° away<extra></extra>"))  # fmt: skip
-        figure.add_trace(go.Scatter(x=times, y=[a if ok else None for a, ok in zip(altitude, usable[:, 0])],
+        figure.add_trace(go.Scatter(x=times, y=[a if ok else None for a, ok in zip(altitude, judged.usable)],
                                     mode="lines", line={"width": 4}, name=f"{name}: observable",
                                     hoverinfo="skip"))  # fmt: skip
         figure.add_trace(go.Scatter(x=times, y=sky.sun_altitude_deg, mode="lines", name=f"{name}: Sun",

@@ -197,7 +197,7 @@ def add_request_group(proposal, user, *, name, requests, priority=10,
     tenant = proposal.tenant
     classes = telescope_classes(tenant)
     allocations = {allocation.telescope_class: allocation for allocation in proposal.allocations.all()}
-    planned, charged = [], {}
+    planned, charged, offered = [], {}, {}
     for number, spec in enumerate(requests, 1):
         where = f"requests[{number}]"
         target = Target.objects.filter(tenant=tenant, pk=spec.target_id).first()
@@ -208,7 +208,10 @@ def add_request_group(proposal, user, *, name, requests, priority=10,
         if not telescopes or allocation is None or allocation.hours_granted <= 0:
             raise SchedulingRefused(f"{where}.telescope_class", f"the proposal has no time granted on "
                                                                 f"{spec.telescope_class!r}")  # fmt: skip
-        _check_configurations(where, spec, telescopes)
+        if spec.telescope_class not in offered:  # asked once per class, however many requests use it
+            offered[spec.telescope_class] = set(Filter.objects.filter(instrument__telescope__in=telescopes)
+                                                .values_list("instrument__code", "name"))  # fmt: skip
+        _check_configurations(where, spec, offered[spec.telescope_class])
         _check_constraints(where, spec.constraints)
         windows = _windows(where, spec)
         seconds = request_seconds(spec.configurations)
@@ -246,11 +249,10 @@ def add_request_group(proposal, user, *, name, requests, priority=10,
     return group
 
 
-def _check_configurations(where, spec, telescopes):
+def _check_configurations(where, spec, offered):
+    """``offered``: the (instrument code, filter name) pairs of the request's telescope class."""
     if not spec.configurations:
         raise SchedulingRefused(f"{where}.configurations", "a request holds at least one configuration")
-    offered = set(Filter.objects.filter(instrument__telescope__in=telescopes)
-                  .values_list("instrument__code", "name"))  # fmt: skip
     for index, configuration in enumerate(spec.configurations, 1):
         at = f"{where}.configurations[{index}]"
         seconds, count = configuration.exposure_s, configuration.exposure_count
@@ -300,7 +302,7 @@ def _check_visible(where, target, spec, telescopes, windows):
     (coarser slices past two weeks: a semester-long window is checked in a second or two)."""
     first, last = min(start for start, _ in windows), max(end for _, end in windows)
     minutes = SLICE_MINUTES if last - first <= timedelta(days=14) else 20
-    reasons = []
+    reason = ""  # the first site's: one is enough to act on
     for site in {telescope.site_id: telescope.site for telescope in telescopes}.values():
         sky = SiteSky.over(site, first, last, slice_minutes=minutes)
         usable = sky.usable([target.ra_deg], [target.dec_deg], spec.constraints)[:, 0]
@@ -310,6 +312,6 @@ def _check_visible(where, target, spec, telescopes, windows):
             inside |= (starts >= start.replace(tzinfo=None)) & (starts < end.replace(tzinfo=None))
         if (usable & inside).any():
             return
-        reasons.append(why_never(sky, target.ra_deg, target.dec_deg, spec.constraints)
-                       or f"from {site.name} it is observable only outside its windows")  # fmt: skip
-    raise SchedulingRefused(f"{where}.windows", f"{target.name} is not observable in any of its windows: {reasons[0]}")
+        reason = reason or (why_never(sky, target.ra_deg, target.dec_deg, spec.constraints)
+                            or f"from {site.name} it is observable only outside its windows")  # fmt: skip
+    raise SchedulingRefused(f"{where}.windows", f"{target.name} is not observable in any of its windows: {reason}")

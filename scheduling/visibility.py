@@ -87,10 +87,10 @@ class SiteSky:
     def usable(self, ra_deg, dec_deg, constraints):
         """Slices × N booleans: where each target may be observed under ``constraints``
         (one Constraints for all, or a sequence of N)."""
-        return self.judge(ra_deg, dec_deg, constraints)[0]
+        return self.judge(ra_deg, dec_deg, constraints).usable
 
     def judge(self, ra_deg, dec_deg, constraints):
-        """(usable slices × N, {reason: slices × N where it fails}) for the targets."""
+        """The targets placed in every slice, and where each constraint fails them."""
         altitude, airmass, moon_distance = self.targets(ra_deg, dec_deg)
         count = altitude.shape[1]
         if isinstance(constraints, Constraints):
@@ -106,31 +106,48 @@ class SiteSky:
             "Moon too close": moon_up & (moon_distance < min_moon),
             "Moon too bright": moon_up & (self.moon_illumination[:, None] > max_lit),
         }
-        usable = ~np.logical_or.reduce(list(failures.values()))
-        return usable, failures
+        return Judgement(altitude, airmass, moon_distance, failures)
+
+    def windows(self, usable):
+        """Runs of usable slices as (start, end) Time pairs, for one target's booleans."""
+        runs, begin = [], None
+        for index, ok in enumerate(usable):
+            if ok and begin is None:
+                begin = index
+            if not ok and begin is not None:
+                runs.append((self.starts[begin], self.starts[index]))
+                begin = None
+        if begin is not None:
+            runs.append((self.starts[begin], self.edges[-1]))
+        return runs
 
 
-def windows_of(starts, edges_end, usable):
-    """Runs of usable slices as (start, end) Time pairs, for one target's booleans."""
-    runs, begin = [], None
-    for index, ok in enumerate(usable):
-        if ok and begin is None:
-            begin = index
-        if not ok and begin is not None:
-            runs.append((starts[begin], starts[index]))
-            begin = None
-    if begin is not None:
-        runs.append((starts[begin], edges_end))
-    return runs
+@dataclass
+class Judgement:
+    """Targets in a site's slices (each array slices × N) and where each constraint fails them."""
+
+    altitude_deg: np.ndarray
+    airmass: np.ndarray
+    moon_distance_deg: np.ndarray
+    failures: dict  # {reason: slices × N booleans}
+
+    @property
+    def usable(self):
+        return ~np.logical_or.reduce(list(self.failures.values()))
+
+    def of(self, index):
+        """The same for the one target ``index``: arrays of slices."""
+        return Judgement(self.altitude_deg[:, index], self.airmass[:, index], self.moon_distance_deg[:, index],
+                         {reason: failing[:, index] for reason, failing in self.failures.items()})  # fmt: skip
 
 
 def why_never(sky, ra_deg, dec_deg, constraints):
     """Why a target is not observable from ``sky``'s site in any of its slices (one sentence
     for the astronomer), or "" when it is in some."""
-    usable, failures = sky.judge([ra_deg], [dec_deg], constraints)
-    if usable[:, 0].any():
+    judged = sky.judge([ra_deg], [dec_deg], constraints).of(0)
+    if judged.usable.any():
         return ""
-    altitude, airmass, moon_distance = (values[:, 0] for values in sky.targets([ra_deg], [dec_deg]))
+    altitude, airmass, moon_distance = judged.altitude_deg, judged.airmass, judged.moon_distance_deg
     dark = sky.dark
     site = sky.site.name
     if not dark.any():
@@ -144,7 +161,7 @@ def why_never(sky, ra_deg, dec_deg, constraints):
         return (f"its airmass is never below {constraints.max_airmass:g} at {site} during the night in this "
                 f"window: at best {best_airmass:.2f} (altitude {highest:.1f}°)")  # fmt: skip
     high = dark & (altitude >= sky.site.horizon_limit_deg) & (airmass <= constraints.max_airmass)
-    if failures["Moon too close"][high, 0].all():
+    if judged.failures["Moon too close"][high].all():
         return (f"the Moon is within {constraints.min_lunar_distance_deg:g}° of it whenever it is high enough at "
                 f"{site} (closest approach {moon_distance[high].min():.1f}°)")  # fmt: skip
     return (f"the Moon is brighter than {constraints.max_lunar_illumination:.0%} lit whenever it is high enough at "

@@ -8,7 +8,7 @@ from astropy import units as u
 from astropy.coordinates import AltAz, EarthLocation, get_body
 from astropy.time import Time
 
-from scheduling.visibility import Constraints, SiteSky, why_never, windows_of
+from scheduling.visibility import Constraints, SiteSky, why_never
 
 TEIDE = SimpleNamespace(
     name="Teide", horizon_limit_deg=15, earth_location=EarthLocation.from_geodetic(-16.51, 28.30, 2390 * u.m)
@@ -19,7 +19,7 @@ DECEMBER_NIGHT = ("2026-12-02T18:00", "2026-12-03T08:00")
 def test_a_winter_target_is_observable_through_the_night_and_only_in_the_dark():
     sky = SiteSky.over(TEIDE, *DECEMBER_NIGHT)
     usable = sky.usable([83.63], [22.01], Constraints(min_lunar_distance_deg=0))[:, 0]  # M1, the Crab
-    (start, end), *others = windows_of(sky.starts, sky.edges[-1], usable)
+    (start, end), *others = sky.windows(usable)
     assert not others
     assert Time("2026-12-02T21:00") < start < Time("2026-12-02T23:00"), "once it is above airmass 1.6"
     assert Time("2026-12-03T04:30") < end < Time("2026-12-03T06:30"), "until dawn's astronomical twilight"
