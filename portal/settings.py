@@ -165,12 +165,24 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 AGGREGATE_EVERY_S = float(env("AGGREGATE_EVERY_S", "600", help="seconds between aggregations of a citizen-science "
                                                               "project that has new votes"))  # fmt: skip
+SCHEDULING_EVERY_S = float(env("SCHEDULING_EVERY_S", "300", help="seconds between plans of the coming night"))
+SCHEDULING_TIME_LIMIT_S = float(env("SCHEDULING_TIME_LIMIT_S", "50", help="seconds a periodic plan may take"))
+SCHEDULING_REPLAN_TIME_LIMIT_S = float(env("SCHEDULING_REPLAN_TIME_LIMIT_S", "4.5", help="seconds a re-plan after "
+                                           "a follow-up, a site's weather or a cancellation may take"))  # fmt: skip
+SCHEDULING_SLICE_SECONDS = 300  # the night in 5-minute slices, as LCO's scheduler cuts it
+SCHEDULING_FOLLOW_UP_SECONDS = 600  # a follow-up's exposures when its asker gave none, overheads included
+SCHEDULING_PLANNER = env("SCHEDULING_PLANNER", "optimiser", help="the planner of SCHEDULING_PLANNERS that plans nights")
+SCHEDULING_PLANNERS = {
+    "optimiser": "scheduling.planners.optimiser.OptimisingPlanner",
+    "greedy": "scheduling.planners.greedy.GreedyPlanner",
+}
 # Beat runs once (the launcher, or compose's beat service): sweeps that put right what a
 # stopped part left behind, and the periodic work (aggregating projects' new votes).
 CELERY_BEAT_SCHEDULE = {
     "queue-forgotten-alert-runs": {"task": "alerts.tasks.queue_forgotten_runs", "schedule": 10.0},
     "recover-stale-jobs": {"task": "portal.tasks.recover_stale_jobs", "schedule": 300.0},
     "aggregate-new-votes": {"task": "labeling.tasks.aggregate_new_votes", "schedule": AGGREGATE_EVERY_S},
+    "plan-every-night": {"task": "scheduling.tasks.plan_every_night", "schedule": SCHEDULING_EVERY_S},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

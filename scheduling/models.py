@@ -235,3 +235,77 @@ class Window(TenantOwned):
                                    violation_error_message="end: a window ends after it starts."),
         ]  # fmt: skip
         ordering = ["start"]
+
+
+class SchedulePlan(TenantOwned):
+    """One run of the scheduler over the coming night: what it placed, how good the plan is
+    against the best possible (its proven bound), and why each request it left out was left."""
+
+    class Trigger(models.TextChoices):
+        PERIODIC = "periodic", "Periodic"
+        FOLLOW_UP = "follow_up", "A follow-up arrived"
+        WEATHER = "weather", "A site opened or closed"
+        CANCELLED = "cancelled", "A request was cancelled"
+        MANUAL = "manual", "Asked for"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    slice_seconds = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.PERIODIC)
+    planner = models.CharField(max_length=50)
+    status = models.CharField(max_length=20, help_text='"optimal", "feasible", or "fallback" (greedy).')
+    objective = models.FloatField(help_text="Priority × hours of what was placed.")
+    bound = models.FloatField(null=True, blank=True, help_text="No plan of this night can score more.")
+    candidates = models.PositiveIntegerField()
+    seconds = models.FloatField(help_text="Wall time of the whole run, sky included.")
+    unscheduled = models.JSONField(default=dict, help_text='{"request:12": why it was not placed}')
+    notes = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+
+    def __str__(self):
+        return f"plan of {self.start:%Y-%m-%d %H:%M} by {self.planner}"
+
+    @property
+    def gap(self):
+        if self.bound is None:
+            return None
+        return max(0.0, (self.bound - self.objective) / self.bound) if self.bound > 0 else 0.0
+
+
+class ScheduledObservation(TenantOwned):
+    """A place in a telescope's queue: a request (or a follow-up) to observe from ``start`` to
+    ``end``. Planned ones are replaced by the next plan; started ones hold their telescope
+    until they complete or fail."""
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        STARTED = "started", "Started"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    plan = models.ForeignKey(SchedulePlan, on_delete=models.CASCADE, related_name="observations")
+    telescope = models.ForeignKey("portal.Telescope", on_delete=models.CASCADE, related_name="scheduled_observations")
+    request = models.ForeignKey(Request, null=True, blank=True, on_delete=models.CASCADE, related_name="scheduled")
+    follow_up = models.ForeignKey(FollowUpRequest, null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="scheduled")  # fmt: skip
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PLANNED)
+    priority = models.FloatField(help_text="Per hour, as the plan weighed it.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(request__isnull=True) ^ models.Q(follow_up__isnull=True),
+                                   name="scheduled_observation_of_one_thing"),
+            models.CheckConstraint(condition=models.Q(end__gt=models.F("start")),
+                                   name="scheduled_observation_ends_after_start"),
+        ]  # fmt: skip
+        indexes = [models.Index(fields=["telescope", "state", "start"])]
+        ordering = ["start"]
+
+    def __str__(self):
+        return f"{self.request or self.follow_up} on {self.telescope} at {self.start:%H:%M}"

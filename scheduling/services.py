@@ -3,7 +3,9 @@ keep their own record of why they asked; scheduling owns the request and its sta
 
 from django.db import IntegrityError, transaction
 
-from .models import FollowUpRequest
+from portal.celery import send
+
+from .models import FollowUpRequest, SchedulePlan
 
 
 class FollowUpRefused(ValueError):
@@ -25,10 +27,18 @@ def request_follow_up(tenant_id, target, *, user=None, priority=FollowUpRequest.
         raise FollowUpRefused(f"priority must be one of {', '.join(FollowUpRequest.Priority.values)}, got {priority!r}")
     try:
         with transaction.atomic():
-            return FollowUpRequest.objects.create(tenant_id=tenant_id, target=target, requested_by=user,
-                                                  priority=priority, note=note[:500])  # fmt: skip
+            request = FollowUpRequest.objects.create(tenant_id=tenant_id, target=target, requested_by=user,
+                                                     priority=priority, note=note[:500])  # fmt: skip
     except IntegrityError:
         pending = FollowUpRequest.objects.select_related("requested_by", "target").get(
             tenant_id=tenant_id, target=target, status=FollowUpRequest.Status.PENDING
         )
         raise AlreadyPending(pending) from None
+    replan_after_commit(tenant_id, SchedulePlan.Trigger.FOLLOW_UP)
+    return request
+
+
+def replan_after_commit(tenant_id, trigger):
+    """Re-plan the tenant's night once the change that calls for it is committed (the plan
+    must see it), with the short time limit: telescopes are waiting."""
+    transaction.on_commit(lambda: send("scheduling.tasks.plan_tenant_night", tenant_id, trigger))

@@ -68,19 +68,20 @@ class SiteSky:
     def dark(self):
         return self.sun_altitude_deg < SUN_MAX_ALTITUDE_DEG
 
-    def targets(self, ra_deg, dec_deg):
-        """The targets (ICRS degrees, arrays of N) in every slice: (altitude °, airmass, Moon
-        distance °), each an array of slices × N."""
+    def targets(self, ra_deg, dec_deg, slices=None):
+        """The targets (ICRS degrees, arrays of N) in every slice, or in the ``slices`` (indices)
+        only: (altitude °, airmass, Moon distance °), each an array of slices × N."""
         ra, dec = np.atleast_1d(ra_deg), np.atleast_1d(dec_deg)
+        slices = np.arange(len(self.sun_altitude_deg)) if slices is None else slices
         sky = SkyCoord(ra[None, :] * u.deg, dec[None, :] * u.deg)
-        frame = AltAz(obstime=self.frame.obstime[:, None], location=self.site.earth_location)
+        frame = AltAz(obstime=self.frame.obstime[slices][:, None], location=self.site.earth_location)
         placed = sky.transform_to(frame)
         altitude = placed.alt.deg
         with np.errstate(divide="ignore"):
             # Plane-parallel sec z is enough where a request's airmass limit lies (≤ 3); below the
             # horizon the airmass is infinite.
             airmass = np.where(altitude > 0, 1 / np.sin(np.radians(np.clip(altitude, 1e-6, 90))), np.inf)
-        moon = self.moon[:, None]
+        moon = self.moon[slices][:, None]
         moon_distance = placed.separation(moon).deg
         return altitude, airmass, moon_distance
 
@@ -89,9 +90,17 @@ class SiteSky:
         (one Constraints for all, or a sequence of N)."""
         return self.judge(ra_deg, dec_deg, constraints).usable
 
-    def judge(self, ra_deg, dec_deg, constraints):
-        """The targets placed in every slice, and where each constraint fails them."""
-        altitude, airmass, moon_distance = self.targets(ra_deg, dec_deg)
+    def judge(self, ra_deg, dec_deg, constraints, *, night_only=False):
+        """The targets placed in every slice, and where each constraint fails them. With
+        ``night_only`` they are placed in the dark slices only (a scheduler's day would be
+        wasted work: twilight fails every target); elsewhere their altitude is NaN."""
+        if night_only:
+            dark = np.flatnonzero(self.dark)
+            shape = (len(self.dark), len(np.atleast_1d(ra_deg)))
+            altitude, airmass, moon_distance = (np.full(shape, fill) for fill in (np.nan, np.inf, np.nan))
+            altitude[dark], airmass[dark], moon_distance[dark] = self.targets(ra_deg, dec_deg, dark)
+        else:
+            altitude, airmass, moon_distance = self.targets(ra_deg, dec_deg)
         count = altitude.shape[1]
         if isinstance(constraints, Constraints):
             constraints = [constraints] * count

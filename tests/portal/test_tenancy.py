@@ -27,7 +27,7 @@ from observations.synthetic import make_frame
 from portal import services
 from portal.models import ApiKey, HeaderRule, Job, Membership, Site, Telescope, TenantOwned
 from portal.tenancy import pool_options, tenant_context
-from scheduling.models import Configuration, Request, RequestGroup, Window
+from scheduling.models import Configuration, Request, RequestGroup, ScheduledObservation, SchedulePlan, Window
 from scheduling.proposals import create_proposal, create_semester
 
 TENANT_MODELS = [model for model in apps.get_models() if issubclass(model, TenantOwned)]
@@ -108,6 +108,11 @@ def _rows_in_every_tenant_table(tenant, user):
         request = Request.objects.create(tenant=tenant, group=group, target=targets[0], telescope_class="1m0")
         Configuration.objects.create(tenant=tenant, request=request, instrument="cam", filter_name="r", exposure_s=1)
         Window.objects.create(tenant=tenant, request=request, start=now, end=now + timedelta(hours=1))
+        plan = SchedulePlan.objects.create(tenant=tenant, start=now, end=now + timedelta(days=1), slice_seconds=300,
+                                           planner="greedy", status="feasible", objective=1, candidates=1,
+                                           seconds=1)  # fmt: skip
+        ScheduledObservation.objects.create(tenant=tenant, plan=plan, telescope=telescope, request=request, start=now,
+                                            end=now + timedelta(minutes=5), priority=10)  # fmt: skip
         project = create_project(tenant, user, name="Zoo", slug="zoo", visibility="tenant")  # and its workflow
         add_subjects(project, images)
         classify(project, project.subjects.first().pk, voter="anon:x", user=None, workflow_version=1,

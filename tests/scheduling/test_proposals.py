@@ -3,9 +3,6 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from astropy import units as u
-from astropy.coordinates import EarthLocation
-from astropy.time import Time
 
 from observations.models import Target
 from portal.demo import load_site
@@ -13,7 +10,6 @@ from portal.tenancy import tenant_context
 from scheduling.models import Proposal, Request, RequestGroup, Window
 from scheduling.proposals import (
     ConfigurationSpec,
-    RequestSpec,
     SchedulingRefused,
     add_request_group,
     create_proposal,
@@ -22,45 +18,7 @@ from scheduling.proposals import (
     review_proposal,
     submit_proposal,
 )
-from scheduling.visibility import Constraints
-
-FILTERS = [("r", 623, 138), ("g", 477, 137)]
-TEIDE = {"code": "tfn", "name": "Teide", "latitude_deg": 28.30, "longitude_deg": -16.51, "height_m": 2390,
-         "telescopes": [("1m0a", "Teide 1.0 m", 1.0, 26.5, 0.389, "sinistro", FILTERS)]}  # fmt: skip
-MEMBERS = (("admin", "admin"), ("astronomer", "astronomer"))
-
-
-def _tonight():
-    """Tomorrow's night at Teide in UTC (20:00 to 08:00 holds its astronomical night in any
-    season), and the RA that culminates in the middle of it: a target there is high all night."""
-    day = datetime.now(timezone.utc).date() + timedelta(days=1)
-    start = datetime(day.year, day.month, day.day, 20, tzinfo=timezone.utc)
-    middle = Time(start + timedelta(hours=6))
-    ra = middle.sidereal_time("apparent", longitude=EarthLocation.from_geodetic(-16.51, 28.30, 2390 * u.m).lon).deg
-    return (start, start + timedelta(hours=12)), ra
-
-
-@pytest.fixture
-def approved(tenant_factory):
-    """An approved proposal with 10 h on the 1-m class, and a target overhead tomorrow night."""
-    tenant, users = tenant_factory(members=MEMBERS)
-    with tenant_context(tenant):
-        load_site(tenant, dict(TEIDE, telescopes=list(TEIDE["telescopes"])))
-        window, ra = _tonight()
-        target = Target.objects.create(tenant=tenant, name="Overhead", ra_deg=ra, dec_deg=28.3)
-        semester = create_semester(tenant, "next", window[0] - timedelta(days=30), window[1] + timedelta(days=150))
-        proposal = create_proposal(tenant, users["astronomer"], semester, title="Supernova light curves",
-                                   hours={"1m0": 12})  # fmt: skip
-        submit_proposal(proposal)
-        proposal = decide_proposal(proposal, approve=True, granted={"1m0": (10, 2)})
-        yield tenant, users, proposal, target, window
-
-
-def _request(target, window, **changes):
-    spec = {"target_id": target.pk, "telescope_class": "1m0", "windows": [window],
-            "configurations": [ConfigurationSpec("sinistro", "r", 300, 3), ConfigurationSpec("sinistro", "g", 300, 3)],
-            "constraints": Constraints(min_lunar_distance_deg=0)}  # fmt: skip
-    return RequestSpec(**{**spec, **changes})
+from tests.scheduling.conftest import MEMBERS, TEIDE, request_spec
 
 
 def test_a_proposal_goes_from_draft_through_review_to_approved_with_the_hours_granted(tenant_factory):
@@ -89,7 +47,7 @@ def test_a_proposal_goes_from_draft_through_review_to_approved_with_the_hours_gr
 def test_a_request_group_is_stored_whole_with_its_windows_and_configurations(approved):
     tenant, users, proposal, target, window = approved
     group = add_request_group(proposal, users["astronomer"], name="SN 2026xyz", priority=30,
-                              requests=[_request(target, window)])  # fmt: skip
+                              requests=[request_spec(target, window)])  # fmt: skip
     (request,) = group.requests.all()
     assert (request.state, request.telescope_class, request.max_airmass) == ("pending", "1m0", 1.6)
     assert [(c.filter_name, c.exposure_s, c.exposure_count) for c in request.configurations.all()] == [
@@ -99,7 +57,7 @@ def test_a_request_group_is_stored_whole_with_its_windows_and_configurations(app
 
 def test_a_cadence_becomes_one_request_a_visit(approved):
     tenant, users, proposal, target, (start, _) = approved
-    spec = _request(target, (start, start + timedelta(days=6, hours=12)), cadence_hours=48, jitter_hours=12,
+    spec = request_spec(target, (start, start + timedelta(days=6, hours=12)), cadence_hours=48, jitter_hours=12,
                     configurations=[ConfigurationSpec("sinistro", "r", 60, 1)])  # fmt: skip
     group = add_request_group(proposal, users["astronomer"], name="every two nights", requests=[spec])
     windows = list(Window.objects.filter(request__group=group).order_by("start").values_list("start", flat=True))
@@ -139,7 +97,7 @@ def test_a_bad_request_is_refused_naming_its_field_and_nothing_is_stored(approve
         with tenant_context(other):
             changes["target_id"] = Target.objects.create(tenant=other, name="Theirs", ra_deg=1, dec_deg=2).pk
     with pytest.raises(SchedulingRefused, match=message):
-        add_request_group(proposal, users["astronomer"], name="bad", requests=[_request(target, window, **changes)])
+        add_request_group(proposal, users["astronomer"], name="bad", requests=[request_spec(target, window, **changes)])
     assert not RequestGroup.objects.exists() and not Request.objects.exists()
 
 
@@ -149,4 +107,4 @@ def test_requests_wait_for_the_proposals_approval(approved):
     proposal.refresh_from_db()
     with pytest.raises(SchedulingRefused, match="proposal: the proposal is under review; requests are made under an "
                                                 "approved proposal"):  # fmt: skip
-        add_request_group(proposal, users["astronomer"], name="early", requests=[_request(target, window)])
+        add_request_group(proposal, users["astronomer"], name="early", requests=[request_spec(target, window)])
