@@ -3,10 +3,11 @@
 A throw-away embedded portal (PostgreSQL and Redis; no workers, no web) holds one
 observatory: Teide, Cerro Tololo and Siding Spring, each with two 1-m telescopes and one or
 two 0.4-m ones (10 in all). A semester of 40 approved proposals, each granted hours on both
-classes (a few nearly spent, so allocations bind), holds 5,000 requests: targets spread over
-the whole sky, one to three filters of one to five exposures (3 to 40 minutes with
-overheads), priorities 1 to 100, windows of the whole coming day (60 %), a few hours (30 %)
-or one hour (10 %), airmass limits 1.6 to 2, and 10 pending follow-ups.
+classes (a few nearly spent, so allocations bind), holds 5,000 requests made as the demo's
+are (``scheduling.demo.bulk_requests``): targets spread over the whole sky, one to three
+filters of one to five exposures of 30 s to 5 min (2 to 80 minutes with overheads), priorities 1 to 100,
+windows of the whole coming day (60 %), a few hours (30 %) or one hour (10 %), airmass
+limits 1.6 to 2; and 10 pending follow-ups.
 
 Figures, one night in 5-minute slices:
 - the optimiser through ``nightly.plan_night`` (the whole run: reading the requests, the sky
@@ -55,7 +56,8 @@ def semester_of_requests(tenant, pi, count, start, rng):
     """40 approved proposals and ``count`` requests under them, bulk-loaded."""
     from observations.models import Target
     from observations.sky import healpix_index
-    from scheduling.models import Configuration, Proposal, Request, RequestGroup, Semester, TimeAllocation, Window
+    from scheduling.demo import bulk_requests
+    from scheduling.models import Proposal, Semester, TimeAllocation
 
     semester = Semester.objects.create(tenant=tenant, code="bench", start=start - timedelta(days=30),
                                        end=start + timedelta(days=150))  # fmt: skip
@@ -66,35 +68,13 @@ def semester_of_requests(tenant, pi, count, start, rng):
         TimeAllocation(tenant=tenant, proposal=p, telescope_class=name, hours_requested=100,
                        hours_granted=100, hours_used=float(rng.uniform(99, 99.8)) if n % 8 == 0 else 0)
         for n, p in enumerate(proposals) for name in ("1m0", "0m4")])  # fmt: skip
-    groups = RequestGroup.objects.bulk_create([
-        RequestGroup(tenant=tenant, proposal=proposals[n % 40], name=f"group {n}", priority=int(rng.integers(1, 101)))
-        for n in range(count // 5)])  # fmt: skip
     ra = rng.uniform(0, 360, count // 2)
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, count // 2)))
     pixels = healpix_index(ra, dec)
     targets = Target.objects.bulk_create([Target(tenant=tenant, name=f"T{n}", ra_deg=r, dec_deg=d, healpix=p)
                                           for n, (r, d, p) in enumerate(zip(ra, dec, pixels))])  # fmt: skip
-    requests = Request.objects.bulk_create([
-        Request(tenant=tenant, group=groups[n % len(groups)], target=targets[int(rng.integers(len(targets)))],
-                telescope_class="1m0" if rng.random() < 0.6 else "0m4",
-                max_airmass=float(rng.choice([1.6, 1.8, 2.0])), min_lunar_distance_deg=30)
-        for n in range(count)])  # fmt: skip
-    windows, configurations = [], []
-    for request in requests:
-        kind = rng.random()
-        if kind < 0.6:
-            begin, hours = start, 24.0
-        else:
-            hours = float(rng.uniform(2, 6)) if kind < 0.9 else 1.0
-            begin = start + timedelta(hours=float(rng.uniform(0, 24 - hours)))
-        windows.append(Window(tenant=tenant, request=request, start=begin, end=begin + timedelta(hours=hours)))
-        instrument = "sinistro" if request.telescope_class == "1m0" else "qhy"
-        for order, (name, *_) in enumerate(FILTERS[: int(rng.integers(1, 4))]):
-            configurations.append(Configuration(tenant=tenant, request=request, order=order, instrument=instrument,
-                                                filter_name=name, exposure_s=float(rng.choice([30, 60, 120, 300])),
-                                                exposure_count=int(rng.integers(1, 6))))  # fmt: skip
-    Window.objects.bulk_create(windows)
-    Configuration.objects.bulk_create(configurations)
+    bulk_requests(list(Proposal.objects.filter(pk__in=[p.pk for p in proposals]).prefetch_related("allocations")),
+                  targets, count, start, rng, span_hours=24)  # fmt: skip
     with psycopg.connect(os.environ["DATABASE_ADMIN_URL"], autocommit=True) as owner:
         owner.execute("ANALYZE")  # what autovacuum does soon after a bulk load: the planner's statistics
     return targets

@@ -13,6 +13,7 @@ from alerts.demo import load_demo_alerts
 from labeling.demo import load_demo_project
 from mlmodels.demo import load_demo_galaxy_images, load_demo_models
 from observations.demo import load_demo_frames, load_demo_targets
+from scheduling.demo import load_demo_semester
 
 from . import audit, services
 from .models import Filter, HeaderRule, Instrument, Membership, Role, Site, Telescope, Tenant, Where
@@ -126,6 +127,7 @@ def load_demo(password):
                 load_demo_models(tenant, admin)
                 load_demo_alerts(tenant, users["demo-astronomer"])
                 load_demo_project(tenant, users["demo-astronomer"])
+                load_demo_semester(tenant, users["demo-astronomer"], admin)
         tenants.append(tenant)
     return tenants
 

@@ -31,6 +31,8 @@ PERMISSIONS = {
     # One's own alert filters: every member may watch the feed through them.
     "alert_filters.change": EVERYONE,
     "jobs.start": STAFF,
+    # A telescope's control software: report observations started, completed, failed; sites' weather.
+    "telescopes.operate": STAFF,
     # Citizen-science projects: create them, write their workflows, choose their galaxies.
     "projects.manage": STAFF,
     "api_keys.manage": (Role.ADMIN, Role.ASTRONOMER, Role.PARTNER),

@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from alerts import api as alerts_api
 from mlmodels import api as mlmodels_api
 from observations import api as observations_api
+from scheduling import api as scheduling_api
 
 from . import api, views
 
@@ -23,6 +24,8 @@ router.register("models", mlmodels_api.MLModelViewSet, basename="mlmodel")
 router.register("alerts", alerts_api.AlertViewSet, basename="alert")
 router.register("alert-filters", alerts_api.AlertFilterViewSet, basename="alert-filter")
 router.register("follow-ups", alerts_api.FollowUpViewSet, basename="follow-up")
+router.register("scheduled-observations", scheduling_api.ScheduledObservationViewSet, basename="scheduled-observation")
+router.register("site-conditions", scheduling_api.SiteConditionViewSet, basename="site-condition")
 
 tenant_patterns = [
     path("", views.tenant_home, name="tenant_home"),
@@ -36,6 +39,7 @@ tenant_patterns = [
     path("", include("mlmodels.urls")),
     path("", include("alerts.urls")),
     path("", include("labeling.owner_urls")),
+    path("scheduling/", include("scheduling.urls")),
 ]
 
 handler400 = "portal.api_errors.bad_request"

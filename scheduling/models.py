@@ -22,6 +22,7 @@ class FollowUpRequest(TenantOwned):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SCHEDULED = "scheduled", "Scheduled"
+        OBSERVED = "observed", "Observed"
         DECLINED = "declined", "Declined"
 
     class Priority(models.TextChoices):
@@ -246,6 +247,7 @@ class SchedulePlan(TenantOwned):
         FOLLOW_UP = "follow_up", "A follow-up arrived"
         WEATHER = "weather", "A site opened or closed"
         CANCELLED = "cancelled", "A request was cancelled"
+        FAILED = "failed", "An observation failed"
         MANUAL = "manual", "Asked for"
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -275,6 +277,10 @@ class SchedulePlan(TenantOwned):
             return None
         return max(0.0, (self.bound - self.objective) / self.bound) if self.bound > 0 else 0.0
 
+    @property
+    def gap_percent(self):
+        return None if self.gap is None else round(self.gap * 100, 2)
+
 
 class ScheduledObservation(TenantOwned):
     """A place in a telescope's queue: a request (or a follow-up) to observe from ``start`` to
@@ -296,6 +302,9 @@ class ScheduledObservation(TenantOwned):
     end = models.DateTimeField()
     state = models.CharField(max_length=20, choices=State.choices, default=State.PLANNED)
     priority = models.FloatField(help_text="Per hour, as the plan weighed it.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    failure = models.CharField(max_length=500, blank=True, help_text="Why the telescope says it failed.")
 
     class Meta:
         constraints = [
@@ -309,3 +318,18 @@ class ScheduledObservation(TenantOwned):
 
     def __str__(self):
         return f"{self.request or self.follow_up} on {self.telescope} at {self.start:%H:%M}"
+
+
+class SiteCondition(TenantOwned):
+    """Whether a site can observe now, as its staff or weather station report it. A closed
+    site gets no observations in the plan until it reports open again; each change re-plans."""
+
+    site = models.OneToOneField("portal.Site", on_delete=models.CASCADE, related_name="condition")
+    open = models.BooleanField(default=True)
+    reason = models.CharField(max_length=200, blank=True, help_text='e.g. "clouds", "humidity 95%".')
+    changed_at = models.DateTimeField(default=timezone.now)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")  # fmt: skip
+
+    def __str__(self):
+        return f"{self.site}: {'open' if self.open else 'closed'}"

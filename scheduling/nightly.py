@@ -33,6 +33,7 @@ from .models import (
     Request,
     ScheduledObservation,
     SchedulePlan,
+    SiteCondition,
     TimeAllocation,
     Window,
     telescope_class,
@@ -80,8 +81,9 @@ def build_problem(tenant, start):
     step = settings.SCHEDULING_SLICE_SECONDS
     end = start + HORIZON
     slices = int(HORIZON.total_seconds() // step)
-    resources, members = _resources(tenant, start, step, slices)
-    asked = _requests(tenant, start, end) + _follow_ups(tenant, end, start)
+    closed = dict(SiteCondition.objects.filter(tenant=tenant, open=False).values_list("site_id", "reason"))
+    resources, members = _resources(tenant, start, step, slices, closed)
+    asked = _requests(tenant, start, end) + _follow_ups(tenant, start, end)
     budgets, allocation_of = _budgets(tenant)
     sites = {site.pk: site for site, _, _ in members}
     skies = {pk: SiteSky.over(site, start, end, slice_minutes=step / 60) for pk, site in sites.items()}
@@ -117,13 +119,14 @@ def build_problem(tenant, start):
             candidates.append(Candidate(item.key, item.priority, item.seconds, length, starts, account, item.urgent))
         else:
             unplaceable[item.key] = _why_not(item, [(skies[pk], judged[pk].of(at)) for pk in dict.fromkeys(where)],
-                                             inside, length)  # fmt: skip
+                                             inside, length, closed)  # fmt: skip
     problem = Problem(start, step, slices, resources, candidates, budgets)
     return problem, unplaceable
 
 
-def _resources(tenant, start, step, slices):
-    """Resources and, for each, (site, telescope class, (instrument, filter) pairs offered)."""
+def _resources(tenant, start, step, slices, closed):
+    """Resources and, for each, (site, telescope class, (instrument, filter) pairs offered);
+    ``closed``: {site id: reason} of the sites that cannot observe now."""
     groups = defaultdict(list)
     telescopes = Telescope.objects.filter(tenant=tenant, active=True).select_related("site")
     for telescope in telescopes.prefetch_related("instruments__filters"):
@@ -135,9 +138,9 @@ def _resources(tenant, start, step, slices):
     for (site, name, offered), group in groups.items():
         busy_until = {t.pk: min(slices, math.ceil((busy[t.pk] - start).total_seconds() / step))
                       for t in group if t.pk in busy}  # fmt: skip
-        capacity = np.full(slices, len(group), np.int32)
+        capacity = np.full(slices, 0 if site.pk in closed else len(group), np.int32)  # closed: until it reopens
         for until in busy_until.values():
-            capacity[:until] -= 1
+            capacity[:until] = np.maximum(0, capacity[:until] - 1)
         resources.append(Resource(f"{site.code} {name} ×{len(group)}", [t.pk for t in group], capacity, busy_until))
         members.append((site, name, offered))
     return resources, members
@@ -178,7 +181,7 @@ def _requests(tenant, start, end):
             for row in rows]  # fmt: skip
 
 
-def _follow_ups(tenant, end, start):
+def _follow_ups(tenant, start, end):
     in_progress = ScheduledObservation.objects.filter(tenant=tenant, state=ScheduledObservation.State.STARTED,
                                                       follow_up__isnull=False).values("follow_up_id")  # fmt: skip
     follow_ups = FollowUpRequest.objects.filter(
@@ -208,7 +211,7 @@ def _budgets(tenant):
     return left, allocation_of
 
 
-def _why_not(item, skies, inside, length):
+def _why_not(item, skies, inside, length, closed):
     """Why a candidate has no start slice tonight, in one sentence: ``skies`` holds, for each
     site with a telescope able to take it, the sky and the target's judgement there."""
     if not skies:
@@ -218,6 +221,9 @@ def _why_not(item, skies, inside, length):
         return "none of its windows falls in tonight's plan"
     said = []
     for sky, judgement in skies:
+        if sky.site.pk in closed:
+            said.append(f"at {sky.site.name}: the site is closed ({closed[sky.site.pk] or 'no reason given'})")
+            continue
         night = inside & sky.dark
         failing = [reason for reason, fails in judgement.failures.items() if fails[night].all()]
         if not night.any():

@@ -27,7 +27,15 @@ from observations.synthetic import make_frame
 from portal import services
 from portal.models import ApiKey, HeaderRule, Job, Membership, Site, Telescope, TenantOwned
 from portal.tenancy import pool_options, tenant_context
-from scheduling.models import Configuration, Request, RequestGroup, ScheduledObservation, SchedulePlan, Window
+from scheduling.models import (
+    Configuration,
+    Request,
+    RequestGroup,
+    ScheduledObservation,
+    SchedulePlan,
+    SiteCondition,
+    Window,
+)
 from scheduling.proposals import create_proposal, create_semester
 
 TENANT_MODELS = [model for model in apps.get_models() if issubclass(model, TenantOwned)]
@@ -113,6 +121,7 @@ def _rows_in_every_tenant_table(tenant, user):
                                            seconds=1)  # fmt: skip
         ScheduledObservation.objects.create(tenant=tenant, plan=plan, telescope=telescope, request=request, start=now,
                                             end=now + timedelta(minutes=5), priority=10)  # fmt: skip
+        SiteCondition.objects.create(tenant=tenant, site=telescope.site, open=False, reason="clouds")
         project = create_project(tenant, user, name="Zoo", slug="zoo", visibility="tenant")  # and its workflow
         add_subjects(project, images)
         classify(project, project.subjects.first().pk, voter="anon:x", user=None, workflow_version=1,

@@ -1,0 +1,155 @@
+"""REST API for the telescopes' queues: what each telescope observes next, its reports
+(started, completed, failed), and the sites' conditions (open, or closed for weather).
+
+A telescope's control software uses a read-write key of an admin or astronomer: it names its
+telescope in every call, and may report only on the observations given to it.
+"""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from portal.models import Site, Telescope
+
+from . import queues
+from .models import ScheduledObservation, SiteCondition
+from .proposals import SchedulingRefused
+
+
+class ScheduledObservationSerializer(serializers.ModelSerializer):
+    target = serializers.SerializerMethodField()
+    configurations = serializers.SerializerMethodField(help_text="in order; empty for a follow-up: the site's default")
+    constraints = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ScheduledObservation
+        fields = ["id", "telescope", "request", "follow_up", "start", "end", "state", "priority", "target",
+                  "configurations", "constraints", "started_at", "finished_at", "failure"]  # fmt: skip
+
+    def _asked(self, observation):
+        return observation.request or observation.follow_up
+
+    def get_target(self, observation) -> dict:
+        target = self._asked(observation).target
+        return {"id": target.pk, "name": target.name, "ra_deg": target.ra_deg, "dec_deg": target.dec_deg}
+
+    def get_configurations(self, observation) -> list:
+        if observation.request is None:
+            return []
+        return [{"instrument": c.instrument, "filter": c.filter_name, "exposure_s": c.exposure_s,
+                 "exposure_count": c.exposure_count} for c in observation.request.configurations.all()]  # fmt: skip
+
+    def get_constraints(self, observation) -> dict:
+        request = observation.request
+        if request is None:
+            return {}
+        return {"max_airmass": request.max_airmass, "min_lunar_distance_deg": request.min_lunar_distance_deg,
+                "max_lunar_illumination": request.max_lunar_illumination,
+                "max_seeing_arcsec": request.max_seeing_arcsec}  # fmt: skip
+
+
+class TelescopeReportSerializer(serializers.Serializer):
+    telescope = serializers.IntegerField(help_text="the reporting telescope's id")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500,
+                                   help_text="why it failed (fail only)")  # fmt: skip
+
+
+class SiteConditionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SiteCondition
+        fields = ["site", "open", "reason", "changed_at"]
+        read_only_fields = ["changed_at"]
+        extra_kwargs = {"site": {"queryset": Site.objects.none(), "validators": []}}
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["site"].queryset = Site.objects.filter(tenant=self.context["request"].tenant)
+        return fields
+
+
+TELESCOPE = OpenApiParameter("telescope", int, description="the telescope's id")
+STATE = OpenApiParameter("state", str, enum=ScheduledObservation.State.values)
+
+
+@extend_schema_view(list=extend_schema(parameters=[TELESCOPE, STATE]))
+class ScheduledObservationViewSet(viewsets.ReadOnlyModelViewSet):
+    """Observations in the telescopes' queues, in order of start (``telescope``, ``state``).
+    A telescope asks ``next``, then reports ``start``, ``complete`` or ``fail``."""
+
+    serializer_class = ScheduledObservationSerializer
+    lookup_value_regex = r"\d+"
+    permission_actions = {"start": "telescopes.operate", "complete": "telescopes.operate", "fail": "telescopes.operate"}
+
+    def get_queryset(self):
+        observations = (ScheduledObservation.objects.filter(tenant=self.request.tenant)
+                        .select_related("request__target", "follow_up__target")
+                        .prefetch_related("request__configurations").order_by("start"))  # fmt: skip
+        if "telescope" in self.request.query_params:
+            observations = observations.filter(telescope=self._telescope(self.request.query_params["telescope"]))
+        if "state" in self.request.query_params:
+            observations = observations.filter(state=self.request.query_params["state"])
+        return observations
+
+    def _telescope(self, value):
+        try:
+            return Telescope.objects.get(tenant=self.request.tenant, pk=int(value))
+        except (TypeError, ValueError, Telescope.DoesNotExist):
+            raise ValidationError({"telescope": f"no telescope {value!r} in this observatory"}) from None
+
+    @extend_schema(parameters=[TELESCOPE], responses=inline_serializer("NextObservation", {
+        "observation": ScheduledObservationSerializer(allow_null=True)}))  # fmt: skip
+    @action(detail=False)
+    def next(self, request):
+        """What the telescope should be doing: the observation it has started, else the next
+        planned one (it may start later: wait for its ``start``), else null."""
+        observation = queues.next_for(self._telescope(request.query_params.get("telescope")))
+        return Response({"observation": observation and ScheduledObservationSerializer(observation).data})
+
+    def _report(self, request, pk, report, **extra):
+        body = TelescopeReportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        telescope = self._telescope(body.validated_data["telescope"])
+        try:
+            observation = report(telescope, int(pk), **{name: body.validated_data.get(name, "") for name in extra})
+        except SchedulingRefused as refused:
+            raise ValidationError({refused.field: str(refused)}) from refused
+        return Response(ScheduledObservationSerializer(self.get_queryset().get(pk=observation.pk)).data)
+
+    @extend_schema(request=TelescopeReportSerializer, responses=ScheduledObservationSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        """The telescope has started the observation (one at a time)."""
+        return self._report(request, pk, queues.start)
+
+    @extend_schema(request=TelescopeReportSerializer, responses=ScheduledObservationSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        """Done: the time since it started is charged to the proposal's allocation."""
+        return self._report(request, pk, queues.complete)
+
+    @extend_schema(request=TelescopeReportSerializer, responses=ScheduledObservationSerializer)
+    @action(detail=True, methods=["post"])
+    def fail(self, request, pk=None):
+        """It could not be made (``reason`` required): nothing is charged and it goes back in the queue."""
+        return self._report(request, pk, queues.fail, reason=True)
+
+
+class SiteConditionViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Whether each site can observe. POST ``{"site", "open", "reason"}`` when it opens or
+    closes (weather): the night is planned again without (or with) its telescopes."""
+
+    serializer_class = SiteConditionSerializer
+    permission_action = "telescopes.operate"
+
+    def get_queryset(self):
+        return SiteCondition.objects.filter(tenant=self.request.tenant).order_by("site")
+
+    def create(self, request):
+        body = SiteConditionSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        given = body.validated_data
+        condition = queues.set_site_condition(given["site"], open=given["open"], reason=given.get("reason", ""),
+                                              user=request.user)  # fmt: skip
+        return Response(SiteConditionSerializer(condition, context={"request": request}).data, status=201)

@@ -1,0 +1,56 @@
+"""The scheduling pages: tonight's Gantt chart, what was left out and why, sites opened and
+closed, and proposals with their hours."""
+
+import json
+from datetime import timedelta
+
+from portal.models import Membership, Site
+from portal.tenancy import tenant_context
+from scheduling.models import SiteCondition
+from scheduling.nightly import plan_night
+from scheduling.proposals import ConfigurationSpec, add_request_group
+from tests.scheduling.conftest import request_spec
+
+
+def test_the_night_page_draws_each_telescopes_queue_and_says_why_the_rest_waits(client, approved):
+    tenant, users, proposal, target, window = approved
+    proposal.allocations.update(hours_granted=40)
+    add_request_group(proposal, users["astronomer"], name="many", priority=30,
+                      requests=[request_spec(target, window, configurations=[ConfigurationSpec("sinistro", "r", 600,
+                                                                                                5)])] * 14)  # fmt: skip
+    plan = plan_night(tenant, now=window[0] - timedelta(hours=2), time_limit_s=10)
+    client.force_login(users["astronomer"])
+    page = client.get(f"/t/{tenant.slug}/scheduling/night/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert f"placed of {plan.candidates} asked for" in text and "no plan could be worth more than" in text
+    gantt = json.loads(page.context["gantt"])
+    assert {trace["name"] for trace in gantt["data"]} == {"planned"}
+    assert set(gantt["data"][0]["y"]) == {"Teide 1.0 m (tfn)"}
+    assert "outweighed: the slices it could take went to more priority × hours" in text
+
+
+def test_staff_close_a_site_from_the_page_and_a_volunteer_cannot(client, approved):
+    tenant, users, proposal, target, window = approved
+    site = Site.objects.get(tenant=tenant, code="tfn")
+    client.force_login(users["astronomer"])
+    response = client.post(f"/t/{tenant.slug}/scheduling/night/sites/{site.pk}/", {"open": "0", "reason": "clouds"})
+    assert response.status_code == 302
+    with tenant_context(tenant):  # a request ends with no tenant active
+        condition = SiteCondition.objects.get(site=site)
+    assert (condition.open, condition.reason, condition.changed_by) == (False, "clouds", users["astronomer"])
+    assert "Closed: clouds" in client.get(f"/t/{tenant.slug}/scheduling/night/").content.decode()
+    with tenant_context(tenant):
+        Membership.objects.filter(tenant=tenant, user=users["astronomer"]).update(role="volunteer")
+    refused = client.post(f"/t/{tenant.slug}/scheduling/night/sites/{site.pk}/", {"open": "1"})
+    with tenant_context(tenant):
+        assert refused.status_code == 403 and not SiteCondition.objects.get(site=site).open
+
+
+def test_the_proposals_page_shows_hours_granted_used_and_left(client, approved):
+    tenant, users, proposal, target, window = approved
+    proposal.allocations.update(hours_used=2.5)
+    client.force_login(users["astronomer"])
+    text = client.get(f"/t/{tenant.slug}/scheduling/proposals/").content.decode()
+    assert "Supernova light curves" in text and "Approved" in text
+    assert '<meter min="0" max="10.0" value="2.5"></meter>' in text and "2.5 / 10.0 h, 7.5 left" in text
