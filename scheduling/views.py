@@ -10,7 +10,7 @@ from portal.models import Site, Telescope
 from portal.permissions import require
 
 from . import plots, queues
-from .models import Proposal, ScheduledObservation, SchedulePlan, SiteCondition
+from .models import FollowUpRequest, Proposal, Request, ScheduledObservation, SchedulePlan, SiteCondition
 from .services import replan_after_commit
 
 LEFT_OUT_SHOWN = 200
@@ -28,12 +28,34 @@ def night(request, tenant_slug):
                             .select_related("request__target", "follow_up__target"))  # fmt: skip
     conditions = {c.site_id: c for c in SiteCondition.objects.filter(tenant=request.tenant)}
     sites = [(site, conditions.get(site.pk)) for site in Site.objects.filter(tenant=request.tenant)]
-    left_out = sorted((plan.unscheduled if plan else {}).items())[:LEFT_OUT_SHOWN]
+    left_out = _named(request.tenant, sorted((plan.unscheduled if plan else {}).items())[:LEFT_OUT_SHOWN])
     return render(request, "scheduling/night.html", {
         "plan": plan, "sites": sites, "left_out": left_out, "left_out_count": len(plan.unscheduled) if plan else 0,
         "placed": sum(o.state == ScheduledObservation.State.PLANNED for o in observations),
         "gantt": plots.night_figure(observations, telescopes, timezone.now()) if observations else None,
     })  # fmt: skip
+
+
+def _named(tenant, reasons):
+    """[(what was asked, for which target, under what, why it waits)] from a plan's
+    ``{"request:12": why}``: the rows each key names, two queries in all."""
+    ids = {"request": [], "follow_up": []}
+    for key, _ in reasons:
+        kind, pk = key.split(":")
+        ids[kind].append(int(pk))
+    requests = Request.objects.filter(tenant=tenant, pk__in=ids["request"]).select_related("target", "group__proposal")
+    follow_ups = FollowUpRequest.objects.filter(tenant=tenant, pk__in=ids["follow_up"]).select_related("target")
+    rows = {
+        f"request:{r.pk}": (
+            f"request {r.pk}",
+            r.target,
+            f"{r.group.proposal.title}: {r.group.name} (priority {r.group.priority})",
+        )
+        for r in requests
+    }
+    rows.update({f"follow_up:{f.pk}": (f"follow-up {f.pk}", f.target, f"{f.get_priority_display()} follow-up")
+                 for f in follow_ups})  # fmt: skip
+    return [(*rows[key], why) for key, why in reasons if key in rows]
 
 
 @require_POST
