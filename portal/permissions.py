@@ -31,6 +31,9 @@ PERMISSIONS = {
     # One's own alert filters: every member may watch the feed through them.
     "alert_filters.change": EVERYONE,
     "jobs.start": STAFF,
+    # Write proposals for telescope time; review them, grant hours, open semesters.
+    "proposals.write": STAFF,
+    "proposals.review": (Role.ADMIN,),
     # A telescope's control software: report observations started, completed, failed; sites' weather.
     "telescopes.operate": STAFF,
     # Citizen-science projects: create them, write their workflows, choose their galaxies.

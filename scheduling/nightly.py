@@ -40,6 +40,7 @@ from .models import (
 )
 from .planners import Candidate, Placement, Problem, Resource
 from .proposals import ConfigurationSpec, request_seconds
+from .services import announce_night
 from .visibility import Constraints, SiteSky
 
 logger = logging.getLogger(__name__)
@@ -355,6 +356,7 @@ def _store(tenant, problem, plan, observations, unscheduled, trigger, seconds):
             pk__in=followed
         ).update(status=FollowUpRequest.Status.PENDING)
         FollowUpRequest.objects.filter(tenant=tenant, pk__in=followed).update(status=FollowUpRequest.Status.SCHEDULED)
+        announce_night(tenant.pk)
     return stored
 
 

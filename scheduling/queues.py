@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .models import FollowUpRequest, Request, ScheduledObservation, SchedulePlan, SiteCondition, TimeAllocation
 from .proposals import SchedulingRefused
-from .services import replan_after_commit
+from .services import announce_night, replan_after_commit
 
 State = ScheduledObservation.State
 
@@ -45,6 +45,7 @@ def start(telescope, observation_id, now=None):
                                                    "it first")  # fmt: skip
         observation.state, observation.started_at = State.STARTED, now
         observation.save(update_fields=["state", "started_at"])
+        announce_night(telescope.tenant_id)
     return observation
 
 
@@ -65,6 +66,7 @@ def complete(telescope, observation_id, now=None):
                 hours_used=F("hours_used") + hours)  # fmt: skip
         else:
             FollowUpRequest.objects.filter(pk=observation.follow_up_id).update(status=FollowUpRequest.Status.OBSERVED)
+        announce_night(telescope.tenant_id)
     return observation
 
 
@@ -83,6 +85,7 @@ def fail(telescope, observation_id, reason, now=None):
             Request.objects.filter(pk=observation.request_id).update(state=Request.State.PENDING)
         else:
             FollowUpRequest.objects.filter(pk=observation.follow_up_id).update(status=FollowUpRequest.Status.PENDING)
+        announce_night(telescope.tenant_id)
         replan_after_commit(telescope.tenant_id, SchedulePlan.Trigger.FAILED)
     return observation
 

@@ -3,6 +3,7 @@ keep their own record of why they asked; scheduling owns the request and its sta
 
 from django.db import IntegrityError, transaction
 
+from portal.broadcast import send_latest
 from portal.celery import send
 
 from .models import FollowUpRequest, SchedulePlan
@@ -36,6 +37,16 @@ def request_follow_up(tenant_id, target, *, user=None, priority=FollowUpRequest.
         raise AlreadyPending(pending) from None
     replan_after_commit(tenant_id, SchedulePlan.Trigger.FOLLOW_UP)
     return request
+
+
+def night_group(tenant_id):
+    return f"night-{tenant_id}"
+
+
+def announce_night(tenant_id):
+    """Tell the pages watching the tenant's night that its plan or a queue changed, once the
+    change is committed (the page reads it back)."""
+    transaction.on_commit(lambda: send_latest(night_group(tenant_id), {"type": "night.changed"}))
 
 
 def replan_after_commit(tenant_id, trigger):

@@ -1,8 +1,12 @@
 """Scheduling pages: tonight's plan as a Gantt chart per telescope, what was left out and why,
-the sites' conditions, and the proposals with their allocations."""
+the sites' conditions; proposals written, submitted, reviewed and decided, with their hours."""
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.db.models import Count
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -10,30 +14,53 @@ from portal.models import Site, Telescope
 from portal.permissions import require
 
 from . import plots, queues
+from .forms import DecisionForm, ProposalForm, ReviewForm, SemesterForm
 from .models import FollowUpRequest, Proposal, Request, ScheduledObservation, SchedulePlan, SiteCondition
+from .proposals import (
+    SchedulingRefused,
+    create_proposal,
+    create_semester,
+    decide_proposal,
+    review_proposal,
+    submit_proposal,
+    telescope_classes,
+)
 from .services import replan_after_commit
 
 LEFT_OUT_SHOWN = 200
 
 
 def night(request, tenant_slug):
-    """The latest plan of the coming night: each telescope's queue, how good the plan is,
+    """The latest plan of the coming night: each telescope's queue (live: the page redraws it
+    when a plan is made or a telescope reports), how good the plan is, the sites' conditions,
     and why each request it left out was left out."""
-    plan = SchedulePlan.objects.filter(tenant=request.tenant).first()
-    telescopes = list(Telescope.objects.filter(tenant=request.tenant, active=True).select_related("site"))
-    observations = []
-    if plan is not None:
-        observations = list(ScheduledObservation.objects.filter(tenant=request.tenant, end__gt=plan.start,
-                                                                start__lt=plan.end)
-                            .select_related("request__target", "follow_up__target"))  # fmt: skip
+    plan, placed, gantt = _latest_night(request.tenant)
     conditions = {c.site_id: c for c in SiteCondition.objects.filter(tenant=request.tenant)}
     sites = [(site, conditions.get(site.pk)) for site in Site.objects.filter(tenant=request.tenant)]
     left_out = _named(request.tenant, sorted((plan.unscheduled if plan else {}).items())[:LEFT_OUT_SHOWN])
     return render(request, "scheduling/night.html", {
-        "plan": plan, "sites": sites, "left_out": left_out, "left_out_count": len(plan.unscheduled) if plan else 0,
-        "placed": sum(o.state == ScheduledObservation.State.PLANNED for o in observations),
-        "gantt": plots.night_figure(observations, telescopes, timezone.now()) if observations else None,
+        "plan": plan, "placed": placed, "gantt": gantt, "sites": sites, "left_out": left_out,
+        "left_out_count": len(plan.unscheduled) if plan else 0,
     })  # fmt: skip
+
+
+def night_chart(request, tenant_slug):
+    """The Gantt chart and the plan's summary as they are now, for the page to redraw."""
+    plan, placed, gantt = _latest_night(request.tenant)
+    summary = render_to_string("scheduling/_plan_summary.html", {"plan": plan, "placed": placed})
+    return JsonResponse({"plan": plan and plan.pk, "figure": gantt, "summary": summary.strip()})
+
+
+def _latest_night(tenant):
+    """(the latest plan or None, how many observations it placed, its Gantt figure or None)."""
+    plan = SchedulePlan.objects.filter(tenant=tenant).first()
+    if plan is None:
+        return None, 0, None
+    observations = list(ScheduledObservation.objects.filter(tenant=tenant, end__gt=plan.start, start__lt=plan.end)
+                        .select_related("request__target", "follow_up__target"))  # fmt: skip
+    telescopes = list(Telescope.objects.filter(tenant=tenant, active=True).select_related("site"))
+    placed = sum(o.plan_id == plan.pk for o in observations)
+    return plan, placed, plots.night_figure(observations, telescopes, timezone.now()) if observations else None
 
 
 def _named(tenant, reasons):
@@ -78,7 +105,81 @@ def site_condition(request, tenant_slug, site_id):
 
 
 def proposals(request, tenant_slug):
-    """Every proposal with where it stands and, once approved, its hours: granted, used, left."""
+    """Every proposal with where it stands and, once approved, its hours: granted, used, left;
+    admins open semesters here."""
     listed = (Proposal.objects.filter(tenant=request.tenant).select_related("semester", "pi")
               .prefetch_related("allocations").order_by("-semester__start", "rank", "-created_at"))  # fmt: skip
-    return render(request, "scheduling/proposals.html", {"proposals": listed})
+    form = SemesterForm(request.POST or None)
+    if request.method == "POST":
+        require(request, "proposals.review")
+        if form.is_valid():
+            try:
+                semester = create_semester(request.tenant, form.cleaned_data["code"], form.cleaned_data["start"],
+                                           form.cleaned_data["end"])  # fmt: skip
+                messages.success(request, f"Semester {semester.code} is open for proposals.")
+                return redirect("proposals", tenant_slug=tenant_slug)
+            except SchedulingRefused as refused:
+                form.add_error(refused.field if refused.field in form.fields else None, str(refused))
+    return render(request, "scheduling/proposals.html", {"proposals": listed, "semester_form": form})
+
+
+def proposal_new(request, tenant_slug):
+    """Write a draft proposal: title, abstract, science case, hours per telescope class, co-investigators."""
+    require(request, "proposals.write")
+    form = ProposalForm(request.POST or None, tenant=request.tenant, classes=sorted(telescope_classes(request.tenant)),
+                        members=_members(request.tenant))  # fmt: skip
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            proposal = create_proposal(request.tenant, request.user, data["semester"], title=data["title"],
+                                       hours=form.hours(), abstract=data["abstract"],
+                                       science_case=data["science_case"],
+                                       co_investigators=data["co_investigators"])  # fmt: skip
+            messages.success(request, "Draft saved. Submit it when it is ready for review.")
+            return redirect("proposal_detail", tenant_slug=tenant_slug, proposal_id=proposal.pk)
+        except SchedulingRefused as refused:
+            form.add_error(refused.field if refused.field in form.fields else None, str(refused))
+    return render(request, "scheduling/proposal_form.html", {"form": form})
+
+
+def proposal_detail(request, tenant_slug, proposal_id):
+    """A proposal, its hours and request groups; its PI submits it, admins review and decide it."""
+    proposal = get_object_or_404(Proposal.objects.filter(tenant=request.tenant).select_related("semester", "pi"),
+                                 pk=proposal_id)  # fmt: skip
+    allocations = list(proposal.allocations.all())
+    review = ReviewForm(initial={"grade": proposal.grade, "rank": proposal.rank})
+    decision = DecisionForm(allocations=allocations)
+    if request.method == "POST":
+        step = request.POST.get("step")
+        require(request, "proposals.write" if step == "submit" else "proposals.review")
+        try:
+            if step == "submit":
+                if proposal.pi_id != request.user.pk:
+                    raise SchedulingRefused("pi", "only the proposal's PI submits it")
+                submit_proposal(proposal)
+                messages.success(request, "Submitted for review.")
+            elif step == "review":
+                review = ReviewForm(request.POST)
+                if review.is_valid():
+                    review_proposal(proposal, **review.cleaned_data)
+                    messages.success(request, "Review saved.")
+            elif step == "decide":
+                decision = DecisionForm(request.POST, allocations=allocations)
+                if decision.is_valid():
+                    approve = decision.cleaned_data["approve"]
+                    decide_proposal(proposal, approve=approve, granted=decision.granted() if approve else None)
+                    messages.success(request, "Approved: its requests may now be made." if approve else "Rejected.")
+            if not (review.errors or decision.errors):
+                return redirect("proposal_detail", tenant_slug=tenant_slug, proposal_id=proposal.pk)
+        except SchedulingRefused as refused:
+            messages.error(request, str(refused))
+            return redirect("proposal_detail", tenant_slug=tenant_slug, proposal_id=proposal.pk)
+    groups = proposal.request_groups.annotate(requests_count=Count("requests")).order_by("-priority")
+    return render(request, "scheduling/proposal_detail.html", {
+        "proposal": proposal, "allocations": allocations, "groups": groups, "review": review, "decision": decision,
+        "co_investigators": proposal.co_investigators.all(),
+    })  # fmt: skip
+
+
+def _members(tenant):
+    return get_user_model().objects.filter(memberships__tenant=tenant).order_by("username")

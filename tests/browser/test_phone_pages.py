@@ -51,6 +51,7 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, live_server_url, committed
         f"{t}/models/", f"{t}/models/{model.pk}/",
         f"{t}/alerts/", f"{t}/alerts/follow-ups/", f"{t}/alerts/filters/", f"{t}/alerts/filters/new/",
         f"{t}/projects/", f"{t}/projects/{project.pk}/", f"{t}/scheduling/night/", f"{t}/scheduling/proposals/",
+        f"{t}/scheduling/proposals/new/",
         "/projects/", f"/projects/{tenant.slug}/shapes/", "/",
     ]  # fmt: skip
     phone = browser.new_context(**PHONE).new_page()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from portal.models import Membership, Site
 from portal.tenancy import tenant_context
-from scheduling.models import SiteCondition
+from scheduling.models import Semester, SiteCondition, TimeAllocation
 from scheduling.nightly import plan_night
 from scheduling.proposals import ConfigurationSpec, add_request_group
 from tests.scheduling.conftest import request_spec
@@ -54,3 +54,33 @@ def test_the_proposals_page_shows_hours_granted_used_and_left(client, approved):
     text = client.get(f"/t/{tenant.slug}/scheduling/proposals/").content.decode()
     assert "Supernova light curves" in text and "Approved" in text
     assert '<meter min="0" max="10.0" value="2.5"></meter>' in text and "2.5 / 10.0 h, 7.5 left" in text
+
+
+def test_a_proposal_is_written_submitted_reviewed_and_approved_on_the_pages(client, approved):
+    tenant, users, _, _, _ = approved
+    base = f"/t/{tenant.slug}/scheduling/proposals"
+    client.force_login(users["admin"])
+    opened = client.post(f"{base}/", {"code": "2027A", "start": "2027-02-01", "end": "2027-07-31"})
+    assert opened.status_code == 302
+    again = client.post(f"{base}/", {"code": "2027A", "start": "2027-02-01", "end": "2027-07-31"})
+    assert "this observatory already has a semester 2027A" in again.content.decode()
+    with tenant_context(tenant):
+        semester = Semester.objects.get(code="2027A")
+    client.force_login(users["astronomer"])
+    made = client.post(f"{base}/new/", {"semester": semester.pk, "title": "Ultra-diffuse galaxies", "hours_1m0": "12",
+                                        "co_investigators": [users["admin"].pk]})  # fmt: skip
+    assert made.status_code == 302, made.content.decode()[:2000]
+    detail = made["Location"]
+    assert client.post(detail, {"step": "review", "grade": "1", "rank": "1"}).status_code == 403, "astronomers submit"
+    client.post(detail, {"step": "submit"})
+    assert "Submitted" in client.get(detail).content.decode()
+    client.force_login(users["admin"])
+    client.post(detail, {"step": "review", "grade": "1.5", "rank": "2"})
+    client.post(detail, {"step": "decide", "approve": "1", "granted_1m0": "10", "rapid_1m0": "2"})
+    text = client.get(detail).content.decode()
+    assert "Approved · grade 1.5 · rank 2" in text and "with " + users["admin"].username in text
+    with tenant_context(tenant):
+        allocation = TimeAllocation.objects.get(proposal__title="Ultra-diffuse galaxies")
+    assert (allocation.hours_requested, allocation.hours_granted, allocation.rapid_response_hours) == (12, 10, 2)
+    resubmitted = client.post(detail, {"step": "submit"}, follow=True)
+    assert "only the proposal&#x27;s PI submits it" in resubmitted.content.decode()
