@@ -40,7 +40,7 @@ class EquipmentMatcher:
         self.tenant = tenant
         self.rules = list(HeaderRule.objects.filter(tenant=tenant)
                           .select_related("site", "telescope__site", "instrument__telescope"))  # fmt: skip
-        read_from = {rule.read_from for rule in self.rules if rule.read_from and rule.keyword != "DATE-OBS"}
+        read_from = {rule.read_from for rule in self.rules if rule.read_from and rule.keyword in HeaderRule.EQUIPMENT}
         self.keywords = STANDARD_KEYWORDS + tuple(sorted(read_from - set(STANDARD_KEYWORDS)))
         self._found = {}
 

@@ -5,4 +5,4 @@ class SchedulingConfig(AppConfig):
     name = "scheduling"
 
     def ready(self):
-        from . import tasks  # noqa: F401  (the app's Celery tasks, known to every process by name)
+        from . import receivers, tasks  # noqa: F401  (the frame-ingest receiver; the Celery tasks, known by name)

@@ -333,3 +333,14 @@ class SiteCondition(TenantOwned):
 
     def __str__(self):
         return f"{self.site}: {'open' if self.open else 'closed'}"
+
+
+class ObservationFrame(TenantOwned):
+    """A frame taken for a scheduled observation: its header named the request (REQNUM, or the
+    keyword a site's header rule names), and it was taken on the observation's telescope."""
+
+    observation = models.ForeignKey(ScheduledObservation, on_delete=models.CASCADE, related_name="frame_links")
+    frame = models.ForeignKey("observations.Frame", on_delete=models.CASCADE, related_name="observation_links")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["observation", "frame"], name="one_link_per_observation_frame")]

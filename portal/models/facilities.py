@@ -150,8 +150,10 @@ class HeaderRule(TenantOwned):
     their telescope only in another keyword (an HST file's INSTRUME = 'WFPC2'): ``read_from``
     matches the pattern against that keyword instead. A DATE-OBS rule says which keyword
     holds the start of the exposure, and in which format, for the site's frames whose
-    TELESCOP matches its pattern. Frames whose headers match no rule are matched on the
-    codes and names themselves, and timed by the standard conventions.
+    TELESCOP matches its pattern; a REQNUM rule says which keyword holds the number of the
+    observation request a frame was taken for (LCO's REQNUM by default). Frames whose headers
+    match no rule are matched on the codes and names themselves, and timed by the standard
+    conventions.
     """
 
     class Keyword(models.TextChoices):
@@ -159,6 +161,7 @@ class HeaderRule(TenantOwned):
         INSTRUME = "INSTRUME", "INSTRUME → instrument"
         FILTER = "FILTER", "FILTER → filter name"
         DATE_OBS = "DATE-OBS", "DATE-OBS → observation time (which keyword, which format)"
+        REQNUM = "REQNUM", "REQNUM → the observation request it was taken for (which keyword holds its number)"
 
     class TimeFormat(models.TextChoices):
         ISO = "iso", "ISO 8601 date and time, e.g. 2026-03-14T22:10:00 (a date alone: the time from TIME-OBS/UT)"
@@ -172,7 +175,7 @@ class HeaderRule(TenantOwned):
     pattern = models.CharField(
         max_length=100,
         help_text="The header value, case-insensitive; * and ? match any text, e.g. 'LCO 1m0-*'. For DATE-OBS "
-        "rules: the TELESCOP values of the frames it applies to ('*' for all of the site's).",
+        "and REQNUM rules: the TELESCOP values of the frames it applies to ('*' for all of the site's).",
     )
     read_from = models.CharField(
         max_length=60,
@@ -206,11 +209,15 @@ class HeaderRule(TenantOwned):
         ordering = ["site__name", "keyword", "pattern"]
 
     def __str__(self):
-        read = f" in {self.read_from}" if self.read_from and self.keyword != self.Keyword.DATE_OBS else ""
+        read = f" in {self.read_from}" if self.read_from and self.keyword in self.EQUIPMENT else ""
         return f"{self.site.code}: {self.keyword} '{self.pattern}'{read} → {self.maps_to}"
+
+    EQUIPMENT = (Keyword.TELESCOP, Keyword.INSTRUME, Keyword.FILTER)
 
     @property
     def maps_to(self):
+        if self.keyword == self.Keyword.REQNUM:
+            return f"request number in {self.read_from}"
         if self.keyword == self.Keyword.DATE_OBS:
             return f"{self.read_from} as {self.get_time_format_display().split(',')[0]}"
         return {"TELESCOP": self.telescope, "INSTRUME": self.instrument, "FILTER": self.filter_name}[self.keyword]
@@ -226,6 +233,8 @@ class HeaderRule(TenantOwned):
                                    "(e.g. UTSTART), or the words of a HIERARCH card (e.g. ESO DET NAME).")  # fmt: skip
         if self.keyword == self.Keyword.DATE_OBS:
             errors.update(self._clean_time_rule())
+        elif self.keyword == self.Keyword.REQNUM:
+            errors.update(self._clean_request_rule())
         else:
             errors.update(self._clean_equipment_rule())
         if errors:
@@ -243,6 +252,17 @@ class HeaderRule(TenantOwned):
         if not self.time_format:
             errors["time_format"] = (f"say how {self.read_from or 'that keyword'} writes the time: ISO date and time, "
                                      "dd/mm/yy, time of day, MJD or JD.")  # fmt: skip
+        return errors
+
+    def _clean_request_rule(self):
+        errors = {
+            field: f"a REQNUM rule says where the request number is, it does not map to a {field.replace('_', ' ')}."
+            for field, value in (("telescope", self.telescope_id), ("instrument", self.instrument_id),
+                                 ("filter_name", self.filter_name), ("time_format", self.time_format))
+            if value
+        }  # fmt: skip
+        if not self.read_from:
+            errors["read_from"] = "say which keyword holds the request number, e.g. REQNUM or REQUEST."
         return errors
 
     def _clean_equipment_rule(self):

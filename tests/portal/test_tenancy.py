@@ -29,6 +29,7 @@ from portal.models import ApiKey, HeaderRule, Job, Membership, Site, Telescope, 
 from portal.tenancy import pool_options, tenant_context
 from scheduling.models import (
     Configuration,
+    ObservationFrame,
     Request,
     RequestGroup,
     ScheduledObservation,
@@ -99,7 +100,8 @@ def _rows_in_every_tenant_table(tenant, user):
         )
         buffer = io.BytesIO()
         frame.writeto(buffer)
-        assert ingest_frame(tenant, user, buffer.getvalue(), "f.fits").frame.target_links.exists()
+        frame = ingest_frame(tenant, user, buffer.getvalue(), "f.fits").frame
+        assert frame.target_links.exists()
         stored = ingest_packets(tenant, [make_alert(tenant.pk).packet, {"candid": "x"}], source="rest")
         assert len(stored.alerts) == 1 and len(stored.refused) == 1, "an alert, its object, and a dead letter"
         AlertStream.objects.create(tenant=tenant, name="replay", kind="replay", folder="/srv/alerts")
@@ -122,6 +124,8 @@ def _rows_in_every_tenant_table(tenant, user):
         ScheduledObservation.objects.create(tenant=tenant, plan=plan, telescope=telescope, request=request, start=now,
                                             end=now + timedelta(minutes=5), priority=10)  # fmt: skip
         SiteCondition.objects.create(tenant=tenant, site=telescope.site, open=False, reason="clouds")
+        observed = ScheduledObservation.objects.get(plan=plan)
+        ObservationFrame.objects.create(tenant=tenant, observation=observed, frame=frame)
         project = create_project(tenant, user, name="Zoo", slug="zoo", visibility="tenant")  # and its workflow
         add_subjects(project, images)
         classify(project, project.subjects.first().pk, voter="anon:x", user=None, workflow_version=1,
