@@ -14,6 +14,8 @@ Figures, one night in 5-minute slices:
   of three sites, solving, checking, storing): wall seconds, objective (priority × hours),
   its proven bound and gap;
 - the greedy planner on the same problem: objective and seconds (the baseline);
+- the learned planner (``planners.learned``, trained in the run on simulated nights: its
+  training seconds) on the same problem: objective and seconds;
 - every plan checked by ``scheduling.checker`` (violations must be 0);
 - a re-plan after one new follow-up, as the event's Celery task runs it: wall seconds.
 Goals: within 2 % of the bound in under 60 s, above greedy, re-plan under 5 s.
@@ -95,6 +97,7 @@ def main():
         from scheduling import checker, nightly
         from scheduling.models import ScheduledObservation
         from scheduling.planners.greedy import GreedyPlanner
+        from scheduling.planners.learned import LearnedPlanner, save_weights, train
         from scheduling.services import request_follow_up
 
         rng = np.random.default_rng(2026)
@@ -117,6 +120,11 @@ def main():
             problem, _ = nightly.build_problem(tenant, plan.start)
             greedy = GreedyPlanner().plan(problem)
             greedy_violations = checker.violations(tenant, nightly.observations_of(tenant, problem, greedy))
+            began = time.perf_counter()
+            save_weights(train())
+            training_s = time.perf_counter() - began
+            learned = LearnedPlanner().plan(problem)
+            learned_violations = checker.violations(tenant, nightly.observations_of(tenant, problem, learned))
 
             # A transient beside a target the plan observes: up tonight somewhere.
             near = stored[0].request.target if stored[0].request_id else stored[0].follow_up.target
@@ -136,16 +144,19 @@ def main():
         "objective": round(plan.objective, 2), "bound": plan.bound and round(plan.bound, 2),
         "gap": plan.gap and round(plan.gap, 4), "placed": len(stored), "optimiser_notes": plan.notes,
         "optimiser_violations": len(optimiser_violations), "greedy_violations": len(greedy_violations),
+        "learned_objective": round(learned.objective, 2), "learned_s": round(learned.seconds, 2),
+        "learned_training_s": round(training_s, 1), "learned_violations": len(learned_violations),
         "replan_s": round(replan_s, 2), "replan_status": replan.status,
         "replan_gap": replan.gap and round(replan.gap, 4), "replan_violations": len(replan_violations),
         "replan_notes": replan.notes,
         "new_follow_up_placed": follow_up_placed,
         "new_follow_up_left_out": left_out,
-        "first_violations": (optimiser_violations + greedy_violations + replan_violations)[:5],
+        "first_violations": (optimiser_violations + greedy_violations + learned_violations + replan_violations)[:5],
     }  # fmt: skip
     baseline = {"greedy_objective": round(greedy.objective, 2), "greedy_s": round(greedy.seconds, 3),
                 "greedy_placed": len(greedy.placements)}  # fmt: skip
     ratio = {"optimiser_over_greedy": round(plan.objective / max(1e-9, greedy.objective), 4),
+             "learned_over_greedy": round(learned.objective / max(1e-9, greedy.objective), 4),
              "greedy_over_bound": plan.bound and round(greedy.objective / plan.bound, 4)}  # fmt: skip
     figures["goals"] = GOALS
     figures["within_goals"] = bool(plan.status != "fallback" and replan.status != "fallback"

@@ -167,7 +167,7 @@ AGGREGATE_EVERY_S = float(env("AGGREGATE_EVERY_S", "600", help="seconds between 
                                                               "project that has new votes"))  # fmt: skip
 SCHEDULING_EVERY_S = float(env("SCHEDULING_EVERY_S", "300", help="seconds between plans of the coming night"))
 SCHEDULING_TIME_LIMIT_S = float(env("SCHEDULING_TIME_LIMIT_S", "50", help="seconds a periodic plan may take"))
-SCHEDULING_REPLAN_TIME_LIMIT_S = float(env("SCHEDULING_REPLAN_TIME_LIMIT_S", "4.5", help="seconds a re-plan after "
+SCHEDULING_REPLAN_TIME_LIMIT_S = float(env("SCHEDULING_REPLAN_TIME_LIMIT_S", "4", help="seconds a re-plan after "
                                            "a follow-up, a site's weather or a cancellation may take"))  # fmt: skip
 SCHEDULING_SLICE_SECONDS = 300  # the night in 5-minute slices, as LCO's scheduler cuts it
 SCHEDULING_FOLLOW_UP_SECONDS = 600  # a follow-up's exposures when its asker gave none, overheads included
@@ -175,6 +175,7 @@ SCHEDULING_PLANNER = env("SCHEDULING_PLANNER", "optimiser", help="the planner of
 SCHEDULING_PLANNERS = {
     "optimiser": "scheduling.planners.optimiser.OptimisingPlanner",
     "greedy": "scheduling.planners.greedy.GreedyPlanner",
+    "learned": "scheduling.planners.learned.LearnedPlanner",
 }
 # Beat runs once (the launcher, or compose's beat service): sweeps that put right what a
 # stopped part left behind, and the periodic work (aggregating projects' new votes).

@@ -10,4 +10,5 @@ urlpatterns = [
     path("proposals/", views.proposals, name="proposals"),
     path("proposals/new/", views.proposal_new, name="proposal_new"),
     path("proposals/<int:proposal_id>/", views.proposal_detail, name="proposal_detail"),
+    path("requests/<int:request_id>/", views.request_detail, name="request_detail"),
 ]

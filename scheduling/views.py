@@ -1,6 +1,8 @@
 """Scheduling pages: tonight's plan as a Gantt chart per telescope, what was left out and why,
 the sites' conditions; proposals written, submitted, reviewed and decided, with their hours."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.db.models import Count
@@ -26,8 +28,10 @@ from .proposals import (
     telescope_classes,
 )
 from .services import replan_after_commit
+from .visibility import Constraints, SiteSky
 
 LEFT_OUT_SHOWN = 200
+VISIBILITY_SPAN = timedelta(days=3)
 
 
 def night(request, tenant_slug):
@@ -183,3 +187,22 @@ def proposal_detail(request, tenant_slug, proposal_id):
 
 def _members(tenant):
     return get_user_model().objects.filter(memberships__tenant=tenant).order_by("username")
+
+
+def request_detail(request, tenant_slug, request_id):
+    """One request: what it asks for, when its target can be observed from each site with a
+    telescope of its class (over its first window, at most three days of it), and where it
+    stands in the queues."""
+    asked = get_object_or_404(Request.objects.filter(tenant=request.tenant)
+                              .select_related("target", "group__proposal"), pk=request_id)  # fmt: skip
+    windows = list(asked.windows.all())
+    start, end = windows[0].start, min(windows[0].end, windows[0].start + VISIBILITY_SPAN)
+    sites = {t.site_id: t.site for t in telescope_classes(request.tenant).get(asked.telescope_class, [])}
+    constraints = Constraints(asked.max_airmass, asked.min_lunar_distance_deg, asked.max_lunar_illumination)
+    skies = [SiteSky.over(site, start, end) for site in sites.values()]
+    return render(request, "scheduling/request_detail.html", {
+        "asked": asked, "windows": windows, "configurations": asked.configurations.all(),
+        "observations": asked.scheduled.select_related("telescope__site").order_by("-start")[:20],
+        "visibility": plots.visibility_figure(skies, asked.target.ra_deg, asked.target.dec_deg, constraints)
+        if skies else None, "span": (start, end),
+    })  # fmt: skip

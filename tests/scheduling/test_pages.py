@@ -84,3 +84,19 @@ def test_a_proposal_is_written_submitted_reviewed_and_approved_on_the_pages(clie
     assert (allocation.hours_requested, allocation.hours_granted, allocation.rapid_response_hours) == (12, 10, 2)
     resubmitted = client.post(detail, {"step": "submit"}, follow=True)
     assert "only the proposal&#x27;s PI submits it" in resubmitted.content.decode()
+
+
+def test_a_requests_page_shows_when_its_target_is_up_and_where_it_stands(client, approved):
+    tenant, users, proposal, target, window = approved
+    group = add_request_group(proposal, users["astronomer"], name="one", requests=[request_spec(target, window)])
+    plan_night(tenant, now=window[0] - timedelta(hours=2), time_limit_s=10)
+    (asked,) = group.requests.all()
+    client.force_login(users["astronomer"])
+    page = client.get(f"/t/{tenant.slug}/scheduling/requests/{asked.pk}/")
+    assert page.status_code == 200
+    traces = {trace["name"] for trace in json.loads(page.context["visibility"])["data"]}
+    assert {"Teide: altitude", "Teide: observable", "Teide: Sun"} <= traces
+    text = page.content.decode()
+    assert "Overhead" in text and "Teide 1.0 m (tfn)" in text and "Planned" in text and "Scheduled" in text
+    assert f"/scheduling/requests/{asked.pk}/" in client.get(f"/t/{tenant.slug}/scheduling/proposals/{proposal.pk}/"
+                                                             ).content.decode()  # fmt: skip

@@ -4,9 +4,11 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
-from scheduling.planners import Candidate, Placement, Problem, Resource, assign_telescopes
+from scheduling.planners import Candidate, Placement, Problem, Resource, assign_telescopes, objective
 from scheduling.planners.greedy import GreedyPlanner
+from scheduling.planners.learned import FEATURES, GREEDY_LIKE, NightEnv, rollout, simulated_night, train
 from scheduling.planners.optimiser import OptimisingPlanner
 
 START = datetime(2027, 1, 1, 20, tzinfo=timezone.utc)
@@ -118,3 +120,33 @@ def test_a_target_of_opportunity_interrupts_the_queue_at_the_earliest_slice_it_f
     for planner in (GreedyPlanner(), OptimisingPlanner()):
         plan = planner.plan(problem, time_limit_s=5)
         assert _placed(plan) == [(1, 1)], planner.name
+
+
+def test_the_learned_planners_environment_masks_what_does_not_fit():
+    problem = _problem([(5, 2, [0], None), (9, 2, [0, 1], None), (7, 1, [3], None)])
+    env = NightEnv(problem)
+    check_env(env, skip_render_check=True)
+    observation, info = env.reset()
+    assert observation.shape == (3, len(FEATURES)) and info["action_mask"].tolist() == [True, True, True]
+    _, reward, done, _, info = env.step(1)  # the 9 takes slices 0-1: the 5 no longer fits
+    assert reward == pytest.approx(9 * 600 / 3600) and info["action_mask"].tolist() == [False, False, True]
+    with pytest.raises(ValueError, match="candidate 0 does not fit anywhere now: the action is masked"):
+        env.step(0)
+    assert env.step(2)[2] is True, "nothing fits any more: the episode ends"
+
+
+def test_the_learned_planner_trains_on_simulated_nights_and_keeps_every_rule():
+    rng = np.random.default_rng(3)
+    weights = train(nights=3, episodes=4, seed=1)
+    assert weights.shape == (len(FEATURES),) and not np.allclose(weights, GREEDY_LIKE), "training moved the policy"
+    night = simulated_night(rng, candidates=120, slices=60)
+    placements, total, _ = rollout(NightEnv(night), weights)
+    assert total == pytest.approx(objective(night, placements)) and placements
+    for index, resource in enumerate(night.resources):
+        held = np.zeros(night.slices, int)
+        for p in placements:
+            if p.resource == index:
+                assert p.start in night.candidates[p.candidate].starts[index]
+                held[p.start : p.start + night.candidates[p.candidate].length] += 1
+        assert (held <= resource.capacity).all()
+    assert len({p.candidate for p in placements}) == len(placements)
