@@ -33,7 +33,7 @@ WORKER_CONCURRENCY = {"default": "2", "gpu": "1", "gpu-batch": "1"}
 # On one machine every part shares the same cores. What is waited for comes first: new alerts
 # and frames through the gpu queue (a drained queue keeps latency low), then pages and the API,
 # then light background work, and training last (production gives each part its own machine).
-NICENESS = {"gpu": 0, "web": 5, "alerts": 5, "default": 8, "beat": 8, "gpu-batch": 12}
+NICENESS = {"gpu": 0, "web": 5, "alerts": 5, "default": 8, "beat": 8, "telescopes": 8, "gpu-batch": 12}
 DEMO_PASSWORD = "arrayscope-demo"
 
 
@@ -335,6 +335,9 @@ def run():
         wait_healthy(f"{base}/healthz", supervisor.processes, timeout=120)
         # Beat's sweeps put right what a part that stopped left behind: nothing to do before now.
         supervisor.add(command("beat", beat_command(stack.var_dir)))
+        # The demo's telescopes work tonight's queue through the API, sixty times faster than real time.
+        supervisor.add(command("telescopes", niced("telescopes", manage_command("simulate_telescopes", "--tenant",
+                                                                                 "demo", "--url", base))))  # fmt: skip
         print_banner(base, log_dir)
         while not stopping:
             supervisor.tick()
@@ -362,6 +365,7 @@ Arrayscope is running at {base}/
 
   Live alerts: {base}/t/demo/alerts/ (a synthetic night replays, two alerts a second)
   Classify galaxies (no sign-in needed): {base}/projects/demo/galaxy-shapes/
+  Tonight's plan: {base}/t/demo/scheduling/night/ (simulated telescopes work the queues, 60× real time)
   Health: {base}/healthz    Logs: {log_dir}/
   Press Ctrl-C to stop.
 """,

@@ -126,7 +126,7 @@ class ScheduledObservationViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=TelescopeReportSerializer, responses=ScheduledObservationSerializer)
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
-        """Done: the time since it started is charged to the proposal's allocation."""
+        """Done: the time it held the telescope in the plan is charged to the proposal's allocation."""
         return self._report(request, pk, queues.complete)
 
     @extend_schema(request=TelescopeReportSerializer, responses=ScheduledObservationSerializer)

@@ -50,8 +50,9 @@ def start(telescope, observation_id, now=None):
 
 
 def complete(telescope, observation_id, now=None):
-    """The observation is done: its time is charged to the allocation, and the request (or
-    follow-up) is complete."""
+    """The observation is done: the time it held the telescope in the plan is charged to the
+    allocation (what the scheduler checked the allocation against; a telescope's clock does
+    not change it), and the request (or follow-up) is complete."""
     now = now or timezone.now()
     with transaction.atomic():
         observation = _given(telescope, observation_id, {State.STARTED}, "complete")
@@ -60,7 +61,7 @@ def complete(telescope, observation_id, now=None):
         if observation.request_id:
             request = observation.request
             Request.objects.filter(pk=request.pk).update(state=Request.State.COMPLETED)
-            hours = (now - observation.started_at).total_seconds() / 3600
+            hours = (observation.end - observation.start).total_seconds() / 3600
             TimeAllocation.objects.filter(proposal_id=request.group.proposal_id,
                                           telescope_class=request.telescope_class).update(
                 hours_used=F("hours_used") + hours)  # fmt: skip
