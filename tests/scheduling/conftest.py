@@ -13,6 +13,7 @@ from portal.tenancy import tenant_context
 from scheduling.proposals import (
     ConfigurationSpec,
     RequestSpec,
+    add_request_group,
     create_proposal,
     create_semester,
     decide_proposal,
@@ -57,3 +58,32 @@ def request_spec(target, window, **changes):
             "configurations": [ConfigurationSpec("sinistro", "r", 300, 3), ConfigurationSpec("sinistro", "g", 300, 3)],
             "constraints": Constraints(min_lunar_distance_deg=0)}  # fmt: skip
     return RequestSpec(**{**spec, **changes})
+
+
+def overhead_next_night():
+    """RA and Dec of a point overhead at Teide at its next local midnight (01:06 UTC)."""
+    now = datetime.now(timezone.utc)
+    midnight = datetime(now.year, now.month, now.day, 1, 6, tzinfo=timezone.utc)
+    if midnight < now + timedelta(hours=2):
+        midnight += timedelta(days=1)
+    teide = EarthLocation.from_geodetic(TEIDE["longitude_deg"], TEIDE["latitude_deg"], TEIDE["height_m"] * u.m)
+    return Time(midnight).sidereal_time("apparent", longitude=teide.lon).deg, TEIDE["latitude_deg"]
+
+
+def planned_from_now(tenant, users, count=2):
+    """For live tests: the Teide 1-m, an approved proposal with ``count`` one-minute requests of
+    a target up next night, windows from now on, and the plan they are in. Returns (proposal, plan)."""
+    from scheduling.nightly import plan_night
+
+    with tenant_context(tenant):
+        load_site(tenant, dict(TEIDE, telescopes=list(TEIDE["telescopes"])))
+        ra, dec = overhead_next_night()
+        target = Target.objects.create(tenant=tenant, name="Overhead", ra_deg=ra, dec_deg=dec)
+        now = datetime.now(timezone.utc)
+        semester = create_semester(tenant, "now", now - timedelta(days=1), now + timedelta(days=30))
+        proposal = create_proposal(tenant, users["astronomer"], semester, title="Live", hours={"1m0": 5})
+        proposal = decide_proposal(submit_proposal(proposal), approve=True)
+        spec = request_spec(target, (now + timedelta(minutes=5), now + timedelta(hours=24)),
+                            configurations=[ConfigurationSpec("sinistro", "r", 60, 1)])  # fmt: skip
+        add_request_group(proposal, users["astronomer"], name="live", requests=[spec] * count)
+        return proposal, plan_night(tenant, time_limit_s=10)

@@ -100,3 +100,10 @@ def test_a_requests_page_shows_when_its_target_is_up_and_where_it_stands(client,
     assert "Overhead" in text and "Teide 1.0 m (tfn)" in text and "Planned" in text and "Scheduled" in text
     assert f"/scheduling/requests/{asked.pk}/" in client.get(f"/t/{tenant.slug}/scheduling/proposals/{proposal.pk}/"
                                                              ).content.decode()  # fmt: skip
+
+
+def test_the_proposals_page_title_is_only_its_name(client, approved):
+    tenant, users, _, _, _ = approved
+    client.force_login(users["admin"])
+    text = client.get(f"/t/{tenant.slug}/scheduling/proposals/").content.decode()
+    assert text.count('id="semester-form"') == 1 and "<title>Proposals" in text
