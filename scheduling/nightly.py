@@ -87,7 +87,7 @@ def build_problem(tenant, start):
     asked = _requests(tenant, start, end) + _follow_ups(tenant, start, end)
     budgets, allocation_of = _budgets(tenant)
     sites = {site.pk: site for site, _, _ in members}
-    skies = {pk: SiteSky.over(site, start, end, slice_minutes=step / 60) for pk, site in sites.items()}
+    skies = {pk: _sky(site, start, slices) for pk, site in sites.items()}
     edges = np.array([start + timedelta(seconds=step * i) for i in range(slices + 1)])
     # Each target under each set of constraints asked of it, placed in every site's sky at once.
     column = {(a.target_id, a.constraints): a for a in asked}
@@ -123,6 +123,25 @@ def build_problem(tenant, start):
                                              inside, length, closed)  # fmt: skip
     problem = Problem(start, step, slices, resources, candidates, budgets)
     return problem, unplaceable
+
+
+_SKIES = {}  # (the site's place, UTC day, slice) → its sky over two days from that midnight
+
+
+def _sky(site, start, slices):
+    """The site's sky over the plan's slices, cut from its sky over two days from the UTC
+    midnight before ``start``: a re-plan (within seconds of a follow-up, a report or a change
+    of weather) finds the Sun and Moon of the day already placed (about 0.3 s a site saved
+    of the seconds it has). Plans start on the slice grid, which midnights are on."""
+    step = settings.SCHEDULING_SLICE_SECONDS
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    key = (site.pk, site.latitude_deg, site.longitude_deg, site.height_m, midnight, step)
+    if key not in _SKIES:
+        if len(_SKIES) >= 32:  # a few days of a few observatories' sites
+            _SKIES.clear()
+        _SKIES[key] = SiteSky.over(site, midnight, midnight + timedelta(days=2), slice_minutes=step / 60)
+    first = round((start - midnight).total_seconds() / step)
+    return _SKIES[key].part(first, first + slices, site)
 
 
 def _resources(tenant, start, step, slices, closed):

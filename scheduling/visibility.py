@@ -60,6 +60,14 @@ class SiteSky:
             moon_illumination=np.asarray((1 + np.cos(phase_angle)) / 2),
         )  # fmt: skip
 
+    def part(self, first, last, site=None):
+        """The same sky over slices ``first`` to ``last`` − 1, computing nothing again."""
+        site = site or self.site
+        return SiteSky(site=site, edges=self.edges[first : last + 1],
+                       frame=AltAz(obstime=self.frame.obstime[first:last], location=site.earth_location),
+                       sun_altitude_deg=self.sun_altitude_deg[first:last], moon=self.moon[first:last],
+                       moon_illumination=self.moon_illumination[first:last])  # fmt: skip
+
     @property
     def starts(self):
         return self.edges[:-1]

@@ -84,3 +84,16 @@ def test_the_visibility_chart_draws_the_target_solid_only_where_it_may_be_observ
     usable = sky.usable([83.63], [22.01], Constraints(min_lunar_distance_deg=0))[:, 0]
     assert [value is not None for value in observable] == usable.tolist() and usable.any() and not usable.all()
     assert len(traces["Teide: altitude"]["x"]) == len(traces["Teide: Sun"]["x"]) == len(sky.starts)
+
+
+def test_a_part_of_a_longer_sky_is_the_sky_computed_over_that_part():
+    """What a re-plan reuses: the day's sky cut to its slices equals the sky computed afresh."""
+    start = Time("2026-12-03T13:25:00")
+    whole = SiteSky.over(TEIDE, Time("2026-12-03T00:00:00"), Time("2026-12-05T00:00:00"))
+    part = whole.part(161, 161 + 288)
+    fresh = SiteSky.over(TEIDE, start, start + 1 * u.day)
+    assert abs((part.edges[0] - fresh.edges[0]).sec) < 1e-3 and abs((part.edges[-1] - fresh.edges[-1]).sec) < 1e-3
+    assert np.allclose(part.sun_altitude_deg, fresh.sun_altitude_deg)
+    assert np.allclose(part.moon_illumination, fresh.moon_illumination)
+    judged = [sky.judge([10.7, 202.5], [41.3, 47.2], Constraints(), night_only=True) for sky in (part, fresh)]
+    assert (judged[0].usable == judged[1].usable).all() and judged[0].usable.any()
