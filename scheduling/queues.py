@@ -91,6 +91,24 @@ def fail(telescope, observation_id, reason, now=None):
     return observation
 
 
+def cancel_request(request):
+    """The request is no longer wanted: its planned observations leave the queues, and the night
+    is planned again without it. One under way, completed or already cancelled is refused."""
+    with transaction.atomic():
+        locked = Request.objects.select_for_update().get(pk=request.pk)
+        if locked.state not in (Request.State.PENDING, Request.State.SCHEDULED):
+            raise SchedulingRefused("state", f"request {locked.pk} is {locked.get_state_display().lower()}; only a "
+                                             "pending or scheduled one can be cancelled")  # fmt: skip
+        if locked.scheduled.filter(state=State.STARTED).exists():
+            raise SchedulingRefused("state", f"request {locked.pk} is being observed now: a telescope has started it")
+        locked.scheduled.filter(state=State.PLANNED).delete()
+        locked.state = Request.State.CANCELLED
+        locked.save(update_fields=["state"])
+        announce_night(locked.tenant_id)
+        replan_after_commit(locked.tenant_id, SchedulePlan.Trigger.CANCELLED)
+    return locked
+
+
 def set_site_condition(site, *, open, reason="", user=None):
     """Record whether ``site`` can observe; a change re-plans the night (a closed site's
     telescopes get nothing planned until it opens again)."""

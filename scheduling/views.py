@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -192,9 +193,21 @@ def _members(tenant):
 def request_detail(request, tenant_slug, request_id):
     """One request: what it asks for, when its target can be observed from each site with a
     telescope of its class (over its first window, at most three days of it), and where it
-    stands in the queues."""
+    stands in the queues; its proposal's people (and admins) may cancel it."""
     asked = get_object_or_404(Request.objects.filter(tenant=request.tenant)
                               .select_related("target", "group__proposal"), pk=request_id)  # fmt: skip
+    if request.method == "POST":
+        require(request, "proposals.write")
+        proposal = asked.group.proposal
+        if not (request.tenant_role == "admin" or proposal.pi_id == request.user.pk
+                or proposal.co_investigators.filter(pk=request.user.pk).exists()):  # fmt: skip
+            raise PermissionDenied("Only the proposal's PI, its co-investigators and admins cancel its requests.")
+        try:
+            queues.cancel_request(asked)
+            messages.success(request, f"Request {asked.pk} is cancelled; the night is being planned without it.")
+        except SchedulingRefused as refused:
+            messages.error(request, str(refused))
+        return redirect("request_detail", tenant_slug=tenant_slug, request_id=asked.pk)
     windows = list(asked.windows.all())
     start, end = windows[0].start, min(windows[0].end, windows[0].start + VISIBILITY_SPAN)
     sites = {t.site_id: t.site for t in telescope_classes(request.tenant).get(asked.telescope_class, [])}

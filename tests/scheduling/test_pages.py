@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from portal.models import Membership, Site
 from portal.tenancy import tenant_context
-from scheduling.models import Semester, SiteCondition, TimeAllocation
+from scheduling.models import Request, Semester, SiteCondition, TimeAllocation
 from scheduling.nightly import plan_night
 from scheduling.proposals import ConfigurationSpec, add_request_group
 from tests.scheduling.conftest import request_spec
@@ -107,3 +107,22 @@ def test_the_proposals_page_title_is_only_its_name(client, approved):
     client.force_login(users["admin"])
     text = client.get(f"/t/{tenant.slug}/scheduling/proposals/").content.decode()
     assert text.count('id="semester-form"') == 1 and "<title>Proposals" in text
+
+
+def test_the_pi_cancels_a_request_and_it_leaves_the_queue(client, approved):
+    tenant, users, proposal, target, window = approved
+    group = add_request_group(proposal, users["astronomer"], name="two", requests=[request_spec(target, window)] * 2)
+    plan_night(tenant, now=window[0] - timedelta(hours=2), time_limit_s=10)
+    first, second = group.requests.order_by("pk")
+    client.force_login(users["astronomer"])
+    page = f"/t/{tenant.slug}/scheduling/requests/{first.pk}/"
+    assert client.post(page).status_code == 302
+    again = client.post(page, follow=True).content.decode()
+    assert f"request {first.pk} is cancelled; only a pending or scheduled one can be cancelled" in again
+    with tenant_context(tenant):
+        assert Request.objects.get(pk=first.pk).state == "cancelled"
+        assert not first.scheduled.exists() and second.scheduled.filter(state="planned").exists()
+        replanned = plan_night(tenant, now=window[0] - timedelta(hours=2), time_limit_s=10)
+        assert set(replanned.observations.values_list("request_id", flat=True)) == {second.pk}
+        Membership.objects.filter(tenant=tenant, user=users["astronomer"]).update(role="volunteer")
+    assert client.post(f"/t/{tenant.slug}/scheduling/requests/{second.pk}/").status_code == 403
