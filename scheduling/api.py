@@ -107,12 +107,13 @@ class ScheduledObservationViewSet(viewsets.ReadOnlyModelViewSet):
         observation = queues.next_for(self._telescope(request.query_params.get("telescope")))
         return Response({"observation": observation and ScheduledObservationSerializer(observation).data})
 
-    def _report(self, request, pk, report, **extra):
+    def _report(self, request, pk, report):
+        """``report(telescope, observation id, the body)``, a refusal answered as a 400 naming the field."""
         body = TelescopeReportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         telescope = self._telescope(body.validated_data["telescope"])
         try:
-            observation = report(telescope, int(pk), **{name: body.validated_data.get(name, "") for name in extra})
+            observation = report(telescope, int(pk), body.validated_data)
         except SchedulingRefused as refused:
             raise ValidationError({refused.field: str(refused)}) from refused
         return Response(ScheduledObservationSerializer(self.get_queryset().get(pk=observation.pk)).data)
@@ -121,19 +122,19 @@ class ScheduledObservationViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         """The telescope has started the observation (one at a time)."""
-        return self._report(request, pk, queues.start)
+        return self._report(request, pk, lambda telescope, pk, _: queues.start(telescope, pk))
 
     @extend_schema(request=TelescopeReportSerializer, responses=ScheduledObservationSerializer)
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         """Done: the time it held the telescope in the plan is charged to the proposal's allocation."""
-        return self._report(request, pk, queues.complete)
+        return self._report(request, pk, lambda telescope, pk, _: queues.complete(telescope, pk))
 
     @extend_schema(request=TelescopeReportSerializer, responses=ScheduledObservationSerializer)
     @action(detail=True, methods=["post"])
     def fail(self, request, pk=None):
         """It could not be made (``reason`` required): nothing is charged and it goes back in the queue."""
-        return self._report(request, pk, queues.fail, reason=True)
+        return self._report(request, pk, lambda telescope, pk, body: queues.fail(telescope, pk, body.get("reason")))
 
 
 class SiteConditionViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):

@@ -27,7 +27,8 @@ def violations(tenant, observations):
     """Every rule the planned ``observations`` (with the queues' observations under way)
     break, one sentence each; empty when none."""
     found = []
-    under_way = list(ScheduledObservation.objects.filter(tenant=tenant, state=ScheduledObservation.State.STARTED))
+    under_way = list(ScheduledObservation.objects.filter(tenant=tenant, state=ScheduledObservation.State.STARTED)
+                     .select_related("request__group"))  # fmt: skip
     telescopes = {t.pk: t for t in Telescope.objects.filter(tenant=tenant).select_related("site")
                   .prefetch_related("instruments__filters")}  # fmt: skip
     requests = {r.pk: r for r in Request.objects.filter(tenant=tenant, pk__in=[o.request_id for o in observations])
@@ -64,13 +65,16 @@ def violations(tenant, observations):
     for site, placed in in_sky.items():
         found += _sky_rules(site, placed, step)
     found += _overlaps(observations + under_way)
+    allocations = TimeAllocation.objects.filter(tenant=tenant, proposal_id__in={p for p, _ in charged})
+    left = defaultdict(float, {(a.proposal_id, a.telescope_class): a.hours_remaining * 3600 for a in allocations})
+    for o in under_way:  # to be charged when they complete
+        if o.request_id:
+            left[(o.request.group.proposal_id, o.request.telescope_class)] -= (o.end - o.start).total_seconds()
     for (proposal_id, name), seconds in charged.items():
-        allocation = TimeAllocation.objects.filter(tenant=tenant, proposal_id=proposal_id, telescope_class=name).first()
-        left = allocation.hours_remaining * 3600 if allocation else 0.0
-        left -= sum((o.end - o.start).total_seconds() for o in under_way if o.request_id
-                    and (o.request.group.proposal_id, o.request.telescope_class) == (proposal_id, name))  # fmt: skip
-        if seconds > left + 1:
-            found.append(f"proposal {proposal_id} on {name}: {seconds / 3600:.2f} h planned, {left / 3600:.2f} h left")
+        remaining = left[(proposal_id, name)]
+        if seconds > remaining + 1:
+            found.append(f"proposal {proposal_id} on {name}: {seconds / 3600:.2f} h planned, "
+                         f"{remaining / 3600:.2f} h left")  # fmt: skip
     return found
 
 

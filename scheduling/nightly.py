@@ -260,7 +260,7 @@ class PlanBroken(RuntimeError):
 def plan_night(tenant, *, trigger=SchedulePlan.Trigger.PERIODIC, now=None, time_limit_s=None, planner=None):
     """Plan the coming night of ``tenant``'s telescopes and put it in their queues, within
     ``time_limit_s`` for the whole run. Returns the stored SchedulePlan, or None when another
-    run for the tenant is under way (it plans from the same rows, so this one would add nothing)."""
+    run for the tenant is under way (the caller decides whether to ask again)."""
     began = time.perf_counter()
     with _only_run(tenant) as alone:
         if not alone:

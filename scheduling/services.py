@@ -4,9 +4,14 @@ keep their own record of why they asked; scheduling owns the request and its sta
 from django.db import IntegrityError, transaction
 
 from portal.broadcast import send_latest
-from portal.celery import send
+from portal.celery import app
+from portal.shared_redis import REDIS_FAILURES, shared_redis
 
 from .models import FollowUpRequest, SchedulePlan
+
+# A queued re-plan whose worker was lost holds the next ones back this long at most (and the
+# periodic plan comes every few minutes anyway).
+REPLAN_QUEUED_S = 60
 
 
 class FollowUpRefused(ValueError):
@@ -52,4 +57,29 @@ def announce_night(tenant_id):
 def replan_after_commit(tenant_id, trigger):
     """Re-plan the tenant's night once the change that calls for it is committed (the plan
     must see it), with the short time limit: telescopes are waiting."""
-    transaction.on_commit(lambda: send("scheduling.tasks.plan_tenant_night", tenant_id, trigger))
+    transaction.on_commit(lambda: ask_for_replan(tenant_id, trigger))
+
+
+def ask_for_replan(tenant_id, trigger, *, countdown=0):
+    """Queue a re-plan of the tenant's night, unless one is queued and has not started: that one
+    will see this change too. A rule that asks for follow-up of every match can make hundreds
+    a minute; they make one re-plan after another, not hundreds. While Redis is unreachable
+    every change queues its own."""
+    try:
+        first = shared_redis().set(_replan_key(tenant_id), trigger, nx=True, ex=REPLAN_QUEUED_S)
+    except REDIS_FAILURES:
+        first = True
+    if first:
+        app.tasks["scheduling.tasks.plan_tenant_night"].apply_async((tenant_id, trigger), countdown=countdown)
+
+
+def replan_starting(tenant_id):
+    """A queued re-plan starts reading: a change from now on asks for another."""
+    try:
+        shared_redis().delete(_replan_key(tenant_id))
+    except REDIS_FAILURES:
+        pass
+
+
+def _replan_key(tenant_id):
+    return f"arrayscope:scheduling:replan-queued:{tenant_id}"

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from portal.models import Site, Telescope
-from portal.permissions import require
+from portal.permissions import may, require
 
 from . import plots, queues
 from .forms import DecisionForm, ProposalForm, ReviewForm, SemesterForm
@@ -199,7 +199,7 @@ def request_detail(request, tenant_slug, request_id):
     if request.method == "POST":
         require(request, "proposals.write")
         proposal = asked.group.proposal
-        if not (request.tenant_role == "admin" or proposal.pi_id == request.user.pk
+        if not (may(request.tenant_role, "proposals.review") or proposal.pi_id == request.user.pk
                 or proposal.co_investigators.filter(pk=request.user.pk).exists()):  # fmt: skip
             raise PermissionDenied("Only the proposal's PI, its co-investigators and admins cancel its requests.")
         try:
