@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-import psycopg
 from astropy import units as u
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
@@ -22,6 +21,7 @@ from django.db.models.functions import Greatest, Lower
 from observations.models import Target
 from observations.services import nearest_targets
 from observations.sky import healpix_index
+from portal.sql import server_cursor
 
 from . import runs
 from .avro import AvroUnreadable, read_alerts
@@ -199,7 +199,7 @@ def _insert_binding_on_server(alerts):
                  f"SELECT id, tenant_id FROM stored) "
                  f"SELECT id FROM stored")  # fmt: skip
     values = [field.get_db_prep_save(field.pre_save(alert, True), connection) for alert in alerts for field in fields]
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:  # IntegrityError as Django's
+    with server_cursor() as cursor:
         for alert, (pk,) in zip(alerts, cursor.execute(statement, values, prepare=False).fetchall()):
             alert.pk, alert._state.adding, alert._state.db = pk, False, connection.alias
     return alerts

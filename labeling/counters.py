@@ -48,19 +48,31 @@ def _key(project, name):
 
 def progress(project):
     """{"classifications", "retired", "subjects", "volunteers_active"} for the project now."""
-    active = _key(project, "active")
+    return progress_and_mine(project)[0]
+
+
+def progress_and_mine(project, voter=None):
+    """(the project's ``progress``, how many classifications ``voter`` has made in it, or None
+    without a voter), read in one round trip: a volunteer's every submit is answered with both."""
+    active, mine = _key(project, "active"), _key(project, "mine")
     try:
         with shared_redis().pipeline(transaction=False) as pipe:
             pipe.mget([_key(project, name) for name in COUNTS])
             pipe.zremrangebyscore(active, "-inf", time.time() - ACTIVE_S)
             pipe.zcard(active)
-            values, _, volunteers_active = pipe.execute()
+            if voter is not None:
+                pipe.hget(mine, voter)
+            values, _, volunteers_active, *kept = pipe.execute()
     except REDIS_FAILURES as error:
         logger.warning("project counters counted in the database: Redis is unreachable (%s)", error)
-        return _count_in_database(project)[0]
+        return _count_in_database(project)[0], voter and _mine_in_database(project, voter)
     if None in values:
-        return recount(project)
-    return {**{name: int(value) for name, value in zip(COUNTS, values)}, "volunteers_active": volunteers_active}
+        counts = recount(project)
+    else:
+        counts = {**{name: int(value) for name, value in zip(COUNTS, values)}, "volunteers_active": volunteers_active}
+    if voter is None:
+        return counts, None
+    return counts, int(kept[0]) if kept[0] is not None else classified_by(project, voter)
 
 
 def started(project):

@@ -8,10 +8,8 @@ import random
 import secrets
 
 import numpy as np
-import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, FloatField, OuterRef, Q, Value
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Greatest
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -28,6 +26,7 @@ from portal.broadcast import send_latest
 from portal.caching import kept_for
 from portal.models import Tenant
 from portal.permissions import may, role_of
+from portal.sql import server_cursor
 
 from . import counters
 from .aggregation import QuestionVotes, dawid_skene, vote_counts
@@ -260,31 +259,44 @@ def voter_for(user, session):
 
 def next_subject_ids(project, voter, *, count=1, exclude=(), chance=random.random):
     """Ids of up to ``count`` galaxies for ``voter`` to classify next: never one they classified,
-    never a retired one, a gold-standard one at the project's rate, otherwise drawn from the
-    head of the queue (so volunteers arriving together do not all get the same galaxy). Ids,
-    not rows: every submit asks, and building the head's 250 rows was most of its time."""
-    pool = Subject.objects.filter(project=project).exclude(pk__in=list(exclude)).alias(earlier=_earlier_vote(voter))
-    pool = pool.filter(earlier__isnull=True).values_list("pk", flat=True)
+    never a retired one, a gold-standard one at the project's rate, otherwise drawn at random
+    from the head of the queue (so volunteers arriving together do not all get the same galaxy).
+
+    Written as SQL, and drawn in the database: every submit asks, and building the query
+    through the ORM, then reading the head's 250 ids to keep one or two, was most of what a
+    submit cost the web process."""
     golds = sum(chance() < project.gold_rate for _ in range(count)) if project.gold_rate else 0
-    chosen = list(pool.filter(gold_answers__isnull=False).order_by("?")[:golds]) if golds else []
-    head = list(pool.filter(retired_at__isnull=True, gold_answers__isnull=True)
-                .order_by("-priority", "id")[: QUEUE_SPREAD + count])  # fmt: skip
-    return chosen + random.sample(head, min(count - len(chosen), len(head)))
+    chosen = _unseen(project, voter, exclude, "gold_answers IS NOT NULL", golds, "random()") if golds else []
+    head = _unseen(project, voter, exclude, "retired_at IS NULL AND gold_answers IS NULL", QUEUE_SPREAD + count,
+                   "priority DESC, id")  # fmt: skip
+    return chosen + head[: count - len(chosen)]
 
 
-def _earlier_vote(voter):
-    """The id of ``voter``'s classification of the subject row it is used on, or NULL. Written as
-    SQL: every submit asks it twice, and resolving it as a Subquery expression cost the web
-    process more CPU than the database spends answering it."""
-    return RawSQL(f"SELECT id FROM {Classification._meta.db_table} WHERE subject_id = {Subject._meta.db_table}.id "
-                  "AND voter = %s", [voter])  # fmt: skip
+def _unseen(project, voter, exclude, condition, limit, order):
+    """Ids of the first ``limit`` (by ``order``) of the project's galaxies meeting ``condition``
+    that ``voter`` has not classified and the page does not hold (``exclude``), shuffled."""
+    with server_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT id FROM {Subject._meta.db_table} AS subject WHERE project_id = %s AND {condition} "
+            "AND NOT (id = ANY(%s::bigint[])) AND NOT EXISTS (SELECT FROM "
+            f"{Classification._meta.db_table} WHERE subject_id = subject.id AND voter = %s) ORDER BY {order} LIMIT %s) "
+            "AS head ORDER BY random()",
+            [project.pk, list(exclude), voter, limit], prepare=True,
+        )  # fmt: skip
+        return [subject_id for (subject_id,) in cursor.fetchall()]
 
 
 def classify(project, subject_id, *, voter, user, workflow_version, answers):
     """Count ``voter``'s answers about a galaxy once: returns (classification, created); a
     second submit of the same galaxy by the same volunteer returns the first, uncounted.
     ClassificationRefused for a galaxy not in the project, a retired one, an unknown workflow
-    version, or answers that do not walk that version's tree."""
+    version, or answers that do not walk that version's tree.
+
+    Two prepared statements in one transaction (every volunteer's every galaxy comes through
+    here, and compiling the ORM's three queries cost the web process more than the database
+    spent on them, which planned them afresh each time): the galaxy's row is locked, so two submits of the same galaxy
+    count in turn, and read together with this volunteer's earlier vote; then the vote is
+    stored and the galaxy's counters, retirement and place in the queue updated at once."""
     workflow = _workflow(project, workflow_version) if isinstance(workflow_version, int) else None
     if workflow is None:
         raise ClassificationRefused(f"workflow version {workflow_version!r} is not a version of {project.name}")
@@ -292,31 +304,61 @@ def classify(project, subject_id, *, voter, user, workflow_version, answers):
         walked = check_answers(workflow.tree, answers)
     except AnswersInvalid as error:
         raise ClassificationRefused(f"{error} (workflow version {workflow.version})") from None
+    if not isinstance(subject_id, int) or isinstance(subject_id, bool):
+        raise ClassificationRefused(f"galaxy {subject_id!r} is not a subject of {project.name}")
+    volunteer = user if user is not None and user.is_authenticated else None
     try:
-        with transaction.atomic():
-            # The galaxy's row is locked first: two submits of the same galaxy then count in turn.
-            # The lock is held until the commit, so it is taken together with the look for this
-            # volunteer's earlier vote: one round trip fewer while other volunteers may wait on it.
-            subject = (Subject.objects.select_for_update(of=("self",)).filter(project=project, pk=subject_id)
-                       .annotate(earlier=_earlier_vote(voter)).defer("vote_counts", "consensus").first())  # fmt: skip
+        with transaction.atomic(), server_cursor() as cursor:
+            subject, earlier = _locked_subject(cursor, project, subject_id, voter)
             if subject is None:
                 raise ClassificationRefused(f"galaxy {subject_id!r} is not a subject of {project.name}")
-            if subject.earlier is not None:
-                return Classification.objects.get(pk=subject.earlier), False
+            if earlier is not None:
+                return Classification.objects.get(pk=earlier), False
             if subject.retired_at is not None:
                 raise SubjectRetired("this galaxy was retired before your answers arrived (it has all the votes "
                                      "it needs); thank you — on to the next one")  # fmt: skip
-            classification = Classification.objects.create(
-                tenant_id=project.tenant_id, project=project, subject=subject, workflow=workflow,
-                volunteer=user if user is not None and user.is_authenticated else None, voter=voter,
-                answers=[list(pair) for pair in walked],
+            classification = Classification(
+                tenant_id=project.tenant_id, project=project, subject=subject, workflow=workflow, volunteer=volunteer,
+                voter=voter, answers=[list(pair) for pair in walked], created_at=timezone.now(),
             )  # fmt: skip
             _count(project, subject, workflow, walked)
+            cursor.execute(
+                f"WITH vote AS (INSERT INTO {Classification._meta.db_table} (tenant_id, project_id, subject_id, "
+                "workflow_id, volunteer_id, voter, answers, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s) "
+                f"RETURNING id) UPDATE {Subject._meta.db_table} SET classification_count = %s, "
+                "first_answers = %s::jsonb, retired_at = %s, retirement = %s, priority = %s WHERE id = %s "
+                "RETURNING (SELECT id FROM vote)",
+                [project.tenant_id, project.pk, subject.pk, workflow.pk, volunteer and volunteer.pk, voter,
+                 json.dumps(classification.answers), classification.created_at, subject.classification_count,
+                 json.dumps(subject.first_answers), subject.retired_at, subject.retirement, subject.priority,
+                 subject.pk], prepare=True,
+            )  # fmt: skip
+            (classification.pk,) = cursor.fetchone()
             transaction.on_commit(functools.partial(counters.count_classification, project, voter,
                                                     retired=subject.retired_at is not None))  # fmt: skip
     except IntegrityError:  # the constraint is the last line, should a submit get past the lock
         return Classification.objects.get(subject_id=subject_id, voter=voter), False
     return classification, True
+
+
+def _locked_subject(cursor, project, subject_id, voter):
+    """(the galaxy's row, locked until the commit, or None; the id of ``voter``'s earlier
+    classification of it, or None). Taken together: one round trip fewer while other volunteers
+    may be waiting on the lock."""
+    cursor.execute(
+        f"SELECT id, image_id, classification_count, first_answers::text, uncertainty, gold_answers::text, retired_at, "
+        f"(SELECT id FROM {Classification._meta.db_table} WHERE subject_id = subject.id AND voter = %s) "
+        f"FROM {Subject._meta.db_table} AS subject WHERE id = %s AND project_id = %s FOR UPDATE",
+        [voter, subject_id, project.pk], prepare=True,
+    )  # fmt: skip
+    row = cursor.fetchone()
+    if row is None:
+        return None, None
+    pk, image_id, count, first_answers, uncertainty, gold_answers, retired_at, earlier = row
+    subject = Subject(pk=pk, tenant_id=project.tenant_id, project=project, image_id=image_id,
+                      classification_count=count, first_answers=json.loads(first_answers), uncertainty=uncertainty,
+                      gold_answers=gold_answers and json.loads(gold_answers), retired_at=retired_at)  # fmt: skip
+    return subject, earlier
 
 
 _workflows = {}  # (project id, version) -> Workflow: a published version never changes
@@ -332,6 +374,7 @@ def _workflow(project, version):
 
 
 def _count(project, subject, workflow, walked):
+    """The galaxy's counters, retirement and priority with this vote (the caller stores them)."""
     subject.classification_count += 1
     question, answer = walked[0]
     tally = subject.first_answers.setdefault(question, {})
@@ -340,7 +383,6 @@ def _count(project, subject, workflow, walked):
     if reason:
         subject.retired_at, subject.retirement = timezone.now(), reason
     subject.priority = priority(project, subject)
-    subject.save(update_fields=["classification_count", "first_answers", "retired_at", "retirement", "priority"])
 
 
 def _retirement(project, subject, workflow):
@@ -491,8 +533,7 @@ def _store_consensus(project, subjects, answer_index, results, counts):
         if votes:
             rows.append((pk, json.dumps(votes), json.dumps(consensus)))
     now = timezone.now()
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:  # bound by the server: Django's quotes each array here
+    with server_cursor() as cursor:  # Django's would quote each array's every element into the text
         for start in range(0, len(rows), STORE_BATCH):
             ids, votes, consensus = zip(*rows[start : start + STORE_BATCH])
             cursor.execute(

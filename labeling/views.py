@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from portal import tenancy
 from portal.api_errors import problem_response
 from portal.models import Membership
-from portal.throttling import Limited, client_address, spend
+from portal.throttling import Limited, client_address, spend_each
 
 from . import counters, services
 from .models import Project
@@ -114,8 +114,8 @@ def submit(request, tenant_slug, project_slug):
     project = _project(request, tenant_slug, project_slug)
     voter = services.voter_for(request.user, request.session)
     try:
-        spend("labeling-voter", voter, settings.LABELING_RATE_PER_VOLUNTEER)
-        spend("labeling-address", client_address(request), settings.LABELING_RATE_PER_ADDRESS)
+        spend_each([("labeling-voter", voter, settings.LABELING_RATE_PER_VOLUNTEER),
+                    ("labeling-address", client_address(request), settings.LABELING_RATE_PER_ADDRESS)])  # fmt: skip
     except Limited as limited:
         response = _problem(429, f"too many classifications at once; try again in {limited.retry_after} s")
         response["Retry-After"] = str(limited.retry_after)
@@ -138,12 +138,11 @@ def submit(request, tenant_slug, project_slug):
         return _problem(409, str(retired))
     except services.ClassificationRefused as refused:
         return _problem(400, str(refused))
-    counts = counters.progress(project)
+    counts, mine = counters.progress_and_mine(project, voter)
     if counted:
         services.announce_progress(project, counts)
     return JsonResponse({"counted": counted, "classification": classification.pk,
-                         "others": services.what_others_said(classification), "progress": counts,
-                         "mine": counters.classified_by(project, voter),
+                         "others": services.what_others_said(classification), "progress": counts, "mine": mine,
                          "next": _served(project, voter, wanted, exclude)}, status=201 if counted else 200)  # fmt: skip
 
 

@@ -11,12 +11,12 @@ keeps walking until k rows pass, so a narrow filter still returns k neighbours.
 import functools
 from dataclasses import dataclass
 
-import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 
 from observations.models import Target, Visibility
+from portal.sql import server_cursor
 
 from .models import Embedding
 
@@ -106,7 +106,7 @@ def search(tenant, user, image, version, *, k=12, scope="all", label=None, site=
                             filters=" ".join(f"AND {condition}" for condition in filters))  # fmt: skip
     params = {"image": image.pk, "own_private": own_private, "tenant": tenant.pk, "label": label, "site": site}
     with transaction.atomic():  # the two settings hold for this transaction only
-        with psycopg.Cursor(connection.connection) as cursor:
+        with server_cursor() as cursor:
             cursor.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
                            "set_config('hnsw.ef_search', %s, true)", [str(settings.SIMILARITY_EF_SEARCH)])  # fmt: skip
             # Prepared once per connection and version (planning costs a third of the answer).

@@ -1,6 +1,5 @@
 """Target operations shared by pages, the API, commands and workers."""
 
-import psycopg
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from django.conf import settings
@@ -9,6 +8,8 @@ from django.db import connection, transaction
 from django.db.models import FloatField, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
+
+from portal.sql import server_cursor
 
 from .models import Target, Visibility
 from .sky import cone_index_ranges
@@ -170,8 +171,7 @@ def cone_search(
         "name": name.strip() if name and name.strip() else None,
         "limit": None if limit is None else limit + 1,
     }
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    with server_cursor() as cursor:
         rows = cursor.execute(CONE_SQL, params, prepare=True, binary=True).fetchall()
     matches = ConeMatches()
     for row in rows[:limit]:
@@ -196,8 +196,7 @@ def nearest_targets(tenant, positions, radius):
     nearest = [None] * len(positions)
     if not params["cone"]:
         return nearest
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    with server_cursor() as cursor:
         for cone, *row in cursor.execute(NEAREST_SQL, params, prepare=True, binary=True).fetchall():
             nearest[cone] = Target.from_db(connection.alias, TARGET_COLUMNS, row)
     return nearest

@@ -221,11 +221,17 @@ ASGI_APPLICATION = "portal.asgi:application"
 WEB_PROCESSES = int(os.environ.get("WEB_PROCESSES") or min(2, os.cpu_count() or 1))
 
 
-def web_listener(host, port):
-    """The socket every web process accepts from; None on IPv6, where one process binds itself
-    (Twisted adopts inherited IPv4 sockets only). The launcher keeps it open while it runs, so a
-    web process started again serves the same port, and connections wait in its backlog meanwhile."""
-    return None if ":" in host else socket.create_server((host, port), backlog=1024)
+def web_listeners(host, port, names):
+    """{name: the socket that web process accepts from}; None on IPv6, where one process binds
+    itself (Twisted adopts inherited IPv4 sockets only). Each process has a socket of its own on
+    the same port (SO_REUSEPORT), and the kernel spreads new connections over them evenly: from
+    one shared socket, whichever process woke first took a whole burst of browsers' keep-alive
+    connections, and one core served fifty volunteers while the other idled. The launcher keeps
+    them open while it runs, so a web process started again serves the same port, and the
+    connections sent to it wait in its backlog meanwhile."""
+    if ":" in host:
+        return None
+    return {name: socket.create_server((host, port), backlog=1024, reuse_port=True) for name in names}
 
 
 def spawn_web_process(name, host, port, listener, env, log_dir):
@@ -236,23 +242,22 @@ def spawn_web_process(name, host, port, listener, env, log_dir):
     return spawn(name, command, web_env(env), log_dir, pass_fds=(listener.fileno(),))
 
 
-def web_names(listener, name="web", count=WEB_PROCESSES):
-    """The ASGI server is ``count`` Daphne processes accepting from one listening socket, which
-    the kernel hands each new connection to one of. Websocket groups live in Redis, so a
-    feed reaches a browser whichever process holds its socket."""
-    if listener is None or count == 1:
+def web_names(host, name="web", count=WEB_PROCESSES):
+    """The ASGI server is ``count`` Daphne processes on one port (one on IPv6). Websocket groups
+    live in Redis, so a feed reaches a browser whichever process holds its socket."""
+    if ":" in host or count == 1:
         return [name]
     return [f"{name}-{number}" for number in range(1, count + 1)]
 
 
 def spawn_web(host, port, env, log_dir, *, name="web", count=WEB_PROCESSES):
-    listener = web_listener(host, port)
+    names = web_names(host, name, count)
+    listeners = web_listeners(host, port, names)
     try:
-        return [spawn_web_process(each, host, port, listener, env, log_dir)
-                for each in web_names(listener, name, count)]  # fmt: skip
+        return [spawn_web_process(each, host, port, listeners and listeners[each], env, log_dir) for each in names]
     finally:
-        if listener is not None:
-            listener.close()  # the servers hold it now
+        for listener in (listeners or {}).values():
+            listener.close()  # the servers hold them now
 
 
 def stop_processes(processes, timeout=15):
@@ -295,7 +300,7 @@ def run():
     port = int(os.environ.get("PORT", "8000"))
     check_port_free(host, port)
     stack = Stack(os.environ.get("ARRAYSCOPE_VAR", BASE_DIR / "var"), "arrayscope")
-    supervisor, listener = None, None
+    supervisor, listeners = None, None
     stopping = False
 
     def request_stop(signum, frame):
@@ -316,16 +321,18 @@ def run():
         # No worker runs yet: a job still waiting or running was left by an earlier start that
         # stopped (Ctrl-C during the first start's trainings); it is queued again, or failed.
         recovery = spawn("recover-jobs", manage_command("recover_jobs", "--stale-minutes", "0"), stack.env, log_dir)
-        listener = web_listener(host, port)
+        web_processes = web_names(host)
+        listeners = web_listeners(host, port, web_processes)
 
         def command(name, argv):
             return child(name, lambda: spawn(name, argv, stack.env, log_dir))
 
         def web(name):
+            listener = listeners and listeners[name]
             return child(name, lambda: spawn_web_process(name, host, port, listener, stack.env, log_dir))
 
         workers = [command(f"worker-{queue}", worker_command(queue)) for queue in WORKER_CONCURRENCY]
-        supervisor = Supervisor(stack.supervised(), [*workers, *(web(name) for name in web_names(listener))])
+        supervisor = Supervisor(stack.supervised(), [*workers, *(web(name) for name in web_processes)])
         for setup, what in ((demo, "Loading the demo data"), (recovery, "Recovering interrupted jobs")):
             if setup.wait() != 0:
                 raise LaunchError(f"{what} failed (exit {setup.returncode}); see {setup.log_path}.")
@@ -346,7 +353,7 @@ def run():
     finally:
         if supervisor is not None:
             stop_processes(supervisor.processes)
-        if listener is not None:
+        for listener in (listeners or {}).values():
             listener.close()
         stack.stop()
     print("Stopped. Your data is kept in", stack.var_dir)

@@ -290,6 +290,7 @@ LOGIN_FAILURES_PER_ADDRESS = env("LOGIN_FAILURES_PER_ADDRESS", "20/15min", help=
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health checks call it over plain http
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG, help="redirect plain http to https")
+SESSION_ENGINE = "portal.sessions"
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG, help="send cookies over https only")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "31536000" if not DEBUG else "0", help="HSTS max-age"))

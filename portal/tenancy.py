@@ -15,6 +15,7 @@ from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
 from .rls import sign_context
+from .sql import server_cursor
 
 _active = ContextVar("arrayscope_tenant", default=(None, None))
 
@@ -46,12 +47,12 @@ def _apply(connection, key_prefix=""):
         return
     signature = sign_context(connection.connection.info.backend_pid, tenant_id, user_id, key_prefix)
     connection.tenancy_scope = None  # unknown until the statement below has run
-    with connection.cursor() as cursor:
+    with server_cursor(connection) as cursor:
         cursor.execute(
             "SELECT set_config('app.tenant_id', %s, false), set_config('app.user_id', %s, false), "
             "set_config('app.api_key_prefix', %s, false), set_config('app.context_sig', %s, false)",
-            [tenant_id, user_id, key_prefix, signature],
-        )
+            [tenant_id, user_id, key_prefix, signature], prepare=True,
+        )  # fmt: skip
     connection.tenancy_scope = None if transactional else scope
 
 
@@ -107,8 +108,14 @@ def api_key_visible(prefix):
         _apply(connection)
 
 
+EMPTY_SCOPE = ("", "", "")
+
+
 @receiver(connection_created)
 def _scope_new_connection(sender, connection, **kwargs):
+    """A new connection holds no settings, and a pooled one was cleared when it was given back
+    (``_clear_pooled_connection``): either sees what the empty scope sees (no tenant's rows),
+    so the empty scope is known without a round trip; any other is set now."""
     if connection.alias == "default":
-        connection.tenancy_scope = None  # a new (or newly borrowed) connection's settings are not known
+        connection.tenancy_scope = EMPTY_SCOPE
         _apply(connection)

@@ -51,27 +51,38 @@ def _window(scope, ident, rate):
 
 def spend(scope, ident, rate, amount=1):
     """Count ``amount`` against ``ident``'s budget in ``scope``; Limited once it is spent."""
-    key, limit, seconds, retry_after = _window(scope, ident, rate)
-    if _count(key, seconds, amount) > limit:
-        raise Limited(retry_after)
+    spend_each([(scope, ident, rate)], amount)
+
+
+def spend_each(budgets, amount=1):
+    """Count ``amount`` against every ``(scope, ident, rate)`` budget in one round trip (each of
+    a volunteer's classifications counts against them and against their address); Limited
+    once any is spent, retrying when the last of those spent allows."""
+    windows = [_window(*budget) for budget in budgets]
+    counts = _count([(key, seconds) for key, _, seconds, _ in windows], amount)
+    over = [retry_after for (_, limit, _, retry_after), count in zip(windows, counts) if count > limit]
+    if over:
+        raise Limited(max(over))
 
 
 def charge(scope, ident, rate, amount):
     """Count ``amount`` of work already done against ``ident``'s budget: work whose size is known
     only once it is done (the packets of a streamed body) is refused at the next ``check``."""
     key, _, seconds, _ = _window(scope, ident, rate)
-    _count(key, seconds, amount)
+    _count([(key, seconds)], amount)
 
 
-def _count(key, seconds, amount):
+def _count(windows, amount):
+    """Each (key, seconds) window's count after adding ``amount``, in one round trip."""
     try:
-        with shared_redis().pipeline(transaction=False) as pipe:  # one round trip
-            pipe.set(key, 0, ex=seconds + 1, nx=True)
-            pipe.incrby(key, amount)
-            return pipe.execute()[1]
+        with shared_redis().pipeline(transaction=False) as pipe:
+            for key, seconds in windows:
+                pipe.set(key, 0, ex=seconds + 1, nx=True)
+                pipe.incrby(key, amount)
+            return pipe.execute()[1::2]
     except REDIS_FAILURES as error:
         logger.warning("rate limits not counted: Redis is unreachable (%s)", error)
-        return 0
+        return [0] * len(windows)
 
 
 def check(scope, ident, rate):

@@ -182,7 +182,9 @@ def test_the_replayed_night_resumes_after_postgresql_is_killed_and_loses_no_pack
             return conn.execute("SELECT replayed_file, replayed_count FROM alerts_alertstream "
                                 "WHERE name = 'demo-night'").fetchone()  # fmt: skip
 
-    before = replayed()
+    # The stream must be under way when PostgreSQL dies (the alerts process starts with the web).
+    before = eventually(lambda: (row := replayed()) is not None and row[1] > 0 and row,
+                        message="the demo night's replay to be under way")  # fmt: skip
     postmaster = int((portal.var / "pg" / "postmaster.pid").read_text().split()[0])
     os.kill(postmaster, signal.SIGKILL)
     eventually(lambda: "postgresql stopped; restarting in 1 s\n" in portal.said,
