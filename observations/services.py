@@ -202,6 +202,11 @@ def nearest_targets(tenant, positions, radius):
     return nearest
 
 
+def target_named(tenant, name):
+    """The tenant's target called ``name`` (case-insensitive) or having it as an alias, or None."""
+    return _named(tenant, name.strip()).order_by("pk").first()
+
+
 def _named(tenant, name, exclude=None):
     """The tenant's targets called ``name`` (case-insensitive) or having it as an alias."""
     targets = Target.objects.filter(tenant=tenant).annotate(lower_name=Lower("name"))

@@ -132,6 +132,7 @@ class TimeAllocation(TenantOwned):
         default=0, validators=[MinValueValidator(0)], help_text="Of the granted hours, those follow-ups may take."
     )
     hours_used = models.FloatField(default=0)
+    rapid_response_used = models.FloatField(default=0, help_text="Of the hours used, those rapid-response groups took.")
 
     class Meta:
         constraints = [
@@ -146,6 +147,11 @@ class TimeAllocation(TenantOwned):
     @property
     def hours_remaining(self):
         return max(0.0, self.hours_granted - self.hours_used)
+
+    @property
+    def rapid_response_remaining(self):
+        """Rapid-response hours left: never more than the hours left altogether."""
+        return min(self.hours_remaining, max(0.0, self.rapid_response_hours - self.rapid_response_used))
 
 
 class RequestGroup(TenantOwned):

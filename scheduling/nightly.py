@@ -31,6 +31,7 @@ from .models import (
     FollowUpRequest,
     Proposal,
     Request,
+    RequestGroup,
     ScheduledObservation,
     SchedulePlan,
     SiteCondition,
@@ -177,7 +178,8 @@ def _requests(tenant, start, end):
                 .filter(Exists(Window.objects.filter(request=OuterRef("pk"), end__gt=start, start__lt=end)))
                 .exclude(pk__in=in_progress))  # fmt: skip
     fields = ("pk", "telescope_class", "max_airmass", "min_lunar_distance_deg", "max_lunar_illumination", "target_id",
-              "target__ra_deg", "target__dec_deg", "group__priority", "group__proposal_id")  # fmt: skip
+              "target__ra_deg", "target__dec_deg", "group__priority", "group__proposal_id",
+              "group__observation_type")  # fmt: skip
     rows = list(requests.values(*fields))
     ids = [row["pk"] for row in rows]
     windows, configurations = defaultdict(list), defaultdict(list)
@@ -197,7 +199,8 @@ def _requests(tenant, start, end):
                   windows=windows[row["pk"]],
                   needs=frozenset((c.instrument, c.filter_name) for c in configurations[row["pk"]]),
                   telescope_class=row["telescope_class"], priority=float(row["group__priority"]),
-                  seconds=request_seconds(configurations[row["pk"]]), proposal_id=row["group__proposal_id"])
+                  seconds=request_seconds(configurations[row["pk"]]), proposal_id=row["group__proposal_id"],
+                  urgent=row["group__observation_type"] == RequestGroup.ObservationType.RAPID_RESPONSE)
             for row in rows]  # fmt: skip
 
 

@@ -39,7 +39,7 @@ class SchedulingRefused(ValueError):
 
     def __init__(self, field_name, message):
         super().__init__(f"{field_name}: {message}")
-        self.field = field_name
+        self.field, self.message = field_name, message
 
 
 @dataclass
@@ -223,10 +223,13 @@ def add_request_group(proposal, user, *, name, requests, priority=10,
         _check_visible(where, target, spec, telescopes, windows)
         charged[spec.telescope_class] = charged.get(spec.telescope_class, 0.0) + seconds * len(windows) / 3600
         planned.append((target, spec, windows))
-    for name, hours in charged.items():
-        remaining = allocations[name].hours_remaining
+    rapid = observation_type == RequestGroup.ObservationType.RAPID_RESPONSE
+    for class_name, hours in charged.items():
+        allocation = allocations[class_name]
+        remaining = allocation.rapid_response_remaining if rapid else allocation.hours_remaining
+        kind = " of rapid-response time" if rapid else ""
         if hours > remaining + 1e-9:
-            raise SchedulingRefused("requests", f"they need {hours:.2f} h on {name} and the proposal has "
+            raise SchedulingRefused("requests", f"they need {hours:.2f} h{kind} on {class_name} and the proposal has "
                                                 f"{remaining:.2f} h of it left")  # fmt: skip
     with transaction.atomic():
         group = RequestGroup.objects.create(tenant=tenant, proposal=proposal, name=name[:200], priority=priority,
@@ -292,8 +295,11 @@ def _windows(where, spec):
             raise SchedulingRefused(f"{where}.windows", f"the window ending {end:%Y-%m-%d %H:%M} UTC is in the past")
     if spec.cadence_hours is None:
         return [(start, end) for start, end in spec.windows]
-    return [window for start, end in spec.windows
-            for window in cadence_windows(start, end, spec.cadence_hours, spec.jitter_hours)]  # fmt: skip
+    try:
+        return [window for start, end in spec.windows
+                for window in cadence_windows(start, end, spec.cadence_hours, spec.jitter_hours)]  # fmt: skip
+    except SchedulingRefused as refused:
+        raise SchedulingRefused(f"{where}.{refused.field}", refused.message) from None
 
 
 def _check_visible(where, target, spec, telescopes, windows):

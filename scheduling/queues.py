@@ -13,7 +13,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import FollowUpRequest, Request, ScheduledObservation, SchedulePlan, SiteCondition, TimeAllocation
+from .models import (
+    FollowUpRequest,
+    Request,
+    RequestGroup,
+    ScheduledObservation,
+    SchedulePlan,
+    SiteCondition,
+    TimeAllocation,
+)
 from .proposals import SchedulingRefused
 from .services import announce_night, replan_after_commit
 
@@ -62,9 +70,11 @@ def complete(telescope, observation_id, now=None):
             request = observation.request
             Request.objects.filter(pk=request.pk).update(state=Request.State.COMPLETED)
             hours = (observation.end - observation.start).total_seconds() / 3600
+            rapid = request.group.observation_type == RequestGroup.ObservationType.RAPID_RESPONSE
             TimeAllocation.objects.filter(proposal_id=request.group.proposal_id,
                                           telescope_class=request.telescope_class).update(
-                hours_used=F("hours_used") + hours)  # fmt: skip
+                hours_used=F("hours_used") + hours,
+                rapid_response_used=F("rapid_response_used") + (hours if rapid else 0))  # fmt: skip
         else:
             FollowUpRequest.objects.filter(pk=observation.follow_up_id).update(status=FollowUpRequest.Status.OBSERVED)
         announce_night(telescope.tenant_id)

@@ -10,5 +10,6 @@ urlpatterns = [
     path("proposals/", views.proposals, name="proposals"),
     path("proposals/new/", views.proposal_new, name="proposal_new"),
     path("proposals/<int:proposal_id>/", views.proposal_detail, name="proposal_detail"),
+    path("proposals/<int:proposal_id>/groups/new/", views.request_group_new, name="request_group_new"),
     path("requests/<int:request_id>/", views.request_detail, name="request_detail"),
 ]

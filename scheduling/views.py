@@ -13,14 +13,15 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from portal.models import Site, Telescope
+from portal.models import Filter, Instrument, Site, Telescope
 from portal.permissions import may, require
 
 from . import plots, queues
-from .forms import DecisionForm, ProposalForm, ReviewForm, SemesterForm
+from .forms import DecisionForm, ProposalForm, RequestFormSet, RequestGroupForm, ReviewForm, SemesterForm
 from .models import FollowUpRequest, Proposal, Request, ScheduledObservation, SchedulePlan, SiteCondition
 from .proposals import (
     SchedulingRefused,
+    add_request_group,
     create_proposal,
     create_semester,
     decide_proposal,
@@ -183,7 +184,59 @@ def proposal_detail(request, tenant_slug, proposal_id):
     return render(request, "scheduling/proposal_detail.html", {
         "proposal": proposal, "allocations": allocations, "groups": groups, "review": review, "decision": decision,
         "co_investigators": proposal.co_investigators.all(),
+        "may_request": may(request.tenant_role, "proposals.write") and _may_request_under(request, proposal),
     })  # fmt: skip
+
+
+def request_group_new(request, tenant_slug, proposal_id):
+    """Make a request group under an approved proposal: its requests, each with a target, a
+    telescope class and instrument, filters and exposures, a window with an optional cadence
+    and the sky it needs. Nothing is stored unless every request can be observed within the
+    proposal's time; a refusal is shown on the field it concerns."""
+    require(request, "proposals.write")
+    proposal = get_object_or_404(Proposal.objects.filter(tenant=request.tenant).select_related("semester"),
+                                 pk=proposal_id)  # fmt: skip
+    if not _may_request_under(request, proposal):
+        raise PermissionDenied("Only the proposal's PI, its co-investigators and admins make its requests.")
+    tenant = request.tenant
+    choices = {"tenant": tenant, "classes": sorted(proposal.allocations.filter(hours_granted__gt=0)
+                                                   .values_list("telescope_class", flat=True)),
+               "instruments": sorted(set(Instrument.objects.filter(tenant=tenant).values_list("code", flat=True))),
+               "filters": sorted(set(Filter.objects.filter(tenant=tenant).values_list("name", flat=True)))}  # fmt: skip
+    group_form = RequestGroupForm(request.POST or None)
+    formset = RequestFormSet(request.POST or None, prefix="requests", form_kwargs=choices)
+    if request.method == "POST" and group_form.is_valid() and formset.is_valid():
+        requests = [form for form in formset.forms if form.has_changed() and form.cleaned_data]
+        try:
+            group = add_request_group(proposal, request.user, requests=[form.spec() for form in requests],
+                                      **group_form.cleaned_data)  # fmt: skip
+        except SchedulingRefused as refused:
+            _show_refusal(refused, group_form, requests)
+        else:
+            replan_after_commit(tenant.pk, "request-group")
+            made = group.requests.count()
+            messages.success(request, f"{group.name}: {made} request{'s' if made != 1 else ''} in the queue; "
+                                      "the night is being planned with them.")  # fmt: skip
+            return redirect("proposal_detail", tenant_slug=tenant_slug, proposal_id=proposal.pk)
+    return render(request, "scheduling/request_group_form.html", {
+        "proposal": proposal, "group_form": group_form, "formset": formset,
+        "allocations": proposal.allocations.filter(hours_granted__gt=0),
+    })  # fmt: skip
+
+
+def _show_refusal(refused, group_form, requests):
+    """``requests[2].configurations[1].filter_name`` goes to that field of the second request
+    shown; a refusal of the group (its time, its priority) to the group's form."""
+    if refused.field.startswith("requests[") and "]." in refused.field:
+        number, rest = refused.field.removeprefix("requests[").split("].", 1)
+        requests[int(number) - 1].show_refusal(rest, refused.message)
+    else:
+        group_form.add_error(refused.field if refused.field in group_form.fields else None, refused.message)
+
+
+def _may_request_under(request, proposal):
+    return (may(request.tenant_role, "proposals.review") or proposal.pi_id == request.user.pk
+            or proposal.co_investigators.filter(pk=request.user.pk).exists())  # fmt: skip
 
 
 def _members(tenant):
@@ -198,9 +251,7 @@ def request_detail(request, tenant_slug, request_id):
                               .select_related("target", "group__proposal"), pk=request_id)  # fmt: skip
     if request.method == "POST":
         require(request, "proposals.write")
-        proposal = asked.group.proposal
-        if not (may(request.tenant_role, "proposals.review") or proposal.pi_id == request.user.pk
-                or proposal.co_investigators.filter(pk=request.user.pk).exists()):  # fmt: skip
+        if not _may_request_under(request, asked.group.proposal):
             raise PermissionDenied("Only the proposal's PI, its co-investigators and admins cancel its requests.")
         try:
             queues.cancel_request(asked)

@@ -1,6 +1,8 @@
 """Every page on a phone: volunteers and astronomers open the portal at 390 × 844, and nothing
 may run off to the right (a wide table scrolls inside its own box, the page does not)."""
 
+from datetime import date, timedelta
+
 import pytest
 
 from labeling.services import add_subjects, create_project
@@ -9,8 +11,11 @@ from mlmodels.registry import create_model
 from mlmodels.synthetic_galaxies import make_galaxy
 from observations.images import add_target_images
 from observations.models import Target
+from portal.demo import load_site
 from portal.tenancy import tenant_context
+from scheduling.proposals import create_proposal, create_semester, decide_proposal, submit_proposal
 from tests.browser.test_live_pages import sign_in
+from tests.scheduling.conftest import TEIDE
 
 pytestmark = pytest.mark.browser
 
@@ -42,6 +47,10 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, live_server_url, committed
                              architecture="convnext_atto", class_names=["elliptical", "spiral", "merger"])  # fmt: skip
         project = create_project(tenant, admin, name="Galaxy shapes", slug="shapes", visibility="public")
         add_subjects(project, target.images.all())
+        semester = create_semester(tenant, "phone", date.today(), date.today() + timedelta(days=90))
+        load_site(tenant, dict(TEIDE, telescopes=list(TEIDE["telescopes"])))
+        proposal = decide_proposal(submit_proposal(create_proposal(tenant, admin, semester, title="On a phone",
+                                                                   hours={"1m0": 3})), approve=True)  # fmt: skip
     t = f"/t/{tenant.slug}"
     pages = [
         f"{t}/", f"{t}/api-keys/", f"{t}/members/", f"{t}/audit/",
@@ -51,7 +60,8 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, live_server_url, committed
         f"{t}/models/", f"{t}/models/{model.pk}/",
         f"{t}/alerts/", f"{t}/alerts/follow-ups/", f"{t}/alerts/filters/", f"{t}/alerts/filters/new/",
         f"{t}/projects/", f"{t}/projects/{project.pk}/", f"{t}/scheduling/night/", f"{t}/scheduling/proposals/",
-        f"{t}/scheduling/proposals/new/",
+        f"{t}/scheduling/proposals/new/", f"{t}/scheduling/proposals/{proposal.pk}/",
+        f"{t}/scheduling/proposals/{proposal.pk}/groups/new/",
         "/projects/", f"/projects/{tenant.slug}/shapes/", "/",
     ]  # fmt: skip
     phone = browser.new_context(**PHONE).new_page()

@@ -8,10 +8,11 @@ import pytest
 from observations.models import Target
 from portal.demo import load_site
 from portal.models import Telescope
+from scheduling import queues
 from scheduling.checker import violations
 from scheduling.models import FollowUpRequest, Request, ScheduledObservation, SchedulePlan
 from scheduling.nightly import plan_night
-from scheduling.proposals import ConfigurationSpec, add_request_group
+from scheduling.proposals import ConfigurationSpec, SchedulingRefused, add_request_group
 from scheduling.services import request_follow_up
 from tests.scheduling.conftest import TEIDE, request_spec
 
@@ -126,3 +127,27 @@ def test_plans_of_past_weeks_go_unless_an_observation_was_made_from_them(approve
     SchedulePlan.objects.update(created_at=window[0] - timedelta(days=30))
     latest = _plan(tenant, window)
     assert set(SchedulePlan.objects.values_list("pk", flat=True)) == {observed.pk, latest.pk}, f"{empty.pk} went"
+
+
+def test_a_rapid_response_group_goes_first_and_is_charged_to_the_rapid_response_hours(approved):
+    tenant, users, proposal, target, window = approved  # 10 h granted on 1m0, 2 of them rapid response
+    proposal.allocations.update(hours_granted=40)
+    add_request_group(proposal, users["astronomer"], name="monitoring", priority=90,
+                      requests=[request_spec(target, window, configurations=HOUR)] * 10)  # fmt: skip
+    rapid = add_request_group(proposal, users["astronomer"], name="kilonova", priority=1,
+                              observation_type="rapid_response",
+                              requests=[request_spec(target, window, configurations=HOUR)])  # fmt: skip
+    plan = _plan(tenant, window)
+    first = ScheduledObservation.objects.filter(plan=plan).order_by("start").first()
+    assert first.request.group == rapid, "ahead of priority 90, at the first slice it fits"
+    with pytest.raises(SchedulingRefused, match="they need 2.62 h of rapid-response time on 1m0 and the proposal "
+                                                "has 2.00 h of it left"):  # fmt: skip
+        add_request_group(proposal, users["astronomer"], name="too much", observation_type="rapid_response",
+                          requests=[request_spec(target, window, configurations=HOUR)] * 3)  # fmt: skip
+    telescope = Telescope.objects.get(tenant=tenant, code="1m0a")
+    queues.start(telescope, first.pk, now=first.start)
+    queues.complete(telescope, first.pk, now=first.end)
+    allocation = proposal.allocations.get()
+    hours = (first.end - first.start).total_seconds() / 3600
+    assert allocation.hours_used == pytest.approx(hours) and allocation.rapid_response_used == pytest.approx(hours)
+    assert allocation.rapid_response_remaining == pytest.approx(2 - hours)

@@ -4,9 +4,10 @@ closed, and proposals with their hours."""
 import json
 from datetime import timedelta
 
+from observations.models import Target
 from portal.models import Membership, Site
 from portal.tenancy import tenant_context
-from scheduling.models import Request, Semester, SiteCondition, TimeAllocation
+from scheduling.models import Request, RequestGroup, Semester, SiteCondition, TimeAllocation
 from scheduling.nightly import plan_night
 from scheduling.proposals import ConfigurationSpec, add_request_group
 from tests.scheduling.conftest import request_spec
@@ -126,3 +127,68 @@ def test_the_pi_cancels_a_request_and_it_leaves_the_queue(client, approved):
         assert set(replanned.observations.values_list("request_id", flat=True)) == {second.pk}
         Membership.objects.filter(tenant=tenant, user=users["astronomer"]).update(role="volunteer")
     assert client.post(f"/t/{tenant.slug}/scheduling/requests/{second.pk}/").status_code == 403
+
+
+def _group_form(target_name, window, **request):
+    """What the new-request-group page posts: the group, one request filled in, and the two
+    spare requests as a browser sends them untouched (each field's default)."""
+    blank = {"telescope_class": "1m0", "instrument": "sinistro", "filter_1": "g", "count_1": "1", "filter_2": "",
+             "count_2": "1", "filter_3": "", "count_3": "1", "jitter_hours": "2.0", "max_airmass": "1.6",
+             "min_lunar_distance_deg": "30", "max_lunar_illumination": "1.0"}  # fmt: skip
+    filled = {**blank, "target": target_name, "filter_1": "r", "exposure_1": "300", "count_1": "3", "filter_2": "g",
+              "exposure_2": "120", "min_lunar_distance_deg": "0", "window_start": f"{window[0]:%Y-%m-%dT%H:%M}",
+              "window_end": f"{window[1]:%Y-%m-%dT%H:%M}", **request}  # fmt: skip
+    data = {"name": "Light curve", "priority": "20", "observation_type": "normal", "requests-TOTAL_FORMS": "3",
+            "requests-INITIAL_FORMS": "0", "requests-MIN_NUM_FORMS": "1", "requests-MAX_NUM_FORMS": "20"}  # fmt: skip
+    for number, fields in enumerate((filled, blank, blank)):
+        data.update({f"requests-{number}-{name}": value for name, value in fields.items()})
+    return data
+
+
+def test_the_pi_makes_a_request_group_on_its_page_and_a_cadence_makes_a_visit_a_night(client, approved):
+    tenant, users, proposal, target, window = approved
+    client.force_login(users["astronomer"])
+    detail = client.get(f"/t/{tenant.slug}/scheduling/proposals/{proposal.pk}/").content.decode()
+    page = f"/t/{tenant.slug}/scheduling/proposals/{proposal.pk}/groups/new/"
+    assert f'href="{page}"' in detail, "the approved proposal's page links to the group form"
+    form = client.get(page).content.decode()
+    assert "10.00 h left on 1m0" in form and 'value="1.6"' in form, "the hours left, LCO's defaults filled in"
+    response = client.post(page, _group_form("overhead", window), follow=True)  # a name in any case
+    assert "Light curve: 1 request in the queue" in response.content.decode()
+    with tenant_context(tenant):
+        (group,) = proposal.request_groups.all()
+        (asked,) = group.requests.all()
+        assert (group.name, group.priority, asked.target, asked.max_airmass) == ("Light curve", 20, target, 1.6)
+        assert [(c.filter_name, c.exposure_s, c.exposure_count) for c in asked.configurations.order_by("order")] == [
+            ("r", 300, 3), ("g", 120, 1)]  # fmt: skip
+        assert asked.windows.get().start == window[0]
+    start = window[0]
+    three_nights = (start, start + timedelta(days=2, hours=1))
+    client.post(page, _group_form("Overhead", three_nights, cadence_hours="24", jitter_hours="10"))
+    with tenant_context(tenant):
+        cadence = proposal.request_groups.order_by("pk").last().requests.all()
+        visits = sorted(cadence.values_list("windows__start", flat=True))
+        assert [visit - start for visit in visits] == [timedelta(hours=hours) for hours in (-5, 19, 43)]
+
+
+def test_a_request_the_sky_or_the_hours_refuse_is_shown_on_its_field_and_nothing_is_stored(client, approved):
+    tenant, users, proposal, target, window = approved
+    with tenant_context(tenant):
+        Target.objects.create(tenant=tenant, name="Deep south", ra_deg=target.ra_deg, dec_deg=-80)
+    client.force_login(users["astronomer"])
+    page = f"/t/{tenant.slug}/scheduling/proposals/{proposal.pk}/groups/new/"
+    cases = [
+        ({"target": "Deep south"}, "Deep south is not observable in any of its windows: it never rises above 15°"),
+        ({"target": "Nowhere"}, "No target of that name or alias in this observatory"),
+        ({"filter_2": "Halpha"}, "Select a valid choice. Halpha is not one of the available choices."),
+        ({"instrument": "sinistro", "exposure_1": "-3"}, "Ensure this value is greater than or equal to 0.001."),
+        ({"exposure_1": "3000", "count_1": "14"}, "they need 11.77 h on 1m0 and the proposal has 10.00 h of it left"),
+        ({"cadence_hours": "1", "jitter_hours": "3"}, "window is more than 0 hours and at most the period"),
+    ]  # fmt: skip
+    for changes, message in cases:
+        response = client.post(page, _group_form("Overhead", window, **changes))
+        assert response.status_code == 200 and message in response.content.decode(), changes
+    with tenant_context(tenant):
+        assert not RequestGroup.objects.exists() and not Request.objects.exists()
+        Membership.objects.filter(tenant=tenant, user=users["astronomer"]).update(role="volunteer")
+    assert client.get(page).status_code == 403
