@@ -171,6 +171,8 @@ SCHEDULING_REPLAN_TIME_LIMIT_S = float(env("SCHEDULING_REPLAN_TIME_LIMIT_S", "4"
                                            "a follow-up, a site's weather or a cancellation may take"))  # fmt: skip
 SCHEDULING_SLICE_SECONDS = 300  # the night in 5-minute slices, as LCO's scheduler cuts it
 SCHEDULING_FOLLOW_UP_SECONDS = 600  # a follow-up's exposures when its asker gave none, overheads included
+SCHEDULING_SEEING_HOLDS_S = 7200  # a site's seeing measurement stands for the next two hours; later is unknown
+SCHEDULING_SEEING_REPLAN_ARCSEC = 0.2  # a seeing report re-plans when it moved at least this much
 SCHEDULING_PLANNER = env("SCHEDULING_PLANNER", "optimiser", help="the planner of SCHEDULING_PLANNERS that plans nights")
 SCHEDULING_PLANNERS = {
     "optimiser": "scheduling.planners.optimiser.OptimisingPlanner",

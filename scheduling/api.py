@@ -59,8 +59,8 @@ class TelescopeReportSerializer(serializers.Serializer):
 class SiteConditionSerializer(serializers.ModelSerializer):
     class Meta:
         model = SiteCondition
-        fields = ["site", "open", "reason", "changed_at"]
-        read_only_fields = ["changed_at"]
+        fields = ["site", "open", "reason", "seeing_arcsec", "seeing_at", "changed_at"]
+        read_only_fields = ["seeing_at", "changed_at"]
         extra_kwargs = {"site": {"queryset": Site.objects.none(), "validators": []}}
 
     def get_fields(self):
@@ -139,7 +139,9 @@ class ScheduledObservationViewSet(viewsets.ReadOnlyModelViewSet):
 
 class SiteConditionViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Whether each site can observe. POST ``{"site", "open", "reason"}`` when it opens or
-    closes (weather): the night is planned again without (or with) its telescopes."""
+    closes (weather): the night is planned again without (or with) its telescopes; add
+    ``seeing_arcsec`` (the FWHM measured now) and requests with a tighter seeing limit wait
+    there for the next two hours, unless a better measurement comes."""
 
     serializer_class = SiteConditionSerializer
     permission_action = "telescopes.operate"
@@ -152,5 +154,5 @@ class SiteConditionViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, views
         body.is_valid(raise_exception=True)
         given = body.validated_data
         condition = queues.set_site_condition(given["site"], open=given["open"], reason=given.get("reason", ""),
-                                              user=request.user)  # fmt: skip
+                                              seeing_arcsec=given.get("seeing_arcsec"), user=request.user)  # fmt: skip
         return Response(SiteConditionSerializer(condition, context={"request": request}).data, status=201)

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from portal.models import Telescope
 
-from .models import Request, ScheduledObservation, TimeAllocation, telescope_class
+from .models import Request, ScheduledObservation, SiteCondition, TimeAllocation, telescope_class
 from .proposals import request_seconds
 from .visibility import SUN_MAX_ALTITUDE_DEG, Constraints
 
@@ -34,6 +34,10 @@ def violations(tenant, observations):
     requests = {r.pk: r for r in Request.objects.filter(tenant=tenant, pk__in=[o.request_id for o in observations])
                 .select_related("target", "group__proposal").prefetch_related("configurations", "windows")}  # fmt: skip
     step = timedelta(seconds=settings.SCHEDULING_SLICE_SECONDS)
+    holds = timedelta(seconds=settings.SCHEDULING_SEEING_HOLDS_S)
+    seeing = {site_id: (arcsec, at + holds) for site_id, arcsec, at in SiteCondition.objects.filter(
+        tenant=tenant, seeing_arcsec__isnull=False, seeing_at__isnull=False).values_list(
+        "site_id", "seeing_arcsec", "seeing_at")}  # fmt: skip
     charged = defaultdict(float)
     in_sky = defaultdict(list)  # site → (what, observation, target, limits)
     seen = set()
@@ -53,7 +57,7 @@ def violations(tenant, observations):
             if request is None:
                 found.append(f"{what} is not a request of the tenant")
                 continue
-            found += _request_rules(what, observation, request, telescope)
+            found += _request_rules(what, observation, request, telescope, seeing.get(telescope.site_id))
             limits = (request.max_airmass, request.min_lunar_distance_deg, request.max_lunar_illumination)
             in_sky[telescope.site].append((what, observation, request.target, limits))
             charged[(request.group.proposal_id, request.telescope_class)] += (observation.end - observation.start
@@ -78,8 +82,12 @@ def violations(tenant, observations):
     return found
 
 
-def _request_rules(what, observation, request, telescope):
+def _request_rules(what, observation, request, telescope, seeing):
+    """``seeing``: (arcseconds measured at the telescope's site, until when that holds), or None."""
     found = []
+    if seeing and request.max_seeing_arcsec and seeing[0] > request.max_seeing_arcsec and observation.start < seeing[1]:
+        found.append(f"{what}: planned while the seeing at {telescope.site.name} ({seeing[0]:g}″) is worse than its "
+                     f"limit ({request.max_seeing_arcsec:g}″)")  # fmt: skip
     if request.group.proposal.status != "approved":
         found.append(f"{what}: its proposal is not approved")
     if telescope_class(telescope.aperture_m) != request.telescope_class:

@@ -327,12 +327,18 @@ class ScheduledObservation(TenantOwned):
 
 
 class SiteCondition(TenantOwned):
-    """Whether a site can observe now, as its staff or weather station report it. A closed
-    site gets no observations in the plan until it reports open again; each change re-plans."""
+    """Whether a site can observe now, and how sharp its sky is, as its staff or weather station
+    report them. A closed site gets no observations in the plan until it reports open again; a
+    request whose seeing limit is tighter than the seeing measured waits while that measurement
+    holds (``SCHEDULING_SEEING_HOLDS_S``); each change re-plans."""
 
     site = models.OneToOneField("portal.Site", on_delete=models.CASCADE, related_name="condition")
     open = models.BooleanField(default=True)
     reason = models.CharField(max_length=200, blank=True, help_text='e.g. "clouds", "humidity 95%".')
+    seeing_arcsec = models.FloatField(null=True, blank=True,
+                                      validators=[MinValueValidator(0.05), MaxValueValidator(30)],
+                                      help_text="The seeing measured (FWHM, arcsec); blank: not known.")  # fmt: skip
+    seeing_at = models.DateTimeField(null=True, blank=True, help_text="When the seeing was measured.")
     changed_at = models.DateTimeField(default=timezone.now)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")  # fmt: skip

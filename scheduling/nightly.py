@@ -69,6 +69,7 @@ class Asked:
     seconds: float
     proposal_id: int | None = None  # charged to its allocation on the class; None: the observatory's own time
     urgent: bool = False  # a target of opportunity: into the queue first, as early as it fits
+    max_seeing_arcsec: float | None = None
 
 
 def plan_start(now=None):
@@ -84,6 +85,7 @@ def build_problem(tenant, start):
     end = start + HORIZON
     slices = int(HORIZON.total_seconds() // step)
     closed = dict(SiteCondition.objects.filter(tenant=tenant, open=False).values_list("site_id", "reason"))
+    seeing = _seeing(tenant, start, step, slices)
     resources, members = _resources(tenant, start, step, slices, closed)
     asked = _requests(tenant, start, end) + _follow_ups(tenant, start, end)
     budgets, allocation_of = _budgets(tenant)
@@ -111,6 +113,8 @@ def build_problem(tenant, start):
                 continue
             where.append(site.pk)
             usable = usable_at[site.pk][:, at] & inside & (resources[index].capacity > 0)
+            if item.max_seeing_arcsec and seeing.get(site.pk, (0, 0))[0] > item.max_seeing_arcsec:
+                usable[: seeing[site.pk][1]] = False  # while the measurement holds
             run = np.concatenate([[0], np.cumsum(~usable)])
             could = possible[: max(0, slices - length + 1)]
             fit = could[run[could + length] == run[could]]
@@ -121,7 +125,7 @@ def build_problem(tenant, start):
             candidates.append(Candidate(item.key, item.priority, item.seconds, length, starts, account, item.urgent))
         else:
             unplaceable[item.key] = _why_not(item, [(skies[pk], judged[pk].of(at)) for pk in dict.fromkeys(where)],
-                                             inside, length, closed)  # fmt: skip
+                                             inside, length, closed, seeing)  # fmt: skip
     problem = Problem(start, step, slices, resources, candidates, budgets)
     return problem, unplaceable
 
@@ -179,7 +183,7 @@ def _requests(tenant, start, end):
                 .exclude(pk__in=in_progress))  # fmt: skip
     fields = ("pk", "telescope_class", "max_airmass", "min_lunar_distance_deg", "max_lunar_illumination", "target_id",
               "target__ra_deg", "target__dec_deg", "group__priority", "group__proposal_id",
-              "group__observation_type")  # fmt: skip
+              "group__observation_type", "max_seeing_arcsec")  # fmt: skip
     rows = list(requests.values(*fields))
     ids = [row["pk"] for row in rows]
     windows, configurations = defaultdict(list), defaultdict(list)
@@ -200,7 +204,8 @@ def _requests(tenant, start, end):
                   needs=frozenset((c.instrument, c.filter_name) for c in configurations[row["pk"]]),
                   telescope_class=row["telescope_class"], priority=float(row["group__priority"]),
                   seconds=request_seconds(configurations[row["pk"]]), proposal_id=row["group__proposal_id"],
-                  urgent=row["group__observation_type"] == RequestGroup.ObservationType.RAPID_RESPONSE)
+                  urgent=row["group__observation_type"] == RequestGroup.ObservationType.RAPID_RESPONSE,
+                  max_seeing_arcsec=row["max_seeing_arcsec"])
             for row in rows]  # fmt: skip
 
 
@@ -234,7 +239,19 @@ def _budgets(tenant):
     return left, allocation_of
 
 
-def _why_not(item, skies, inside, length, closed):
+def _seeing(tenant, start, step, slices):
+    """{site id: (seeing measured, the slices from ``start`` its measurement still holds)} for
+    the sites whose measurement holds into the plan (``SCHEDULING_SEEING_HOLDS_S``)."""
+    measured = SiteCondition.objects.filter(tenant=tenant, seeing_arcsec__isnull=False, seeing_at__isnull=False)
+    held = {}
+    for site_id, arcsec, at in measured.values_list("site_id", "seeing_arcsec", "seeing_at"):
+        until = at + timedelta(seconds=settings.SCHEDULING_SEEING_HOLDS_S)
+        if until > start:
+            held[site_id] = (arcsec, min(slices, math.ceil((until - start).total_seconds() / step)))
+    return held
+
+
+def _why_not(item, skies, inside, length, closed, seeing):
     """Why a candidate has no start slice tonight, in one sentence: ``skies`` holds, for each
     site with a telescope able to take it, the sky and the target's judgement there."""
     if not skies:
@@ -246,6 +263,11 @@ def _why_not(item, skies, inside, length, closed):
     for sky, judgement in skies:
         if sky.site.pk in closed:
             said.append(f"at {sky.site.name}: the site is closed ({closed[sky.site.pk] or 'no reason given'})")
+            continue
+        arcsec, _ = seeing.get(sky.site.pk, (0, 0))
+        if item.max_seeing_arcsec and arcsec > item.max_seeing_arcsec:
+            said.append(f"at {sky.site.name}: the seeing measured ({arcsec:g}″) is worse than its limit "
+                        f"({item.max_seeing_arcsec:g}″)")  # fmt: skip
             continue
         night = inside & sky.dark
         failing = [reason for reason, fails in judgement.failures.items() if fails[night].all()]

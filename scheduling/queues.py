@@ -9,6 +9,7 @@ observation it was not given, or out of order, is refused naming the field, and 
 changes.
 """
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -119,14 +120,21 @@ def cancel_request(request):
     return locked
 
 
-def set_site_condition(site, *, open, reason="", user=None):
-    """Record whether ``site`` can observe; a change re-plans the night (a closed site's
-    telescopes get nothing planned until it opens again)."""
+def set_site_condition(site, *, open, reason="", seeing_arcsec=None, user=None):
+    """Record whether ``site`` can observe, and the seeing measured there now (None: not
+    reported, the last measurement stands); a change re-plans the night (a closed site's
+    telescopes get nothing planned until it opens again; a seeing that moved by at least
+    ``SCHEDULING_SEEING_REPLAN_ARCSEC`` changes which requests may go there)."""
+    now = timezone.now()
     with transaction.atomic():
         condition, _ = SiteCondition.objects.select_for_update().get_or_create(tenant_id=site.tenant_id, site=site)
         changed = condition.open != open
+        if seeing_arcsec is not None:
+            before = condition.seeing_arcsec
+            changed |= before is None or abs(before - seeing_arcsec) >= settings.SCHEDULING_SEEING_REPLAN_ARCSEC
+            condition.seeing_arcsec, condition.seeing_at = seeing_arcsec, now
         condition.open, condition.reason, condition.changed_by = open, str(reason)[:200], user
-        condition.changed_at = timezone.now()
+        condition.changed_at = now
         condition.save()
         if changed:
             replan_after_commit(site.tenant_id, SchedulePlan.Trigger.WEATHER)

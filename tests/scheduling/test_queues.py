@@ -7,7 +7,8 @@ import pytest
 
 from portal.models import Site, Telescope
 from portal.tenancy import tenant_context
-from scheduling.models import Request, ScheduledObservation, TimeAllocation
+from scheduling.checker import violations
+from scheduling.models import Request, ScheduledObservation, SiteCondition, TimeAllocation
 from scheduling.nightly import plan_night
 from scheduling.proposals import ConfigurationSpec, add_request_group
 from tests.conftest import api_client
@@ -108,3 +109,28 @@ def test_a_site_closed_for_clouds_gets_nothing_until_it_opens(planned):
     with tenant_context(tenant):
         reopened = plan_night(tenant, now=plan.start, time_limit_s=10)
         assert ScheduledObservation.objects.filter(plan=reopened).count() == 3
+
+
+def test_a_seeing_worse_than_a_requests_limit_keeps_it_away_while_the_measurement_holds(planned):
+    tenant, users, plan, telescope, client = planned
+    with tenant_context(tenant):
+        sharp = Request.objects.order_by("pk").first()
+        Request.objects.filter(pk=sharp.pk).update(max_seeing_arcsec=1.2)
+    refused = client.post("/api/v1/site-conditions/", {"site": telescope.site_id, "open": True, "seeing_arcsec": -1},
+                          format="json")  # fmt: skip
+    assert refused.status_code == 400 and "seeing_arcsec" in refused.content.decode()
+    reported = client.post("/api/v1/site-conditions/", {"site": telescope.site_id, "open": True, "seeing_arcsec": 2.5},
+                           format="json")  # fmt: skip
+    assert reported.status_code == 201 and reported.json()["seeing_arcsec"] == 2.5
+    with tenant_context(tenant):
+        dusk = ScheduledObservation.objects.filter(plan=plan).order_by("start").first().start  # the first it is up
+        SiteCondition.objects.filter(site_id=telescope.site_id).update(seeing_at=dusk - timedelta(hours=1))
+        replanned = plan_night(tenant, now=plan.start, time_limit_s=10)
+        placed = ScheduledObservation.objects.filter(plan=replanned)
+        assert placed.count() == 3, "the other two are not held back"
+        waited = placed.get(request=sharp)
+        assert waited.start >= dusk + timedelta(hours=1), "not while the 2.5″ measurement holds"
+        assert placed.exclude(request=sharp).order_by("start").first().start == dusk
+        waited.start, waited.end = dusk, dusk + timedelta(minutes=5)
+        assert any("planned while the seeing at Teide (2.5″) is worse than its limit (1.2″)" in found
+                   for found in violations(tenant, [waited]))  # fmt: skip
