@@ -73,7 +73,8 @@ class RequestGroupForm(forms.Form):
 class RequestForm(forms.Form):
     """One request of a group as an astronomer writes it: a target of the observatory (by name
     or alias), a telescope class and instrument, up to ``CONFIGURATIONS`` filter/exposure
-    lines, a window (UTC) with an optional cadence, and the constraints, LCO's defaults filled in."""
+    lines, a window (UTC) with an optional cadence, and the constraints, LCO's defaults filled in.
+    ``instruments`` and ``filters`` are grouped choices: by telescope class, by instrument."""
 
     CONFIGURATIONS = 3
 
@@ -97,11 +98,11 @@ class RequestForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.tenant = tenant
         self.fields["telescope_class"].choices = [(name, name) for name in classes]
-        self.fields["instrument"].choices = [(code, code) for code in instruments]
+        self.fields["instrument"].choices = instruments  # grouped by telescope class
         for number in range(1, self.CONFIGURATIONS + 1):
             first = number == 1
             self.fields[f"filter_{number}"] = forms.ChoiceField(
-                choices=([] if first else [("", "—")]) + [(name, name) for name in filters], required=first,
+                choices=([] if first else [("", "—")]) + filters, required=first,  # grouped by instrument
                 label=f"Filter {number}")  # fmt: skip
             self.fields[f"exposure_{number}"] = forms.FloatField(min_value=0.001, required=first,
                                                                  label=f"Exposure {number} (s)")  # fmt: skip
@@ -109,7 +110,7 @@ class RequestForm(forms.Form):
                                                                 label=f"Exposures {number}")  # fmt: skip
         # A browser sends a list's first choice for a request left blank: it is the blank one's.
         for name in ("telescope_class", "instrument", "filter_1"):
-            self.fields[name].initial = next(iter(self.fields[name].choices), ("", ""))[0]
+            self.fields[name].initial = _first_choice(self.fields[name].choices)
 
     def clean_target(self):
         target = target_named(self.tenant, self.cleaned_data["target"])
@@ -145,6 +146,16 @@ class RequestForm(forms.Form):
         if number is not None and name in ("filter", "exposure", "count"):
             name = f"{name}_{number}"
         self.add_error(name if name in self.fields else None, message)
+
+
+def _first_choice(choices):
+    """The value a browser selects by default in a list of (possibly grouped) choices."""
+    for value, label in choices:
+        if not isinstance(label, (list, tuple)):
+            return value
+        if label:
+            return label[0][0]
+    return ""
 
 
 # The scheduler's names for what it refuses, as the request form names its fields.

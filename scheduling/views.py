@@ -1,6 +1,7 @@
 """Scheduling pages: tonight's plan as a Gantt chart per telescope, what was left out and why,
 the sites' conditions; proposals written, submitted, reviewed and decided, with their hours."""
 
+from collections import defaultdict
 from datetime import timedelta
 
 from django.contrib import messages
@@ -13,7 +14,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from portal.models import Filter, Instrument, Site, Telescope
+from portal.models import Filter, Site, Telescope
 from portal.permissions import may, require
 
 from . import plots, queues
@@ -199,10 +200,8 @@ def request_group_new(request, tenant_slug, proposal_id):
     if not _may_request_under(request, proposal):
         raise PermissionDenied("Only the proposal's PI, its co-investigators and admins make its requests.")
     tenant = request.tenant
-    choices = {"tenant": tenant, "classes": sorted(proposal.allocations.filter(hours_granted__gt=0)
-                                                   .values_list("telescope_class", flat=True)),
-               "instruments": sorted(set(Instrument.objects.filter(tenant=tenant).values_list("code", flat=True))),
-               "filters": sorted(set(Filter.objects.filter(tenant=tenant).values_list("name", flat=True)))}  # fmt: skip
+    classes = sorted(proposal.allocations.filter(hours_granted__gt=0).values_list("telescope_class", flat=True))
+    choices = {"tenant": tenant, "classes": classes, **_equipment(tenant, classes)}
     group_form = RequestGroupForm(request.POST or None)
     formset = RequestFormSet(request.POST or None, prefix="requests", form_kwargs=choices)
     if request.method == "POST" and group_form.is_valid() and formset.is_valid():
@@ -222,6 +221,24 @@ def request_group_new(request, tenant_slug, proposal_id):
         "proposal": proposal, "group_form": group_form, "formset": formset,
         "allocations": proposal.allocations.filter(hours_granted__gt=0),
     })  # fmt: skip
+
+
+def _equipment(tenant, classes):
+    """The request form's lists, only what the proposal's classes have: instruments under
+    their telescope class, filters under their instrument (so the first of each is usable)."""
+    class_of = {t.pk: name for name, telescopes in telescope_classes(tenant).items() if name in classes
+                for t in telescopes}  # fmt: skip
+    offered = Filter.objects.filter(tenant=tenant, instrument__telescope__in=list(class_of))
+    instruments, filters = defaultdict(set), defaultdict(set)
+    for telescope_id, code, name in offered.values_list("instrument__telescope_id", "instrument__code", "name"):
+        instruments[class_of[telescope_id]].add(code)
+        filters[code].add(name)
+    return {
+        "instruments": [
+            (name, [(code, code) for code in sorted(instruments[name])]) for name in classes if instruments[name]
+        ],
+        "filters": [(code, [(name, name) for name in sorted(names)]) for code, names in sorted(filters.items())],
+    }
 
 
 def _show_refusal(refused, group_form, requests):
