@@ -108,6 +108,9 @@ class RequestForm(forms.Form):
                                                                  label=f"Exposure {number} (s)")  # fmt: skip
             self.fields[f"count_{number}"] = forms.IntegerField(min_value=1, initial=1, required=first,
                                                                 label=f"Exposures {number}")  # fmt: skip
+        lines = [f"{name}_{number}" for number in range(1, self.CONFIGURATIONS + 1)
+                 for name in ("filter", "exposure", "count")]  # fmt: skip
+        self.order_fields(["target", "telescope_class", "instrument", *lines])  # what to take, then when and how
         # A browser sends a list's first choice for a request left blank: it is the blank one's.
         for name in ("telescope_class", "instrument", "filter_1"):
             self.fields[name].initial = _first_choice(self.fields[name].choices)

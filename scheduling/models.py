@@ -251,10 +251,11 @@ class SchedulePlan(TenantOwned):
     class Trigger(models.TextChoices):
         PERIODIC = "periodic", "Periodic"
         FOLLOW_UP = "follow_up", "A follow-up arrived"
-        WEATHER = "weather", "A site opened or closed"
+        WEATHER = "weather", "A site's conditions changed"
         CANCELLED = "cancelled", "A request was cancelled"
         FAILED = "failed", "An observation failed"
         MANUAL = "manual", "Asked for"
+        REQUESTED = "requested", "Requests were made"
 
     created_at = models.DateTimeField(default=timezone.now)
     start = models.DateTimeField()

@@ -212,7 +212,7 @@ def request_group_new(request, tenant_slug, proposal_id):
         except SchedulingRefused as refused:
             _show_refusal(refused, group_form, requests)
         else:
-            replan_after_commit(tenant.pk, "request-group")
+            replan_after_commit(tenant.pk, SchedulePlan.Trigger.REQUESTED)
             made = group.requests.count()
             messages.success(request, f"{group.name}: {made} request{'s' if made != 1 else ''} in the queue; "
                                       "the night is being planned with them.")  # fmt: skip
