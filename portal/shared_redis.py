@@ -19,8 +19,10 @@ REDIS_TIMEOUT_S = 2
 @functools.cache
 def shared_redis():
     """The client; a stalled Redis (an append-only file waiting on a busy disk) holds a request
-    for at most ``REDIS_TIMEOUT_S`` before its caller falls back. RESP2: with redis-py 8's RESP3
-    default, fifty request threads opening connections at once sometimes found a connection's
-    reader gone mid-handshake (``'NoneType' object has no attribute 'readline'``)."""
+    for at most ``REDIS_TIMEOUT_S`` before its caller falls back. Request threads opening
+    connections at once sometimes find a connection's reader gone mid-handshake (redis-py
+    raises ``'NoneType' object has no attribute 'readline'``, an AttributeError its retry
+    does not know, and a volunteer got a 500): that connection is dropped and made again, as
+    for a connection error. RESP2: with redis-py 8's RESP3 default it happened far more often."""
     return redis.Redis.from_url(settings.REDIS_URL, protocol=2, socket_timeout=REDIS_TIMEOUT_S,
-                                socket_connect_timeout=REDIS_TIMEOUT_S)  # fmt: skip
+                                socket_connect_timeout=REDIS_TIMEOUT_S, retry_on_error=[AttributeError])  # fmt: skip
