@@ -72,7 +72,7 @@ def progress_and_mine(project, voter=None):
         counts = {**{name: int(value) for name, value in zip(COUNTS, values)}, "volunteers_active": volunteers_active}
     if voter is None:
         return counts, None
-    return counts, int(kept[0]) if kept[0] is not None else classified_by(project, voter)
+    return counts, int(kept[0]) if kept[0] is not None else _keep_mine(project, voter)
 
 
 def started(project):
@@ -118,17 +118,23 @@ def _count_in_database(project):
 
 def classified_by(project, voter):
     """How many classifications ``voter`` has made in the project (their own counter)."""
-    mine = _key(project, "mine")
     try:
-        kept = shared_redis().hget(mine, voter)
-        if kept is not None:
-            return int(kept)
-        count = _mine_in_database(project, voter)
-        shared_redis().hsetnx(mine, voter, count)
-        return count
+        kept = shared_redis().hget(_key(project, "mine"), voter)
     except REDIS_FAILURES as error:
         logger.warning("a volunteer's count came from the database: Redis is unreachable (%s)", error)
         return _mine_in_database(project, voter)
+    return int(kept) if kept is not None else _keep_mine(project, voter)
+
+
+def _keep_mine(project, voter):
+    """Count ``voter``'s classifications in the database and keep the count in Redis (its
+    increments go on from there)."""
+    count = _mine_in_database(project, voter)
+    try:
+        shared_redis().hsetnx(_key(project, "mine"), voter, count)
+    except REDIS_FAILURES as error:
+        logger.warning("a volunteer's count was not kept: Redis is unreachable (%s)", error)
+    return count
 
 
 def _mine_in_database(project, voter):

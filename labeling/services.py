@@ -294,9 +294,10 @@ def classify(project, subject_id, *, voter, user, workflow_version, answers):
 
     Two prepared statements in one transaction (every volunteer's every galaxy comes through
     here, and compiling the ORM's three queries cost the web process more than the database
-    spent on them, which planned them afresh each time): the galaxy's row is locked, so two submits of the same galaxy
-    count in turn, and read together with this volunteer's earlier vote; then the vote is
-    stored and the galaxy's counters, retirement and place in the queue updated at once."""
+    spent on them, which planned them afresh each time): the galaxy's row is locked, so two
+    submits of the same galaxy count in turn, and read together with this volunteer's earlier
+    vote; then the vote is stored and the galaxy's counters, retirement and place in the queue
+    updated at once."""
     workflow = _workflow(project, workflow_version) if isinstance(workflow_version, int) else None
     if workflow is None:
         raise ClassificationRefused(f"workflow version {workflow_version!r} is not a version of {project.name}")

@@ -34,10 +34,8 @@ def violations(tenant, observations):
     requests = {r.pk: r for r in Request.objects.filter(tenant=tenant, pk__in=[o.request_id for o in observations])
                 .select_related("target", "group__proposal").prefetch_related("configurations", "windows")}  # fmt: skip
     step = timedelta(seconds=settings.SCHEDULING_SLICE_SECONDS)
-    holds = timedelta(seconds=settings.SCHEDULING_SEEING_HOLDS_S)
-    seeing = {site_id: (arcsec, at + holds) for site_id, arcsec, at in SiteCondition.objects.filter(
-        tenant=tenant, seeing_arcsec__isnull=False, seeing_at__isnull=False).values_list(
-        "site_id", "seeing_arcsec", "seeing_at")}  # fmt: skip
+    seeing = {c.site_id: (c.seeing_arcsec, c.seeing_until) for c in SiteCondition.objects.filter(
+        tenant=tenant, seeing_arcsec__isnull=False, seeing_at__isnull=False)}  # fmt: skip
     charged = defaultdict(float)
     in_sky = defaultdict(list)  # site → (what, observation, target, limits)
     seen = set()

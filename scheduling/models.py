@@ -7,6 +7,8 @@ another app asks for (an alert's panel or a filter's rule in ``alerts``). Schedu
 both and their states; its scheduler takes them into each telescope's queue.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -346,6 +348,13 @@ class SiteCondition(TenantOwned):
 
     def __str__(self):
         return f"{self.site}: {'open' if self.open else 'closed'}"
+
+    @property
+    def seeing_until(self):
+        """When the seeing measured stops standing for the sky (None: none measured)."""
+        if self.seeing_at is None:
+            return None
+        return self.seeing_at + timedelta(seconds=settings.SCHEDULING_SEEING_HOLDS_S)
 
 
 class ObservationFrame(TenantOwned):

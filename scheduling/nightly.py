@@ -242,12 +242,11 @@ def _budgets(tenant):
 def _seeing(tenant, start, step, slices):
     """{site id: (seeing measured, the slices from ``start`` its measurement still holds)} for
     the sites whose measurement holds into the plan (``SCHEDULING_SEEING_HOLDS_S``)."""
-    measured = SiteCondition.objects.filter(tenant=tenant, seeing_arcsec__isnull=False, seeing_at__isnull=False)
     held = {}
-    for site_id, arcsec, at in measured.values_list("site_id", "seeing_arcsec", "seeing_at"):
-        until = at + timedelta(seconds=settings.SCHEDULING_SEEING_HOLDS_S)
-        if until > start:
-            held[site_id] = (arcsec, min(slices, math.ceil((until - start).total_seconds() / step)))
+    for condition in SiteCondition.objects.filter(tenant=tenant, seeing_arcsec__isnull=False, seeing_at__isnull=False):
+        if condition.seeing_until > start:
+            slices_held = math.ceil((condition.seeing_until - start).total_seconds() / step)
+            held[condition.site_id] = (condition.seeing_arcsec, min(slices, slices_held))
     return held
 
 
