@@ -1,9 +1,10 @@
 """Every page on a phone: volunteers and astronomers open the portal at 390 × 844, and nothing
 may run off to the right (a wide table scrolls inside its own box, the page does not)."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from labeling.services import add_subjects, create_project
 from mlmodels.models import MLModel
@@ -47,7 +48,7 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, live_server_url, committed
                              architecture="convnext_atto", class_names=["elliptical", "spiral", "merger"])  # fmt: skip
         project = create_project(tenant, admin, name="Galaxy shapes", slug="shapes", visibility="public")
         add_subjects(project, target.images.all())
-        semester = create_semester(tenant, "phone", date.today(), date.today() + timedelta(days=90))
+        semester = create_semester(tenant, "phone", timezone.now(), timezone.now() + timedelta(days=90))
         load_site(tenant, dict(TEIDE, telescopes=list(TEIDE["telescopes"])))
         proposal = decide_proposal(submit_proposal(create_proposal(tenant, admin, semester, title="On a phone",
                                                                    hours={"1m0": 3})), approve=True)  # fmt: skip

@@ -48,8 +48,12 @@ class Command(BaseCommand):
         running, played = {}, set()  # stream pk -> Consumer; replays that reached their end
         resume_at, pauses = {}, {}  # stream pk -> when a stream stopped by an error starts again; its next pause
         said_none = False
+        # Set by a stream's thread as it ends, so a stream stopped by an error is seen at once and
+        # resumes after its pause, not after the rest of a --refresh wait.
+        self.ended = threading.Event()
         try:
             while deadline is None or time.monotonic() < deadline:
+                self.ended.clear()  # before the threads are looked at: one ending after this wakes the wait below
                 wanted = self.enabled_streams(tenants, options["streams"])
                 if wanted is not None and not wanted and not running and not said_none:
                     self.stdout.write("No enabled alert stream yet; add one in the admin. Looking again shortly.")
@@ -78,7 +82,7 @@ class Command(BaseCommand):
                 wait = FIRST_PAUSE_S if resume_at or wanted is None else options["refresh"]
                 if deadline is not None:
                     wait = min(wait, deadline - time.monotonic())
-                time.sleep(max(0.0, wait))
+                self.ended.wait(max(0.0, wait))
         finally:
             for consumer in running.values():
                 consumer.stop.set()
@@ -124,6 +128,7 @@ class Command(BaseCommand):
             self.stderr.write(f"{self.name_of(stream)} stopped: {error}")
         finally:
             connection.close()  # each thread holds its own database connection
+            self.ended.set()
 
     def report(self, stream, progress):
         self.stdout.write(f"{self.name_of(stream)}: {self.summary(progress)}")
