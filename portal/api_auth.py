@@ -1,6 +1,7 @@
 """API-key authentication: the key decides the tenant of every API request, and its owner's
 current role in that tenant decides what the request may do."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -9,7 +10,9 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from . import tenancy, throttling
-from .models import ApiKey
+from .middleware import SESSION_KEY
+from .models import ApiKey, Membership, Tenant
+from .models.tenancy import ApiKeyScope
 from .permissions import may, role_of, roles_for
 
 KEYWORDS = ("Api-Key", "Bearer")
@@ -67,7 +70,6 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1").split()
         address = throttling.client_address(request)
         if not header or header[0] not in KEYWORDS:
-            _within(throttling.spend, "api-anonymous", address, settings.API_RATE_ANONYMOUS)
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
@@ -84,6 +86,70 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Api-Key realm="api"'
+
+
+@dataclass
+class SessionGrant:
+    """What a signed-in browser may do through the API: what its user's role may do in the
+    observatory its pages are working in. It stands where a key stands (``request.auth``), so
+    permissions, rate limits and the audit log treat both alike; the user's role decides
+    writes, as on the pages."""
+
+    tenant: Tenant
+    created_by: object
+    owner_role: str
+    name = "your signed-in session"
+    scope = ApiKeyScope.WRITE
+    can_write = True
+    prefix = ""
+
+    @property
+    def pk(self):
+        """Who the rate limits count: the user, whichever of their sessions calls."""
+        return f"session-{self.created_by.pk}"
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """A signed-in user's browser session, for the browsable API and the API docs' "Try it
+    out": it acts in the observatory whose pages the user last opened (or their only one).
+    Changes need the CSRF token, as forms do, so another site cannot make them. A request
+    with a key is the key's: this is only asked when no key came."""
+
+    def authenticate(self, request):
+        user = getattr(request._request, "user", None)
+        if user is None or not user.is_active:
+            return None
+        self.enforce_csrf(request)
+        tenant = _session_tenant(request._request, user)
+        role = role_of(user, tenant) if tenant is not None else None
+        if role is None:
+            raise exceptions.AuthenticationFailed(
+                "Signed in, but working in no observatory: open one of your observatories' pages "
+                "(/t/<observatory>/) first, and the API acts in it, or send an API key."
+            )
+        tenancy.activate(tenant, user)
+        request.tenant = tenant
+        return user, SessionGrant(tenant, user, role)
+
+
+def _session_tenant(request, user):
+    """The observatory the session is working in: the last one whose pages it opened, or the
+    user's only one."""
+    slug = request.session.get(SESSION_KEY)
+    if slug:
+        return Tenant.objects.filter(slug=slug).first()
+    with tenancy.tenant_context(None, user):
+        memberships = list(Membership.objects.filter(user=user).select_related("tenant")[:2])
+    return memberships[0].tenant if len(memberships) == 1 else None
+
+
+class AnonymousCalls(authentication.BaseAuthentication):
+    """Last of the authentications: a call that brought neither a key nor a session counts
+    against its address's anonymous rate before the permission check refuses it."""
+
+    def authenticate(self, request):
+        _within(throttling.spend, "api-anonymous", throttling.client_address(request), settings.API_RATE_ANONYMOUS)
+        return None
 
 
 def guarded_key(plain, address):
@@ -118,7 +184,7 @@ class ActsAsKeyOwner(permissions.BasePermission):
 
     def has_permission(self, request, view):
         key = request.auth
-        if not isinstance(key, ApiKey):
+        if not isinstance(key, (ApiKey, SessionGrant)):
             return False
         if not hasattr(view, request.method.lower()):
             return True  # a method this endpoint does not answer: its 405 says so, for every role

@@ -15,7 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from . import tenancy
-from .models import Action, ApiKey, AuditEntry, Where
+from .models import Action, AuditEntry, Where
 from .throttling import client_address
 
 # Models whose edits in the admin and through the API are recorded, by label, as the kind their
@@ -53,15 +53,15 @@ SYSTEM = Origin(Where.SYSTEM)
 
 def origin(request):
     """The origin of a change a page, an API call or the admin makes for ``request``."""
-    key = getattr(request, "auth", None)
-    if isinstance(key, ApiKey):
+    key = getattr(request, "auth", None)  # an API key, or a signed-in browser's grant (portal.api_auth)
+    if key is not None:
         via = Where.API
     elif request.resolver_match is not None and request.resolver_match.namespace == "admin":
         via = Where.ADMIN
     else:
         via = Where.PAGE
     user = request.user if request.user.is_authenticated else None
-    return Origin(via, user, _ip(client_address(request)), key.prefix if isinstance(key, ApiKey) else "")
+    return Origin(via, user, _ip(client_address(request)), getattr(key, "prefix", ""))
 
 
 def _ip(address):

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "portal",
     "observations",
@@ -243,7 +244,13 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api_auth.ApiKeyAuthentication"],
+    # A key first; without one, a signed-in browser's session (the browsable API, the docs'
+    # "Try it out"); a call with neither is counted against its address's anonymous rate.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api_auth.ApiKeyAuthentication",
+        "portal.api_auth.SessionAuthentication",
+        "portal.api_auth.AnonymousCalls",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.api_auth.ActsAsKeyOwner"],
     "DEFAULT_PAGINATION_CLASS": "portal.pagination.BoundedLimitOffsetPagination",
     "DEFAULT_PARSER_CLASSES": [
@@ -270,6 +277,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["portal.api_auth.ActsAsKeyOwner"],
     "GET_MOCK_REQUEST": "portal.api_schema.mock_request",
+    # Partners' clients present keys; the session is the browser's convenience, not a documented way in.
+    "AUTHENTICATION_WHITELIST": ["portal.api_auth.ApiKeyAuthentication"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True, "displayRequestDuration": True},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.api_schema.problem_responses",

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from alerts import api as alerts_api
@@ -57,6 +58,21 @@ urlpatterns = [
     path("projects/", include("labeling.urls")),
     path("api/v1/whoami/", api.whoami, name="api_whoami"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    # The docs pages are the portal's own static files; the schema they load needs the session or a key.
+    path(
+        "api/v1/docs/",
+        login_required(
+            SpectacularSwaggerView.as_view(url_name="api_schema", permission_classes=[], authentication_classes=[])
+        ),
+        name="api_docs",
+    ),
+    path(
+        "api/v1/redoc/",
+        login_required(
+            SpectacularRedocView.as_view(url_name="api_schema", permission_classes=[], authentication_classes=[])
+        ),
+        name="api_redoc",
+    ),
     path("api/v1/targets/<int:target_id>/similar/", mlmodels_api.SimilarGalaxies.as_view(), name="api_similar"),
     path(
         "api/v1/targets/<int:target_id>/predictions/", mlmodels_api.TargetPredictions.as_view(), name="api_predictions"
