@@ -2,16 +2,19 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import prefetch_related_objects
+from django.http import FileResponse, HttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from portal.api import TenantModelViewSet
 from portal.uploads import check_uploads
 
-from . import services
+from . import services, vo
 from .forms import FrameFilterForm
 from .frames import filter_frames
 from .importing import TargetListError, import_targets
@@ -79,7 +82,7 @@ class TargetSerializer(serializers.ModelSerializer):
                 elif ra is None or dec is None:
                     raise PositionError("position", "give a position, or both ra_deg and dec_deg.")
                 else:
-                    coordinate = position_from_degrees(ra, dec)
+                    coordinate = _from_degrees_fields(ra, dec)
             else:
                 coordinate = None
         except PositionError as error:
@@ -106,6 +109,14 @@ class TargetSerializer(serializers.ModelSerializer):
             return services.update_target(instance, coordinate=coordinate, **validated_data)
         except DjangoValidationError as error:
             raise serializers.ValidationError(serializers.as_serializer_error(error)) from error
+
+
+def _from_degrees_fields(ra_deg, dec_deg):
+    """The position in ``ra_deg`` and ``dec_deg``; a refusal names the field that was sent."""
+    try:
+        return position_from_degrees(ra_deg, dec_deg)
+    except PositionError as error:
+        raise PositionError(f"{error.field}_deg", error.message) from None
 
 
 @extend_schema_view(list=extend_schema(parameters=[
@@ -214,3 +225,83 @@ class FrameViewSet(viewsets.ReadOnlyModelViewSet):
         results = [ingest_frame(request.tenant, request.user, upload.read(), upload.name) for upload in uploads]
         created = any(result.status == "created" for result in results)
         return Response([result.as_dict() for result in results], status=201 if created else 200)
+
+    def perform_content_negotiation(self, request, force=False):
+        # A FITS download answers whatever the client accepts (``Accept: application/fits`` too).
+        return super().perform_content_negotiation(request, force=force or self.action == "file")
+
+    @extend_schema(
+        responses={
+            (200, "application/fits"): OpenApiResponse(OpenApiTypes.BINARY, description="the FITS file as uploaded")
+        }
+    )
+    @action(detail=True, methods=["get"], url_path="file")
+    def file(self, request, pk=None):
+        """The frame's FITS file, as it was uploaded."""
+        frame = self.get_object()
+        return FileResponse(frame.file.open("rb"), as_attachment=True, filename=frame.original_name,
+                            content_type="application/fits")  # fmt: skip
+
+
+VOTABLE = OpenApiResponse(OpenApiTypes.STR, description="a VOTable")
+VOTABLE_REFUSAL = OpenApiResponse(OpenApiTypes.STR, description="a VOTable whose INFO name='Error' says why")
+SCS_PARAMETERS = [
+    OpenApiParameter("RA", float, required=True, description="the cone's centre: right ascension, ICRS degrees"),
+    OpenApiParameter("DEC", float, required=True, description="the cone's centre: declination, ICRS degrees"),
+    OpenApiParameter("SR", float, required=True,
+                     description=f"the cone's radius in degrees, 0 to {vo.MAX_SR_DEG:g} (0: only the columns)"),
+    OpenApiParameter("VERB", int, enum=[1, 2, 3],
+                     description="1: id and position; 2 (default): the usual columns; 3: all"),
+]  # fmt: skip
+
+
+class ConeSearchView(APIView):
+    """An IVOA Simple Cone Search (portal.vo): answers, and refusals, are VOTables, as VO
+    clients expect; a refused key or a rate limit keeps its HTTP status, with the reason in
+    the VOTable."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)  # a VOTable, whatever is asked for
+
+    def get(self, request):
+        try:
+            query = vo.parse_cone_query(request.query_params)
+        except vo.ConeSearchRefused as refusal:
+            return _votable_response(vo.error_votable(str(refusal)))
+        return _votable_response(self.votable(request, query))
+
+    def handle_exception(self, exc):
+        problem = super().handle_exception(exc)
+        refused = _votable_response(vo.error_votable(problem.data.get("detail", problem.status_text)),
+                                    status=problem.status_code)  # fmt: skip
+        for header in ("WWW-Authenticate", "Retry-After"):
+            if header in problem:
+                refused[header] = problem[header]
+        return refused
+
+
+def _votable_response(content, status=200):
+    return HttpResponse(content, status=status, content_type=vo.CONTENT_TYPE)
+
+
+@extend_schema(parameters=SCS_PARAMETERS, responses={(200, vo.CONTENT_TYPE): VOTABLE,
+                                                     (("4XX"), vo.CONTENT_TYPE): VOTABLE_REFUSAL})  # fmt: skip
+class TargetConeSearch(ConeSearchView):
+    """Simple Cone Search over targets: the key's tenant's and every tenant's public ones,
+    nearest first (TOPCAT: VO → Cone Search, this URL)."""
+
+    def votable(self, request, query):
+        return vo.target_cone_votable(request.tenant, request.user, query)
+
+
+@extend_schema(parameters=SCS_PARAMETERS, responses={(200, vo.CONTENT_TYPE): VOTABLE,
+                                                     (("4XX"), vo.CONTENT_TYPE): VOTABLE_REFUSAL})  # fmt: skip
+class FrameConeSearch(ConeSearchView):
+    """Simple Cone Search over the key's tenant's frames whose footprint the cone reaches, with
+    each one's footprint and FITS download URL."""
+
+    def votable(self, request, query):
+        def access_url(frame):
+            return request.build_absolute_uri(reverse("frame-file", args=[frame.pk]))
+
+        return vo.frame_cone_votable(request.tenant, query, access_url)

@@ -44,8 +44,8 @@ def test_galactic_position_is_stored_in_icrs(api):
 @pytest.mark.parametrize(
     "payload, field",
     [
-        ({"ra_deg": 10, "dec_deg": 95}, "dec"),
-        ({"ra_deg": 400, "dec_deg": 5}, "ra"),
+        ({"ra_deg": 10, "dec_deg": 95}, "dec_deg"),
+        ({"ra_deg": 400, "dec_deg": 5}, "ra_deg"),
         ({"position": "here and there"}, "position"),
         ({"position": "10"}, "position"),
         ({"ra_deg": 10}, "position"),
