@@ -38,6 +38,17 @@ def multipart(**fields):
     return {"multipart/form-data": {"type": "object", "properties": properties, "required": [next(iter(fields))]}}
 
 
+class TargetListSerializer(serializers.ListSerializer):
+    """Formats every listed target's sexagesimal position in one call (``services.sexagesimal_all``):
+    one by one, they were most of what a page of targets cost."""
+
+    def to_representation(self, data):
+        targets = list(data.all() if hasattr(data, "all") else data)
+        for target, position in zip(targets, services.sexagesimal_all(targets)):
+            target.sexagesimal = position
+        return super().to_representation(targets)
+
+
 class TargetSerializer(serializers.ModelSerializer):
     position = serializers.CharField(
         write_only=True, required=False, help_text="Any astropy-readable position, e.g. '10h08m22.3s +12d34m'."
@@ -53,6 +64,7 @@ class TargetSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Target
+        list_serializer_class = TargetListSerializer
         fields = [
             "id", "name", "aliases", "ra_deg", "dec_deg", "ra_hms", "dec_dms", "pm_ra_cosdec_mas_yr", "pm_dec_mas_yr",
             "epoch_jyear", "kind", "tags", "visibility", "owner", "created_at", "separation_arcsec",
@@ -60,10 +72,16 @@ class TargetSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_ra_hms(self, target) -> str:
-        return services.sexagesimal(target)[0]
+        return self._sexagesimal(target)[0]
 
     def get_dec_dms(self, target) -> str:
-        return services.sexagesimal(target)[1]
+        return self._sexagesimal(target)[1]
+
+    @staticmethod
+    def _sexagesimal(target):
+        if not hasattr(target, "sexagesimal"):  # one target alone, not formatted with its page
+            target.sexagesimal = services.sexagesimal(target)
+        return target.sexagesimal
 
     def get_separation_arcsec(self, target) -> float | None:
         separation = getattr(target, "separation_deg", None)

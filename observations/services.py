@@ -1,7 +1,8 @@
 """Target operations shared by pages, the API, commands and workers."""
 
+import numpy as np
 from astropy import units as u
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import Angle, SkyCoord
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -122,11 +123,18 @@ def position_table(target):
 
 def sexagesimal(target):
     """(RA as 00h00m00.00s, Dec as +00d00m00.0s), the way astronomers read positions."""
-    coordinate = target_coordinate(target)
-    return (
-        coordinate.ra.to_string(unit=u.hourangle, sep="hms", precision=2, pad=True),
-        coordinate.dec.to_string(unit=u.deg, sep="dms", precision=1, alwayssign=True, pad=True),
-    )
+    return sexagesimal_all([target])[0]
+
+
+def sexagesimal_all(targets):
+    """``sexagesimal`` of each target, formatted together: astropy formats an array of angles
+    in one call for what a coordinate a target costs, and an API page lists a hundred."""
+    if not targets:
+        return []
+    ra = Angle(np.array([target.ra_deg for target in targets], dtype=float), u.deg)
+    dec = Angle(np.array([target.dec_deg for target in targets], dtype=float), u.deg)
+    return list(zip(ra.to_string(unit=u.hourangle, sep="hms", precision=2, pad=True).tolist(),
+                    dec.to_string(unit=u.deg, sep="dms", precision=1, alwayssign=True, pad=True).tolist()))  # fmt: skip
 
 
 def cone_search(
