@@ -252,7 +252,7 @@ REST_FRAMEWORK = {
         "portal.api_auth.AnonymousCalls",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.api_auth.ActsAsKeyOwner"],
-    "DEFAULT_PAGINATION_CLASS": "portal.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.pagination.OrderedCursorPagination",
     "DEFAULT_PARSER_CLASSES": [
         "portal.api_parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",

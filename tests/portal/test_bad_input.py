@@ -39,7 +39,9 @@ def assert_problem(response, status, *named):
     ("/api/v1/follow-ups/?status=pending%00", "status"),
     ("/api/v1/sites/?limit=99999999999999999999", "limit"),
     ("/api/v1/sites/?limit=100000", "limit: an integer from 1 to 1,000"),
-    ("/api/v1/sites/?offset=99999999999999999999", "offset"),
+    ("/api/v1/sites/?cursor=not%20a%20cursor", "cursor: not a cursor this list gave"),
+    ("/api/v1/alerts/?cursor=cD1hYmM=", "cursor"),  # p=abc: a position that is not an alert id
+    ("/api/v1/frames/?cursor=cD15ZXN0ZXJkYXk=", "cursor"),
     ("/api/v1/alerts/?brighter_than=nan", "brighter_than: a finite number"),
     ("/api/v1/alerts/?brighter_than=-inf", "brighter_than"),
     ("/api/v1/alerts/?after=99999999999999999999", "after"),
