@@ -59,6 +59,9 @@ class Target(TenantOwned):
                 fields=["healpix"], include=["id", "ra_deg", "dec_deg", "tenant", "visibility"], name="target_sky"
             ),
             models.Index(fields=["tenant", "kind"], name="target_tenant_kind"),
+            # The API's list order: a page is read off the index and stops at its last row,
+            # where it was a sort of every visible target.
+            models.Index(fields=["name", "id"], name="target_list_order"),
         ]
         ordering = ["name"]
 
