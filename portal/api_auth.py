@@ -1,5 +1,6 @@
-"""API-key authentication: the key decides the tenant of every API request, and its owner's
-current role in that tenant decides what the request may do."""
+"""API authentication: a key decides the tenant of an API request, and its owner's current
+role in that tenant what the request may do. Without a key, a signed-in browser's session
+stands in for one (the browsable API, the docs' "Try it out"), acting as its user."""
 
 from dataclasses import dataclass
 from datetime import timedelta
