@@ -78,7 +78,10 @@ def role_of(user, tenant):
     """``user``'s current role in ``tenant``, read now (not cached: a removal or demotion counts
     at once), or None; superusers act as admins everywhere, as on the pages."""
     with tenancy.tenant_context(tenant, user):
-        role = Membership.objects.filter(tenant=tenant, user=user).values_list("role", flat=True).first()
+        # One membership at most (unique per tenant and user), so no ordering: the model's own
+        # would join the tenant table to sort one row by its name.
+        roles = list(Membership.objects.filter(tenant=tenant, user=user).order_by().values_list("role", flat=True))
+    role = roles[0] if roles else None
     if role is None and user.is_superuser:
         return Role.ADMIN
     return None if role is None else Role(role)
