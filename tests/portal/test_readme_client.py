@@ -39,7 +39,7 @@ def test_the_readme_client_example_runs_against_a_live_server(web_only_server, c
                          env={**os.environ, "ARRAYSCOPE_URL": url, "ARRAYSCOPE_KEY": key})  # fmt: skip
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0] == f"'partner script' acts as a admin of {tenant.name}"
+    assert lines[0] == f"'partner script' acts with the role admin in {tenant.name}"
     assert lines[1].startswith("M51 ") and lines[1].endswith(" 0.0 arcsec"), lines
     assert "far away" not in run.stdout, "40° away is outside the cone"
     assert "1 frames" in lines and f"night.fits: {len(frame)} bytes" in lines
