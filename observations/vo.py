@@ -23,8 +23,8 @@ from .sky import PositionError, position_from_degrees
 
 CONTENT_TYPE = "text/xml;content=x-votable"
 MAX_SR_DEG = 10.0  # a wider cone is a catalogue dump, not a search: the API's lists page through those
-# A frame is found when the cone reaches its footprint: its centre within SR plus its own radius.
-# The database narrows by declination first, with room for the widest camera it could hold.
+# A frame is found when the cone reaches its footprint polygon. The frames tested are those whose
+# centre is within SR plus room for the widest camera the portal could hold.
 WIDEST_FRAME_RADIUS_DEG = 5.0
 
 
@@ -190,20 +190,20 @@ def _frames_reached(tenant, query):
         return [], False
     centres = SkyCoord([f.ra_center_deg for f in candidates], [f.dec_center_deg for f in candidates], unit="deg")
     separations = query.coordinate.separation(centres).deg
-    radii = np.array([_frame_radius_deg(frame, centre) for frame, centre in zip(candidates, centres)])
-    near = np.flatnonzero(separations <= query.radius_deg + radii)  # the circle around each frame: a first cut
-    reached = np.array([i for i in near if _footprint_reached(candidates[i], centres[i], query)], dtype=int)
+    near = np.flatnonzero(separations <= query.radius_deg + WIDEST_FRAME_RADIUS_DEG)
+    reached = np.array([i for i in near if _footprint_reached(candidates[i], centres[i], separations[i], query)],
+                       dtype=int)  # fmt: skip
     reached = reached[np.argsort(separations[reached], kind="stable")]
     limit = settings.CONE_SEARCH_MAX_RESULTS
     return [(candidates[i], float(separations[i])) for i in reached[:limit]], len(reached) > limit
 
 
-def _footprint_reached(frame, centre, query):
+def _footprint_reached(frame, centre, separation_deg, query):
     """Whether the cone reaches the frame's footprint: its centre inside the polygon, or within
-    the radius of one of its edges. Measured in offsets from the frame's centre, where a frame's
-    few degrees at most are flat enough."""
+    the radius of one of its edges (without a polygon, of the frame's centre). Measured in
+    offsets from the frame's centre, where a frame's few degrees at most are flat enough."""
     if len(frame.footprint) < 3:
-        return True  # no polygon to test: the circle around its centre decided
+        return separation_deg <= query.radius_deg
     offsets = centre.skyoffset_frame()
     corners = np.array(frame.footprint, dtype=float)
     polygon = SkyCoord(corners[:, 0], corners[:, 1], unit="deg").transform_to(offsets)
@@ -217,14 +217,6 @@ def _footprint_reached(frame, centre, query):
     dx, dy = x2 - x1, y2 - y1
     along = np.clip(((x - x1) * dx + (y - y1) * dy) / np.maximum(dx * dx + dy * dy, 1e-30), 0, 1)
     return bool(np.min(np.hypot(x1 + along * dx - x, y1 + along * dy - y)) <= query.radius_deg)
-
-
-def _frame_radius_deg(frame, centre):
-    """How far the frame reaches from its centre: to its farthest corner."""
-    if not frame.footprint:
-        return 0.0
-    corners = np.array(frame.footprint, dtype=float)
-    return float(centre.separation(SkyCoord(corners[:, 0], corners[:, 1], unit="deg")).deg.max())
 
 
 def _shown(columns, query):

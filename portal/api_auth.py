@@ -97,11 +97,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).decode("latin-1").split()
-        address = throttling.client_address(request)
         if not header or header[0] not in KEYWORDS:
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
+        address = throttling.client_address(request)
         try:
             key = guarded_key(header[1], address)
         except throttling.Limited as limited:

@@ -9,10 +9,6 @@ after, so each page costs what its rows cost and none is seen twice or skipped.
 cannot be used is a 400 naming it. ``next`` and ``previous`` are the links to follow.
 """
 
-from base64 import b64decode
-from binascii import Error as Base64Error
-from urllib import parse
-
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import ForeignKey, QuerySet
@@ -24,11 +20,10 @@ from .parameters import ParameterInvalid, integer
 
 class OrderedCursorPagination(CursorPagination):
     """DRF's cursor pagination in the order each list already has: its queryset's ``order_by``,
-    else the model's ordering, with the
-    primary key last so rows that tie keep one order. The cursor's position is the first
-    field's value; it must be a column of the model that is never null, else the list pages
-    in order of id. A list that is not a queryset (a cone search's matches, nearest first,
-    already capped) pages by position in the list."""
+    else the model's ordering, with the primary key last so rows that tie keep one order. The
+    cursor's position is the first field's value; it must be a column of the model that is
+    never null, else the list pages in order of id. A list that is not a queryset (a cone
+    search's matches, nearest first, already capped) pages by position in the list."""
 
     page_size_query_param = "limit"
     cursor_query_param = "cursor"
@@ -49,8 +44,7 @@ class OrderedCursorPagination(CursorPagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         if isinstance(queryset, QuerySet):
-            self.listed = None
-            self._check_position(request, queryset, view)
+            self.listed, self.model = None, queryset.model
             return super().paginate_queryset(queryset, request, view)
         self.request, self.listed = request, list(queryset)
         self.page_size, self.base_url = self.get_page_size(request), request.build_absolute_uri()
@@ -82,30 +76,22 @@ class OrderedCursorPagination(CursorPagination):
             ordering.append("pk")
         return tuple(ordering)
 
-    def _check_position(self, request, queryset, view):
-        """Refuse a cursor whose position the first ordering column cannot hold, before it
-        reaches the database as an error."""
-        cursor = self.decode_cursor(request)
-        if cursor is None or cursor.position is None:
-            return
-        name = self.get_ordering(request, queryset, view)[0].lstrip("-")
-        field = queryset.model._meta.pk if name == "pk" else queryset.model._meta.get_field(name)
-        try:
-            field.to_python(cursor.position)
-        except ValidationError:
-            raise ParameterInvalid(self.cursor_query_param, self.invalid_cursor_message) from None
-
     def decode_cursor(self, request):
-        encoded = request.query_params.get(self.cursor_query_param)
-        if encoded is not None:
-            try:
-                parse.parse_qs(b64decode(encoded.encode("ascii"), validate=True).decode("ascii"), strict_parsing=True)
-            except (UnicodeError, Base64Error, ValueError):
-                raise ParameterInvalid(self.cursor_query_param, self.invalid_cursor_message) from None
+        """DRF's cursor, or a 400 naming it: one that is not DRF's (DRF would answer 404), or whose
+        position the list's first ordering column cannot hold (it would reach PostgreSQL as an
+        error). DRF asks for it once ``self.ordering`` is known."""
         try:
-            return super().decode_cursor(request)
-        except NotFound:  # DRF's answer to an offset out of range or a bad flag
+            cursor = super().decode_cursor(request)
+        except NotFound:
             raise ParameterInvalid(self.cursor_query_param, self.invalid_cursor_message) from None
+        if cursor is not None and cursor.position is not None and self.listed is None:
+            name = self.ordering[0].lstrip("-")
+            field = self.model._meta.pk if name == "pk" else self.model._meta.get_field(name)
+            try:
+                field.to_python(cursor.position)
+            except ValidationError:
+                raise ParameterInvalid(self.cursor_query_param, self.invalid_cursor_message) from None
+        return cursor
 
 
 def _position_column(model, order):
