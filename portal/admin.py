@@ -71,8 +71,18 @@ class FilterAdmin(TenantModelAdmin):
 class ApiKeyAdmin(TenantModelAdmin):
     """Keys are issued on the API keys page, where the secret is shown once; here they are only listed."""
 
-    list_display = ["name", "prefix", "scope", "created_by", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["name", "prefix", "scope", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "prefix", "scope", "rate", "created_by", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "name",
+        "prefix",
+        "scope",
+        "app_scopes",
+        "rate",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -4,13 +4,14 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, viewsets
-from rest_framework.decorators import api_view
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
 from . import audit
+from .api_auth import scopes_summary
 from .models import Filter, Instrument, Site, Telescope
 
 
@@ -131,10 +132,18 @@ class FilterViewSet(FacilityViewSet):
     serializer_class = FilterSerializer
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
-@api_view(["GET"])
-def whoami(request):
-    """Which tenant and scope this key gives: the first call a partner's client makes."""
-    key = request.auth
-    return Response({"tenant": {"slug": key.tenant.slug, "name": key.tenant.name}, "key": key.name, "scope": key.scope,
-                     "role": key.owner_role})  # fmt: skip
+class WhoAmI(APIView):
+    """Which tenant, role and scopes this key gives, and its own rate limit: the first call a
+    partner's client makes, open to every key whatever its scopes."""
+
+    api_part = None
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, examples=[OpenApiExample("A partner's alert key", value={
+        "tenant": {"slug": "demo", "name": "Arrayscope Demo Network"}, "key": "broker relay", "role": "partner",
+        "scope": "read", "app_scopes": {"alerts": "write"}, "scopes": "read and write in alerts, read only elsewhere",
+        "rate": "600/min"})])  # fmt: skip
+    def get(self, request):
+        key = request.auth
+        return Response({"tenant": {"slug": key.tenant.slug, "name": key.tenant.name}, "key": key.name,
+                         "role": key.owner_role, "scope": key.scope, "app_scopes": key.app_scopes,
+                         "scopes": scopes_summary(key), "rate": key.rate or None})  # fmt: skip

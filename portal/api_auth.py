@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -62,8 +63,9 @@ def _find_key(prefix):
     if row is None:
         return None
     parts, start = [], 0
-    for model, fields in layout:
-        parts.append(model.from_db(connection.alias, fields, row[start : start + len(fields)]))
+    for model, fields, converters in layout:
+        values = [convert(value) for convert, value in zip(converters, row[start : start + len(fields)])]
+        parts.append(model.from_db(connection.alias, fields, values))
         start += len(fields)
     key, key.tenant, key.created_by = parts
     return key
@@ -71,15 +73,23 @@ def _find_key(prefix):
 
 @functools.cache
 def _key_sql():
-    """The statement ``_find_key`` runs, and the (model, field names) its row holds in turn."""
+    """The statement ``_find_key`` runs, and the (model, field names, each field's conversion
+    from what the driver returns, as the ORM's: JSON comes as text) its row holds in turn."""
     models = [ApiKey, Tenant, get_user_model()]
-    row = [(model, [field.attname for field in model._meta.concrete_fields]) for model in models]
+    row = [(model, [field.attname for field in model._meta.concrete_fields],
+            [_from_db(field) for field in model._meta.concrete_fields]) for model in models]  # fmt: skip
     columns = ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}"
                         for alias, model in zip("ktu", models) for field in model._meta.concrete_fields)  # fmt: skip
     tables = [connection.ops.quote_name(model._meta.db_table) for model in models]
     sql = (f"SELECT {columns} FROM {tables[0]} k JOIN {tables[1]} t ON t.id = k.tenant_id "
            f"JOIN {tables[2]} u ON u.id = k.created_by_id WHERE k.prefix = %s")  # fmt: skip
     return sql, row
+
+
+def _from_db(field):
+    if hasattr(field, "from_db_value"):
+        return lambda value: field.from_db_value(value, None, connection)
+    return lambda value: value
 
 
 def _note_use(key):
@@ -129,8 +139,12 @@ class SessionGrant:
     owner_role: str
     name = "your signed-in session"
     scope = ApiKeyScope.WRITE
-    can_write = True
+    app_scopes = {}
+    rate = ""
     prefix = ""
+
+    def scope_for(self, app_label):
+        return ApiKeyScope.WRITE
 
     @property
     def pk(self):
@@ -224,16 +238,52 @@ class ActsAsKeyOwner(permissions.BasePermission):
                 f"{allowed}; this key acts as its owner, {key.created_by}, "
                 f"now a {key.owner_role.label.lower()} of {key.tenant}."
             )
-        if request.method in permissions.SAFE_METHODS:
+        reading = request.method in permissions.SAFE_METHODS
+        part = api_part(view)
+        if key.scope_for(part).rank < (ApiKeyScope.READ if reading else ApiKeyScope.WRITE).rank:
+            raise exceptions.PermissionDenied(_out_of_scope(key, part, reading))
+        if reading:
             return True
-        if not key.can_write:
-            raise exceptions.PermissionDenied("This API key is read-only; ask your tenant admin for a read-write key.")
         if not may(key.owner_role, "api.write"):
             raise exceptions.PermissionDenied(
                 f"This key acts as its owner, {key.created_by}, now a {key.owner_role.label.lower()} of {key.tenant}, "
                 f"and {key.owner_role.label.lower()}s' keys only read."
             )
         return True
+
+
+@functools.cache
+def api_parts():
+    """{app label: what its part of the API holds}, the parts a key's scopes name: each app that
+    serves endpoints says so on its AppConfig (``api_part``), so a new app's endpoints are
+    scoped without touching this one."""
+    return {config.label: config.api_part for config in apps.get_app_configs() if getattr(config, "api_part", None)}
+
+
+def api_part(view):
+    """The app label of the part of the API ``view`` serves: the app its module belongs to,
+    unless the view names its part (``api_part = None``: every key may read it)."""
+    label = getattr(view, "api_part", type(view).__module__.split(".")[0])
+    return label if label in api_parts() else None
+
+
+def _out_of_scope(key, part, reading):
+    where = f"{api_parts()[part].split(':')[0].lower()} ({part})" if part else "this endpoint"
+    if key.scope_for(part) == ApiKeyScope.NONE:
+        said = f"This API key has no access to {where}"
+    else:
+        said = f"This API key is read-only in {where}"
+    wanted = "read" if reading else "write"
+    return f"{said}; its scopes: {scopes_summary(key)}. Ask your tenant admin for a key that may {wanted} there."
+
+
+def scopes_summary(key):
+    """A key's scopes in one line: 'read and write in alerts, no access in scheduling, read only
+    elsewhere'."""
+    default = ApiKeyScope(key.scope)
+    named = [f"{ApiKeyScope(scope).label.lower()} in {part}" for part, scope in sorted(key.app_scopes.items())
+             if scope != default]  # fmt: skip
+    return ", ".join([*named, f"{default.label.lower()} {'elsewhere' if named else 'everywhere'}"])
 
 
 def permission_action(request, view):

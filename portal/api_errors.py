@@ -12,6 +12,8 @@ from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
+from . import api_usage
+from .models import ApiKey
 from .parameters import ParameterInvalid
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -39,6 +41,12 @@ def problem_exception_handler(exc, context):
     problem = {"type": "about:blank", "status": response.status_code, **problem}
     response.data = problem
     response.content_type = PROBLEM_CONTENT_TYPE
+    # The key, once authentication has run (``auth`` itself would authenticate, here, a call
+    # refused before it): its tenant's admins see its errors on the keys page.
+    request = context.get("request")
+    key = getattr(request, "_auth", None)
+    if isinstance(key, ApiKey):
+        api_usage.count_error(key.pk, response.status_code, call_counted=getattr(request, "call_counted", False))
     return response
 
 

@@ -6,13 +6,49 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 
 from . import throttling
+from .api_auth import api_parts
 from .models.audit import Action
-from .models.tenancy import ApiKeyScope, Role
+from .models.tenancy import RATE_FORMAT, ApiKeyScope, Role
 
 
 class ApiKeyForm(forms.Form):
+    """A new key: what it may do in every part of the API, then in each part where that differs
+    (a broker relay that writes alerts and reads nothing else). Writing needs a role that may
+    issue read-write keys."""
+
     name = forms.CharField(max_length=100, help_text="What the key is for, e.g. 'pipeline at partner X'.")
-    scope = forms.ChoiceField(choices=ApiKeyScope.choices, initial=ApiKeyScope.READ)
+    scope = forms.ChoiceField(choices=ApiKeyScope.choices, initial=ApiKeyScope.READ, label="Every part of the API")
+
+    def __init__(self, *args, may_write, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.may_write = may_write
+        for label, holds in api_parts().items():
+            self.fields[f"scope_{label}"] = forms.ChoiceField(
+                choices=[("", "as above"), *ApiKeyScope.choices], required=False, label=holds.split(":")[0],
+                help_text=holds.partition(": ")[2] or None)  # fmt: skip
+
+    def part_fields(self):
+        return [self[name] for name in self.fields if name.startswith("scope_")]
+
+    def clean(self):
+        data = super().clean()
+        scope = data.get("scope")
+        if scope is None:
+            return data
+        data["app_scopes"] = {name.removeprefix("scope_"): value for name, value in data.items()
+                              if name.startswith("scope_") and value and value != scope}  # fmt: skip
+        scopes = {scope, *data["app_scopes"].values()}
+        if scopes == {ApiKeyScope.NONE}:
+            raise forms.ValidationError("This key could use no part of the API: let it read or write somewhere.")
+        if ApiKeyScope.WRITE in scopes and not self.may_write:
+            raise forms.ValidationError("Only admins and partners can issue keys that write.")
+        return data
+
+
+class ApiKeyRateForm(forms.Form):
+    rate = forms.CharField(max_length=20, required=False, validators=[RATE_FORMAT], label="Rate limit",
+                           help_text=f"Calls per period, e.g. 10/s or 600/min; empty: the portal's limit for every "
+                                     f"key ({settings.API_RATE_PER_KEY}).")  # fmt: skip
 
 
 class AddMemberForm(forms.Form):

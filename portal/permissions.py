@@ -41,6 +41,8 @@ PERMISSIONS = {
     "api_keys.manage": (Role.ADMIN, Role.ASTRONOMER, Role.PARTNER),
     "api_keys.issue_write": (Role.ADMIN, Role.PARTNER),
     "api_keys.see_all": (Role.ADMIN,),
+    # Set a key's own rate limit, on the keys page, under the portal's limit for every key.
+    "api_keys.limit": (Role.ADMIN,),
     # Change anything through a key. Volunteers hold no keys on the pages, so a key left from
     # an earlier role (a demoted member's) still reads what a volunteer may read, and writes nothing.
     "api.write": (Role.ADMIN, Role.ASTRONOMER, Role.PARTNER),

@@ -37,3 +37,23 @@ def sites_world_map(sites):
     )
     figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=360)
     return figure.to_json()
+
+
+def api_key_usage(keys, usage):
+    """Calls per UTC day of each key that made any (bars, stacked), errors as a line over them."""
+    figure = go.Figure()
+    errors = None
+    for key in keys:
+        used = usage[key.pk]
+        if not any(used["calls"]):
+            continue
+        figure.add_bar(x=used["days"], y=used["calls"], name=f"{key.name} (ask_{key.prefix}_…)",
+                       hovertemplate="%{x|%d %b}: %{y} calls<extra>%{fullData.name}</extra>")  # fmt: skip
+        errors = used["errors"] if errors is None else [a + b for a, b in zip(errors, used["errors"])]
+    if errors is not None:
+        figure.add_scatter(x=next(iter(usage.values()))["days"], y=errors, name="errors (every key)",
+                           mode="lines+markers", line={"color": "#c0392b"},
+                           hovertemplate="%{x|%d %b}: %{y} errors<extra></extra>")  # fmt: skip
+    figure.update_layout(barmode="stack", height=280, margin={"l": 40, "r": 10, "t": 10, "b": 30},
+                         yaxis_title="calls a day (UTC)", legend={"orientation": "h", "y": -0.2})  # fmt: skip
+    return figure.to_json()

@@ -69,12 +69,26 @@ def _record_member(membership, action, origin, role):
 
 
 @transaction.atomic
-def issue_api_key(tenant, user, *, name, scope, origin=audit.SYSTEM):
+def issue_api_key(tenant, user, *, name, scope, app_scopes=None, origin=audit.SYSTEM):
     """A new key of ``user`` in ``tenant``: (key, plain text shown once)."""
-    key, plain = ApiKey.issue(tenant=tenant, created_by=user, name=name, scope=scope)
-    audit.record(tenant, Action.API_KEY_ISSUED, key, origin, changes={"name": [None, name], "scope": [None, scope]},
-                 owner=user.get_username())  # fmt: skip
+    key, plain = ApiKey.issue(tenant=tenant, created_by=user, name=name, scope=scope, app_scopes=app_scopes)
+    changes = {"name": [None, name], "scope": [None, scope]}
+    if app_scopes:
+        changes["app_scopes"] = [None, app_scopes]
+    audit.record(tenant, Action.API_KEY_ISSUED, key, origin, changes=changes, owner=user.get_username())
     return key, plain
+
+
+@transaction.atomic
+def limit_api_key(key, rate, origin=audit.SYSTEM):
+    """Set (or, with "", lift) a key's own rate limit; the portal's limit for every key still applies."""
+    if rate == key.rate:
+        return
+    audit.record(key.tenant, Action.API_KEY_LIMITED, key, origin, changes={"rate": [key.rate or None, rate or None]},
+                 owner=key.created_by.get_username())  # fmt: skip
+    key.rate = rate
+    key.full_clean(validate_unique=False, validate_constraints=False)
+    key.save(update_fields=["rate"])
 
 
 @transaction.atomic

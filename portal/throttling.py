@@ -18,8 +18,9 @@ import math
 import time
 
 from django.conf import settings
-from rest_framework import throttling
+from rest_framework import exceptions, throttling
 
+from . import api_usage
 from .models import ApiKey
 from .shared_redis import REDIS_FAILURES, shared_redis
 
@@ -28,11 +29,13 @@ PERIODS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hour": 3600}
 
 
 class Limited(Exception):
-    """Over a limit; ``retry_after`` says in how many seconds the window ends."""
+    """Over a limit; ``retry_after`` says in how many seconds the window ends, ``scopes`` which
+    budgets are spent."""
 
-    def __init__(self, retry_after):
+    def __init__(self, retry_after, scopes=()):
         super().__init__(f"retry after {retry_after} s")
         self.retry_after = retry_after
+        self.scopes = scopes
 
 
 def parse_rate(rate):
@@ -54,15 +57,17 @@ def spend(scope, ident, rate, amount=1):
     spend_each([(scope, ident, rate)], amount)
 
 
-def spend_each(budgets, amount=1):
+def spend_each(budgets, amount=1, tally=None):
     """Count ``amount`` against every ``(scope, ident, rate)`` budget in one round trip (each of
-    a volunteer's classifications counts against them and against their address); Limited
-    once any is spent, retrying when the last of those spent allows."""
+    a volunteer's classifications counts against them and against their address), and add it
+    to the ``(hash, field, seconds kept)`` of ``tally`` (a key's calls of the day); Limited once
+    any budget is spent, retrying when the last of those spent allows."""
     windows = [_window(*budget) for budget in budgets]
-    counts = _count([(key, seconds) for key, _, seconds, _ in windows], amount)
-    over = [retry_after for (_, limit, _, retry_after), count in zip(windows, counts) if count > limit]
+    counts = _count([(key, seconds) for key, _, seconds, _ in windows], amount, tally)
+    over = [(retry_after, scope) for (scope, _, _), (_, limit, _, retry_after), count in zip(budgets, windows, counts)
+            if count > limit]  # fmt: skip
     if over:
-        raise Limited(max(over))
+        raise Limited(max(retry_after for retry_after, _ in over), [scope for _, scope in over])
 
 
 def charge(scope, ident, rate, amount):
@@ -72,14 +77,18 @@ def charge(scope, ident, rate, amount):
     _count([(key, seconds)], amount)
 
 
-def _count(windows, amount):
+def _count(windows, amount, tally=None):
     """Each (key, seconds) window's count after adding ``amount``, in one round trip."""
     try:
         with shared_redis().pipeline(transaction=False) as pipe:
             for key, seconds in windows:
                 pipe.set(key, 0, ex=seconds + 1, nx=True)
                 pipe.incrby(key, amount)
-            return pipe.execute()[1::2]
+            if tally is not None:
+                name, field, seconds = tally
+                pipe.hincrby(name, field, amount)
+                pipe.expire(name, seconds)
+            return pipe.execute()[1 : 2 * len(windows) : 2]
     except REDIS_FAILURES as error:
         logger.warning("rate limits not counted: Redis is unreachable (%s)", error)
         return [0] * len(windows)
@@ -104,19 +113,27 @@ def client_address(request):
 
 
 class ApiKeyRateThrottle(throttling.BaseThrottle):
-    """Every API call counts against its key (``API_RATE_PER_KEY``); over it the call gets
-    429 with ``Retry-After``. Calls without a key are counted by the authentication, which
-    sees them before the permission check refuses them."""
+    """Every API call counts against its key: the portal's limit for every key
+    (``API_RATE_PER_KEY``) and the key's own, where a tenant admin set one; over either the
+    call gets 429 with ``Retry-After`` and a detail naming the limit. The same round trip
+    counts the call in the key's usage of the day. Calls without a key are counted by the
+    authentication, which sees them before the permission check refuses them."""
 
     def allow_request(self, request, view):
-        if not isinstance(request.auth, ApiKey):
+        key = request.auth
+        if not isinstance(key, ApiKey):
             return True
+        budgets = [("api-key", key.pk, settings.API_RATE_PER_KEY)]
+        if key.rate:
+            budgets.append(("api-key-own", key.pk, key.rate))
+        request.call_counted = True  # refused later or not, the call is in the key's use
         try:
-            spend("api-key", request.auth.pk, settings.API_RATE_PER_KEY)
+            spend_each(budgets, tally=api_usage.call_tally(key.pk))
         except Limited as limited:
-            self.retry_after = limited.retry_after
-            return False
+            limit = f"its own limit, {key.rate}, set by a tenant admin" if "api-key-own" in limited.scopes else (
+                f"the portal's limit for every key, {settings.API_RATE_PER_KEY}")  # fmt: skip
+            raise exceptions.Throttled(
+                wait=limited.retry_after,
+                detail=f"This API key has made more calls than {limit}; retry in {limited.retry_after} s.",
+            ) from limited
         return True
-
-    def wait(self):
-        return self.retry_after

@@ -32,6 +32,7 @@ tenant_patterns = [
     path("", views.tenant_home, name="tenant_home"),
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:key_id>/revoke/", views.revoke_api_key, name="revoke_api_key"),
+    path("api-keys/<int:key_id>/rate/", views.limit_api_key, name="limit_api_key"),
     path("members/", views.members, name="members"),
     path("members/<int:membership_id>/", views.change_member, name="change_member"),
     path("audit/", views.audit_log, name="audit_log"),
@@ -56,7 +57,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("t/<slug:tenant_slug>/", include(tenant_patterns)),
     path("projects/", include("labeling.urls")),
-    path("api/v1/whoami/", api.whoami, name="api_whoami"),
+    path("api/v1/whoami/", api.WhoAmI.as_view(), name="api_whoami"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # The docs pages are the portal's own static files; the schema they load needs the session or a key.
     path(

@@ -1,5 +1,6 @@
 """Portal pages: choosing a tenant, its home, members, API keys, the audit log, jobs and /healthz."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -10,12 +11,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from . import audit, services
-from .forms import AddMemberForm, ApiKeyForm, AuditFilterForm, ChangeRoleForm, SignInForm
+from . import api_usage, audit, services
+from .api_auth import scopes_summary
+from .forms import AddMemberForm, ApiKeyForm, ApiKeyRateForm, AuditFilterForm, ChangeRoleForm, SignInForm
 from .health import portal_health
 from .models import ApiKey, AuditEntry, Job, Membership, Role, Site, Tenant
 from .permissions import may, require
-from .plots import sites_world_map
+from .plots import api_key_usage, sites_world_map
 
 
 @login_required
@@ -47,34 +49,56 @@ def job_detail(request, tenant_slug, job_id):
 
 
 def api_keys(request, tenant_slug):
-    """List the tenant's keys; issue a new one, whose secret is shown on this page only once."""
+    """List the tenant's keys with their use (calls and errors a day, for the last fortnight);
+    issue a new one, whose secret is shown on this page only once."""
     require(request, "api_keys.manage")
-    form = ApiKeyForm(request.POST or None)
+    may_write = may(request.tenant_role, "api_keys.issue_write")
+    form = ApiKeyForm(request.POST or None, may_write=may_write)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        if form.cleaned_data["scope"] == "write" and not may(request.tenant_role, "api_keys.issue_write"):
-            form.add_error("scope", "Only admins and partners can issue read-write keys.")
-        else:
-            key, new_key = services.issue_api_key(
-                request.tenant,
-                request.user,
-                name=form.cleaned_data["name"],
-                scope=form.cleaned_data["scope"],
-                origin=audit.origin(request),
-            )
-            form = ApiKeyForm()
-    keys = ApiKey.objects.filter(tenant=request.tenant).select_related("created_by")
+        data = form.cleaned_data
+        key, new_key = services.issue_api_key(request.tenant, request.user, name=data["name"], scope=data["scope"],
+                                              app_scopes=data["app_scopes"], origin=audit.origin(request))  # fmt: skip
+        form = ApiKeyForm(may_write=may_write)
+    keys = list(_visible_keys(request).select_related("created_by"))
+    usage = api_usage.daily_usage(key.pk for key in keys)
+    for key in keys:
+        key.usage = {field: sum(usage[key.pk][field]) for field in api_usage.FIELDS}
+        key.calls_today = usage[key.pk]["calls"][-1]
+        key.scopes = scopes_summary(key)
+    return render(request, "portal/api_keys.html", {
+        "form": form, "keys": keys, "new_key": new_key, "usage_figure": api_key_usage(keys, usage),
+        "any_use": any(key.usage["calls"] for key in keys), "rate_form": ApiKeyRateForm(),
+        "may_limit": may(request.tenant_role, "api_keys.limit"), "portal_rate": settings.API_RATE_PER_KEY,
+    })  # fmt: skip
+
+
+def _visible_keys(request):
+    keys = ApiKey.objects.filter(tenant=request.tenant)
     if not may(request.tenant_role, "api_keys.see_all"):
         keys = keys.filter(created_by=request.user)
-    return render(request, "portal/api_keys.html", {"form": form, "keys": keys, "new_key": new_key})
+    return keys
+
+
+@require_POST
+def limit_api_key(request, tenant_slug, key_id):
+    """A tenant admin sets a key's own rate limit (or lifts it), under the portal's own."""
+    require(request, "api_keys.limit")
+    key = get_object_or_404(ApiKey.objects.filter(tenant=request.tenant).select_related("created_by"), pk=key_id)
+    form = ApiKeyRateForm(request.POST)
+    if form.is_valid():
+        services.limit_api_key(key, form.cleaned_data["rate"], audit.origin(request))
+        rate = form.cleaned_data["rate"]
+        limit = f"is now limited to {rate}" if rate else f"has only the portal's limit, {settings.API_RATE_PER_KEY}"
+        messages.success(request, f"{key} {limit}.")
+    else:
+        messages.error(request, f"{key}: {' '.join(form.errors['rate'])}")
+    return redirect("api_keys", tenant_slug=tenant_slug)
 
 
 @require_POST
 def revoke_api_key(request, tenant_slug, key_id):
-    keys = ApiKey.objects.filter(tenant=request.tenant)
-    if not may(request.tenant_role, "api_keys.see_all"):
-        keys = keys.filter(created_by=request.user)
-    key = get_object_or_404(keys, pk=key_id, revoked_at__isnull=True)
+    key = get_object_or_404(_visible_keys(request), pk=key_id, revoked_at__isnull=True)
     services.revoke_api_key(key, audit.origin(request))
     messages.success(request, f"Revoked {key}. Clients using it now get 401.")
     return redirect("api_keys", tenant_slug=tenant_slug)

@@ -17,6 +17,7 @@ class Action(models.TextChoices):
     MEMBER_REMOVED = "member.removed", "Member removed"
     API_KEY_ISSUED = "api_key.issued", "API key issued"
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    API_KEY_LIMITED = "api_key.limited", "API key's rate limit changed"
     API_KEY_DELETED = "api_key.deleted", "API key deleted"
     MODEL_CREATED = "model.created", "Model created"
     MODEL_CHANGED = "model.changed", "Model changed"

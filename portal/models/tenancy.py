@@ -55,8 +55,20 @@ class Membership(TenantOwned):
 
 
 class ApiKeyScope(models.TextChoices):
+    """What a key may do in one part of the API, in increasing order."""
+
+    NONE = "none", "No access"
     READ = "read", "Read only"
     WRITE = "write", "Read and write"
+
+    @property
+    def rank(self):
+        return list(ApiKeyScope).index(self)
+
+
+RATE_FORMAT = RegexValidator(
+    r"^[1-9][0-9]{0,6}/(s|sec|min|m|h|hour)$", "Write a rate as calls per period: '10/s', '600/min' or '5000/h'."
+)
 
 
 class ApiKey(TenantOwned):
@@ -74,7 +86,21 @@ class ApiKey(TenantOwned):
         max_length=PREFIX_LENGTH, unique=True, validators=[RegexValidator(r"^[a-z0-9]+$")], editable=False
     )
     key_hash = models.CharField(max_length=64, editable=False)
-    scope = models.CharField(max_length=10, choices=ApiKeyScope.choices, default=ApiKeyScope.READ)
+    scope = models.CharField(
+        max_length=10,
+        choices=ApiKeyScope.choices,
+        default=ApiKeyScope.READ,
+        help_text="What the key may do in every part of the API not named in app_scopes.",
+    )
+    app_scopes = models.JSONField(
+        default=dict, blank=True, help_text="What the key may do in a named part of the API: {app label: scope}."
+    )
+    rate = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[RATE_FORMAT],
+        help_text="A tenant admin's limit on this key's calls, under the portal's own.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -92,13 +118,13 @@ class ApiKey(TenantOwned):
         return hashlib.sha256(key.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, *, tenant, created_by, name, scope=ApiKeyScope.READ):
+    def issue(cls, *, tenant, created_by, name, scope=ApiKeyScope.READ, app_scopes=None):
         """Create a key; the returned plain-text key is shown once and never stored."""
         prefix = secrets.token_hex(cls.PREFIX_LENGTH // 2)
         plain = f"ask_{prefix}_{secrets.token_urlsafe(32)}"
-        key = cls.objects.create(
-            tenant=tenant, created_by=created_by, name=name, scope=scope, prefix=prefix, key_hash=cls.hash_secret(plain)
-        )
+        key = cls.objects.create(tenant=tenant, created_by=created_by, name=name, scope=scope,
+                                 app_scopes=app_scopes or {}, prefix=prefix,
+                                 key_hash=cls.hash_secret(plain))  # fmt: skip
         return key, plain
 
     def matches(self, plain):
@@ -108,9 +134,13 @@ class ApiKey(TenantOwned):
     def is_active(self):
         return self.revoked_at is None
 
-    @property
-    def can_write(self):
-        return self.scope == ApiKeyScope.WRITE
+    def scope_for(self, app_label):
+        """What this key may do in the part of the API that ``app_label`` serves; None is the
+        part of no app (whoami), which every key may read: a client's first call asks what its
+        key may do."""
+        if app_label is None:
+            return max(ApiKeyScope(self.scope), ApiKeyScope.READ, key=lambda scope: scope.rank)
+        return ApiKeyScope(self.app_scopes.get(app_label, self.scope))
 
     def revoke(self):
         self.revoked_at = timezone.now()

@@ -4,6 +4,7 @@ may run off to the right (a wide table scrolls inside its own box, the page does
 from datetime import timedelta
 
 import pytest
+import requests
 from django.utils import timezone
 
 from labeling.services import add_subjects, create_project
@@ -13,6 +14,7 @@ from mlmodels.synthetic_galaxies import make_galaxy
 from observations.images import add_target_images
 from observations.models import Target
 from portal.demo import load_site
+from portal.models import ApiKey
 from portal.tenancy import tenant_context
 from scheduling.proposals import create_proposal, create_semester, decide_proposal, submit_proposal
 from tests.browser.test_live_pages import sign_in
@@ -52,6 +54,10 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, live_server_url, committed
         load_site(tenant, dict(TEIDE, telescopes=list(TEIDE["telescopes"])))
         proposal = decide_proposal(submit_proposal(create_proposal(tenant, admin, semester, title="On a phone",
                                                                    hours={"1m0": 3})), approve=True)  # fmt: skip
+        _, key = ApiKey.issue(tenant=tenant, created_by=admin, name="a partner's nightly pipeline", scope="write",
+                              app_scopes={"alerts": "read", "scheduling": "none"})  # fmt: skip
+    for path in ("/api/v1/whoami/", "/api/v1/sites/999999/"):  # the keys page charts the key's calls and errors
+        requests.get(f"{live_server_url}{path}", headers={"Authorization": f"Api-Key {key}"}, timeout=30)
     t = f"/t/{tenant.slug}"
     pages = [
         f"{t}/", f"{t}/api-keys/", f"{t}/members/", f"{t}/audit/",
