@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from portal import tenancy, throttling
 from portal.api_auth import KEYWORDS, KeyRefused, guarded_key
 from portal.models import Tenant
+from portal.models.tenancy import ApiKeyScope
 from portal.permissions import may, role_of
 
 from .feed import backlog, filter_group, tenant_group
@@ -51,7 +52,7 @@ def _access(scope, slug, query):
 
 
 def _key_user(scope, query, tenant):
-    """The user behind an API key of ``tenant`` given in the header or the query, None, or
+    """The user behind an API key of ``tenant`` that may read alerts, given in the header or the query, None, or
     TOO_MANY_WRONG_KEYS: wrong keys count against the address as they do on the REST API, so
     secrets cannot be guessed here instead."""
     headers = dict(scope.get("headers", []))
@@ -65,7 +66,9 @@ def _key_user(scope, query, tenant):
         return TOO_MANY_WRONG_KEYS
     except KeyRefused:
         return None
-    return key.created_by if key.tenant_id == tenant.pk else None
+    if key.tenant_id != tenant.pk or key.scope_for("alerts") == ApiKeyScope.NONE:  # the feed is the alerts API's
+        return None
+    return key.created_by
 
 
 @database_sync_to_async

@@ -87,12 +87,14 @@ def test_a_partner_reads_the_feed_with_an_api_key_and_nobody_reads_another_obser
     stranger, strangers = committed_tenant_factory(sites=[])
     with tenant_context(tenant):
         _, key = ApiKey.issue(tenant=tenant, created_by=users["admin"], name="partner")
+        _, blind = ApiKey.issue(tenant=tenant, created_by=users["admin"], name="blind", app_scopes={"alerts": "none"})
         theirs = AlertFilter.objects.create(tenant=tenant, user=users["other"], name="theirs", conditions={})
 
     async def attempts():
         results = []
         for query, kwargs in (("after=0", {"key": key}), (f"after=0&key={key}", {}), ("after=0", {}),
-                              (f"filter={theirs.pk}", {"key": key}), ("after=x", {"key": key})):  # fmt: skip
+                              (f"filter={theirs.pk}", {"key": key}), ("after=x", {"key": key}),
+                              ("after=0", {"key": blind})):  # fmt: skip
             communicator = _feed(tenant, query, **kwargs)
             results.append(await communicator.connect())
             await communicator.disconnect()
@@ -102,7 +104,7 @@ def test_a_partner_reads_the_feed_with_an_api_key_and_nobody_reads_another_obser
         return [(connected, code if not connected else None) for connected, code in results]
 
     assert async_to_sync(attempts)() == [(True, None), (True, None), (False, 4403), (False, 4400), (False, 4400),
-                                          (False, 4403)]  # fmt: skip
+                                          (False, 4403), (False, 4403)]  # fmt: skip
 
 
 def test_an_alert_whose_publishing_breaks_part_way_stays_pending_and_goes_out_once(tenant_factory, monkeypatch):
