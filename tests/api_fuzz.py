@@ -4,8 +4,9 @@ the schema and outside it, to a running portal as one API key. Shared by the fuz
 (tests/portal/test_api_fuzz.py) and benchmarks/abuse.py, so both count the same run.
 
 What it reports: every 5xx (the portal failed instead of refusing), every 4xx not said as
-problem+json, and, where the caller can count the tenant's rows, every refused request after
-which the tenant has more or fewer rows than before (a refusal must leave nothing behind)."""
+problem+json, every answer the schema does not document (its status, content type or body),
+and, where the caller can count the tenant's rows, every refused request after which the
+tenant has more or fewer rows than before (a refusal must leave nothing behind)."""
 
 import re
 import urllib.error
@@ -17,12 +18,19 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.waiting import eventually
 
 PROBLEM = "application/problem+json"
 # Deleting last: a fuzzed DELETE may hit a row the other operations would have used.
 ORDER = {"GET": 0, "POST": 1, "PUT": 2, "PATCH": 3, "DELETE": 4}
+# The answer is one the schema documents: its status, its content type, its body's shape.
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 LOG_PROBLEM = re.compile(r"Traceback|\b(ERROR|CRITICAL)\b")
 
 
@@ -32,6 +40,7 @@ class FuzzReport:
     statuses: dict = field(default_factory=dict)  # status code -> count
     server_errors: list = field(default_factory=list)  # "operation: status, curl"
     not_problems: list = field(default_factory=list)  # 4xx answered in another shape
+    nonconforming: list = field(default_factory=list)  # answers the schema does not describe
     rows_left: list = field(default_factory=list)  # refused requests that changed the tenant's rows
 
     def record(self, status):
@@ -71,6 +80,12 @@ def _fuzz_operation(operation, mode, base_url, headers, max_examples, count_rows
             case.validate_response(response, checks=[not_a_server_error])
         except FailureGroup:  # kept, not raised: one run reports every 5xx
             report.server_errors.append(said)
+        try:
+            case.validate_response(response, checks=CONFORMANCE)
+        except FailureGroup as failures:
+            report.nonconforming.append(
+                f"{said}\n  " + "\n  ".join(str(f.title) + ": " + str(f.message)[:300] for f in failures.exceptions)
+            )
         content_type = response.headers.get("content-type", [""])[0]  # schemathesis keeps every value
         if 400 <= status < 500 and not content_type.startswith(refusal_types):
             report.not_problems.append(said)
