@@ -20,12 +20,14 @@ from observations.api import CONE_PARAMETERS, REPORT
 from observations.services import separation_deg
 from observations.sky import PositionError, parse_cone
 from portal import parameters, throttling
+from portal.api import DownloadableList, downloadable
 from portal.api_errors import BodyTooLarge
 from portal.api_parsers import json_items
 from scheduling.models import FollowUpRequest
 
 from . import services
 from .avro import AvroUnreadable, read_alerts
+from .downloads import alert_download
 from .filters import FilterInvalid, check_targets, clean_conditions, parse_utc
 from .followup import FollowUpRefused, request_follow_up
 from .models import Alert, AlertClassification, AlertFilter, Source, validate_filter_name
@@ -148,7 +150,7 @@ PACKET = {"type": "object", "additionalProperties": True, "description": "an ale
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[
+    list=downloadable(AlertSerializer, parameters=[
         OpenApiParameter("after", int, description="only ids above it, oldest first"),
         OpenApiParameter("object", str, description="the broker's object id"),
         OpenApiParameter("target", int, description="a target's id"),
@@ -169,7 +171,7 @@ PACKET = {"type": "object", "additionalProperties": True, "description": "an ale
         responses={201: FollowUpSerializer},
     ),
 )  # fmt: skip
-class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AlertViewSet(DownloadableList, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Alerts of the key's observatory, newest first.
 
     Filters: ``after`` (only ids above it, oldest first: how a client catches up on what it
@@ -181,6 +183,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     avro/binary``); each bad packet is named in ``refused`` and the rest are stored, a candidate
     already stored counts as a duplicate, not an error. ``packets`` says, packet by packet in
     the order sent, ``stored`` (with its ``id``), ``duplicate`` or ``refused`` (with the ``reason``).
+    ``download=votable`` (or ``csv``) answers every matching alert as one file, as the
+    dashboard's rows.
     """
 
     parser_classes = [AlertJSONParser, AvroParser, ApplicationAvroParser]
@@ -218,6 +222,9 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             alerts = alerts.annotate(separation_deg=separation_deg(Alert, centre.ra.deg, centre.dec.deg))
             conditions &= Q(separation_deg__lte=radius.deg)
         return alerts.filter(conditions)
+
+    def download(self, alerts, fmt):
+        return alert_download(self.request.tenant, alerts, fmt)
 
     def get_serializer_class(self):
         return AlertDetailSerializer if self.action == "retrieve" else AlertSerializer

@@ -60,7 +60,7 @@ def publish(tenant, alert_ids):
     workers publishing the same alert only one takes it."""
     with transaction.atomic():
         taken = _take_pending(tenant, alert_ids)
-        alerts = list(_for_messages(Alert.objects.filter(tenant=tenant, pk__in=taken)).order_by("pk"))
+        alerts = list(for_messages(Alert.objects.filter(tenant=tenant, pk__in=taken)).order_by("pk"))
         if not alerts:
             return 0
         scores = scores_by_alert(tenant, [alert.pk for alert in alerts])
@@ -128,32 +128,32 @@ def waiting(tenant, alert_ids, limit=RUN_LIMIT):
 def backlog(tenant, *, after, alert_filter=None, limit=BACKLOG_LIMIT):
     """Messages of the published alerts after id ``after``, oldest first: the tenant's, or
     one filter's matches."""
-    return _messages(tenant, _published(tenant, alert_filter).filter(pk__gt=after).order_by("pk")[:limit])
+    return messages(tenant, published(tenant, alert_filter).filter(pk__gt=after).order_by("pk")[:limit])
 
 
 def recent(tenant, *, alert_filter=None, count=100, before=None):
     """Messages of the newest ``count`` published alerts (below id ``before``, if given),
     oldest first: what a dashboard opens with before it listens, and its older pages."""
-    alerts = _published(tenant, alert_filter)
+    alerts = published(tenant, alert_filter)
     if before is not None:
         alerts = alerts.filter(pk__lt=before)
-    return _messages(tenant, alerts.order_by("-pk")[:count])[::-1]
+    return messages(tenant, alerts.order_by("-pk")[:count])[::-1]
 
 
-def _published(tenant, alert_filter):
+def published(tenant, alert_filter):
     alerts = Alert.objects.filter(tenant=tenant, pending__isnull=True)
     if alert_filter is not None:
         alerts = alerts.filter(filter_matches__alert_filter=alert_filter)
-    return _for_messages(alerts).prefetch_related("filter_matches__alert_filter")
+    return for_messages(alerts).prefetch_related("filter_matches__alert_filter")
 
 
-def _for_messages(alerts):
+def for_messages(alerts):
     """What a message and the filters read of an alert: not its stamps (a dashboard fetches
     those when a row is opened)."""
     return alerts.select_related("alert_object__target").defer(*(f"{name}_stamp" for name in STAMPS))
 
 
-def _messages(tenant, alerts):
+def messages(tenant, alerts):
     alerts = list(alerts)
     scores = scores_by_alert(tenant, [alert.pk for alert in alerts])
     return [message(alert, scores[alert.pk], [match.alert_filter for match in alert.filter_matches.all()])

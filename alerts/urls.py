@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("alerts/", views.dashboard, name="alert_dashboard"),
     path("alerts/page/", views.alert_page, name="alert_page"),
+    path("alerts/download/", views.alert_download, name="alert_download"),
     path("alerts/stream/", views.alert_stream_status, name="alert_stream_status"),
     path("alerts/<int:alert_id>/", views.alert_panel, name="alert_panel"),
     path("alerts/<int:alert_id>/<str:name>.png", views.stamp_png, name="alert_stamp"),

@@ -7,16 +7,19 @@ from django.db.models import Count
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
 from observations.fits import ImageError, inflate_fits, read_pixels
 from observations.models import Target
 from observations.rendering import preview_png
 from observations.services import nearest_targets
+from portal.parameters import ParameterInvalid
 from portal.permissions import may, require
+from portal.tables import download_format
 from scheduling.models import FollowUpRequest
 
-from . import feed, plots
+from . import downloads, feed, plots
 from .dashboard import sky_points, stream_status
 from .features import CLASS_NAMES
 from .filters import in_words
@@ -61,6 +64,22 @@ def alert_page(request, tenant_slug):
         alert_filter = get_object_or_404(AlertFilter, tenant=request.tenant, user=request.user, pk=chosen)
     alerts = feed.recent(request.tenant, alert_filter=alert_filter, count=PAGE + 1, before=int(before))
     return JsonResponse({"alerts": alerts[-PAGE:][::-1], "older": len(alerts) > PAGE})
+
+
+def alert_download(request, tenant_slug):
+    """The published alerts of the observatory, or of one of the user's filters, newest first,
+    as a VOTable or CSV file (``download``)."""
+    fmt = download_format(request.GET) or "votable"
+    chosen = request.GET.get("filter", "")
+    alert_filter = None
+    if chosen:
+        if not chosen.isdigit():
+            raise ParameterInvalid("filter", f"one of your alert filters' ids is required, got {chosen!r}")
+        alert_filter = get_object_or_404(AlertFilter, tenant=request.tenant, user=request.user, pk=chosen)
+    alerts = feed.published(request.tenant, alert_filter).order_by("-pk")
+    name = f"alerts-{alert_filter.name}" if alert_filter else f"alerts-{request.tenant.slug}"
+    title = f"Alerts of {request.tenant.name}" + (f" that met the filter {alert_filter.name!r}" if alert_filter else "")
+    return downloads.alert_download(request.tenant, alerts, fmt, filename=slugify(name), title=title)
 
 
 def alert_stream_status(request, tenant_slug):

@@ -11,15 +11,17 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api import TenantModelViewSet
+from portal.api import DownloadableList, TenantModelViewSet, downloadable
+from portal.tables import bounded, download_format
 from portal.uploads import check_uploads
 
 from . import services, vo
+from .downloads import light_curve_download, target_download
 from .forms import FrameFilterForm
 from .frames import filter_frames
 from .importing import TargetListError, import_targets
 from .ingest import ingest_frame
-from .models import Frame, Target, Visibility
+from .models import Frame, Photometry, Target, Visibility
 from .resolver import resolve_name
 from .sky import FRAMES, PositionError, parse_cone, parse_position, position_from_degrees
 
@@ -129,6 +131,19 @@ class TargetSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(serializers.as_serializer_error(error)) from error
 
 
+class PhotometrySerializer(serializers.ModelSerializer):
+    """One measurement of a light curve, as the light-curve download's columns name it."""
+
+    filter = serializers.CharField(source="filter_name")
+    site = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    frame = serializers.IntegerField(source="link.frame_id", read_only=True, help_text="the frame it was measured on")
+
+    class Meta:
+        model = Photometry
+        fields = ["mjd", "filter", "mag", "mag_err", "flux_adu", "flux_err_adu", "zero_point",
+                  "aperture_radius_arcsec", "site", "frame"]  # fmt: skip
+
+
 def _from_degrees_fields(ra_deg, dec_deg):
     """The position in ``ra_deg`` and ``dec_deg``; a refusal names the field that was sent."""
     try:
@@ -137,18 +152,19 @@ def _from_degrees_fields(ra_deg, dec_deg):
         raise PositionError(f"{error.field}_deg", error.message) from None
 
 
-@extend_schema_view(list=extend_schema(parameters=[
+@extend_schema_view(list=downloadable(TargetSerializer, parameters=[
     OpenApiParameter("q", str, description="name or alias"),
     OpenApiParameter("kind", str, description="the kind of target, e.g. galaxy"),
     *CONE_PARAMETERS,
     OpenApiParameter("frame", str, enum=list(FRAMES), description="the frame of position"),
 ]))  # fmt: skip
-class TargetViewSet(TenantModelViewSet):
+class TargetViewSet(DownloadableList, TenantModelViewSet):
     """Targets of the key's tenant plus every tenant's public ones (read-only).
 
     Filters: ``q`` (name or alias), ``kind``, and a cone: ``ra``+``dec`` (degrees) or
     ``position`` (+``frame``), with ``radius`` (arcmin unless a unit is given, e.g. ``30arcsec``).
-    A cone lists nearest first with ``separation_arcsec``.
+    A cone lists nearest first with ``separation_arcsec``. ``download=votable`` (or ``csv``)
+    answers every matching target as one file; ``light-curve/`` is a target's photometry.
     """
 
     serializer_class = TargetSerializer
@@ -163,6 +179,7 @@ class TargetViewSet(TenantModelViewSet):
             cone = parse_cone(**{k: params[k] for k in ("position", "ra", "dec", "radius", "frame") if k in params})
         except PositionError as error:
             raise serializers.ValidationError({error.field: error.message}) from error
+        self.cone = cone
         if cone and self.action == "list":
             matches = services.cone_search(
                 request.tenant, *cone, user=request.user, kind=params.get("kind"), name=params.get("q")
@@ -174,6 +191,21 @@ class TargetViewSet(TenantModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save()  # create_target puts it in the key's tenant
+
+    def download(self, targets, fmt):
+        return target_download(targets, fmt, cone=self.cone)
+
+    @downloadable(PhotometrySerializer)
+    @action(detail=True, methods=["get"], url_path="light-curve", pagination_class=None)
+    def light_curve(self, request, pk=None):
+        """The target's photometry from this observatory's frames, oldest first: every
+        measurement (``download=votable`` or ``csv`` for a file)."""
+        target = self.get_object()
+        points = services.light_curve_points(request.tenant, target)
+        fmt = download_format(request.query_params)
+        if fmt is not None:
+            return light_curve_download(target, points, fmt)
+        return Response(PhotometrySerializer(bounded(points), many=True).data)
 
     @extend_schema(
         request=multipart(file=None, visibility={"type": "string", "enum": Visibility.values}),
@@ -194,7 +226,7 @@ class TargetViewSet(TenantModelViewSet):
 
 
 class FrameSerializer(serializers.ModelSerializer):
-    site = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    site = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     telescope = serializers.SlugRelatedField(slug_field="code", read_only=True)
     instrument = serializers.SlugRelatedField(slug_field="code", read_only=True)
     targets = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)

@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 
 from portal.sql import server_cursor
 
-from .models import Target, Visibility
+from .models import Photometry, Target, Visibility
 from .sky import cone_index_ranges
 
 TABLE = Target._meta.db_table
@@ -91,6 +91,13 @@ def visible_targets(tenant, user=None):
     creator) and every tenant's public ones."""
     own = Q(tenant=tenant) & (~Q(visibility=Visibility.PRIVATE) | Q(created_by=user))
     return Target.objects.filter(own | Q(visibility=Visibility.PUBLIC))
+
+
+def light_curve_points(tenant, target):
+    """``tenant``'s photometry of ``target``, oldest first (of another observatory's public
+    target, only the measurements this one made)."""
+    return (Photometry.objects.filter(tenant=tenant, target=target).select_related("site", "link")
+            .order_by("mjd", "pk"))  # fmt: skip
 
 
 def search_targets(queryset, params):

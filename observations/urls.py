@@ -8,6 +8,7 @@ urlpatterns = [
     path("targets/import/", views.target_import, name="target_import"),
     path("targets/<int:target_id>/", views.target_detail, name="target_detail"),
     path("targets/<int:target_id>/edit/", views.target_edit, name="target_edit"),
+    path("targets/<int:target_id>/light-curve/", views.target_light_curve, name="target_light_curve"),
     path("frames/", frame_views.frame_list, name="frame_list"),
     path("frames/upload/", frame_views.frame_upload, name="frame_upload"),
     path("frames/<int:frame_id>/", frame_views.frame_detail, name="frame_detail"),

@@ -8,11 +8,13 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from portal.permissions import require
+from portal.tables import download_format
 
 from . import services
+from .downloads import light_curve_download, target_download
 from .forms import ConeSearchForm, TargetFieldsForm, TargetForm, TargetImportForm
 from .importing import TargetListError, import_targets
-from .models import Frame, FrameTarget, Photometry, TargetImage
+from .models import Frame, FrameTarget, TargetImage
 from .plots import light_curve, neighbourhood
 from .resolver import resolve_name
 from .sky import PositionError, parse_cone, parse_position
@@ -36,9 +38,13 @@ def target_list(request, tenant_slug):
             prefetch_related_objects(targets, "tenant")
         else:
             targets = services.search_targets(targets, data)
+    fmt = download_format(request.GET)
+    if fmt and not form.errors:  # every target the search found, not one page of them
+        return target_download(targets, fmt, cone=cone)
     page = Paginator(targets, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop("download", None)
     return render(
         request,
         "observations/target_list.html",
@@ -46,10 +52,17 @@ def target_list(request, tenant_slug):
     )
 
 
+def target_light_curve(request, tenant_slug, target_id):
+    """A target's light curve as a VOTable or CSV file (``download``), every measurement."""
+    target = get_object_or_404(services.visible_targets(request.tenant, request.user), pk=target_id)
+    points = services.light_curve_points(request.tenant, target)
+    return light_curve_download(target, points, download_format(request.GET) or "votable")
+
+
 def target_detail(request, tenant_slug, target_id):
     target = get_object_or_404(services.visible_targets(request.tenant, request.user), pk=target_id)
     centre = services.target_coordinate(target)
-    points = list(Photometry.objects.filter(tenant=request.tenant, target=target).select_related("site"))
+    points = list(services.light_curve_points(request.tenant, target))
     neighbours = services.cone_search(
         request.tenant, centre, NEIGHBOURHOOD_ARCMIN * u.arcmin, user=request.user, limit=200
     )

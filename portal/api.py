@@ -4,7 +4,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from . import audit
 from .api_auth import scopes_summary
 from .models import Filter, Instrument, Site, Telescope
+from .tables import DOWNLOAD_FORMATS, DOWNLOAD_ROWS_MAX, download_format
 
 
 class TenantRelatedField(serializers.PrimaryKeyRelatedField):
@@ -147,3 +148,31 @@ class WhoAmI(APIView):
         return Response({"tenant": {"slug": key.tenant.slug, "name": key.tenant.name}, "key": key.name,
                          "role": key.owner_role, "scope": key.scope, "app_scopes": key.app_scopes,
                          "scopes": scopes_summary(key), "rate": key.rate or None})  # fmt: skip
+
+
+class DownloadableList:
+    """A list a client may also take whole, as a VOTable or CSV file (``?download=votable``):
+    every row its filters match, not one page (portal.tables); the view says how its rows
+    are written (``download``)."""
+
+    def list(self, request, *args, **kwargs):
+        fmt = download_format(request.query_params)
+        if fmt is None:
+            return super().list(request, *args, **kwargs)
+        return self.download(self.filter_queryset(self.get_queryset()), fmt)
+
+
+def downloadable(serializer, **schema):
+    """``extend_schema`` of a DownloadableList's list: the ``download`` parameter, and its
+    answer as one of the file types beside the page of JSON."""
+    files = {(200, content_type.split(";")[0]): OpenApiResponse(OpenApiTypes.STR, description=f"a {fmt} file")
+             for fmt, (content_type, _) in DOWNLOAD_FORMATS.items()}  # fmt: skip
+    return extend_schema(
+        parameters=[*schema.pop("parameters", []), DOWNLOAD_PARAMETER],
+        responses={(200, "application/json"): serializer(many=True), **files}, **schema)  # fmt: skip
+
+
+DOWNLOAD_PARAMETER = OpenApiParameter(
+    "download", str, enum=list(DOWNLOAD_FORMATS),
+    description="every matching row as one file instead of a page of JSON: an IVOA VOTable (TOPCAT, pyvo, "
+    f"astropy) or CSV; at most {DOWNLOAD_ROWS_MAX:,} rows")  # fmt: skip

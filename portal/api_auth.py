@@ -15,7 +15,6 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from . import tenancy, throttling
-from .middleware import SESSION_KEY
 from .models import ApiKey, Membership, Tenant
 from .models.tenancy import ApiKeyScope
 from .permissions import may, role_of, roles_for
@@ -178,7 +177,7 @@ class SessionAuthentication(authentication.SessionAuthentication):
 def _session_tenant(request, user):
     """The observatory the session is working in: the last one whose pages it opened, or the
     user's only one."""
-    slug = request.session.get(SESSION_KEY)
+    slug = request.session.get(tenancy.SESSION_KEY)
     if slug:
         return Tenant.objects.filter(slug=slug).first()
     with tenancy.tenant_context(None, user):

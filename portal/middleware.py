@@ -6,11 +6,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 
 from . import tenancy
+from .api_errors import bad_request
 from .models import Membership, Role, Tenant
-from .parameters import refuse_nul_bytes
+from .parameters import ParameterInvalid, refuse_nul_bytes
 
 TENANT_PATH = re.compile(r"^/t/(?P<slug>[-a-zA-Z0-9_]+)/")
-SESSION_KEY = "active_tenant"
 
 
 def membership_for(user, tenant):
@@ -41,9 +41,9 @@ class TenantMiddleware:
                 if not request.user.is_authenticated:
                     return redirect_to_login(request.get_full_path())
                 self._enter(request, match["slug"], strict=True)
-                request.session[SESSION_KEY] = request.tenant.slug
-            elif request.path_info.startswith("/admin/") and request.session.get(SESSION_KEY):
-                self._enter(request, request.session[SESSION_KEY], strict=False)
+                request.session[tenancy.SESSION_KEY] = request.tenant.slug
+            elif request.path_info.startswith("/admin/") and request.session.get(tenancy.SESSION_KEY):
+                self._enter(request, request.session[tenancy.SESSION_KEY], strict=False)
             else:
                 tenancy.activate(None, request.user if request.user.is_authenticated else None)
             return self.get_response(request)
@@ -72,5 +72,8 @@ class QueryParameterMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        refuse_nul_bytes(request.GET)
+        try:
+            refuse_nul_bytes(request.GET)
+        except ParameterInvalid as refusal:  # answered here: raised, Django logs a refusal with a traceback
+            return bad_request(request, refusal)
         return self.get_response(request)

@@ -17,6 +17,10 @@ from django.dispatch import receiver
 from .rls import sign_context
 from .sql import server_cursor
 
+# The observatory a signed-in session works in: the last one whose pages it opened (the admin
+# and the API on a session act in it).
+SESSION_KEY = "active_tenant"
+
 _active = ContextVar("arrayscope_tenant", default=(None, None))
 
 

@@ -75,6 +75,6 @@ def test_every_read_answers_with_the_status_type_and_body_its_schema_documents(w
     assert not failures, "\n\n".join(failures)
     assert set(SEEDED) <= set(ids), f"lists that came back empty: {set(SEEDED) - set(ids)}"
     full = [f"/api/v1/{resource}/{{id}}/" for resource in SEEDED] + [
-        "/api/v1/frames/{id}/file/", "/api/v1/targets/{target_id}/predictions/",
+        "/api/v1/frames/{id}/file/", "/api/v1/targets/{target_id}/predictions/", "/api/v1/targets/{id}/light-curve/",
         "/api/v1/vo/targets/cone/", "/api/v1/vo/frames/cone/", "/api/v1/whoami/"]  # fmt: skip
     assert {path: answered.get(path) for path in full} == dict.fromkeys(full, 200)
