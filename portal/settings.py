@@ -70,6 +70,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # An ETag on every answer to a GET (a hash of its body) and 304 Not Modified to a client that
+    # already holds it: a partner polling a target or a queue re-reads nothing that did not change.
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -269,10 +272,8 @@ REST_FRAMEWORK = {
 # kept in docs/openapi.yaml, which a test holds equal to what the code describes.
 SPECTACULAR_SETTINGS = {
     "TITLE": "Arrayscope API",
-    "DESCRIPTION": "The partner API of an Arrayscope portal: facilities, targets, frames, alerts, alert filters, "
-    "follow-up requests and models of the observatory the API key belongs to. Every request carries "
-    "`Authorization: Api-Key ask_<prefix>_<secret>`; every failure is an RFC 9457 problem "
-    "(`application/problem+json`).",
+    # Keys, errors, lists, and the alert websocket's protocol, shown above the endpoints.
+    "DESCRIPTION": (BASE_DIR / "docs" / "api-description.md").read_text(),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["portal.api_auth.ActsAsKeyOwner"],

@@ -25,6 +25,8 @@ def test_the_docs_render_and_try_it_out_reads_and_writes_as_the_signed_in_user(
     page.click("#api-docs >> text=try calls in the browser")
     page.wait_for_selector("#operations-whoami-whoami_retrieve", timeout=30_000)
     assert page.locator(".opblock").count() > 20, "every endpoint is listed"
+    feed = page.locator(".information-container")
+    assert "The alert feed (websocket)" in feed.inner_text() and '"type": "caught_up"' in feed.inner_text()
 
     whoami = page.locator("#operations-whoami-whoami_retrieve")
     whoami.locator(".opblock-summary").click()
