@@ -188,6 +188,7 @@ class AlertViewSet(DownloadableList, mixins.ListModelMixin, mixins.RetrieveModel
     """
 
     parser_classes = [AlertJSONParser, AvroParser, ApplicationAvroParser]
+    ordering_fields = ["id", "observed_at", "magnitude", "ra_deg", "dec_deg", "received_at"]
     permission_action = "alerts.send"
     permission_actions = {"follow_up": "alerts.follow_up"}
 
@@ -197,6 +198,10 @@ class AlertViewSet(DownloadableList, mixins.ListModelMixin, mixins.RetrieveModel
         params = self.request.query_params
         conditions = Q()
         if "after" in params:
+            if "ordering" in params:
+                raise parameters.ParameterInvalid(
+                    "ordering", "after lists every alert since that one oldest first; leave out ordering"
+                )
             conditions &= Q(id__gt=parameters.integer(params, "after"))
             alerts = alerts.order_by("id")
         if "object" in params:
@@ -314,6 +319,7 @@ class AlertFilterViewSet(viewsets.ModelViewSet):
     one that could never match is refused with the reason. See the README for the conditions."""
 
     serializer_class = AlertFilterSerializer
+    ordering_fields = ["name", "created_at"]
     permission_action = "alert_filters.change"
 
     def get_queryset(self):
@@ -329,6 +335,7 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
     """Follow-up requests of the key's observatory, newest first (``status``=pending, …)."""
 
     serializer_class = FollowUpSerializer
+    ordering_fields = ["created_at", "priority", "status"]
 
     def get_queryset(self):
         requests = FollowUpRequest.objects.filter(tenant=self.request.tenant).select_related(

@@ -43,6 +43,7 @@ class MLModelViewSet(viewsets.ReadOnlyModelViewSet):
     (stage, checksum, held-out metrics, what it was trained on). Filter with ``task``."""
 
     serializer_class = MLModelSerializer
+    ordering_fields = ["name", "task", "created_at"]
 
     def get_queryset(self):
         models = usable_models(self.request.tenant).select_related("tenant").prefetch_related("versions")

@@ -169,6 +169,7 @@ class TargetViewSet(DownloadableList, TenantModelViewSet):
 
     serializer_class = TargetSerializer
     permission_action = "targets.change"
+    ordering_fields = ["name", "ra_deg", "dec_deg", "kind", "created_at"]
 
     def get_queryset(self):
         request = self.request
@@ -254,6 +255,7 @@ class FrameViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = FrameSerializer
     permission_actions = {"upload": "frames.upload"}
+    ordering_fields = ["obs_time", "exptime_s", "filter_name", "created_at"]
 
     def get_queryset(self):
         frames = Frame.objects.filter(tenant=self.request.tenant).select_related("site", "telescope", "instrument")

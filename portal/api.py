@@ -119,18 +119,22 @@ class FacilityViewSet(TenantModelViewSet):
 
 class SiteViewSet(FacilityViewSet):
     serializer_class = SiteSerializer
+    ordering_fields = ["code", "name", "latitude_deg", "longitude_deg"]
 
 
 class TelescopeViewSet(FacilityViewSet):
     serializer_class = TelescopeSerializer
+    ordering_fields = ["code", "name", "aperture_m"]
 
 
 class InstrumentViewSet(FacilityViewSet):
     serializer_class = InstrumentSerializer
+    ordering_fields = ["code", "name"]
 
 
 class FilterViewSet(FacilityViewSet):
     serializer_class = FilterSerializer
+    ordering_fields = ["name", "central_wavelength_nm"]
 
 
 class WhoAmI(APIView):

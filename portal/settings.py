@@ -256,6 +256,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.api_auth.ActsAsKeyOwner"],
     "DEFAULT_PAGINATION_CLASS": "portal.pagination.OrderedCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["portal.ordering.ListOrdering"],
     "DEFAULT_PARSER_CLASSES": [
         "portal.api_parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",

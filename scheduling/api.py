@@ -79,6 +79,7 @@ class ScheduledObservationViewSet(viewsets.ReadOnlyModelViewSet):
     A telescope asks ``next``, then reports ``start``, ``complete`` or ``fail``."""
 
     serializer_class = ScheduledObservationSerializer
+    ordering_fields = ["start", "end", "priority", "state"]
     lookup_value_regex = r"\d+"
     permission_actions = {"start": "telescopes.operate", "complete": "telescopes.operate", "fail": "telescopes.operate"}
 
