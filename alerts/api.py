@@ -20,7 +20,7 @@ from observations.api import CONE_PARAMETERS, REPORT
 from observations.services import separation_deg
 from observations.sky import PositionError, parse_cone
 from portal import parameters, throttling
-from portal.api import DownloadableList, downloadable
+from portal.api import DownloadableList, SparseFields, downloadable, sparse_fields_parameter
 from portal.api_errors import BodyTooLarge
 from portal.api_parsers import json_items
 from scheduling.models import FollowUpRequest
@@ -86,7 +86,7 @@ class ApplicationAvroParser(AvroParser):
 AVRO_MEDIA_TYPES = {AvroParser.media_type, ApplicationAvroParser.media_type}
 
 
-class AlertSerializer(serializers.ModelSerializer):
+class AlertSerializer(SparseFields, serializers.ModelSerializer):
     object_id = serializers.CharField(source="alert_object.object_id")
     target = serializers.SerializerMethodField()
     classifications = serializers.SerializerMethodField(
@@ -158,7 +158,9 @@ PACKET = {"type": "object", "additionalProperties": True, "description": "an ale
         OpenApiParameter("class", str, description="what a light-curve model said"),
         OpenApiParameter("since", OpenApiTypes.DATETIME), OpenApiParameter("until", OpenApiTypes.DATETIME),
         *CONE_PARAMETERS,
+        sparse_fields_parameter(AlertSerializer),
     ]),
+    retrieve=extend_schema(parameters=[sparse_fields_parameter(AlertDetailSerializer)]),
     create=extend_schema(
         request={"application/json": {"oneOf": [PACKET, {"type": "array", "items": PACKET}]},
                  "avro/binary": OpenApiTypes.BINARY, "application/avro": OpenApiTypes.BINARY},

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from observations.services import visible_targets
+from portal.api import SparseFields, sparse_fields_parameter
 from portal.models import Site
 
 from . import services, similarity
@@ -23,7 +24,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
                   "stage_changed_at"]  # fmt: skip
 
 
-class MLModelSerializer(serializers.ModelSerializer):
+class MLModelSerializer(SparseFields, serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(source="tenant", slug_field="slug", read_only=True)
     versions = ModelVersionSerializer(many=True, read_only=True)
     production_version = serializers.SerializerMethodField()
@@ -37,7 +38,11 @@ class MLModelSerializer(serializers.ModelSerializer):
         return next((v.number for v in model.versions.all() if v.stage == ModelVersion.Stage.PRODUCTION), None)
 
 
-@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("task", str, enum=MLModel.Task.values)]))
+@extend_schema_view(
+    list=extend_schema(parameters=[OpenApiParameter("task", str, enum=MLModel.Task.values),
+                                   sparse_fields_parameter(MLModelSerializer)]),
+    retrieve=extend_schema(parameters=[sparse_fields_parameter(MLModelSerializer)]),
+)  # fmt: skip
 class MLModelViewSet(viewsets.ReadOnlyModelViewSet):
     """Models of the key's tenant and every tenant's public ones, each with its versions
     (stage, checksum, held-out metrics, what it was trained on). Filter with ``task``."""

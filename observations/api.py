@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api import DownloadableList, TenantModelViewSet, downloadable
+from portal.api import DownloadableList, SparseFields, TenantModelViewSet, downloadable, sparse_fields_parameter
 from portal.tables import bounded, download_format
 from portal.uploads import check_uploads
 
@@ -51,7 +51,7 @@ class TargetListSerializer(serializers.ListSerializer):
         return super().to_representation(targets)
 
 
-class TargetSerializer(serializers.ModelSerializer):
+class TargetSerializer(SparseFields, serializers.ModelSerializer):
     position = serializers.CharField(
         write_only=True, required=False, help_text="Any astropy-readable position, e.g. '10h08m22.3s +12d34m'."
     )
@@ -157,7 +157,8 @@ def _from_degrees_fields(ra_deg, dec_deg):
     OpenApiParameter("kind", str, description="the kind of target, e.g. galaxy"),
     *CONE_PARAMETERS,
     OpenApiParameter("frame", str, enum=list(FRAMES), description="the frame of position"),
-]))  # fmt: skip
+    sparse_fields_parameter(TargetSerializer),
+]), retrieve=extend_schema(parameters=[sparse_fields_parameter(TargetSerializer)]))  # fmt: skip
 class TargetViewSet(DownloadableList, TenantModelViewSet):
     """Targets of the key's tenant plus every tenant's public ones (read-only).
 
@@ -226,7 +227,7 @@ class TargetViewSet(DownloadableList, TenantModelViewSet):
         return Response(report.as_dict(), status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
 
 
-class FrameSerializer(serializers.ModelSerializer):
+class FrameSerializer(SparseFields, serializers.ModelSerializer):
     site = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     telescope = serializers.SlugRelatedField(slug_field="code", read_only=True)
     instrument = serializers.SlugRelatedField(slug_field="code", read_only=True)
@@ -247,7 +248,8 @@ class FrameSerializer(serializers.ModelSerializer):
     OpenApiParameter("night", OpenApiTypes.DATE, description="the date the night began"),
     OpenApiParameter("target", str, description="a target's name"),
     OpenApiParameter("astrometry", str, enum=["yes", "no"]),
-]))  # fmt: skip
+    sparse_fields_parameter(FrameSerializer),
+]), retrieve=extend_schema(parameters=[sparse_fields_parameter(FrameSerializer)]))  # fmt: skip
 class FrameViewSet(viewsets.ReadOnlyModelViewSet):
     """The key's tenant's frames. Filters: ``site``/``telescope`` (ids), ``filter_name``,
     ``night`` (YYYY-MM-DD), ``target`` (name), ``astrometry`` (yes/no). POST ``upload/``

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from . import audit
 from .api_auth import scopes_summary
 from .models import Filter, Instrument, Site, Telescope
+from .parameters import ParameterInvalid
 from .tables import DOWNLOAD_FORMATS, DOWNLOAD_ROWS_MAX, download_format
 
 
@@ -21,6 +22,35 @@ class TenantRelatedField(serializers.PrimaryKeyRelatedField):
 
     def get_queryset(self):
         return super().get_queryset().filter(tenant=self.context["request"].tenant)
+
+
+class SparseFields:
+    """A serializer whose answer to a GET a client may narrow to the fields it names
+    (``?fields=id,name,ra_deg``): a partner listing thousands of frames or alerts without what it
+    does not read. A field the resource does not have is a 400 naming those it has."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is None or request.method != "GET" or "fields" not in request.query_params:
+            return
+        wanted = request.query_params["fields"].split(",")
+        readable = [name for name, field in self.fields.items() if not field.write_only]
+        unknown = [repr(name) for name in wanted if name not in readable]
+        if unknown:
+            said = f"name some of {', '.join(readable)}, separated by commas; not {', '.join(unknown)}"
+            raise ParameterInvalid("fields", said)
+        for name in set(readable) - set(wanted):
+            self.fields.pop(name)
+
+
+def sparse_fields_parameter(serializer_class):
+    """The ``fields`` parameter of a SparseFields serializer's reads, its names in the pattern."""
+    names = [name for name, field in serializer_class().fields.items() if not field.write_only]
+    one = "|".join(names)
+    return OpenApiParameter("fields", str, pattern=f"^({one})(,({one}))*$",
+                            description="only these fields in each row, separated by commas (the answer then holds "
+                                        f"only them): {', '.join(names)}")  # fmt: skip
 
 
 class TenantModelSerializer(serializers.ModelSerializer):

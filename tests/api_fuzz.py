@@ -81,7 +81,8 @@ def _fuzz_operation(operation, mode, base_url, headers, max_examples, count_rows
         except FailureGroup:  # kept, not raised: one run reports every 5xx
             report.server_errors.append(said)
         try:
-            case.validate_response(response, checks=CONFORMANCE)
+            if "fields" not in (case.query or {}):  # a sparse answer holds only the fields named
+                case.validate_response(response, checks=CONFORMANCE)
         except FailureGroup as failures:
             report.nonconforming.append(
                 f"{said}\n  " + "\n  ".join(str(f.title) + ": " + str(f.message)[:300] for f in failures.exceptions)
