@@ -1,6 +1,7 @@
 """REST API for targets: create by position or coordinates, search by name or cone."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.http import FileResponse, HttpResponse
 from django.urls import reverse
@@ -32,6 +33,20 @@ CONE_PARAMETERS = [
     OpenApiParameter("radius", str, description="cone radius: arcmin unless a unit is given, e.g. 30arcsec"),
 ]
 REPORT = {"type": "object", "additionalProperties": True}
+BULK_MAX = 1000  # targets one request may create
+TARGET = {"$ref": "#/components/schemas/Target"}
+BULK_REPORT = {
+    "type": "object", "description": "a list's outcome, target by target in the order sent",
+    "properties": {
+        "created": {"type": "integer"}, "refused": {"type": "integer"},
+        "targets": {"type": "array", "items": {"type": "object", "properties": {
+            "index": {"type": "integer"}, "status": {"type": "string", "enum": ["created", "refused"]},
+            "id": {"type": "integer"}, "name": {"type": "string"},
+            "errors": {"type": "object", "additionalProperties": True, "description": "refused: why, by field"}},
+            "required": ["index", "status"]}},
+    },
+    "required": ["created", "refused", "targets"],
+}  # fmt: skip
 
 
 def multipart(**fields):
@@ -158,7 +173,11 @@ def _from_degrees_fields(ra_deg, dec_deg):
     *CONE_PARAMETERS,
     OpenApiParameter("frame", str, enum=list(FRAMES), description="the frame of position"),
     sparse_fields_parameter(TargetSerializer),
-]), retrieve=extend_schema(parameters=[sparse_fields_parameter(TargetSerializer)]))  # fmt: skip
+]), retrieve=extend_schema(parameters=[sparse_fields_parameter(TargetSerializer)]), create=extend_schema(
+    request={"application/json": {"oneOf": [TARGET, {"type": "array", "items": TARGET, "minItems": 1,
+                                                      "maxItems": BULK_MAX}]}},
+    responses={201: {"oneOf": [TARGET, BULK_REPORT]}},
+))  # fmt: skip
 class TargetViewSet(DownloadableList, TenantModelViewSet):
     """Targets of the key's tenant plus every tenant's public ones (read-only).
 
@@ -190,6 +209,31 @@ class TargetViewSet(DownloadableList, TenantModelViewSet):
             return matches
         targets = services.visible_targets(request.tenant, request.user).select_related("tenant")
         return services.search_targets(targets, params)
+
+    def create(self, request, *args, **kwargs):
+        """One target, or a list of up to 1,000: each checked and created on its own, so one
+        refused (a bad position, a name already taken) leaves the others; a list none of whose
+        targets could be created is a 400 that names each problem, and nothing is written."""
+        if not isinstance(request.data, list):
+            return super().create(request, *args, **kwargs)
+        if not 1 <= len(request.data) <= BULK_MAX:
+            raise serializers.ValidationError({"targets": f"send 1 to {BULK_MAX:,} targets, got {len(request.data):,}"})
+        outcomes = [self._create_one(index, item) for index, item in enumerate(request.data)]
+        refused = [outcome for outcome in outcomes if outcome["status"] == "refused"]
+        if len(refused) == len(outcomes):
+            raise serializers.ValidationError({"targets": {str(o["index"]): o["errors"] for o in refused}})
+        return Response({"created": len(outcomes) - len(refused), "refused": len(refused), "targets": outcomes},
+                        status=status.HTTP_201_CREATED)  # fmt: skip
+
+    def _create_one(self, index, item):
+        serializer = self.get_serializer(data=item)
+        try:
+            with transaction.atomic():
+                serializer.is_valid(raise_exception=True)
+                serializer.save()
+        except serializers.ValidationError as refusal:
+            return {"index": index, "status": "refused", "errors": refusal.detail}
+        return {"index": index, "status": "created", "id": serializer.instance.pk, "name": serializer.instance.name}
 
     def perform_create(self, serializer):
         serializer.save()  # create_target puts it in the key's tenant
