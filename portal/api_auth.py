@@ -28,9 +28,11 @@ class KeyRefused(ValueError):
     """A presented key that does not admit anyone; the message says why."""
 
 
-def active_key(plain):
+def active_key(plain, *, activate=False):
     """The active ApiKey whose plain text ``plain`` is, or KeyRefused: one check for the API
-    and the websocket feeds."""
+    and the websocket feeds. With ``activate``, the key's tenant (as its owner) is made active
+    first and left so, as a request that goes on in it wants: its owner's role is then read
+    in the scope the connection already holds, two round trips fewer than in one of its own."""
     parts = plain.split("_", 2)
     if len(parts) != 3 or parts[0] != "ask" or len(parts[1]) != ApiKey.PREFIX_LENGTH:
         raise KeyRefused("This is not an Arrayscope API key (they start with 'ask_').")
@@ -39,6 +41,8 @@ def active_key(plain):
         raise KeyRefused("Unknown API key.")
     if not key.is_active:
         raise KeyRefused("This API key has been revoked.")
+    if activate:
+        tenancy.activate(key.tenant, key.created_by)
     key.owner_role = role_of(key.created_by, key.tenant)
     if key.owner_role is None:
         raise KeyRefused(
@@ -112,12 +116,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
         address = throttling.client_address(request)
         try:
-            key = guarded_key(header[1], address)
+            key = guarded_key(header[1], address, activate=True)
         except throttling.Limited as limited:
             raise exceptions.Throttled(wait=limited.retry_after) from limited
         except KeyRefused as refusal:
+            tenancy.deactivate()
             raise exceptions.AuthenticationFailed(str(refusal)) from refusal
-        tenancy.activate(key.tenant, key.created_by)
         _note_use(key)
         request.tenant = key.tenant
         return key.created_by, key
@@ -194,14 +198,14 @@ class AnonymousCalls(authentication.BaseAuthentication):
         return None
 
 
-def guarded_key(plain, address):
+def guarded_key(plain, address, *, activate=False):
     """The active key ``plain`` names, with guessing bounded wherever keys are taken (the API,
     websockets): an address that has sent too many wrong keys is refused before its next key
     is even checked (throttling.Limited), so the right one cannot be found by trying, and
     each wrong one counts against it (KeyRefused)."""
     throttling.check("api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS)
     try:
-        return active_key(plain)
+        return active_key(plain, activate=activate)
     except KeyRefused:
         throttling.charge("api-key-failures", address, settings.API_KEY_FAILURES_PER_ADDRESS, 1)
         raise
