@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError, Throttled, ValidationError
@@ -171,6 +171,8 @@ PACKET = {"type": "object", "additionalProperties": True, "description": "an ale
             "priority": serializers.ChoiceField(FollowUpRequest.Priority.choices, default=FollowUpRequest.Priority.TOP),
             "note": serializers.CharField(required=False)}),
         responses={201: FollowUpSerializer},
+        examples=[OpenApiExample("Observe it tonight", value={"priority": "top", "note": "rising fast: get a spectrum"},
+                                 request_only=True)],
     ),
 )  # fmt: skip
 class AlertViewSet(DownloadableList, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -316,6 +318,39 @@ class AlertFilterSerializer(serializers.ModelSerializer):
         return name
 
 
+FILTER_EXAMPLES = [
+    OpenApiExample(
+        "Young supernovae near M51",
+        request_only=True,
+        value={
+            "name": "young SNe near M51",
+            "enabled": True,
+            "auto_follow_up": False,
+            "conditions": {
+                "min_real_bogus": 0.8,
+                "classes": ["sn_ia", "sn_ii"],
+                "min_class_probability": 0.6,
+                "brighter_than": 19.5,
+                "cone": {"ra_deg": 202.4696, "dec_deg": 47.1952, "radius_deg": 1.0},
+                "max_age_days": 5,
+            },
+        },
+    ),
+    OpenApiExample(
+        "Everything bright, to a webhook",
+        request_only=True,
+        value={
+            "name": "bright",
+            "conditions": {"brighter_than": 16},
+            "webhook_url": "https://example.org/arrayscope/alerts",
+        },
+    ),
+]
+
+
+@extend_schema_view(create=extend_schema(examples=FILTER_EXAMPLES), update=extend_schema(examples=FILTER_EXAMPLES),
+                    partial_update=extend_schema(examples=[OpenApiExample("Pause it", value={"enabled": False},
+                                                                          request_only=True)]))  # fmt: skip
 class AlertFilterViewSet(viewsets.ModelViewSet):
     """Your alert filters (the key's user's): structured conditions, checked when saved —
     one that could never match is refused with the reason. See the README for the conditions."""

@@ -6,7 +6,7 @@ from django.db.models import prefetch_related_objects
 from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -177,7 +177,19 @@ def _from_degrees_fields(ra_deg, dec_deg):
     request={"application/json": {"oneOf": [TARGET, {"type": "array", "items": TARGET, "minItems": 1,
                                                       "maxItems": BULK_MAX}]}},
     responses={201: {"oneOf": [TARGET, BULK_REPORT]}},
-))  # fmt: skip
+    examples=[
+        OpenApiExample("By position, sexagesimal", request_only=True, value={
+            "name": "M51", "position": "13h29m52.7s +47d11m43s", "kind": "galaxy", "tags": ["spiral", "interacting"]}),
+        OpenApiExample("In degrees, galactic", request_only=True, value={
+            "name": "Cyg X-1", "position": "71.3350 3.0668", "frame": "galactic", "kind": "other"}),
+        OpenApiExample("By name alone (Sesame)", request_only=True, value={"name": "NGC 4565", "visibility": "public"}),
+        OpenApiExample("A list", request_only=True, value=[
+            {"name": "SN 2011fe", "ra_deg": 210.774, "dec_deg": 54.2737, "kind": "transient"},
+            {"name": "M101", "ra_deg": 210.8023, "dec_deg": 54.3490, "kind": "galaxy"}]),
+    ],
+), partial_update=extend_schema(examples=[
+    OpenApiExample("Re-tag", request_only=True, value={"tags": ["spiral", "follow-up 2026B"]}),
+]))  # fmt: skip
 class TargetViewSet(DownloadableList, TenantModelViewSet):
     """Targets of the key's tenant plus every tenant's public ones (read-only).
 

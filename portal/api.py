@@ -4,7 +4,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -147,21 +147,32 @@ class FacilityViewSet(TenantModelViewSet):
         instance.delete()
 
 
+@extend_schema_view(create=extend_schema(examples=[OpenApiExample("Cerro Tololo", request_only=True, value={
+    "code": "lsc", "name": "Cerro Tololo", "latitude_deg": -30.1675, "longitude_deg": -70.8048, "height_m": 2198,
+    "time_zone": "America/Santiago", "horizon_limit_deg": 15})]))  # fmt: skip
 class SiteViewSet(FacilityViewSet):
     serializer_class = SiteSerializer
     ordering_fields = ["code", "name", "latitude_deg", "longitude_deg"]
 
 
+@extend_schema_view(create=extend_schema(examples=[OpenApiExample("A 1 m telescope", request_only=True, value={
+    "site": 1, "code": "1m0a", "name": "Tololo 1.0 m", "aperture_m": 1.0, "field_of_view_arcmin": 26.5,
+    "pixel_scale_arcsec": 0.389, "active": True})]))  # fmt: skip
 class TelescopeViewSet(FacilityViewSet):
     serializer_class = TelescopeSerializer
     ordering_fields = ["code", "name", "aperture_m"]
 
 
+@extend_schema_view(create=extend_schema(examples=[OpenApiExample("Its camera", request_only=True, value={
+    "telescope": 1, "code": "fa03", "name": "Sinistro", "kind": "imager", "detector_width_px": 4096,
+    "detector_height_px": 4096})]))  # fmt: skip
 class InstrumentViewSet(FacilityViewSet):
     serializer_class = InstrumentSerializer
     ordering_fields = ["code", "name"]
 
 
+@extend_schema_view(create=extend_schema(examples=[OpenApiExample("SDSS r'", request_only=True, value={
+    "instrument": 1, "name": "rp", "system": "SDSS", "central_wavelength_nm": 623, "bandwidth_nm": 138})]))  # fmt: skip
 class FilterViewSet(FacilityViewSet):
     serializer_class = FilterSerializer
     ordering_fields = ["name", "central_wavelength_nm"]

@@ -5,7 +5,7 @@ A telescope's control software uses a read-write key of an admin or astronomer: 
 telescope in every call, and may report only on the observations given to it.
 """
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -119,25 +119,46 @@ class ScheduledObservationViewSet(viewsets.ReadOnlyModelViewSet):
             raise ValidationError({refused.field: str(refused)}) from refused
         return Response(ScheduledObservationSerializer(self.get_queryset().get(pk=observation.pk)).data)
 
-    @extend_schema(request=TelescopeReportSerializer, responses=ScheduledObservationSerializer)
+    @extend_schema(
+        request=TelescopeReportSerializer,
+        responses=ScheduledObservationSerializer,
+        examples=[OpenApiExample("The 1 m at Teide starts it", value={"telescope": 3}, request_only=True)],
+    )
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         """The telescope has started the observation (one at a time)."""
         return self._report(request, pk, lambda telescope, pk, _: queues.start(telescope, pk))
 
-    @extend_schema(request=TelescopeReportSerializer, responses=ScheduledObservationSerializer)
+    @extend_schema(
+        request=TelescopeReportSerializer,
+        responses=ScheduledObservationSerializer,
+        examples=[OpenApiExample("Done", value={"telescope": 3}, request_only=True)],
+    )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         """Done: the time it held the telescope in the plan is charged to the proposal's allocation."""
         return self._report(request, pk, lambda telescope, pk, _: queues.complete(telescope, pk))
 
-    @extend_schema(request=TelescopeReportSerializer, responses=ScheduledObservationSerializer)
+    @extend_schema(
+        request=TelescopeReportSerializer,
+        responses=ScheduledObservationSerializer,
+        examples=[
+            OpenApiExample(
+                "The dome closed", value={"telescope": 3, "reason": "dome closed: humidity"}, request_only=True
+            )
+        ],
+    )
     @action(detail=True, methods=["post"])
     def fail(self, request, pk=None):
         """It could not be made (``reason`` required): nothing is charged and it goes back in the queue."""
         return self._report(request, pk, lambda telescope, pk, body: queues.fail(telescope, pk, body.get("reason")))
 
 
+@extend_schema_view(create=extend_schema(examples=[
+    OpenApiExample("Clouds close the site", value={"site": 1, "open": False, "reason": "clouds"}, request_only=True),
+    OpenApiExample("Open, seeing measured", value={"site": 1, "open": True, "reason": "clear",
+                                                   "seeing_arcsec": 1.1}, request_only=True),
+]))  # fmt: skip
 class SiteConditionViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Whether each site can observe. POST ``{"site", "open", "reason"}`` when it opens or
     closes (weather): the night is planned again without (or with) its telescopes; add
