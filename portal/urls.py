@@ -27,6 +27,7 @@ router.register("alert-filters", alerts_api.AlertFilterViewSet, basename="alert-
 router.register("follow-ups", alerts_api.FollowUpViewSet, basename="follow-up")
 router.register("scheduled-observations", scheduling_api.ScheduledObservationViewSet, basename="scheduled-observation")
 router.register("site-conditions", scheduling_api.SiteConditionViewSet, basename="site-condition")
+router.register("request-groups", scheduling_api.RequestGroupViewSet, basename="request-group")
 
 tenant_patterns = [
     path("", views.tenant_home, name="tenant_home"),

@@ -8,14 +8,16 @@ telescope in every call, and may report only on the observations given to it.
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from portal.models import Site, Telescope
 
 from . import queues
-from .models import ScheduledObservation, SiteCondition
-from .proposals import SchedulingRefused
+from .models import Proposal, Request, RequestGroup, ScheduledObservation, SchedulePlan, SiteCondition
+from .proposals import ConfigurationSpec, RequestSpec, SchedulingRefused, add_request_group, may_request_under
+from .services import replan_after_commit
+from .visibility import Constraints
 
 
 class ScheduledObservationSerializer(serializers.ModelSerializer):
@@ -178,3 +180,119 @@ class SiteConditionViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, views
         condition = queues.set_site_condition(given["site"], open=given["open"], reason=given.get("reason", ""),
                                               seeing_arcsec=given.get("seeing_arcsec"), user=request.user)  # fmt: skip
         return Response(SiteConditionSerializer(condition, context={"request": request}).data, status=201)
+
+
+class ConfigurationInput(serializers.Serializer):
+    instrument = serializers.CharField(max_length=30, help_text="an instrument code of the telescope class")
+    filter_name = serializers.CharField(max_length=30)
+    exposure_s = serializers.FloatField(min_value=0.001, max_value=100_000)
+    exposure_count = serializers.IntegerField(min_value=1, max_value=1000, default=1)
+
+
+class WindowSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class ConstraintsInput(serializers.Serializer):
+    max_airmass = serializers.FloatField(default=1.6)
+    min_lunar_distance_deg = serializers.FloatField(default=30.0)
+    max_lunar_illumination = serializers.FloatField(default=1.0, help_text="fraction of the Moon's disc lit, 0–1")
+
+
+class RequestInput(serializers.Serializer):
+    target = serializers.IntegerField(help_text="a target's id in your observatory")
+    telescope_class = serializers.CharField(max_length=10, help_text="e.g. 1m0: one the proposal has time on")
+    configurations = ConfigurationInput(many=True, help_text="what to take, in order")
+    windows = WindowSerializer(
+        many=True, help_text="when it may be taken (UTC); with a cadence, each is cut into visits"
+    )
+    constraints = ConstraintsInput(required=False)
+    cadence_hours = serializers.FloatField(
+        required=False, allow_null=True, min_value=0.1, help_text="one visit every this many hours through each window"
+    )
+    jitter_hours = serializers.FloatField(default=2.0, min_value=0, help_text="how far a visit may move")
+    max_seeing_arcsec = serializers.FloatField(required=False, allow_null=True, min_value=0.1)
+
+    def spec(self, data):
+        return RequestSpec(
+            target_id=data["target"], telescope_class=data["telescope_class"],
+            configurations=[ConfigurationSpec(**c) for c in data["configurations"]],
+            windows=[(window["start"], window["end"]) for window in data["windows"]],
+            constraints=Constraints(**data.get("constraints", {})), cadence_hours=data.get("cadence_hours"),
+            jitter_hours=data["jitter_hours"], max_seeing_arcsec=data.get("max_seeing_arcsec"))  # fmt: skip
+
+
+class RequestGroupInput(serializers.Serializer):
+    proposal = serializers.IntegerField(help_text="an approved proposal of yours")
+    name = serializers.CharField(max_length=200)
+    priority = serializers.IntegerField(default=10, help_text="1 to 100, within the proposal")
+    observation_type = serializers.ChoiceField(
+        RequestGroup.ObservationType.choices, default=RequestGroup.ObservationType.NORMAL
+    )
+    requests = RequestInput(many=True)
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    target = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    target_id = serializers.IntegerField(read_only=True)
+    windows = WindowSerializer(many=True, read_only=True)
+    configurations = ConfigurationInput(many=True, read_only=True)
+
+    class Meta:
+        model = Request
+        fields = ["id", "target", "target_id", "telescope_class", "state", "max_airmass", "min_lunar_distance_deg",
+                  "max_lunar_illumination", "max_seeing_arcsec", "windows", "configurations"]  # fmt: skip
+
+
+class RequestGroupSerializer(serializers.ModelSerializer):
+    submitter = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requests = RequestSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RequestGroup
+        fields = ["id", "proposal", "name", "priority", "observation_type", "submitter", "created_at", "requests"]
+
+
+@extend_schema_view(create=extend_schema(request=RequestGroupInput, responses={201: RequestGroupSerializer},
+    examples=[OpenApiExample("M51 in r and g, twice a night for three nights", request_only=True, value={
+        "proposal": 1, "name": "M51 monitoring", "priority": 20, "requests": [{
+            "target": 1, "telescope_class": "1m0",
+            "configurations": [{"instrument": "sinistro", "filter_name": "rp", "exposure_s": 120, "exposure_count": 3},
+                               {"instrument": "sinistro", "filter_name": "gp", "exposure_s": 180}],
+            "windows": [{"start": "2026-12-10T18:00:00Z", "end": "2026-12-13T06:00:00Z"}],
+            "cadence_hours": 12, "constraints": {"max_airmass": 1.8}}]})]))  # fmt: skip
+class RequestGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                          viewsets.GenericViewSet):  # fmt: skip
+    """Request groups of the key's observatory, highest priority first: what its proposals ask
+    the telescopes for. POST one under an approved proposal: every request is checked against
+    the proposal's time, the observatory's instruments and filters and the sky (is the target
+    up, dark enough, far enough from the Moon, in some window, from a site of that class)
+    before anything is stored; a refusal names the field (``requests[1].windows``). Accepted,
+    the night is planned again with it. Keys of the proposal's PI, co-investigators and admins."""
+
+    serializer_class = RequestGroupSerializer
+    permission_action = "proposals.write"
+    ordering_fields = ["created_at", "priority", "name"]
+
+    def get_queryset(self):
+        return (RequestGroup.objects.filter(tenant=self.request.tenant).select_related("submitter")
+                .prefetch_related("requests__windows", "requests__configurations", "requests__target"))  # fmt: skip
+
+    def create(self, request, *args, **kwargs):
+        asked = RequestGroupInput(data=request.data)
+        asked.is_valid(raise_exception=True)
+        data = asked.validated_data
+        proposal = Proposal.objects.filter(tenant=request.tenant, pk=data["proposal"]).first()
+        if proposal is None:
+            raise ValidationError({"proposal": f"no proposal {data['proposal']} in this observatory"})
+        if not may_request_under(request.user, request.auth.owner_role, proposal):
+            raise PermissionDenied("Only the proposal's PI, its co-investigators and admins make its requests.")
+        specs = [RequestInput().spec(item) for item in data["requests"]]
+        try:
+            group = add_request_group(proposal, request.user, name=data["name"], requests=specs,
+                                      priority=data["priority"], observation_type=data["observation_type"])  # fmt: skip
+        except SchedulingRefused as refused:
+            raise ValidationError({refused.field: refused.message}) from refused
+        replan_after_commit(request.tenant.pk, SchedulePlan.Trigger.REQUESTED)
+        return Response(RequestGroupSerializer(self.get_queryset().get(pk=group.pk)).data, status=201)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from observations.models import Target
 from portal.models import Filter, Telescope
+from portal.permissions import may
 
 from .models import (
     Configuration,
@@ -181,6 +182,13 @@ def cadence_windows(start, end, every_hours, jitter_hours):
             raise SchedulingRefused("cadence_hours", f"that cadence makes more than {MAX_WINDOWS} visits")
         visit += timedelta(hours=every_hours)
     return windows
+
+
+def may_request_under(user, role, proposal):
+    """Whether ``user`` (with ``role`` in the proposal's observatory) makes the proposal's
+    requests: its PI, its co-investigators, and those who review proposals."""
+    return (may(role, "proposals.review") or proposal.pi_id == user.pk
+            or proposal.co_investigators.filter(pk=user.pk).exists())  # fmt: skip
 
 
 def add_request_group(proposal, user, *, name, requests, priority=10,

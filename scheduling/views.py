@@ -26,6 +26,7 @@ from .proposals import (
     create_proposal,
     create_semester,
     decide_proposal,
+    may_request_under,
     review_proposal,
     submit_proposal,
     telescope_classes,
@@ -252,8 +253,7 @@ def _show_refusal(refused, group_form, requests):
 
 
 def _may_request_under(request, proposal):
-    return (may(request.tenant_role, "proposals.review") or proposal.pi_id == request.user.pk
-            or proposal.co_investigators.filter(pk=request.user.pk).exists())  # fmt: skip
+    return may_request_under(request.user, request.tenant_role, proposal)
 
 
 def _members(tenant):
