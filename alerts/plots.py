@@ -41,6 +41,10 @@ def sky_map(messages, class_names):
                         for m in by_class[label]],
         ) for label in order
     ])  # fmt: skip
+    if not order:  # without a geo trace plotly draws bare cartesian axes, not the empty sky
+        figure.add_scattergeo(
+            lon=[], lat=[], text=[], customdata=[], showlegend=False, hoverinfo="skip", meta={"class": None}
+        )  # the live page reads every trace's points
     figure.update_geos(projection_type="mollweide", showland=False, showocean=False, showlakes=False,
                        showrivers=False, showcoastlines=False, showcountries=False, showsubunits=False,
                        showframe=True, framecolor="#335", bgcolor="#0b1d2a",

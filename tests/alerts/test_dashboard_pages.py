@@ -113,6 +113,8 @@ def test_the_dashboard_says_when_no_stream_runs_and_why(client, tenant_factory):
                                "streams; consume_alerts runs it); no alert received yet.")  # fmt: skip
     page = client.get(f"/t/{tenant.slug}/alerts/").text
     assert '<p class="warning" id="stream-notice" role="status">' in page and "none is set up" in page
+    sky = json.loads(re.search(r'id="sky-map" data-figure="(.*?)"', page)[1].replace("&quot;", '"'))
+    assert [trace["type"] for trace in sky["data"]] == ["scattergeo"], "an empty sky, not bare axes"
 
     with tenant_context(tenant):
         a_night_of_alerts(tenant, users["admin"], 1, received_at=now - datetime.timedelta(hours=3))
