@@ -42,16 +42,13 @@ def sites_world_map(sites):
 def api_key_usage(keys, usage):
     """Calls per UTC day of each key that made any (bars, stacked), errors as a line over them."""
     figure = go.Figure()
-    errors = None
-    for key in keys:
-        used = usage[key.pk]
-        if not any(used["calls"]):
-            continue
-        figure.add_bar(x=used["days"], y=used["calls"], name=f"{key.name} (ask_{key.prefix}_…)",
+    used = [(key, usage[key.pk]) for key in keys if any(usage[key.pk]["calls"])]
+    for key, counts in used:
+        figure.add_bar(x=counts["days"], y=counts["calls"], name=f"{key.name} (ask_{key.prefix}_…)",
                        hovertemplate="%{x|%d %b}: %{y} calls<extra>%{fullData.name}</extra>")  # fmt: skip
-        errors = used["errors"] if errors is None else [a + b for a, b in zip(errors, used["errors"])]
-    if errors is not None:
-        figure.add_scatter(x=next(iter(usage.values()))["days"], y=errors, name="errors (every key)",
+    if used:
+        errors = [sum(day) for day in zip(*(counts["errors"] for _, counts in used))]
+        figure.add_scatter(x=used[0][1]["days"], y=errors, name="errors (every key)",
                            mode="lines+markers", line={"color": "#c0392b"},
                            hovertemplate="%{x|%d %b}: %{y} errors<extra></extra>")  # fmt: skip
     figure.update_layout(barmode="stack", height=280, margin={"l": 40, "r": 10, "t": 10, "b": 30},

@@ -214,13 +214,15 @@ class RequestInput(serializers.Serializer):
     jitter_hours = serializers.FloatField(default=2.0, min_value=0, help_text="how far a visit may move")
     max_seeing_arcsec = serializers.FloatField(required=False, allow_null=True, min_value=0.1)
 
-    def spec(self, data):
-        return RequestSpec(
-            target_id=data["target"], telescope_class=data["telescope_class"],
-            configurations=[ConfigurationSpec(**c) for c in data["configurations"]],
-            windows=[(window["start"], window["end"]) for window in data["windows"]],
-            constraints=Constraints(**data.get("constraints", {})), cadence_hours=data.get("cadence_hours"),
-            jitter_hours=data["jitter_hours"], max_seeing_arcsec=data.get("max_seeing_arcsec"))  # fmt: skip
+
+def _request_spec(data):
+    """A RequestInput's validated data as the RequestSpec add_request_group checks."""
+    return RequestSpec(
+        target_id=data["target"], telescope_class=data["telescope_class"],
+        configurations=[ConfigurationSpec(**c) for c in data["configurations"]],
+        windows=[(window["start"], window["end"]) for window in data["windows"]],
+        constraints=Constraints(**data.get("constraints", {})), cadence_hours=data.get("cadence_hours"),
+        jitter_hours=data["jitter_hours"], max_seeing_arcsec=data.get("max_seeing_arcsec"))  # fmt: skip
 
 
 class RequestGroupInput(serializers.Serializer):
@@ -288,7 +290,7 @@ class RequestGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
             raise ValidationError({"proposal": f"no proposal {data['proposal']} in this observatory"})
         if not may_request_under(request.user, request.auth.owner_role, proposal):
             raise PermissionDenied("Only the proposal's PI, its co-investigators and admins make its requests.")
-        specs = [RequestInput().spec(item) for item in data["requests"]]
+        specs = [_request_spec(item) for item in data["requests"]]
         try:
             group = add_request_group(proposal, request.user, name=data["name"], requests=specs,
                                       priority=data["priority"], observation_type=data["observation_type"])  # fmt: skip
