@@ -194,3 +194,48 @@ class TargetImage(TenantOwned):
 
     def __str__(self):
         return f"{self.target} ({''.join(self.bands)}, {self.source})"
+
+
+def fused_image_path(fused, filename):
+    return f"fused/{fused.tenant_id}/{fused.target_id}/{fused.pk}-{filename}"
+
+
+class FusedImage(TenantOwned):
+    """One deep image of a target in one band from every usable frame of every site
+    (``observations.fusion``), with the frames used and those left out, each with its reason.
+    Made by a job; the row exists from the request on, so its page can show the progress."""
+
+    class Method(models.TextChoices):
+        INTERP = "interp", "Bilinear interpolation (fast)"
+        EXACT = "exact", "Exact overlap areas (flux-conserving, slower)"
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="fused_images")
+    band = models.CharField(max_length=30)
+    method = models.CharField(max_length=10, choices=Method.choices, default=Method.INTERP)
+    size_arcsec = models.FloatField(help_text="Side of the square field, arcseconds.")
+    pixel_scale_arcsec = models.FloatField(help_text="Of the fused image; the finest frame's unless asked.")
+    first_night = models.DateField(null=True, blank=True, help_text="Frames from this UTC date on (all if empty).")
+    last_night = models.DateField(null=True, blank=True, help_text="Frames up to this UTC date (all if empty).")
+    job = models.OneToOneField("portal.Job", null=True, on_delete=models.SET_NULL, related_name="+")
+    file = models.FileField(upload_to=fused_image_path, max_length=300, blank=True)
+    preview = models.FileField(upload_to=fused_image_path, max_length=300, blank=True)
+    frames_used = models.JSONField(default=list, blank=True, help_text="[{id, label, weight_share, …}] of each frame.")
+    frames_rejected = models.JSONField(default=list, blank=True, help_text="[{id, label, reason}] of each frame.")
+    snr = models.FloatField(null=True, blank=True, help_text="The target's signal-to-noise in a 3″ aperture.")
+    best_single_snr = models.FloatField(null=True, blank=True, help_text="The same, in the best frame alone.")
+    theoretical_snr = models.FloatField(null=True, blank=True, help_text="√(Σ SNRᵢ²) of the frames used.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.target} fused in {self.band}"
+
+    @property
+    def snr_gain(self):
+        """How many times the best single frame's signal-to-noise the fusion reached."""
+        if self.snr is None or not self.best_single_snr:
+            return None
+        return self.snr / self.best_single_snr

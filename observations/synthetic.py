@@ -23,6 +23,17 @@ def frame_wcs(ra_deg, dec_deg, width, height, pixel_scale_arcsec):
     return wcs
 
 
+def sky_field(ra_deg, dec_deg, *, radius_arcsec, count, seed, magnitudes=(14.0, 20.0)):
+    """``count`` stars (ra, dec, magnitude) scattered within ``radius_arcsec`` of a position, the
+    same for every site that observes it; magnitudes uniform in ``magnitudes``."""
+    rng = np.random.default_rng(seed)
+    radius = radius_arcsec / 3600 * np.sqrt(rng.uniform(0, 1, count))
+    angle = rng.uniform(0, 2 * np.pi, count)
+    dec = dec_deg + radius * np.sin(angle)
+    ra = (ra_deg + radius * np.cos(angle) / np.cos(np.radians(dec_deg))) % 360
+    return [(float(a), float(d), float(m)) for a, d, m in zip(ra, dec, rng.uniform(*magnitudes, count))]
+
+
 def make_frame(
     *,
     ra_deg,
@@ -41,12 +52,15 @@ def make_frame(
     sky_adu=800.0,
     seed=0,
     extra_sources=(),
+    stars=(),
     airmass=1.2,
     with_wcs=True,
     zero_point=None,
     defects=(),
 ):
-    """A PrimaryHDU with stars and sky; ``extra_sources`` are (ra, dec, peak ADU) to place exactly.
+    """A PrimaryHDU with stars and sky; ``extra_sources`` are (ra, dec, peak ADU) to place exactly,
+    ``stars`` (ra, dec, magnitude) through the frame's ``zero_point``, exposure and seeing, so that
+    frames of one field from several sites show the same sky (``sky_field``).
 
     ``defects`` adds what spoils real frames — "clouds" (light lost and a sky gradient),
     "defocus" (donut images), "satellite" (a bright trail) and "cosmic_rays" (sharp hits) —
@@ -55,6 +69,8 @@ def make_frame(
     unknown = set(defects) - set(DEFECTS)
     if unknown:
         raise ValueError(f"unknown defects {sorted(unknown)}; choose from {', '.join(DEFECTS)}")
+    if stars and zero_point is None:
+        raise ValueError("stars given by magnitude need the frame's zero_point")
     rng = np.random.default_rng(seed)
     wcs = frame_wcs(ra_deg, dec_deg, width, height, pixel_scale_arcsec)
     y, x = np.mgrid[0:height, 0:width]
@@ -62,7 +78,10 @@ def make_frame(
     sigma = seeing_fwhm_arcsec / pixel_scale_arcsec / 2.3548
     transparency = rng.uniform(0.2, 0.5) if "clouds" in defects else 1.0
     sources = [(rng.uniform(0, width), rng.uniform(0, height), 10 ** rng.uniform(2.3, 4.3)) for _ in range(n_stars)]
-    for ra, dec, peak in extra_sources:
+    # A Gaussian image's peak is its total over 2πσ²; the total is 10^(-0.4 (m - zp)) ADU a second.
+    by_magnitude = [(ra, dec, 10 ** (-0.4 * (mag - zero_point)) * exptime_s / (2 * np.pi * sigma**2))
+                    for ra, dec, mag in stars]  # fmt: skip
+    for ra, dec, peak in [*extra_sources, *by_magnitude]:
         px, py = wcs.world_to_pixel(SkyCoord(ra * u.deg, dec * u.deg))
         sources.append((float(px), float(py), peak))
     donut = 4 * sigma if "defocus" in defects else 0.0

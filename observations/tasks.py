@@ -4,7 +4,10 @@ from django.core.files.storage import default_storage
 from portal.celery import TenantTask, app
 from portal.progress import claim_job, fail_job, finish_job, report_progress
 
+from .fused_images import make_fused_image
+from .fusion import FusionRefused
 from .ingest import ingest_many
+from .models import FusedImage
 
 
 @app.task(base=TenantTask, runs_on="default")
@@ -42,3 +45,24 @@ def _reader(staged):
             return upload.read()
 
     return read
+
+
+@app.task(base=TenantTask, runs_on="default")
+def fuse_target_frames(tenant_id, job_id, fused_id):
+    """Make a fused image that a page or the API asked for, reporting each frame to its page."""
+    job = claim_job(job_id)
+    if job is None:
+        return
+    fused = FusedImage.objects.select_related("target").get(pk=fused_id)
+    try:
+        make_fused_image(fused, lambda done, message: report_progress(job, done, message))
+    except FusionRefused as refusal:
+        fail_job(job, str(refusal))
+        return
+    except Exception as error:
+        fail_job(job, f"{type(error).__name__}: {error}")
+        raise
+    summary = {"fused_image": fused.pk, "frames_used": len(fused.frames_used),
+               "frames_rejected": len(fused.frames_rejected), "snr": fused.snr, "snr_gain": fused.snr_gain}  # fmt: skip
+    gain = f", {fused.snr_gain:.1f}× the best frame's signal-to-noise" if fused.snr_gain else ""
+    finish_job(job, summary, f"Fused {len(fused.frames_used)} frames{gain}")

@@ -344,6 +344,9 @@ NAME_RESOLVER_URLS = env_list(
 )
 NAME_RESOLVER_TIMEOUT_S = float(env("NAME_RESOLVER_TIMEOUT_S", "5", help="seconds to wait for the name resolver"))
 FRAME_MAX_BYTES = int(env("FRAME_MAX_BYTES", str(512 * 2**20), help="largest FITS file accepted, in bytes"))
+# A fused image is refused before its job starts when its grid or its memory would pass these.
+FUSION_MAX_PIXELS = int(env("FUSION_MAX_PIXELS", str(4096 * 4096), help="largest fused image, in pixels"))
+FUSION_MAX_BYTES = int(env("FUSION_MAX_BYTES", str(2 * 2**30), help="memory one image fusion may use, in bytes"))
 REQUEST_MAX_BYTES = int(
     env("REQUEST_MAX_BYTES", str(FRAME_MAX_BYTES + 2**20), help="largest request body read, in bytes")
 )

@@ -1,0 +1,130 @@
+"""Fused images of targets: asking for one (checked before anything is queued) and making it on
+a worker from the target's stored frames. The science is ``observations.fusion``."""
+
+import io
+import math
+
+from astropy.wcs import WCS
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from portal.progress import queue_job, start_job
+
+from .fits import read_pixels
+from .fusion import FrameInput, FusionRefused, aperture_snr, check_memory, fuse, grid_for, to_fits
+from .models import Frame, FrameTarget, FusedImage
+from .rendering import preview_png
+
+SIZE_ARCSEC = (10.0, 3600.0)
+DEFAULT_SIZE_ARCSEC = 120.0
+APERTURE_ARCSEC = 3.0  # as the light curves' photometry (observations.photometry)
+
+
+def target_frames(target, *, first_night=None, last_night=None):
+    """The target's frames in the night range (UTC dates, inclusive), oldest first, each with
+    the zero point its photometry of the target used: those whose footprint holds it, and
+    those without astrometry whose OBJECT names it (so the fusion can say why it left them out)."""
+    nights = {}
+    if first_night:
+        nights["obs_time__date__gte"] = first_night
+    if last_night:
+        nights["obs_time__date__lte"] = last_night
+    links = FrameTarget.objects.filter(target=target, **{f"frame__{k}": v for k, v in nights.items()})
+    located = [(link.frame, link.photometry.zero_point if hasattr(link, "photometry") else None)
+               for link in links.select_related("frame__site", "photometry")]  # fmt: skip
+    named = Frame.objects.filter(has_astrometry=False, object_name__iexact=target.name, **nights).select_related("site")
+    frames = located + [(frame, None) for frame in named]
+    return sorted(frames, key=lambda pair: (pair[0].obs_time, pair[0].pk))
+
+
+def request_fusion(tenant, user, target, *, band, method=FusedImage.Method.INTERP, size_arcsec=DEFAULT_SIZE_ARCSEC,
+                   pixel_scale_arcsec=None, first_night=None, last_night=None):  # fmt: skip
+    """A FusedImage waiting for its job, or FusionRefused saying why not, before anything is
+    stored or queued: no frame of the band in the nights asked, a field too large, a fusion
+    that would not fit in a worker's memory."""
+    if method not in FusedImage.Method.values:
+        raise FusionRefused(f"Unknown resampling {method!r}; choose {' or '.join(FusedImage.Method.values)}.")
+    if not SIZE_ARCSEC[0] <= size_arcsec <= SIZE_ARCSEC[1]:
+        raise FusionRefused(f"The field's side must be {SIZE_ARCSEC[0]:g}–{SIZE_ARCSEC[1]:g}″, not {size_arcsec:g}″.")
+    if first_night and last_night and first_night > last_night:
+        raise FusionRefused(f"The first night ({first_night}) is after the last ({last_night}).")
+    frames = target_frames(target, first_night=first_night, last_night=last_night)
+    in_band = [frame for frame, _ in frames if frame.filter_name == band]
+    if not in_band:
+        bands = sorted({frame.filter_name for frame, _ in frames})
+        nights = f" between {first_night or 'the first night'} and {last_night or 'the last'}" if (
+            first_night or last_night) else ""  # fmt: skip
+        raise FusionRefused(
+            f"{target} has no frames in {band}{nights}"
+            + (f"; it has frames in {', '.join(bands)}." if bands else "; it has no frames at all.")
+        )
+    scales = [frame.pixel_scale_arcsec for frame in in_band if frame.has_astrometry and frame.pixel_scale_arcsec]
+    pixel_scale_arcsec = pixel_scale_arcsec or (min(scales) if scales else 1.0)
+    grid = grid_for(target.ra_deg, target.dec_deg, size_arcsec=size_arcsec, pixel_scale_arcsec=pixel_scale_arcsec,
+                    max_pixels=settings.FUSION_MAX_PIXELS)  # fmt: skip
+    check_memory(grid, [frame.width_px * frame.height_px for frame in in_band], settings.FUSION_MAX_BYTES)
+    with transaction.atomic():
+        job = start_job(tenant=tenant, user=user, kind="fusion", title=f"Fuse {target} in {band}",
+                        total=progress_steps(frames), subject=target)  # fmt: skip
+        fused = FusedImage.objects.create(
+            tenant=tenant, target=target, band=band, method=method, size_arcsec=size_arcsec,
+            pixel_scale_arcsec=pixel_scale_arcsec, first_night=first_night, last_night=last_night, job=job,
+            created_by=user,
+        )  # fmt: skip
+        queue_job(job, "observations.tasks.fuse_target_frames", tenant.pk, job.pk, fused.pk)
+    return fused
+
+
+def progress_steps(frames):
+    """A fusion's steps, for its progress bar: each frame read, each resampled, the file written."""
+    return 2 * len(frames) + 1
+
+
+def make_fused_image(fused, progress):
+    """Read the target's frames, fuse them and store the FITS file, its preview and the frames'
+    account on ``fused``; ``progress(steps done, message)`` as each frame is read and resampled.
+    Raises FusionRefused when no frame is usable, naming each one's reason."""
+    target = fused.target
+    frames = target_frames(target, first_night=fused.first_night, last_night=fused.last_night)
+    inputs = []
+    for number, (frame, zero_point) in enumerate(frames, start=1):
+        inputs.append(_frame_input(frame, zero_point, fused.band))
+        progress(number, f"read frame {number} of {len(frames)}")
+    grid = grid_for(target.ra_deg, target.dec_deg, size_arcsec=fused.size_arcsec,
+                    pixel_scale_arcsec=fused.pixel_scale_arcsec, max_pixels=settings.FUSION_MAX_PIXELS)  # fmt: skip
+    fusion = fuse(inputs, band=fused.band, grid=grid, method=fused.method, max_bytes=settings.FUSION_MAX_BYTES,
+                  aperture=(target.ra_deg, target.dec_deg, APERTURE_ARCSEC),
+                  progress=lambda done, _, message: progress(len(frames) + done, message))  # fmt: skip
+    _, snr = _aperture(fusion, target)
+    singles = [each["snr"] for each in fusion.used if each.get("snr")]
+    buffer = io.BytesIO()
+    to_fits(fusion, title=target.name).writeto(buffer)
+    fused.frames_used, fused.frames_rejected = fusion.used, fusion.rejected
+    fused.snr = snr
+    fused.best_single_snr = max(singles) if singles else None
+    fused.theoretical_snr = math.sqrt(sum(each**2 for each in singles)) if singles else None
+    with transaction.atomic():
+        fused.file.save(f"{fused.band}.fits", ContentFile(buffer.getvalue()), save=False)
+        fused.preview.save(f"{fused.band}.png", ContentFile(preview_png(fusion.science)), save=False)
+        fused.save()
+    progress(progress_steps(frames), f"fused {len(fusion.used)} frames, left out {len(fusion.rejected)}")
+    return fused
+
+
+def _aperture(fusion, target):
+    flux, snr = aperture_snr(fusion.science, fusion.uncertainty, target.ra_deg, target.dec_deg, fusion.grid.wcs,
+                             APERTURE_ARCSEC)  # fmt: skip
+    return (None, None) if math.isnan(snr) else (flux, snr)
+
+
+def _frame_input(frame, zero_point, band):
+    """The frame as the fusion takes it; its pixels are read only when it is of the band fused."""
+    data = wcs = None
+    if frame.filter_name == band and frame.has_astrometry:
+        with frame.file.open("rb") as stored:
+            data, header = read_pixels(stored.read())
+        wcs = WCS(header)
+    return FrameInput(id=frame.pk, label=frame.site.code if frame.site else "no site", band=frame.filter_name,
+                      data=data, wcs=wcs, exptime_s=frame.exptime_s, zero_point=zero_point,
+                      gain=frame.gain_e_per_adu)  # fmt: skip
