@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Target, Visibility
+from .models import FusedImage, Target, Visibility
 from .sky import FRAMES
 
 
@@ -94,3 +94,19 @@ class FrameUploadForm(forms.Form):
         for refusal in self.refusals:
             self.add_error("files", refusal)
         return super().clean()
+
+
+class FusionForm(forms.Form):
+    """What an astronomer asks a fused image for; the bands offered are those of the target's frames."""
+
+    band = forms.ChoiceField()
+    method = forms.ChoiceField(choices=FusedImage.Method.choices, initial=FusedImage.Method.INTERP)
+    size_arcsec = forms.FloatField(label="Field (″)", initial=120, min_value=10, max_value=3600)
+    pixel_scale_arcsec = forms.FloatField(label="Pixel scale (″)", required=False, min_value=0.01,
+                                          help_text="Empty: the finest frame's.")  # fmt: skip
+    first_night = forms.DateField(required=False, help_text="UTC date, YYYY-MM-DD; empty: from the first frame.")
+    last_night = forms.DateField(required=False, help_text="Empty: to the last frame.")
+
+    def __init__(self, *args, bands, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["band"].choices = [(band, band) for band in bands]

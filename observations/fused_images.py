@@ -44,11 +44,13 @@ def request_fusion(tenant, user, target, *, band, method=FusedImage.Method.INTER
     stored or queued: no frame of the band in the nights asked, a field too large, a fusion
     that would not fit in a worker's memory."""
     if method not in FusedImage.Method.values:
-        raise FusionRefused(f"Unknown resampling {method!r}; choose {' or '.join(FusedImage.Method.values)}.")
+        raise FusionRefused(f"Unknown resampling {method!r}; choose {' or '.join(FusedImage.Method.values)}.", "method")
     if not SIZE_ARCSEC[0] <= size_arcsec <= SIZE_ARCSEC[1]:
-        raise FusionRefused(f"The field's side must be {SIZE_ARCSEC[0]:g}–{SIZE_ARCSEC[1]:g}″, not {size_arcsec:g}″.")
+        raise FusionRefused(
+            f"The field's side must be {SIZE_ARCSEC[0]:g}–{SIZE_ARCSEC[1]:g}″, not {size_arcsec:g}″.", "size_arcsec"
+        )
     if first_night and last_night and first_night > last_night:
-        raise FusionRefused(f"The first night ({first_night}) is after the last ({last_night}).")
+        raise FusionRefused(f"The first night ({first_night}) is after the last ({last_night}).", "first_night")
     frames = target_frames(target, first_night=first_night, last_night=last_night)
     in_band = [frame for frame, _ in frames if frame.filter_name == band]
     if not in_band:
@@ -57,7 +59,8 @@ def request_fusion(tenant, user, target, *, band, method=FusedImage.Method.INTER
             first_night or last_night) else ""  # fmt: skip
         raise FusionRefused(
             f"{target} has no frames in {band}{nights}"
-            + (f"; it has frames in {', '.join(bands)}." if bands else "; it has no frames at all.")
+            + (f"; it has frames in {', '.join(bands)}." if bands else "; it has no frames at all."),
+            "band",
         )
     scales = [frame.pixel_scale_arcsec for frame in in_band if frame.has_astrometry and frame.pixel_scale_arcsec]
     pixel_scale_arcsec = pixel_scale_arcsec or (min(scales) if scales else 1.0)

@@ -45,7 +45,12 @@ BYTES_PER_FRAME_PIXEL = 3 * 8  # a frame's resampled science, variance and cover
 
 
 class FusionRefused(ValueError):
-    """A fusion that cannot start: the message says why (every frame's reason when none is usable)."""
+    """A fusion that cannot start: the message says why (every frame's reason when none is usable);
+    ``field`` is the part of the request at fault, when one is."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -92,14 +97,15 @@ class Fusion:
 def grid_for(ra_deg, dec_deg, *, size_arcsec, pixel_scale_arcsec, max_pixels):
     """The output grid around a position; refused before any work when it would be too large."""
     if not (0 <= ra_deg < 360 and -90 <= dec_deg <= 90):
-        raise FusionRefused(f"The centre ({ra_deg}, {dec_deg}) is not a sky position in degrees.")
+        raise FusionRefused(f"The centre ({ra_deg}, {dec_deg}) is not a sky position in degrees.", "target")
     if not (size_arcsec > 0 and pixel_scale_arcsec > 0):
-        raise FusionRefused("The size and the pixel scale must be positive.")
+        raise FusionRefused("The size and the pixel scale must be positive.", "size_arcsec")
     side = math.ceil(size_arcsec / pixel_scale_arcsec)
     if side * side > max_pixels:
         raise FusionRefused(
             f"A {size_arcsec:g}″ image at {pixel_scale_arcsec:g}″ a pixel is {side} × {side} pixels; "
-            f"the most a fusion makes is {max_pixels:,} pixels. Ask for a smaller field or coarser pixels."
+            f"the most a fusion makes is {max_pixels:,} pixels. Ask for a smaller field or coarser pixels.",
+            "size_arcsec",
         )
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
@@ -118,7 +124,8 @@ def check_memory(grid, frame_pixels, max_bytes):
         raise FusionRefused(
             f"{len(frame_pixels)} frames on a {grid.shape[1]} × {grid.shape[0]} grid need about {need / 2**30:.1f} GiB "
             f"of memory; a fusion may use {max_bytes / 2**30:.1f} GiB. Ask for a smaller field, coarser pixels "
-            "or fewer nights."
+            "or fewer nights.",
+            "size_arcsec",
         )
 
 
@@ -174,11 +181,11 @@ def fuse(frames, *, band, grid, method="interp", clip_sigma=4.0, max_bytes=2 * 2
     each frame is resampled. With ``aperture`` (ra, dec, radius″), each frame used gets the
     signal-to-noise it alone has there (``snr``). The same frames give the same pixels, bit for bit."""
     if method not in METHODS:
-        raise FusionRefused(f"Unknown resampling {method!r}; choose {' or '.join(METHODS)}.")
+        raise FusionRefused(f"Unknown resampling {method!r}; choose {' or '.join(METHODS)}.", "method")
     keep, rejected = usable(frames, band, grid)
     if not keep:
         reasons = "; ".join(f"{each['label']} #{each['id']}: {each['reason']}" for each in rejected)
-        raise FusionRefused(f"No frame can be fused in {band}: {reasons or 'no frames'}.")
+        raise FusionRefused(f"No frame can be fused in {band}: {reasons or 'no frames'}.", "band")
     check_memory(grid, [each.data.size for each in keep], max_bytes)
     stack, variances, weights, used = [], [], [], []
     for number, frame in enumerate(keep, start=1):
@@ -199,7 +206,7 @@ def fuse(frames, *, band, grid, method="interp", clip_sigma=4.0, max_bytes=2 * 2
         if progress:
             progress(number, len(keep), f"resampled frame {number} of {len(keep)} ({frame.label})")
     if not stack:
-        raise FusionRefused(f"No frame overlaps the fused field in {band}.")
+        raise FusionRefused(f"No frame overlaps the fused field in {band}.", "band")
     stack, variances, weights = np.array(stack), np.array(variances), np.array(weights)
     clipped = _reject_outliers(stack, variances, weights, clip_sigma)
     total = weights.sum(axis=0)

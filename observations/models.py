@@ -234,6 +234,10 @@ class FusedImage(TenantOwned):
         return f"{self.target} fused in {self.band}"
 
     @property
+    def download_name(self):
+        return f"{self.target.name.replace(' ', '_')}-{self.band}-fused-{self.pk}.fits"
+
+    @property
     def snr_gain(self):
         """How many times the best single frame's signal-to-noise the fusion reached."""
         if self.snr is None or not self.best_single_snr:

@@ -84,6 +84,7 @@ def target_detail(request, tenant_slug, target_id):
             .select_related("frame__site")
             .order_by("-frame__obs_time")[:24],
             "light_curve": light_curve(points) if points else None,
+            "fused_images": target.fused_images.filter(tenant=request.tenant).select_related("job")[:10],
             "photometry": points,
             "images": target.images.select_related("site").prefetch_related(
                 "predictions__version__model", "labeling_subjects__project"

@@ -7,6 +7,7 @@
   const connection = document.getElementById("job-connection");
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   let finished = false;
+  let succeeded = false;
 
   function show(state) {
     bar.style.width = `${state.percent}%`;
@@ -37,6 +38,7 @@
       return [term, detail];
     }));
     finished = state.status === "succeeded" || state.status === "failed";
+    succeeded = state.status === "succeeded";
   }
 
   // A training job's history, epoch by epoch: losses on the left axis, accuracy on the right.
@@ -63,6 +65,7 @@
       if (finished) socket.close();
     };
     socket.onclose = (event) => {
+      if (succeeded && section.dataset.reloadWhenDone) { window.location.reload(); return; }  // the page shows the result
       if (finished) { connection.textContent = "finished"; return; }
       if (event.code === 4403) { connection.textContent = "not allowed to watch this job"; return; }
       connection.textContent = "reconnecting…";

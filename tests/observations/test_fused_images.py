@@ -15,6 +15,7 @@ from observations.synthetic import make_frame
 from portal.demo import TENANTS, load_site
 from portal.models import Job
 from portal.tenancy import tenant_context
+from tests.conftest import api_client
 from tests.observations.test_fusion import DEC, RA, SITES, SOURCE_MAG, STARS
 from tests.waiting import finished
 
@@ -61,12 +62,21 @@ def observed_target(tenant, user):
 
 
 def test_an_astronomer_gets_a_fused_image_from_every_site_with_the_frames_left_out_and_why(
-    workers, committed_tenant_factory
+    workers, committed_tenant_factory, client
 ):
     tenant, users = committed_tenant_factory(members=(("astronomer", "astronomer"),), sites=())
     target = observed_target(tenant, users["astronomer"])
+    client.force_login(users["astronomer"])
+    page = client.get(f"/t/{tenant.slug}/targets/{target.pk}/")
+    assert "Fuse frames" in page.text
+    form = client.get(f"/t/{tenant.slug}/targets/{target.pk}/fuse/")
+    assert '<option value="g">' in form.text and '<option value="r">' in form.text  # the bands of its frames
+
+    asked = client.post(f"/t/{tenant.slug}/targets/{target.pk}/fuse/", {"band": "r", "method": "interp",
+                                                                          "size_arcsec": "60"})  # fmt: skip
+    assert asked.status_code == 302 and "/fused/" in asked.url
     with tenant_context(tenant):
-        fused = request_fusion(tenant, users["astronomer"], target, band="r", size_arcsec=60)
+        fused = FusedImage.objects.get()
         job = finished(tenant, fused.job, timeout=120)
         assert job.status == "succeeded", job.message
         assert job.done == job.total and "Fused 6 frames" in job.message
@@ -77,11 +87,24 @@ def test_an_astronomer_gets_a_fused_image_from_every_site_with_the_frames_left_o
             "band g, not r", "no astrometry (no celestial WCS)"]  # fmt: skip
         assert fused.snr > 0.95 * fused.theoretical_snr and fused.snr_gain > 1.8
         assert fused.pixel_scale_arcsec == pytest.approx(0.304)  # the finest frame's
-        with fused.file.open("rb") as stored, fits.open(io.BytesIO(stored.read())) as hdul:
-            assert [hdu.name for hdu in hdul] == ["PRIMARY", "SCI", "WHT", "ERR"]
-            assert hdul[0].header["NFRAMES"] == 6 and hdul[0].header["NREJECT"] == 2
-        with fused.preview.open("rb") as preview:
-            assert preview.read(8) == b"\x89PNG\r\n\x1a\n"
+
+    shown = client.get(asked.url)
+    assert "Frames used" in shown.text and "band g, not r" in shown.text and "no astrometry" in shown.text
+    assert f"{fused.snr_gain:.2f}×" in shown.text
+    preview = client.get(f"/t/{tenant.slug}/fused/{fused.pk}/preview/")
+    assert preview["Content-Type"] == "image/png" and b"".join(preview.streaming_content)[:4] == b"\x89PNG"
+    download = client.get(f"/t/{tenant.slug}/fused/{fused.pk}/fits/")
+    with fits.open(io.BytesIO(b"".join(download.streaming_content))) as hdul:
+        assert [hdu.name for hdu in hdul] == ["PRIMARY", "SCI", "WHT", "ERR"]
+        assert hdul[0].header["NFRAMES"] == 6 and hdul[0].header["NREJECT"] == 2
+    assert "fused-images" in client.get(f"/t/{tenant.slug}/targets/{target.pk}/").text
+
+    partner = api_client(tenant, users["astronomer"], scope="read")
+    described = partner.get(f"/api/v1/fused-images/{fused.pk}/").json()
+    assert described["status"] == "succeeded" and described["target_name"] == "SN field"
+    assert len(described["frames_used"]) == 6 and described["snr_gain"] == pytest.approx(fused.snr_gain)
+    fetched = partner.get(described["fits_url"])
+    assert fetched.status_code == 200 and fetched["Content-Type"] == "application/fits"
 
 
 def test_a_fusion_that_cannot_be_made_is_refused_before_anything_is_queued(tenant_factory):
@@ -120,3 +143,53 @@ def test_a_fused_image_is_seen_only_in_its_own_tenant(tenant_factory):
     with tenant_context(theirs):
         assert not FusedImage.objects.filter(pk=fused.pk).exists()
         assert FusedImage.objects.count() == 0
+
+
+def test_the_api_refuses_a_fusion_naming_the_field_and_keeps_each_tenant_to_its_own(tenant_factory):
+    tenant, users = tenant_factory(members=(("astronomer", "astronomer"), ("volunteer", "volunteer")), sites=())
+    other, other_users = tenant_factory()
+    three_sites(tenant)
+    with tenant_context(tenant):
+        target = Target.objects.create(tenant=tenant, name="SN field", ra_deg=RA, dec_deg=DEC)
+        observe(tenant, users["astronomer"], 0, day=1)
+    partner = api_client(tenant, users["astronomer"])
+
+    for body, field, said in [
+        ({"target": target.pk, "band": "i"}, "band", "no frames in i; it has frames in r."),
+        ({"target": target.pk, "band": "r", "size_arcsec": 5}, "size_arcsec", "must be 10–3600″"),
+        ({"target": target.pk, "band": "r", "method": "lanczos"}, "method", "not a valid choice"),
+        ({"target": 10**9, "band": "r"}, "target", "No target you can see has this id."),
+        ({"band": "r"}, "target", "required"),
+    ]:
+        refused = partner.post("/api/v1/fused-images/", body, format="json")
+        assert refused.status_code == 400 and refused["Content-Type"] == "application/problem+json", refused.json()
+        assert said in str(refused.json()["errors"][field]), refused.json()
+    accepted = partner.post("/api/v1/fused-images/", {"target": target.pk, "band": "r", "size_arcsec": 30},
+                            format="json")  # fmt: skip
+    assert accepted.status_code == 202 and accepted.json()["status"] == "queued"
+    fused_id = accepted.json()["id"]
+    not_made = partner.get(f"/api/v1/fused-images/{fused_id}/file/")
+    assert not_made.status_code == 404 and "not made yet: its job is queued" in not_made.json()["detail"]
+
+    assert api_client(tenant, users["volunteer"], scope="write").post(
+        "/api/v1/fused-images/", {"target": target.pk, "band": "r"}, format="json").status_code == 403  # fmt: skip
+    stranger = api_client(other, other_users["admin"])
+    assert stranger.get(f"/api/v1/fused-images/{fused_id}/").status_code == 404
+    assert stranger.get("/api/v1/fused-images/").json()["results"] == []
+    theirs = stranger.post("/api/v1/fused-images/", {"target": target.pk, "band": "r"}, format="json")
+    assert theirs.json()["errors"]["target"] == ["No target you can see has this id."]
+
+
+def test_the_page_shows_a_refusal_on_the_field_at_fault(tenant_factory, client):
+    tenant, users = tenant_factory(members=(("astronomer", "astronomer"),), sites=())
+    three_sites(tenant)
+    with tenant_context(tenant):
+        target = Target.objects.create(tenant=tenant, name="SN field", ra_deg=RA, dec_deg=DEC)
+        observe(tenant, users["astronomer"], 0, day=1)
+    client.force_login(users["astronomer"])
+    url = f"/t/{tenant.slug}/targets/{target.pk}/fuse/"
+    refused = client.post(url, {"band": "r", "method": "interp", "size_arcsec": "60", "first_night": "2026-06-01"})
+    assert refused.status_code == 200 and "no frames in r between 2026-06-01 and the last" in refused.text
+    assert client.post(url, {"band": "i", "method": "interp", "size_arcsec": "60"}).status_code == 200
+    with tenant_context(tenant):
+        assert not FusedImage.objects.exists()

@@ -23,7 +23,8 @@ QUERIES = {
     "/api/v1/vo/frames/cone/": {"RA": M51[0], "DEC": M51[1], "SR": 0.1},
 }
 # Every kind of row the observatory below holds: each one's list and detail must answer in full.
-SEEDED = ["sites", "telescopes", "instruments", "filters", "targets", "frames", "alerts", "alert-filters", "models"]
+SEEDED = ["sites", "telescopes", "instruments", "filters", "targets", "frames", "alerts", "alert-filters", "models",
+          "fused-images"]  # fmt: skip
 
 
 def _seed(url, tenant, admin, session):
@@ -34,6 +35,9 @@ def _seed(url, tenant, admin, session):
         assert created.status_code == 201, created.text
     frame = to_bytes([make_frame(ra_deg=M51[0], dec_deg=M51[1], seed=3, obs_time="2026-03-14T22:00:00")])
     assert session.post(f"{url}/api/v1/frames/upload/", files={"files": ("m51.fits", frame)}).status_code == 201
+    m51 = next(row["id"] for row in session.get(f"{url}/api/v1/targets/").json()["results"] if row["name"] == "M51")
+    fusion = session.post(f"{url}/api/v1/fused-images/", json={"target": m51, "band": "r", "size_arcsec": 30})
+    assert fusion.status_code == 202, fusion.text  # queued: no worker here, so its file is not made (a 404)
     with tenant_context(tenant):
         create_model(tenant, admin, name="morphology", task=MLModel.Task.MORPHOLOGY, architecture="convnext_atto",
                      class_names=["elliptical", "spiral", "merger"])  # fmt: skip

@@ -20,6 +20,7 @@ from labeling.services import add_subjects, aggregate, classify, create_project
 from mlmodels.models import Embedding, Prediction
 from mlmodels.registry import create_model, save_version
 from mlmodels.synthetic_galaxies import make_galaxy
+from observations.fused_images import request_fusion
 from observations.images import add_target_images
 from observations.ingest import ingest_frame
 from observations.models import Target
@@ -102,6 +103,7 @@ def _rows_in_every_tenant_table(tenant, user):
         frame.writeto(buffer)
         frame = ingest_frame(tenant, user, buffer.getvalue(), "f.fits").frame
         assert frame.target_links.exists()
+        request_fusion(tenant, user, frame.target_links.first().target, band=frame.filter_name, size_arcsec=30)
         stored = ingest_packets(tenant, [make_alert(tenant.pk).packet, {"candid": "x"}], source="rest")
         assert len(stored.alerts) == 1 and len(stored.refused) == 1, "an alert, its object, and a dead letter"
         AlertStream.objects.create(tenant=tenant, name="replay", kind="replay", folder="/srv/alerts")
