@@ -8,6 +8,7 @@ from astropy.wcs import WCS
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from portal.progress import queue_job, start_job
 
@@ -90,9 +91,10 @@ def make_fused_image(fused, progress):
     Raises FusionRefused when no frame is usable, naming each one's reason."""
     target = fused.target
     frames = target_frames(target, first_night=fused.first_night, last_night=fused.last_night)
+    vetoes = frame_vetoes(fused.tenant, [frame for frame, _ in frames])
     inputs = []
     for number, (frame, zero_point) in enumerate(frames, start=1):
-        inputs.append(_frame_input(frame, zero_point, fused.band))
+        inputs.append(_frame_input(frame, zero_point, fused.band, vetoes.get(frame.pk, "")))
         progress(number, f"read frame {number} of {len(frames)}")
     grid = grid_for(target.ra_deg, target.dec_deg, size_arcsec=fused.size_arcsec,
                     pixel_scale_arcsec=fused.pixel_scale_arcsec, max_pixels=settings.FUSION_MAX_PIXELS)  # fmt: skip
@@ -121,13 +123,21 @@ def _aperture(fusion, target):
     return (None, None) if math.isnan(snr) else (flux, snr)
 
 
-def _frame_input(frame, zero_point, band):
-    """The frame as the fusion takes it; its pixels are read only when it is of the band fused."""
+def frame_vetoes(tenant, frames):
+    """{frame id: reason} from every veto in ``settings.FRAME_VETOES`` (the first reason wins)."""
+    vetoes = {}
+    for path in reversed(settings.FRAME_VETOES):
+        vetoes.update(import_string(path)(tenant, frames))
+    return vetoes
+
+
+def _frame_input(frame, zero_point, band, veto):
+    """The frame as the fusion takes it; its pixels are read only when it will be used."""
     data = wcs = None
-    if frame.filter_name == band and frame.has_astrometry:
+    if frame.filter_name == band and frame.has_astrometry and not veto:
         with frame.file.open("rb") as stored:
             data, header = read_pixels(stored.read())
         wcs = WCS(header)
     return FrameInput(id=frame.pk, label=frame.site.code if frame.site else "no site", band=frame.filter_name,
                       data=data, wcs=wcs, exptime_s=frame.exptime_s, zero_point=zero_point,
-                      gain=frame.gain_e_per_adu)  # fmt: skip
+                      gain=frame.gain_e_per_adu, veto=veto)  # fmt: skip

@@ -142,10 +142,10 @@ def usable(frames, band, grid):
 
 
 def _rejection(frame, band, grid):
-    if frame.veto:
-        return frame.veto
     if frame.band != band:
         return f"band {frame.band or 'unknown'}, not {band}"
+    if frame.veto:
+        return frame.veto
     if frame.wcs is None or not frame.wcs.has_celestial:
         return "no astrometry (no celestial WCS)"
     if frame.zero_point is None:

@@ -53,7 +53,7 @@ def fuse_target_frames(tenant_id, job_id, fused_id):
     job = claim_job(job_id)
     if job is None:
         return
-    fused = FusedImage.objects.select_related("target").get(pk=fused_id)
+    fused = FusedImage.objects.select_related("target", "tenant").get(pk=fused_id)
     try:
         make_fused_image(fused, lambda done, message: report_progress(job, done, message))
     except FusionRefused as refusal:

@@ -4,10 +4,14 @@ stored frames, refused with the reason, and kept to their tenant."""
 import datetime
 import io
 
+import numpy as np
 import pytest
 from astropy.io import fits
 
-from observations.fused_images import request_fusion, target_frames
+from mlmodels.frame_quality import QUALITY_CLASSES
+from mlmodels.models import MLModel, Prediction
+from mlmodels.registry import create_model, promote, save_version
+from observations.fused_images import make_fused_image, request_fusion, target_frames
 from observations.fusion import FusionRefused
 from observations.ingest import ingest_frame
 from observations.models import FusedImage, Target
@@ -193,3 +197,24 @@ def test_the_page_shows_a_refusal_on_the_field_at_fault(tenant_factory, client):
     assert client.post(url, {"band": "i", "method": "interp", "size_arcsec": "60"}).status_code == 200
     with tenant_context(tenant):
         assert not FusedImage.objects.exists()
+
+
+def test_frames_the_frame_quality_model_judges_spoilt_are_left_out_naming_the_model(tenant_factory):
+    tenant, users = tenant_factory(members=(("astronomer", "astronomer"),), sites=())
+    user = users["astronomer"]
+    target = observed_target(tenant, user)
+    with tenant_context(tenant):
+        model = create_model(tenant, user, name="frame-quality", task=MLModel.Task.FRAME_QUALITY,
+                             architecture="resnet18", class_names=list(QUALITY_CLASSES))  # fmt: skip
+        version = promote(save_version(model, user, weights={"w": np.zeros(1, np.float32)}))
+        frames = [frame for frame, _ in target_frames(target) if frame.filter_name == "r" and frame.has_astrometry]
+        said = [("bad", {"clouds": 0.91, "defocus": 0.02}), ("medium", {"satellite": 0.97}), ("good", {})]
+        for frame, (label, flags) in zip(frames, said):
+            Prediction.objects.create(tenant=tenant, version=version, frame=frame, label=label, confidence=0.9,
+                                      probabilities={label: 0.9}, flags=flags)  # fmt: skip
+        fused = request_fusion(tenant, user, target, band="r", size_arcsec=40)
+        make_fused_image(fused, lambda done, message: None)
+
+    reasons = {each["id"]: each["reason"] for each in fused.frames_rejected}
+    assert reasons[frames[0].pk] == "judged spoilt by frame-quality v1 (clouds 91%)"
+    assert {each["id"] for each in fused.frames_used} == {frame.pk for frame in frames[1:]}  # a trail is clipped
