@@ -114,6 +114,17 @@ DEFECT_FRAMES = [
 ]
 
 
+# M104, low enough in the south and high enough in the north for all three sites: its r frames
+# (Siding Spring's above, one with a trail and cosmic rays) and these share one sky, for the
+# demo's fused image (load_demo_fusion).
+FUSION_TARGET, FUSION_BAND = "M104", "r"
+FUSION_FRAMES = [
+    ("M104", "tfn", "1m0a", "sinistro", "r", "2026-04-21T23:00:00", 0.389),
+    ("M104", "elp", "1m0a", "sinistro", "r", "2026-04-22T05:30:00", 0.389),
+    ("M104", "tfn", "1m0a", "sinistro", "r", "2026-04-22T23:10:00", 0.389),
+]
+
+
 # What the site's control software writes instead of the portal's codes (mapped by its header rules).
 SITE_HEADER_NAMES = {"coj": ("FTS", "fs01", "{}p")}
 
@@ -142,23 +153,25 @@ def load_demo_frames(tenant, user):
 
     from .ingest import ingest_frame
     from .models import Frame
-    from .synthetic import make_frame
+    from .synthetic import make_frame, sky_field
 
     if Frame.objects.filter(tenant=tenant).exists():
         return 0
     positions = {name: (ra, dec) for name, ra, dec, *_ in KNOWN}
     plans = [(*row, (), None) for row in DEMO_FRAMES] + [(*row, None) for row in DEFECT_FRAMES]
-    plans += list(supernova_frames())
+    plans += list(supernova_frames()) + [(*row, (), None) for row in FUSION_FRAMES]
     for number, (target, site, telescope, instrument, filter_name, start, scale, defects, sn_day) in enumerate(plans):
         ra, dec = positions[target]
         peak = supernova_peak_adu(sn_day, filter_name) if sn_day is not None else 12000
         if site in SITE_HEADER_NAMES:
             telescope, instrument, filter_pattern = SITE_HEADER_NAMES[site]
             filter_name = filter_pattern.format(filter_name)
+        # The fused target's frames show one sky; the others' stars are drawn frame by frame.
+        stars = sky_field(ra, dec, radius_arcsec=150, count=60, seed=104) if target == FUSION_TARGET else []
         hdu = make_frame(ra_deg=ra + 0.004, dec_deg=dec - 0.003, site=site, telescope=telescope, instrument=instrument,
                          filter_name=filter_name, obs_time=start, pixel_scale_arcsec=scale, width=512, height=512,
-                         n_stars=60, seed=number, extra_sources=[(ra, dec, peak)], with_wcs=number != 6,
-                         zero_point=25.0, defects=defects)  # fmt: skip
+                         n_stars=0 if stars else 60, stars=stars, seed=number, extra_sources=[(ra, dec, peak)],
+                         with_wcs=number != 6, zero_point=25.0, defects=defects)  # fmt: skip
         hdu.header["OBJECT"] = target
         buffer = io.BytesIO()
         hdu.writeto(buffer)
@@ -166,3 +179,14 @@ def load_demo_frames(tenant, user):
             tenant, user, buffer.getvalue(), f"{site}{telescope}-{start[:10].replace('-', '')}-{number:04d}.fits"
         )
     return len(plans)
+
+
+def load_demo_fusion(tenant, user):
+    """Ask once for a fused image of M104 in r from the three sites' frames; a worker makes it."""
+    from .fused_images import request_fusion
+    from .models import FusedImage
+
+    if FusedImage.objects.filter(tenant=tenant).exists():
+        return None
+    target = Target.objects.get(tenant=tenant, name=FUSION_TARGET)
+    return request_fusion(tenant, user, target, band=FUSION_BAND, size_arcsec=120)

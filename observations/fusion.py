@@ -8,7 +8,9 @@ frame-quality model vetoes, is the caller's business (``observations.fusion_jobs
 Choices, and why:
 - The unit of the fused image is flux per second on a common zero point (``COMMON_ZERO_POINT``):
   a pixel's magnitude is ``25 - 2.5 log10(value)``, whatever site and exposure it came from.
-- Each frame's weight is one number, the inverse of its sky variance on that scale. Weighting
+- Each frame's weight is one number, the inverse of its sky variance per unit of sky area on
+  that scale. Per grid pixel would favour a frame of coarse pixels: resampled finer, its noise is
+  shared by neighbouring grid pixels, so over an aperture it is larger than the pixels say. Weighting
   pixel by pixel with a variance that includes the source's own Poisson noise would weight a
   pixel down where it happened to come out bright, and bias every source's flux low.
 - Outliers (cosmic rays, satellite trails, a star that moved) are rejected pixel by pixel against
@@ -189,12 +191,12 @@ def fuse(frames, *, band, grid, method="interp", clip_sigma=4.0, max_bytes=2 * 2
     check_memory(grid, [each.data.size for each in keep], max_bytes)
     stack, variances, weights, used = [], [], [], []
     for number, frame in enumerate(keep, start=1):
-        science, variance, sky_noise, scale = _resampled(frame, grid, method)
+        science, variance, sky_noise, scale, area = _resampled(frame, grid, method)
         covered = np.isfinite(science) & np.isfinite(variance)
         if not covered.any():
             rejected.append({"id": frame.id, "label": frame.label, "reason": "does not overlap the fused field"})
         else:
-            weight = 1.0 / sky_noise**2
+            weight = area / sky_noise**2
             stack.append(np.where(covered, science, 0.0))
             variances.append(np.where(covered, variance, np.inf))
             weights.append(np.where(covered, weight, 0.0))
@@ -226,7 +228,8 @@ def fuse(frames, *, band, grid, method="interp", clip_sigma=4.0, max_bytes=2 * 2
 
 def _resampled(frame, grid, method):
     """The frame background-subtracted, on the common scale and resampled onto the grid, with its
-    per-pixel variance, its sky noise per grid pixel and the factor that put it on the scale."""
+    per-pixel variance, its sky noise per grid pixel, the factor that put it on the scale and
+    the ratio of a grid pixel's area to one of its own."""
     from reproject import reproject_exact, reproject_interp
 
     data = np.asarray(frame.data, dtype=np.float64)
@@ -246,7 +249,7 @@ def _resampled(frame, grid, method):
     outside = footprint < 0.999
     science[outside] = np.nan
     variance[outside] = np.nan
-    return science * scale, variance * scale**2, float(sky_sigma * scale), float(scale)
+    return science * scale, variance * scale**2, float(sky_sigma * scale), float(scale), area
 
 
 def _pixel_scale_arcsec(wcs):
