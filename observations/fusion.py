@@ -240,12 +240,18 @@ def _resampled(frame, grid, method):
     scale = 10 ** (0.4 * (COMMON_ZERO_POINT - frame.zero_point)) / frame.exptime_s * area
     poisson = np.clip(signal, 0, None) / frame.gain if frame.gain else 0.0
     variance = sky_sigma**2 + poisson
-    resample = reproject_interp if method == "interp" else reproject_exact
     wcs = frame.wcs.celestial
-    # One call for both planes: the sky-to-pixel mapping, most of the cost, is worked out once.
-    planes = np.stack([signal, np.broadcast_to(variance, data.shape)])
-    (science, variance), footprint = resample((planes, wcs), grid.wcs, shape_out=grid.shape)
-    footprint = footprint[0] if footprint.ndim == 3 else footprint
+    variance = np.broadcast_to(variance, data.shape)
+    if method == "interp":
+        # One call for both planes: the sky-to-pixel mapping, most of the cost, is worked out once.
+        (science, variance), footprint = reproject_interp((np.stack([signal, variance]), wcs), grid.wcs,
+                                                          shape_out=grid.shape)  # fmt: skip
+        footprint = footprint[0] if footprint.ndim == 3 else footprint
+    else:
+        # Exact areas work each plane out anew; the variance, used for the clipping's tolerance and
+        # the uncertainty map, does not need them: bilinear took it at a sixth of the cost.
+        science, footprint = reproject_exact((signal, wcs), grid.wcs, shape_out=grid.shape)
+        variance, _ = reproject_interp((np.ascontiguousarray(variance), wcs), grid.wcs, shape_out=grid.shape)
     outside = footprint < 0.999
     science[outside] = np.nan
     variance[outside] = np.nan

@@ -82,3 +82,27 @@ def test_uploading_frames_fills_the_job_page_live_and_draws_the_light_curve(
     page.wait_for_selector("#light-curve .scatterlayer .point", state="attached", timeout=15_000)
     assert page.locator("#light-curve .scatterlayer .point").count() == 3
     assert page.locator("#cutouts img").count() == 3
+
+
+def test_fusing_a_target_s_frames_follows_the_job_live_and_then_shows_the_image(
+    page, live_server_url, committed_tenant_factory
+):
+    from tests.observations.test_fused_images import observed_target
+
+    tenant, users = committed_tenant_factory(members=(("astronomer", "astronomer"),), sites=())
+    target = observed_target(tenant, users["astronomer"])
+    page.add_init_script(RECORD_PROGRESS)
+    sign_in(page, live_server_url, users["astronomer"].username)
+    page.wait_for_url(f"{live_server_url}/t/{tenant.slug}/")
+    page.goto(f"{live_server_url}/t/{tenant.slug}/targets/{target.pk}/")
+    page.click("#fuse-link")
+    page.select_option("#id_band", "r")
+    page.fill("#id_size_arcsec", "60")
+    page.click("#fusion-form button[type=submit]")
+    page.wait_for_selector("#job-progress", timeout=10_000)  # the fused image's page, following its job
+    page.wait_for_selector("#fused-preview", timeout=90_000)  # reloaded with the result once it succeeded
+    assert page.evaluate("document.getElementById('fused-preview').naturalWidth") > 0
+    assert "no astrometry" in page.inner_text("#frames-rejected") and "band g, not r" in page.inner_text(
+        "#frames-rejected")  # fmt: skip
+    assert page.locator("#frames-used tbody tr").count() == 6
+    assert page.inner_text("#fused-gain").endswith("×")
