@@ -72,23 +72,3 @@ def training_frames(count, *, seed=0, size=128):
         labels.append(QUALITY_CLASSES.index(quality_of(defects)))
         flags.append([float(flag in defects) for flag in FLAGS])
     return np.stack(images), np.array(labels), np.array(flags, dtype=np.float32)
-
-
-def fusion_vetoes(tenant, frames):
-    """{frame id: why} of the frames the serving frame-quality model judges spoilt everywhere:
-    *bad*, or clouds or defocus more likely than not. Image fusion leaves them out
-    (``settings.FRAME_VETOES``); a satellite trail or cosmic rays do not count, the fusion
-    rejects those pixels against the other frames. A frame the model has not judged is kept."""
-    from .models import MLModel, Prediction
-    from .services import production_versions
-
-    version = production_versions(tenant, MLModel.Task.FRAME_QUALITY).first()
-    if version is None:
-        return {}
-    vetoes = {}
-    for prediction in Prediction.objects.filter(version=version, frame__in=frames, refusal=""):
-        spoilt = [(flag, p) for flag, p in prediction.raised_flags() if flag in SPOILING]
-        if prediction.label == "bad" or spoilt:
-            said = ", ".join(f"{flag} {p:.0%}" for flag, p in spoilt) or f"bad {prediction.confidence:.0%}"
-            vetoes[prediction.frame_id] = f"judged spoilt by {version.model.name} v{version.number} ({said})"
-    return vetoes

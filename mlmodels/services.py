@@ -18,9 +18,9 @@ from portal.models import Action, Tenant, Where
 from portal.progress import finish_job, queue_job, report_progress, start_job
 from portal.tenancy import tenant_context
 
-from . import registry
+from . import frame_quality, registry
 from .galaxy_zoo import OUTPUTS_KEY, VOTE_FRACTIONS
-from .models import ModelVersion, Prediction, Visibility
+from .models import MLModel, ModelVersion, Prediction, Visibility
 from .subjects import subject_for
 from .training_sets import source_for
 
@@ -253,3 +253,20 @@ def promote_version(version, user, origin=None):
             if tenant.pk == version.tenant_id:
                 owner_job = job
     return version, owner_job
+
+
+def frame_quality_vetoes(tenant, frames):
+    """{frame id: why} of the frames the serving frame-quality model judges spoilt everywhere:
+    *bad*, or clouds or defocus more likely than not. Image fusion leaves them out
+    (``settings.FRAME_VETOES``); a satellite trail or cosmic rays do not count, the fusion
+    rejects those pixels against the other frames. A frame the model has not judged is kept."""
+    version = production_versions(tenant, MLModel.Task.FRAME_QUALITY).first()
+    if version is None:
+        return {}
+    vetoes = {}
+    for prediction in Prediction.objects.filter(version=version, frame__in=frames, refusal=""):
+        spoilt = [(flag, p) for flag, p in prediction.raised_flags() if flag in frame_quality.SPOILING]
+        if prediction.label == "bad" or spoilt:
+            said = ", ".join(f"{flag} {p:.0%}" for flag, p in spoilt) or f"bad {prediction.confidence:.0%}"
+            vetoes[prediction.frame_id] = f"judged spoilt by {version.model.name} v{version.number} ({said})"
+    return vetoes

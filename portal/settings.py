@@ -349,7 +349,7 @@ FUSION_MAX_PIXELS = int(env("FUSION_MAX_PIXELS", str(4096 * 4096), help="largest
 FUSION_MAX_BYTES = int(env("FUSION_MAX_BYTES", str(2 * 2**30), help="memory one image fusion may use, in bytes"))
 # Who may leave a frame out of a fusion, and why: callables (tenant, frames) -> {frame id: reason},
 # by dotted path, so observations asks the frame-quality model without importing mlmodels.
-FRAME_VETOES = ["mlmodels.frame_quality.fusion_vetoes"]
+FRAME_VETOES = ["mlmodels.services.frame_quality_vetoes"]
 REQUEST_MAX_BYTES = int(
     env("REQUEST_MAX_BYTES", str(FRAME_MAX_BYTES + 2**20), help="largest request body read, in bytes")
 )
