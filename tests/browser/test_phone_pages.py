@@ -12,7 +12,7 @@ from mlmodels.models import MLModel
 from mlmodels.registry import create_model
 from mlmodels.synthetic_galaxies import make_galaxy
 from observations.images import add_target_images
-from observations.models import Target
+from observations.models import FusedImage, Target
 from portal.demo import load_site
 from portal.models import ApiKey
 from portal.tenancy import tenant_context
@@ -54,6 +54,14 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, live_server_url, committed
         load_site(tenant, dict(TEIDE, telescopes=list(TEIDE["telescopes"])))
         proposal = decide_proposal(submit_proposal(create_proposal(tenant, admin, semester, title="On a phone",
                                                                    hours={"1m0": 3})), approve=True)  # fmt: skip
+        fused = FusedImage.objects.create(
+            tenant=tenant, target=target, band="r", size_arcsec=120, pixel_scale_arcsec=0.304, snr=1215.6,
+            best_single_snr=544.9, theoretical_snr=1215.6,
+            frames_used=[{"id": 1, "label": "tfn", "weight_share": 0.24, "zero_point": 25.0, "sky_noise": 0.1445,
+                          "snr": 543.2, "clipped_pixels": 0}],
+            frames_rejected=[{"id": 2, "label": "coj", "reason": "judged spoilt by frame-quality-with-a-long-name v12 "
+                                                                "(clouds 91%, defocus 64%)"}],
+        )  # fmt: skip
         _, key = ApiKey.issue(tenant=tenant, created_by=admin, name="a partner's nightly pipeline", scope="write",
                               app_scopes={"alerts": "read", "scheduling": "none"})  # fmt: skip
     for path in ("/api/v1/whoami/", "/api/v1/sites/999999/"):  # the keys page charts the key's calls and errors
@@ -62,7 +70,8 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, live_server_url, committed
     pages = [
         f"{t}/", f"{t}/api-keys/", f"{t}/members/", f"{t}/audit/",
         f"{t}/targets/", f"{t}/targets/new/", f"{t}/targets/import/", f"{t}/targets/{target.pk}/",
-        f"{t}/targets/{target.pk}/edit/", f"{t}/targets/{target.pk}/similar/",
+        f"{t}/targets/{target.pk}/edit/", f"{t}/targets/{target.pk}/similar/", f"{t}/targets/{target.pk}/fuse/",
+        f"{t}/fused/{fused.pk}/",
         f"{t}/frames/", f"{t}/frames/upload/",
         f"{t}/models/", f"{t}/models/{model.pk}/",
         f"{t}/alerts/", f"{t}/alerts/follow-ups/", f"{t}/alerts/filters/", f"{t}/alerts/filters/new/",
