@@ -3,6 +3,7 @@ a worker from the target's stored frames. The science is ``observations.fusion``
 
 import io
 import math
+from dataclasses import replace
 
 from astropy.wcs import WCS
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.utils.module_loading import import_string
 
 from portal.progress import queue_job, start_job
 
+from .calibration import CalibrationRefused, calibrate, measure_stars
 from .fits import read_pixels
 from .fusion import FrameInput, FusionRefused, aperture_snr, check_memory, fuse, grid_for, to_fits
 from .models import Frame, FrameTarget, FusedImage
@@ -96,11 +98,14 @@ def make_fused_image(fused, progress):
     for number, (frame, zero_point) in enumerate(frames, start=1):
         inputs.append(_frame_input(frame, zero_point, fused.band, vetoes.get(frame.pk, "")))
         progress(number, f"read frame {number} of {len(frames)}")
+    inputs, calibration = calibrated(inputs, fused.band)
     grid = grid_for(target.ra_deg, target.dec_deg, size_arcsec=fused.size_arcsec,
                     pixel_scale_arcsec=fused.pixel_scale_arcsec, max_pixels=settings.FUSION_MAX_PIXELS)  # fmt: skip
     fusion = fuse(inputs, band=fused.band, grid=grid, method=fused.method, max_bytes=settings.FUSION_MAX_BYTES,
                   aperture=(target.ra_deg, target.dec_deg, APERTURE_ARCSEC),
                   progress=lambda done, _, message: progress(len(frames) + done, message))  # fmt: skip
+    for entry in fusion.used:
+        entry.update(calibration.get(entry["id"], {}))
     _, snr = _aperture(fusion, target)
     singles = [each["snr"] for each in fusion.used if each.get("snr")]
     buffer = io.BytesIO()
@@ -121,6 +126,34 @@ def _aperture(fusion, target):
     flux, snr = aperture_snr(fusion.science, fusion.uncertainty, target.ra_deg, target.dec_deg, fusion.grid.wcs,
                              APERTURE_ARCSEC)  # fmt: skip
     return (None, None) if math.isnan(snr) else (flux, snr)
+
+
+def calibrated(inputs, band):
+    """The frames with their zero points tied to one scale by the stars they share
+    (``observations.calibration``, anchored on their own zero points by the median, so one
+    site's wrong one is outvoted), and {frame id: what each one's zero point was and became}.
+    When the frames cannot be tied (too few stars in common), each keeps its own, saying why."""
+    usable = [each for each in inputs if each.band == band and each.data is not None and each.wcs is not None
+              and each.zero_point is not None and not each.veto]  # fmt: skip
+    if len(usable) < 2:
+        return inputs, {}
+    stars = [measure_stars(each.id, each.label, each.data, each.wcs, each.exptime_s, gain=each.gain) for each in usable]
+    try:
+        fitted = calibrate(stars, {each.id: each.zero_point for each in usable})
+    except CalibrationRefused as refusal:
+        return inputs, {each.id: {"zero_point_own": each.zero_point, "calibration": str(refusal)} for each in usable}
+    notes = {}
+    for each in usable:
+        stars_used = fitted.stars_used[each.id]
+        if each.id in fitted.zero_points:
+            notes[each.id] = {"zero_point_own": each.zero_point, "zero_point_error": fitted.errors[each.id],
+                              "calibration": f"on {stars_used} stars shared with the other frames"}  # fmt: skip
+        else:
+            notes[each.id] = {"zero_point_own": each.zero_point,
+                              "calibration": f"its own kept: {stars_used} stars in common with the others"}  # fmt: skip
+    tied = [replace(each, zero_point=fitted.zero_points[each.id]) if each.id in fitted.zero_points else each
+            for each in inputs]  # fmt: skip
+    return tied, notes
 
 
 def frame_vetoes(tenant, frames):

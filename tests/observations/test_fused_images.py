@@ -7,12 +7,13 @@ import io
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.wcs import WCS
 
 from mlmodels.frame_quality import QUALITY_CLASSES
 from mlmodels.models import MLModel, Prediction
 from mlmodels.registry import create_model, promote, save_version
 from observations.fused_images import make_fused_image, request_fusion, target_frames
-from observations.fusion import FusionRefused
+from observations.fusion import FusionRefused, aperture_snr
 from observations.ingest import ingest_frame
 from observations.models import FusedImage, Target
 from observations.synthetic import make_frame
@@ -20,7 +21,7 @@ from portal.demo import TENANTS, load_site
 from portal.models import Job
 from portal.tenancy import tenant_context
 from tests.conftest import api_client
-from tests.observations.test_fusion import DEC, RA, SITES, SOURCE_MAG, STARS
+from tests.observations.test_fusion import DEC, RA, SITES, SOURCE_FLUX, SOURCE_MAG, STARS
 from tests.waiting import finished
 
 EQUIPMENT = {"tfn": ("1m0a", "sinistro"), "elp": ("1m0a", "sinistro"), "coj": ("2m0a", "spectral")}
@@ -34,7 +35,7 @@ def three_sites(tenant):
                 load_site(tenant, dict(spec))
 
 
-def observe(tenant, user, number, *, filter_name="r", with_wcs=True, day=1):
+def observe(tenant, user, number, *, filter_name="r", with_wcs=True, day=1, zero_point_written=None):
     """One site's frame of the field around the target, ingested as a site uploads it."""
     site, scale, seeing, zero_point, sky, exptime = SITES[number % 3]
     telescope, instrument = EQUIPMENT[site]
@@ -45,11 +46,22 @@ def observe(tenant, user, number, *, filter_name="r", with_wcs=True, day=1):
                      exptime_s=exptime, n_stars=0, seed=200 + number, stars=[*STARS, (RA, DEC, SOURCE_MAG)],
                      with_wcs=with_wcs)  # fmt: skip
     hdu.header["OBJECT"] = "SN field"
+    if zero_point_written is not None:  # a site whose calibration is off
+        hdu.header["MAGZP"] = zero_point_written
     buffer = io.BytesIO()
     hdu.writeto(buffer)
     result = ingest_frame(tenant, user, buffer.getvalue(), f"{site}-{number}.fits")
     assert result.frame is not None, result.as_dict()
     return result.frame
+
+
+def observatory_with_target(tenant_factory):
+    """(tenant, its astronomer, the target) with the three sites and no frames yet."""
+    tenant, users = tenant_factory(members=(("astronomer", "astronomer"),), sites=())
+    three_sites(tenant)
+    with tenant_context(tenant):
+        target = Target.objects.create(tenant=tenant, name="SN field", ra_deg=RA, dec_deg=DEC)
+    return tenant, users["astronomer"], target
 
 
 def observed_target(tenant, user):
@@ -112,11 +124,8 @@ def test_an_astronomer_gets_a_fused_image_from_every_site_with_the_frames_left_o
 
 
 def test_a_fusion_that_cannot_be_made_is_refused_before_anything_is_queued(tenant_factory):
-    tenant, users = tenant_factory(members=(("astronomer", "astronomer"),), sites=())
-    user = users["astronomer"]
-    three_sites(tenant)
+    tenant, user, target = observatory_with_target(tenant_factory)
     with tenant_context(tenant):
-        target = Target.objects.create(tenant=tenant, name="SN field", ra_deg=RA, dec_deg=DEC)
         observe(tenant, user, 0, day=1)
         observe(tenant, user, 1, filter_name="g", day=1)
         refusals = {
@@ -185,12 +194,10 @@ def test_the_api_refuses_a_fusion_naming_the_field_and_keeps_each_tenant_to_its_
 
 
 def test_the_page_shows_a_refusal_on_the_field_at_fault(tenant_factory, client):
-    tenant, users = tenant_factory(members=(("astronomer", "astronomer"),), sites=())
-    three_sites(tenant)
+    tenant, user, target = observatory_with_target(tenant_factory)
     with tenant_context(tenant):
-        target = Target.objects.create(tenant=tenant, name="SN field", ra_deg=RA, dec_deg=DEC)
-        observe(tenant, users["astronomer"], 0, day=1)
-    client.force_login(users["astronomer"])
+        observe(tenant, user, 0, day=1)
+    client.force_login(user)
     url = f"/t/{tenant.slug}/targets/{target.pk}/fuse/"
     refused = client.post(url, {"band": "r", "method": "interp", "size_arcsec": "60", "first_night": "2026-06-01"})
     assert refused.status_code == 200 and "no frames in r between 2026-06-01 and the last" in refused.text
@@ -218,3 +225,23 @@ def test_frames_the_frame_quality_model_judges_spoilt_are_left_out_naming_the_mo
     reasons = {each["id"]: each["reason"] for each in fused.frames_rejected}
     assert reasons[frames[0].pk] == "judged spoilt by frame-quality v1 (clouds 91%)"
     assert {each["id"] for each in fused.frames_used} == {frame.pk for frame in frames[1:]}  # a trail is clipped
+
+
+def test_a_site_whose_own_zero_point_is_off_is_put_right_by_the_stars_it_shares(tenant_factory):
+    tenant, user, target = observatory_with_target(tenant_factory)
+    with tenant_context(tenant):
+        for number in range(6):  # McDonald's frames say 25.0; its truth is 24.7
+            observe(tenant, user, number, day=1 + number // 2,
+                    zero_point_written=25.0 if SITES[number % 3][0] == "elp" else None)  # fmt: skip
+        fused = request_fusion(tenant, user, target, band="r", size_arcsec=60)
+        make_fused_image(fused, lambda done, message: None)
+
+    by_site = {each["label"]: each for each in fused.frames_used}
+    assert by_site["elp"]["zero_point_own"] == 25.0
+    assert by_site["elp"]["zero_point"] == pytest.approx(24.7, abs=0.02)
+    assert by_site["tfn"]["zero_point"] == pytest.approx(25.0, abs=0.02)
+    assert "stars shared with the other frames" in by_site["coj"]["calibration"]
+    with fused.file.open("rb") as stored, fits.open(io.BytesIO(stored.read())) as hdul:
+        science, uncertainty = hdul["SCI"].data, hdul["ERR"].data
+        flux, _ = aperture_snr(science, uncertainty, RA, DEC, WCS(hdul["SCI"].header), 3.0)
+    assert flux == pytest.approx(SOURCE_FLUX, rel=0.04)  # uncalibrated, McDonald's frames pulled it 8% low

@@ -1,0 +1,202 @@
+"""Cross-site photometric calibration: every frame's zero point fitted on the stars it shares
+with the other frames of the same field, so that all sites measure on one scale.
+
+A site's zero point (from its header or its filter's calibration) drifts with the night's
+transparency and the telescope's state; the same star measured from two sites then comes out
+at two magnitudes. Here each frame's stars are found and measured (photutils), matched across
+frames by position, and one system is solved: every measurement's instrumental magnitude
+plus its frame's zero point is its star's magnitude. The scale is anchored where the caller
+trusts it (the frames of a reference site, or all frames' own zero points on average).
+
+Choices, and why:
+- A 5″ aperture whatever the seeing: at least 1.5 FWHM for seeing up to 3.3″, so a Gaussian
+  star keeps 99.8% of its light in every frame and no aperture correction is needed between
+  sites. Sky from a 8–12″ annulus.
+- Only stars with a signal-to-noise of at least ``MIN_SNR`` and below ``SATURATION_ADU`` count.
+- The system is solved by alternating weighted means (stars from frames, frames from stars),
+  with the measurement furthest off its star (over ``CLIP_SIGMA``) rejected between rounds: a
+  variable star must not move a frame's zero point.
+- Only stars with no other star inside their sky annulus count: a neighbour's light in the
+  aperture or the annulus depends on the seeing, so it differs from site to site.
+"""
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.stats import sigma_clipped_stats
+
+APERTURE_ARCSEC = 5.0
+ANNULUS_ARCSEC = (8.0, 12.0)
+MIN_SNR = 20.0
+SATURATION_ADU = 60000.0
+MATCH_ARCSEC = 1.0
+CLIP_SIGMA = 4.0
+ROUNDS = 50  # of clipping, a measurement each
+SOLVE_ROUNDS = 500
+MIN_STARS = 3
+
+
+class CalibrationRefused(ValueError):
+    """Calibration that cannot be done: the message says why."""
+
+
+@dataclass(frozen=True)
+class FrameStars:
+    """One frame's measured stars: positions (degrees), instrumental magnitudes (−2.5 log10 of
+    counts a second) and their errors."""
+
+    id: int
+    label: str
+    ra_deg: np.ndarray
+    dec_deg: np.ndarray
+    instrumental: np.ndarray
+    error: np.ndarray
+
+
+@dataclass
+class Calibration:
+    """Each frame's fitted zero point, its error and the stars it rests on; a frame with fewer
+    than ``MIN_STARS`` stars in common with the others has none. ``star_count``: the stars
+    seen in more than one frame."""
+
+    zero_points: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+    stars_used: dict = field(default_factory=dict)
+    star_count: int = 0
+
+
+def measure_stars(frame_id, label, data, wcs, exptime_s, *, gain=None):
+    """The frame's stars (photutils DAOStarFinder on the sky-subtracted image), measured in a 5″
+    aperture with a local sky; a FrameStars."""
+    from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture
+    from photutils.detection import DAOStarFinder
+    from photutils.utils.exceptions import NoDetectionsWarning
+
+    data = np.asarray(data, dtype=np.float64)
+    scale = float(np.sqrt(abs(np.linalg.det(wcs.celestial.pixel_scale_matrix))) * 3600)
+    _, median, sigma = sigma_clipped_stats(data, sigma=3.0, maxiters=5)
+    with warnings.catch_warnings():  # a frame with no star is answered below, not warned about
+        warnings.simplefilter("ignore", NoDetectionsWarning)
+        found = DAOStarFinder(fwhm=max(2.0, 1.5 / scale), threshold=5 * sigma)(data - median)
+    if found is None or len(found) == 0:
+        return FrameStars(frame_id, label, *(np.empty(0),) * 4)
+    positions = np.column_stack([found["x_centroid"], found["y_centroid"]])
+    radius = APERTURE_ARCSEC / scale
+    rows, columns = data.shape
+    margin = ANNULUS_ARCSEC[1] / scale
+    inside = np.all((positions > margin) & (positions < np.array([columns, rows]) - 1 - margin), axis=1)
+    # A star with a neighbour inside its sky annulus is measured with some of the neighbour's
+    # light, more or less of it with the site's seeing: only isolated stars tie sites together.
+    alone = np.array([np.sum(np.hypot(*(positions - position).T) < ANNULUS_ARCSEC[0] / scale) == 1
+                      for position in positions])  # fmt: skip
+    positions = positions[inside & alone]
+    if not len(positions):
+        return FrameStars(frame_id, label, *(np.empty(0),) * 4)
+    aperture = CircularAperture(positions, r=radius)
+    annulus = CircularAnnulus(positions, r_in=ANNULUS_ARCSEC[0] / scale, r_out=ANNULUS_ARCSEC[1] / scale)
+    sky = ApertureStats(data, annulus).median
+    stats = ApertureStats(data, aperture)
+    counts = stats.sum - sky * aperture.area
+    variance = aperture.area * sigma**2 + (np.clip(counts, 0, None) / gain if gain else 0.0)
+    snr = counts / np.sqrt(variance)
+    good = (snr >= MIN_SNR) & (stats.max < SATURATION_ADU)
+    sky_position = wcs.celestial.pixel_to_world(positions[good, 0], positions[good, 1])
+    return FrameStars(frame_id, label, sky_position.ra.deg, sky_position.dec.deg,
+                      -2.5 * np.log10(counts[good] / exptime_s), 2.5 / math.log(10) / snr[good])  # fmt: skip
+
+
+def calibrate(frames, anchors):
+    """Each frame's zero point on one scale (a Calibration). ``anchors`` is {frame id: zero point
+    trusted}: the scale is set so that the anchored frames' fitted zero points equal theirs, by
+    the median. Refused when the frames share too few stars to be tied together."""
+    if not anchors:
+        raise CalibrationRefused("No frame to anchor the scale on: give at least one frame's trusted zero point.")
+    star_of, frame_of, magnitude, error = _matched(frames)
+    if not len(star_of):
+        raise CalibrationRefused("The frames share no star: nothing ties their scales together.")
+    frame_ids = [frame.id for frame in frames]
+    weight = 1 / error**2
+    kept = np.ones(len(star_of), dtype=bool)
+    offsets = np.zeros(len(frames))
+    for _ in range(ROUNDS):
+        for _ in range(SOLVE_ROUNDS):  # alternate until the frames' offsets settle
+            stars = _weighted_means(star_of, magnitude + offsets[frame_of], weight * kept, star_of.max() + 1)
+            previous, offsets = offsets, _weighted_means(frame_of, stars[star_of] - magnitude, weight * kept,
+                                                         len(frames))  # fmt: skip
+            if np.max(np.abs(offsets - previous)) < 1e-6:
+                break
+        # One measurement at a time, the worst: a variable star first pulls its frame's offset, so
+        # that frame's other stars look off too until it is gone.
+        spread = np.abs((stars[star_of] - magnitude - offsets[frame_of]) / error)
+        spread[~kept] = 0
+        worst = int(np.argmax(spread))
+        if spread[worst] <= CLIP_SIGMA * max(1.4826 * _mad(spread[kept]), 1.0):
+            break
+        kept[worst] = False
+    used = np.bincount(frame_of[kept], minlength=len(frames))
+    tied = used >= MIN_STARS
+    if tied.sum() < 2:
+        raise CalibrationRefused(f"Fewer than two frames share {MIN_STARS} measured stars with the others.")
+    anchored = [index for index, frame_id in enumerate(frame_ids) if frame_id in anchors and tied[index]]
+    if not anchored:
+        raise CalibrationRefused("None of the anchored frames shares enough stars with the others.")
+    # The median: an anchored frame whose own zero point is off does not move the scale.
+    shift = np.median([anchors[frame_ids[index]] - offsets[index] for index in anchored])
+    residual = stars[star_of] - magnitude - offsets[frame_of]
+    calibration = Calibration(star_count=int(len(np.unique(star_of[kept]))))
+    for index, frame_id in enumerate(frame_ids):
+        mine = kept & (frame_of == index)
+        calibration.stars_used[frame_id] = int(mine.sum())
+        if not tied[index]:
+            continue  # too few stars in common to say: no zero point for it
+        scatter = float(np.sqrt(np.sum(weight[mine] * residual[mine] ** 2) / max(mine.sum() - 1, 1)))
+        calibration.zero_points[frame_id] = float(offsets[index] + shift)
+        calibration.errors[frame_id] = float(max(scatter, 1.0) / math.sqrt(weight[mine].sum()))
+    return calibration
+
+
+def _matched(frames):
+    """(star index, frame index, instrumental magnitude, error) of every measurement of a star
+    seen in two frames or more; stars are matched by position within ``MATCH_ARCSEC``."""
+    catalogue_ra, catalogue_dec, star_of, frame_of, magnitude, error = [], [], [], [], [], []
+    for index, frame in enumerate(frames):
+        if not len(frame.ra_deg):
+            continue
+        ids = np.full(len(frame.ra_deg), -1)
+        if catalogue_ra:
+            known = SkyCoord(np.array(catalogue_ra) * u.deg, np.array(catalogue_dec) * u.deg)
+            nearest, separation, _ = SkyCoord(frame.ra_deg * u.deg, frame.dec_deg * u.deg).match_to_catalog_sky(known)
+            close = separation.arcsec < MATCH_ARCSEC
+            ids[close] = nearest[close]
+        for new in np.flatnonzero(ids < 0):
+            ids[new] = len(catalogue_ra)
+            catalogue_ra.append(frame.ra_deg[new])
+            catalogue_dec.append(frame.dec_deg[new])
+        star_of.append(ids)
+        frame_of.append(np.full(len(ids), index))
+        magnitude.append(frame.instrumental)
+        error.append(frame.error)
+    if not star_of:
+        return (np.empty(0, dtype=int),) * 2 + (np.empty(0),) * 2
+    star_of, frame_of = np.concatenate(star_of), np.concatenate(frame_of)
+    magnitude, error = np.concatenate(magnitude), np.concatenate(error)
+    seen = np.bincount(star_of)
+    shared = seen[star_of] >= 2
+    # Stars renumbered 0… over the shared ones only.
+    _, star_of = np.unique(star_of[shared], return_inverse=True)
+    return star_of, frame_of[shared], magnitude[shared], error[shared]
+
+
+def _weighted_means(groups, values, weights, count):
+    totals = np.bincount(groups, weights=weights, minlength=count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.bincount(groups, weights=weights * values, minlength=count) / totals
+    return np.nan_to_num(means)
+
+
+def _mad(values):
+    return float(np.median(np.abs(values - np.median(values)))) or 1.0

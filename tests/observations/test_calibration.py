@@ -1,0 +1,61 @@
+"""Cross-site calibration (observations.calibration): frames of one field from three sites whose
+true zero points differ, tied to one scale by the stars they share."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.wcs import WCS
+
+from observations.calibration import CalibrationRefused, calibrate, measure_stars
+from observations.synthetic import make_frame, sky_field
+from tests.observations.test_fusion import DEC, RA, SITES
+
+STARS = sky_field(RA, DEC, radius_arcsec=40, count=30, seed=11, magnitudes=(14.5, 18.5))
+
+
+def measured(number, *, variable=None, stars=STARS):
+    site, scale, seeing, zero_point, sky, exptime = SITES[number % 3]
+    brighter, by = variable or (None, 0)
+    field = [(ra, dec, mag - (by if index == brighter else 0)) for index, (ra, dec, mag) in enumerate(stars)]
+    hdu = make_frame(ra_deg=RA + 0.002 * (number % 4 - 1.5), dec_deg=DEC, site=site, pixel_scale_arcsec=scale,
+                     seeing_fwhm_arcsec=seeing, zero_point=zero_point, sky_adu=sky, exptime_s=exptime, n_stars=0,
+                     seed=300 + number, stars=field)  # fmt: skip
+    return measure_stars(number + 1, site, hdu.data, WCS(hdu.header), exptime, gain=1.6)
+
+
+@pytest.fixture(scope="module")
+def six_frames():
+    return [measured(number) for number in range(6)]
+
+
+def test_each_site_s_zero_point_is_recovered_from_the_stars_it_shares(six_frames):
+    anchors = {frame.id: 25.0 for frame in six_frames if frame.label == "tfn"}  # Teide's calibration is trusted
+    calibration = calibrate(six_frames, anchors)
+
+    truth = {site: zero_point for site, _, _, zero_point, *_ in SITES}
+    for frame in six_frames:
+        assert calibration.zero_points[frame.id] == pytest.approx(truth[frame.label], abs=0.01), frame.label
+        assert 0 < calibration.errors[frame.id] < 0.01
+        assert calibration.stars_used[frame.id] >= 5
+    assert calibration.star_count >= 8
+
+
+def test_a_variable_star_does_not_move_the_zero_points(six_frames):
+    measured_star = SkyCoord(six_frames[5].ra_deg[0] * u.deg, six_frames[5].dec_deg[0] * u.deg)
+    index = int(
+        measured_star.match_to_catalog_sky(SkyCoord([s[0] for s in STARS], [s[1] for s in STARS], unit=u.deg))[0]
+    )
+    brightened = [measured(5, variable=(index, 1.0))]  # one star a magnitude brighter in this frame only
+    calibration = calibrate([*six_frames[:5], *brightened], {frame.id: 25.0 for frame in six_frames[:5:3]})
+    assert calibration.zero_points[6] == pytest.approx(SITES[5 % 3][3], abs=0.01)
+    assert calibration.stars_used[6] < calibrate(six_frames, {1: 25.0, 4: 25.0}).stars_used[6]
+
+
+def test_calibration_without_an_anchor_or_shared_stars_is_refused(six_frames):
+    with pytest.raises(CalibrationRefused, match="No frame to anchor"):
+        calibrate(six_frames, {})
+    elsewhere = measured(0, stars=sky_field(RA, DEC + 0.5, radius_arcsec=40, count=30, seed=12))
+    with pytest.raises(CalibrationRefused, match="share no star"):
+        calibrate([six_frames[0], elsewhere], {1: 25.0})
+    assert np.all(np.isfinite(six_frames[0].instrumental))
