@@ -3,7 +3,8 @@ scale, co-added by inverse variance with outliers rejected: one image deeper tha
 
 The science only: frames come in as arrays with their WCS and calibration (``FrameInput``),
 the fused image goes out as arrays and a FITS file. Which frames a target has, and which the
-frame-quality model vetoes, is the caller's business (``observations.fusion_jobs``).
+frame-quality model vetoes and what their zero points are, is the caller's business
+(``observations.fused_images``, ``observations.calibration``).
 
 Choices, and why:
 - The unit of the fused image is flux per second on a common zero point (``COMMON_ZERO_POINT``):
