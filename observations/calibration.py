@@ -29,6 +29,8 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.stats import sigma_clipped_stats
 
+from .fusion import pixel_scale_arcsec
+
 APERTURE_ARCSEC = 5.0
 ANNULUS_ARCSEC = (8.0, 12.0)
 MIN_SNR = 20.0
@@ -77,7 +79,7 @@ def measure_stars(frame_id, label, data, wcs, exptime_s, *, gain=None):
     from photutils.utils.exceptions import NoDetectionsWarning
 
     data = np.asarray(data, dtype=np.float64)
-    scale = float(np.sqrt(abs(np.linalg.det(wcs.celestial.pixel_scale_matrix))) * 3600)
+    scale = pixel_scale_arcsec(wcs)
     _, median, sigma = sigma_clipped_stats(data, sigma=3.0, maxiters=5)
     with warnings.catch_warnings():  # a frame with no star is answered below, not warned about
         warnings.simplefilter("ignore", NoDetectionsWarning)

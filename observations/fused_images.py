@@ -5,7 +5,6 @@ import io
 import math
 from dataclasses import replace
 
-from astropy.wcs import WCS
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -14,8 +13,8 @@ from django.utils.module_loading import import_string
 from portal.progress import queue_job, start_job
 
 from .calibration import CalibrationRefused, calibrate, measure_stars
-from .fits import read_pixels
 from .fusion import FrameInput, FusionRefused, aperture_snr, check_memory, fuse, grid_for, to_fits
+from .ingest import parse_frame
 from .models import Frame, FrameTarget, FusedImage
 from .rendering import preview_png
 
@@ -106,7 +105,8 @@ def make_fused_image(fused, progress):
                   progress=lambda done, _, message: progress(len(frames) + done, message))  # fmt: skip
     for entry in fusion.used:
         entry.update(calibration.get(entry["id"], {}))
-    _, snr = _aperture(fusion, target)
+    _, snr = aperture_snr(fusion.science, fusion.uncertainty, target.ra_deg, target.dec_deg, fusion.grid.wcs,
+                          APERTURE_ARCSEC)  # fmt: skip
     singles = [each["snr"] for each in fusion.used if each.get("snr")]
     buffer = io.BytesIO()
     to_fits(fusion, title=target.name).writeto(buffer)
@@ -120,12 +120,6 @@ def make_fused_image(fused, progress):
         fused.save()
     progress(progress_steps(frames), f"fused {len(fusion.used)} frames, left out {len(fusion.rejected)}")
     return fused
-
-
-def _aperture(fusion, target):
-    flux, snr = aperture_snr(fusion.science, fusion.uncertainty, target.ra_deg, target.dec_deg, fusion.grid.wcs,
-                             APERTURE_ARCSEC)  # fmt: skip
-    return (None, None) if math.isnan(snr) else (flux, snr)
 
 
 def calibrated(inputs, band):
@@ -169,8 +163,8 @@ def _frame_input(frame, zero_point, band, veto):
     data = wcs = None
     if frame.filter_name == band and frame.has_astrometry and not veto:
         with frame.file.open("rb") as stored:
-            data, header = read_pixels(stored.read())
-        wcs = WCS(header)
+            parsed = parse_frame(stored.read())  # as it was ingested: gzip, fpack, extensions, SIP
+        data, wcs = parsed.image, parsed.wcs
     return FrameInput(id=frame.pk, label=frame.site.code if frame.site else "no site", band=frame.filter_name,
                       data=data, wcs=wcs, exptime_s=frame.exptime_s, zero_point=zero_point,
                       gain=frame.gain_e_per_adu, veto=veto)  # fmt: skip

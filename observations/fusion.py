@@ -81,7 +81,7 @@ class Grid:
 
     @property
     def pixel_scale_arcsec(self):
-        return float(proj_plane_pixel_scales(self.wcs)[1] * 3600)
+        return pixel_scale_arcsec(self.wcs)
 
 
 @dataclass
@@ -204,8 +204,7 @@ def fuse(frames, *, band, grid, method="interp", clip_sigma=4.0, max_bytes=2 * 2
             used.append({"id": frame.id, "label": frame.label, "zero_point": frame.zero_point,
                          "scale": scale, "sky_noise": sky_noise, "weight": weight})  # fmt: skip
             if aperture:
-                _, snr = aperture_snr(science, np.sqrt(variance), *aperture[:2], grid.wcs, aperture[2])
-                used[-1]["snr"] = None if math.isnan(snr) else snr
+                used[-1]["snr"] = aperture_snr(science, np.sqrt(variance), *aperture[:2], grid.wcs, aperture[2])[1]
         if progress:
             progress(number, len(keep), f"resampled frame {number} of {len(keep)} ({frame.label})")
     if not stack:
@@ -238,7 +237,7 @@ def _resampled(frame, grid, method):
     # cent, for a sixteenth of the cost.
     _, background, sky_sigma = sigma_clipped_stats(data[::4, ::4], sigma=3.0, maxiters=5)
     # Counts to flux per second at the common zero point, and per frame pixel to per grid pixel.
-    area = (grid.pixel_scale_arcsec / _pixel_scale_arcsec(frame.wcs)) ** 2
+    area = (grid.pixel_scale_arcsec / pixel_scale_arcsec(frame.wcs)) ** 2
     scale = 10 ** (0.4 * (COMMON_ZERO_POINT - frame.zero_point)) / frame.exptime_s * area
     resample = reproject_interp if method == "interp" else reproject_exact
     science, footprint = resample((data - background, frame.wcs.celestial), grid.wcs, shape_out=grid.shape)
@@ -252,7 +251,8 @@ def _resampled(frame, grid, method):
     return science * scale, variance * scale**2, float(sky_sigma * scale), float(scale), area
 
 
-def _pixel_scale_arcsec(wcs):
+def pixel_scale_arcsec(wcs):
+    """A celestial WCS's pixel side in arcseconds (the square root of the pixel's area)."""
     return float(np.sqrt(np.prod(proj_plane_pixel_scales(wcs.celestial))) * 3600)
 
 
@@ -280,14 +280,14 @@ def _reject_outliers(stack, variances, weights, clip_sigma):
 
 def aperture_snr(image, uncertainty, ra_deg, dec_deg, wcs, radius_arcsec):
     """Flux in a circular aperture and its signal-to-noise from the uncertainty map (pixels whose
-    centres fall inside; NaN when any of them is uncovered)."""
+    centres fall inside); (None, None) when any of them is uncovered."""
     x, y = wcs.world_to_pixel(SkyCoord(ra_deg * u.deg, dec_deg * u.deg))
-    radius = radius_arcsec / _pixel_scale_arcsec(wcs)
+    radius = radius_arcsec / pixel_scale_arcsec(wcs)
     rows, columns = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
     inside = np.hypot(columns - x, rows - y) <= radius
     values, errors = image[inside], uncertainty[inside]
     if not inside.any() or not (np.isfinite(values).all() and np.isfinite(errors).all()):
-        return math.nan, math.nan
+        return None, None
     flux = float(values.sum())
     return flux, flux / float(np.sqrt((errors.astype(np.float64) ** 2).sum()))
 

@@ -122,7 +122,7 @@ def _delete(stored):
 @dataclass
 class _Prepared:
     digest: str = ""
-    parsed: "_Parsed | None" = None
+    parsed: "ParsedFrame | None" = None
     problem: FrameRejected | None = None
 
 
@@ -134,7 +134,7 @@ def _prepare(data):
     # Hashing releases the GIL: it runs beside the parsing instead of before it.
     hashing = _background().submit(_sha256, data)
     try:
-        parsed, problem = _parse(data), None
+        parsed, problem = parse_frame(data), None
     except FrameRejected as error:
         parsed, problem = None, error
     return _Prepared(hashing.result(), parsed, problem)
@@ -178,21 +178,24 @@ def _sha256(data):
 
 
 @dataclass
-class _Parsed:
+class ParsedFrame:
     image: np.ndarray
     header: FrameHeader
     wcs: WCS | None
     astrometry_note: str  # why there is no WCS, when there is none
 
 
-def _parse(data):
+def parse_frame(data):
+    """A frame's bytes (plain, gzip, tile-compressed, multi-extension) as ingest reads them: the
+    image it chose, its header (inherited keywords included) and its WCS or why there is none.
+    Whatever reads a stored frame's pixels again reads them through this, so it sees the same."""
     with frame_hdus(data, limit=settings.FRAME_MAX_BYTES) as (hdul, index, image):
         header = FrameHeader.of(hdul[index].header.copy(), index, hdul[0].header.copy() if index else None)
         wcs, note = celestial_wcs(header.image, fobj=hdul)
     # A sparse grid of pixels settles it for any real image; only a blank one pays for the whole check.
     if not np.isfinite(image[::64, ::64]).any() and not np.isfinite(image).any():
         raise FrameRejected("the image holds no finite pixel (all NaN or infinite)")
-    return _Parsed(image, header, wcs, note or "")
+    return ParsedFrame(image, header, wcs, note or "")
 
 
 def _number(header, keyword, low, high):

@@ -2,6 +2,7 @@
 stored frames, refused with the reason, and kept to their tenant."""
 
 import datetime
+import gzip
 import io
 
 import numpy as np
@@ -21,7 +22,9 @@ from portal.demo import TENANTS, load_site
 from portal.models import Job
 from portal.tenancy import tenant_context
 from tests.conftest import api_client
+from tests.observations.conftest import to_bytes
 from tests.observations.test_fusion import DEC, RA, SITES, SOURCE_FLUX, SOURCE_MAG, STARS
+from tests.observations.test_real_files import REAL, add_rule, space_telescope
 from tests.waiting import finished
 
 EQUIPMENT = {"tfn": ("1m0a", "sinistro"), "elp": ("1m0a", "sinistro"), "coj": ("2m0a", "spectral")}
@@ -245,3 +248,43 @@ def test_a_site_whose_own_zero_point_is_off_is_put_right_by_the_stars_it_shares(
         science, uncertainty = hdul["SCI"].data, hdul["ERR"].data
         flux, _ = aperture_snr(science, uncertainty, RA, DEC, WCS(hdul["SCI"].header), 3.0)
     assert flux == pytest.approx(SOURCE_FLUX, rel=0.04)  # uncalibrated, McDonald's frames pulled it 8% low
+
+
+def test_a_real_survey_plate_is_fused_on_its_own_wcs_and_one_without_a_zero_point_is_left_out(observatory):
+    """The Digitized Sky Survey cutout (tests/data/real/fits): a rotated, skewed plate solution
+    and no zero point, as it was published; then the same plate with the MAGZP a pipeline adds."""
+    tenant, user = observatory
+    add_rule(tenant, space_telescope(tenant, "real"), pattern="UK 48-inch*")
+    target = Target.objects.create(tenant=tenant, name="DSS field", ra_deg=217.4833, dec_deg=-62.6847)
+    published = (REAL / "dss.14.29.56-62.41.05.fits.gz").read_bytes()
+    with fits.open(io.BytesIO(gzip.decompress(published))) as hdul:
+        hdul.verify("silentfix")  # its SKEW card is not standard; the pipeline writing MAGZP mends it
+        calibrated_plate = hdul[0].copy()
+    calibrated_plate.header["MAGZP"] = 21.0
+    as_published = ingest_frame(tenant, user, published, "dss.fits.gz").frame
+    with_zero_point = ingest_frame(tenant, user, to_bytes([calibrated_plate]), "dss-zp.fits").frame
+
+    fused = request_fusion(tenant, user, target, band=as_published.filter_name, size_arcsec=120)
+    make_fused_image(fused, lambda done, message: None)
+
+    assert [each["id"] for each in fused.frames_used] == [with_zero_point.pk]
+    assert fused.frames_rejected == [{"id": as_published.pk, "label": "tfn", "reason": (
+        "no zero point (none in its header, none for its filter at its site)")}]  # fmt: skip
+    with fused.file.open("rb") as stored, fits.open(io.BytesIO(stored.read())) as hdul:
+        science, grid_wcs = hdul["SCI"].data, WCS(hdul["SCI"].header)
+    # The fused image's brightest star is where the plate has it: its solution was followed. (Its
+    # plate image is saturated flat, so centroids, not peaks.)
+    peak = np.unravel_index(np.nanargmax(science), science.shape)
+    fused_x, fused_y = centroid(science, peak[1], peak[0], 3)
+    x, y = WCS(calibrated_plate.header).world_to_pixel(grid_wcs.pixel_to_world(fused_x, fused_y))
+    plate_x, plate_y = centroid(calibrated_plate.data.astype(float), int(round(float(x))), int(round(float(y))), 4)
+    assert abs(plate_x - x) < 0.5 and abs(plate_y - y) < 0.5
+    assert np.isfinite(science).mean() > 0.99  # the 120″ field lies inside the 170″ plate
+
+
+def centroid(image, x, y, half):
+    """The light-weighted centre of the box of side 2·half+1 around pixel (x, y), above its lowest pixel."""
+    box = image[y - half : y + half + 1, x - half : x + half + 1]
+    light = box - np.nanmin(box)
+    rows, columns = np.mgrid[-half : half + 1, -half : half + 1]
+    return x + (light * columns).sum() / light.sum(), y + (light * rows).sum() / light.sum()
