@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
+from astropy.io import fits
 from astropy.wcs import WCS
 
 from observations.calibration import CalibrationRefused, calibrate, measure_stars
 from observations.synthetic import make_frame, sky_field
 from tests.observations.test_fusion import DEC, RA, SITES
+from tests.observations.test_real_files import REAL
 
 STARS = sky_field(RA, DEC, radius_arcsec=40, count=30, seed=11, magnitudes=(14.5, 18.5))
 
@@ -59,3 +61,17 @@ def test_calibration_without_an_anchor_or_shared_stars_is_refused(six_frames):
     with pytest.raises(CalibrationRefused, match="share no star"):
         calibrate([six_frames[0], elsewhere], {1: 25.0})
     assert np.all(np.isfinite(six_frames[0].instrumental))
+
+
+def test_a_real_plate_s_stars_are_found_on_the_sky_and_tie_two_exposures_of_it():
+    """The Digitized Sky Survey cutout (tests/data/real/fits): a rotated, skewed plate solution.
+    The same plate claimed as half the exposure reads twice the light a second: its zero point
+    must come out 2.5 log10 2 mag higher."""
+    with fits.open(REAL / "dss.14.29.56-62.41.05.fits.gz") as hdul:
+        data, wcs = hdul[0].data.astype(float), WCS(hdul[0].header)
+    full, half = (measure_stars(number, "dss", data, wcs, seconds) for number, seconds in ((1, 4200.0), (2, 2100.0)))
+    assert len(full.ra_deg) >= 10
+    centre = wcs.pixel_to_world(49.5, 49.5)
+    assert np.all(SkyCoord(full.ra_deg, full.dec_deg, unit=u.deg).separation(centre).arcsec < 100)  # on the plate
+    fitted = calibrate([full, half], {1: 21.0})
+    assert fitted.zero_points[2] == pytest.approx(21.0 + 2.5 * np.log10(2), abs=1e-6)
