@@ -17,6 +17,7 @@ from portal.tables import bounded, download_format
 from portal.uploads import check_uploads
 
 from . import services, vo
+from .calibration_api import FusedLightCurveActions
 from .downloads import light_curve_download, target_download
 from .forms import FrameFilterForm
 from .frames import filter_frames
@@ -152,11 +153,19 @@ class PhotometrySerializer(serializers.ModelSerializer):
     filter = serializers.CharField(source="filter_name")
     site = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     frame = serializers.IntegerField(source="link.frame_id", read_only=True, help_text="the frame it was measured on")
+    mag_calibrated = serializers.FloatField(
+        source="calibrated.mag", read_only=True, allow_null=True, default=None,
+        help_text="on the cross-site scale, once calibrated (mag stays as measured)")  # fmt: skip
+    mag_calibrated_err = serializers.FloatField(source="calibrated.mag_err", read_only=True, allow_null=True,
+                                                default=None)  # fmt: skip
+    zero_point_calibrated = serializers.FloatField(source="calibrated.calibration.zero_point", read_only=True,
+                                                   allow_null=True, default=None)  # fmt: skip
 
     class Meta:
         model = Photometry
         fields = ["mjd", "filter", "mag", "mag_err", "flux_adu", "flux_err_adu", "zero_point",
-                  "aperture_radius_arcsec", "site", "frame"]  # fmt: skip
+                  "aperture_radius_arcsec", "site", "frame", "mag_calibrated", "mag_calibrated_err",
+                  "zero_point_calibrated"]  # fmt: skip
 
 
 def _from_degrees_fields(ra_deg, dec_deg):
@@ -190,13 +199,14 @@ def _from_degrees_fields(ra_deg, dec_deg):
 ), partial_update=extend_schema(examples=[
     OpenApiExample("Re-tag", request_only=True, value={"tags": ["spiral", "follow-up 2026B"]}),
 ]))  # fmt: skip
-class TargetViewSet(DownloadableList, TenantModelViewSet):
+class TargetViewSet(FusedLightCurveActions, DownloadableList, TenantModelViewSet):
     """Targets of the key's tenant plus every tenant's public ones (read-only).
 
     Filters: ``q`` (name or alias), ``kind``, and a cone: ``ra``+``dec`` (degrees) or
     ``position`` (+``frame``), with ``radius`` (arcmin unless a unit is given, e.g. ``30arcsec``).
     A cone lists nearest first with ``separation_arcsec``. ``download=votable`` (or ``csv``)
-    answers every matching target as one file; ``light-curve/`` is a target's photometry.
+    answers every matching target as one file; ``light-curve/`` is a target's photometry, and
+    ``fused-light-curve/`` the same fused across sites.
     """
 
     serializer_class = TargetSerializer

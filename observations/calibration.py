@@ -12,7 +12,12 @@ Choices, and why:
 - A 5″ aperture whatever the seeing: at least 1.5 FWHM for seeing up to 3.3″, so a Gaussian
   star keeps 99.8% of its light in every frame and no aperture correction is needed between
   sites. Sky from a 8–12″ annulus.
-- Only stars with a signal-to-noise of at least ``MIN_SNR`` and below ``SATURATION_ADU`` count.
+- Only stars with a signal-to-noise of at least ``MIN_SNR`` and whose brightest pixel is below
+  the frame's saturation (``saturation_level``) count: a clipped star reads too faint, by
+  more the better the seeing, so it would pull sites apart.
+- Frames can share one zero point (``groups``: a site's frames of one night, which share its
+  sky's transparency and the telescope's state), so a short exposure with few stars is tied
+  through the night's others.
 - The system is solved by alternating weighted means (stars from frames, frames from stars),
   with the measurement furthest off its star (over ``CLIP_SIGMA``) rejected between rounds: a
   variable star must not move a frame's zero point.
@@ -34,7 +39,10 @@ from .fusion import pixel_scale_arcsec
 APERTURE_ARCSEC = 5.0
 ANNULUS_ARCSEC = (8.0, 12.0)
 MIN_SNR = 20.0
-SATURATION_ADU = 60000.0
+SATURATION_KEYWORDS = ("SATURATE", "SATLEVEL", "SATURATN", "MAXLIN")
+DEFAULT_SATURATION_ADU = 60000.0  # 16-bit converters' ceiling, less the bias, where nothing says
+PLATEAU_PIXELS = 9  # within 3% of the frame's maximum: a flat top, not one star's peak
+PLATEAU_SHOULDER = 0.8  # of a flat top: where a plate's (or a chip's) response has already bent
 MATCH_ARCSEC = 1.0
 CLIP_SIGMA = 4.0
 ROUNDS = 50  # of clipping, a measurement each
@@ -71,14 +79,37 @@ class Calibration:
     star_count: int = 0
 
 
-def measure_stars(frame_id, label, data, wcs, exptime_s, *, gain=None):
+def saturation_level(header, data):
+    """The level above which the frame's pixels cannot be trusted: the header's (``SATURATE``
+    and its kin), else 80% of a flat top the image's brightest pixels share (a digitiser's
+    ceiling, a photographic plate's shoulder: a star's peak alone never spreads over 9 pixels
+    within 3%), else ``DEFAULT_SATURATION_ADU``."""
+    for keyword in SATURATION_KEYWORDS:
+        try:
+            value = float(header.get(keyword) or 0) if header is not None else 0
+        except (TypeError, ValueError):
+            continue
+        if value > 0:
+            return value
+    finite = np.asarray(data)[np.isfinite(data)]
+    if finite.size:
+        top = float(finite.max())
+        if top > 0 and np.count_nonzero(finite >= 0.97 * top) >= PLATEAU_PIXELS:
+            return PLATEAU_SHOULDER * top
+    return DEFAULT_SATURATION_ADU
+
+
+def measure_stars(frame_id, label, data, wcs, exptime_s, *, gain=None, saturation_adu=None):
     """The frame's stars (photutils DAOStarFinder on the sky-subtracted image), measured in a 5″
-    aperture with a local sky; a FrameStars."""
+    aperture with a local sky; a FrameStars. Stars whose brightest pixel reaches
+    ``saturation_adu`` (the image's own flat top, when not given) are left out."""
     from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture
     from photutils.detection import DAOStarFinder
     from photutils.utils.exceptions import NoDetectionsWarning
 
     data = np.asarray(data, dtype=np.float64)
+    if saturation_adu is None:
+        saturation_adu = saturation_level(None, data)
     scale = pixel_scale_arcsec(wcs)
     _, median, sigma = sigma_clipped_stats(data, sigma=3.0, maxiters=5)
     with warnings.catch_warnings():  # a frame with no star is answered below, not warned about
@@ -105,30 +136,43 @@ def measure_stars(frame_id, label, data, wcs, exptime_s, *, gain=None):
     counts = stats.sum - sky * aperture.area
     variance = aperture.area * sigma**2 + (np.clip(counts, 0, None) / gain if gain else 0.0)
     snr = counts / np.sqrt(variance)
-    good = (snr >= MIN_SNR) & (stats.max < SATURATION_ADU)
+    good = (snr >= MIN_SNR) & (stats.max < saturation_adu)
     sky_position = wcs.celestial.pixel_to_world(positions[good, 0], positions[good, 1])
     return FrameStars(frame_id, label, sky_position.ra.deg, sky_position.dec.deg,
                       -2.5 * np.log10(counts[good] / exptime_s), 2.5 / math.log(10) / snr[good])  # fmt: skip
 
 
-def calibrate(frames, anchors):
+def calibrate(frames, anchors, groups=None):
     """Each frame's zero point on one scale (a Calibration). ``anchors`` is {frame id: zero point
     trusted}: the scale is set so that the anchored frames' fitted zero points equal theirs, by
-    the median. Refused when the frames share too few stars to be tied together."""
+    the median. ``groups`` is {frame id: key}: frames of one key share one zero point (each
+    frame alone when not given). Refused when the frames share too few stars to be tied together."""
     if not anchors:
         raise CalibrationRefused("No frame to anchor the scale on: give at least one frame's trusted zero point.")
     star_of, frame_of, magnitude, error = _matched(frames)
     if not len(star_of):
         raise CalibrationRefused("The frames share no star: nothing ties their scales together.")
     frame_ids = [frame.id for frame in frames]
+    keys = [groups[frame_id] if groups else frame_id for frame_id in frame_ids]
+    group_keys = list(dict.fromkeys(keys))
+    group_of_frame = np.array([group_keys.index(key) for key in keys])
+    # From here on, a "frame" is a group of frames sharing a zero point, and only the stars seen
+    # in two groups or more tie anything.
+    frame_of = group_of_frame[frame_of]
+    pairs = np.unique(np.column_stack([star_of, frame_of]), axis=0)
+    across = np.bincount(pairs[:, 0], minlength=star_of.max() + 1)[star_of] >= 2
+    if not across.any():
+        raise CalibrationRefused("The frames share no star with another night or site: nothing ties their scales.")
+    _, star_of = np.unique(star_of[across], return_inverse=True)
+    frame_of, magnitude, error = frame_of[across], magnitude[across], error[across]
     weight = 1 / error**2
     kept = np.ones(len(star_of), dtype=bool)
-    offsets = np.zeros(len(frames))
+    offsets = np.zeros(len(group_keys))
     for _ in range(ROUNDS):
         for _ in range(SOLVE_ROUNDS):  # alternate until the frames' offsets settle
             stars = _weighted_means(star_of, magnitude + offsets[frame_of], weight * kept, star_of.max() + 1)
             previous, offsets = offsets, _weighted_means(frame_of, stars[star_of] - magnitude, weight * kept,
-                                                         len(frames))  # fmt: skip
+                                                         len(group_keys))  # fmt: skip
             if np.max(np.abs(offsets - previous)) < 1e-6:
                 break
         # One measurement at a time, the worst: a variable star first pulls its frame's offset, so
@@ -139,24 +183,26 @@ def calibrate(frames, anchors):
         if spread[worst] <= CLIP_SIGMA * max(1.4826 * _mad(spread[kept]), 1.0):
             break
         kept[worst] = False
-    used = np.bincount(frame_of[kept], minlength=len(frames))
+    used = np.bincount(frame_of[kept], minlength=len(group_keys))
     tied = used >= MIN_STARS
     if tied.sum() < 2:
         raise CalibrationRefused(f"Fewer than two frames share {MIN_STARS} measured stars with the others.")
-    anchored = [index for index, frame_id in enumerate(frame_ids) if frame_id in anchors and tied[index]]
+    anchored = [index for index, frame_id in enumerate(frame_ids)
+                if frame_id in anchors and tied[group_of_frame[index]]]  # fmt: skip
     if not anchored:
         raise CalibrationRefused("None of the anchored frames shares enough stars with the others.")
     # The median: an anchored frame whose own zero point is off does not move the scale.
-    shift = np.median([anchors[frame_ids[index]] - offsets[index] for index in anchored])
+    shift = np.median([anchors[frame_ids[index]] - offsets[group_of_frame[index]] for index in anchored])
     residual = stars[star_of] - magnitude - offsets[frame_of]
     calibration = Calibration(star_count=int(len(np.unique(star_of[kept]))))
     for index, frame_id in enumerate(frame_ids):
-        mine = kept & (frame_of == index)
+        group = group_of_frame[index]
+        mine = kept & (frame_of == group)
         calibration.stars_used[frame_id] = int(mine.sum())
-        if not tied[index]:
+        if not tied[group]:
             continue  # too few stars in common to say: no zero point for it
         scatter = float(np.sqrt(np.sum(weight[mine] * residual[mine] ** 2) / max(mine.sum() - 1, 1)))
-        calibration.zero_points[frame_id] = float(offsets[index] + shift)
+        calibration.zero_points[frame_id] = float(offsets[group] + shift)
         calibration.errors[frame_id] = float(max(scatter, 1.0) / math.sqrt(weight[mine].sum()))
     return calibration
 

@@ -1,8 +1,6 @@
 """Demo targets: well-known galaxies and stars at their real positions, and a few hundred
 fainter synthetic galaxies scattered around them so cone searches have something to find."""
 
-import math
-
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
@@ -46,6 +44,7 @@ KNOWN = [
     ("LMC", 80.8942, -69.7561, "galaxy", ["Large Magellanic Cloud"]),
     ("SMC", 13.1866, -72.8286, "galaxy", ["Small Magellanic Cloud"]),
     ("SN 2011fe", 210.7742, 54.2737, "transient", ["PTF11kly"]),
+    ("ASASSN-14lp", 191.2879, -0.4590, "transient", []),
     ("Betelgeuse", 88.7929, 7.4071, "variable", ["alf Ori"]),
     ("Polaris", 37.9546, 89.2641, "star", ["alf UMi"]),
     ("Vega", 279.2347, 38.7837, "star", ["alf Lyr"]),
@@ -129,22 +128,39 @@ FUSION_FRAMES = [
 SITE_HEADER_NAMES = {"coj": ("FTS", "fs01", "{}p")}
 
 
-def supernova_frames():
-    """A month of SN 2011fe-like follow-up: r from two sites every other night, g every fourth."""
+# ASASSN-14lp (a type Ia supernova in NGC 4666), near the equator, so that all three sites follow
+# it: every fourth night Teide, then McDonald seven hours later, then Siding Spring seven after
+# that, in r; Teide and Siding Spring in g every other time. The sites' headers all say zero
+# point 25, but McDonald's true one is 0.25 mag lower and Siding Spring's 0.15 higher, and each
+# night's transparency moves them by a few hundredths: the raw light curve is three offset
+# curves; calibrated on the field's stars (load_demo_calibration), it is one.
+FOLLOW_UP_TARGET = "ASASSN-14lp"
+FOLLOW_UP_SITES = {"tfn": (0.0, 25.0), "elp": (7.0, 24.75), "coj": (14.0, 25.15)}  # hours after Teide, true zero point
+FOLLOW_UP_EXPTIME_S = 60.0
+HEADER_ZERO_POINT = 25.0
+
+
+def follow_up_frames():
+    """(site, filter, start, night number, true zero point, supernova magnitude) of each frame."""
     from astropy.time import Time
 
     first = Time("2026-05-01T22:00:00", scale="utc")
-    for day in range(1, 30, 2):
-        start = (first + day * u.day).isot[:19]
-        yield "SN 2011fe", "tfn" if day % 4 == 1 else "elp", "1m0a", "sinistro", "r", start, 0.389, (), day
-        if day % 4 == 1:
-            yield "SN 2011fe", "tfn", "1m0a", "sinistro", "g", start, 0.389, (), day
+    rng = np.random.default_rng(14)
+    for night in range(1, 30, 4):
+        for site, (hours, zero_point) in FOLLOW_UP_SITES.items():
+            transparency = float(rng.normal(0, 0.02))
+            bands = ("r", "g") if site != "elp" and night % 8 == 1 else ("r",)
+            for minutes, band in enumerate(bands):
+                start = (first + night * u.day + (hours * 60 + 5 * minutes) * u.min).isot[:19]
+                yield site, band, start, night, zero_point + transparency, supernova_magnitude(night, band)
 
 
-def supernova_peak_adu(day, filter_name):
-    """Peak pixel of a supernova rising to maximum on day 10 and fading after, redder later."""
-    shape = (day / 10) ** 2 * math.exp(2 * (1 - day / 10))
-    return 30000 * shape * (1.0 if filter_name == "r" else 0.8 * math.exp(-max(day - 10, 0) / 20))
+def supernova_magnitude(day, band):
+    """A type Ia's shape: a rise to 15.0 in r on day 12, a fade after, faster and redder in g."""
+    peak = 15.0 if band == "r" else 14.9
+    if day <= 12:
+        return peak + 0.02 * (12 - day) ** 2
+    return peak + (0.05 if band == "r" else 0.09) * (day - 12)
 
 
 def load_demo_frames(tenant, user):
@@ -159,19 +175,29 @@ def load_demo_frames(tenant, user):
         return 0
     positions = {name: (ra, dec) for name, ra, dec, *_ in KNOWN}
     plans = [(*row, (), None) for row in DEMO_FRAMES] + [(*row, None) for row in DEFECT_FRAMES]
-    plans += list(supernova_frames()) + [(*row, (), None) for row in FUSION_FRAMES]
-    for number, (target, site, telescope, instrument, filter_name, start, scale, defects, sn_day) in enumerate(plans):
+    plans += [(FOLLOW_UP_TARGET, site, "1m0a", "sinistro", band, start, 0.389, (), (zero_point, magnitude))
+              for site, band, start, _, zero_point, magnitude in follow_up_frames()]  # fmt: skip
+    plans += [(*row, (), None) for row in FUSION_FRAMES]
+    for number, (target, site, telescope, instrument, filter_name, start, scale, defects, truth) in enumerate(plans):
         ra, dec = positions[target]
-        peak = supernova_peak_adu(sn_day, filter_name) if sn_day is not None else 12000
         if site in SITE_HEADER_NAMES:
             telescope, instrument, filter_pattern = SITE_HEADER_NAMES[site]
             filter_name = filter_pattern.format(filter_name)
-        # The fused target's frames show one sky; the others' stars are drawn frame by frame.
-        stars = sky_field(ra, dec, radius_arcsec=150, count=60, seed=104) if target == FUSION_TARGET else []
+        # The fused and the followed targets' frames show one sky each; the others' stars are
+        # drawn frame by frame.
+        sources, stars, zero_point, exptime = [(ra, dec, 12000)], [], 25.0, 120.0
+        if target == FUSION_TARGET:
+            stars = sky_field(ra, dec, radius_arcsec=150, count=60, seed=104)
+        elif truth is not None:
+            zero_point, magnitude = truth
+            sources, exptime = [], FOLLOW_UP_EXPTIME_S
+            stars = [*sky_field(ra, dec, radius_arcsec=150, count=60, seed=14, magnitudes=(14.5, 19.5)),
+                     (ra, dec, magnitude)]  # fmt: skip
         hdu = make_frame(ra_deg=ra + 0.004, dec_deg=dec - 0.003, site=site, telescope=telescope, instrument=instrument,
                          filter_name=filter_name, obs_time=start, pixel_scale_arcsec=scale, width=512, height=512,
-                         n_stars=0 if stars else 60, stars=stars, seed=number, extra_sources=[(ra, dec, peak)],
-                         with_wcs=number != 6, zero_point=25.0, defects=defects)  # fmt: skip
+                         n_stars=0 if stars else 60, stars=stars, seed=number, extra_sources=sources,
+                         with_wcs=number != 6, zero_point=zero_point, exptime_s=exptime, defects=defects)  # fmt: skip
+        hdu.header["MAGZP"] = HEADER_ZERO_POINT  # what every site's pipeline writes, right or not
         hdu.header["OBJECT"] = target
         buffer = io.BytesIO()
         hdu.writeto(buffer)
@@ -179,6 +205,18 @@ def load_demo_frames(tenant, user):
             tenant, user, buffer.getvalue(), f"{site}{telescope}-{start[:10].replace('-', '')}-{number:04d}.fits"
         )
     return len(plans)
+
+
+def load_demo_calibration(tenant, user):
+    """Ask once for the follow-up's calibration across sites in each of its bands; a worker
+    ties them, and the target's page shows one light curve."""
+    from .calibrated_photometry import request_calibration
+    from .models import PhotometryCalibration
+
+    if PhotometryCalibration.objects.filter(tenant=tenant).exists():
+        return []
+    target = Target.objects.get(tenant=tenant, name=FOLLOW_UP_TARGET)
+    return [request_calibration(tenant, user, target, band) for band in ("r", "g")]
 
 
 def load_demo_fusion(tenant, user):

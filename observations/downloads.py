@@ -29,6 +29,9 @@ LIGHT_CURVE_COLUMNS = [
     Column("aperture_radius_arcsec", "f8", "aperture radius", "arcsec", "phys.angSize"),
     Column("site", "U", "the site that took the frame", ucd="instr.obsty"),
     Column("frame", "i8", "the frame's id in the portal", ucd="meta.id"),
+    Column("mag_calibrated", "f8", "magnitude on the cross-site scale (empty until calibrated)", "mag", "phot.mag"),
+    Column("mag_calibrated_err", "f8", "uncertainty of mag_calibrated with the zero point's", "mag", "stat.error"),
+    Column("zero_point_calibrated", "f8", "the frame's zero point fitted on the shared stars", "mag", "phot.calib"),
 ]
 
 
@@ -48,9 +51,14 @@ def target_download(targets, fmt, *, cone=None, filename="targets"):
 
 
 def light_curve_download(target, points, fmt):
-    """A target's photometry, oldest first, one row a measurement."""
-    rows = [(point.mjd, point.filter_name, point.mag, point.mag_err, point.flux_adu, point.flux_err_adu,
-             point.zero_point, point.aperture_radius_arcsec, point.site.code if point.site else None,
-             point.link.frame_id) for point in bounded(points)]  # fmt: skip
+    """A target's photometry, oldest first, one row a measurement, with its calibrated value."""
+    rows = []
+    for point in bounded(points):
+        calibrated = getattr(point, "calibrated", None)
+        rows.append((point.mjd, point.filter_name, point.mag, point.mag_err, point.flux_adu, point.flux_err_adu,
+                     point.zero_point, point.aperture_radius_arcsec, point.site.code if point.site else None,
+                     point.link.frame_id, calibrated.mag if calibrated else None,
+                     calibrated.mag_err if calibrated else None,
+                     calibrated.calibration.zero_point if calibrated else None))  # fmt: skip
     title = f"Light curve of {target.name} (RA {target.ra_deg:.6f} deg, Dec {target.dec_deg:+.6f} deg)"
     return table_response(LIGHT_CURVE_COLUMNS, rows, fmt=fmt, filename=f"light-curve-{target.pk}", title=title)

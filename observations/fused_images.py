@@ -12,7 +12,7 @@ from django.utils.module_loading import import_string
 
 from portal.progress import queue_job, start_job
 
-from .calibration import CalibrationRefused, calibrate, measure_stars
+from .calibration import CalibrationRefused, calibrate, measure_stars, saturation_level
 from .fusion import FrameInput, FusionRefused, aperture_snr, check_memory, fuse, grid_for, to_fits
 from .ingest import parse_frame
 from .models import Frame, FrameTarget, FusedImage
@@ -131,7 +131,8 @@ def calibrated(inputs, band):
               and each.zero_point is not None and not each.veto]  # fmt: skip
     if len(usable) < 2:
         return inputs, {}
-    stars = [measure_stars(each.id, each.label, each.data, each.wcs, each.exptime_s, gain=each.gain) for each in usable]
+    stars = [measure_stars(each.id, each.label, each.data, each.wcs, each.exptime_s, gain=each.gain,
+                           saturation_adu=each.saturation_adu) for each in usable]  # fmt: skip
     try:
         fitted = calibrate(stars, {each.id: each.zero_point for each in usable})
     except CalibrationRefused as refusal:
@@ -160,11 +161,11 @@ def frame_vetoes(tenant, frames):
 
 def _frame_input(frame, zero_point, band, veto):
     """The frame as the fusion takes it; its pixels are read only when it will be used."""
-    data = wcs = None
+    data = wcs = saturation = None
     if frame.filter_name == band and frame.has_astrometry and not veto:
         with frame.file.open("rb") as stored:
             parsed = parse_frame(stored.read())  # as it was ingested: gzip, fpack, extensions, SIP
-        data, wcs = parsed.image, parsed.wcs
+        data, wcs, saturation = parsed.image, parsed.wcs, saturation_level(parsed.header, parsed.image)
     return FrameInput(id=frame.pk, label=frame.site.code if frame.site else "no site", band=frame.filter_name,
                       data=data, wcs=wcs, exptime_s=frame.exptime_s, zero_point=zero_point,
-                      gain=frame.gain_e_per_adu, veto=veto)  # fmt: skip
+                      gain=frame.gain_e_per_adu, veto=veto, saturation_adu=saturation)  # fmt: skip

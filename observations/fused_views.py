@@ -1,11 +1,17 @@
-"""Fused-image pages: ask for one from a target's page, watch its job, see the image with the
-frames it used and those it left out, download its FITS file."""
+"""Fusion across sites from a target's page: ask for a fused image, watch its job, see the image
+with the frames it used and those it left out, download its FITS file; ask for the target's
+photometry to be calibrated across sites, for its fused light curve."""
 
+from django.contrib import messages
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from portal.permissions import require
 
+from .calibrated_photometry import request_calibration
+from .calibration import CalibrationRefused
 from .forms import FusionForm
 from .fused_images import request_fusion, target_frames
 from .fusion import FusionRefused
@@ -52,3 +58,19 @@ def fused_image_file(request, tenant_slug, fused_id, kind):
     return FileResponse(
         fused.file.open("rb"), as_attachment=True, filename=fused.download_name, content_type="application/fits"
     )
+
+
+@require_POST
+def target_calibrate(request, tenant_slug, target_id):
+    """Calibrate the target's frames of one band across sites; its page then shows the job's
+    progress, and the fused light curve once it is done. A refusal is shown there too."""
+    require(request, "jobs.start")
+    target = get_object_or_404(visible_targets(request.tenant, request.user), pk=target_id)
+    band = request.POST.get("band", "").strip()
+    try:
+        request_calibration(request.tenant, request.user, target, band)
+    except CalibrationRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Calibrating {target} in {band} across sites: the light curve below follows.")
+    return redirect(reverse("target_detail", args=[tenant_slug, target.pk]) + "#fused-light-curve")

@@ -70,6 +70,7 @@ class FrameInput:
     zero_point: float | None
     gain: float | None = None
     veto: str = ""
+    saturation_adu: float | None = None  # where its pixels stop counting light (for calibration's stars)
 
 
 @dataclass(frozen=True)

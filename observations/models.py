@@ -243,3 +243,61 @@ class FusedImage(TenantOwned):
         if self.snr is None or not self.best_single_snr:
             return None
         return self.snr / self.best_single_snr
+
+
+class PhotometryCalibration(TenantOwned):
+    """One run of cross-site calibration of a target's field in one band
+    (``observations.calibrated_photometry``): its job, and what it tied. Its frames' fitted
+    zero points are its FrameCalibration rows; a later run of the same frames replaces them."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="calibrations")
+    band = models.CharField(max_length=30)
+    job = models.OneToOneField("portal.Job", null=True, on_delete=models.SET_NULL, related_name="+")
+    star_count = models.PositiveIntegerField(null=True, blank=True, help_text="Stars seen from two nights or sites.")
+    left_out = models.JSONField(default=list, blank=True, help_text="[{id, label, reason}] of frames not calibrated.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.target} calibrated in {self.band}"
+
+
+class FrameCalibration(TenantOwned):
+    """A frame's zero point as tied to the other sites' by the stars they share
+    (``observations.calibration``), fitted per site and night, beside the zero point its
+    photometry used (kept as it was). ``zero_point`` is null when the frame's night shared
+    too few stars with the others; ``note`` says so."""
+
+    run = models.ForeignKey(PhotometryCalibration, on_delete=models.CASCADE, related_name="frames")
+    frame = models.OneToOneField(Frame, on_delete=models.CASCADE, related_name="calibration")
+    site = models.ForeignKey("portal.Site", null=True, on_delete=models.SET_NULL, related_name="+")
+    night = models.DateField(help_text="The site's night (local date of its evening) the zero point was fitted for.")
+    zero_point = models.FloatField(null=True, help_text="Fitted, magnitude of 1 ADU a second.")
+    zero_point_error = models.FloatField(null=True)
+    zero_point_own = models.FloatField(null=True, help_text="What the frame's header or its site's filter said.")
+    stars_used = models.PositiveIntegerField()
+    note = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["frame__obs_time"]
+
+    @property
+    def offset(self):
+        """How far the frame's own zero point was off: fitted minus own, in magnitudes."""
+        if self.zero_point is None or self.zero_point_own is None:
+            return None
+        return self.zero_point - self.zero_point_own
+
+
+class CalibratedPhotometry(TenantOwned):
+    """A target's magnitude in one frame on the cross-site scale: the raw measurement's
+    instrumental magnitude plus the frame's fitted zero point, its error including the zero
+    point's. The raw Photometry row is never changed."""
+
+    photometry = models.OneToOneField(Photometry, on_delete=models.CASCADE, related_name="calibrated")
+    calibration = models.ForeignKey(FrameCalibration, on_delete=models.CASCADE, related_name="photometry")
+    mag = models.FloatField()
+    mag_err = models.FloatField()

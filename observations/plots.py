@@ -128,3 +128,34 @@ def light_curve(points):
         margin={"l": 60, "r": 10, "t": 10, "b": 40}, height=360, legend={"orientation": "h", "y": -0.2},
     )  # fmt: skip
     return figure.to_json()
+
+
+def fused_light_curve(curve, points):
+    """The fused light curve (``observations.light_curves``): one trace a band of its epochs,
+    over the raw measurements per site, faint, so the offsets it removed stay visible."""
+    figure = go.Figure()
+    for point_band, site in sorted({(p.filter_name, p.site.code if p.site else "no site") for p in points
+                                    if p.mag is not None}):  # fmt: skip
+        group = [p for p in points if p.mag is not None and p.filter_name == point_band
+                 and (p.site.code if p.site else "no site") == site]  # fmt: skip
+        figure.add_trace(go.Scatter(
+            x=[p.mjd for p in group], y=[p.mag for p in group], mode="markers", name=f"{point_band} · {site}, raw",
+            opacity=0.35, marker={"size": 6, "color": FILTER_COLOURS.get(point_band, "#555"), "symbol": "circle-open"},
+            hovertemplate="MJD %{x:.4f}<br>%{y:.3f} mag on the site's own zero point<extra>%{fullData.name}</extra>",
+        ))  # fmt: skip
+    for band in sorted({epoch.band for epoch in curve.epochs}):
+        epochs = [epoch for epoch in curve.epochs if epoch.band == band]
+        scale = "calibrated across sites" if epochs[0].calibrated else "each site's own zero point"
+        figure.add_trace(go.Scatter(
+            x=[e.mjd for e in epochs], y=[e.mag for e in epochs], mode="lines+markers", name=f"{band}, fused",
+            error_y={"type": "data", "array": [e.mag_err for e in epochs], "thickness": 1.5},
+            marker={"size": 9, "color": FILTER_COLOURS.get(band, "#555")}, line={"width": 1},
+            customdata=[[e.count, ", ".join(e.sites), scale] for e in epochs],
+            hovertemplate="MJD %{x:.3f}<br>%{y:.3f} ± %{error_y.array:.3f} mag<br>%{customdata[0]} measurements "
+                          "from %{customdata[1]}<br>%{customdata[2]}<extra>%{fullData.name}</extra>",
+        ))  # fmt: skip
+    figure.update_layout(
+        xaxis={"title": "MJD", "tickformat": ".0f"}, yaxis={"title": "magnitude", "autorange": "reversed"},
+        margin={"l": 60, "r": 10, "t": 10, "b": 40}, height=380, legend={"orientation": "h", "y": -0.2},
+    )  # fmt: skip
+    return figure.to_json()

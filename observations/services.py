@@ -12,7 +12,8 @@ from django.db.models.functions import Lower
 
 from portal.sql import server_cursor
 
-from .models import Photometry, Target, Visibility
+from .light_curves import DEFAULT_WINDOW_HOURS, fuse_light_curve
+from .models import FrameCalibration, Photometry, Target, Visibility
 from .sky import cone_index_ranges
 
 TABLE = Target._meta.db_table
@@ -95,9 +96,17 @@ def visible_targets(tenant, user=None):
 
 def light_curve_points(tenant, target):
     """``tenant``'s photometry of ``target``, oldest first (of another observatory's public
-    target, only the measurements this one made)."""
-    return (Photometry.objects.filter(tenant=tenant, target=target).select_related("site", "link")
+    target, only the measurements this one made), each with its calibrated value if it has one."""
+    return (Photometry.objects.filter(tenant=tenant, target=target).select_related("site", "link", "calibrated")
             .order_by("mjd", "pk"))  # fmt: skip
+
+
+def fused_light_curve(tenant, target, *, window_hours=DEFAULT_WINDOW_HOURS, points=None):
+    """``tenant``'s light curve of ``target`` fused across sites, with the offsets of the sites
+    whose frames of it were calibrated; ``points``: its light_curve_points, when already read."""
+    calibrations = FrameCalibration.objects.filter(tenant=tenant, frame__target_links__target=target)
+    points = light_curve_points(tenant, target) if points is None else points
+    return fuse_light_curve(points, window_hours=window_hours, calibrations=calibrations.select_related("site", "run"))
 
 
 def search_targets(queryset, params):

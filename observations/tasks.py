@@ -4,10 +4,12 @@ from django.core.files.storage import default_storage
 from portal.celery import TenantTask, app
 from portal.progress import claim_job, fail_job, finish_job, report_progress
 
+from .calibrated_photometry import calibrate_photometry
+from .calibration import CalibrationRefused
 from .fused_images import make_fused_image
 from .fusion import FusionRefused
 from .ingest import ingest_many
-from .models import FusedImage
+from .models import FusedImage, PhotometryCalibration
 
 
 @app.task(base=TenantTask, runs_on="default")
@@ -54,15 +56,39 @@ def fuse_target_frames(tenant_id, job_id, fused_id):
     if job is None:
         return
     fused = FusedImage.objects.select_related("target", "tenant").get(pk=fused_id)
-    try:
-        make_fused_image(fused, lambda done, message: report_progress(job, done, message))
-    except FusionRefused as refusal:
-        fail_job(job, str(refusal))
+    if _work(job, lambda progress: make_fused_image(fused, progress), FusionRefused) is None:
         return
-    except Exception as error:
-        fail_job(job, f"{type(error).__name__}: {error}")
-        raise
     summary = {"fused_image": fused.pk, "frames_used": len(fused.frames_used),
                "frames_rejected": len(fused.frames_rejected), "snr": fused.snr, "snr_gain": fused.snr_gain}  # fmt: skip
     gain = f", {fused.snr_gain:.1f}× the best frame's signal-to-noise" if fused.snr_gain else ""
     finish_job(job, summary, f"Fused {len(fused.frames_used)} frames{gain}")
+
+
+@app.task(base=TenantTask, runs_on="default")
+def calibrate_target_photometry(tenant_id, job_id, run_id):
+    """Tie a target's frames of one band to one scale, reporting each frame to the job's page."""
+    job = claim_job(job_id)
+    if job is None:
+        return
+    run = PhotometryCalibration.objects.select_related("target", "tenant").get(pk=run_id)
+    rows = _work(job, lambda progress: calibrate_photometry(run, progress), CalibrationRefused)
+    if rows is None:
+        return
+    tied = sum(row.zero_point is not None for row in rows)
+    summary = {"calibration": run.pk, "frames_tied": tied, "frames_not_tied": len(rows) - tied,
+               "frames_left_out": len(run.left_out), "shared_stars": run.star_count}  # fmt: skip
+    finish_job(job, summary, f"Tied {tied} of {len(rows)} frames on {run.star_count} shared stars")
+
+
+def _work(job, work, refusal):
+    """``work(progress)`` for the job, its answer; a ``refusal`` (the request's own fault: no
+    usable frame, nothing to tie) fails the job with its message and answers None; anything
+    else fails it naming the error and is raised, for Celery to log."""
+    try:
+        return work(lambda done, message: report_progress(job, done, message))
+    except refusal as refused:
+        fail_job(job, str(refused))
+    except Exception as error:
+        fail_job(job, f"{type(error).__name__}: {error}")
+        raise
+    return None

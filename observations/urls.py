@@ -10,6 +10,7 @@ urlpatterns = [
     path("targets/<int:target_id>/edit/", views.target_edit, name="target_edit"),
     path("targets/<int:target_id>/light-curve/", views.target_light_curve, name="target_light_curve"),
     path("targets/<int:target_id>/fuse/", fused_views.target_fuse, name="target_fuse"),
+    path("targets/<int:target_id>/calibrate/", fused_views.target_calibrate, name="target_calibrate"),
     path("fused/<int:fused_id>/", fused_views.fused_image_detail, name="fused_image_detail"),
     path("fused/<int:fused_id>/<str:kind>/", fused_views.fused_image_file, name="fused_image_file"),
     path("frames/", frame_views.frame_list, name="frame_list"),

@@ -15,11 +15,12 @@ from .downloads import light_curve_download, target_download
 from .forms import ConeSearchForm, TargetFieldsForm, TargetForm, TargetImportForm
 from .importing import TargetListError, import_targets
 from .models import Frame, FrameTarget, TargetImage
-from .plots import light_curve, neighbourhood
+from .plots import fused_light_curve, light_curve, neighbourhood
 from .resolver import resolve_name
 from .sky import PositionError, parse_cone, parse_position
 
 NEIGHBOURHOOD_ARCMIN = 30
+ACTIVE = ("queued", "running")  # a job's states while its page waits for it
 
 
 def target_list(request, tenant_slug):
@@ -63,6 +64,8 @@ def target_detail(request, tenant_slug, target_id):
     target = get_object_or_404(services.visible_targets(request.tenant, request.user), pk=target_id)
     centre = services.target_coordinate(target)
     points = list(services.light_curve_points(request.tenant, target))
+    fused = services.fused_light_curve(request.tenant, target, points=points) if points else None
+    calibrations = list(target.calibrations.filter(tenant=request.tenant).select_related("job")[:5])
     neighbours = services.cone_search(
         request.tenant, centre, NEIGHBOURHOOD_ARCMIN * u.arcmin, user=request.user, limit=200
     )
@@ -84,6 +87,11 @@ def target_detail(request, tenant_slug, target_id):
             .select_related("frame__site")
             .order_by("-frame__obs_time")[:24],
             "light_curve": light_curve(points) if points else None,
+            "fused_light_curve": fused,
+            "fused_light_curve_figure": fused_light_curve(fused, points) if fused and fused.epochs else None,
+            "calibrations": calibrations,
+            "calibrating": next((run for run in calibrations if run.job and run.job.status in ACTIVE), None),
+            "calibration_bands": sorted({point.filter_name for point in points}),
             "fused_images": target.fused_images.filter(tenant=request.tenant).select_related("job")[:10],
             "photometry": points,
             "images": target.images.select_related("site").prefetch_related(

@@ -12,7 +12,7 @@ from django.db import transaction
 from alerts.demo import load_demo_alerts
 from labeling.demo import load_demo_project
 from mlmodels.demo import load_demo_galaxy_images, load_demo_models
-from observations.demo import load_demo_frames, load_demo_fusion, load_demo_targets
+from observations.demo import load_demo_calibration, load_demo_frames, load_demo_fusion, load_demo_targets
 from scheduling.demo import load_demo_semester
 
 from . import audit, services
@@ -124,6 +124,7 @@ def load_demo(password):
                 load_demo_targets(tenant, admin)
                 load_demo_frames(tenant, admin)
                 load_demo_fusion(tenant, users["demo-astronomer"])
+                load_demo_calibration(tenant, users["demo-astronomer"])
                 load_demo_galaxy_images(tenant)
                 load_demo_models(tenant, admin)
                 load_demo_alerts(tenant, users["demo-astronomer"])

@@ -10,7 +10,7 @@ from rest_framework.routers import DefaultRouter
 from alerts import api as alerts_api
 from mlmodels import api as mlmodels_api
 from observations import api as observations_api
-from observations import fused_api
+from observations import calibration_api, fused_api
 from scheduling import api as scheduling_api
 
 from . import api, views
@@ -23,6 +23,7 @@ router.register("filters", api.FilterViewSet, basename="filter")
 router.register("targets", observations_api.TargetViewSet, basename="target")
 router.register("frames", observations_api.FrameViewSet, basename="frame")
 router.register("fused-images", fused_api.FusedImageViewSet, basename="fused-image")
+router.register("calibrations", calibration_api.PhotometryCalibrationViewSet, basename="calibration")
 router.register("models", mlmodels_api.MLModelViewSet, basename="mlmodel")
 router.register("alerts", alerts_api.AlertViewSet, basename="alert")
 router.register("alert-filters", alerts_api.AlertFilterViewSet, basename="alert-filter")

@@ -8,7 +8,13 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from observations.calibration import CalibrationRefused, calibrate, measure_stars
+from observations.calibration import (
+    DEFAULT_SATURATION_ADU,
+    CalibrationRefused,
+    calibrate,
+    measure_stars,
+    saturation_level,
+)
 from observations.synthetic import make_frame, sky_field
 from tests.observations.test_fusion import DEC, RA, SITES
 from tests.observations.test_real_files import REAL
@@ -75,3 +81,29 @@ def test_a_real_plate_s_stars_are_found_on_the_sky_and_tie_two_exposures_of_it()
     assert np.all(SkyCoord(full.ra_deg, full.dec_deg, unit=u.deg).separation(centre).arcsec < 100)  # on the plate
     fitted = calibrate([full, half], {1: 21.0})
     assert fitted.zero_points[2] == pytest.approx(21.0 + 2.5 * np.log10(2), abs=1e-6)
+
+
+def test_frames_of_one_night_share_a_zero_point_and_stars_seen_within_one_night_tie_nothing(six_frames):
+    nights = {frame.id: frame.label for frame in six_frames}  # each site's two frames: one night
+    calibration = calibrate(six_frames, {frame.id: 25.0 for frame in six_frames if frame.label == "tfn"}, nights)
+    by_site = {}
+    for frame in six_frames:
+        by_site.setdefault(frame.label, set()).add(calibration.zero_points[frame.id])
+    truth = {site: zero_point for site, _, _, zero_point, *_ in SITES}
+    assert all(len(values) == 1 for values in by_site.values())  # one zero point a night
+    assert all(values.pop() == pytest.approx(truth[site], abs=0.01) for site, values in by_site.items())
+    with pytest.raises(CalibrationRefused, match="no star with another night or site"):
+        calibrate(six_frames[:4:3], {1: 25.0}, {1: "tfn", 4: "tfn"})  # Teide's two frames alone
+
+
+def test_saturated_stars_are_left_out_at_the_level_the_header_or_the_image_s_flat_top_gives():
+    with fits.open(REAL / "dss.14.29.56-62.41.05.fits.gz") as hdul:
+        data, header, wcs = hdul[0].data.astype(float), hdul[0].header, WCS(hdul[0].header)
+    # The plate says nothing; its brightest stars share a flat top near 20,136 (a plate's shoulder).
+    assert "SATURATE" not in header and saturation_level(header, data) == pytest.approx(0.8 * data.max())
+    everything = measure_stars(1, "dss", data, wcs, 4200.0, saturation_adu=1e9)
+    unsaturated = measure_stars(1, "dss", data, wcs, 4200.0)
+    assert 10 <= len(unsaturated.ra_deg) < len(everything.ra_deg)
+    assert saturation_level(fits.Header([("SATURATE", 4095)]), data) == 4095  # the header's own, first
+    smooth = make_frame(ra_deg=RA, dec_deg=DEC, n_stars=5, seed=3).data  # no flat top, no keyword
+    assert saturation_level(fits.Header(), smooth) == DEFAULT_SATURATION_ADU

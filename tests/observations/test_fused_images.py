@@ -38,15 +38,16 @@ def three_sites(tenant):
                 load_site(tenant, dict(spec))
 
 
-def observe(tenant, user, number, *, filter_name="r", with_wcs=True, day=1, zero_point_written=None):
+def observe(tenant, user, number, *, filter_name="r", with_wcs=True, day=1, zero_point_written=None, stars=STARS,
+            size=256):  # fmt: skip
     """One site's frame of the field around the target, ingested as a site uploads it."""
     site, scale, seeing, zero_point, sky, exptime = SITES[number % 3]
     telescope, instrument = EQUIPMENT[site]
     hdu = make_frame(ra_deg=RA + 0.003 * (number % 4 - 1.5), dec_deg=DEC - 0.002 * (number % 3 - 1), site=site,
                      telescope=telescope, instrument=instrument, filter_name=filter_name,
-                     obs_time=f"2026-05-{day:02d}T22:00:00",
+                     obs_time=f"2026-05-{day:02d}T22:00:00", width=size, height=size,
                      pixel_scale_arcsec=scale, seeing_fwhm_arcsec=seeing, zero_point=zero_point, sky_adu=sky,
-                     exptime_s=exptime, n_stars=0, seed=200 + number, stars=[*STARS, (RA, DEC, SOURCE_MAG)],
+                     exptime_s=exptime, n_stars=0, seed=200 + number + 10 * day, stars=[*stars, (RA, DEC, SOURCE_MAG)],
                      with_wcs=with_wcs)  # fmt: skip
     hdu.header["OBJECT"] = "SN field"
     if zero_point_written is not None:  # a site whose calibration is off

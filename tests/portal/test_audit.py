@@ -305,7 +305,7 @@ def test_an_entry_outlives_its_actor(client, observatory):
 def test_the_demo_observatory_s_log_is_not_empty(client, db, monkeypatch):
     """The demo's members are in its log; its science (targets, frames, models, alerts: a
     minute per load) has no part in it and is left out here."""
-    for loader in ("targets", "frames", "fusion", "galaxy_images", "models", "alerts"):
+    for loader in ("targets", "frames", "fusion", "calibration", "galaxy_images", "models", "alerts"):
         monkeypatch.setattr(f"portal.demo.load_demo_{loader}", lambda *args: None)
     load_demo("pw-for-tests")
     tenant = Tenant.objects.get(slug="demo")

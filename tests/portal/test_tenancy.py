@@ -23,7 +23,7 @@ from mlmodels.synthetic_galaxies import make_galaxy
 from observations.fused_images import request_fusion
 from observations.images import add_target_images
 from observations.ingest import ingest_frame
-from observations.models import Target
+from observations.models import CalibratedPhotometry, FrameCalibration, PhotometryCalibration, Target
 from observations.synthetic import make_frame
 from portal import services
 from portal.models import ApiKey, HeaderRule, Job, Membership, Site, Telescope, TenantOwned
@@ -104,6 +104,13 @@ def _rows_in_every_tenant_table(tenant, user):
         frame = ingest_frame(tenant, user, buffer.getvalue(), "f.fits").frame
         assert frame.target_links.exists()
         request_fusion(tenant, user, frame.target_links.first().target, band=frame.filter_name, size_arcsec=30)
+        link = frame.target_links.select_related("photometry").first()
+        run = PhotometryCalibration.objects.create(tenant=tenant, target=link.target, band=frame.filter_name)
+        fitted = FrameCalibration.objects.create(tenant=tenant, run=run, frame=frame, night=frame.obs_time.date(),
+                                                 zero_point=25.0, zero_point_error=0.01, stars_used=5,
+                                                 note="n")  # fmt: skip
+        CalibratedPhotometry.objects.create(tenant=tenant, photometry=link.photometry, calibration=fitted, mag=20,
+                                            mag_err=0.1)  # fmt: skip
         stored = ingest_packets(tenant, [make_alert(tenant.pk).packet, {"candid": "x"}], source="rest")
         assert len(stored.alerts) == 1 and len(stored.refused) == 1, "an alert, its object, and a dead letter"
         AlertStream.objects.create(tenant=tenant, name="replay", kind="replay", folder="/srv/alerts")
