@@ -167,7 +167,8 @@ def light_curve_errors(stars, epochs, size):
             point = measure(hdu.data, x, y, pixel_scale_arcsec=scale, exptime_s=exptime, gain=1.6, zero_point_mag=own)
             frame_id = len(field) + 1
             field.append(measure_stars(frame_id, site, hdu.data, wcs, exptime, gain=1.6))
-            measured.append((frame_id, epoch, site, own, point, 60000.0 + 2 * epoch + 7 * number / 24))  # every other night
+            mjd = 60000.0 + 2 * epoch + 7 * number / 24  # every other night, the sites 7 h apart
+            measured.append((frame_id, epoch, site, own, point, mjd))
     fitted = calibrate(field, {each[0]: each[3] for each in measured},
                        {frame_id: (site, epoch) for frame_id, epoch, site, *_ in measured})  # fmt: skip
 

@@ -23,6 +23,11 @@ Choices, and why:
   variable star must not move a frame's zero point.
 - Only stars with no other star inside their sky annulus count: a neighbour's light in the
   aperture or the annulus depends on the seeing, so it differs from site to site.
+- Where the stars' colours are known (from a second band), each site's colour term is fitted
+  too: sites' filters and detectors pass slightly different light, so a red star and a blue
+  one of the same magnitude differ by a little more at one site than at another. The terms are
+  relative (they average zero over the sites: the scale is the sites' mean system), and a
+  site's is fitted only when its stars' colours span ``MIN_COLOUR_SPREAD``.
 """
 
 import math
@@ -48,6 +53,7 @@ CLIP_SIGMA = 4.0
 ROUNDS = 50  # of clipping, a measurement each
 SOLVE_ROUNDS = 500
 MIN_STARS = 3
+MIN_COLOUR_SPREAD = 0.3  # mag, standard deviation of the stars' colours a colour term needs
 
 
 class CalibrationRefused(ValueError):
@@ -65,18 +71,24 @@ class FrameStars:
     dec_deg: np.ndarray
     instrumental: np.ndarray
     error: np.ndarray
+    colour: np.ndarray | None = None  # each star's colour where known (NaN where not)
 
 
 @dataclass
 class Calibration:
     """Each frame's fitted zero point, its error and the stars it rests on; a frame with fewer
     than ``MIN_STARS`` stars in common with the others has none. ``star_count``: the stars
-    seen in more than one frame."""
+    seen in more than one frame. ``colour_terms``: {system: (term, error)} of the systems
+    whose stars' colours allowed one: a system reads a star term × (colour − reference) mag
+    fainter than the mean system, and a zero point holds for a star of ``colour_reference``."""
 
     zero_points: dict = field(default_factory=dict)
     errors: dict = field(default_factory=dict)
     stars_used: dict = field(default_factory=dict)
     star_count: int = 0
+    colour_terms: dict = field(default_factory=dict)
+    colour_reference: float | None = None
+    magnitudes: dict = field(default_factory=dict)  # {(ra, dec): calibrated magnitude} of every shared star
 
 
 def saturation_level(header, data):
@@ -142,14 +154,16 @@ def measure_stars(frame_id, label, data, wcs, exptime_s, *, gain=None, saturatio
                       -2.5 * np.log10(counts[good] / exptime_s), 2.5 / math.log(10) / snr[good])  # fmt: skip
 
 
-def calibrate(frames, anchors, groups=None):
+def calibrate(frames, anchors, groups=None, systems=None):
     """Each frame's zero point on one scale (a Calibration). ``anchors`` is {frame id: zero point
     trusted}: the scale is set so that the anchored frames' fitted zero points equal theirs, by
     the median. ``groups`` is {frame id: key}: frames of one key share one zero point (each
-    frame alone when not given). Refused when the frames share too few stars to be tied together."""
+    frame alone when not given). ``systems`` is {frame id: key}: frames of one key (a site)
+    share a colour term, fitted where the frames' stars have colours. Refused when the frames
+    share too few stars to be tied together."""
     if not anchors:
         raise CalibrationRefused("No frame to anchor the scale on: give at least one frame's trusted zero point.")
-    star_of, frame_of, magnitude, error = _matched(frames)
+    star_of, frame_of, magnitude, error, colour, ra, dec = _matched(frames)
     if not len(star_of):
         raise CalibrationRefused("The frames share no star: nothing ties their scales together.")
     frame_ids = [frame.id for frame in frames]
@@ -165,19 +179,30 @@ def calibrate(frames, anchors, groups=None):
         raise CalibrationRefused("The frames share no star with another night or site: nothing ties their scales.")
     _, star_of = np.unique(star_of[across], return_inverse=True)
     frame_of, magnitude, error = frame_of[across], magnitude[across], error[across]
+    system_keys = [systems[frame_id] if systems else None for frame_id in frame_ids]
+    system_of_group = {group_of_frame[index]: key for index, key in enumerate(system_keys)}
+    system_names = list(dict.fromkeys(system_keys))
+    system_of = np.array([system_names.index(system_of_group[group]) for group in frame_of])
+    known = np.isfinite(colour[across]) if systems else np.zeros(len(star_of), dtype=bool)
+    reference = float(np.median(colour[across][known])) if known.any() else None
+    x = np.where(known, colour[across] - (reference or 0.0), 0.0)  # colour relative to the reference
     weight = 1 / error**2
     kept = np.ones(len(star_of), dtype=bool)
-    offsets = np.zeros(len(group_keys))
+    offsets, terms = np.zeros(len(group_keys)), np.zeros(len(system_names))
     for _ in range(ROUNDS):
-        for _ in range(SOLVE_ROUNDS):  # alternate until the frames' offsets settle
-            stars = _weighted_means(star_of, magnitude + offsets[frame_of], weight * kept, star_of.max() + 1)
-            previous, offsets = offsets, _weighted_means(frame_of, stars[star_of] - magnitude, weight * kept,
+        for _ in range(SOLVE_ROUNDS):  # alternate until the frames' offsets (and colour terms) settle
+            corrected = magnitude - terms[system_of] * x  # a site reads a star term × colour too faint
+            stars = _weighted_means(star_of, corrected + offsets[frame_of], weight * kept, star_of.max() + 1)
+            previous, offsets = offsets, _weighted_means(frame_of, stars[star_of] - corrected, weight * kept,
                                                          len(group_keys))  # fmt: skip
-            if np.max(np.abs(offsets - previous)) < 1e-6:
+            residual = magnitude + offsets[frame_of] - stars[star_of]
+            previous_terms = terms
+            terms = _colour_terms(residual, x, weight * kept * known, system_of, len(system_names))
+            if max(np.max(np.abs(offsets - previous)), np.max(np.abs(terms - previous_terms))) < 1e-6:
                 break
         # One measurement at a time, the worst: a variable star first pulls its frame's offset, so
         # that frame's other stars look off too until it is gone.
-        spread = np.abs((stars[star_of] - magnitude - offsets[frame_of]) / error)
+        spread = np.abs((stars[star_of] - magnitude + terms[system_of] * x - offsets[frame_of]) / error)
         spread[~kept] = 0
         worst = int(np.argmax(spread))
         if spread[worst] <= CLIP_SIGMA * max(1.4826 * _mad(spread[kept]), 1.0):
@@ -193,8 +218,17 @@ def calibrate(frames, anchors, groups=None):
         raise CalibrationRefused("None of the anchored frames shares enough stars with the others.")
     # The median: an anchored frame whose own zero point is off does not move the scale.
     shift = np.median([anchors[frame_ids[index]] - offsets[group_of_frame[index]] for index in anchored])
-    residual = stars[star_of] - magnitude - offsets[frame_of]
-    calibration = Calibration(star_count=int(len(np.unique(star_of[kept]))))
+    residual = stars[star_of] - magnitude + terms[system_of] * x - offsets[frame_of]
+    calibration = Calibration(star_count=int(len(np.unique(star_of[kept]))), colour_reference=reference)
+    fitted = np.bincount(system_of[kept & known], weights=(weight * x**2)[kept & known], minlength=len(system_names))
+    for index, name in enumerate(system_names):
+        if fitted[index] > 0:
+            calibration.colour_terms[name] = (float(terms[index]), float(1 / math.sqrt(fitted[index])))
+    first = {}
+    for index, star in enumerate(star_of):
+        first.setdefault(star, index)
+    for star, index in first.items():
+        calibration.magnitudes[(float(ra[across][index]), float(dec[across][index]))] = float(stars[star] + shift)
     for index, frame_id in enumerate(frame_ids):
         group = group_of_frame[index]
         mine = kept & (frame_of == group)
@@ -207,10 +241,30 @@ def calibrate(frames, anchors, groups=None):
     return calibration
 
 
+def _colour_terms(residual, x, weight, system_of, count):
+    """Each system's colour term: the weighted slope of the residuals on the colour, through zero;
+    a system whose stars' colours span less than ``MIN_COLOUR_SPREAD`` gets none (0). Then
+    shifted so that they average zero: a term common to every site is the stars' own colour,
+    not the sites'."""
+    sxx = np.bincount(system_of, weights=weight * x**2, minlength=count)
+    sxy = np.bincount(system_of, weights=weight * x * residual, minlength=count)
+    total = np.bincount(system_of, weights=weight, minlength=count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = np.sqrt(sxx / total)
+        terms = np.where((total > 0) & (spread >= MIN_COLOUR_SPREAD), sxy / sxx, 0.0)
+    fitted = (total > 0) & (spread >= MIN_COLOUR_SPREAD)
+    if fitted.sum() < 2:
+        return np.zeros(count)  # one site's term alone cannot be told from the stars' colours
+    terms[fitted] -= np.average(terms[fitted], weights=sxx[fitted])
+    return terms
+
+
 def _matched(frames):
-    """(star index, frame index, instrumental magnitude, error) of every measurement of a star
-    seen in two frames or more; stars are matched by position within ``MATCH_ARCSEC``."""
+    """(star index, frame index, instrumental magnitude, error, colour, ra, dec) of every
+    measurement of a star seen in two frames or more; stars are matched by position within
+    ``MATCH_ARCSEC``."""
     catalogue_ra, catalogue_dec, star_of, frame_of, magnitude, error = [], [], [], [], [], []
+    colour, ra, dec = [], [], []
     for index, frame in enumerate(frames):
         if not len(frame.ra_deg):
             continue
@@ -228,15 +282,18 @@ def _matched(frames):
         frame_of.append(np.full(len(ids), index))
         magnitude.append(frame.instrumental)
         error.append(frame.error)
+        colour.append(frame.colour if frame.colour is not None else np.full(len(ids), np.nan))
+        ra.append(frame.ra_deg)
+        dec.append(frame.dec_deg)
     if not star_of:
-        return (np.empty(0, dtype=int),) * 2 + (np.empty(0),) * 2
+        return (np.empty(0, dtype=int),) * 2 + (np.empty(0),) * 5
     star_of, frame_of = np.concatenate(star_of), np.concatenate(frame_of)
-    magnitude, error = np.concatenate(magnitude), np.concatenate(error)
     seen = np.bincount(star_of)
     shared = seen[star_of] >= 2
     # Stars renumbered 0… over the shared ones only.
     _, star_of = np.unique(star_of[shared], return_inverse=True)
-    return star_of, frame_of[shared], magnitude[shared], error[shared]
+    return (star_of, frame_of[shared],
+            *(np.concatenate(values)[shared] for values in (magnitude, error, colour, ra, dec)))  # fmt: skip
 
 
 def _weighted_means(groups, values, weights, count):

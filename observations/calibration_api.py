@@ -24,6 +24,15 @@ class FrameCalibrationSerializer(serializers.Serializer):
     offset = serializers.FloatField(allow_null=True, help_text="fitted minus own, mag")
     stars_used = serializers.IntegerField()
     note = serializers.CharField()
+    colour = serializers.CharField(help_text="the colour index of its site's colour term (e.g. g-r), or empty")
+    colour_term = serializers.FloatField(
+        allow_null=True,
+        help_text=(
+            "mag its site reads a star fainter per mag of colour past colour_reference, against the sites' mean"
+        ),
+    )
+    colour_term_error = serializers.FloatField(allow_null=True)
+    colour_reference = serializers.FloatField(allow_null=True)
 
 
 class SiteOffsetSerializer(serializers.Serializer):
@@ -34,6 +43,8 @@ class SiteOffsetSerializer(serializers.Serializer):
     scatter = serializers.FloatField(help_text="standard deviation of the nights' offsets")
     nights = serializers.IntegerField()
     frames = serializers.IntegerField()
+    colour = serializers.CharField()
+    colour_term = serializers.FloatField(allow_null=True)
 
 
 class LeftOutSerializer(serializers.Serializer):

@@ -132,16 +132,18 @@ SITE_HEADER_NAMES = {"coj": ("FTS", "fs01", "{}p")}
 # it: every fourth night Teide, then McDonald seven hours later, then Siding Spring seven after
 # that, in r; Teide and Siding Spring in g every other time. The sites' headers all say zero
 # point 25, but McDonald's true one is 0.25 mag lower and Siding Spring's 0.15 higher, and each
-# night's transparency moves them by a few hundredths: the raw light curve is three offset
+# night's transparency moves them by a few hundredths; and in r each site's filter passes a
+# little more or less red light (FOLLOW_UP_COLOUR_TERMS). The raw light curve is three offset
 # curves; calibrated on the field's stars (load_demo_calibration), it is one.
 FOLLOW_UP_TARGET = "ASASSN-14lp"
 FOLLOW_UP_SITES = {"tfn": (0.0, 25.0), "elp": (7.0, 24.75), "coj": (14.0, 25.15)}  # hours after Teide, true zero point
 FOLLOW_UP_EXPTIME_S = 60.0
+FOLLOW_UP_COLOUR_TERMS = {"tfn": 0.02, "elp": -0.06, "coj": 0.04}  # r read fainter per mag of g − r past 0.7
 HEADER_ZERO_POINT = 25.0
 
 
 def follow_up_frames():
-    """(site, filter, start, night number, true zero point, supernova magnitude) of each frame."""
+    """(site, filter, start, night number, true zero point) of each frame."""
     from astropy.time import Time
 
     first = Time("2026-05-01T22:00:00", scale="utc")
@@ -152,7 +154,22 @@ def follow_up_frames():
             bands = ("r", "g") if site != "elp" and night % 8 == 1 else ("r",)
             for minutes, band in enumerate(bands):
                 start = (first + night * u.day + (hours * 60 + 5 * minutes) * u.min).isot[:19]
-                yield site, band, start, night, zero_point + transparency, supernova_magnitude(night, band)
+                yield site, band, start, night, zero_point + transparency
+
+
+def follow_up_field(ra, dec, site, band, night):
+    """The followed field's stars and the supernova as ``site``'s ``band`` filter sees them on
+    ``night``: stars of many colours (g − r from −0.1 to 1.5), and in r the site's colour term."""
+    from .synthetic import sky_field
+
+    stars = sky_field(ra, dec, radius_arcsec=150, count=60, seed=14, magnitudes=(14.5, 19.5))
+    colours = np.random.default_rng(15).uniform(-0.1, 1.5, len(stars))
+    supernova = (ra, dec, supernova_magnitude(night, "r"))
+    field = [*zip(stars, colours), (supernova, supernova_magnitude(night, "g") - supernova[2])]
+    if band == "g":
+        return [(star_ra, star_dec, mag + colour) for (star_ra, star_dec, mag), colour in field]
+    term = FOLLOW_UP_COLOUR_TERMS[site]
+    return [(star_ra, star_dec, mag + term * (colour - 0.7)) for (star_ra, star_dec, mag), colour in field]
 
 
 def supernova_magnitude(day, band):
@@ -175,11 +192,12 @@ def load_demo_frames(tenant, user):
         return 0
     positions = {name: (ra, dec) for name, ra, dec, *_ in KNOWN}
     plans = [(*row, (), None) for row in DEMO_FRAMES] + [(*row, None) for row in DEFECT_FRAMES]
-    plans += [(FOLLOW_UP_TARGET, site, "1m0a", "sinistro", band, start, 0.389, (), (zero_point, magnitude))
-              for site, band, start, _, zero_point, magnitude in follow_up_frames()]  # fmt: skip
+    plans += [(FOLLOW_UP_TARGET, site, "1m0a", "sinistro", band, start, 0.389, (), (zero_point, night))
+              for site, band, start, night, zero_point in follow_up_frames()]  # fmt: skip
     plans += [(*row, (), None) for row in FUSION_FRAMES]
     for number, (target, site, telescope, instrument, filter_name, start, scale, defects, truth) in enumerate(plans):
         ra, dec = positions[target]
+        band = filter_name  # as the portal names it; the site's header may call it otherwise
         if site in SITE_HEADER_NAMES:
             telescope, instrument, filter_pattern = SITE_HEADER_NAMES[site]
             filter_name = filter_pattern.format(filter_name)
@@ -189,10 +207,8 @@ def load_demo_frames(tenant, user):
         if target == FUSION_TARGET:
             stars = sky_field(ra, dec, radius_arcsec=150, count=60, seed=104)
         elif truth is not None:
-            zero_point, magnitude = truth
-            sources, exptime = [], FOLLOW_UP_EXPTIME_S
-            stars = [*sky_field(ra, dec, radius_arcsec=150, count=60, seed=14, magnitudes=(14.5, 19.5)),
-                     (ra, dec, magnitude)]  # fmt: skip
+            (zero_point, night), sources, exptime = truth, [], FOLLOW_UP_EXPTIME_S
+            stars = follow_up_field(ra, dec, site, band, night)
         hdu = make_frame(ra_deg=ra + 0.004, dec_deg=dec - 0.003, site=site, telescope=telescope, instrument=instrument,
                          filter_name=filter_name, obs_time=start, pixel_scale_arcsec=scale, width=512, height=512,
                          n_stars=0 if stars else 60, stars=stars, seed=number, extra_sources=sources,

@@ -36,7 +36,8 @@ class Epoch:
 @dataclass(frozen=True)
 class SiteOffset:
     """How far a site's own zero points were from the cross-site scale in one band: the
-    weighted mean of fitted minus own over its nights, and their scatter."""
+    weighted mean of fitted minus own over its nights (its error no smaller than the nights'
+    scatter allows), and their scatter; and its colour term, where one was fitted."""
 
     site: str
     band: str
@@ -45,6 +46,8 @@ class SiteOffset:
     scatter: float
     nights: int
     frames: int
+    colour: str = ""  # the colour index of its colour term, when it has one
+    colour_term: float | None = None
 
 
 @dataclass
@@ -115,10 +118,12 @@ def site_offsets(calibrations):
         values = np.array([np.mean([row.offset for row in rows]) for rows in by_night.values()])
         errors = np.array([min(row.zero_point_error for row in rows) for rows in by_night.values()])
         weight = 1 / errors**2
+        termed = [row for rows in by_night.values() for row in rows if row.colour_term is not None]
         offsets.append(SiteOffset(
             site=site, band=band, offset=float(np.sum(weight * values) / np.sum(weight)),
-            error=float(1 / math.sqrt(np.sum(weight))), scatter=float(np.std(values)), nights=len(values),
-            frames=sum(len(rows) for rows in by_night.values()),
+            error=max(float(1 / math.sqrt(np.sum(weight))), float(np.std(values) / math.sqrt(len(values)))),
+            scatter=float(np.std(values)), nights=len(values), frames=sum(len(rows) for rows in by_night.values()),
+            colour=termed[0].colour if termed else "", colour_term=termed[0].colour_term if termed else None,
         ))  # fmt: skip
     return offsets
 

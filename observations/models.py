@@ -280,6 +280,13 @@ class FrameCalibration(TenantOwned):
     zero_point_own = models.FloatField(null=True, help_text="What the frame's header or its site's filter said.")
     stars_used = models.PositiveIntegerField()
     note = models.CharField(max_length=200)
+    colour = models.CharField(max_length=20, blank=True, help_text="The colour index of the colour term, e.g. g-r.")
+    colour_term = models.FloatField(
+        null=True, blank=True, help_text="How much fainter its site reads a star per magnitude of colour past the "
+        "reference (relative to the sites' mean system); null where the stars' colours allowed none.",
+    )  # fmt: skip
+    colour_term_error = models.FloatField(null=True, blank=True)
+    colour_reference = models.FloatField(null=True, blank=True, help_text="The colour the zero point holds for.")
 
     class Meta:
         ordering = ["frame__obs_time"]
@@ -301,3 +308,6 @@ class CalibratedPhotometry(TenantOwned):
     calibration = models.ForeignKey(FrameCalibration, on_delete=models.CASCADE, related_name="photometry")
     mag = models.FloatField()
     mag_err = models.FloatField()
+    colour = models.FloatField(
+        null=True, blank=True, help_text="The target's colour its site's colour term was applied for (null: none)."
+    )

@@ -106,3 +106,31 @@ def test_fusing_a_target_s_frames_follows_the_job_live_and_then_shows_the_image(
         "#frames-rejected")  # fmt: skip
     assert page.locator("#frames-used tbody tr").count() == 6
     assert page.inner_text("#fused-gain").endswith("×")
+
+
+def test_calibrating_a_target_across_sites_follows_the_job_live_and_then_draws_one_light_curve(
+    page, live_server_url, committed_tenant_factory
+):
+    from observations.models import Target
+    from portal.tenancy import tenant_context
+    from tests.observations.test_calibrated_photometry import followed
+    from tests.observations.test_fused_images import three_sites
+    from tests.observations.test_fusion import DEC, RA
+
+    tenant, users = committed_tenant_factory(members=(("astronomer", "astronomer"),), sites=())
+    three_sites(tenant)
+    with tenant_context(tenant):
+        target = Target.objects.create(tenant=tenant, name="SN field", ra_deg=RA, dec_deg=DEC)
+        followed(tenant, users["astronomer"], nights=2)
+    sign_in(page, live_server_url, users["astronomer"].username)
+    page.wait_for_url(f"{live_server_url}/t/{tenant.slug}/")
+    page.goto(f"{live_server_url}/t/{tenant.slug}/targets/{target.pk}/")
+    assert "Not calibrated yet" in page.inner_text("#fused-light-curve")
+    page.select_option("#calibrate-form select[name=band]", "r")
+    page.click("#calibrate-form button[type=submit]")
+    page.wait_for_selector("#site-offsets", timeout=90_000)  # reloaded with the result once the job succeeded
+    offsets = page.inner_text("#site-offsets")
+    assert "elp" in offsets and "-0.30" in offsets  # McDonald's headers, 0.3 mag off
+    assert page.locator("#fused-light-curve-plot .main-svg").count() > 0  # plotly drew it
+    traces = page.evaluate("document.getElementById('fused-light-curve-plot').data.map(t => t.name)")
+    assert "r, fused" in traces and "r · elp, raw" in traces

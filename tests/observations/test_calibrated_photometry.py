@@ -4,6 +4,7 @@ into one curve with each site's offset shown; on the page, through a real worker
 
 import datetime
 
+import numpy as np
 import pytest
 
 from observations.calibrated_photometry import calibrate_photometry, night_of, request_calibration
@@ -193,3 +194,33 @@ def test_the_api_refuses_a_calibration_naming_the_reason_and_keeps_tenants_apart
     assert stranger.get(f"/api/v1/calibrations/{accepted.json()['id']}/").status_code == 404
     theirs = stranger.post("/api/v1/calibrations/", {"target": target.pk, "band": "r"}, format="json")
     assert theirs.json()["errors"]["target"] == ["No target you can see has this id."]
+
+
+def test_with_a_second_band_each_site_s_colour_term_is_fitted_and_applied_for_the_target_s_colour(tenant_factory):
+    """Stars of many colours; in r, McDonald's filter reads red stars fainter than Teide's and
+    Siding Spring's (colour terms −0.10, +0.05, +0.05 per mag of g − r); g frames from two sites.
+    The target is red (g − r = 1.0), so uncorrected McDonald reads it 0.03 mag off the others."""
+    colours = np.random.default_rng(3).uniform(-0.2, 1.8, len(FIELD))
+    terms = {"tfn": 0.05, "elp": -0.10, "coj": 0.05}
+    tenant, user, target = observatory_with_target(tenant_factory)
+    with tenant_context(tenant):
+        for night in range(2):
+            for number, (site, *_) in enumerate(SITES):
+                field = [(ra, dec, mag + terms[site] * (c - 0.8)) for (ra, dec, mag), c in zip(FIELD, colours)]
+                observe(tenant, user, number, day=1 + 2 * night, stars=field, size=400,
+                        source_mag=19.5 + terms[site] * (1.0 - 0.8))  # fmt: skip
+                if site != "elp":
+                    blue = [(ra, dec, mag + colour) for (ra, dec, mag), colour in zip(FIELD, colours)]
+                    observe(tenant, user, number, filter_name="g", day=1 + 2 * night, stars=blue, size=400,
+                            source_mag=20.5)  # fmt: skip
+        run = calibrated_run(tenant, user, target)
+        rows = {row.site.code: row for row in FrameCalibration.objects.filter(run=run).select_related("site")}
+        assert {row.colour for row in rows.values()} == {"g-r"}
+        assert rows["elp"].colour_term - rows["tfn"].colour_term == pytest.approx(-0.15, abs=0.02)
+        assert rows["coj"].colour_term - rows["tfn"].colour_term == pytest.approx(0.0, abs=0.02)
+        assert 0 < rows["elp"].colour_term_error < 0.02
+        points = CalibratedPhotometry.objects.filter(photometry__target=target, photometry__filter_name="r")
+        assert points.count() == 6
+        for point in points:
+            assert point.colour == pytest.approx(1.0, abs=0.15)  # the target's g − r that night
+            assert point.mag == pytest.approx(19.5, abs=3 * point.mag_err + 0.01)

@@ -1,6 +1,8 @@
 """Cross-site calibration (observations.calibration): frames of one field from three sites whose
 true zero points differ, tied to one scale by the stars they share."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from astropy import units as u
@@ -107,3 +109,35 @@ def test_saturated_stars_are_left_out_at_the_level_the_header_or_the_image_s_fla
     assert saturation_level(fits.Header([("SATURATE", 4095)]), data) == 4095  # the header's own, first
     smooth = make_frame(ra_deg=RA, dec_deg=DEC, n_stars=5, seed=3).data  # no flat top, no keyword
     assert saturation_level(fits.Header(), smooth) == DEFAULT_SATURATION_ADU
+
+
+COLOURS = np.random.default_rng(4).uniform(-0.2, 1.6, len(STARS))  # each star's g − r
+TERMS = {"tfn": 0.05, "elp": -0.08, "coj": 0.03}  # how much redder stars read at each site, per mag of colour
+
+
+def through_each_site_s_passband(number):
+    """Frame ``number`` of STARS as its site's filter sees them, with each measured star's colour."""
+    site = SITES[number % 3][0]
+    field = [(ra, dec, mag + TERMS[site] * (colour - 0.7)) for (ra, dec, mag), colour in zip(STARS, COLOURS)]
+    stars = measured(number, stars=field)
+    known = SkyCoord([s[0] for s in STARS], [s[1] for s in STARS], unit=u.deg)
+    nearest, _, _ = SkyCoord(stars.ra_deg, stars.dec_deg, unit=u.deg).match_to_catalog_sky(known)
+    return replace(stars, colour=COLOURS[nearest])
+
+
+def test_each_site_s_colour_term_is_fitted_where_the_stars_colours_allow():
+    frames = [through_each_site_s_passband(number) for number in range(6)]
+    sites = {frame.id: frame.label for frame in frames}
+    fitted = calibrate(frames, {frame.id: 25.0 for frame in frames if frame.label == "tfn"}, sites, sites)
+    terms = {site: term for site, (term, _) in fitted.colour_terms.items()}
+    assert terms["elp"] - terms["tfn"] == pytest.approx(TERMS["elp"] - TERMS["tfn"], abs=0.01)
+    assert terms["coj"] - terms["tfn"] == pytest.approx(TERMS["coj"] - TERMS["tfn"], abs=0.01)
+    assert all(0 < error < 0.01 for _, error in fitted.colour_terms.values())
+    # Without the colours, the sites' passbands pass for noise: the same stars fit worse.
+    plain = calibrate([replace(frame, colour=None) for frame in frames], {1: 25.0, 4: 25.0}, sites)
+    assert not plain.colour_terms
+    assert max(plain.errors.values()) > 1.5 * max(fitted.errors.values())
+    # Stars all of one colour cannot tell a site's passband from its zero point: no term.
+    grey = calibrate([replace(frame, colour=np.full(len(frame.ra_deg), 0.7)) for frame in frames], {1: 25.0},
+                     sites, sites)  # fmt: skip
+    assert not grey.colour_terms

@@ -39,7 +39,7 @@ def three_sites(tenant):
 
 
 def observe(tenant, user, number, *, filter_name="r", with_wcs=True, day=1, zero_point_written=None, stars=STARS,
-            size=256):  # fmt: skip
+            size=256, source_mag=SOURCE_MAG):  # fmt: skip
     """One site's frame of the field around the target, ingested as a site uploads it."""
     site, scale, seeing, zero_point, sky, exptime = SITES[number % 3]
     telescope, instrument = EQUIPMENT[site]
@@ -47,7 +47,7 @@ def observe(tenant, user, number, *, filter_name="r", with_wcs=True, day=1, zero
                      telescope=telescope, instrument=instrument, filter_name=filter_name,
                      obs_time=f"2026-05-{day:02d}T22:00:00", width=size, height=size,
                      pixel_scale_arcsec=scale, seeing_fwhm_arcsec=seeing, zero_point=zero_point, sky_adu=sky,
-                     exptime_s=exptime, n_stars=0, seed=200 + number + 10 * day, stars=[*stars, (RA, DEC, SOURCE_MAG)],
+                     exptime_s=exptime, n_stars=0, seed=200 + number + 10 * day, stars=[*stars, (RA, DEC, source_mag)],
                      with_wcs=with_wcs)  # fmt: skip
     hdu.header["OBJECT"] = "SN field"
     if zero_point_written is not None:  # a site whose calibration is off
