@@ -25,6 +25,7 @@ from .ingest import parse_frame
 from .models import CalibratedPhotometry, FrameCalibration, Photometry, PhotometryCalibration
 
 BAND_ORDER = ("u", "g", "B", "V", "r", "R", "i", "I", "z", "y")  # by wavelength: a colour is bluer minus redder
+COLOUR_GAP_DAYS = 5.0  # the farthest a measurement of the other band may be for the target's colour
 
 
 def night_of(obs_time, longitude_deg):
@@ -169,21 +170,25 @@ def _colours(stars, magnitudes, partner_magnitudes):
 
 
 def _target_colours(target, rows, partner_frames, partner_fit, sign):
-    """{photometry id: the target's colour then}: from its measurement in the partner band within
-    a day (on that band's calibrated scale), for each of its measurements this run calibrates;
+    """{photometry id: the target's colour then}, for each of its measurements this run
+    calibrates: against its partner-band magnitude (on that band's calibrated scale) at the
+    same time, interpolated between the partner's nights when none is that night (a transient's
+    colour changes over days, not hours), and only within ``COLOUR_GAP_DAYS`` of one;
     ``sign`` 1 when this band is the bluer."""
     measured = Photometry.objects.filter(target=target, mag__isnull=False, zero_point__isnull=False)
-    partner_points = [(point.mjd, point.mag - point.zero_point + partner_fit.zero_points[point.link.frame_id])
-                      for point in measured.filter(link__frame__in=[frame for frame, _ in partner_frames])
-                      .select_related("link") if point.link.frame_id in partner_fit.zero_points]  # fmt: skip
-    if not partner_points:
+    partner = sorted((point.mjd, point.mag - point.zero_point + partner_fit.zero_points[point.link.frame_id])
+                     for point in measured.filter(link__frame__in=[frame for frame, _ in partner_frames])
+                     .select_related("link") if point.link.frame_id in partner_fit.zero_points)  # fmt: skip
+    if not partner:
         return {}
+    times, magnitudes = np.array(partner).T
     by_frame = {row.frame_id: row for row in rows if row.zero_point is not None}
     colours = {}
     for point in measured.filter(link__frame_id__in=by_frame).select_related("link"):
-        mjd, other = min(partner_points, key=lambda each: abs(each[0] - point.mjd))
-        if abs(mjd - point.mjd) < 1.0:
-            colours[point.pk] = sign * (point.mag - point.zero_point + by_frame[point.link.frame_id].zero_point - other)
+        if np.min(np.abs(times - point.mjd)) > COLOUR_GAP_DAYS or not times[0] - 1 <= point.mjd <= times[-1] + 1:
+            continue  # too far from any measurement of the other band to say
+        mine = point.mag - point.zero_point + by_frame[point.link.frame_id].zero_point
+        colours[point.pk] = sign * (mine - float(np.interp(point.mjd, times, magnitudes)))
     return colours
 
 
