@@ -171,25 +171,27 @@ def _colours(stars, magnitudes, partner_magnitudes):
 
 def _target_colours(target, rows, partner_frames, partner_fit, sign):
     """{photometry id: the target's colour then}, for each of its measurements this run
-    calibrates: against its partner-band magnitude (on that band's calibrated scale) at the
-    same time, interpolated between the partner's nights when none is that night (a transient's
-    colour changes over days, not hours), and only within ``COLOUR_GAP_DAYS`` of one;
+    calibrates. The colour is measured where both bands were taken within a day (each on its
+    calibrated scale) and interpolated in time between those nights (a transient's colour
+    changes over days, more slowly than its brightness), within ``COLOUR_GAP_DAYS`` of one;
     ``sign`` 1 when this band is the bluer."""
     measured = Photometry.objects.filter(target=target, mag__isnull=False, zero_point__isnull=False)
-    partner = sorted((point.mjd, point.mag - point.zero_point + partner_fit.zero_points[point.link.frame_id])
-                     for point in measured.filter(link__frame__in=[frame for frame, _ in partner_frames])
-                     .select_related("link") if point.link.frame_id in partner_fit.zero_points)  # fmt: skip
-    if not partner:
-        return {}
-    times, magnitudes = np.array(partner).T
+    partner = [(point.mjd, point.mag - point.zero_point + partner_fit.zero_points[point.link.frame_id])
+               for point in measured.filter(link__frame__in=[frame for frame, _ in partner_frames])
+               .select_related("link") if point.link.frame_id in partner_fit.zero_points]  # fmt: skip
     by_frame = {row.frame_id: row for row in rows if row.zero_point is not None}
-    colours = {}
-    for point in measured.filter(link__frame_id__in=by_frame).select_related("link"):
-        if np.min(np.abs(times - point.mjd)) > COLOUR_GAP_DAYS or not times[0] - 1 <= point.mjd <= times[-1] + 1:
-            continue  # too far from any measurement of the other band to say
-        mine = point.mag - point.zero_point + by_frame[point.link.frame_id].zero_point
-        colours[point.pk] = sign * (mine - float(np.interp(point.mjd, times, magnitudes)))
-    return colours
+    mine = [(point, point.mjd, point.mag - point.zero_point + by_frame[point.link.frame_id].zero_point)
+            for point in measured.filter(link__frame_id__in=by_frame).select_related("link")]  # fmt: skip
+    samples = []
+    for when, other in partner:
+        near = [magnitude for _, mjd, magnitude in mine if abs(mjd - when) < 1.0]
+        if near:
+            samples.append((when, sign * (float(np.mean(near)) - other)))
+    if not samples:
+        return {}
+    times, colours = np.array(sorted(samples)).T
+    return {point.pk: float(np.interp(mjd, times, colours)) for point, mjd, _ in mine
+            if np.min(np.abs(times - mjd)) <= COLOUR_GAP_DAYS}  # fmt: skip
 
 
 def _frame_calibration(run, frame, zero_point, fitted, veto, colour):

@@ -7,8 +7,12 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from portal.api import DOWNLOAD_PARAMETER, DOWNLOAD_RESPONSES
+from portal.tables import download_format
+
 from .calibrated_photometry import request_calibration
 from .calibration import CalibrationRefused
+from .downloads import fused_light_curve_download
 from .light_curves import DEFAULT_WINDOW_HOURS, WINDOW_HOURS, site_offsets
 from .models import PhotometryCalibration
 from .services import fused_light_curve, visible_targets
@@ -146,15 +150,16 @@ class FusedLightCurveActions:
 
     @extend_schema(
         parameters=[OpenApiParameter("window_hours", float, description=(
-            f"measurements of one band within this many hours of an epoch's first are one epoch "
-            f"({WINDOW_HOURS[0]:g}–{WINDOW_HOURS[1]:g}, default {DEFAULT_WINDOW_HOURS:g})"))],
-        responses={200: FusedLightCurveSerializer},
+            f"measurements of one band less than this many hours after an epoch's first are one epoch "
+            f"({WINDOW_HOURS[0]:g}–{WINDOW_HOURS[1]:g}, default {DEFAULT_WINDOW_HOURS:g})")), DOWNLOAD_PARAMETER],
+        responses={(200, "application/json"): FusedLightCurveSerializer, **DOWNLOAD_RESPONSES},
     )  # fmt: skip
     @action(detail=True, methods=["get"], url_path="fused-light-curve", pagination_class=None)
     def fused_light_curve(self, request, pk=None):
         """The target's light curve fused across sites: per band, the measurements of each epoch
         combined by inverse variance on the cross-site scale (once calibrated, see
-        ``/calibrations/``), with how far each site's own zero points were off."""
+        ``/calibrations/``), with how far each site's own zero points were off
+        (``download=votable`` or ``csv``: the epochs as a file)."""
         target = self.get_object()
         window = request.query_params.get("window_hours", DEFAULT_WINDOW_HOURS)
         try:
@@ -166,4 +171,7 @@ class FusedLightCurveActions:
                 {"window_hours": [f"Give a number of hours from {WINDOW_HOURS[0]:g} to {WINDOW_HOURS[1]:g}."]}
             )
         curve = fused_light_curve(request.tenant, target, window_hours=window)
+        fmt = download_format(request.query_params)
+        if fmt is not None:
+            return fused_light_curve_download(target, curve, fmt)
         return Response(FusedLightCurveSerializer(curve).data)

@@ -62,3 +62,25 @@ def light_curve_download(target, points, fmt):
                      calibrated.calibration.zero_point if calibrated else None))  # fmt: skip
     title = f"Light curve of {target.name} (RA {target.ra_deg:.6f} deg, Dec {target.dec_deg:+.6f} deg)"
     return table_response(LIGHT_CURVE_COLUMNS, rows, fmt=fmt, filename=f"light-curve-{target.pk}", title=title)
+
+
+FUSED_LIGHT_CURVE_COLUMNS = [
+    Column("mjd", "f8", "inverse-variance weighted mid-time of the epoch, MJD (UTC)", "d", "time.epoch"),
+    Column("filter", "U", "the filter's name", ucd="instr.filter"),
+    Column("mag", "f8", "magnitude of the epoch's inverse-variance weighted mean flux", "mag", "phot.mag"),
+    Column("mag_err", "f8", "uncertainty of mag", "mag", "stat.error;phot.mag"),
+    Column("measurements", "i4", "measurements combined", ucd="meta.number"),
+    Column("sites", "U", "the sites that measured it, separated by '; '", ucd="instr.obsty"),
+    Column("calibrated", "U", "yes: on the cross-site scale; no: each site's own zero point", ucd="meta.code"),
+    Column("chi2", "f8", "the measurements' scatter about the mean, per degree of freedom", ucd="stat.fit.chi2"),
+]
+
+
+def fused_light_curve_download(target, curve, fmt):
+    """A target's light curve fused across sites, one row an epoch and band."""
+    rows = [(epoch.mjd, epoch.band, epoch.mag, epoch.mag_err, epoch.count, "; ".join(epoch.sites),
+             "yes" if epoch.calibrated else "no", epoch.chi2) for epoch in curve.epochs]  # fmt: skip
+    title = (f"Light curve of {target.name} fused across sites, epochs of {curve.window_hours:g} h "
+             f"(RA {target.ra_deg:.6f} deg, Dec {target.dec_deg:+.6f} deg)")  # fmt: skip
+    return table_response(FUSED_LIGHT_CURVE_COLUMNS, rows, fmt=fmt, filename=f"fused-light-curve-{target.pk}",
+                          title=title)  # fmt: skip

@@ -9,6 +9,7 @@ urlpatterns = [
     path("targets/<int:target_id>/", views.target_detail, name="target_detail"),
     path("targets/<int:target_id>/edit/", views.target_edit, name="target_edit"),
     path("targets/<int:target_id>/light-curve/", views.target_light_curve, name="target_light_curve"),
+    path("targets/<int:target_id>/fused-light-curve/", views.target_fused_light_curve, name="target_fused_light_curve"),
     path("targets/<int:target_id>/fuse/", fused_views.target_fuse, name="target_fuse"),
     path("targets/<int:target_id>/calibrate/", fused_views.target_calibrate, name="target_calibrate"),
     path("fused/<int:fused_id>/", fused_views.fused_image_detail, name="fused_image_detail"),

@@ -11,7 +11,7 @@ from portal.permissions import require
 from portal.tables import download_format
 
 from . import services
-from .downloads import light_curve_download, target_download
+from .downloads import fused_light_curve_download, light_curve_download, target_download
 from .forms import ConeSearchForm, TargetFieldsForm, TargetForm, TargetImportForm
 from .importing import TargetListError, import_targets
 from .models import Frame, FrameTarget, TargetImage
@@ -58,6 +58,13 @@ def target_light_curve(request, tenant_slug, target_id):
     target = get_object_or_404(services.visible_targets(request.tenant, request.user), pk=target_id)
     points = services.light_curve_points(request.tenant, target)
     return light_curve_download(target, points, download_format(request.GET) or "votable")
+
+
+def target_fused_light_curve(request, tenant_slug, target_id):
+    """A target's light curve fused across sites as a VOTable or CSV file (``download``), an epoch a row."""
+    target = get_object_or_404(services.visible_targets(request.tenant, request.user), pk=target_id)
+    curve = services.fused_light_curve(request.tenant, target)
+    return fused_light_curve_download(target, curve, download_format(request.GET) or "votable")
 
 
 def target_detail(request, tenant_slug, target_id):

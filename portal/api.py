@@ -210,13 +210,13 @@ class DownloadableList:
 def downloadable(serializer, **schema):
     """``extend_schema`` of a DownloadableList's list: the ``download`` parameter, and its
     answer as one of the file types beside the page of JSON."""
-    files = {(200, content_type.split(";")[0]): OpenApiResponse(OpenApiTypes.STR, description=f"a {fmt} file")
-             for fmt, (content_type, _) in DOWNLOAD_FORMATS.items()}  # fmt: skip
     return extend_schema(
         parameters=[*schema.pop("parameters", []), DOWNLOAD_PARAMETER],
-        responses={(200, "application/json"): serializer(many=True), **files}, **schema)  # fmt: skip
+        responses={(200, "application/json"): serializer(many=True), **DOWNLOAD_RESPONSES}, **schema)  # fmt: skip
 
 
+DOWNLOAD_RESPONSES = {(200, content_type.split(";")[0]): OpenApiResponse(OpenApiTypes.STR, description=f"a {fmt} file")
+                      for fmt, (content_type, _) in DOWNLOAD_FORMATS.items()}  # fmt: skip
 DOWNLOAD_PARAMETER = OpenApiParameter(
     "download", str, enum=list(DOWNLOAD_FORMATS),
     description="every matching row as one file instead of a page of JSON: an IVOA VOTable (TOPCAT, pyvo, "

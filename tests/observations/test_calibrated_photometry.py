@@ -3,9 +3,11 @@ across sites per site and night (stored beside the raw, which stays), and its li
 into one curve with each site's offset shown; on the page, through a real worker, and in the API."""
 
 import datetime
+import io
 
 import numpy as np
 import pytest
+from astropy.table import Table
 
 from observations.calibrated_photometry import calibrate_photometry, night_of, request_calibration
 from observations.calibration import CalibrationRefused
@@ -175,6 +177,11 @@ def test_an_astronomer_calibrates_from_the_page_and_reads_one_light_curve_there_
     assert all(point["mag_calibrated"] == pytest.approx(point["mag"] - 0.3, abs=0.02) for point in elp)
     described = partner.get(f"/api/v1/calibrations/{run.pk}/").json()
     assert described["status"] == "succeeded" and len(described["frames"]) == 6
+    table = Table.read(io.BytesIO(partner.get(f"/api/v1/targets/{target.pk}/fused-light-curve/?download=votable")
+                                  .content), format="votable")  # fmt: skip
+    assert len(table) == 2 and table["mag"].unit == "mag" and list(table["calibrated"]) == ["yes", "yes"]
+    from_page = client.get(f"/t/{tenant.slug}/targets/{target.pk}/fused-light-curve/?download=csv")
+    assert from_page["Content-Type"].startswith("text/csv") and from_page.content.decode().count("\n") >= 3
     too_wide = partner.get(f"/api/v1/targets/{target.pk}/fused-light-curve/?window_hours=9999")
     assert too_wide.status_code == 400 and "window_hours" in too_wide.json()["errors"]
 
