@@ -5,6 +5,7 @@ arguments as a timm model.
 
 import torch
 from torch import nn
+from torch.nn import functional
 from torch.nn.utils.rnn import pack_padded_sequence
 
 
@@ -68,3 +69,71 @@ def real_bogus_cnn(num_classes, in_chans):
 
 def light_curve_gru(num_classes, in_chans):
     return LightCurveGRU(num_classes, in_chans)
+
+
+class SetFusionTransformer(nn.Module):
+    """Learned multi-site fusion: one class for a set of observations of the same object, of
+    any length, from any of the array's sites.
+
+    Each observation's cutout is encoded by one shared CNN into a ``width``-dimensional
+    embedding; its site enters as a learned embedding (in place of a position: the set has no
+    order) and its conditions (seeing, sky, a defect flag) through a linear layer. A
+    transformer encoder lets the observations compare notes; a learned query then attends
+    over them, and its attention weights are how far each observation was trusted. Heads: the
+    class logits, and the uncertainty (a logit of the chance the class is wrong). Beside them,
+    each observation's own class logits from its embedding alone: the single-site predictions
+    (and their average) it is compared with, from the same encoder.
+
+    ``forward(images (B, N, C, H, W), sites (B, N) long, features (B, N, F), present (B, N) bool)``
+    returns a dict: ``logits`` (B, classes), ``uncertainty`` (B,), ``single`` (B, N, classes),
+    ``attention`` (B, N) summing to one over the present observations.
+    """
+
+    def __init__(self, num_classes, in_chans, *, sites, features, width=256, layers=4, heads=8):
+        super().__init__()
+        self.num_classes = num_classes
+
+        def block(inputs, outputs):
+            return nn.Sequential(nn.Conv2d(inputs, outputs, 3, padding=1), nn.BatchNorm2d(outputs), nn.GELU(),
+                                 nn.MaxPool2d(2))  # fmt: skip
+
+        self.encoder = nn.Sequential(block(in_chans, 32), block(32, 64), block(64, 128), block(128, 128),
+                                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, width))  # fmt: skip
+        self.site = nn.Embedding(sites, width)
+        self.conditions = nn.Linear(features, width)
+        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.1, batch_first=True,
+                                           norm_first=True)  # fmt: skip
+        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.query = nn.Parameter(torch.zeros(1, 1, width))
+        self.pool = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm = nn.LayerNorm(width)
+        self.classify = nn.Linear(width, num_classes)
+        self.doubt = nn.Linear(width, 1)
+        self.single = nn.Linear(width, num_classes)
+
+    def forward(self, images, sites, features, present):
+        batch, count = images.shape[:2]
+        embedded = self.encoder(images.flatten(0, 1)).view(batch, count, -1)
+        tokens = embedded + self.site(sites) + self.conditions(features)
+        absent = ~present
+        tokens = self.transformer(tokens, src_key_padding_mask=absent)
+        pooled, attention = self.pool(self.query.expand(batch, -1, -1), tokens, tokens, key_padding_mask=absent)
+        pooled = self.norm(pooled[:, 0])
+        return {"logits": self.classify(pooled), "uncertainty": self.doubt(pooled)[:, 0],
+                "single": self.single(embedded), "attention": attention[:, 0]}  # fmt: skip
+
+
+def fusion_loss(outputs, labels, present):
+    """Cross-entropy of the fused class, plus each present observation's own (so the single-site
+    head is a fair rival, trained on the same examples), plus the uncertainty head's guess of
+    whether the fused class is wrong."""
+    fused = functional.cross_entropy(outputs["logits"], labels)
+    single = functional.cross_entropy(outputs["single"][present], labels[:, None].expand_as(present)[present])
+    wrong = (outputs["logits"].argmax(1) != labels).float()
+    doubt = functional.binary_cross_entropy_with_logits(outputs["uncertainty"], wrong)
+    return fused + 0.5 * single + 0.2 * doubt
+
+
+def set_fusion_transformer(num_classes, in_chans, *, sites, features):
+    """The seed's learned fusion: 4 layers, 8 heads, 256 dimensions."""
+    return SetFusionTransformer(num_classes, in_chans, sites=sites, features=features)

@@ -54,8 +54,21 @@ class SyntheticGalaxy:
         return buffer.getvalue()
 
 
-def make_galaxy(seed, kind=None, size=64):
-    """One galaxy; ``kind`` is one of KINDS, or drawn from the seed."""
+@dataclass
+class GalaxyLight:
+    """A galaxy above the atmosphere: its light in each band (counts, before seeing and noise),
+    what it is, and the generator's state to observe it with."""
+
+    kind: str
+    light: np.ndarray  # (band, y, x) float64
+    answers: dict
+    params: dict
+    rng: np.random.Generator
+
+
+def galaxy_light(seed, kind=None, size=64):
+    """The galaxy ``make_galaxy`` draws for ``seed``, before the seeing and the noise: what
+    several sites each observe in their own way (``mlmodels.multi_site``)."""
     rng = np.random.default_rng(seed)
     kind = kind or KINDS[int(rng.integers(len(KINDS)))]
     if kind not in KINDS:
@@ -66,19 +79,34 @@ def make_galaxy(seed, kind=None, size=64):
     components, answers, params = _BUILDERS[kind](rng, x, y, centre, scale)
     magnitude = rng.uniform(15.5, 19.0)  # r band; brighter galaxies get surer votes
     total_r = 10 ** (-0.4 * (magnitude - 22.5)) * 600  # counts in r for the whole galaxy
-    fwhm_arcsec = rng.uniform(0.9, 1.5)
-    kernel = Gaussian2DKernel(fwhm_arcsec / PIXEL_SCALE_ARCSEC / 2.3548)
     r_sum = sum(image.sum() * COLOURS[colour][1] for colour, image in components) or 1.0
+    light = np.stack([sum(image * COLOURS[colour][band] for colour, image in components) * (total_r / r_sum)
+                      for band in range(len(BANDS))])  # fmt: skip
+    params.update(magnitude_r=round(magnitude, 2))
+    return GalaxyLight(kind, light, answers, params, rng)
+
+
+def observed(light, *, fwhm_arcsec, rng, sky_scale=1.0):
+    """``light`` (band, y, x) through a Gaussian seeing of ``fwhm_arcsec`` with sky (``sky_scale``
+    times the survey's) and Poisson and read noise, sky subtracted: one night's cutout."""
+    kernel = Gaussian2DKernel(fwhm_arcsec / PIXEL_SCALE_ARCSEC / 2.3548)
     planes = []
-    for band in range(len(BANDS)):
-        plane = sum(image * COLOURS[colour][band] for colour, image in components) * (total_r / r_sum)
+    for band, plane in enumerate(light):
         plane = convolve_fft(plane, kernel, boundary="fill", fill_value=0.0, normalize_kernel=True)
-        sky = SKY_PER_PIXEL[band]
+        sky = SKY_PER_PIXEL[band] * sky_scale
         noisy = rng.poisson(np.clip(plane, 0, None) + sky).astype(np.float64) - sky + rng.normal(0, 3, plane.shape)
         planes.append(noisy)
-    image = np.stack(planes).astype(np.float32)
-    params.update(magnitude_r=round(magnitude, 2), seeing_arcsec=round(fwhm_arcsec, 2))
-    return SyntheticGalaxy(seed, kind, image, answers, _votes(rng, answers, magnitude), params)
+    return np.stack(planes).astype(np.float32)
+
+
+def make_galaxy(seed, kind=None, size=64):
+    """One galaxy; ``kind`` is one of KINDS, or drawn from the seed."""
+    galaxy = galaxy_light(seed, kind, size)
+    fwhm_arcsec = galaxy.rng.uniform(0.9, 1.5)
+    image = observed(galaxy.light, fwhm_arcsec=fwhm_arcsec, rng=galaxy.rng)
+    params = dict(galaxy.params, seeing_arcsec=round(fwhm_arcsec, 2))
+    votes = _votes(galaxy.rng, galaxy.answers, galaxy.params["magnitude_r"])
+    return SyntheticGalaxy(seed, galaxy.kind, image, galaxy.answers, votes, params)
 
 
 def make_galaxies(count, seed=0, size=64, kinds=KINDS):
