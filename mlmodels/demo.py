@@ -28,6 +28,10 @@ DEMO_MODELS = [
     ("frame-quality", MLModel.Task.FRAME_QUALITY, 1500, 12,
      "Good, medium or bad, and the defects (clouds, defocus, satellite trails, cosmic rays), from the frame binned "
      "to 128 px: block mean and how far each block's brightest pixel stands above it."),
+    ("multi-site-fusion", MLModel.Task.FUSION, 1500, 12,
+     "Learned fusion: one morphology from a galaxy seen by 2–4 of the sites through their own seeing and sky (some "
+     "frames spoilt): a set transformer with a learned site embedding, 4 layers, 8 heads, 256 dimensions, compared "
+     "with the best single site and the average of the sites on the same held-out sets."),
 ]  # fmt: skip
 
 

@@ -66,6 +66,25 @@ def observation_sets(count, seed=0, size=64):
     return [observation_set(seed + number, KINDS[number % len(KINDS)], size) for number in range(count)]
 
 
+def packed(sets, *, most=OBSERVATIONS[1]):
+    """The sets as arrays a network reads: images (N, most, band, y, x), normalised; sites
+    (N, most) as indices into SITES; conditions (N, most, FEATURES); present (N, most), False
+    in the empty slots of a shorter set."""
+    from .normalisation import asinh_normalise
+
+    bands, height, width = sets[0].observations[0].image.shape
+    images = np.zeros((len(sets), most, bands, height, width), np.float32)
+    sites = np.zeros((len(sets), most), np.int64)
+    conditions = np.zeros((len(sets), most, len(FEATURES)), np.float32)
+    present = np.zeros((len(sets), most), bool)
+    for row, each in enumerate(sets):
+        for column, seen in enumerate(each.observations):
+            images[row, column] = asinh_normalise(seen.image[None])[0]
+            sites[row, column], conditions[row, column] = SITES.index(seen.site), seen.features
+            present[row, column] = True
+    return {"images": images, "sites": sites, "conditions": conditions, "present": present}
+
+
 def _spoil(image, rng):
     """A satellite trail across the cutout, or a shower of cosmic rays, in every band."""
     bands, height, width = image.shape

@@ -134,6 +134,9 @@ def fusion_loss(outputs, labels, present):
     return fused + 0.5 * single + 0.2 * doubt
 
 
-def set_fusion_transformer(num_classes, in_chans, *, sites, features):
-    """The seed's learned fusion: 4 layers, 8 heads, 256 dimensions."""
-    return SetFusionTransformer(num_classes, in_chans, sites=sites, features=features)
+def set_fusion_transformer(num_classes, in_chans):
+    """The seed's learned fusion: 4 layers, 8 heads, 256 dimensions, over the array's sites and
+    the conditions ``mlmodels.multi_site`` describes each observation by."""
+    from .multi_site import FEATURES, SITES
+
+    return SetFusionTransformer(num_classes, in_chans, sites=len(SITES), features=len(FEATURES))

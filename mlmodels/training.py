@@ -15,8 +15,10 @@ from torch.nn import functional
 
 from . import vote_fractions
 from .galaxy_zoo import question_groups
+from .networks import fusion_loss
 from .normalisation import asinh_normalise
 from .runtime import build_network, device, logits_of, predict
+from .synthetic_galaxies import KINDS
 
 MIN_EXAMPLES_PER_CLASS = 10
 MIN_VOTED_GALAXIES = 30
@@ -27,9 +29,10 @@ class TrainingRefused(ValueError):
 
 
 def rotate_and_flip(batch):
-    """A random quarter-turn and flip: a galaxy (or a stamp) has no up or down on the sky."""
-    batch = torch.rot90(batch, int(torch.randint(0, 4, ())), dims=(2, 3))
-    return torch.flip(batch, dims=(3,)) if torch.rand(()) < 0.5 else batch
+    """A random quarter-turn and flip of the last two (pixel) dimensions: a galaxy (or a stamp)
+    has no up or down on the sky, and a set's observations turn together."""
+    batch = torch.rot90(batch, int(torch.randint(0, 4, ())), dims=(-2, -1))
+    return torch.flip(batch, dims=(-1,)) if torch.rand(()) < 0.5 else batch
 
 
 def jitter_magnitudes(batch, *, magnitude_row, error_row):
@@ -50,11 +53,14 @@ class TrainingSet:
     flag_names: list = field(default_factory=list)
     augment: object = rotate_and_flip  # batch -> batch, on every training step
     votes: np.ndarray | None = None  # (N, answers) volunteers' vote counts, columns ``question_answer`` (class_names)
+    # Sets of observations (learned fusion): images are (N, K, channels, H, W) and these say each
+    # slot's site, conditions and whether it holds one (mlmodels.multi_site.packed).
+    observations: dict | None = None
 
 
 def galaxy_training_set(count, *, seed=0, size=64):
     """Labelled synthetic galaxies, classes balanced; each galaxy is its own source."""
-    from .synthetic_galaxies import KINDS, make_galaxies
+    from .synthetic_galaxies import make_galaxies
 
     galaxies = make_galaxies(count, seed=seed, size=size)
     images = asinh_normalise(np.stack([galaxy.image for galaxy in galaxies]))
@@ -70,6 +76,20 @@ def frame_training_set(count, *, seed=0, size=128):
     images, labels, flags = training_frames(count, seed=seed, size=size)
     summary = f"{count:,} synthetic frames (seed {seed}), binned to {size}² px, mean and peak planes"
     return TrainingSet(images, labels, np.arange(count), list(QUALITY_CLASSES), summary, flags, list(FLAGS))
+
+
+def observation_set_training_set(count, *, seed=0, size=32):
+    """Synthetic multi-site sets of one galaxy each, classes balanced; each set is its own source."""
+    from .multi_site import SITES, observation_sets, packed
+
+    sets = observation_sets(count, seed=seed, size=size)
+    arrays = packed(sets)
+    labels = np.array([KINDS.index(each.kind) for each in sets])
+    seen = int(arrays["present"].sum())
+    summary = (f"{count:,} synthetic multi-site sets (seeds {seed}–{seed + count - 1}), {seen:,} observations from "
+               f"{', '.join(SITES)}, {size}² px, g r z")  # fmt: skip
+    return TrainingSet(arrays.pop("images"), labels, np.arange(count), list(KINDS), summary,
+                       observations=arrays)  # fmt: skip
 
 
 def check_labels(labels, class_names, minimum=MIN_EXAMPLES_PER_CLASS):
@@ -126,11 +146,28 @@ def classification_metrics(probabilities, labels, class_names, bins=15):
             "expected_calibration_error": float(calibration), "test_examples": int(len(labels))}  # fmt: skip
 
 
-class _Classes:
-    """Learning labels: cross-entropy over the classes, and a yes/no loss per flag beside them."""
+class _Objective:
+    """What a training run learns: how a batch is fed to the network (``forward``) and scored."""
 
     def __init__(self, training_set, train):
         self.set, self.train = training_set, train
+        self.images = torch.from_numpy(training_set.images)
+        self.in_chans = training_set.images.shape[1]
+
+    def forward(self, model, chosen, target):
+        return model(self.set.augment(self.images[chosen]).to(target))
+
+    def probe(self, model, target):
+        """One example through the network: one whose shapes do not fit fails here, not mid-training."""
+        with torch.no_grad():
+            model.eval()(self.images[:1].to(target))
+
+
+class _Classes(_Objective):
+    """Learning labels: cross-entropy over the classes, and a yes/no loss per flag beside them."""
+
+    def __init__(self, training_set, train):
+        super().__init__(training_set, train)
         self.classes = len(training_set.class_names)
         self.outputs = self.classes + len(training_set.flag_names)
         self.labels = torch.from_numpy(training_set.labels).long()
@@ -165,12 +202,12 @@ class _Classes:
         return metrics
 
 
-class _Votes:
+class _Votes(_Objective):
     """Learning volunteers' vote counts per question (see vote_fractions); the accuracy
     reported is the first question's most-voted answer."""
 
     def __init__(self, training_set, train):
-        self.set, self.train = training_set, train
+        super().__init__(training_set, train)
         self.outputs = len(training_set.class_names)
         self.groups = question_groups(training_set.class_names)
         self.counts = torch.from_numpy(training_set.votes).float()
@@ -199,6 +236,76 @@ class _Votes:
         return vote_fractions.against_the_average_galaxy(metrics, counts, columns, average)
 
 
+class _Sets(_Objective):
+    """Learning one class from a set of observations (learned fusion, ``networks.fusion_loss``).
+    Tested beside its two rivals on the same held-out sets, from the same network's
+    single-observation head: the best single site (the observation with the sharpest seeing
+    that is not spoilt, else the sharpest) and the average of the observations' probabilities."""
+
+    def __init__(self, training_set, train):
+        super().__init__(training_set, train)
+        self.outputs = len(training_set.class_names)
+        self.in_chans = training_set.images.shape[2]
+        self.labels = torch.from_numpy(training_set.labels).long()
+        self.sites, self.conditions, self.present = (torch.from_numpy(training_set.observations[key])
+                                                     for key in ("sites", "conditions", "present"))  # fmt: skip
+
+    def check(self):
+        check_labels(self.set.labels, self.set.class_names)
+
+    def forward(self, model, chosen, target, augment=True):
+        images = self.set.augment(self.images[chosen]) if augment else self.images[chosen]
+        return model(images.to(target), self.sites[chosen].to(target), self.conditions[chosen].to(target),
+                     self.present[chosen].to(target))  # fmt: skip
+
+    def probe(self, model, target):
+        with torch.no_grad():
+            self.forward(model.eval(), torch.arange(1), target, augment=False)
+
+    def loss(self, outputs, chosen):
+        device_of = outputs["logits"].device
+        return fusion_loss(outputs, self.labels[chosen].to(device_of), self.present[chosen].to(device_of))
+
+    def _outputs(self, model, indices, batch_size=128):
+        model.eval()
+        target = next(model.parameters()).device
+        batches = []
+        with torch.inference_mode():
+            for start in range(0, len(indices), batch_size):
+                chosen = torch.from_numpy(indices[start : start + batch_size])
+                batches.append({key: value.float().cpu() for key, value in
+                                self.forward(model, chosen, target, augment=False).items()})  # fmt: skip
+        return {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
+
+    def validate(self, model, indices):
+        outputs = self._outputs(model, indices)
+        labels = self.labels[torch.from_numpy(indices)]
+        loss = float(functional.cross_entropy(outputs["logits"], labels))
+        return loss, float((outputs["logits"].argmax(1) == labels).float().mean())
+
+    def test(self, model, indices):
+        outputs = self._outputs(model, indices)
+        chosen = torch.from_numpy(indices)
+        labels, present, conditions = self.set.labels[indices], self.present[chosen], self.conditions[chosen]
+        metrics = classification_metrics(functional.softmax(outputs["logits"], 1).numpy(), labels,
+                                         self.set.class_names)  # fmt: skip
+        single = functional.softmax(outputs["single"], 2) * present[..., None]
+        # Sharpest seeing first, a spoilt observation only when there is nothing else; empty slots never.
+        seeing = conditions[..., 0] + 100 * conditions[..., 2] + 1000 * (~present)
+        best = single[torch.arange(len(indices)), seeing.argmin(1)]
+        average = single.sum(1) / present.sum(1, keepdim=True)
+        metrics["baselines"] = {
+            "best single site": _headline(classification_metrics(best.numpy(), labels, self.set.class_names)),
+            "average of the sites": _headline(classification_metrics(average.numpy(), labels, self.set.class_names)),
+        }  # fmt: skip
+        spoilt = (conditions[..., 2] > 0.5) & present
+        fair = present.sum(1, keepdim=True).float().reciprocal().expand_as(present)  # equal trust: 1 / observations
+        attention = outputs["attention"]
+        if spoilt.any():
+            metrics["attention_on_spoilt"] = float((attention[spoilt] / fair[spoilt]).mean())  # below 1: trusted less
+        return metrics
+
+
 def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, learning_rate=2e-3, patience=4, seed=0,
                      on_epoch=None, rivals=None):  # fmt: skip
     """Train, keep the weights of the best validation epoch, and measure them on the test split:
@@ -211,20 +318,20 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
     held-out examples, under ``metrics["rivals"]``: the only fair comparison of two versions.
     """
     train, val, test = split_by_source(training_set.groups, seed=seed)
-    objective = (_Votes if training_set.votes is not None else _Classes)(training_set, train)
+    kind = _Sets if training_set.observations is not None else _Votes if training_set.votes is not None else _Classes
+    objective = kind(training_set, train)
     objective.check()
     torch.manual_seed(seed)
     target = device()
-    model = build_network(architecture, num_classes=objective.outputs, in_chans=training_set.images.shape[1]).to(target)
+    model = build_network(architecture, num_classes=objective.outputs, in_chans=objective.in_chans).to(target)
     try:  # a network whose strides outgrow the cutout fails here, with a reason, not mid-training
-        model.eval()(torch.from_numpy(training_set.images[:1]).to(target))
+        objective.probe(model, target)
     except RuntimeError as error:
         shape = "×".join(str(side) for side in training_set.images.shape[1:])
         raise TrainingRefused(f"{architecture} cannot take inputs of {shape}: {error}") from error
     optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.05)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=learning_rate, epochs=epochs,
                                                    steps_per_epoch=math.ceil(len(train) / batch_size))  # fmt: skip
-    images = torch.from_numpy(training_set.images)
     generator = torch.Generator().manual_seed(seed)
     history, best, best_loss, waited = [], None, math.inf, 0
     for epoch in range(1, epochs + 1):
@@ -233,7 +340,7 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
         losses = []
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
-            loss = objective.loss(model(training_set.augment(images[chosen]).to(target)), chosen)
+            loss = objective.loss(objective.forward(model, chosen, target), chosen)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -253,8 +360,8 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
                 break
     model.load_state_dict(best)
     metrics = objective.test(model, test)
-    metrics["rivals"] = {name: _headline(objective.test(rival.to(target), test))
-                         for name, rival in (rivals or {}).items()}  # fmt: skip
+    metrics["rivals"] = metrics.pop("baselines", {}) | {name: _headline(objective.test(rival.to(target), test))
+                                                         for name, rival in (rivals or {}).items()}  # fmt: skip
     metrics.update(history=history, best_epoch=min(history, key=lambda r: r["val_loss"])["epoch"],
                    split={"train": int(len(train)), "validation": int(len(val)), "test": int(len(test))})  # fmt: skip
     return model, metrics

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from portal.plugins import plugin
 
 from .frame_quality import FLAGS, PLANES, QUALITY_CLASSES
+from .multi_site import FEATURES, OBSERVATIONS, SITES
 from .synthetic_galaxies import KINDS
 
 
@@ -79,6 +80,21 @@ class SyntheticFrames(TrainingSetSource):
         from .training import frame_training_set
 
         return frame_training_set(count, seed=seed, size=size)
+
+
+class SyntheticObservationSets(TrainingSetSource):
+    """Learned fusion's examples: one synthetic galaxy seen by 2–4 sites (mlmodels.multi_site)."""
+
+    noun, classes, generator = "multi-site sets", KINDS, "mlmodels.multi_site"
+    input_spec = {"size": 32, "bands": ["g", "r", "z"], "normalisation": "asinh-noise", "sites": list(SITES),
+                  "conditions": list(FEATURES), "observations": OBSERVATIONS[1]}  # fmt: skip
+    architecture = "module:mlmodels.networks.set_fusion_transformer"
+    learning_rate = 1e-3
+
+    def build(self, count, *, seed, size):
+        from .training import observation_set_training_set
+
+        return observation_set_training_set(count, seed=seed, size=size)
 
 
 def source_for(task):

@@ -405,6 +405,7 @@ TRAINING_SET_SOURCES = {
     "frame_quality": "mlmodels.training_sets.SyntheticFrames",
     "real_bogus": "alerts.training_sets.SyntheticStampTriplets",
     "light_curve": "alerts.training_sets.SyntheticLightCurves",
+    "fusion": "mlmodels.training_sets.SyntheticObservationSets",
 }
 # The kinds of alert stream an admin can add (alerts.streams.StreamKind).
 ALERT_STREAM_KINDS = {

@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from mlmodels.multi_site import FEATURES, SITE_CONDITIONS, SITES, observation_set, observation_sets
+from mlmodels import services
+from mlmodels.multi_site import SITE_CONDITIONS, observation_set, observation_sets, packed
 from mlmodels.networks import fusion_loss, set_fusion_transformer
-from mlmodels.normalisation import asinh_normalise
 from mlmodels.synthetic_galaxies import KINDS, galaxy_light, make_galaxy, observed
+from mlmodels.training import observation_set_training_set, train_classifier
+from portal.tenancy import tenant_context
 
 
 def test_a_set_is_one_galaxy_seen_by_two_to_four_sites_each_in_its_own_conditions():
@@ -38,26 +40,19 @@ def test_worse_seeing_spreads_the_same_galaxy_s_light():
     assert make_galaxy(3, "elliptical").params["magnitude_r"] == galaxy.params["magnitude_r"]
 
 
-def packed(sets, size=32, most=4):
-    images = np.zeros((len(sets), most, 3, size, size), np.float32)
-    sites, features = np.zeros((len(sets), most), np.int64), np.zeros((len(sets), most, len(FEATURES)), np.float32)
-    present = np.zeros((len(sets), most), bool)
-    for row, each in enumerate(sets):
-        for column, seen in enumerate(each.observations):
-            images[row, column] = asinh_normalise(seen.image[None])[0]
-            sites[row, column], features[row, column] = SITES.index(seen.site), seen.features
-            present[row, column] = True
-    labels = torch.tensor([KINDS.index(each.kind) for each in sets])
-    return [torch.from_numpy(array) for array in (images, sites, features, present)], labels
+def packed_inputs(sets):
+    arrays = packed(sets)
+    inputs = [torch.from_numpy(arrays[key]) for key in ("images", "sites", "conditions", "present")]
+    return inputs, torch.tensor([KINDS.index(each.kind) for each in sets])
 
 
 def network():
     torch.manual_seed(0)
-    return set_fusion_transformer(len(KINDS), 3, sites=len(SITES), features=len(FEATURES)).eval()
+    return set_fusion_transformer(len(KINDS), 3).eval()
 
 
 def test_the_fused_answer_ignores_the_order_and_the_padding_and_says_whom_it_trusted():
-    inputs, _ = packed(observation_sets(4, seed=10, size=32))
+    inputs, _ = packed_inputs(observation_sets(4, seed=10, size=32))
     model = network()
     with torch.no_grad():
         outputs = model(*inputs)
@@ -78,7 +73,7 @@ def test_the_fused_answer_ignores_the_order_and_the_padding_and_says_whom_it_tru
 
 
 def test_it_learns_a_small_set_of_sets_and_its_loss_trains_every_head():
-    inputs, labels = packed(observation_sets(48, seed=100, size=32))
+    inputs, labels = packed_inputs(observation_sets(48, seed=100, size=32))
     model = network().train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
@@ -90,3 +85,28 @@ def test_it_learns_a_small_set_of_sets_and_its_loss_trains_every_head():
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
     assert all(parameter.grad is not None for parameter in model.parameters() if parameter.requires_grad)
+
+
+def test_training_compares_the_fused_class_with_the_best_single_site_and_the_average_on_the_same_sets():
+    data = observation_set_training_set(180, seed=3, size=32)
+    assert data.images.shape == (180, 4, 3, 32, 32) and data.observations["present"].sum(1).min() >= 2
+    _, metrics = train_classifier(data, architecture="module:mlmodels.networks.set_fusion_transformer", epochs=2,
+                                  learning_rate=1e-3)  # fmt: skip
+    assert metrics["split"]["test"] == 27 and metrics["test_examples"] == 27
+    assert set(metrics["rivals"]) == {"best single site", "average of the sites"}
+    assert all(0 <= rival["accuracy"] <= 1 for rival in metrics["rivals"].values())
+    assert len(metrics["history"]) == 2 and 0 <= metrics["accuracy"] <= 1
+
+
+def test_a_learned_fusion_model_trains_into_the_registry_with_its_rivals_on_its_page(tenant_factory, client):
+    tenant, users = tenant_factory(sites=[])
+    with tenant_context(tenant):
+        model = services.create_task_model(tenant, users["admin"], name="multi-site-fusion", task="fusion")
+        assert model.architecture == "module:mlmodels.networks.set_fusion_transformer"
+        assert model.input_spec["sites"] == ["tfn", "elp", "coj"] and list(model.class_names) == list(KINDS)
+        version = services.train_version(model, users["admin"], examples=120, epochs=1)
+        assert "multi-site sets" in version.training_data["summary"]
+        assert set(version.metrics["rivals"]) == {"best single site", "average of the sites"}
+    client.force_login(users["admin"])
+    page = client.get(f"/t/{tenant.slug}/models/{model.pk}/")
+    assert page.status_code == 200 and "best single site" in page.text and "average of the sites" in page.text
