@@ -21,7 +21,7 @@ from portal.progress import queue_job, start_job
 
 from .calibration import MATCH_ARCSEC, CalibrationRefused, calibrate, measure_stars, saturation_level
 from .fused_images import frame_vetoes, target_frames
-from .ingest import parse_frame
+from .ingest import read_stored_frame
 from .models import CalibratedPhotometry, FrameCalibration, Photometry, PhotometryCalibration
 
 BAND_ORDER = ("u", "g", "B", "V", "r", "R", "i", "I", "z", "y")  # by wavelength: a colour is bluer minus redder
@@ -34,12 +34,12 @@ def night_of(obs_time, longitude_deg):
     return (obs_time + timedelta(hours=(longitude_deg or 0.0) / 15 - 12)).date()
 
 
-def calibratable(target, band):
-    """(frames that can be calibrated, [{id, label, reason}] of the band's others): a frame needs
-    astrometry (its stars must be placed on the sky) and a zero point of its own (the scale's
-    anchor is the frames' own zero points, by the median)."""
+def calibratable(frames_of_target, band):
+    """(frames that can be calibrated, [{id, label, reason}] of the band's others), from the
+    target's ``target_frames``: a frame needs astrometry (its stars must be placed on the sky)
+    and a zero point of its own (the scale's anchor is the frames' own zero points, by the median)."""
     frames, left_out = [], []
-    for frame, zero_point in target_frames(target):
+    for frame, zero_point in frames_of_target:
         if frame.filter_name != band:
             continue
         label = _label(frame)
@@ -56,9 +56,10 @@ def request_calibration(tenant, user, target, band):
     """A PhotometryCalibration waiting for its job, or CalibrationRefused saying why not before
     anything is stored or queued: no frame of the band, or frames from one site and night only
     (nothing to tie)."""
-    frames, left_out = calibratable(target, band)
+    frames_of_target = target_frames(target)
+    frames, left_out = calibratable(frames_of_target, band)
     if not frames:
-        bands = sorted({frame.filter_name for frame, _ in target_frames(target) if frame.filter_name})
+        bands = sorted({frame.filter_name for frame, _ in frames_of_target if frame.filter_name})
         reasons = "; ".join(f"#{each['id']} ({each['label']}): {each['reason']}" for each in left_out)
         raise CalibrationRefused(
             f"{target} has no frame in {band} that can be calibrated"
@@ -69,8 +70,8 @@ def request_calibration(tenant, user, target, band):
         raise CalibrationRefused(
             f"{target}'s {band} frames are from one site and night: there is nothing to tie them to."
         )
-    partner = colour_partner(target, band)
-    steps = len(frames) + (len(calibratable(target, partner)[0]) if partner else 0) + 1
+    partner = colour_partner(frames_of_target, band)
+    steps = len(frames) + (len(calibratable(frames_of_target, partner)[0]) if partner else 0) + 1
     with transaction.atomic():
         job = start_job(tenant=tenant, user=user, kind="calibration", total=steps, subject=target,
                         title=f"Calibrate {target} in {band} across sites")  # fmt: skip
@@ -79,13 +80,13 @@ def request_calibration(tenant, user, target, band):
     return run
 
 
-def colour_partner(target, band):
+def colour_partner(frames_of_target, band):
     """The band whose stars give ``band``'s colour terms: the target's nearest other band in
     wavelength with calibratable frames from two sites or nights; None when it has none."""
-    bands = {frame.filter_name for frame, _ in target_frames(target) if frame.filter_name != band}
+    bands = {frame.filter_name for frame, _ in frames_of_target if frame.filter_name != band}
     order = {name: index for index, name in enumerate(BAND_ORDER)}
     for other in sorted(bands, key=lambda name: abs(order.get(name, 99) - order.get(band, 99))):
-        frames, _ = calibratable(target, other)
+        frames, _ = calibratable(frames_of_target, other)
         if other in order and len({(f.site_id, night_of(f.obs_time, _longitude(f))) for f, _ in frames}) >= 2:
             return other
     return None
@@ -102,9 +103,10 @@ def calibrate_photometry(run, progress):
     the stars' colours), and store each frame's fit and the calibrated magnitude of every
     photometry measured on it; ``progress(steps done, message)``. Raises CalibrationRefused
     (nothing stored) when the frames cannot be tied."""
-    frames, left_out = calibratable(run.target, run.band)
-    partner = colour_partner(run.target, run.band)
-    partner_frames = calibratable(run.target, partner)[0] if partner else []
+    frames_of_target = target_frames(run.target)
+    frames, left_out = calibratable(frames_of_target, run.band)
+    partner = colour_partner(frames_of_target, run.band)
+    partner_frames = calibratable(frames_of_target, partner)[0] if partner else []
     vetoes = frame_vetoes(run.tenant, [frame for frame, _ in frames + partner_frames])
     stars, groups = _measured(frames + partner_frames, vetoes, progress)
     anchors = {frame.pk: zero_point for frame, zero_point in frames + partner_frames}
@@ -142,8 +144,7 @@ def _measured(frames, vetoes, progress):
     """({frame id: its FrameStars}, {frame id: the site and night it shares a zero point with})."""
     stars, groups = {}, {}
     for number, (frame, _) in enumerate(frames, start=1):
-        with frame.file.open("rb") as stored:
-            parsed = parse_frame(stored.read())
+        parsed = read_stored_frame(frame)
         saturation = saturation_level(parsed.header, parsed.image)
         stars[frame.pk] = measure_stars(frame.pk, _label(frame), parsed.image, parsed.wcs, frame.exptime_s,
                                         gain=frame.gain_e_per_adu, saturation_adu=saturation)  # fmt: skip

@@ -14,7 +14,7 @@ from portal.progress import queue_job, start_job
 
 from .calibration import CalibrationRefused, calibrate, measure_stars, saturation_level
 from .fusion import FrameInput, FusionRefused, aperture_snr, check_memory, fuse, grid_for, to_fits
-from .ingest import parse_frame
+from .ingest import read_stored_frame
 from .models import Frame, FrameTarget, FusedImage
 from .rendering import preview_png
 
@@ -163,8 +163,7 @@ def _frame_input(frame, zero_point, band, veto):
     """The frame as the fusion takes it; its pixels are read only when it will be used."""
     data = wcs = saturation = None
     if frame.filter_name == band and frame.has_astrometry and not veto:
-        with frame.file.open("rb") as stored:
-            parsed = parse_frame(stored.read())  # as it was ingested: gzip, fpack, extensions, SIP
+        parsed = read_stored_frame(frame)  # as it was ingested: gzip, fpack, extensions, SIP
         data, wcs, saturation = parsed.image, parsed.wcs, saturation_level(parsed.header, parsed.image)
     return FrameInput(id=frame.pk, label=frame.site.code if frame.site else "no site", band=frame.filter_name,
                       data=data, wcs=wcs, exptime_s=frame.exptime_s, zero_point=zero_point,

@@ -198,6 +198,12 @@ def parse_frame(data):
     return ParsedFrame(image, header, wcs, note or "")
 
 
+def read_stored_frame(frame):
+    """A stored Frame's file parsed as it was at ingest (``parse_frame``)."""
+    with frame.file.open("rb") as stored:
+        return parse_frame(stored.read())
+
+
 def _number(header, keyword, low, high):
     if keyword not in header:
         return None

@@ -3,22 +3,27 @@ across sites per site and night (stored beside the raw, which stays), and its li
 into one curve with each site's offset shown; on the page, through a real worker, and in the API."""
 
 import datetime
+import gzip
 import io
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from astropy.table import Table
 
 from observations.calibrated_photometry import calibrate_photometry, night_of, request_calibration
 from observations.calibration import CalibrationRefused
+from observations.ingest import ingest_frame
 from observations.light_curves import fuse_light_curve
 from observations.models import CalibratedPhotometry, FrameCalibration, Photometry, PhotometryCalibration, Target
 from observations.services import fused_light_curve
 from observations.synthetic import sky_field
 from portal.tenancy import tenant_context
 from tests.conftest import api_client
+from tests.observations.conftest import to_bytes
 from tests.observations.test_fused_images import observatory_with_target, observe, three_sites
 from tests.observations.test_fusion import DEC, RA, SITES, SOURCE_MAG
+from tests.observations.test_real_files import REAL, add_rule, space_telescope
 from tests.waiting import finished
 
 TRUTH = {site: zero_point for site, _, _, zero_point, *_ in SITES}
@@ -231,3 +236,25 @@ def test_with_a_second_band_each_site_s_colour_term_is_fitted_and_applied_for_th
         for point in points:
             assert point.colour == pytest.approx(1.0, abs=0.15)  # the target's g − r that night
             assert point.mag == pytest.approx(19.5, abs=3 * point.mag_err + 0.01)
+
+
+def test_a_real_survey_plate_ingested_on_two_nights_is_calibrated_through_its_own_stars(observatory):
+    """The Digitized Sky Survey cutout (tests/data/real/fits: a rotated, skewed plate solution,
+    saturating softly) as a pipeline would send it with a MAGZP, and the same plate claimed as
+    half the exposure on the next night: read back from storage as ingested, its own stars must
+    put the second night's zero point 2.5 log10 2 mag above the first's."""
+    tenant, user = observatory
+    add_rule(tenant, space_telescope(tenant, "real"), pattern="UK 48-inch*")
+    target = Target.objects.create(tenant=tenant, name="DSS field", ra_deg=217.4833, dec_deg=-62.6847)
+    with fits.open(io.BytesIO(gzip.decompress((REAL / "dss.14.29.56-62.41.05.fits.gz").read_bytes()))) as hdul:
+        hdul.verify("silentfix")
+        plate = hdul[0].copy()
+    plate.header["MAGZP"] = 21.0
+    first = ingest_frame(tenant, user, to_bytes([plate]), "dss-night-1.fits").frame
+    plate.header["DATE-OBS"], plate.header["EXPOSURE"] = "1976-03-12", plate.header["EXPOSURE"] / 2
+    second = ingest_frame(tenant, user, to_bytes([plate]), "dss-night-2.fits").frame
+
+    run = calibrated_run(tenant, user, target, band=first.filter_name)
+    rows = {row.frame_id: row for row in FrameCalibration.objects.filter(run=run)}
+    assert rows[second.pk].zero_point - rows[first.pk].zero_point == pytest.approx(2.5 * np.log10(2), abs=1e-6)
+    assert rows[first.pk].night != rows[second.pk].night and rows[first.pk].stars_used >= 10
