@@ -52,6 +52,17 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.live)
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test's websockets get a channel layer of their own. Every ``async_to_sync`` runs a
+    new event loop, and the Redis layer keeps the receive lock of the loop that first
+    received: one test stopped mid-receive would leave it held for all the tests after."""
+    from channels.layers import channel_layers
+
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup():
     """The launcher's test command made the database with setup_database, as production does."""

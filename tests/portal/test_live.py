@@ -3,7 +3,7 @@ websocket through the Redis channel layer, and /healthz on the running parts."""
 
 import asyncio
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client, override_settings
 
@@ -45,23 +45,45 @@ def _new_job(tenant, user, total=10):
         return start_job(tenant=tenant, user=user, kind="selftest", title="self-test", total=total)
 
 
+def _where_it_stands(tenant, job):
+    """The job's stored state and what the gpu worker is busy with: why progress is late."""
+    from portal.celery import app
+
+    with tenant_context(tenant):
+        job.refresh_from_db()
+    inspect = app.control.inspect(timeout=2)
+    return (f"job {job.pk} is {job.status} {job.done}/{job.total} ({job.message!r}); "
+            f"workers' active tasks: {inspect.active()}, reserved: {inspect.reserved()}")  # fmt: skip
+
+
+def _progress_seen(tenant, user, job, *, size, steps, quiet_s=0, timeout=30):
+    """Every state of ``job`` its page hears over the websocket, from "queued" (on connecting)
+    to the end of a self-test run on the gpu worker, started ``quiet_s`` seconds later."""
+
+    async def watch():
+        communicator = _communicator(f"/ws/t/{tenant.slug}/jobs/{job.pk}/", _session_cookie(user))
+        try:
+            assert (await communicator.connect())[0]
+            states = [await communicator.receive_json_from(timeout=5)]
+            await asyncio.sleep(quiet_s)
+            accelerator_selftest.delay(tenant.pk, job.pk, size=size, steps=steps)
+            while states[-1]["status"] not in ("succeeded", "failed"):
+                try:
+                    states.append(await communicator.receive_json_from(timeout=timeout))
+                except TimeoutError:
+                    stands = await sync_to_async(_where_it_stands)(tenant, job)
+                    raise AssertionError(f"no progress for {timeout} s after {states}: {stands}") from None
+            return states
+        finally:
+            await communicator.disconnect()  # the consumer lets go of the channel layer
+
+    return async_to_sync(watch)()
+
+
 def test_selftest_runs_on_a_gpu_worker_and_its_progress_arrives_over_the_websocket(workers, committed_tenant_factory):
     tenant, users = committed_tenant_factory()
     job = _new_job(tenant, users["admin"])
-    session = _session_cookie(users["admin"])
-
-    async def watch():
-        communicator = _communicator(f"/ws/t/{tenant.slug}/jobs/{job.pk}/", session)
-        connected, _ = await communicator.connect()
-        assert connected
-        states = [await communicator.receive_json_from(timeout=5)]
-        accelerator_selftest.delay(tenant.pk, job.pk, size=256, steps=10)
-        while states[-1]["status"] not in ("succeeded", "failed"):
-            states.append(await communicator.receive_json_from(timeout=30))
-        await communicator.disconnect()
-        return states
-
-    states = async_to_sync(watch)()
+    states = _progress_seen(tenant, users["admin"], job, size=256, steps=10)
     assert states[0]["status"] == "queued" and states[0]["percent"] == 0
     assert states[-1]["status"] == "succeeded" and states[-1]["percent"] == 100
     percents = [state["percent"] for state in states]
@@ -76,19 +98,9 @@ def test_a_job_page_quiet_for_a_while_still_gets_the_next_progress(workers, comm
     """Training reports once an epoch: a page must keep listening through the quiet between."""
     tenant, users = committed_tenant_factory()
     job = _new_job(tenant, users["admin"], total=5)
-
-    async def watch():
-        communicator = _communicator(f"/ws/t/{tenant.slug}/jobs/{job.pk}/", _session_cookie(users["admin"]))
-        assert (await communicator.connect())[0]
-        states = [await communicator.receive_json_from(timeout=5)]
-        await asyncio.sleep(8)  # longer than a consumer's blocking wait on Redis
-        accelerator_selftest.delay(tenant.pk, job.pk, size=64, steps=5)
-        while states[-1]["status"] not in ("succeeded", "failed"):
-            states.append(await communicator.receive_json_from(timeout=20))
-        await communicator.disconnect()
-        return states
-
-    assert async_to_sync(watch)()[-1]["status"] == "succeeded"
+    # longer than a consumer's blocking wait on Redis
+    states = _progress_seen(tenant, users["admin"], job, size=64, steps=5, quiet_s=8, timeout=20)
+    assert states[-1]["status"] == "succeeded"
 
 
 def test_websocket_refuses_a_visitor_who_is_not_signed_in(committed_tenant_factory):
