@@ -56,7 +56,7 @@ def _where_it_stands(tenant, job):
             f"workers' active tasks: {inspect.active()}, reserved: {inspect.reserved()}")  # fmt: skip
 
 
-def _progress_seen(tenant, user, job, *, size, steps, quiet_s=0, timeout=30):
+def _progress_seen(tenant, user, job, *, size, steps, quiet_s=0, timeout=60):
     """Every state of ``job`` its page hears over the websocket, from "queued" (on connecting)
     to the end of a self-test run on the gpu worker, started ``quiet_s`` seconds later."""
 
