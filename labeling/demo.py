@@ -39,8 +39,9 @@ def load_demo_project(tenant, owner):
         description="Is it smooth or a disk, does it have spiral arms or a bar, is it merging? A few questions a "
                     "galaxy, from the Galaxy Zoo DECaLS tree; the answers train the observatory's morphology model.",
     )  # fmt: skip
-    images = list(TargetImage.objects.filter(tenant=tenant, target__tags__contains=["demo"])
-                  .select_related("target").order_by("target__name"))  # fmt: skip
+    # One image a galaxy, its first (the survey's): a volunteer judges a galaxy once.
+    images = list(TargetImage.objects.filter(tenant=tenant, target__tags__contains=["demo"]).select_related("target")
+                  .order_by("target__name", "created_at", "pk").distinct("target__name"))  # fmt: skip
     tree = current_workflow(project).tree
     add_subjects(project, images, gold={image.pk: true_walk(tree, demo_galaxy(image.target.name).answers)
                                         for image in images[:GOLD]})  # fmt: skip

@@ -13,7 +13,7 @@ from portal.api import SparseFields, sparse_fields_parameter
 from portal.models import Site
 
 from . import services, similarity
-from .models import MLModel, ModelVersion, Prediction
+from .models import FusedPrediction, MLModel, ModelVersion, Prediction
 from .registry import usable_models
 
 
@@ -77,6 +77,46 @@ class TargetPredictions(generics.ListAPIView):
         target = get_object_or_404(visible_targets(self.request.tenant, self.request.user), pk=self.kwargs["target_id"])
         return (Prediction.objects.filter(image__target=target).select_related("version__model")
                 .order_by("-created_at", "pk"))  # fmt: skip
+
+
+class FusedObservationSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    site = serializers.CharField()
+    seeing_arcsec = serializers.FloatField(allow_null=True, help_text="As the image's header reports it.")
+    weight = serializers.FloatField(help_text="Attention weight: the share of trust it got (they sum to 1).")
+    label = serializers.CharField(help_text="What this image alone suggests.")
+    confidence = serializers.FloatField()
+
+
+class LeftOutImageSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    site = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+
+
+class FusedPredictionSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="version.model.name")
+    version = serializers.IntegerField(source="version.number")
+    stage = serializers.CharField(source="version.stage")
+    observations = FusedObservationSerializer(many=True, read_only=True)
+    left_out = LeftOutImageSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = FusedPrediction
+        fields = ["model", "version", "stage", "label", "confidence", "probabilities", "uncertainty", "observations",
+                  "left_out", "refusal", "created_at"]  # fmt: skip
+
+
+class TargetFusedPredictions(generics.ListAPIView):
+    """What every learned-fusion version said about a target from its images of several sites
+    (most recent first): the class, the chance it is wrong by the network's own estimate, and
+    each image read with its attention weight and what it alone suggested."""
+
+    serializer_class = FusedPredictionSerializer
+
+    def get_queryset(self):
+        target = get_object_or_404(visible_targets(self.request.tenant, self.request.user), pk=self.kwargs["target_id"])
+        return target.fused_predictions.select_related("version__model").order_by("-created_at", "pk")
 
 
 class SimilarityQuery(serializers.Serializer):

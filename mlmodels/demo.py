@@ -4,6 +4,8 @@ classified minutes after the portal is up; the images drawn by the synthetic gal
 
 import hashlib
 
+import numpy as np
+
 from observations.images import add_target_images
 from observations.models import Target, TargetImage
 from portal.models import Job, Site
@@ -11,7 +13,8 @@ from portal.progress import job_subject
 
 from . import services
 from .models import MLModel, Visibility
-from .synthetic_galaxies import make_galaxy
+from .multi_site import observe_from
+from .synthetic_galaxies import galaxy_light, make_galaxy
 
 # name, task, synthetic examples, epochs, what it is. The alert models come first: they
 # train in about a minute, and the demo's replayed alerts are waiting for them.
@@ -80,11 +83,37 @@ def load_demo_galaxy_images(tenant):
         by_site.setdefault(site, []).append((target, galaxy.fits_bytes(), "synthetic g/r/z survey"))
     for site, items in by_site.items():
         add_target_images(tenant, items, site=site)
-    return sum(len(items) for items in by_site.values())
+    return sum(len(items) for items in by_site.values()) + load_demo_site_images(tenant, sites)
+
+
+# Galaxies near the equator, which every site sees: each also has a cutout of one night from
+# each site, for learned fusion to read together.
+SEEN_FROM_EVERY_SITE = ["M87", "M104", "M77", "NGC 4038", "NGC 3628", "M64"]
+
+
+def load_demo_site_images(tenant, sites):
+    """A 32-px g/r/z cutout of one night from each site (its own seeing, sky and now and then
+    a satellite trail, as ``multi_site`` draws them) of each galaxy in SEEN_FROM_EVERY_SITE
+    that has none yet: the demo's targets imaged from several sites."""
+    galaxies = (Target.objects.filter(tenant=tenant, tags__contains=["demo"], name__in=SEEN_FROM_EVERY_SITE)
+                .exclude(images__source__startswith="one night at"))  # fmt: skip
+    added = 0
+    for target in galaxies:
+        seed = demo_seed(target.name)
+        light = galaxy_light(seed, MORPHOLOGY[target.name], size=32).light
+        rng = np.random.default_rng(seed)
+        for code in ("tfn", "elp", "coj"):
+            seen = observe_from(code, light, rng)
+            add_target_images(tenant, [(target, seen.fits_bytes(), f"one night at {code}")], site=sites[code])
+            added += 1
+    return added
 
 
 def demo_galaxy(name):
     """The synthetic galaxy a demo target's image is drawn from: seeded by the name, so the same
     galaxy always looks the same, and its true answers are known (the labeling demo's votes)."""
-    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
-    return make_galaxy(seed, kind=MORPHOLOGY.get(name))
+    return make_galaxy(demo_seed(name), kind=MORPHOLOGY.get(name))
+
+
+def demo_seed(name):
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")

@@ -159,6 +159,39 @@ class Prediction(TenantOwned):
         return [(name, p) for name, p in sorted(self.flags.items(), key=lambda item: -item[1]) if p >= 0.5]
 
 
+class FusedPrediction(TenantOwned):
+    """What a learned-fusion version said of one target from its images of several sites
+    (``learned_fusion``): the class, the network's own estimate of the chance that class is
+    wrong, and each image it read with its attention weight (how far it was trusted) and what
+    that image alone suggested. One row per (target, version): running the version again
+    replaces it."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="fused_predictions")
+    target = models.ForeignKey("observations.Target", on_delete=models.CASCADE, related_name="fused_predictions")
+    label = models.CharField(max_length=60, blank=True, help_text="The most probable class; empty when refused.")
+    confidence = models.FloatField(null=True)
+    probabilities = models.JSONField(default=dict, help_text="class -> probability.")
+    uncertainty = models.FloatField(null=True, help_text="The network's estimate of the chance its class is wrong.")
+    observations = models.JSONField(
+        default=list, blank=True,
+        help_text="Each image read: image id, site, seeing reported, attention weight, its own class and probability.",
+    )  # fmt: skip
+    left_out = models.JSONField(default=list, blank=True, help_text="Images not read: image id, site and the reason.")
+    refusal = models.CharField(max_length=300, blank=True, help_text="Why the target could not be classified.")
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "target"], name="fused_prediction_once_per_target")]
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.version} on {self.target_id}: {self.label or 'refused'}"
+
+    def ranked(self):
+        """(class, probability), most probable first: what pages show."""
+        return sorted(self.probabilities.items(), key=lambda item: -item[1])
+
+
 class Embedding(TenantOwned):
     """A target image's place in a model version's embedding space (the encoder's pooled
     features), for "galaxies like this one". The target's visibility, the predicted class

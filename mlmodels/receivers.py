@@ -1,5 +1,6 @@
 """The registry's answers to what the apps below it report (connected in ``MlmodelsConfig.ready``):
-new frames and target images go to every production model that classifies them."""
+new frames, target images and targets newly imaged from several sites go to every production
+model that classifies them."""
 
 from django.dispatch import receiver
 
@@ -7,7 +8,7 @@ from observations.signals import frame_ingested, images_added
 
 from .models import MLModel
 from .services import classify_when_committed, production_versions
-from .subjects import TargetImages, tasks_classifying
+from .subjects import TargetImages, TargetSiteSets, imaged_from_several_sites, tasks_classifying
 
 
 @receiver(frame_ingested, dispatch_uid="mlmodels.judge_new_frame")
@@ -21,5 +22,13 @@ def judge_new_frame(sender, *, tenant, frame, run, **kwargs):
 
 @receiver(images_added, dispatch_uid="mlmodels.classify_new_images")
 def classify_new_images(sender, *, tenant, images, **kwargs):
+    """Each image goes to the models classifying images; its target, when it now has images
+    from two or more sites, to the learned-fusion models, which read them all again."""
     for task in tasks_classifying(TargetImages):
         classify_when_committed(tenant, task, [image.pk for image in images])
+    fusing = tasks_classifying(TargetSiteSets)
+    imaged = {image.target_id for image in images if image.site_id is not None}
+    if fusing and imaged:
+        targets = list(imaged_from_several_sites(tenant, imaged).order_by("pk").values_list("pk", flat=True))
+        for task in fusing:
+            classify_when_committed(tenant, task, targets)

@@ -1,17 +1,20 @@
 """What a task's models classify — its subjects — one class per task, named by dotted path in
-``settings.CLASSIFICATION_SUBJECTS``: target images (morphology) and frames (frame quality)
-here; alert stamps and light curves belong to the alerts app, which stores their answers in
-its own table. The registry asks a task's subject to classify new things and to catch up on
-what a newly promoted version has not seen, and never needs to know what the things are."""
+``settings.CLASSIFICATION_SUBJECTS``: target images (morphology), frames (frame quality) and
+targets imaged from several sites (learned fusion) here; alert stamps and light curves belong
+to the alerts app, which stores their answers in its own table. The registry asks a task's
+subject to classify new things and to catch up on what a newly promoted version has not seen,
+and never needs to know what the things are."""
 
 from abc import ABC, abstractmethod
 
 from django.apps import apps
+from django.db.models import Count
 
+from observations.models import Target
 from portal.plugins import plugin, plugins
 from portal.progress import finish_job, report_progress
 
-from .models import Prediction
+from .models import FusedPrediction, Prediction
 from .similarity import index_embeddings
 
 
@@ -104,6 +107,39 @@ class Frames(RegistrySubject):
         from .inference import prepare_frame
 
         return prepare_frame(data, instance.hdu_index, input_spec)
+
+
+class TargetSiteSets(ClassificationSubject):
+    """Targets imaged from two or more sites, each classified once from all its images (learned
+    fusion: ``learned_fusion``); the answers are ``FusedPrediction`` rows."""
+
+    noun = "targets imaged from several sites"
+    backfill_chunk = 64
+
+    def classify(self, version, ids):
+        from .learned_fusion import classify_targets  # torch: only on the workers
+
+        return classify_targets(version, Target.objects.filter(pk__in=ids).order_by("pk"))
+
+    def backfill(self, job, version):
+        seen = FusedPrediction.objects.filter(version=version).values("target_id")
+        waiting = imaged_from_several_sites(job.tenant).exclude(pk__in=seen)
+        ids = list(waiting.order_by("pk").values_list("pk", flat=True))
+        classified = self.classify_in_chunks(job, ids, lambda chunk: self.classify(version, chunk))
+        refused = len(ids) - classified
+        message = f"{version.model.name} v{version.number}: {classified:,} targets classified from their sites' images"
+        message += f", {refused:,} refused (the reasons are on their pages)" if refused else ""
+        finish_job(job, {"classified": classified, "refused": refused}, message)
+        return classified
+
+
+def imaged_from_several_sites(tenant, targets=None):
+    """The tenant's targets (of ``targets``, a queryset or ids, when given) with images from two
+    or more sites: what learned fusion classifies."""
+    chosen = Target.objects.filter(tenant=tenant)
+    if targets is not None:
+        chosen = chosen.filter(pk__in=targets)
+    return chosen.annotate(sites_imaged=Count("images__site", distinct=True)).filter(sites_imaged__gte=2)
 
 
 def subject_for(task):

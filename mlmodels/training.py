@@ -54,7 +54,7 @@ class TrainingSet:
     augment: object = rotate_and_flip  # batch -> batch, on every training step
     votes: np.ndarray | None = None  # (N, answers) volunteers' vote counts, columns ``question_answer`` (class_names)
     # Sets of observations (learned fusion): images are (N, K, channels, H, W) and these say each
-    # slot's site, conditions and whether it holds one (mlmodels.multi_site.packed).
+    # slot's site, conditions and whether it holds one, and the truth it is judged by (mlmodels.multi_site.packed).
     observations: dict | None = None
 
 
@@ -286,19 +286,20 @@ class _Sets(_Objective):
     def test(self, model, indices):
         outputs = self._outputs(model, indices)
         chosen = torch.from_numpy(indices)
-        labels, present, conditions = self.set.labels[indices], self.present[chosen], self.conditions[chosen]
+        labels, present = self.set.labels[indices], self.present[chosen]
+        seeing, spoilt = (torch.from_numpy(self.set.observations[key][indices]) for key in ("seeing", "spoilt"))
         metrics = classification_metrics(functional.softmax(outputs["logits"], 1).numpy(), labels,
                                          self.set.class_names)  # fmt: skip
         single = functional.softmax(outputs["single"], 2) * present[..., None]
         # Sharpest seeing first, a spoilt observation only when there is nothing else; empty slots never.
-        seeing = conditions[..., 0] + 100 * conditions[..., 2] + 1000 * (~present)
-        best = single[torch.arange(len(indices)), seeing.argmin(1)]
+        sharpest = seeing + 100 * spoilt + 1000 * (~present)
+        best = single[torch.arange(len(indices)), sharpest.argmin(1)]
         average = single.sum(1) / present.sum(1, keepdim=True)
         metrics["baselines"] = {
             "best single site": _headline(classification_metrics(best.numpy(), labels, self.set.class_names)),
             "average of the sites": _headline(classification_metrics(average.numpy(), labels, self.set.class_names)),
         }  # fmt: skip
-        spoilt = (conditions[..., 2] > 0.5) & present
+        spoilt &= present
         fair = present.sum(1, keepdim=True).float().reciprocal().expand_as(present)  # equal trust: 1 / observations
         attention = outputs["attention"]
         if spoilt.any():

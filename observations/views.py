@@ -104,6 +104,8 @@ def target_detail(request, tenant_slug, target_id):
             "images": target.images.select_related("site").prefetch_related(
                 "predictions__version__model", "labeling_subjects__project"
             )[:4],
+            "sites_imaged": target.images.exclude(site=None).values("site").distinct().count(),
+            "fused_predictions": target.fused_predictions.select_related("version__model"),
         },
     )
 

@@ -395,6 +395,7 @@ CLASSIFICATION_SUBJECTS = {
     "morphology": "mlmodels.subjects.TargetImages",
     "vote_fractions": "mlmodels.subjects.TargetImages",
     "frame_quality": "mlmodels.subjects.Frames",
+    "fusion": "mlmodels.subjects.TargetSiteSets",
     "real_bogus": "alerts.classifiers.StampTriplets",
     "light_curve": "alerts.classifiers.LightCurves",
 }

@@ -82,6 +82,11 @@ urlpatterns = [
     path(
         "api/v1/targets/<int:target_id>/predictions/", mlmodels_api.TargetPredictions.as_view(), name="api_predictions"
     ),
+    path(
+        "api/v1/targets/<int:target_id>/fused-classifications/",
+        mlmodels_api.TargetFusedPredictions.as_view(),
+        name="api_fused_predictions",
+    ),  # fmt: skip
     path("api/v1/vo/targets/cone/", observations_api.TargetConeSearch.as_view(), name="vo_target_cone"),
     path("api/v1/vo/frames/cone/", observations_api.FrameConeSearch.as_view(), name="vo_frame_cone"),
     path("api/v1/", include(router.urls)),

@@ -2,8 +2,9 @@
 
 import pytest
 from django.db import transaction
+from django.db.models import Count
 
-from observations.models import Target
+from observations.models import Target, TargetImage
 from portal.demo import load_demo
 from portal.models import Membership, Tenant
 from portal.tenancy import tenant_context
@@ -31,10 +32,18 @@ def demo(demo_loaded, client, db):
 
 def test_demo_has_a_few_hundred_targets_and_loading_again_adds_none(demo):
     with tenant_context(demo):
-        count = Target.objects.count()
+        count, images = Target.objects.count(), TargetImage.objects.count()
         assert 250 <= count <= 400
         load_demo("pw-for-tests")
-        assert Target.objects.count() == count
+        assert Target.objects.count() == count and TargetImage.objects.count() == images
+
+
+def test_some_demo_galaxies_have_a_night_from_every_site_for_learned_fusion(demo):
+    with tenant_context(demo):
+        galaxies = (Target.objects.filter(images__source__startswith="one night at")
+                    .annotate(sites=Count("images__site", distinct=True)))  # fmt: skip
+        assert len(galaxies) >= 5 and all(galaxy.sites == 3 for galaxy in galaxies)
+        assert "M87" in {galaxy.name for galaxy in galaxies}
 
 
 def test_cone_search_page_finds_m51_and_its_field_nearest_first(client, demo):

@@ -17,7 +17,7 @@ from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from labeling.exports import export_votes
 from labeling.services import add_subjects, aggregate, classify, create_project
-from mlmodels.models import Embedding, Prediction
+from mlmodels.models import Embedding, FusedPrediction, Prediction
 from mlmodels.registry import create_model, save_version
 from mlmodels.synthetic_galaxies import make_galaxy
 from observations.fused_images import request_fusion
@@ -48,6 +48,7 @@ SHARED_THROUGH = {
     "mlmodels_prediction": _PUBLIC_TARGET.format(
         "(SELECT i.target_id FROM observations_targetimage i WHERE i.id = image_id)"
     ),
+    "mlmodels_fusedprediction": _PUBLIC_TARGET.format("target_id"),
 }
 
 
@@ -96,6 +97,8 @@ def _rows_in_every_tenant_table(tenant, user):
             Prediction.objects.create(tenant=tenant, version=version, image=image, label="a", probabilities={"a": 1})
             Embedding.objects.create(tenant=tenant, version=version, image=image, target=image.target, label="a",
                                      visibility=image.target.visibility, vector=[1.0, 0.0])  # fmt: skip
+            FusedPrediction.objects.create(tenant=tenant, version=version, target=image.target, label="a",
+                                           probabilities={"a": 1})  # fmt: skip
         frame = make_frame(
             ra_deg=1, dec_deg=2, telescope="t", instrument="cam", site="x" + tenant.slug[-6:], seed=tenant.pk
         )
