@@ -26,9 +26,9 @@ def classify_new_images(sender, *, tenant, images, **kwargs):
     from two or more sites, to the learned-fusion models, which read them all again."""
     for task in tasks_classifying(TargetImages):
         classify_when_committed(tenant, task, [image.pk for image in images])
-    fusing = tasks_classifying(TargetSiteSets)
     imaged = {image.target_id for image in images if image.site_id is not None}
-    if fusing and imaged:
-        targets = list(imaged_from_several_sites(tenant, imaged).order_by("pk").values_list("pk", flat=True))
-        for task in fusing:
-            classify_when_committed(tenant, task, targets)
+    for task in tasks_classifying(TargetSiteSets) if imaged else ():
+        versions = list(production_versions(tenant, task))
+        if versions:  # only then is it worth asking which targets now have two sites
+            targets = imaged_from_several_sites(tenant, imaged).order_by("pk").values_list("pk", flat=True)
+            classify_when_committed(tenant, task, list(targets), versions=versions)
