@@ -26,6 +26,9 @@ Figures:
 - learned fusion (``mlmodels.networks.SetFusionTransformer``) trained on synthetic multi-site
   sets (``mlmodels.multi_site``): held-out accuracy beside the best single site and the average
   of the sites, read by the same network's single-observation head on the same sets;
+- with ``--registry-encoder``, the same transformer over the frozen pooled features of a
+  morphology network trained as the registry trains one (the features of "similar galaxies"),
+  on the same sets and split: what the per-observation encoder gains by learning with the fusion;
 - co-add throughput in output megapixels a second (frames × grid pixels over the whole
   fusion's time) against ``reproject`` alone resampling the same frames onto the same grid
   the same way (the floor: what any resampling co-add must spend).
@@ -34,7 +37,7 @@ Goals (issue 22): at least 95% of the theoretical SNR, flux within 1%, zero poin
 0.01 mag, at least half the floor. The light curve has no goal of its own: it is printed so the
 calibration's effect on what an astronomer reads is seen in numbers.
 
-    python benchmarks/fusion.py [--quick]
+    python benchmarks/fusion.py [--quick] [--registry-encoder]
 
 ``--quick``: 9 frames of 256² pixels onto a 60″ grid and 600 sets for 8 epochs; else 30 frames
 of 512² onto 120″ and 1,500 sets for 12 epochs (the demo model's).
@@ -216,8 +219,9 @@ class Measurement:
 def learned_fusion(count, epochs):
     """The set transformer trained as the registry trains it, and its rivals on its held-out sets."""
     from mlmodels.training import observation_set_training_set, train_classifier
+    from mlmodels.training_sets import SyntheticObservationSets
 
-    data = observation_set_training_set(count, seed=0, size=32)
+    data = observation_set_training_set(count, seed=0, size=SyntheticObservationSets.input_spec["size"])
     started = time.perf_counter()
     _, metrics = train_classifier(data, architecture="module:mlmodels.networks.set_fusion_transformer",
                                   epochs=epochs, learning_rate=1e-3)  # fmt: skip
@@ -228,6 +232,62 @@ def learned_fusion(count, epochs):
             "best_single_site_accuracy": round(rivals["best single site"]["accuracy"], 4),
             "averaging_accuracy": round(rivals["average of the sites"]["accuracy"], 4),
             "attention_on_spoilt": round(metrics.get("attention_on_spoilt", float("nan")), 3)}  # fmt: skip
+
+
+def set_fusion_over_features(num_classes, in_chans):
+    """The set transformer reading precomputed per-observation embeddings (``in_chans`` wide)
+    instead of cutouts: its CNN encoder replaced by a normalised projection to its width."""
+    from torch import nn
+
+    from mlmodels.multi_site import FEATURES, SITES
+    from mlmodels.networks import SetFusionTransformer
+
+    network = SetFusionTransformer(num_classes, in_chans, sites=len(SITES), features=len(FEATURES))
+    network.encoder = nn.Sequential(nn.LayerNorm(in_chans), nn.Linear(in_chans, 256))
+    return network
+
+
+def registry_encoder_fusion(count, epochs, galaxies, galaxy_epochs):
+    """Learned fusion over a frozen morphology encoder: the morphology network trained as the
+    registry trains one (``galaxies`` synthetic galaxies, ``galaxy_epochs``), each observation
+    of the same sets as ``learned_fusion``'s made into the morphology network's input and
+    encoded to its pooled features once, and the transformer trained over those."""
+    import torch
+
+    from mlmodels.inference import prepare
+    from mlmodels.multi_site import observation_sets, packed
+    from mlmodels.synthetic_galaxies import BANDS, KINDS
+    from mlmodels.training import TrainingSet, galaxy_training_set, train_classifier
+    from mlmodels.training_sets import SyntheticGalaxies, SyntheticObservationSets
+
+    source = SyntheticGalaxies()
+    morphology, morphology_metrics = train_classifier(
+        galaxy_training_set(galaxies, seed=0, size=source.input_spec["size"]), architecture=source.architecture,
+        epochs=galaxy_epochs, learning_rate=source.learning_rate)  # fmt: skip
+    morphology = morphology.eval().cpu()
+    sets = observation_sets(count, seed=0, size=SyntheticObservationSets.input_spec["size"])
+    arrays = packed(sets)
+    slots = [(row, column) for row, each in enumerate(sets) for column in range(len(each.observations))]
+    inputs = np.stack([prepare(sets[row].observations[column].image, list(BANDS), source.input_spec)
+                       for row, column in slots])  # fmt: skip
+    with torch.inference_mode():
+        pooled = np.concatenate([morphology.forward_head(morphology.forward_features(torch.from_numpy(chunk)),
+                                                         pre_logits=True).numpy()
+                                 for chunk in np.array_split(inputs, max(1, len(inputs) // 256))])  # fmt: skip
+    embeddings = np.zeros((count, arrays["present"].shape[1], pooled.shape[1]), np.float32)
+    for (row, column), vector in zip(slots, pooled):
+        embeddings[row, column] = vector
+    observations = {key: value for key, value in arrays.items() if key != "images"}
+    frozen = TrainingSet(embeddings, np.array([KINDS.index(each.kind) for each in sets]), np.arange(count),
+                         list(KINDS), "frozen morphology features", augment=lambda batch: batch,
+                         observations=observations)  # fmt: skip
+    _, metrics = train_classifier(frozen, architecture="module:__main__.set_fusion_over_features", epochs=epochs,
+                                  learning_rate=1e-3)  # fmt: skip
+    return {"morphology_galaxies": galaxies, "morphology_epochs": galaxy_epochs,
+            "morphology_accuracy": round(morphology_metrics["accuracy"], 4), "feature_dims": int(pooled.shape[1]),
+            "fused_accuracy": round(metrics["accuracy"], 4),
+            "best_single_site_accuracy": round(metrics["rivals"]["best single site"]["accuracy"], 4),
+            "averaging_accuracy": round(metrics["rivals"]["average of the sites"]["accuracy"], 4)}  # fmt: skip
 
 
 def reproject_alone(inputs, grid, method):
@@ -243,6 +303,8 @@ def reproject_alone(inputs, grid, method):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="9 frames of 256² onto a 60″ grid")
+    parser.add_argument("--registry-encoder", action="store_true",
+                        help="also train learned fusion over a frozen morphology encoder (minutes more)")  # fmt: skip
     args = parser.parse_args()
     count, size, field = (9, 256, 60) if args.quick else (30, 512, 120)
     rng = np.random.default_rng(5)
@@ -283,7 +345,14 @@ def main():
     figures["light_curve"] = light_curve_errors(stars, 4 if args.quick else 10, 400)
     with embedded_portal("arrayscope-fusion-"):  # the registry's training code reads Django's settings
         figures["learned_fusion"] = learned_fusion(*((600, 8) if args.quick else (1500, 12)))
+        if args.registry_encoder:
+            figures["learned_fusion_registry_encoder"] = registry_encoder_fusion(
+                *((600, 8, 600, 4) if args.quick else (1500, 12, 3000, 15)))  # fmt: skip
     learned = figures["learned_fusion"]
+    if args.registry_encoder:
+        frozen = figures["learned_fusion_registry_encoder"]["fused_accuracy"]
+        baseline["registry_encoder_fused_accuracy"] = frozen
+        ratio["learned_fusion_over_registry_encoder"] = round(learned["fused_accuracy"] / frozen, 3)
     for rival in ("best_single_site", "averaging"):
         baseline[f"{rival}_accuracy"] = learned[f"{rival}_accuracy"]
         ratio[f"learned_fusion_over_{rival}"] = round(learned["fused_accuracy"] / learned[f"{rival}_accuracy"], 3)

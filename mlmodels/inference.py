@@ -85,9 +85,14 @@ def runner_for(version):
 
 
 def prepare(cube, bands, input_spec):
-    """The cube as the network wants it: the model's bands in its order, NaNs filled with
-    their band's median, cropped square, resized to its size, asinh-normalised. What cannot
-    be made so is Refused with the reason."""
+    """The cube as the network wants it: ``resized``, then asinh-normalised."""
+    return asinh_normalise(resized(cube, bands, input_spec)[None])[0]
+
+
+def resized(cube, bands, input_spec):
+    """The cube in the network's pixels, not yet normalised: the model's bands in its order,
+    NaNs filled with their band's median, cropped square, resized to its size. What cannot be
+    made so is Refused with the reason."""
     wanted, size = list(input_spec["bands"]), int(input_spec["size"])
     missing = [band for band in wanted if band not in bands]
     if missing:
@@ -110,10 +115,10 @@ def prepare(cube, bands, input_spec):
     top, left = (height - side) // 2, (width - side) // 2
     cube = cube[:, top : top + side, left : left + side]
     if side != size:
-        resized = functional.interpolate(torch.from_numpy(np.ascontiguousarray(cube))[None], size=(size, size),
-                                         mode="bilinear", antialias=side > size, align_corners=False)  # fmt: skip
-        cube = resized[0].numpy()
-    return asinh_normalise(cube[None])[0]
+        scaled = functional.interpolate(torch.from_numpy(np.ascontiguousarray(cube))[None], size=(size, size),
+                                        mode="bilinear", antialias=side > size, align_corners=False)  # fmt: skip
+        cube = scaled[0].numpy()
+    return cube
 
 
 def prepare_frame(data, hdu_index, input_spec):

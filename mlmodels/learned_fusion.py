@@ -18,9 +18,10 @@ from torch.nn import functional
 
 from observations.fits import ImageError, read_cube
 
-from .inference import Refused, prepare
+from .inference import Refused, resized
 from .models import FusedPrediction
 from .multi_site import conditions, header_seeing, stacked
+from .normalisation import asinh_normalise
 from .runtime import device, folded, loaded, threads
 
 MOST_IMAGES = 8  # the newest images of a target one answer reads
@@ -93,13 +94,17 @@ def _images_of(target, input_spec):
 
 
 def _read(image, site, input_spec):
+    """One image as the network reads it, described as the training sets describe theirs: in
+    its own pixels once resized. A cutout shrunk to half its side shows its seeing at half as
+    many pixels and averages its noise down, so both are said as the network sees them."""
     with image.file.open("rb") as stored:
         data = stored.read()
     cube, bands, _ = read_cube(data)
-    array = prepare(cube, bands, input_spec)  # refuses, naming why, what it cannot make into the network's input
+    planes = resized(cube, bands, input_spec)  # refuses, naming why, what it cannot make into the network's input
     seeing = header_seeing(fits.getheader(io.BytesIO(data)))
-    planes = cube[[bands.index(band) for band in input_spec["bands"]]]
-    return _Read(image.pk, site, seeing, array, conditions(planes, seeing))
+    shrink = int(input_spec["size"]) / min(cube.shape[1:])
+    described = conditions(planes, seeing * shrink if seeing is not None else None)
+    return _Read(image.pk, site, seeing, asinh_normalise(planes[None])[0], described)
 
 
 def _forward(network, chunk):
