@@ -94,17 +94,20 @@ def _images_of(target, input_spec):
 
 
 def _read(image, site, input_spec):
-    """One image as the network reads it, described as the training sets describe theirs: in
-    its own pixels once resized. A cutout shrunk to half its side shows its seeing at half as
-    many pixels and averages its noise down, so both are said as the network sees them."""
+    """One image as the network reads it, described as the training sets describe theirs.
+    Only cutouts of the side it learnt from are read: resized, an image's seeing and noise in
+    the network's pixels would be ones it never saw (a survey cutout halved looks sharper and
+    deeper than any site's night), and its answer would be a guess."""
     with image.file.open("rb") as stored:
         data = stored.read()
     cube, bands, _ = read_cube(data)
+    size = int(input_spec["size"])
+    if min(cube.shape[1:]) != size:
+        raise Refused(f"{cube.shape[2]}×{cube.shape[1]} px: the network reads the {size}-px cutouts it learnt from, "
+                      "whose seeing and noise resizing would change")  # fmt: skip
     planes = resized(cube, bands, input_spec)  # refuses, naming why, what it cannot make into the network's input
     seeing = header_seeing(fits.getheader(io.BytesIO(data)))
-    shrink = int(input_spec["size"]) / min(cube.shape[1:])
-    described = conditions(planes, seeing * shrink if seeing is not None else None)
-    return _Read(image.pk, site, seeing, asinh_normalise(planes[None])[0], described)
+    return _Read(image.pk, site, seeing, asinh_normalise(planes[None])[0], conditions(planes, seeing))
 
 
 def _forward(network, chunk):

@@ -40,8 +40,8 @@ def galaxy(tenant, name, number):
 
 
 def add_site_images(tenant, target, codes, seed=0):
-    """One night's cutout of the same galaxy from each site in ``codes``."""
-    light = galaxy_light(seed, "spiral").light
+    """One night's 32-px cutout of the same galaxy from each site in ``codes``."""
+    light = galaxy_light(seed, "spiral", size=32).light
     rng = np.random.default_rng(seed)
     for code in codes:
         site = Site.objects.get(tenant=tenant, code=code)
@@ -71,8 +71,9 @@ def test_a_target_imaged_from_three_sites_gets_one_class_and_each_image_s_share_
     tenant, users, version = observatory
     target = galaxy(tenant, "NGC 4414", 0)
     add_site_images(tenant, target, SITES)
-    add_target_images(tenant, [(target, make_galaxy(9).fits_bytes(), "an upload")])  # no site
-    two_bands = fits.PrimaryHDU(np.ones((2, 64, 64), np.float32), fits.Header({"BANDS": "g,r"}))
+    add_target_images(tenant, [(target, make_galaxy(9, size=32).fits_bytes(), "an upload")])  # no site
+    add_target_images(tenant, [(target, make_galaxy(9).fits_bytes(), "a survey")], site=Site.objects.get(code="elp"))
+    two_bands = fits.PrimaryHDU(np.ones((2, 32, 32), np.float32), fits.Header({"BANDS": "g,r"}))
     buffer = io.BytesIO()
     two_bands.writeto(buffer)
     add_target_images(tenant, [(target, buffer.getvalue(), "g and r only")], site=Site.objects.get(code="tfn"))
@@ -86,6 +87,7 @@ def test_a_target_imaged_from_three_sites_gets_one_class_and_each_image_s_share_
     assert all(0.5 < seen["seeing_arcsec"] < 3 and seen["label"] in KINDS for seen in fused.observations)
     reasons = {each["site"]: each["reason"] for each in fused.left_out}
     assert "no site" in reasons[None] and "needs bands g, r, z" in reasons["tfn"]
+    assert reasons["elp"].startswith("64×64 px: the network reads the 32-px cutouts it learnt from")
 
     client.force_login(users["astronomer"])
     page = client.get(f"/t/{tenant.slug}/targets/{target.pk}/")
