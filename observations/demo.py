@@ -235,12 +235,20 @@ def load_demo_calibration(tenant, user):
     return [request_calibration(tenant, user, target, band) for band in ("r", "g")]
 
 
+# The fused images the demo asks for: M104's, with a frame left out for its trail, and the
+# followed supernova's, so that its page shows a deep image beside its fused light curve.
+DEMO_FUSIONS = [(FUSION_TARGET, FUSION_BAND), (FOLLOW_UP_TARGET, "r")]
+
+
 def load_demo_fusion(tenant, user):
-    """Ask once for a fused image of M104 in r from the three sites' frames; a worker makes it."""
+    """Ask once for each of DEMO_FUSIONS' fused images, 120″ across, from the three sites'
+    frames; a worker makes them."""
     from .fused_images import request_fusion
     from .models import FusedImage
 
-    if FusedImage.objects.filter(tenant=tenant).exists():
-        return None
-    target = Target.objects.get(tenant=tenant, name=FUSION_TARGET)
-    return request_fusion(tenant, user, target, band=FUSION_BAND, size_arcsec=120)
+    requested = []
+    for name, band in DEMO_FUSIONS:
+        target = Target.objects.get(tenant=tenant, name=name)
+        if not FusedImage.objects.filter(tenant=tenant, target=target).exists():
+            requested.append(request_fusion(tenant, user, target, band=band, size_arcsec=120))
+    return requested

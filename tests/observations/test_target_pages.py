@@ -4,7 +4,7 @@ import pytest
 from django.db import transaction
 from django.db.models import Count
 
-from observations.models import Target, TargetImage
+from observations.models import FusedImage, PhotometryCalibration, Target, TargetImage
 from portal.demo import load_demo
 from portal.models import Membership, Tenant
 from portal.tenancy import tenant_context
@@ -44,6 +44,13 @@ def test_some_demo_galaxies_have_a_night_from_every_site_for_learned_fusion(demo
                     .annotate(sites=Count("images__site", distinct=True)))  # fmt: skip
         assert len(galaxies) >= 5 and all(galaxy.sites == 3 for galaxy in galaxies)
         assert "M87" in {galaxy.name for galaxy in galaxies}
+
+
+def test_the_followed_supernova_has_a_fused_image_asked_for_beside_its_light_curve(demo):
+    with tenant_context(demo):
+        fused = FusedImage.objects.filter(target__name__in=["ASASSN-14lp", "M104"]).values_list("target__name", "band")
+        assert sorted(fused) == [("ASASSN-14lp", "r"), ("M104", "r")]
+        assert PhotometryCalibration.objects.filter(target__name="ASASSN-14lp").count() == 2  # r and g
 
 
 def test_cone_search_page_finds_m51_and_its_field_nearest_first(client, demo):
