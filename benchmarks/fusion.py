@@ -225,13 +225,17 @@ def learned_fusion(count, epochs):
     started = time.perf_counter()
     _, metrics = train_classifier(data, architecture="module:mlmodels.networks.set_fusion_transformer",
                                   epochs=epochs, learning_rate=1e-3)  # fmt: skip
-    rivals = metrics["rivals"]
     return {"sets": count, "epochs": epochs, "held_out_sets": metrics["test_examples"],
-            "training_seconds": round(time.perf_counter() - started, 1),
-            "fused_accuracy": round(metrics["accuracy"], 4),
-            "best_single_site_accuracy": round(rivals["best single site"]["accuracy"], 4),
-            "averaging_accuracy": round(rivals["average of the sites"]["accuracy"], 4),
+            "training_seconds": round(time.perf_counter() - started, 1), **accuracies(metrics),
             "attention_on_spoilt": round(metrics.get("attention_on_spoilt", float("nan")), 3)}  # fmt: skip
+
+
+def accuracies(metrics):
+    """A learned-fusion test's held-out accuracy and its two rivals', on the same sets."""
+    rivals = metrics["rivals"]
+    return {"fused_accuracy": round(metrics["accuracy"], 4),
+            "best_single_site_accuracy": round(rivals["best single site"]["accuracy"], 4),
+            "averaging_accuracy": round(rivals["average of the sites"]["accuracy"], 4)}  # fmt: skip
 
 
 def set_fusion_over_features(num_classes, in_chans):
@@ -285,9 +289,7 @@ def registry_encoder_fusion(count, epochs, galaxies, galaxy_epochs):
                                   learning_rate=1e-3)  # fmt: skip
     return {"morphology_galaxies": galaxies, "morphology_epochs": galaxy_epochs,
             "morphology_accuracy": round(morphology_metrics["accuracy"], 4), "feature_dims": int(pooled.shape[1]),
-            "fused_accuracy": round(metrics["accuracy"], 4),
-            "best_single_site_accuracy": round(metrics["rivals"]["best single site"]["accuracy"], 4),
-            "averaging_accuracy": round(metrics["rivals"]["average of the sites"]["accuracy"], 4)}  # fmt: skip
+            **accuracies(metrics)}  # fmt: skip
 
 
 def reproject_alone(inputs, grid, method):

@@ -14,9 +14,11 @@ import numpy as np
 import torch
 from astropy.io import fits
 from django.conf import settings
+from django.db.models import Prefetch
 from torch.nn import functional
 
 from observations.fits import ImageError, read_cube
+from observations.models import TargetImage
 
 from .inference import Refused, resized
 from .models import FusedPrediction
@@ -44,7 +46,8 @@ def classify_targets(version, targets):
     network, config = loaded(version, folded)
     names = config["label_names"]
     answers, ready = [], []
-    for target in targets:
+    newest_first = TargetImage.objects.select_related("site").order_by("-created_at", "-pk")
+    for target in targets.prefetch_related(Prefetch("images", queryset=newest_first)):
         read, left_out = _images_of(target, config["input_spec"])
         sites = sorted({each.site for each in read})
         if len(sites) < 2:
@@ -73,7 +76,7 @@ def _images_of(target, input_spec):
     the reason it was left out)."""
     known = input_spec["sites"]
     read, left_out = [], []
-    for image in target.images.select_related("site").order_by("-created_at", "-pk"):
+    for image in target.images.all():  # newest first, fetched with the others' (classify_targets)
         site = image.site.code if image.site else None
         if site is None:
             reason = "no site: the network weighs each image by where it was taken"

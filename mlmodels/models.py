@@ -107,7 +107,15 @@ class ModelVersion(TenantOwned):
         return f"{self.model.name} v{self.number} ({self.stage})"
 
 
-class Prediction(TenantOwned):
+class RankedClasses:
+    """What pages read of an answer's class probabilities (``probabilities``: class -> probability)."""
+
+    def ranked(self):
+        """(class, probability), most probable first."""
+        return sorted(self.probabilities.items(), key=lambda item: -item[1])
+
+
+class Prediction(RankedClasses, TenantOwned):
     """What one model version said about one object (a target's image, or a frame): its class
     probabilities, or why it could not say. One row per (object, version): re-running a
     version replaces its answer instead of adding another."""
@@ -140,10 +148,6 @@ class Prediction(TenantOwned):
     def __str__(self):
         return f"{self.version}: {self.label or 'refused'}"
 
-    def ranked(self):
-        """(class, probability), most probable first: what pages show."""
-        return sorted(self.probabilities.items(), key=lambda item: -item[1])
-
     def shares_by_question(self):
         """A vote-fraction model's answer as pages show it: (question, [(answer, predicted share)])
         in the tree's order (its class names' order; JSONB keeps no key order)."""
@@ -159,7 +163,7 @@ class Prediction(TenantOwned):
         return [(name, p) for name, p in sorted(self.flags.items(), key=lambda item: -item[1]) if p >= 0.5]
 
 
-class FusedPrediction(TenantOwned):
+class FusedPrediction(RankedClasses, TenantOwned):
     """What a learned-fusion version said of one target from its images of several sites
     (``learned_fusion``): the class, the network's own estimate of the chance that class is
     wrong, and each image it read with its attention weight (how far it was trusted) and what
@@ -186,10 +190,6 @@ class FusedPrediction(TenantOwned):
 
     def __str__(self):
         return f"{self.version} on {self.target_id}: {self.label or 'refused'}"
-
-    def ranked(self):
-        """(class, probability), most probable first: what pages show."""
-        return sorted(self.probabilities.items(), key=lambda item: -item[1])
 
 
 class Embedding(TenantOwned):
