@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 
 
 class TrainingForm(forms.Form):
@@ -53,3 +54,21 @@ class HubPullForm(forms.Form):
 class HubPushForm(forms.Form):
     repo_id = forms.CharField(max_length=200, label="Hub repo", help_text="owner/name; created if it is not there")
     private = forms.BooleanField(required=False, initial=True, help_text="a new repo is private unless unticked")
+
+
+class GenerationForm(forms.Form):
+    """What a generative version is asked for: how many galaxies of which class, sampled how."""
+
+    class_name = forms.ChoiceField(label="Class")
+    count = forms.IntegerField(min_value=1, initial=64, label="How many")
+    steps = forms.IntegerField(min_value=2, max_value=1000, initial=50, label="DDIM steps",
+                               help_text="more: truer galaxies, slower")  # fmt: skip
+    guidance = forms.FloatField(min_value=0, max_value=10, initial=2.0, label="Guidance",
+                                help_text="classifier-free guidance: higher holds closer to the class")  # fmt: skip
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, required=False, help_text="blank: a new one")
+
+    def __init__(self, data=None, *, version):
+        super().__init__(data)
+        self.fields["count"].help_text = f"at most {settings.GENERATION_MAX_IMAGES} at once"
+        classes = version.config.get("label_names") or version.model.class_names
+        self.fields["class_name"].choices = [(name, name.replace("_", " ")) for name in classes]

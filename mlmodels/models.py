@@ -211,3 +211,47 @@ class Embedding(TenantOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "image"], name="embedding_once_per_image")]
+
+
+def generated_set_path(generated, filename):
+    return f"generated/{generated.tenant_id}/{generated.pk}-{filename}"
+
+
+class GeneratedSet(TenantOwned):
+    """Galaxies a generative version made of one class, on request: stored as one FITS cube
+    (image, band, y, x) in counts, flagged synthetic in its header and wherever it is shown,
+    with what made it (version, sampler, seeds: image i starts from the noise of ``seed + i``)
+    and its quality report. It may be trained on only once its report passes the gate
+    (``generation.usable_for_training``): generated galaxies are never mixed with real ones
+    unannounced."""
+
+    class Gate(models.TextChoices):
+        PENDING = "pending", "Being generated"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="generated_sets")
+    class_name = models.CharField(max_length=60)
+    count = models.PositiveIntegerField()
+    seed = models.BigIntegerField(default=0)
+    sampler = models.JSONField(default=dict, help_text='e.g. {"name": "ddim", "steps": 50, "guidance": 2.0}')
+    job = models.OneToOneField("portal.Job", null=True, on_delete=models.SET_NULL, related_name="+")
+    cube = models.FileField(upload_to=generated_set_path, max_length=300, blank=True,
+                            help_text="FITS cube (image, band, y, x) in counts, once generated.")  # fmt: skip
+    grid = models.FileField(upload_to=generated_set_path, max_length=300, blank=True,
+                            help_text="PNG of generated and real galaxies shuffled together.")  # fmt: skip
+    grid_key = models.JSONField(default=list, blank=True, help_text="Which grid cells are generated, row by row.")
+    report = models.JSONField(default=dict, blank=True)
+    gate = models.CharField(max_length=10, choices=Gate.choices, default=Gate.PENDING)
+    gate_reasons = models.JSONField(default=list, blank=True, help_text="Why it failed the gate.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        version = self.version
+        return f"{self.count} synthetic {self.class_name} galaxies from {version.model.name} v{version.number}"

@@ -75,3 +75,31 @@ def embedding_map(vectors, labels, names, *, highlight=(), anchor=None):
                          height=420, margin={"l": 60, "r": 20, "t": 20, "b": 50},
                          legend={"itemsizing": "constant"})  # fmt: skip
     return figure.to_json()
+
+
+def quality_histograms(report):
+    """A generated set's quality report as one panel per statistic: the share of generated, real
+    and second-real galaxies in each bin, on common bins; None when the report has none."""
+    from plotly.subplots import make_subplots
+
+    drawn = report.get("histograms") or {}
+    if not drawn:
+        return None
+    names = sorted(drawn)
+    columns = 4
+    rows = -(-len(names) // columns)
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=[name.replace("_", " ") for name in names],
+                           horizontal_spacing=0.06, vertical_spacing=0.12)  # fmt: skip
+    colours = {"generated": "#d95f02", "real": "#1b9e77", "real_comparison": "#7570b3"}
+    legend = {"generated": "generated", "real": "real (reference)", "real_comparison": "real (second set, same size)"}
+    for index, name in enumerate(names):
+        edges = drawn[name]["edges"]
+        centres = [(low + high) / 2 for low, high in zip(edges[:-1], edges[1:])]
+        for key, colour in colours.items():
+            figure.add_trace(go.Scatter(x=centres, y=drawn[name][key], mode="lines", name=legend[key],
+                                        line={"shape": "hvh", "color": colour}, legendgroup=key,
+                                        showlegend=index == 0),
+                             row=index // columns + 1, col=index % columns + 1)  # fmt: skip
+    figure.update_layout(height=230 * rows, margin={"l": 40, "r": 20, "t": 40, "b": 40},
+                         legend={"orientation": "h", "y": -0.08})  # fmt: skip
+    return figure.to_json()

@@ -89,10 +89,10 @@ def train_version(model, user, *, examples, epochs, seed=0, dataset=None, on_epo
         data = source.load(dataset, size=size, limit=examples, seed=seed)
     else:
         data = source.build(examples, seed=seed, size=size)
-    network, metrics = training.train_classifier(data, architecture=model.architecture, epochs=epochs, seed=seed,
-                                                 learning_rate=source.learning_rate, on_epoch=on_epoch,
-                                                 rivals=_production_rival(model))  # fmt: skip
-    config = {"pretrained_cfg": {"normalisation": source.input_spec["normalisation"]}}  # the registry adds the size
+    network, metrics = source.train(data, architecture=model.architecture, epochs=epochs, seed=seed,
+                                    on_epoch=on_epoch, rivals=_production_rival(model))  # fmt: skip
+    # The registry adds the size; a set may say more of how its inputs were scaled (a generator's band noise).
+    config = {"pretrained_cfg": {"normalisation": source.input_spec["normalisation"], **data.config}}
     if data.votes is not None:
         config[OUTPUTS_KEY] = VOTE_FRACTIONS
     return registry.save_version(
@@ -143,8 +143,7 @@ def train_version_job(job, model, *, examples, epochs, seed=0, dataset=None, pro
 
     def report(row):
         history.append(row)
-        message = f"epoch {row['epoch']}: training loss {row['train_loss']:.3f}, validation accuracy "
-        message += f"{row['val_accuracy']:.3f}"
+        message = f"epoch {row['epoch']}: {describe_epoch(row)}"
         report_progress(job, row["epoch"], message, partial_result={"history": history})
 
     version = train_version(model, job.created_by, examples=examples, epochs=epochs, seed=seed, dataset=dataset,
@@ -152,12 +151,29 @@ def train_version_job(job, model, *, examples, epochs, seed=0, dataset=None, pro
     if promote:
         version, _ = promote_version(version, job.created_by, audit.Origin(Where.TASK, job.created_by))
     metrics = version.metrics
-    message = f"{model.name} v{version.number}: test accuracy {metrics['accuracy']:.3f}"
+    score, said = headline_score(metrics)
+    message = f"{model.name} v{version.number}: {said}"
     if metrics.get("mean_fraction_error") is not None:
-        message += f" on {metrics['first_question']}, vote fractions off by {metrics['mean_fraction_error']:.3f}"
-    finish_job(job, {"model": model.name, "version": version.number, "accuracy": round(metrics["accuracy"], 4),
+        message += f" ({metrics['first_question']}), vote fractions off by {metrics['mean_fraction_error']:.3f}"
+    finish_job(job, {"model": model.name, "version": version.number, score: round(metrics[score], 4),
                      "history": metrics["history"]}, message)  # fmt: skip
     return version
+
+
+def headline_score(metrics, noun="examples"):
+    """(key, words) of a version's headline score: its test accuracy, or a generator's validation loss."""
+    if "accuracy" in metrics:
+        return "accuracy", f"test accuracy {metrics['accuracy']:.3f} on {metrics['test_examples']} held-out {noun}"
+    return "val_loss", f"validation loss {metrics['val_loss']:.4f} on {metrics['split']['validation']} held-out {noun}"
+
+
+def describe_epoch(row):
+    """An epoch of a training history in words: its losses, and its validation accuracy where
+    there is one (a generator's only score is how well it denoises galaxies it never saw)."""
+    words = [f"training loss {row['train_loss']:.4f}", f"validation loss {row['val_loss']:.4f}"]
+    if row.get("val_accuracy") is not None:
+        words.append(f"validation accuracy {row['val_accuracy']:.3f}")
+    return ", ".join(words)
 
 
 def production_versions(tenant, task):

@@ -31,6 +31,12 @@ VOLUNTEERS = 40
 # Flux in each band relative to r: old stars are red, young ones blue.
 COLOURS = {"bulge": (0.55, 1.0, 1.45), "disk": (0.85, 1.0, 1.15), "young": (1.35, 1.0, 0.75)}
 SKY_PER_PIXEL = (30.0, 60.0, 150.0)  # counts, g r z: brighter sky in the red
+READ_NOISE = 3.0  # counts
+SKY_NOISE = tuple(round(math.sqrt(sky + READ_NOISE**2), 3) for sky in SKY_PER_PIXEL)  # a blank pixel's spread
+ZERO_POINT = 22.5 + 2.5 * math.log10(600)  # magnitude of one count: an r = 22.5 galaxy gives 600 counts
+# How often a survey meets each class (Galaxy Zoo: mergers are a few per cent); sums to 1.
+SURVEY_MIX = {"elliptical": 0.3, "spiral": 0.25, "barred_spiral": 0.15, "edge_on": 0.12, "irregular": 0.15,
+              "merger": 0.03}  # fmt: skip
 
 
 @dataclass
@@ -94,7 +100,8 @@ def observed(light, *, fwhm_arcsec, rng, sky_scale=1.0):
     for band, plane in enumerate(light):
         plane = convolve_fft(plane, kernel, boundary="fill", fill_value=0.0, normalize_kernel=True)
         sky = SKY_PER_PIXEL[band] * sky_scale
-        noisy = rng.poisson(np.clip(plane, 0, None) + sky).astype(np.float64) - sky + rng.normal(0, 3, plane.shape)
+        noisy = rng.poisson(np.clip(plane, 0, None) + sky).astype(np.float64) - sky
+        noisy += rng.normal(0, READ_NOISE, plane.shape)
         planes.append(noisy)
     return np.stack(planes).astype(np.float32)
 
@@ -112,6 +119,13 @@ def make_galaxy(seed, kind=None, size=64):
 def make_galaxies(count, seed=0, size=64, kinds=KINDS):
     """``count`` galaxies cycling through ``kinds`` (balanced classes), seeds ``seed`` onwards."""
     return [make_galaxy(seed + number, kinds[number % len(kinds)], size) for number in range(count)]
+
+
+def survey_kinds(count, seed=0):
+    """``count`` classes drawn in ``SURVEY_MIX``'s proportions, the same for a seed."""
+    rng = np.random.default_rng(seed)
+    names = list(SURVEY_MIX)
+    return [names[index] for index in rng.choice(len(names), size=count, p=list(SURVEY_MIX.values()))]
 
 
 def _geometry(x, y, centre, angle, axis_ratio):

@@ -57,3 +57,19 @@ def backfill(tenant_id, job_id, version_id):
     except Exception as error:
         fail_job(job, f"{type(error).__name__}: {error}")
         raise
+
+
+@app.task(base=TenantTask, runs_on="gpu-batch")
+def generate(tenant_id, job_id, generated_set_id):
+    """Make a generated set's galaxies and judge them; the set's page follows each batch."""
+    from .generation import generate_set_job
+    from .models import GeneratedSet
+
+    job = claim_job(job_id)
+    if job is None:
+        return  # another delivery of this message has it, or it is done
+    try:
+        generate_set_job(job, GeneratedSet.objects.select_related("version__model").get(pk=generated_set_id))
+    except Exception as error:
+        fail_job(job, f"{type(error).__name__}: {error}")
+        raise

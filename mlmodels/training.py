@@ -56,6 +56,8 @@ class TrainingSet:
     # Sets of observations (learned fusion): images are (N, K, channels, H, W) and these say each
     # slot's site, conditions and whether it holds one, and the truth it is judged by (mlmodels.multi_site.packed).
     observations: dict | None = None
+    # What the version's config.json must say for its inputs to be read as these were (a generator's band noise).
+    config: dict = field(default_factory=dict)
 
 
 def galaxy_training_set(count, *, seed=0, size=64):
@@ -67,6 +69,22 @@ def galaxy_training_set(count, *, seed=0, size=64):
     labels = np.array([KINDS.index(galaxy.kind) for galaxy in galaxies])
     summary = f"{count:,} synthetic galaxies (seeds {seed}–{seed + count - 1}), {size}² px, g r z"
     return TrainingSet(images, labels, np.arange(count), list(KINDS), summary)
+
+
+def survey_galaxy_set(count, *, seed=0, size=32, band_noise):
+    """Synthetic galaxies in survey proportions (``SURVEY_MIX``), for a generator: in the fixed
+    scale of ``band_noise`` it learns and generates in (``diffusion.to_scale``), which the
+    version's config keeps so its galaxies turn back into counts."""
+    from .diffusion import to_scale
+    from .synthetic_galaxies import make_galaxies, survey_kinds
+
+    kinds = survey_kinds(count, seed)
+    galaxies = make_galaxies(count, seed=seed, size=size, kinds=kinds)
+    images = to_scale(np.stack([galaxy.image for galaxy in galaxies]), band_noise).astype(np.float32)
+    labels = np.array([KINDS.index(kind) for kind in kinds])
+    mix = ", ".join(f"{np.sum(labels == index)} {name}" for index, name in enumerate(KINDS))
+    summary = f"{count:,} synthetic galaxies in survey proportions (seeds {seed}–{seed + count - 1}: {mix}), {size}² px"
+    return TrainingSet(images, labels, np.arange(count), list(KINDS), summary, config={"band_noise": list(band_noise)})
 
 
 def frame_training_set(count, *, seed=0, size=128):

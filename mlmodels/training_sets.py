@@ -13,7 +13,7 @@ from portal.plugins import plugin
 
 from .frame_quality import FLAGS, PLANES, QUALITY_CLASSES
 from .multi_site import FEATURES, OBSERVATIONS, SITES
-from .synthetic_galaxies import KINDS
+from .synthetic_galaxies import BANDS, KINDS, SKY_NOISE, ZERO_POINT
 
 
 class TrainingSetSource(ABC):
@@ -36,6 +36,14 @@ class TrainingSetSource(ABC):
     def classes_for(self, dataset):
         """The outputs a model must have to learn from ``dataset`` (generators: their classes)."""
         return self.classes
+
+    def train(self, data, *, architecture, epochs, seed, on_epoch, rivals):
+        """(network, metrics) learnt from ``data`` (on a worker): a classifier, scored beside
+        ``rivals`` (name -> network) on the same held-out examples."""
+        from .training import train_classifier
+
+        return train_classifier(data, architecture=architecture, epochs=epochs, seed=seed,
+                                learning_rate=self.learning_rate, on_epoch=on_epoch, rivals=rivals)  # fmt: skip
 
     def describe(self, count, dataset):
         """What a training learns from, in its job's title."""
@@ -95,6 +103,41 @@ class SyntheticObservationSets(TrainingSetSource):
         from .training import observation_set_training_set
 
         return observation_set_training_set(count, seed=seed, size=size)
+
+
+class SurveyGalaxies(TrainingSetSource):
+    """A generator's examples: synthetic galaxies in the proportions a survey finds them, mergers
+    rare (``synthetic_galaxies.SURVEY_MIX``), in the fixed asinh scale of the sky's noise that
+    ``diffusion`` learns in. ``examples_of`` draws real galaxies of one class that no version
+    learnt from, for quality reports."""
+
+    noun, classes, generator = "galaxies in survey proportions", KINDS, "mlmodels.synthetic_galaxies"
+    input_spec = {"size": 32, "bands": list(BANDS), "normalisation": "asinh-sky"}
+    architecture = "module:mlmodels.diffusion.galaxy_unet"
+    zero_point = ZERO_POINT
+    band_noise = SKY_NOISE
+
+    def build(self, count, *, seed, size):
+        from .training import survey_galaxy_set
+
+        return survey_galaxy_set(count, seed=seed, size=size, band_noise=self.band_noise)
+
+    def examples_of(self, kind, count, *, seed, size):
+        """(count, bands, size, size) counts of galaxies of ``kind``, none of them any version's
+        training galaxy (their seeds start above every training set's); ``seed`` onwards, so two
+        draws that must not share a galaxy take seeds ``count`` apart."""
+        import numpy as np
+
+        from .synthetic_galaxies import make_galaxies
+
+        galaxies = make_galaxies(count, seed=1_000_000_000 + seed, size=size, kinds=(kind,))
+        return np.stack([galaxy.image for galaxy in galaxies])
+
+    def train(self, data, *, architecture, epochs, seed, on_epoch, rivals):
+        from .diffusion import train_diffusion
+
+        return train_diffusion(data, architecture=architecture, epochs=epochs, seed=seed, on_epoch=on_epoch,
+                               rivals=rivals)  # fmt: skip
 
 
 def source_for(task):

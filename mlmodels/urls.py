@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import generation_views, views
 
 urlpatterns = [
     path("jobs/selftest/", views.start_selftest, name="start_selftest"),
@@ -11,5 +11,9 @@ urlpatterns = [
     path("models/<int:model_id>/v<int:number>/stage/", views.change_stage, name="change_stage"),
     path("models/<int:model_id>/pull/", views.pull_from_hub, name="pull_from_hub"),
     path("models/<int:model_id>/v<int:number>/push/", views.push_to_hub, name="push_to_hub"),
+    path("models/<int:model_id>/v<int:number>/generate/", generation_views.generate, name="generate"),
+    path("generated/", generation_views.generated_set_list, name="generated_set_list"),
+    path("generated/<int:set_id>/", generation_views.generated_set_detail, name="generated_set_detail"),
+    path("generated/<int:set_id>/<str:kind>/", generation_views.generated_set_file, name="generated_set_file"),
     path("targets/<int:target_id>/similar/", views.similar_galaxies, name="similar_galaxies"),
 ]

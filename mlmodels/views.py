@@ -13,9 +13,9 @@ from portal.permissions import may, require
 from portal.progress import job_subject, queue_job, start_job
 
 from . import hub, registry, services, similarity
-from .forms import HubPullForm, HubPushForm, SimilarityForm, TrainingForm
+from .forms import GenerationForm, HubPullForm, HubPushForm, SimilarityForm, TrainingForm
 from .galaxy_zoo import question_groups
-from .models import MLModel, ModelVersion
+from .models import GeneratedSet, MLModel, ModelVersion
 from .plots import confusion_matrix, embedding_map, training_curves
 from .training_sets import source_for
 
@@ -60,8 +60,15 @@ def model_detail(request, tenant_slug, model_id, number=None):
         "jobs": Job.objects.filter(tenant=request.tenant, subject=job_subject(model),
                                    status__in=[Job.Status.QUEUED, Job.Status.RUNNING]),
         "confusion_matrix": confusion_matrix(shown) if shown else None,
+        **(_generative(request.tenant, shown) if shown and model.task == MLModel.Task.GENERATIVE else {}),
         "training_curves": training_curves(shown) if shown else None,
     })  # fmt: skip
+
+
+def _generative(tenant, version):
+    """What a generative version's page adds: the form asking it for galaxies, and the sets made with it."""
+    sets = GeneratedSet.objects.filter(tenant=tenant, version=version).select_related("version__model")
+    return {"generation_form": GenerationForm(version=version), "generated_sets": sets}
 
 
 def per_class_scores(version):

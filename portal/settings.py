@@ -384,6 +384,19 @@ INFERENCE_THREADS = int(
 )
 HF_ENDPOINT = env("HF_ENDPOINT", "https://huggingface.co", help="the Hugging Face hub (or a mirror) for models")
 HF_TOKEN = env("HF_TOKEN", "", help="hub access token; pushing and private repos need one")
+GENERATION_MAX_IMAGES = int(env("GENERATION_MAX_IMAGES", "512", help="the most galaxies one generated set may hold"))
+GENERATION_MIN_CLASS_EXAMPLES = int(
+    env("GENERATION_MIN_CLASS_EXAMPLES", "40", help="real galaxies of a class a generator must have learnt from")
+)
+# The quality gate a generated set must pass before it may be trained on (mlmodels.generation_quality.gate).
+GENERATION_GATE = {
+    "distance_ratio": float(env("GENERATION_GATE_DISTANCE_RATIO", "2.0",
+                                help="synthetic galaxy and Fréchet distances: at most this × real against real")),
+    "cohens_d": float(env("GENERATION_GATE_COHENS_D", "0.8",
+                          help="no statistic's mean further than this many standard deviations from real")),
+    "memorisation_ratio": float(env("GENERATION_GATE_MEMORISATION_RATIO", "0.5",
+                                    help="nearest training galaxy: at least this × as far as real galaxies are")),
+}  # fmt: skip
 SIMILARITY_EF_SEARCH = int(
     env("SIMILARITY_EF_SEARCH", "100", help="HNSW candidate list size: higher finds truer neighbours, slower")
 )
@@ -407,6 +420,7 @@ TRAINING_SET_SOURCES = {
     "real_bogus": "alerts.training_sets.SyntheticStampTriplets",
     "light_curve": "alerts.training_sets.SyntheticLightCurves",
     "fusion": "mlmodels.training_sets.SyntheticObservationSets",
+    "generative": "mlmodels.training_sets.SurveyGalaxies",
 }
 # The kinds of alert stream an admin can add (alerts.streams.StreamKind).
 ALERT_STREAM_KINDS = {

@@ -49,16 +49,11 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from error
             if options["promote"]:
                 version, job = services.promote_version(version, user, audit.Origin(Where.COMMAND, user))
-        noun = source_for(model.task).noun
-        self.stdout.write(self.style.SUCCESS(
-            f"{model.name} v{version.number} ({version.stage}): test accuracy {version.metrics['accuracy']:.3f} "
-            f"on {version.metrics['test_examples']} held-out {noun}."
-        ))  # fmt: skip
+        _, said = services.headline_score(version.metrics, source_for(model.task).noun)
+        self.stdout.write(self.style.SUCCESS(f"{model.name} v{version.number} ({version.stage}): {said}."))
         if options["promote"] and job is not None:
             self.stdout.write(f"A gpu worker now classifies what it has not seen yet (job {job.pk}).")
 
     def report(self, row):
-        line = (f"epoch {row['epoch']:3d}  training loss {row['train_loss']:.3f}  validation loss {row['val_loss']:.3f}"
-                f"  validation accuracy {row['val_accuracy']:.3f}")  # fmt: skip
-        self.stdout.write(line)
+        self.stdout.write(f"epoch {row['epoch']:3d}: {services.describe_epoch(row)}")
         self.stdout.flush()

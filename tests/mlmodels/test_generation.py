@@ -1,0 +1,195 @@
+"""Generated galaxies: the statistics they are judged by measure what the generator drew; the
+gate passes real galaxies and stops a set that is too bright or copies its training set; a
+request a generator cannot answer is refused before any work; a set made on a real worker is
+stored flagged synthetic with its provenance and report, on its page and in the API, and is
+refused for training until it passes."""
+
+import io
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from django.conf import settings
+
+from mlmodels import generation, generation_quality, registry, services
+from mlmodels.diffusion import galaxy_unet, to_scale
+from mlmodels.models import GeneratedSet
+from mlmodels.synthetic_galaxies import KINDS, SKY_NOISE, ZERO_POINT, make_galaxies
+from mlmodels.training import weights_of
+from mlmodels.training_sets import SurveyGalaxies
+from portal.models import Job
+from portal.tenancy import tenant_context
+from tests.conftest import api_client
+from tests.waiting import finished
+
+
+def _cubes(galaxies):
+    return np.stack([galaxy.image for galaxy in galaxies])
+
+
+def _statistics(cubes):
+    return generation_quality.galaxy_statistics(cubes, "grz", ZERO_POINT)
+
+
+def test_the_statistics_measure_the_magnitudes_colours_and_shapes_the_generator_drew():
+    galaxies = make_galaxies(40, seed=3, size=64, kinds=("elliptical",))
+    measured = _statistics(_cubes(galaxies))
+    drawn_magnitude = np.array([galaxy.params["magnitude_r"] for galaxy in galaxies])
+    flattening = np.array([1 - galaxy.params["axis_ratio"] for galaxy in galaxies])
+    # A cutout holds most of a galaxy's light: magnitudes a little fainter than the whole, never brighter.
+    offset = measured["magnitude_r"] - drawn_magnitude
+    assert 0 < np.median(offset) < 0.35 and np.std(offset) < 0.2
+    # Elliptical light is the bulge's colour: 0.55 of r in g, 2.5 log10(1/0.55) = 0.65 mag redder.
+    assert abs(np.median(measured["colour_g-r"]) - 0.65) < 0.1
+    assert np.corrcoef(measured["ellipticity_r"], flattening)[0, 1] > 0.8
+    assert np.all(measured["half_light_radius_r"] > 1) and np.all(measured["half_light_radius_r"] < 32)
+
+
+def _report(generated, comparison, reference, training):
+    """The gate's inputs as generation.quality_report assembles them, without the encoder."""
+    rows, distance, baseline = generation_quality.compare_statistics(
+        _statistics(generated), _statistics(comparison), _statistics(reference)
+    )
+    scaled = [to_scale(cubes, SKY_NOISE) for cubes in (generated, comparison)]
+    nearest = [float(np.median(generation_quality.nearest_distances(cubes, training))) for cubes in scaled]
+    return {"statistics": rows, "synthetic_galaxy_distance": {"generated": distance, "real": baseline},
+            "nearest_training_distance": {"generated": nearest[0], "real": nearest[1]}}  # fmt: skip
+
+
+def test_the_gate_passes_real_galaxies_and_stops_a_set_too_bright_or_copied_from_its_training_set():
+    real = _cubes(make_galaxies(296, seed=10_000, size=32, kinds=("merger",)))
+    reference, comparison, other = real[:200], real[200:248], real[248:]
+    training_cubes = _cubes(make_galaxies(48, seed=20_000, size=32, kinds=("merger",)))
+    training = to_scale(training_cubes, SKY_NOISE)
+
+    passed, reasons = generation_quality.gate(_report(other, comparison, reference, training), settings.GENERATION_GATE)
+    assert passed, reasons
+
+    too_bright = _report(other * 2.5, comparison, reference, training)  # every merger a magnitude brighter
+    passed, reasons = generation_quality.gate(too_bright, settings.GENERATION_GATE)
+    assert not passed and {reason.split(" is off")[0] for reason in reasons} == {"magnitude g", "magnitude r",
+                                                                                 "magnitude z"}  # fmt: skip
+    assert too_bright["statistics"]["magnitude_r"]["cohens_d"] < -0.8
+    assert abs(too_bright["statistics"]["colour_g-r"]["cohens_d"]) < 0.5, "colours are unchanged by brightening"
+    far_too_bright = _report(other * 10, comparison, reference, training)
+    passed, reasons = generation_quality.gate(far_too_bright, settings.GENERATION_GATE)
+    assert any(reason.startswith("synthetic galaxy distance") for reason in reasons)
+
+    copied = _report(training_cubes, comparison, reference, training)
+    passed, reasons = generation_quality.gate(copied, settings.GENERATION_GATE)
+    assert not passed and any("copies its training set" in reason for reason in reasons)
+
+
+def test_the_frechet_distance_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    first, second = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    same = generation_quality.frechet_distance(first, second)
+    shifted = generation_quality.frechet_distance(first + 1.0, second)
+    assert same < 0.3 and abs(shifted - 8 - same) < 1.0  # ‖Δμ‖² = 8 for a shift of 1 in each of 8 dimensions
+
+
+def _generator(tenant, user, examples_per_class):
+    """A registered generative version with the U-Net's initial weights, said to have learnt from
+    ``examples_per_class``: its galaxies are real DDIM samples, whatever they are worth."""
+    model = services.create_task_model(tenant, user, name="galaxy-diffusion", task="generative")
+    config = {"pretrained_cfg": {"normalisation": "asinh-sky", "band_noise": list(SKY_NOISE)}}
+    return registry.save_version(model, user, weights=weights_of(galaxy_unet(len(KINDS), 3)), config=config,
+                                 metrics={"examples_per_class": examples_per_class, "val_loss": 1.0,
+                                          "split": {"validation": 10}},
+                                 training_data={"count": 240, "seed": 0})  # fmt: skip
+
+
+def test_requests_a_generator_cannot_answer_are_refused_naming_why_and_leave_nothing(tenant_factory, client):
+    tenant, users = tenant_factory(members=(("admin", "admin"), ("astronomer", "astronomer")))
+    admin = users["admin"]
+    with tenant_context(tenant):
+        version = _generator(tenant, admin, {"elliptical": 80, "merger": 12})
+        classifier = registry.save_version(
+            services.create_task_model(tenant, admin, name="galaxy-morphology", task="morphology"), admin,
+            weights={"w": np.zeros(1, np.float32)},
+        )  # fmt: skip
+        asked = {"class_name": "elliptical", "count": 8, "steps": 5, "guidance": 2.0}
+        refusals = [
+            (classifier, asked, "galaxy morphology model; only a generative model makes galaxies"),
+            (version, {**asked, "class_name": "quasar"}, "makes elliptical, spiral"),
+            (version, {**asked, "count": settings.GENERATION_MAX_IMAGES + 1},
+             f"a set holds 1 to {settings.GENERATION_MAX_IMAGES} at once"),
+            (version, {**asked, "class_name": "merger"}, "learnt from only 12 real merger galaxies; at least 40"),
+        ]  # fmt: skip
+        for asked_of, fields, reason in refusals:
+            with pytest.raises(generation.GenerationRefused, match=reason):
+                generation.request_generation(tenant, asked_of, admin, **fields)
+    client.force_login(users["astronomer"])
+    page = client.post(f"/t/{tenant.slug}/models/{version.model_id}/v1/generate/", {**asked, "class_name": "merger"},
+                       follow=True)  # fmt: skip
+    assert "learnt from only 12 real merger galaxies" in page.text
+    answer = api_client(tenant, users["astronomer"]).post(
+        "/api/v1/generated-sets/",
+        {"model": "galaxy-diffusion", "version": 1, "class_name": "elliptical", "count": 100_000}, format="json",
+    )  # fmt: skip
+    assert answer.status_code == 400 and "a set holds 1 to" in str(answer.json())
+    with tenant_context(tenant):
+        assert not GeneratedSet.objects.exists() and not Job.objects.filter(kind="generation").exists()
+
+
+def test_a_set_is_refused_for_training_until_it_passes_the_gate(tenant_factory):
+    tenant, users = tenant_factory()
+    with tenant_context(tenant):
+        version = _generator(tenant, users["admin"], {"elliptical": 80})
+        generated = GeneratedSet.objects.create(tenant=tenant, version=version, class_name="elliptical", count=4)
+        with pytest.raises(generation.GenerationRefused, match="not judged yet"):
+            generation.usable_for_training(generated)
+        generated.gate, generated.gate_reasons = GeneratedSet.Gate.FAILED, ["synthetic galaxy distance 9.1 is more"]
+        with pytest.raises(generation.GenerationRefused, match="failed the quality gate .synthetic galaxy distance"):
+            generation.usable_for_training(generated)
+        generated.gate = GeneratedSet.Gate.PASSED
+        assert generation.usable_for_training(generated) is generated
+
+
+def test_a_set_made_on_a_worker_is_flagged_synthetic_with_its_provenance_and_report(
+    client, workers, committed_tenant_factory
+):
+    tenant, users = committed_tenant_factory(members=(("admin", "admin"), ("astronomer", "astronomer")))
+    other, other_users = committed_tenant_factory()
+    with tenant_context(tenant):
+        counts = SurveyGalaxies().build(240, seed=0, size=32).labels
+        version = _generator(tenant, users["admin"], {name: int((counts == i).sum()) for i, name in enumerate(KINDS)})
+    client.force_login(users["astronomer"])
+    model_page = client.get(f"/t/{tenant.slug}/models/{version.model_id}/")
+    assert "Generate galaxies with v1" in model_page.text and 'id="examples-per-class"' in model_page.text
+    asked = {"class_name": "elliptical", "count": 6, "steps": 4, "guidance": 2.0, "seed": 11}
+    response = client.post(f"/t/{tenant.slug}/models/{version.model_id}/v1/generate/", asked)
+    assert response.status_code == 302 and "/generated/" in response["Location"]
+    waiting = client.get(response["Location"])
+    assert 'data-reload-when-done="true"' in waiting.text and "synthetic" in waiting.text
+    generated = waiting.context["generated"]
+    assert finished(tenant, generated.job).status == "succeeded", finished(tenant, generated.job).message
+
+    page = client.get(response["Location"])
+    with tenant_context(tenant):
+        generated.refresh_from_db()
+    assert generated.gate == "failed", "an untrained network's noise is no galaxy"
+    assert "Quality gate: failed" in page.text and "synthetic galaxy distance" in page.text
+    assert 'id="quality-histograms"' in page.text and 'id="grid-image"' in page.text
+    assert "not measured: no morphology model in production" in page.text
+    report = generated.report
+    assert report["sizes"] == {"generated": 6, "real_reference": 200, "real_comparison": 6,
+                               "training_galaxies_of_the_class": int((counts == 0).sum())}  # fmt: skip
+    assert report["synthetic_galaxy_distance"]["generated"] > 2 * report["synthetic_galaxy_distance"]["real"]
+    assert sum(generated.grid_key) == 6 and len(generated.grid_key) == 12
+
+    download = client.get(f"/t/{tenant.slug}/generated/{generated.pk}/fits/")
+    with fits.open(io.BytesIO(b"".join(download.streaming_content))) as hdus:
+        header, cube = hdus[0].header, hdus[0].data
+    assert cube.shape == (6, 3, 32, 32) and header["SYNTHETI"] is True
+    assert (header["GENMODEL"], header["GENVERS"], header["GENCLASS"], header["SAMPLER"], header["STEPS"],
+            header["SEED0"]) == ("galaxy-diffusion", 1, "elliptical", "ddim", 4, 11)  # fmt: skip
+
+    listed = api_client(tenant, users["astronomer"]).get(f"/api/v1/generated-sets/{generated.pk}/").json()
+    assert listed["synthetic"] is True and listed["gate"] == "failed" and listed["gate_reasons"]
+    assert listed["fits_url"].endswith(f"/api/v1/generated-sets/{generated.pk}/file/")
+    assert "elliptical" in client.get(f"/t/{tenant.slug}/generated/").text
+
+    client.force_login(other_users["admin"])
+    assert client.get(f"/t/{other.slug}/generated/{generated.pk}/").status_code == 404
+    assert api_client(other, other_users["admin"]).get(f"/api/v1/generated-sets/{generated.pk}/").status_code == 404
