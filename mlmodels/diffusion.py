@@ -5,9 +5,10 @@ training example in ten so the same network also predicts without it, which is w
 classifier-free guidance (Ho & Salimans 2022) mixes at sampling time. Sampling is DDIM
 (Song et al. 2021): deterministic, in a few tens of steps instead of a thousand.
 
-Images are learnt in a fixed, invertible scale — asinh of counts over each band's sky noise
-— not the per-cutout scale classifiers see, so a generated cutout turns back into counts
-with magnitudes, colours and sizes to be judged against real galaxies (``generation``).
+Images are learnt in a fixed, invertible scale (``normalisation.asinh_sky``) — asinh of
+counts over each band's sky noise — not the per-cutout scale classifiers see, so a generated
+cutout turns back into counts with magnitudes, colours and sizes to be judged against real
+galaxies (``generation_quality``).
 
 Only worker code imports this module (torch).
 """
@@ -32,16 +33,6 @@ def cosine_alpha_bars(timesteps=TIMESTEPS, offset=0.008):
     f = torch.cos((steps + offset) / (1 + offset) * math.pi / 2) ** 2
     betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
     return torch.cumprod(1 - betas, 0).float()
-
-
-def to_scale(counts, band_noise):
-    """Counts (N, bands, H, W) to the scale the network learns: asinh(counts / noise) / 3."""
-    return np.arcsinh(counts / np.asarray(band_noise, dtype=np.float32)[:, None, None]) / 3
-
-
-def from_scale(scaled, band_noise):
-    """The inverse of ``to_scale``: generated images back to counts."""
-    return np.sinh(3 * scaled) * np.asarray(band_noise, dtype=np.float32)[:, None, None]
 
 
 def _sinusoid(t, dimensions):
@@ -172,7 +163,7 @@ def denoising_loss(model, images, classes, alpha_bars, generator=None):
 
 def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learning_rate=2e-3, seed=0, on_epoch=None,
                     rivals=None, validation_fraction=0.1):  # fmt: skip
-    """Train a generator on a ``training.TrainingSet`` whose images are in ``to_scale``'s scale;
+    """Train a generator on a ``training.TrainingSet`` whose images are in ``asinh_sky``'s scale;
     returns (network, metrics). The validation loss is the denoising loss on held-out galaxies at
     the same steps and noise every epoch, so epochs — and ``rivals`` (name -> network, say the
     version in production), scored on the same galaxies — compare. The weights kept are the

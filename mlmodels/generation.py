@@ -20,6 +20,7 @@ from portal.progress import finish_job, queue_job, report_progress, start_job
 
 from . import generation_quality
 from .models import GeneratedSet, MLModel, ModelVersion
+from .normalisation import from_asinh_sky
 from .training_sets import source_for
 
 GRID_SIDE = 8  # cells a row of the shuffled grid
@@ -92,7 +93,7 @@ def generate_set_job(job, generated, batch_size=32):
     them; the set's page reloads with its report when the job is done."""
     import torch
 
-    from .diffusion import from_scale, sample
+    from .diffusion import sample
     from .runtime import device, registered_network
 
     version = generated.version
@@ -110,7 +111,7 @@ def generate_set_job(job, generated, batch_size=32):
         report_progress(job, start + len(seeds), f"{start + len(seeds)} of {generated.count} galaxies made "
                                                  f"({steps} DDIM steps, guidance {guidance:g})")  # fmt: skip
     scaled = np.concatenate(scaled)
-    counts = from_scale(scaled, band_noise).astype(np.float32)
+    counts = from_asinh_sky(scaled, band_noise)
     report_progress(job, generated.count, "judging them against real galaxies")
     source = source_for(version.model.task)
     real = source.examples_of(generated.class_name, REFERENCE_GALAXIES + generated.count, seed=0, size=size)
@@ -131,34 +132,19 @@ def generate_set_job(job, generated, batch_size=32):
 
 
 def quality_report(generated, counts, scaled, reference, comparison, config):
-    """The report ``generation_quality`` describes, of ``counts`` (and the same galaxies in the
-    network's scale, for the memorisation check) against the real galaxies of the class
-    ``reference``, beside ``comparison``, as many other real ones as were generated."""
-    from .diffusion import to_scale
-
+    """``generation_quality.report`` of ``counts`` (and the same galaxies in the network's scale)
+    against the real galaxies of the class ``reference``, beside ``comparison``, as many other
+    real ones as were generated; with the version's training galaxies of the class drawn again,
+    and the tenant's morphology encoder for the Fréchet distance."""
     version = generated.version
     source = source_for(version.model.task)
     size, bands = int(config["input_spec"]["size"]), list(config["input_spec"]["bands"])
-
-    def statistics(cubes):
-        return generation_quality.galaxy_statistics(cubes, bands, source.zero_point)
-
-    measured = [statistics(cubes) for cubes in (counts, comparison, reference)]
-    rows, distance, baseline = generation_quality.compare_statistics(*measured)
     training = _training_galaxies(version, source, generated.class_name, size)
-    band_noise = config["pretrained_cfg"]["band_noise"]
-    nearest = {"generated": float(np.median(generation_quality.nearest_distances(scaled, training))),
-               "real": float(np.median(generation_quality.nearest_distances(to_scale(comparison, band_noise),
-                                                                            training)))}  # fmt: skip
-    return {
-        "sizes": {"generated": len(counts), "real_reference": len(reference), "real_comparison": len(comparison),
-                  "training_galaxies_of_the_class": len(training)},
-        "statistics": rows,
-        "synthetic_galaxy_distance": {"generated": distance, "real": baseline, "ratio": distance / max(baseline, 1e-9)},
-        "frechet_distance": _frechet(generated.tenant, bands, counts, comparison, reference),
-        "nearest_training_distance": nearest,
-        "histograms": generation_quality.histograms(*measured),
-    }  # fmt: skip
+    return generation_quality.report(
+        counts, scaled, reference, comparison, training, bands=bands, zero_point=source.zero_point,
+        band_noise=config["pretrained_cfg"]["band_noise"],
+        frechet=_frechet(generated.tenant, bands, counts, comparison, reference),
+    )  # fmt: skip
 
 
 def _training_galaxies(version, source, class_name, size):
@@ -172,9 +158,7 @@ def _frechet(tenant, bands, counts, comparison, reference):
     """The Fréchet distances of the generated and real comparison sets from the reference on the
     encoder of the tenant's production morphology model (its pooled features, as "similar
     galaxies" reads them); None with the reason when there is none to read them."""
-    import torch
-
-    from .inference import Refused, prepare
+    from .inference import Refused
     from .runtime import device, registered_network
     from .services import production_versions
 
@@ -184,23 +168,28 @@ def _frechet(tenant, bands, counts, comparison, reference):
     network, config = registered_network(encoder)
     network = network.to(device()).eval()
     try:
-        features = []
-        for cubes in (counts, comparison, reference):
-            images = np.stack([prepare(cube, bands, config["input_spec"]) for cube in cubes])
-            with torch.inference_mode():
-                pooled = network.forward_head(network.forward_features(torch.from_numpy(images).to(device())),
-                                              pre_logits=True)  # fmt: skip
-            features.append(pooled.float().cpu().numpy())
+        features = [encoded(network, config["input_spec"], bands, cubes) for cubes in (counts, comparison, reference)]
     except Refused as refusal:
         return {"reason": f"{encoder.model.name} v{encoder.number} cannot read them: {refusal}"}
-    generated, real, reference_features = features
-    distances = {"generated": generation_quality.frechet_distance(generated, reference_features),
-                 "real": generation_quality.frechet_distance(real, reference_features)}  # fmt: skip
-    return {
-        **distances,
-        "ratio": distances["generated"] / max(distances["real"], 1e-9),
-        "encoder": f"{encoder.model.name} v{encoder.number}",
-    }
+    return {**generation_quality.frechet_figures(*features), "encoder": f"{encoder.model.name} v{encoder.number}"}
+
+
+def encoded(network, input_spec, bands, cubes, batch_size=256):
+    """The pooled features (N, D) a timm classifier's encoder gives cutouts ``cubes`` in counts,
+    each made into its input as inference makes a target image's (``inference.prepare``)."""
+    import torch
+
+    from .inference import prepare
+
+    target = next(network.parameters()).device
+    features = []
+    for start in range(0, len(cubes), batch_size):
+        images = np.stack([prepare(cube, bands, input_spec) for cube in cubes[start : start + batch_size]])
+        with torch.inference_mode():
+            pooled = network.forward_head(network.forward_features(torch.from_numpy(images).to(target)),
+                                          pre_logits=True)  # fmt: skip
+        features.append(pooled.float().cpu().numpy())
+    return np.concatenate(features)
 
 
 def _cube_fits(generated, counts, bands):

@@ -21,6 +21,8 @@ numpy and scipy only: the report is drawn on pages by the web process.
 import numpy as np
 from scipy import linalg, stats
 
+from .normalisation import asinh_sky
+
 # The smallest spread a statistic is measured in: what photometry and a cutout's pixels can tell
 # apart. A class whose real galaxies all share one colour to 0.02 mag would otherwise make a
 # generated set 0.1 mag off look five standard deviations wrong.
@@ -110,6 +112,12 @@ def frechet_distance(features, reference):
     return float(mean_difference @ mean_difference + np.trace(first + second - 2 * root))
 
 
+def frechet_figures(generated, comparison, reference):
+    """The Fréchet distances of generated and real comparison features from the reference's, and their ratio."""
+    distances = {"generated": frechet_distance(generated, reference), "real": frechet_distance(comparison, reference)}
+    return {**distances, "ratio": distances["generated"] / max(distances["real"], 1e-9)}
+
+
 def nearest_distances(images, training):
     """Each image's root-mean-square pixel distance to its nearest training image."""
     images = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
@@ -130,6 +138,27 @@ def histograms(generated, comparison, reference, bins=20):
                           .tolist() for key, values in (("generated", generated), ("real", reference),
                                                         ("real_comparison", comparison))}}  # fmt: skip
     return drawn
+
+
+def report(counts, scaled, reference, comparison, training, *, bands, zero_point, band_noise, frechet):
+    """The whole report of a generated set: ``counts`` (N, bands, H, W) in counts and the same in
+    the generator's scale (``scaled``), against ``reference`` real galaxies of the class, beside
+    ``comparison`` (as many other real ones), with ``training`` (the generator's training galaxies
+    of the class, in its scale) for the memorisation check; ``frechet`` as ``frechet_figures``
+    gives it, or the reason it was not measured."""
+    measured = [galaxy_statistics(cubes, bands, zero_point) for cubes in (counts, comparison, reference)]
+    rows, distance, baseline = compare_statistics(*measured)
+    nearest = {"generated": float(np.median(nearest_distances(scaled, training))),
+               "real": float(np.median(nearest_distances(asinh_sky(comparison, band_noise), training)))}  # fmt: skip
+    return {
+        "sizes": {"generated": len(counts), "real_reference": len(reference), "real_comparison": len(comparison),
+                  "training_galaxies_of_the_class": len(training)},
+        "statistics": rows,
+        "synthetic_galaxy_distance": {"generated": distance, "real": baseline, "ratio": distance / max(baseline, 1e-9)},
+        "frechet_distance": frechet,
+        "nearest_training_distance": nearest,
+        "histograms": histograms(*measured),
+    }  # fmt: skip
 
 
 def gate(report, thresholds):

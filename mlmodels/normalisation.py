@@ -24,3 +24,16 @@ def _median(flat):
     if count % 2:
         return upper
     return (upper + parted[..., : count // 2].max(axis=-1, keepdims=True)) / 2
+
+
+def asinh_sky(counts, band_noise):
+    """Counts (N, bands, H, W) in a fixed scale, asinh(counts / each band's sky noise) / 3: the same
+    for every cutout, so it can be undone (``from_asinh_sky``). What a generator learns and makes."""
+    noise = np.asarray(band_noise, dtype=np.float32)[:, None, None]
+    return np.arcsinh(np.asarray(counts, dtype=np.float32) / noise) / 3
+
+
+def from_asinh_sky(scaled, band_noise):
+    """Counts back from ``asinh_sky``'s scale: generated galaxies as a survey's cutouts hold them."""
+    noise = np.asarray(band_noise, dtype=np.float32)[:, None, None]
+    return np.sinh(3 * np.asarray(scaled, dtype=np.float32)) * noise

@@ -73,14 +73,14 @@ def galaxy_training_set(count, *, seed=0, size=64):
 
 def survey_galaxy_set(count, *, seed=0, size=32, band_noise):
     """Synthetic galaxies in survey proportions (``SURVEY_MIX``), for a generator: in the fixed
-    scale of ``band_noise`` it learns and generates in (``diffusion.to_scale``), which the
+    scale of ``band_noise`` it learns and generates in (``normalisation.asinh_sky``), which the
     version's config keeps so its galaxies turn back into counts."""
-    from .diffusion import to_scale
+    from .normalisation import asinh_sky
     from .synthetic_galaxies import make_galaxies, survey_kinds
 
     kinds = survey_kinds(count, seed)
     galaxies = make_galaxies(count, seed=seed, size=size, kinds=kinds)
-    images = to_scale(np.stack([galaxy.image for galaxy in galaxies]), band_noise).astype(np.float32)
+    images = asinh_sky(np.stack([galaxy.image for galaxy in galaxies]), band_noise).astype(np.float32)
     labels = np.array([KINDS.index(kind) for kind in kinds])
     mix = ", ".join(f"{np.sum(labels == index)} {name}" for index, name in enumerate(KINDS))
     summary = f"{count:,} synthetic galaxies in survey proportions (seeds {seed}–{seed + count - 1}: {mix}), {size}² px"
