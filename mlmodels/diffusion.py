@@ -24,6 +24,7 @@ from torch.nn import functional
 TIMESTEPS = 1000
 UNCONDITIONAL_EVERY = 10  # one training example in this many learns without its class
 EMA_DECAY = 0.995
+MIN_SNR_GAMMA = 5.0
 X0_RANGE = (-1.0, 3.0)  # where the fixed asinh scale puts sky (≈0) and the brightest cores (≈2.7)
 
 
@@ -151,14 +152,23 @@ def velocity(images, t, noise, alpha_bars):
 
 def denoising_loss(model, images, classes, alpha_bars, generator=None):
     """How far the predicted velocity is from the true one at a random step, with the class
-    withheld from one example in ``UNCONDITIONAL_EVERY``."""
+    withheld from one example in ``UNCONDITIONAL_EVERY``; each step weighted by min(SNR, γ) / (SNR + 1)
+    (Min-SNR-γ, Hang et al. 2023): the nearly clean steps, whose noise a galaxy's own sky noise
+    hides, stop pulling against the noisy ones, and a short training converges several times sooner."""
     batch = len(images)
     t = torch.randint(0, len(alpha_bars), (batch,), generator=generator).to(images.device)
     noise = torch.randn(images.shape, generator=generator).to(images.device)
     dropped = torch.rand(batch, generator=generator).to(images.device) < 1 / UNCONDITIONAL_EVERY
     classes = torch.where(dropped, torch.full_like(classes, model.num_classes), classes)
+    return _weighted_errors(model, images, classes, t, noise, alpha_bars).mean()
+
+
+def _weighted_errors(model, images, classes, t, noise, alpha_bars):
+    """Each example's squared velocity error at its step, Min-SNR weighted."""
     predicted = model(noised(images, t, noise, alpha_bars), t, classes)
-    return functional.mse_loss(predicted, velocity(images, t, noise, alpha_bars))
+    errors = (predicted - velocity(images, t, noise, alpha_bars)).pow(2).mean((1, 2, 3))
+    snr = alpha_bars.to(images.device)[t] / (1 - alpha_bars.to(images.device)[t])
+    return errors * snr.clamp(max=MIN_SNR_GAMMA) / (snr + 1)
 
 
 def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learning_rate=2e-3, seed=0, on_epoch=None,
@@ -227,19 +237,18 @@ def _flipped(batch, generator):
 
 
 def validation_loss(model, images, classes, alpha_bars, seed=12345):
-    """The denoising loss on held-out images, at the same steps and noise each time it is asked."""
+    """The training loss on held-out images, at the same steps and noise each time it is asked."""
     generator = torch.Generator().manual_seed(seed)
     target = alpha_bars.device
-    losses = []
+    total = 0.0
     with torch.inference_mode():
         for start in range(0, len(images), 128):
             batch = images[start : start + 128]
             t = torch.randint(0, len(alpha_bars), (len(batch),), generator=generator)
             noise = torch.randn(batch.shape, generator=generator)
-            batch, t, noise = batch.to(target), t.to(target), noise.to(target)
-            predicted = model(noised(batch, t, noise, alpha_bars), t, classes[start : start + 128].to(target))
-            losses.append(float(functional.mse_loss(predicted, velocity(batch, t, noise, alpha_bars), reduction="sum")))
-    return sum(losses) / images.numel()
+            total += float(_weighted_errors(model, batch.to(target), classes[start : start + 128].to(target),
+                                            t.to(target), noise.to(target), alpha_bars).sum())  # fmt: skip
+    return total / len(images)
 
 
 def ddim_steps(steps, timesteps=TIMESTEPS):

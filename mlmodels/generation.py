@@ -72,6 +72,17 @@ def request_generation(tenant, version, user, *, class_name, count, steps, guida
     return generated
 
 
+def generate_when_trained(tenant, model, user, **asked):
+    """Ask ``model``'s production version for a set, if it has one by now; queued on gpu-batch
+    behind the model's first training, so a new observatory's generator shows a set of its own
+    without anyone waiting for the training to end. None when there is still no version, or it
+    has made a set already (a second delivery of the same message)."""
+    version = model.versions.filter(stage=ModelVersion.Stage.PRODUCTION).first()
+    if version is None or GeneratedSet.objects.filter(tenant=tenant, version=version).exists():
+        return None
+    return request_generation(tenant, version, user, **asked)
+
+
 def usable_for_training(generated):
     """``generated``, if its quality report passed the gate; else GenerationRefused saying why."""
     if generated.gate == GeneratedSet.Gate.PASSED:

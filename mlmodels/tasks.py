@@ -73,3 +73,17 @@ def generate(tenant_id, job_id, generated_set_id):
     except Exception as error:
         fail_job(job, f"{type(error).__name__}: {error}")
         raise
+
+
+@app.task(base=TenantTask, runs_on="gpu-batch")
+def generate_when_trained(tenant_id, model_id, user_id, **asked):
+    """A generated set from a model's production version, asked for behind its training in the queue."""
+    from django.contrib.auth import get_user_model
+
+    from portal.models import Tenant
+
+    from .generation import generate_when_trained
+    from .models import MLModel
+
+    generate_when_trained(Tenant.objects.get(pk=tenant_id), MLModel.objects.get(pk=model_id),
+                          get_user_model().objects.filter(pk=user_id).first(), **asked)  # fmt: skip

@@ -190,3 +190,39 @@ def test_a_set_made_on_a_worker_is_flagged_synthetic_with_its_provenance_and_rep
     client.force_login(other_users["admin"])
     assert client.get(f"/t/{other.slug}/generated/{generated.pk}/").status_code == 404
     assert api_client(other, other_users["admin"]).get(f"/api/v1/generated-sets/{generated.pk}/").status_code == 404
+
+
+def test_a_new_generator_is_asked_for_its_first_set_once_it_serves_and_only_once(tenant_factory):
+    tenant, users = tenant_factory()
+    admin = users["admin"]
+    asked = {"class_name": "elliptical", "count": 8, "steps": 5, "guidance": 2.0}
+    with tenant_context(tenant):
+        version = _generator(tenant, admin, {"elliptical": 80})
+        assert generation.generate_when_trained(tenant, version.model, admin, **asked) is None, "not serving yet"
+        registry.promote(version)
+        generated = generation.generate_when_trained(tenant, version.model, admin, **asked)
+        assert (generated.version, generated.class_name, generated.job.kind) == (version, "elliptical", "generation")
+        assert generation.generate_when_trained(tenant, version.model, admin, **asked) is None, "a second delivery"
+        assert GeneratedSet.objects.count() == 1
+
+
+def test_a_generator_trains_as_a_registry_task_and_is_scored_beside_the_version_it_would_replace(tenant_factory):
+    tenant, users = tenant_factory()
+    admin = users["admin"]
+    with tenant_context(tenant):
+        model = services.create_task_model(tenant, admin, name="galaxy-diffusion", task="generative")
+        assert model.architecture == "module:mlmodels.diffusion.galaxy_unet" and model.input_spec["size"] == 32
+        first = services.train_version(model, admin, examples=120, epochs=2)
+        registry.promote(first)
+        second = services.train_version(model, admin, examples=120, epochs=1, seed=1)
+    assert first.config["pretrained_cfg"] == {"normalisation": "asinh-sky", "band_noise": list(SKY_NOISE),
+                                              "input_size": [3, 32, 32]}  # fmt: skip
+    assert sum(first.metrics["examples_per_class"].values()) == 120
+    assert [row["epoch"] for row in first.metrics["history"]] == [1, 2]
+    assert first.metrics["history"][1]["val_loss"] < first.metrics["history"][0]["val_loss"]
+    assert "val_accuracy" not in first.metrics["history"][0]
+    assert (
+        set(second.metrics["rivals"]) == {"v1 (production)"}
+        and second.metrics["rivals"]["v1 (production)"]["val_loss"] > 0
+    )
+    assert services.headline_score(second.metrics, "galaxies")[1].startswith("validation loss")
