@@ -11,7 +11,7 @@ from portal.permissions import require
 
 from . import registry
 from .forms import GenerationForm
-from .generation import GenerationRefused, request_generation
+from .generation import GRID_SIDE, GenerationRefused, request_generation
 from .models import GeneratedSet, ModelVersion
 from .plots import quality_histograms
 
@@ -49,7 +49,7 @@ def generated_set_detail(request, tenant_slug, set_id):
         "generated": generated, "job": generated.job, "report": report, "statistics": statistics,
         "histograms": quality_histograms(report) if report else None,
         "thresholds": settings.GENERATION_GATE,
-        "grid_key": [generated.grid_key[row : row + 8] for row in range(0, len(generated.grid_key), 8)],
+        "grid_key": [generated.grid_key[row : row + GRID_SIDE] for row in range(0, len(generated.grid_key), GRID_SIDE)],
     })  # fmt: skip
 
 

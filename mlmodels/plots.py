@@ -38,8 +38,9 @@ def training_curves(version):
     figure = go.Figure()
     for key, name in (("train_loss", "training loss"), ("val_loss", "validation loss")):
         figure.add_trace(go.Scatter(x=epochs, y=[row.get(key) for row in history], name=name, mode="lines+markers"))
-    figure.add_trace(go.Scatter(x=epochs, y=[row.get("val_accuracy") for row in history], name="validation accuracy",
-                                mode="lines+markers", yaxis="y2"))  # fmt: skip
+    if any(row.get("val_accuracy") is not None for row in history):  # a generator has none
+        figure.add_trace(go.Scatter(x=epochs, y=[row["val_accuracy"] for row in history], name="validation accuracy",
+                                    mode="lines+markers", yaxis="y2"))  # fmt: skip
     figure.update_layout(xaxis_title="epoch", yaxis_title="loss", height=320,
                          yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1], "dtick": 0.2,
                                  "showgrid": False},

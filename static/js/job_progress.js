@@ -41,14 +41,16 @@
     succeeded = state.status === "succeeded";
   }
 
-  // A training job's history, epoch by epoch: losses on the left axis, accuracy on the right.
+  // A training job's history, epoch by epoch: losses on the left axis, accuracy (where the
+  // model has one: a generator has none) on the right.
   function drawCurve(history) {
     const epochs = history.map((row) => row.epoch);
     const line = (key, name, axis) => ({ x: epochs, y: history.map((row) => row[key]), name, yaxis: axis,
                                          mode: "lines+markers" });
+    const accuracy = history.some((row) => row.val_accuracy != null);
     Plotly.react("job-curve", [
       line("train_loss", "training loss", "y"), line("val_loss", "validation loss", "y"),
-      line("val_accuracy", "validation accuracy", "y2"),
+      ...(accuracy ? [line("val_accuracy", "validation accuracy", "y2")] : []),
     ], {
       xaxis: { title: { text: "epoch" }, dtick: 1 }, yaxis: { title: { text: "loss" } },
       yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1], dtick: 0.2,
