@@ -38,13 +38,13 @@ def training_curves(version):
     figure = go.Figure()
     for key, name in (("train_loss", "training loss"), ("val_loss", "validation loss")):
         figure.add_trace(go.Scatter(x=epochs, y=[row.get(key) for row in history], name=name, mode="lines+markers"))
+    figure.update_layout(xaxis_title="epoch", yaxis_title="loss", height=320,
+                         margin={"l": 60, "r": 60, "t": 20, "b": 50}, legend={"orientation": "h"})  # fmt: skip
     if any(row.get("val_accuracy") is not None for row in history):  # a generator has none
         figure.add_trace(go.Scatter(x=epochs, y=[row["val_accuracy"] for row in history], name="validation accuracy",
                                     mode="lines+markers", yaxis="y2"))  # fmt: skip
-    figure.update_layout(xaxis_title="epoch", yaxis_title="loss", height=320,
-                         yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1], "dtick": 0.2,
-                                 "showgrid": False},
-                         margin={"l": 60, "r": 60, "t": 20, "b": 50}, legend={"orientation": "h"})  # fmt: skip
+        figure.update_layout(yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1],
+                                     "dtick": 0.2, "showgrid": False})  # fmt: skip
     return figure.to_json()
 
 

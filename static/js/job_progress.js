@@ -53,8 +53,8 @@
       ...(accuracy ? [line("val_accuracy", "validation accuracy", "y2")] : []),
     ], {
       xaxis: { title: { text: "epoch" }, dtick: 1 }, yaxis: { title: { text: "loss" } },
-      yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1], dtick: 0.2,
-                showgrid: false },
+      ...(accuracy ? { yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1],
+                                 dtick: 0.2, showgrid: false } } : {}),
       legend: { orientation: "h" }, margin: { l: 60, r: 60, t: 20, b: 50 }, height: 320,
     }, { displayModeBar: false, responsive: true });
   }
