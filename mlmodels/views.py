@@ -68,7 +68,10 @@ def model_detail(request, tenant_slug, model_id, number=None):
 def _generative(tenant, version):
     """What a generative version's page adds: the form asking it for galaxies, and the sets made with it."""
     sets = GeneratedSet.objects.filter(tenant=tenant, version=version).select_related("version__model")
-    return {"generation_form": GenerationForm(version=version), "generated_sets": sets}
+    learnt = version.metrics.get("examples_per_class", {})
+    classes = version.config.get("label_names") or version.model.class_names
+    return {"generation_form": GenerationForm(version=version), "generated_sets": sets,
+            "learnt_from": [(name, learnt[name]) for name in classes if name in learnt]}  # fmt: skip
 
 
 def per_class_scores(version):
