@@ -1,6 +1,7 @@
 """Class-conditional denoising diffusion for galaxy cutouts (DDPM, Ho et al. 2020): a small
-U-Net with self-attention, told the timestep and the class, trained to predict the noise
-added under a cosine schedule (Nichol & Dhariwal 2021). The class is dropped from one
+U-Net with self-attention, told the timestep and the class, trained to predict the velocity
+of the noising under a cosine schedule (Nichol & Dhariwal 2021; v-prediction, Salimans & Ho
+2022), each step weighted by Min-SNR-γ (Hang et al. 2023). The class is dropped from one
 training example in ten so the same network also predicts without it, which is what
 classifier-free guidance (Ho & Salimans 2022) mixes at sampling time. Sampling is DDIM
 (Song et al. 2021): deterministic, in a few tens of steps instead of a thousand.
@@ -258,8 +259,8 @@ def ddim_steps(steps, timesteps=TIMESTEPS):
 
 @torch.inference_mode()
 def sample(model, classes, seeds, *, size, steps=50, guidance=2.0):
-    """DDIM samples (η = 0) of ``classes`` (a LongTensor), in the network's scale, guided: ε =
-    ε(∅) + w (ε(class) − ε(∅)). Image i starts from the noise of ``seeds[i]``, so any one of a set
+    """DDIM samples (η = 0) of ``classes`` (a LongTensor), in the network's scale, guided: v =
+    v(∅) + w (v(class) − v(∅)). Image i starts from the noise of ``seeds[i]``, so any one of a set
     can be made again alone, on any device. The conditional and unconditional predictions share
     one forward pass of twice the batch."""
     target = next(model.parameters()).device
