@@ -93,12 +93,6 @@ def usable_for_training(generated):
                             f"and may not be trained on")  # fmt: skip
 
 
-def read_cube(generated):
-    """(images (N, bands, H, W) in counts, header) of a made set."""
-    with generated.cube.open("rb") as stored, fits.open(io.BytesIO(stored.read())) as hdus:
-        return hdus[0].data.astype(np.float32), hdus[0].header
-
-
 def generate_set_job(job, generated, batch_size=32):
     """Make the set's galaxies in batches (each batch moves the job's bar), store them, then judge
     them; the set's page reloads with its report when the job is done."""
