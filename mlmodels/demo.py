@@ -38,6 +38,10 @@ DEMO_MODELS = [
      "Learned fusion: one morphology from a galaxy seen by 2–4 of the sites through their own seeing and sky (some "
      "frames spoilt): a set transformer with a learned site embedding, 4 layers, 8 heads, 256 dimensions, compared "
      "with the best single site and the average of the sites on the same held-out sets."),
+    ("frame-inpainting", MLModel.Task.INPAINTING, 3000, 6,
+     "Fills the masked pixels of a frame (a satellite trail, cosmic rays, bad columns) by masked reverse diffusion "
+     "(RePaint): an unconditional U-Net with attention learnt from 32 px patches of clean synthetic frames, each in "
+     "its frame's asinh scale of the sky's noise."),
     ("galaxy-diffusion", MLModel.Task.GENERATIVE, 3000, 8,
      "Class-conditional diffusion: g, r, z galaxies of 32 px of any of the six classes, from a U-Net with attention "
      "(v-prediction, cosine schedule, classifier-free guidance) trained on galaxies in survey proportions, where "
@@ -45,6 +49,8 @@ DEMO_MODELS = [
 ]  # fmt: skip
 # The generated set the demo asks for once its generator is trained: the rare class.
 DEMO_GENERATION = {"model": "galaxy-diffusion", "class_name": "merger", "count": 64, "steps": 50, "guidance": 2.0}
+# The repair the demo asks for once its inpainter is trained: the trail its frame-quality model is surest of.
+DEMO_REPAIR = {"model": "frame-inpainting", "steps": 25, "resample": 4, "samples": 4, "seed": 1}
 
 
 def load_demo_models(tenant, user):
@@ -61,10 +67,11 @@ def load_demo_models(tenant, user):
             continue
         job = services.queue_training(model, user, examples=examples, epochs=epochs, promote=True)
         jobs.append(job)
-        if name == DEMO_GENERATION["model"]:
-            asked = {key: value for key, value in DEMO_GENERATION.items() if key != "model"}
-            transaction.on_commit(functools.partial(send, "mlmodels.tasks.generate_when_trained", tenant.pk,
-                                                    model.pk, user.pk, **asked))  # fmt: skip
+        for task_name, asked in (("generate_when_trained", DEMO_GENERATION), ("repair_first_flagged", DEMO_REPAIR)):
+            if name == asked["model"]:
+                options = {key: value for key, value in asked.items() if key != "model"}
+                transaction.on_commit(functools.partial(send, f"mlmodels.tasks.{task_name}", tenant.pk, model.pk,
+                                                        user.pk, **options))  # fmt: skip
     return jobs
 
 

@@ -1,6 +1,8 @@
 from django import forms
 from django.conf import settings
 
+from .models import FrameRepair
+
 
 class TrainingForm(forms.Form):
     """How a new version is trained: on how many examples, for how many epochs, and — for a
@@ -72,3 +74,24 @@ class GenerationForm(forms.Form):
         self.fields["count"].help_text = f"at most {settings.GENERATION_MAX_IMAGES} at once"
         classes = version.config.get("label_names") or version.model.class_names
         self.fields["class_name"].choices = [(name, name.replace("_", " ")) for name in classes]
+
+
+class RepairForm(forms.Form):
+    """How a frame is repaired: where its mask comes from (the drawn shapes arrive as JSON from the
+    page's drawing, or an API client), and how hard the sampler works."""
+
+    mask_source = forms.ChoiceField(choices=FrameRepair.MaskSource.choices, initial=FrameRepair.MaskSource.FLAGS,
+                                    widget=forms.RadioSelect, label="Mask")  # fmt: skip
+    shapes = forms.JSONField(required=False, widget=forms.HiddenInput, initial=dict)
+    steps = forms.IntegerField(min_value=2, max_value=250, initial=25, help_text="denoising steps; more: slower")
+    resample = forms.IntegerField(min_value=1, max_value=20, initial=4, label="Resampling",
+                                  help_text="rounds a step, so the fill agrees with its surroundings")  # fmt: skip
+    samples = forms.IntegerField(min_value=1, max_value=16, initial=4,
+                                 help_text="fills averaged; their spread is each pixel's uncertainty")  # fmt: skip
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, required=False, help_text="blank: a new one")
+
+    def clean_shapes(self):
+        shapes = self.cleaned_data.get("shapes") or {}
+        if not isinstance(shapes, dict):
+            raise forms.ValidationError('a drawn mask is {"lines": [...], "boxes": [...]}')
+        return shapes

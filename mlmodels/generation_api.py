@@ -1,13 +1,14 @@
 """Generated sets through the API: ask a generative version for galaxies of a class, follow the
 job, read the quality report and the gate, download the cube (flagged synthetic in its header)."""
 
-from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+
+from portal.api_files import JobFileMixin
 
 from .generation import GenerationRefused, request_generation
 from .models import GeneratedSet
@@ -48,7 +49,7 @@ class GenerationRequestSerializer(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
 
 
-class GeneratedSetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class GeneratedSetViewSet(JobFileMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """The key's tenant's generated sets of synthetic galaxies, newest first. POST a generative
     model and a class to have a set made on a worker: the answer (202) is the set with its job's
     status, to follow here until its ``gate`` says ``passed`` or ``failed``. A request a generator
@@ -57,6 +58,7 @@ class GeneratedSetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
 
     serializer_class = GeneratedSetSerializer
     permission_action = "jobs.start"
+    job_file_field, job_file_noun = "cube", "set"
     ordering_fields = ["created_at"]
 
     def get_queryset(self):
@@ -82,18 +84,10 @@ class GeneratedSetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
             raise serializers.ValidationError({"non_field_errors": [str(refusal)]}) from refusal
         return Response(self.get_serializer(generated).data, status=202)
 
-    def perform_content_negotiation(self, request, force=False):
-        # A FITS download answers whatever the client accepts (``Accept: application/fits`` too).
-        return super().perform_content_negotiation(request, force=force or self.action == "file")
-
     @extend_schema(responses={(200, "application/fits"): OpenApiResponse(
         OpenApiTypes.BINARY, description="a cube (galaxy, band, y, x) in counts; SYNTHETI = T")})  # fmt: skip
     @action(detail=True, methods=["get"], url_path="file")
     def file(self, request, pk=None):
         """The set's FITS cube (404 until its job has made it)."""
         generated = self.get_object()
-        if not generated.cube:
-            state = generated.job.status if generated.job else "gone"
-            raise exceptions.NotFound(f"This set is not made yet: its job is {state}.")
-        return FileResponse(generated.cube.open("rb"), as_attachment=True, content_type="application/fits",
-                            filename=f"synthetic-{generated.class_name}-set{generated.pk}.fits")  # fmt: skip
+        return self.job_file(generated, f"synthetic-{generated.class_name}-set{generated.pk}.fits")

@@ -32,6 +32,7 @@ class MLModel(TenantOwned):
         EMBEDDING = "embedding", "Embedding"
         FUSION = "fusion", "Multi-site fusion"
         GENERATIVE = "generative", "Generative augmentation"
+        INPAINTING = "inpainting", "Frame inpainting"
 
     name = models.SlugField(max_length=80, help_text="e.g. 'galaxy-morphology'; unique in the observatory.")
     task = models.CharField(max_length=20, choices=Task.choices)
@@ -64,6 +65,11 @@ class MLModel(TenantOwned):
 
     def __str__(self):
         return self.name
+
+    @property
+    def is_diffusion(self):
+        """A diffusion model (a generator, an inpainter) is scored by its denoising loss, not accuracy."""
+        return self.task in (self.Task.GENERATIVE, self.Task.INPAINTING)
 
 
 class ModelVersion(TenantOwned):
@@ -255,3 +261,52 @@ class GeneratedSet(TenantOwned):
     def __str__(self):
         version = self.version
         return f"{self.count} synthetic {self.class_name} galaxies from {version.model.name} v{version.number}"
+
+
+def repair_path(repair, filename):
+    return f"repairs/{repair.tenant_id}/{repair.frame_id}-r{repair.number}-{filename}"
+
+
+class FrameRepair(TenantOwned):
+    """A repaired version of a frame, beside the original (which is never changed): the pixels
+    of its mask filled by an inpainting version, the mask and each filled pixel's uncertainty
+    stored with it (one FITS file: repaired image, MASK and SPREAD extensions), and its targets'
+    photometry measured again on it. Repairs of a frame are numbered 1, 2, … as asked for."""
+
+    class MaskSource(models.TextChoices):
+        FLAGS = "flags", "The defects the frame-quality model flagged"
+        DRAWN = "drawn", "Drawn by hand"
+
+    frame = models.ForeignKey("observations.Frame", on_delete=models.CASCADE, related_name="repairs")
+    number = models.PositiveIntegerField()
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="repairs")
+    mask_source = models.CharField(max_length=10, choices=MaskSource.choices)
+    shapes = models.JSONField(
+        default=dict, blank=True,
+        help_text='A drawn mask: {"lines": [[x0, y0, x1, y1, width]], "boxes": [[x0, y0, x1, y1]]}, 0-based pixels.',
+    )  # fmt: skip
+    found = models.JSONField(default=dict, blank=True, help_text="Masked pixels by what found them.")
+    masked_pixels = models.PositiveIntegerField(default=0)
+    sampler = models.JSONField(default=dict, help_text='{"name": "repaint", "steps": 25, "resample": 4, "samples": 4}')
+    seed = models.BigIntegerField(default=0)
+    job = models.OneToOneField("portal.Job", null=True, on_delete=models.SET_NULL, related_name="+")
+    file = models.FileField(upload_to=repair_path, max_length=300, blank=True,
+                            help_text="FITS: the repaired image, its MASK and the fills' SPREAD.")  # fmt: skip
+    preview = models.FileField(upload_to=repair_path, max_length=300, blank=True)
+    mask_preview = models.FileField(upload_to=repair_path, max_length=300, blank=True)
+    photometry = models.JSONField(default=list, blank=True, help_text="Targets measured on both versions.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["frame", "number"], name="frame_repair_number_once")]
+        ordering = ["frame", "-number"]
+
+    def __str__(self):
+        return f"repair {self.number} of {self.frame.original_name}"
+
+    @property
+    def download_name(self):
+        return f"{self.frame.original_name.rsplit('.', 1)[0]}-repair{self.number}.fits"

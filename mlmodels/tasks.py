@@ -1,23 +1,17 @@
 """The registry's Celery entry points. Work someone is waiting for (a self-test, new images
-and frames) runs on ``gpu``; training and backfills take minutes to hours, so they have the
-``gpu-batch`` worker of their own and a new alert or frame never waits behind them."""
+and frames) runs on ``gpu``; training, backfills, generation and repairs take minutes to hours,
+so they have the ``gpu-batch`` worker of their own and a new alert or frame never waits behind them."""
 
 from portal.celery import TenantTask, app
-from portal.progress import claim_job, fail_job
+from portal.progress import run_claimed
 
 from . import services
 
 
 @app.task(base=TenantTask, bind=True, runs_on="gpu")
 def accelerator_selftest(self, tenant_id, job_id, size=1024, steps=20):
-    job = claim_job(job_id)
-    if job is None:
-        return  # another delivery of this message has it, or it is done
-    try:
-        services.accelerator_selftest(job, worker=self.request.hostname, size=size, steps=steps)
-    except Exception as error:
-        fail_job(job, f"{type(error).__name__}: {error}")
-        raise
+    run_claimed(job_id, lambda job: services.accelerator_selftest(job, worker=self.request.hostname, size=size,
+                                                                  steps=steps))  # fmt: skip
 
 
 @app.task(base=TenantTask, runs_on="gpu-batch")
@@ -25,15 +19,9 @@ def train_model(tenant_id, job_id, model_id, examples=3000, epochs=15, seed=0, d
     """Train a model's next version; the job page follows each epoch."""
     from .models import MLModel
 
-    job = claim_job(job_id)
-    if job is None:
-        return  # another delivery of this message has it, or it is done
-    try:
-        services.train_version_job(job, MLModel.objects.get(pk=model_id), examples=examples, epochs=epochs, seed=seed,
-                                   dataset=dataset, promote=promote)  # fmt: skip
-    except Exception as error:
-        fail_job(job, f"{type(error).__name__}: {error}")
-        raise
+    run_claimed(job_id, lambda job: services.train_version_job(job, MLModel.objects.get(pk=model_id), examples=examples,
+                                                               epochs=epochs, seed=seed, dataset=dataset,
+                                                               promote=promote))  # fmt: skip
 
 
 @app.task(base=TenantTask, runs_on="gpu")
@@ -49,14 +37,7 @@ def backfill(tenant_id, job_id, version_id):
     """Classify everything of the tenant a newly promoted version has not seen, with progress."""
     from .models import ModelVersion
 
-    job = claim_job(job_id)
-    if job is None:
-        return  # another delivery of this message has it, or it is done
-    try:
-        services.backfill_job(job, ModelVersion.objects.get(pk=version_id))
-    except Exception as error:
-        fail_job(job, f"{type(error).__name__}: {error}")
-        raise
+    run_claimed(job_id, lambda job: services.backfill_job(job, ModelVersion.objects.get(pk=version_id)))
 
 
 @app.task(base=TenantTask, runs_on="gpu-batch")
@@ -65,14 +46,8 @@ def generate(tenant_id, job_id, generated_set_id):
     from .generation import generate_set_job
     from .models import GeneratedSet
 
-    job = claim_job(job_id)
-    if job is None:
-        return  # another delivery of this message has it, or it is done
-    try:
-        generate_set_job(job, GeneratedSet.objects.select_related("version__model").get(pk=generated_set_id))
-    except Exception as error:
-        fail_job(job, f"{type(error).__name__}: {error}")
-        raise
+    run_claimed(job_id, lambda job: generate_set_job(
+        job, GeneratedSet.objects.select_related("version__model").get(pk=generated_set_id)))  # fmt: skip
 
 
 @app.task(base=TenantTask, runs_on="gpu-batch")
@@ -87,3 +62,31 @@ def generate_when_trained(tenant_id, model_id, user_id, **asked):
 
     generate_when_trained(Tenant.objects.get(pk=tenant_id), MLModel.objects.get(pk=model_id),
                           get_user_model().objects.filter(pk=user_id).first(), **asked)  # fmt: skip
+
+
+@app.task(base=TenantTask, runs_on="gpu-batch")
+def repair_first_flagged(tenant_id, model_id, user_id, attempts=20, **sampler):
+    """The demo's first repair, asked for behind the inpainting model's training in the queue; while
+    no frame is flagged yet, asked again at the back of the queue (behind the frame-quality backfill)."""
+    from django.contrib.auth import get_user_model
+
+    from portal.celery import send
+    from portal.models import Tenant
+
+    from .models import MLModel
+    from .repairs import repair_first_flagged
+
+    asked = repair_first_flagged(Tenant.objects.get(pk=tenant_id), MLModel.objects.get(pk=model_id),
+                                 get_user_model().objects.filter(pk=user_id).first(), **sampler)  # fmt: skip
+    if asked is False and attempts > 1:
+        send("mlmodels.tasks.repair_first_flagged", tenant_id, model_id, user_id, attempts=attempts - 1, **sampler)
+
+
+@app.task(base=TenantTask, runs_on="gpu-batch")
+def repair_frame(tenant_id, job_id, repair_id):
+    """Fill a frame repair's mask by inpainting; the repair's page follows each batch of patches."""
+    from .models import FrameRepair
+    from .repairs import repair_frame_job
+
+    run_claimed(job_id, lambda job: repair_frame_job(
+        job, FrameRepair.objects.select_related("frame", "version__model").get(pk=repair_id)))  # fmt: skip

@@ -96,6 +96,42 @@ def frame_training_set(count, *, seed=0, size=128):
     return TrainingSet(images, labels, np.arange(count), list(QUALITY_CLASSES), summary, flags, list(FLAGS))
 
 
+def frame_patch_set(count, *, seed=0, size=32, per_frame=16):
+    """Patches of clean synthetic frames, for an inpainting model, each in its frame's fixed asinh
+    scale (as ``inpainting.repair_image`` scales a frame to repair): half centred near a star, which
+    is what a trail hides that matters, half anywhere. The frames vary in seeing, pixel scale, sky
+    and crowding; the patches of one frame are one source."""
+    from scipy import ndimage
+
+    from observations.defect_masks import sky_and_noise
+    from observations.synthetic import make_frame
+
+    from .normalisation import asinh_sky
+
+    rng = np.random.default_rng(seed)
+    patches, groups, side = [], [], 6 * size
+    for number in range(math.ceil(count / per_frame)):
+        frame = make_frame(ra_deg=rng.uniform(0, 360), dec_deg=rng.uniform(-60, 60), width=side, height=side,
+                           n_stars=int(rng.integers(10, 80)), seeing_fwhm_arcsec=rng.uniform(0.9, 2.6),
+                           pixel_scale_arcsec=rng.uniform(0.25, 0.6), sky_adu=rng.uniform(100, 3000),
+                           seed=seed * 100_003 + number).data  # fmt: skip
+        sky, noise = sky_and_noise(frame)
+        scaled = asinh_sky((frame - sky)[None, None], [noise])[0, 0]
+        peaks = np.argwhere((frame == ndimage.maximum_filter(frame, 5)) & (frame > sky + 10 * noise))
+        for index in range(per_frame):
+            if index % 2 and len(peaks):
+                centre = peaks[rng.integers(len(peaks))] + rng.integers(-size // 4, size // 4 + 1, 2)
+            else:
+                centre = rng.integers(0, side, 2)
+            top, left = (int(np.clip(c - size // 2, 0, side - size)) for c in centre)
+            patches.append(scaled[top : top + size, left : left + size])
+            groups.append(number)
+    images = np.stack(patches[:count])[:, None].astype(np.float32)
+    summary = (f"{count:,} patches of {math.ceil(count / per_frame):,} clean synthetic frames (seed {seed}), "
+               f"{size}² px, half of them on stars")  # fmt: skip
+    return TrainingSet(images, np.zeros(count, dtype=np.int64), np.array(groups[:count]), ["clean"], summary)
+
+
 def observation_set_training_set(count, *, seed=0, size=32):
     """Synthetic multi-site sets of one galaxy each, classes balanced; each set is its own source."""
     from .multi_site import SITES, observation_sets, packed

@@ -105,7 +105,20 @@ class SyntheticObservationSets(TrainingSetSource):
         return observation_set_training_set(count, seed=seed, size=size)
 
 
-class SurveyGalaxies(TrainingSetSource):
+class DiffusionSource(TrainingSetSource):
+    """Examples a diffusion model learns (``diffusion.train_diffusion``), in a fixed asinh scale of
+    the sky's noise that what it makes can be turned back from."""
+
+    architecture = "module:mlmodels.diffusion.galaxy_unet"
+
+    def train(self, data, *, architecture, epochs, seed, on_epoch, rivals):
+        from .diffusion import train_diffusion
+
+        return train_diffusion(data, architecture=architecture, epochs=epochs, seed=seed, on_epoch=on_epoch,
+                               rivals=rivals)  # fmt: skip
+
+
+class SurveyGalaxies(DiffusionSource):
     """A generator's examples: synthetic galaxies in the proportions a survey finds them, mergers
     rare (``synthetic_galaxies.SURVEY_MIX``), in the fixed asinh scale of the sky's noise that
     ``diffusion`` learns in. ``examples_of`` draws real galaxies of one class that no version
@@ -113,7 +126,6 @@ class SurveyGalaxies(TrainingSetSource):
 
     noun, classes, generator = "galaxies in survey proportions", KINDS, "mlmodels.synthetic_galaxies"
     input_spec = {"size": 32, "bands": list(BANDS), "normalisation": "asinh-sky"}
-    architecture = "module:mlmodels.diffusion.galaxy_unet"
     zero_point = ZERO_POINT
     band_noise = SKY_NOISE
 
@@ -133,11 +145,19 @@ class SurveyGalaxies(TrainingSetSource):
         galaxies = make_galaxies(count, seed=1_000_000_000 + seed, size=size, kinds=(kind,))
         return np.stack([galaxy.image for galaxy in galaxies])
 
-    def train(self, data, *, architecture, epochs, seed, on_epoch, rivals):
-        from .diffusion import train_diffusion
 
-        return train_diffusion(data, architecture=architecture, epochs=epochs, seed=seed, on_epoch=on_epoch,
-                               rivals=rivals)  # fmt: skip
+class CleanFramePatches(DiffusionSource):
+    """An inpainting model's examples: patches of clean synthetic frames, each in its own frame's
+    asinh scale of the sky's noise (``inpainting``): the model learns what sky and stars look like,
+    and repairs continue them under a mask."""
+
+    noun, classes, generator = "clean frame patches", ("clean",), "observations.synthetic"
+    input_spec = {"size": 32, "bands": ["frame"], "normalisation": "asinh-frame-noise"}
+
+    def build(self, count, *, seed, size):
+        from .training import frame_patch_set
+
+        return frame_patch_set(count, seed=seed, size=size)
 
 
 def source_for(task):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import generation_views, views
+from . import generation_views, repair_views, views
 
 urlpatterns = [
     path("jobs/selftest/", views.start_selftest, name="start_selftest"),
@@ -15,5 +15,12 @@ urlpatterns = [
     path("generated/", generation_views.generated_set_list, name="generated_set_list"),
     path("generated/<int:set_id>/", generation_views.generated_set_detail, name="generated_set_detail"),
     path("generated/<int:set_id>/<str:kind>/", generation_views.generated_set_file, name="generated_set_file"),
+    path("frames/<int:frame_id>/repairs/new/", repair_views.repair_frame, name="repair_frame"),
+    path("frames/<int:frame_id>/repairs/<int:number>/", repair_views.frame_repair_detail, name="frame_repair_detail"),
+    path(
+        "frames/<int:frame_id>/repairs/<int:number>/<str:kind>/",
+        repair_views.frame_repair_file,
+        name="frame_repair_file",
+    ),
     path("targets/<int:target_id>/similar/", views.similar_galaxies, name="similar_galaxies"),
 ]

@@ -42,6 +42,7 @@ def frame_detail(request, tenant_slug, frame_id):
             "links": links,
             "footprint": frame_footprint(frame, links) if frame.has_astrometry else None,
             "predictions": frame.predictions.select_related("version__model").order_by("version__model__name"),
+            "repairs": frame.repairs.select_related("version__model", "job"),
         },
     )
 

@@ -1,13 +1,14 @@
 """Fused images through the API: ask for one, follow its job, read which frames it used and
 why it left the others out, download its FITS file."""
 
-from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+
+from portal.api_files import JobFileMixin
 
 from .fused_images import DEFAULT_SIZE_ARCSEC, request_fusion
 from .fusion import FusionRefused
@@ -48,7 +49,7 @@ class FusionRequestSerializer(serializers.Serializer):
     last_night = serializers.DateField(required=False, help_text="frames up to this UTC date")
 
 
-class FusedImageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class FusedImageViewSet(JobFileMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """The key's tenant's fused images, newest first. POST a target and a band to have every
     usable frame of that band, from every site, fused on a worker: the answer (202) is the
     fused image with its job's status, to follow here until it says ``succeeded``; a request
@@ -56,6 +57,7 @@ class FusedImageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     the field."""
 
     serializer_class = FusedImageSerializer
+    job_file_noun = "fused image"
     permission_action = "jobs.start"
     ordering_fields = ["created_at"]
 
@@ -82,18 +84,10 @@ class FusedImageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             raise serializers.ValidationError({refusal.field or "non_field_errors": [str(refusal)]}) from refusal
         return Response(self.get_serializer(fused).data, status=202)
 
-    def perform_content_negotiation(self, request, force=False):
-        # A FITS download answers whatever the client accepts (``Accept: application/fits`` too).
-        return super().perform_content_negotiation(request, force=force or self.action == "file")
-
     @extend_schema(responses={(200, "application/fits"): OpenApiResponse(
         OpenApiTypes.BINARY, description="science, weight and uncertainty extensions")})  # fmt: skip
     @action(detail=True, methods=["get"], url_path="file")
     def file(self, request, pk=None):
         """The fused image's FITS file (404 until its job has succeeded)."""
         fused = self.get_object()
-        if not fused.file:
-            state = fused.job.status if fused.job else "gone"
-            raise exceptions.NotFound(f"This fused image is not made yet: its job is {state}.")
-        return FileResponse(fused.file.open("rb"), as_attachment=True, filename=fused.download_name,
-                            content_type="application/fits")  # fmt: skip
+        return self.job_file(fused, fused.download_name)

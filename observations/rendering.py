@@ -15,6 +15,33 @@ GREY_PALETTE = bytes(np.repeat(np.arange(256, dtype=np.uint8), 3))
 
 def preview_png(image):
     """A PNG of at most 512 px a side: block-averaged, ZScale limits (as ds9 shows frames), north up."""
+    pixels, _ = _preview_pixels(image)
+    # A grey palette rather than a grey image: Pillow tries five PNG filters on every row of a
+    # grey image, which cost ten times the rest of the encoding, and writes palette images
+    # unfiltered; they look the same. Uncompressed: sky noise does not deflate (level 1 saves
+    # 7% of the bytes and doubles the time).
+    png = Image.frombytes("P", (pixels.shape[1], pixels.shape[0]), pixels.tobytes())
+    png.putpalette(GREY_PALETTE)
+    buffer = io.BytesIO()
+    png.save(buffer, format="PNG", compress_level=0)
+    return buffer.getvalue()
+
+
+def mask_overlay_png(image, mask):
+    """``preview_png`` of ``image`` with the pixels of ``mask`` (True: masked) shown red, at the same
+    scale and orientation, so a repair's mask can be read against the frame it was drawn on."""
+    pixels, factor = _preview_pixels(image)
+    height, width = pixels.shape
+    covered = mask[: height * factor, : width * factor].reshape(height, factor, width, factor).any(axis=(1, 3))[::-1]
+    rgb = np.repeat(pixels[:, :, None], 3, axis=2)
+    rgb[covered] = (rgb[covered] * 0.3 + np.array([255, 40, 40]) * 0.7).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _preview_pixels(image):
+    """(uint8 pixels, binning factor) of a preview: block-averaged to at most 512 px, ZScale, north up."""
     factor = max(1, math.ceil(max(image.shape) / PREVIEW_SIZE))
     height, width = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
     cropped = image[:height, :width]
@@ -27,16 +54,7 @@ def preview_png(image):
     # which took longer than everything else the preview does.
     low, high = ZScaleInterval().get_limits(binned)
     scaled = (binned[::-1] - np.float32(low)) * np.float32(255 / (high - low) if high > low else 0)
-    pixels = np.nan_to_num(np.clip(scaled, 0, 255, out=scaled), copy=False).astype(np.uint8)
-    # A grey palette rather than a grey image: Pillow tries five PNG filters on every row of a
-    # grey image, which cost ten times the rest of the encoding, and writes palette images
-    # unfiltered; they look the same. Uncompressed: sky noise does not deflate (level 1 saves
-    # 7% of the bytes and doubles the time).
-    png = Image.frombytes("P", (pixels.shape[1], pixels.shape[0]), pixels.tobytes())
-    png.putpalette(GREY_PALETTE)
-    buffer = io.BytesIO()
-    png.save(buffer, format="PNG", compress_level=0)
-    return buffer.getvalue()
+    return np.nan_to_num(np.clip(scaled, 0, 255, out=scaled), copy=False).astype(np.uint8), factor
 
 
 def _block_sum(image, factor):

@@ -57,6 +57,7 @@ def make_frame(
     with_wcs=True,
     zero_point=None,
     defects=(),
+    noise=True,
 ):
     """A PrimaryHDU with stars and sky; ``extra_sources`` are (ra, dec, peak ADU) to place exactly,
     ``stars`` (ra, dec, magnitude) through the frame's ``zero_point``, exposure and seeing, so that
@@ -65,6 +66,7 @@ def make_frame(
     ``defects`` adds what spoils real frames — "clouds" (light lost and a sky gradient),
     "defocus" (donut images), "satellite" (a bright trail) and "cosmic_rays" (sharp hits) —
     and lists them in the SIMDEFCT keyword, the label the frame-quality model learns from.
+    Without ``noise`` the frame is what the noisy one scatters about: the truth a repair is judged by.
     """
     unknown = set(defects) - set(DEFECTS)
     if unknown:
@@ -104,7 +106,11 @@ def make_frame(
         for _ in range(max(5, width * height // 4000)):
             cx, cy, length = rng.integers(0, width), rng.integers(0, height), rng.integers(1, 6)
             image[cy, cx : cx + length] += rng.uniform(3000, 20000)
-    image = rng.poisson(np.clip(image, 0, None)).astype(np.float32) + rng.normal(0, 5, image.shape).astype(np.float32)
+    if noise:
+        photons = rng.poisson(np.clip(image, 0, None)).astype(np.float32)
+        image = photons + rng.normal(0, 5, image.shape).astype(np.float32)
+    else:
+        image = image.astype(np.float32)
     header = wcs.to_header() if with_wcs else fits.Header()
     start = Time(obs_time, scale="utc")
     header.update({

@@ -49,6 +49,19 @@ def claim_job(job_id):
     return Job.objects.select_related("tenant").get(pk=job_id) if claimed else None
 
 
+def run_claimed(job_id, work):
+    """``work(job)`` for the job, if this delivery claims it (else None: another has it, or it is
+    done); an error fails the job, saying what went wrong, and is raised again for Celery to log."""
+    job = claim_job(job_id)
+    if job is None:
+        return None
+    try:
+        return work(job)
+    except Exception as error:
+        fail_job(job, f"{type(error).__name__}: {error}")
+        raise
+
+
 def recover_jobs(stale_after):
     """Jobs of every tenant that are waiting or running with no report for ``stale_after``
     (a timedelta; zero when no worker can be running, as the launcher starts): those that

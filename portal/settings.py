@@ -397,6 +397,9 @@ GENERATION_GATE = {
     "memorisation_ratio": float(env("GENERATION_GATE_MEMORISATION_RATIO", "0.5",
                                     help="nearest training galaxy: at least this × as far as real galaxies are")),
 }  # fmt: skip
+REPAIR_MAX_MASKED_FRACTION = float(
+    env("REPAIR_MAX_MASKED_FRACTION", "0.25", help="the most of a frame a repair may fill from the rest")
+)
 SIMILARITY_EF_SEARCH = int(
     env("SIMILARITY_EF_SEARCH", "100", help="HNSW candidate list size: higher finds truer neighbours, slower")
 )
@@ -421,6 +424,7 @@ TRAINING_SET_SOURCES = {
     "light_curve": "alerts.training_sets.SyntheticLightCurves",
     "fusion": "mlmodels.training_sets.SyntheticObservationSets",
     "generative": "mlmodels.training_sets.SurveyGalaxies",
+    "inpainting": "mlmodels.training_sets.CleanFramePatches",
 }
 # The kinds of alert stream an admin can add (alerts.streams.StreamKind).
 ALERT_STREAM_KINDS = {

@@ -134,3 +134,50 @@ def test_calibrating_a_target_across_sites_follows_the_job_live_and_then_draws_o
     assert page.locator("#fused-light-curve-plot .main-svg").count() > 0  # plotly drew it
     traces = page.evaluate("document.getElementById('fused-light-curve-plot').data.map(t => t.name)")
     assert "r, fused" in traces and "r · elp, raw" in traces
+
+
+def test_a_mask_drawn_on_a_frame_is_repaired_live_where_it_was_drawn(page, live_server_url, committed_tenant_factory):
+    import io
+
+    from astropy.io import fits
+
+    from mlmodels.models import FrameRepair
+    from observations.ingest import ingest_frame
+    from portal.tenancy import tenant_context
+    from tests.mlmodels.test_repairs import FRAME, _inpainter
+    from tests.observations.conftest import equip, to_bytes
+
+    tenant, users = committed_tenant_factory(members=(("admin", "admin"), ("astronomer", "astronomer")), sites=())
+    equip(tenant)
+    with tenant_context(tenant):
+        _inpainter(tenant, users["admin"])
+        frame = ingest_frame(tenant, users["admin"], to_bytes([make_frame(**FRAME)]), "drawn.fits").frame
+    page.add_init_script(RECORD_PROGRESS)
+    sign_in(page, live_server_url, users["astronomer"].username)
+    page.wait_for_url(f"{live_server_url}/t/{tenant.slug}/")
+    page.goto(f"{live_server_url}/t/{tenant.slug}/frames/{frame.pk}/")
+    page.click("#repair-this-frame")
+    page.wait_for_function("document.getElementById('repair-preview').naturalWidth > 0")
+    page.fill("#mask-width", "6")
+    page.locator("#mask-canvas").scroll_into_view_if_needed()
+    box = page.locator("#mask-canvas").bounding_box()
+    page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.25 * box["height"])  # a quarter down: north of centre
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.9 * box["width"], box["y"] + 0.25 * box["height"], steps=5)
+    page.mouse.up()
+    assert page.is_checked("input[name=mask_source][value=drawn]")
+    assert "1 line(s) and 0 box(es) drawn" in page.inner_text("#mask-summary")
+    for field, value in (("#id_steps", "3"), ("#id_resample", "1"), ("#id_samples", "1")):
+        page.fill(field, value)
+    page.click("#repair-submit")
+    page.wait_for_selector("#job-progress", timeout=10_000)  # the repair's page, following its job
+    page.wait_for_selector("#repair-result", timeout=90_000)  # reloaded with the repaired frame
+    assert page.evaluate("document.getElementById('repair-mask').naturalWidth") == 256
+    with tenant_context(tenant):
+        repair = FrameRepair.objects.get(frame=frame)
+        x0, y0, x1, y1, width = repair.shapes["lines"][0]
+        with fits.open(io.BytesIO(repair.file.open("rb").read())) as hdus:
+            mask = hdus["MASK"].data.astype(bool)
+    assert abs(x0 - 25.6) < 2 and abs(x1 - 230.4) < 2 and abs(y0 - 192) < 2 and abs(y1 - 192) < 2 and width == 6
+    assert mask[190:195, 40:220].all() and not mask[:150].any(), "north up: a quarter down the preview is row 192"
+    assert repair.masked_pixels == mask.sum() and "drawn" in page.inner_text("#frame-repair").lower()

@@ -17,7 +17,7 @@ from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from labeling.exports import export_votes
 from labeling.services import add_subjects, aggregate, classify, create_project
-from mlmodels.models import Embedding, FusedPrediction, GeneratedSet, Prediction
+from mlmodels.models import Embedding, FrameRepair, FusedPrediction, GeneratedSet, Prediction
 from mlmodels.registry import create_model, save_version
 from mlmodels.synthetic_galaxies import make_galaxy
 from observations.fused_images import request_fusion
@@ -107,6 +107,7 @@ def _rows_in_every_tenant_table(tenant, user):
         frame.writeto(buffer)
         frame = ingest_frame(tenant, user, buffer.getvalue(), "f.fits").frame
         assert frame.target_links.exists()
+        FrameRepair.objects.create(tenant=tenant, frame=frame, number=1, version=version, mask_source="drawn")
         request_fusion(tenant, user, frame.target_links.first().target, band=frame.filter_name, size_arcsec=30)
         link = frame.target_links.select_related("photometry").first()
         run = PhotometryCalibration.objects.create(tenant=tenant, target=link.target, band=frame.filter_name)
