@@ -122,7 +122,12 @@ def repair_mask(repair, image):
     """(mask, masked pixels by what found them) of ``repair`` on the frame's ``image``; MaskRefused
     when it is empty or too much, as detectors may find nothing the flags promised."""
     if repair.mask_source == FrameRepair.MaskSource.FLAGS:
-        mask, found = flagged_mask(image, flagged_defects(repair.frame), gain=repair.frame.gain_e_per_adu)
+        flagged = flagged_defects(repair.frame)
+        mask, found = flagged_mask(image, flagged, gain=repair.frame.gain_e_per_adu)
+        if not mask.any():
+            words = " or ".join(name.replace("_", " ") for name in flagged)
+            raise MaskRefused(f"the frame-quality model flagged {words}, but none was found in the pixels: "
+                              f"draw the mask instead")  # fmt: skip
     else:
         mask = drawn_mask(repair.shapes, image.shape)
         found = {"drawn": int(mask.sum())}
