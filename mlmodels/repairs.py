@@ -100,8 +100,9 @@ def request_repair(tenant, frame, user, *, mask_source, shapes=None, steps=25, r
 
 
 def repair_first_flagged(tenant, model, user, **sampler):
-    """A new observatory's first repair: the frame whose satellite trail its frame-quality model is
-    surest of, filled by ``model``'s production version from the flags; queued behind the model's
+    """A new observatory's first repair: of the frames whose satellite trail its frame-quality model
+    is surest of, the first whose pixels show it (the model can flag a trail on a defocused frame:
+    the demo's did), filled by ``model``'s production version from the flags; queued behind the model's
     first training, so the demo shows a repaired frame without anyone asking. None when there is no
     version yet, or it has repaired a frame already (another delivery of the same message); False
     while no frame is flagged yet (the frame-quality backfill may still be on its way)."""
@@ -114,8 +115,12 @@ def repair_first_flagged(tenant, model, user, **sampler):
     flagged = sorted((p for p in judged if p.flags.get("satellite", 0) >= 0.5), key=lambda p: -p.flags["satellite"])
     if not flagged:
         return False
-    return request_repair(tenant, flagged[0].frame, user, mask_source=FrameRepair.MaskSource.FLAGS, version=version,
-                          **sampler)  # fmt: skip
+    for prediction in flagged:
+        frame = prediction.frame
+        if flagged_mask(read_stored_frame(frame).image, flagged_defects(frame), gain=frame.gain_e_per_adu)[0].any():
+            return request_repair(tenant, frame, user, mask_source=FrameRepair.MaskSource.FLAGS, version=version,
+                                  **sampler)  # fmt: skip
+    return None
 
 
 def repair_mask(repair, image):

@@ -176,13 +176,17 @@ def test_a_new_inpainter_repairs_the_surest_flagged_trail_once_it_serves_and_onl
     with tenant_context(tenant):
         model = services.create_task_model(tenant, admin, name="frame-inpainting", task="inpainting")
         assert repair_first_flagged(tenant, model, admin) is None, "no version serves yet"
-        frames = [ingest_frame(tenant, admin, to_bytes([make_frame(**{**FRAME, "seed": seed}, defects=("satellite",))]),
-                               f"trail{seed}.fits").frame for seed in (1, 2)]  # fmt: skip
+        frames = [ingest_frame(tenant, admin, to_bytes([make_frame(**{**FRAME, "seed": seed}, defects=(defect,))]),
+                               f"{defect}{seed}.fits").frame
+                  for seed, defect in ((1, "satellite"), (2, "satellite"), (3, "defocus"))]  # fmt: skip
         _inpainter(tenant, admin, model)
         assert repair_first_flagged(tenant, model, admin) is False, "nothing flagged yet: ask again later"
         _judged(frames[0], admin, {"satellite": 0.7})
-        Prediction.objects.create(tenant=tenant, version=Prediction.objects.get().version, frame=frames[1],
-                                  label="medium", confidence=0.9, flags={"satellite": 0.95})  # fmt: skip
+        judge = Prediction.objects.get().version
+        for frame, surety in ((frames[1], 0.95), (frames[2], 0.99)):
+            Prediction.objects.create(tenant=tenant, version=judge, frame=frame,
+                                      label="medium", confidence=0.9, flags={"satellite": surety})  # fmt: skip
         repair = repair_first_flagged(tenant, model, admin, steps=5, resample=1, samples=1)
-        assert repair.frame == frames[1] and repair.mask_source == "flags" and repair.number == 1
+        assert repair.frame == frames[1], "the surest flag whose trail the pixels show: not the defocused frame"
+        assert repair.mask_source == "flags" and repair.number == 1
         assert repair_first_flagged(tenant, model, admin) is None, "a second delivery repairs nothing more"
