@@ -275,6 +275,7 @@ class FrameRepair(TenantOwned):
 
     class MaskSource(models.TextChoices):
         FLAGS = "flags", "The defects the frame-quality model flagged"
+        DETECTED = "detected", "Every defect the detectors find in the pixels"
         DRAWN = "drawn", "Drawn by hand"
 
     frame = models.ForeignKey("observations.Frame", on_delete=models.CASCADE, related_name="repairs")

@@ -17,7 +17,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from observations import photometry
-from observations.defect_masks import DETECTORS, MaskRefused, check_mask, drawn_mask, flagged_mask
+from observations.defect_masks import DETECTORS, MaskRefused, check_mask, drawn_mask, flagged_mask, trail_mask
 from observations.ingest import read_stored_frame
 from observations.models import Frame
 from observations.rendering import mask_overlay_png, preview_png
@@ -65,6 +65,8 @@ def repair_refusal(frame, version, mask_source, shapes):
             return ("the frame-quality model flags no satellite trail or cosmic rays on this frame: draw the mask "
                     "if you see a defect")  # fmt: skip
         return None
+    if mask_source == FrameRepair.MaskSource.DETECTED:
+        return None  # what the detectors find is known only on the worker, which fails the job if it is nothing
     if mask_source != FrameRepair.MaskSource.DRAWN:
         return f"a mask is found from the frame's flags or drawn, not {mask_source!r}"
     try:
@@ -100,9 +102,10 @@ def request_repair(tenant, frame, user, *, mask_source, shapes=None, steps=25, r
 
 
 def repair_first_flagged(tenant, model, user, **sampler):
-    """A new observatory's first repair: of the frames whose satellite trail its frame-quality model
-    is surest of, the first whose pixels show it (the model can flag a trail on a defocused frame:
-    the demo's did), filled by ``model``'s production version from the flags; queued behind the model's
+    """A new observatory's first repair: of the frames in the order its frame-quality model suspects
+    them of a satellite trail, the first whose pixels show one, filled by ``model``'s production
+    version — from the flags when the model flagged it, else from what the detectors find (the
+    demo's small model flagged a trail on a defocused frame and missed the real ones); queued behind the model's
     first training, so the demo shows a repaired frame without anyone asking. None when there is no
     version yet, or it has repaired a frame already (another delivery of the same message); False
     while no frame is flagged yet (the frame-quality backfill may still be on its way)."""
@@ -112,14 +115,14 @@ def repair_first_flagged(tenant, model, user, **sampler):
     judged = Prediction.objects.filter(tenant=tenant, frame__isnull=False, refusal="",
                                        version__model__task=MLModel.Task.FRAME_QUALITY)  # fmt: skip
     judged = judged.select_related("frame")
-    flagged = sorted((p for p in judged if p.flags.get("satellite", 0) >= 0.5), key=lambda p: -p.flags["satellite"])
-    if not flagged:
+    if not judged:
         return False
-    for prediction in flagged:
+    for prediction in sorted(judged, key=lambda p: -p.flags.get("satellite", 0)):
         frame = prediction.frame
-        if flagged_mask(read_stored_frame(frame).image, flagged_defects(frame), gain=frame.gain_e_per_adu)[0].any():
-            return request_repair(tenant, frame, user, mask_source=FrameRepair.MaskSource.FLAGS, version=version,
-                                  **sampler)  # fmt: skip
+        if trail_mask(read_stored_frame(frame).image).any():
+            flagged = prediction.flags.get("satellite", 0) >= 0.5
+            source = FrameRepair.MaskSource.FLAGS if flagged else FrameRepair.MaskSource.DETECTED
+            return request_repair(tenant, frame, user, mask_source=source, version=version, **sampler)
     return None
 
 
@@ -133,6 +136,10 @@ def repair_mask(repair, image):
             words = " or ".join(name.replace("_", " ") for name in flagged)
             raise MaskRefused(f"the frame-quality model flagged {words}, but none was found in the pixels: "
                               f"draw the mask instead")  # fmt: skip
+    elif repair.mask_source == FrameRepair.MaskSource.DETECTED:
+        mask, found = flagged_mask(image, list(DETECTORS), gain=repair.frame.gain_e_per_adu)
+        if not mask.any():
+            raise MaskRefused("no trail, cosmic-ray hit or bad column was found in the pixels: draw the mask instead")
     else:
         mask = drawn_mask(repair.shapes, image.shape)
         found = {"drawn": int(mask.sum())}

@@ -190,3 +190,5 @@ def test_a_new_inpainter_repairs_the_surest_flagged_trail_once_it_serves_and_onl
         assert repair.frame == frames[1], "the surest flag whose trail the pixels show: not the defocused frame"
         assert repair.mask_source == "flags" and repair.number == 1
         assert repair_first_flagged(tenant, model, admin) is None, "a second delivery repairs nothing more"
+        detected = request_repair(tenant, frames[0], admin, mask_source="detected", steps=5, resample=1, samples=1)
+        assert detected.number == 1 and detected.mask_source == "detected", "found in the pixels, whatever was flagged"
