@@ -1,15 +1,13 @@
 """Frame repairs on pages: draw a mask on a frame (or take its flagged defects), watch the
 repair being made, and compare the repaired frame and its photometry with the original."""
 
-import math
-
 from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from observations.models import Frame
-from observations.rendering import PREVIEW_SIZE
+from observations.rendering import preview_factor
 from portal.permissions import require
 
 from .forms import RepairForm
@@ -36,7 +34,7 @@ def repair_frame(request, tenant_slug, frame_id):
     return render(request, "mlmodels/frame_repair_form.html", {
         "frame": frame, "form": form, "version": inpainting_version(request.tenant),
         "flagged": flagged_defects(frame), "max_fraction": settings.REPAIR_MAX_MASKED_FRACTION,
-        "preview_factor": max(1, math.ceil(max(frame.width_px, frame.height_px) / PREVIEW_SIZE)),
+        "preview_factor": preview_factor(frame.height_px, frame.width_px),
     })  # fmt: skip
 
 

@@ -191,6 +191,7 @@ def remeasured(frame, original, repaired, mask):
     rows = []
     radius = photometry.APERTURE_RADIUS_ARCSEC / frame.pixel_scale_arcsec if frame.pixel_scale_arcsec else None
     links = frame.target_links.select_related("target", "photometry").order_by("target__name")
+    rows_of, columns_of = np.ogrid[: mask.shape[0], : mask.shape[1]]
     for link in links:
         measured = getattr(link, "photometry", None)
         if measured is None or radius is None:
@@ -199,8 +200,7 @@ def remeasured(frame, original, repaired, mask):
                    "gain": frame.gain_e_per_adu, "zero_point_mag": measured.zero_point}  # fmt: skip
         before = photometry.measure(original, link.x_px, link.y_px, **options)
         after = photometry.measure(repaired, link.x_px, link.y_px, **options)
-        y, x = np.ogrid[: mask.shape[0], : mask.shape[1]]
-        inside = int((mask & ((x - link.x_px) ** 2 + (y - link.y_px) ** 2 <= radius**2)).sum())
+        inside = int((mask & ((columns_of - link.x_px) ** 2 + (rows_of - link.y_px) ** 2 <= radius**2)).sum())
         rows.append({"target": link.target_id, "name": link.target.name, "x": link.x_px, "y": link.y_px,
                      "masked_in_aperture": inside, "original": {key: before[key] for key in MEASURED},
                      "repaired": {key: after[key] for key in MEASURED}})  # fmt: skip

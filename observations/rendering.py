@@ -40,9 +40,14 @@ def mask_overlay_png(image, mask):
     return buffer.getvalue()
 
 
+def preview_factor(height, width):
+    """How many pixels of a frame a side one preview pixel averages (a page drawing on it maps back by it)."""
+    return max(1, math.ceil(max(height, width) / PREVIEW_SIZE))
+
+
 def _preview_pixels(image):
     """(uint8 pixels, binning factor) of a preview: block-averaged to at most 512 px, ZScale, north up."""
-    factor = max(1, math.ceil(max(image.shape) / PREVIEW_SIZE))
+    factor = preview_factor(*image.shape)
     height, width = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
     cropped = image[:height, :width]
     binned = _block_sum(cropped, factor) / factor**2
