@@ -49,8 +49,13 @@ DEMO_MODELS = [
 ]  # fmt: skip
 # The generated set the demo asks for once its generator is trained: the rare class.
 DEMO_GENERATION = {"model": "galaxy-diffusion", "class_name": "merger", "count": 64, "steps": 50, "guidance": 2.0}
+# The augmentation experiment the demo asks for once that set is judged: only if it passed its gate.
+DEMO_EXPERIMENT = {"model": "galaxy-diffusion", "epochs": 10}
 # The repair the demo asks for once its inpainter is trained: the trail its frame-quality model is surest of.
 DEMO_REPAIR = {"model": "frame-inpainting", "steps": 25, "resample": 4, "samples": 4, "seed": 1}
+# What is asked of a demo model once trained: the task queued behind its training, and what it is asked.
+DEMO_FOLLOW_UPS = (("generate_when_trained", DEMO_GENERATION), ("experiment_when_judged", DEMO_EXPERIMENT),
+                   ("repair_first_flagged", DEMO_REPAIR))  # fmt: skip
 
 
 def load_demo_models(tenant, user):
@@ -67,7 +72,7 @@ def load_demo_models(tenant, user):
             continue
         job = services.queue_training(model, user, examples=examples, epochs=epochs, promote=True)
         jobs.append(job)
-        for task_name, asked in (("generate_when_trained", DEMO_GENERATION), ("repair_first_flagged", DEMO_REPAIR)):
+        for task_name, asked in DEMO_FOLLOW_UPS:
             if name == asked["model"]:
                 options = {key: value for key, value in asked.items() if key != "model"}
                 transaction.on_commit(functools.partial(send, f"mlmodels.tasks.{task_name}", tenant.pk, model.pk,

@@ -76,6 +76,14 @@ class GenerationForm(forms.Form):
         self.fields["class_name"].choices = [(name, name.replace("_", " ")) for name in classes]
 
 
+class ExperimentForm(forms.Form):
+    """How the two versions of an augmentation experiment train: the same for both."""
+
+    epochs = forms.IntegerField(min_value=1, max_value=50, initial=10, help_text="each version; both stop early alike")
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0,
+                              help_text="the split and the weights' start, shared by both")  # fmt: skip
+
+
 class RepairForm(forms.Form):
     """How a frame is repaired: where its mask comes from (the drawn shapes arrive as JSON from the
     page's drawing, or an API client), and how hard the sampler works."""

@@ -20,7 +20,7 @@ from portal.progress import finish_job, queue_job, report_progress, start_job
 
 from . import generation_quality
 from .models import GeneratedSet, MLModel, ModelVersion
-from .normalisation import from_asinh_sky
+from .normalisation import asinh_sky, from_asinh_sky
 from .training_sets import source_for
 
 GRID_SIDE = 8  # cells a row of the shuffled grid
@@ -155,8 +155,9 @@ def quality_report(generated, counts, scaled, reference, comparison, config):
 def _training_galaxies(version, source, class_name, size):
     """The version's training galaxies of ``class_name``, in the network's scale, drawn again from
     what its training data records."""
-    drawn = source.build(version.training_data["count"], seed=version.training_data["seed"], size=size)
-    return drawn.images[drawn.labels == drawn.class_names.index(class_name)]
+    counts, _ = source.labelled(version.training_data["count"], seed=version.training_data["seed"], size=size,
+                                only=class_name)  # fmt: skip
+    return asinh_sky(counts, source.band_noise)
 
 
 def _frechet(tenant, bands, counts, comparison, reference):

@@ -7,10 +7,11 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from portal.permissions import require
+from portal.permissions import may, require
 
 from . import registry
-from .forms import GenerationForm
+from .augmentation import ExperimentRefused, experiment_refusal, request_experiment
+from .forms import ExperimentForm, GenerationForm
 from .generation import GRID_SIDE, GenerationRefused, request_generation
 from .models import GeneratedSet, ModelVersion
 from .plots import quality_histograms
@@ -49,8 +50,29 @@ def generated_set_detail(request, tenant_slug, set_id):
         "generated": generated, "job": generated.job, "report": report, "statistics": statistics,
         "histograms": quality_histograms(report) if report else None,
         "thresholds": settings.GENERATION_GATE,
+        "experiments": generated.experiments.select_related("model", "without_set", "with_set", "job"),
+        "experiment_form": ExperimentForm(), "experiment_refusal": experiment_refusal(generated, epochs=1),
+        "can_experiment": may(request.tenant_role, "models.manage"),
         "grid_key": [generated.grid_key[row : row + GRID_SIDE] for row in range(0, len(generated.grid_key), GRID_SIDE)],
     })  # fmt: skip
+
+
+@require_POST
+def start_experiment(request, tenant_slug, set_id):
+    """Train a morphology model with and without the set; a set that has not passed its gate (or
+    any other refusal) comes back to the set's page, nothing queued."""
+    require(request, "models.manage")
+    generated = get_object_or_404(GeneratedSet.objects.select_related("version__model"), pk=set_id,
+                                  tenant=request.tenant)  # fmt: skip
+    form = ExperimentForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ExperimentRefused("; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()))
+        experiment = request_experiment(request.tenant, generated, request.user, **form.cleaned_data)
+    except ExperimentRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("generated_set_detail", tenant_slug=tenant_slug, set_id=set_id)
+    return redirect("job_detail", tenant_slug=tenant_slug, job_id=experiment.job_id)
 
 
 def generated_set_file(request, tenant_slug, set_id, kind):

@@ -311,3 +311,37 @@ class FrameRepair(TenantOwned):
     @property
     def download_name(self):
         return f"{self.frame.original_name.rsplit('.', 1)[0]}-repair{self.number}.fits"
+
+
+class AugmentationExperiment(TenantOwned):
+    """Does a generated set help a classifier? Two versions of one morphology model trained on the
+    same real galaxies with the same split — one with the set's galaxies added to its training side
+    only — and tested on the same held-out real galaxies, none of which the generator learnt from.
+    The recall per class of both, and the difference, are kept on both versions
+    (``metrics["augmentation"]``), so either version's page tells the whole result."""
+
+    generated_set = models.ForeignKey(GeneratedSet, on_delete=models.PROTECT, related_name="experiments")
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="experiments",
+                              help_text="The classifier both versions belong to.")  # fmt: skip
+    without_set = models.OneToOneField(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")  # fmt: skip
+    with_set = models.OneToOneField(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    epochs = models.PositiveIntegerField()
+    seed = models.BigIntegerField(default=0)
+    job = models.OneToOneField("portal.Job", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"augmentation experiment {self.pk}: {self.model.name} with and without set {self.generated_set_id}"
+
+    @property
+    def comparison(self):
+        """What both versions keep of the result (``augmentation.recall_comparison``), once trained."""
+        version = self.with_set or self.without_set
+        return version.metrics.get("augmentation") if version else None

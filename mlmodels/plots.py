@@ -104,3 +104,21 @@ def quality_histograms(report):
     figure.update_layout(height=230 * rows, margin={"l": 40, "r": 20, "t": 40, "b": 40},
                          legend={"orientation": "h", "y": -0.08})  # fmt: skip
     return figure.to_json()
+
+
+def recall_bars(comparison):
+    """Each class's held-out recall without and with a generated set, side by side (an
+    augmentation experiment, ``augmentation.recall_comparison``)."""
+    rows = comparison["recall"]
+    names = [row["class"].replace("_", " ") for row in rows]
+    versions = comparison["versions"]
+    figure = go.Figure()
+    for key, words in (("without", f"v{versions['without']}: without the set"),
+                       ("with", f"v{versions['with']}: with set {comparison['generated_set']}")):  # fmt: skip
+        figure.add_trace(go.Bar(x=names, y=[row[key] for row in rows], name=words,
+                                text=[f"{row[key]:.0%}" for row in rows], textposition="outside",
+                                hovertemplate="%{x}: recall %{y:.1%}<extra>" + words + "</extra>"))  # fmt: skip
+    figure.update_layout(barmode="group", yaxis={"title": "recall on held-out real galaxies", "range": [0, 1.12]},
+                         height=340, margin={"l": 60, "r": 20, "t": 20, "b": 60},
+                         legend={"orientation": "h"})  # fmt: skip
+    return figure.to_json()

@@ -128,6 +128,16 @@ def survey_kinds(count, seed=0):
     return [names[index] for index in rng.choice(len(names), size=count, p=list(SURVEY_MIX.values()))]
 
 
+def survey_galaxies(count, seed=0, size=64, only=None):
+    """(images (N, bands, H, W) in counts, class indices (N,)): ``count`` galaxies in survey
+    proportions, seeds ``seed`` onwards, the same for a seed; or, ``only`` a class, just those
+    of them of that class (drawing the others would be wasted)."""
+    drawn = [(seed + number, kind) for number, kind in enumerate(survey_kinds(count, seed)) if only in (None, kind)]
+    images = [make_galaxy(galaxy_seed, kind, size).image for galaxy_seed, kind in drawn]
+    images = np.stack(images) if images else np.zeros((0, len(BANDS), size, size))
+    return images, np.array([KINDS.index(kind) for _, kind in drawn], dtype=np.int64)
+
+
 def _geometry(x, y, centre, angle, axis_ratio):
     """Radius and azimuth in the galaxy's own (deprojected) plane."""
     dx, dy = x - centre[0], y - centre[1]

@@ -90,3 +90,31 @@ def repair_frame(tenant_id, job_id, repair_id):
 
     run_claimed(job_id, lambda job: repair_frame_job(
         job, FrameRepair.objects.select_related("frame", "version__model").get(pk=repair_id)))  # fmt: skip
+
+
+@app.task(base=TenantTask, runs_on="gpu-batch")
+def run_experiment(tenant_id, job_id, experiment_id):
+    """Train a model with and without a generated set; the job page follows both trainings."""
+    from .augmentation import experiment_job
+    from .models import AugmentationExperiment
+
+    run_claimed(job_id, lambda job: experiment_job(job, AugmentationExperiment.objects.select_related(
+        "generated_set__version__model", "model").get(pk=experiment_id)))  # fmt: skip
+
+
+@app.task(base=TenantTask, runs_on="gpu-batch")
+def experiment_when_judged(tenant_id, model_id, user_id, attempts=20, **asked):
+    """The demo's augmentation experiment, asked for behind its generated set's job in the queue;
+    while that set is not judged yet, asked again at the back of the queue."""
+    from django.contrib.auth import get_user_model
+
+    from portal.celery import send
+    from portal.models import Tenant
+
+    from .augmentation import experiment_when_judged
+    from .models import MLModel
+
+    started = experiment_when_judged(Tenant.objects.get(pk=tenant_id), MLModel.objects.get(pk=model_id),
+                                     get_user_model().objects.filter(pk=user_id).first(), **asked)  # fmt: skip
+    if started is False and attempts > 1:
+        send("mlmodels.tasks.experiment_when_judged", tenant_id, model_id, user_id, attempts=attempts - 1, **asked)

@@ -58,6 +58,9 @@ class TrainingSet:
     observations: dict | None = None
     # What the version's config.json must say for its inputs to be read as these were (a generator's band noise).
     config: dict = field(default_factory=dict)
+    # (N,) 0 train, 1 validation, 2 test: a split fixed by the caller (an experiment comparing two trainings on the
+    # same held-out examples) instead of ``split_by_source``'s.
+    sides: np.ndarray | None = None
 
 
 def galaxy_training_set(count, *, seed=0, size=64):
@@ -76,12 +79,10 @@ def survey_galaxy_set(count, *, seed=0, size=32, band_noise):
     scale of ``band_noise`` it learns and generates in (``normalisation.asinh_sky``), which the
     version's config keeps so its galaxies turn back into counts."""
     from .normalisation import asinh_sky
-    from .synthetic_galaxies import make_galaxies, survey_kinds
+    from .synthetic_galaxies import survey_galaxies
 
-    kinds = survey_kinds(count, seed)
-    galaxies = make_galaxies(count, seed=seed, size=size, kinds=kinds)
-    images = asinh_sky(np.stack([galaxy.image for galaxy in galaxies]), band_noise).astype(np.float32)
-    labels = np.array([KINDS.index(kind) for kind in kinds])
+    counts, labels = survey_galaxies(count, seed=seed, size=size)
+    images = asinh_sky(counts, band_noise).astype(np.float32)
     mix = ", ".join(f"{np.sum(labels == index)} {name}" for index, name in enumerate(KINDS))
     summary = f"{count:,} synthetic galaxies in survey proportions (seeds {seed}–{seed + count - 1}: {mix}), {size}² px"
     return TrainingSet(images, labels, np.arange(count), list(KINDS), summary, config={"band_noise": list(band_noise)})
@@ -372,7 +373,10 @@ def train_classifier(training_set, *, architecture, epochs=15, batch_size=64, le
     network with the same outputs, say the version in production) are scored on the same
     held-out examples, under ``metrics["rivals"]``: the only fair comparison of two versions.
     """
-    train, val, test = split_by_source(training_set.groups, seed=seed)
+    if training_set.sides is None:
+        train, val, test = split_by_source(training_set.groups, seed=seed)
+    else:
+        train, val, test = (np.flatnonzero(training_set.sides == side) for side in range(3))
     kind = _Sets if training_set.observations is not None else _Votes if training_set.votes is not None else _Classes
     objective = kind(training_set, train)
     objective.check()

@@ -134,6 +134,14 @@ class SurveyGalaxies(DiffusionSource):
 
         return survey_galaxy_set(count, seed=seed, size=size, band_noise=self.band_noise)
 
+    def labelled(self, count, *, seed, size, only=None):
+        """(counts (N, bands, size, size), class indices): the galaxies ``build`` draws, as a
+        survey's cutouts hold them (an augmentation experiment's real galaxies), or only those
+        of the class ``only`` among them (a quality report's training galaxies)."""
+        from .synthetic_galaxies import survey_galaxies
+
+        return survey_galaxies(count, seed=seed, size=size, only=only)
+
     def examples_of(self, kind, count, *, seed, size):
         """(count, bands, size, size) counts of galaxies of ``kind``, none of them any version's
         training galaxy (their seeds start above every training set's); ``seed`` onwards, so two

@@ -14,6 +14,7 @@ urlpatterns = [
     path("models/<int:model_id>/v<int:number>/generate/", generation_views.generate, name="generate"),
     path("generated/", generation_views.generated_set_list, name="generated_set_list"),
     path("generated/<int:set_id>/", generation_views.generated_set_detail, name="generated_set_detail"),
+    path("generated/<int:set_id>/experiment/", generation_views.start_experiment, name="start_experiment"),
     path("generated/<int:set_id>/<str:kind>/", generation_views.generated_set_file, name="generated_set_file"),
     path("frames/<int:frame_id>/repairs/new/", repair_views.repair_frame, name="repair_frame"),
     path("frames/<int:frame_id>/repairs/<int:number>/", repair_views.frame_repair_detail, name="frame_repair_detail"),

@@ -16,7 +16,7 @@ from . import hub, registry, services, similarity
 from .forms import GenerationForm, HubPullForm, HubPushForm, SimilarityForm, TrainingForm
 from .galaxy_zoo import question_groups
 from .models import GeneratedSet, MLModel, ModelVersion
-from .plots import confusion_matrix, embedding_map, training_curves
+from .plots import confusion_matrix, embedding_map, recall_bars, training_curves
 from .training_sets import source_for
 
 MAP_POINTS = 2000
@@ -62,7 +62,18 @@ def model_detail(request, tenant_slug, model_id, number=None):
         "confusion_matrix": confusion_matrix(shown) if shown else None,
         **(_generative(request.tenant, shown) if shown and model.task == MLModel.Task.GENERATIVE else {}),
         "training_curves": training_curves(shown) if shown else None,
+        "experiments": _experiments(model),
     })  # fmt: skip
+
+
+def _experiments(model):
+    """(experiment, its comparison, the recall figure) of each augmentation experiment whose
+    versions are the model's, newest first."""
+    shown = []
+    for experiment in model.experiments.select_related("generated_set__version__model", "job"):
+        comparison = experiment.comparison
+        shown.append((experiment, comparison, recall_bars(comparison) if comparison else None))
+    return shown
 
 
 def _generative(tenant, version):

@@ -9,7 +9,7 @@ from rest_framework.routers import DefaultRouter
 
 from alerts import api as alerts_api
 from mlmodels import api as mlmodels_api
-from mlmodels import generation_api, repair_api
+from mlmodels import augmentation_api, generation_api, repair_api
 from observations import api as observations_api
 from observations import calibration_api, fused_api
 from scheduling import api as scheduling_api
@@ -27,6 +27,9 @@ router.register("fused-images", fused_api.FusedImageViewSet, basename="fused-ima
 router.register("calibrations", calibration_api.PhotometryCalibrationViewSet, basename="calibration")
 router.register("models", mlmodels_api.MLModelViewSet, basename="mlmodel")
 router.register("generated-sets", generation_api.GeneratedSetViewSet, basename="generated-set")
+router.register(
+    "augmentation-experiments", augmentation_api.AugmentationExperimentViewSet, basename="augmentation-experiment"
+)
 router.register("frame-repairs", repair_api.FrameRepairViewSet, basename="frame-repair")
 router.register("alerts", alerts_api.AlertViewSet, basename="alert")
 router.register("alert-filters", alerts_api.AlertFilterViewSet, basename="alert-filter")

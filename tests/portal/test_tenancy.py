@@ -17,7 +17,14 @@ from alerts.services import ingest_packets
 from alerts.synthetic import make_alert
 from labeling.exports import export_votes
 from labeling.services import add_subjects, aggregate, classify, create_project
-from mlmodels.models import Embedding, FrameRepair, FusedPrediction, GeneratedSet, Prediction
+from mlmodels.models import (
+    AugmentationExperiment,
+    Embedding,
+    FrameRepair,
+    FusedPrediction,
+    GeneratedSet,
+    Prediction,
+)
 from mlmodels.registry import create_model, save_version
 from mlmodels.synthetic_galaxies import make_galaxy
 from observations.fused_images import request_fusion
@@ -99,7 +106,8 @@ def _rows_in_every_tenant_table(tenant, user):
                                      visibility=image.target.visibility, vector=[1.0, 0.0])  # fmt: skip
             FusedPrediction.objects.create(tenant=tenant, version=version, target=image.target, label="a",
                                            probabilities={"a": 1})  # fmt: skip
-        GeneratedSet.objects.create(tenant=tenant, version=version, class_name="a", count=1)
+        generated = GeneratedSet.objects.create(tenant=tenant, version=version, class_name="a", count=1)
+        AugmentationExperiment.objects.create(tenant=tenant, generated_set=generated, model=model, epochs=1)
         frame = make_frame(
             ra_deg=1, dec_deg=2, telescope="t", instrument="cam", site="x" + tenant.slug[-6:], seed=tenant.pk
         )
