@@ -44,8 +44,15 @@ class ExperimentRefused(ValueError):
 
 
 def experiment_refusal(generated, epochs):
-    """Why ``generated`` may not be tried in an experiment of ``epochs``, or None; asked by the page
-    and the API before any work."""
+    """Why ``generated`` may not be tried in an experiment of ``epochs``, or None; asked before any work."""
+    if not 1 <= epochs <= MAX_EPOCHS:
+        return f"{epochs} epochs asked; an experiment trains each version for 1 to {MAX_EPOCHS}"
+    return set_refusal(generated)
+
+
+def set_refusal(generated):
+    """Why no experiment may be run on ``generated`` at all, or None: what the set's page tells
+    before offering the form."""
     try:
         usable_for_training(generated)
     except GenerationRefused as refusal:
@@ -53,8 +60,6 @@ def experiment_refusal(generated, epochs):
     generator = generated.version
     if not hasattr(source_for(generator.model.task), "examples_of") or "seed" not in generator.training_data:
         return f"{generator} did not learn from drawn galaxies, so there are none to compare with"
-    if not 1 <= epochs <= MAX_EPOCHS:
-        return f"{epochs} epochs asked; an experiment trains each version for 1 to {MAX_EPOCHS}"
     model = MLModel.objects.filter(tenant=generated.tenant, name=experiment_model_name(generator)).first()
     size = generator.config["input_spec"]["size"]
     if model is not None and (model.task != MLModel.Task.MORPHOLOGY or model.input_spec.get("size") != size):

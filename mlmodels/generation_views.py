@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from portal.permissions import may, require
 
 from . import registry
-from .augmentation import ExperimentRefused, experiment_refusal, request_experiment
+from .augmentation import ExperimentRefused, request_experiment, set_refusal
 from .forms import ExperimentForm, GenerationForm
 from .generation import GRID_SIDE, GenerationRefused, request_generation
 from .models import GeneratedSet, ModelVersion
@@ -51,7 +51,7 @@ def generated_set_detail(request, tenant_slug, set_id):
         "histograms": quality_histograms(report) if report else None,
         "thresholds": settings.GENERATION_GATE,
         "experiments": generated.experiments.select_related("model", "without_set", "with_set", "job"),
-        "experiment_form": ExperimentForm(), "experiment_refusal": experiment_refusal(generated, epochs=1),
+        "experiment_form": ExperimentForm(), "experiment_refusal": set_refusal(generated),
         "can_experiment": may(request.tenant_role, "models.manage"),
         "grid_key": [generated.grid_key[row : row + GRID_SIDE] for row in range(0, len(generated.grid_key), GRID_SIDE)],
     })  # fmt: skip

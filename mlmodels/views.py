@@ -70,7 +70,8 @@ def _experiments(model):
     """(experiment, its comparison, the recall figure) of each augmentation experiment whose
     versions are the model's, newest first."""
     shown = []
-    for experiment in model.experiments.select_related("generated_set__version__model", "job"):
+    experiments = model.experiments.select_related("generated_set__version__model", "job", "without_set", "with_set")
+    for experiment in experiments:
         comparison = experiment.comparison
         shown.append((experiment, comparison, recall_bars(comparison) if comparison else None))
     return shown
