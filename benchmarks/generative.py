@@ -2,7 +2,7 @@
 
 The generator (``mlmodels.diffusion.galaxy_unet``) is trained as the registry trains one, on
 synthetic galaxies in survey proportions (``mlmodels.training_sets.SurveyGalaxies``: mergers
-are 3%), then asked for a set of the rare class, mergers, with DDIM (50 steps, guidance 2).
+are 3%), then asked for a set of the rare class, mergers, with DDIM (50 steps, guidance 1).
 
 Figures:
 - the set's synthetic galaxy distance (Wasserstein distances of magnitude, colour, half-light
@@ -13,7 +13,7 @@ Figures:
   generated galaxies' distance to their nearest training galaxy against real ones'
   (memorisation); whether the set passes the portal's quality gate (``GENERATION_GATE``);
 - DDIM sampling throughput in galaxies a second against the floor: the bare U-Net forward
-  passes sampling needs (one pass of twice the batch per step: guided and unguided), timed
+  passes sampling needs (one pass of the batch per step at guidance 1), timed
   alone on the same inputs.
 
 Inpainting (``--only inpainting``): an inpainter is trained as the registry trains one, on
@@ -67,7 +67,7 @@ from embedded_portal import embedded_portal, machine  # noqa: E402
 GOALS = {"distance_ratio": 2.0, "fraction_of_floor": 0.8, "rare_recall_gain_points": 5.0,
          "bright_pixels_within_10_percent": 0.9}  # fmt: skip
 RARE = "merger"
-STEPS, GUIDANCE, BATCH = 50, 2.0, 32
+BATCH = 32
 
 
 def train_generator(galaxies, epochs):
@@ -114,12 +114,13 @@ def generate(network, count, class_index, size):
     import torch
 
     from mlmodels.diffusion import sample
+    from mlmodels.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
     made, started = [], time.perf_counter()
     for start in range(0, count, BATCH):
         seeds = range(start, min(start + BATCH, count))
         classes = torch.full((len(seeds),), class_index, dtype=torch.long)
-        made.append(sample(network, classes, seeds, size=size, steps=STEPS, guidance=GUIDANCE).numpy())
+        made.append(sample(network, classes, seeds, size=size, steps=DEFAULT_STEPS, guidance=DEFAULT_GUIDANCE).numpy())
     return np.concatenate(made), time.perf_counter() - started
 
 
@@ -127,14 +128,17 @@ def forward_floor(network, count, size):
     """Seconds of the forward passes DDIM needs for ``count`` galaxies, and nothing else."""
     import torch
 
-    x = torch.randn(2 * BATCH, network.in_chans, size, size)
-    classes = torch.zeros(2 * BATCH, dtype=torch.long)
-    batches = [min(BATCH, count - start) for start in range(0, count, BATCH)]
+    from mlmodels.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS
+
+    passes = 1 if DEFAULT_GUIDANCE == 1.0 else 2  # guided and unguided share one pass of twice the batch
+    x = torch.randn(passes * BATCH, network.in_chans, size, size)
+    classes = torch.zeros(passes * BATCH, dtype=torch.long)
+    batches = [passes * min(BATCH, count - start) for start in range(0, count, BATCH)]
     started = time.perf_counter()
     with torch.inference_mode():
         for batch in batches:
-            for step in range(STEPS):
-                network(x[: 2 * batch], torch.full((2 * batch,), 999 - step, dtype=torch.long), classes[: 2 * batch])
+            for step in range(DEFAULT_STEPS):
+                network(x[:batch], torch.full((batch,), 999 - step, dtype=torch.long), classes[:batch])
     return time.perf_counter() - started
 
 
@@ -250,7 +254,7 @@ def generation_figures(quick):
 
     galaxies, epochs, count, encoder_galaxies, encoder_epochs, classifier_epochs = (600, 3, 32, 600, 2, 3) if quick \
         else (3000, 30, 64, 3000, 15, 10)  # fmt: skip
-    from mlmodels.generation import REFERENCE_GALAXIES, encoded
+    from mlmodels.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS, REFERENCE_GALAXIES, encoded
     from mlmodels.generation_quality import frechet_figures, gate, report
     from mlmodels.normalisation import from_asinh_sky
     from mlmodels.synthetic_galaxies import BANDS, KINDS, SKY_NOISE, ZERO_POINT
@@ -278,7 +282,7 @@ def generation_figures(quick):
     figures = {
         "training_galaxies": galaxies, "epochs": epochs, "training_seconds": round(training_seconds, 1),
         "rare_class": RARE, "rare_training_galaxies": int(len(training)), "generated": count,
-        "sampler": {"name": "ddim", "steps": STEPS, "guidance": GUIDANCE},
+        "sampler": {"name": "ddim", "steps": DEFAULT_STEPS, "guidance": DEFAULT_GUIDANCE},
         "synthetic_galaxy_distance": round(distance["generated"], 4),
         "frechet_distance": round(frechet["generated"], 3),
         "encoder_accuracy": round(encoder_accuracy, 4),

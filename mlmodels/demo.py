@@ -48,7 +48,7 @@ DEMO_MODELS = [
      "mergers are 3%; sampled with DDIM."),
 ]  # fmt: skip
 # The generated set the demo asks for once its generator is trained: the rare class.
-DEMO_GENERATION = {"model": "galaxy-diffusion", "class_name": "merger", "count": 64, "steps": 50, "guidance": 2.0}
+DEMO_GENERATION = {"model": "galaxy-diffusion", "class_name": "merger", "count": 64, "steps": 50, "guidance": 1.0}
 # The augmentation experiment the demo asks for once that set is judged: only if it passed its gate.
 DEMO_EXPERIMENT = {"model": "galaxy-diffusion", "epochs": 10}
 # The repair the demo asks for once its inpainter is trained: the trail its frame-quality model is surest of.

@@ -1,7 +1,7 @@
 """Class-conditional denoising diffusion for galaxy cutouts (DDPM, Ho et al. 2020): a small
 U-Net with self-attention, told the timestep and the class, trained to predict the velocity
 of the noising under a cosine schedule (Nichol & Dhariwal 2021; v-prediction, Salimans & Ho
-2022), each step weighted by Min-SNR-γ (Hang et al. 2023). The class is dropped from one
+2022), the nearly clean steps weighted down as in Min-SNR-γ (Hang et al. 2023). The class is dropped from one
 training example in ten so the same network also predicts without it, which is what
 classifier-free guidance (Ho & Salimans 2022) mixes at sampling time. Sampling is DDIM
 (Song et al. 2021): deterministic, in a few tens of steps instead of a thousand.
@@ -153,9 +153,7 @@ def velocity(images, t, noise, alpha_bars):
 
 def denoising_loss(model, images, classes, alpha_bars, generator=None):
     """How far the predicted velocity is from the true one at a random step, with the class
-    withheld from one example in ``UNCONDITIONAL_EVERY``; each step weighted by min(SNR, γ) / (SNR + 1)
-    (Min-SNR-γ, Hang et al. 2023): the nearly clean steps, whose noise a galaxy's own sky noise
-    hides, stop pulling against the noisy ones, and a short training converges several times sooner."""
+    withheld from one example in ``UNCONDITIONAL_EVERY``; each step weighted as ``_weighted_errors`` says."""
     batch = len(images)
     t = torch.randint(0, len(alpha_bars), (batch,), generator=generator).to(images.device)
     noise = torch.randn(images.shape, generator=generator).to(images.device)
@@ -165,11 +163,15 @@ def denoising_loss(model, images, classes, alpha_bars, generator=None):
 
 
 def _weighted_errors(model, images, classes, t, noise, alpha_bars):
-    """Each example's squared velocity error at its step, Min-SNR weighted."""
+    """Each example's squared velocity error at its step, weighted min(1, γ / (SNR + 1)): the
+    nearly clean steps, whose noise a galaxy's own sky noise hides, stop pulling against the
+    noisy ones (the clean half of Min-SNR-γ, Hang et al. 2023). Its other half, weight SNR / (SNR
+    + 1), would starve the noisiest steps, where a galaxy's brightness and size are decided: with
+    it a short training made every class's galaxies a magnitude too faint."""
     predicted = model(noised(images, t, noise, alpha_bars), t, classes)
     errors = (predicted - velocity(images, t, noise, alpha_bars)).pow(2).mean((1, 2, 3))
     snr = alpha_bars.to(images.device)[t] / (1 - alpha_bars.to(images.device)[t])
-    return errors * snr.clamp(max=MIN_SNR_GAMMA) / (snr + 1)
+    return errors * (MIN_SNR_GAMMA / (snr + 1)).clamp(max=1.0)
 
 
 def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learning_rate=2e-3, seed=0, on_epoch=None,
@@ -178,7 +180,11 @@ def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learni
     returns (network, metrics). The validation loss is the denoising loss on held-out galaxies at
     the same steps and noise every epoch, so epochs — and ``rivals`` (name -> network, say the
     version in production), scored on the same galaxies — compare. The weights kept are the
-    exponential moving average of the training weights, which sample cleaner than any one step's."""
+    exponential moving average of the training weights, which sample cleaner than any one step's.
+
+    Each epoch draws as many training galaxies as there are, every class equally often
+    (``balanced_order``): in survey proportions the rare class, the one a generator is wanted
+    for, would get 3% of the updates to its class embedding."""
     from .runtime import build_network, device
 
     images, labels, class_names = training_set.images, training_set.labels, training_set.class_names
@@ -193,14 +199,16 @@ def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learni
     tensors, classes = torch.from_numpy(images), torch.from_numpy(labels).long()
     optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
     steps = epochs * math.ceil(len(train) / batch_size)
+    labels_of_train = labels[train]
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=learning_rate, total_steps=steps, pct_start=0.1)
     generator = torch.Generator().manual_seed(seed)
     history, step = [], 0
     for epoch in range(1, epochs + 1):
         model.train()
         losses = []
-        for start in range(0, len(train), batch_size):
-            chosen = torch.from_numpy(train[start : start + batch_size])
+        drawn = balanced_order(train, labels_of_train, np.random.default_rng([seed, epoch]))
+        for start in range(0, len(drawn), batch_size):
+            chosen = torch.from_numpy(drawn[start : start + batch_size])
             batch = _flipped(tensors[chosen], generator).to(target)
             loss = denoising_loss(model, batch, classes[chosen].to(target), alpha_bars, generator)
             optimiser.zero_grad()
@@ -219,7 +227,6 @@ def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learni
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        train = np.random.default_rng(seed + epoch).permutation(train)
     counts = np.bincount(labels, minlength=len(class_names))
     held_out = (tensors[validation], classes[validation], alpha_bars)
     metrics = {"history": history, "val_loss": history[-1]["val_loss"],
@@ -228,6 +235,14 @@ def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learni
                           for name, rival in (rivals or {}).items()},
                "split": {"train": int(len(train)), "validation": int(held)}}  # fmt: skip
     return averaged, metrics
+
+
+def balanced_order(indices, labels, rng):
+    """``len(indices)`` of ``indices`` drawn with replacement, each class (``labels``, one per
+    index) as often as any other, shuffled."""
+    present, counts = np.unique(labels, return_counts=True)
+    share = {label: 1 / (len(present) * count) for label, count in zip(present, counts)}
+    return rng.choice(indices, size=len(indices), p=[share[label] for label in labels])
 
 
 def _flipped(batch, generator):
@@ -258,11 +273,11 @@ def ddim_steps(steps, timesteps=TIMESTEPS):
 
 
 @torch.inference_mode()
-def sample(model, classes, seeds, *, size, steps=50, guidance=2.0):
+def sample(model, classes, seeds, *, size, steps=50, guidance=1.0):
     """DDIM samples (η = 0) of ``classes`` (a LongTensor), in the network's scale, guided: v =
     v(∅) + w (v(class) − v(∅)). Image i starts from the noise of ``seeds[i]``, so any one of a set
-    can be made again alone, on any device. The conditional and unconditional predictions share
-    one forward pass of twice the batch."""
+    can be made again alone, on any device. Above guidance 1 the conditional and unconditional
+    predictions share one forward pass of twice the batch."""
     target = next(model.parameters()).device
     alpha_bars = cosine_alpha_bars().to(target)
     shape = (model.in_chans, size, size)
@@ -282,7 +297,10 @@ def sample(model, classes, seeds, *, size, steps=50, guidance=2.0):
 
 
 def _guided(model, x, t, both, guidance):
+    """The guided velocity; at guidance 1 that is the conditional prediction alone, one pass of the batch."""
     count = len(x)
+    if guidance == 1.0:
+        return model(x, torch.full((count,), int(t), device=x.device, dtype=torch.long), both[:count])
     steps = torch.full((2 * count,), int(t), device=x.device, dtype=torch.long)
     conditional, unconditional = model(torch.cat([x, x]), steps, both).chunk(2)
     return unconditional + guidance * (conditional - unconditional)

@@ -1,6 +1,7 @@
 from django import forms
 from django.conf import settings
 
+from .generation import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from .models import FrameRepair
 
 
@@ -63,10 +64,10 @@ class GenerationForm(forms.Form):
 
     class_name = forms.ChoiceField(label="Class")
     count = forms.IntegerField(min_value=1, initial=64, label="How many")
-    steps = forms.IntegerField(min_value=2, max_value=1000, initial=50, label="DDIM steps",
+    steps = forms.IntegerField(min_value=2, max_value=1000, initial=DEFAULT_STEPS, label="DDIM steps",
                                help_text="more: truer galaxies, slower")  # fmt: skip
-    guidance = forms.FloatField(min_value=0, max_value=10, initial=2.0, label="Guidance",
-                                help_text="classifier-free guidance: higher holds closer to the class")  # fmt: skip
+    guidance = forms.FloatField(min_value=0, max_value=10, initial=DEFAULT_GUIDANCE, label="Guidance",
+                                help_text="1: the class alone; more exaggerates it")  # fmt: skip
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, required=False, help_text="blank: a new one")
 
     def __init__(self, data=None, *, version):

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from portal.api_files import JobFileMixin
 
-from .generation import GenerationRefused, request_generation
+from .generation import DEFAULT_GUIDANCE, DEFAULT_STEPS, GenerationRefused, request_generation
 from .models import GeneratedSet
 from .registry import RegistryError, usable_version
 
@@ -44,8 +44,9 @@ class GenerationRequestSerializer(serializers.Serializer):
     version = serializers.IntegerField(required=False, min_value=1, help_text="default: its production version")
     class_name = serializers.CharField(max_length=60)
     count = serializers.IntegerField(min_value=1, default=64)
-    steps = serializers.IntegerField(min_value=2, max_value=1000, default=50, help_text="DDIM steps")
-    guidance = serializers.FloatField(min_value=0, max_value=10, default=2.0, help_text="classifier-free guidance")
+    steps = serializers.IntegerField(min_value=2, max_value=1000, default=DEFAULT_STEPS, help_text="DDIM steps")
+    guidance = serializers.FloatField(min_value=0, max_value=10, default=DEFAULT_GUIDANCE,
+                                      help_text="classifier-free guidance: 1 is the class alone")  # fmt: skip
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
 
 

@@ -8,11 +8,12 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from astropy.io import fits
 from django.conf import settings
 
 from mlmodels import generation, generation_quality, registry, services
-from mlmodels.diffusion import galaxy_unet
+from mlmodels.diffusion import balanced_order, galaxy_unet, sample
 from mlmodels.models import GeneratedSet
 from mlmodels.normalisation import asinh_sky
 from mlmodels.synthetic_galaxies import KINDS, SKY_NOISE, ZERO_POINT, make_galaxies
@@ -83,6 +84,25 @@ def test_the_frechet_distance_is_near_zero_for_one_distribution_and_grows_with_a
     same = generation_quality.frechet_distance(first, second)
     shifted = generation_quality.frechet_distance(first + 1.0, second)
     assert same < 0.3 and abs(shifted - 8 - same) < 1.0  # ‖Δμ‖² = 8 for a shift of 1 in each of 8 dimensions
+
+
+def test_a_generator_learns_its_rare_class_as_often_as_the_common_ones():
+    labels = SurveyGalaxies().build(3000, seed=0, size=32).labels  # survey proportions: mergers 3%
+    drawn = labels[balanced_order(np.arange(len(labels)), labels, np.random.default_rng(0))]
+    shares = np.bincount(drawn, minlength=len(KINDS)) / len(drawn)
+    assert np.bincount(labels)[KINDS.index("merger")] / len(labels) < 0.05
+    assert np.allclose(shares, 1 / len(KINDS), atol=0.03), dict(zip(KINDS, shares.round(3)))
+
+
+def test_guidance_one_makes_the_class_alone_in_one_pass_and_other_guidance_mixes_in_the_unconditional():
+    torch.manual_seed(0)
+    network = galaxy_unet(len(KINDS), 3).eval()
+    merger, no_class = torch.full((2,), KINDS.index("merger")), torch.full((2,), len(KINDS))
+    conditional = sample(network, merger, [5, 6], size=16, steps=3, guidance=1.0)
+    unconditional_alone = sample(network, no_class, [5, 6], size=16, steps=3, guidance=1.0)
+    mixed = sample(network, merger, [5, 6], size=16, steps=3, guidance=0.0)  # all unconditional, by the mixing
+    assert torch.allclose(mixed, unconditional_alone, atol=1e-5)
+    assert not torch.allclose(conditional, mixed, atol=1e-3), "the class changes the galaxies"
 
 
 def _generator(tenant, user, examples_per_class):
