@@ -58,9 +58,18 @@ def generation_refusal(version, class_name, count):
     return None
 
 
-def request_generation(tenant, version, user, *, class_name, count, steps, guidance, seed=None):
+def request_generation(tenant, version, user, **asked):
     """``tenant``'s set (the version may be another observatory's public one), empty until its job
     (queued on gpu-batch once committed) has made and judged it."""
+    with transaction.atomic():
+        generated = new_generated_set(tenant, version, user, **asked)
+        queue_job(generated.job, "mlmodels.tasks.generate", generated.tenant_id, generated.job.pk, generated.pk)
+    return generated
+
+
+def new_generated_set(tenant, version, user, *, class_name, count, steps, guidance, seed=None):
+    """The set asked for, with its job waiting, and nothing made yet; GenerationRefused if
+    ``version`` cannot answer. A worker (``request_generation``) or a command makes it."""
     refusal = generation_refusal(version, class_name, count)
     if refusal:
         raise GenerationRefused(refusal)
@@ -73,7 +82,6 @@ def request_generation(tenant, version, user, *, class_name, count, steps, guida
         generated.job = start_job(tenant=tenant, user=user, kind="generation", total=count + 1,
                                   subject=generated, title=f"Generating {generated}")  # fmt: skip
         generated.save(update_fields=["job"])
-        queue_job(generated.job, "mlmodels.tasks.generate", generated.tenant_id, generated.job.pk, generated.pk)
     return generated
 
 
@@ -98,13 +106,19 @@ def usable_for_training(generated):
                             f"and may not be trained on")  # fmt: skip
 
 
-def generate_set_job(job, generated, batch_size=32):
-    """Make the set's galaxies in batches (each batch moves the job's bar), store them, then judge
-    them; the set's page reloads with its report when the job is done."""
+def generate_set_job(job, generated, batch_size=32, on_progress=None):
+    """Make the set's galaxies in batches (each batch moves the job's bar, and is told to
+    ``on_progress(message)``), store them, then judge them; the set's page reloads with its
+    report when the job is done."""
     import torch
 
     from .diffusion import sample
     from .runtime import device, registered_network
+
+    def tell(done, message):
+        report_progress(job, done, message)
+        if on_progress is not None:
+            on_progress(message)
 
     version = generated.version
     network, config = registered_network(version)
@@ -118,11 +132,11 @@ def generate_set_job(job, generated, batch_size=32):
         seeds = range(generated.seed + start, generated.seed + min(start + batch_size, generated.count))
         classes = torch.full((len(seeds),), index, dtype=torch.long)
         scaled.append(sample(network, classes, seeds, size=size, steps=steps, guidance=guidance).float().cpu().numpy())
-        report_progress(job, start + len(seeds), f"{start + len(seeds)} of {generated.count} galaxies made "
-                                                 f"({steps} DDIM steps, guidance {guidance:g})")  # fmt: skip
+        tell(start + len(seeds), f"{start + len(seeds)} of {generated.count} galaxies made ({steps} DDIM steps, "
+                                 f"guidance {guidance:g})")  # fmt: skip
     scaled = np.concatenate(scaled)
     counts = from_asinh_sky(scaled, band_noise)
-    report_progress(job, generated.count, "judging them against real galaxies")
+    tell(generated.count, "judging them against real galaxies")
     source = source_for(version.model.task)
     real = source.examples_of(generated.class_name, REFERENCE_GALAXIES + generated.count, seed=0, size=size)
     reference, comparison = real[:REFERENCE_GALAXIES], real[REFERENCE_GALAXIES:]

@@ -11,6 +11,7 @@ import pytest
 import torch
 from astropy.io import fits
 from django.conf import settings
+from django.core.management import CommandError, call_command
 
 from mlmodels import generation, generation_quality, registry, services
 from mlmodels.diffusion import balanced_order, galaxy_unet, sample
@@ -147,6 +148,31 @@ def test_requests_a_generator_cannot_answer_are_refused_naming_why_and_leave_not
     assert answer.status_code == 400 and "a set holds 1 to" in str(answer.json())
     with tenant_context(tenant):
         assert not GeneratedSet.objects.exists() and not Job.objects.filter(kind="generation").exists()
+
+
+def test_the_command_makes_and_judges_a_set_here_and_refuses_what_the_generator_cannot_answer(tenant_factory):
+    tenant, users = tenant_factory()
+    with tenant_context(tenant):
+        version = _generator(tenant, users["admin"], {"elliptical": 80, "merger": 12})
+    out = io.StringIO()
+    asked = ("--model-version", "1", "--count", "3", "--steps", "3", "--seed", "7", "--user", users["admin"].username)
+    call_command("generate_galaxies", tenant.slug, "galaxy-diffusion", "elliptical", *asked, stdout=out)
+    said = out.getvalue()
+    assert "3 of 3 galaxies made (3 DDIM steps, guidance 1)" in said and "judging them against real galaxies" in said
+    assert "Quality gate failed; it may not be trained on:" in said, "an untrained network's noise is no galaxy"
+    with tenant_context(tenant):
+        generated = GeneratedSet.objects.get()
+        assert (generated.version, generated.seed, generated.gate, generated.job.status) == (
+            version, 7, "failed", "succeeded")  # fmt: skip
+        assert generated.cube and f"Set {generated.pk}: 3 synthetic elliptical galaxies from galaxy-diffusion" in said
+        assert all(f"  - {reason}" in said for reason in generated.gate_reasons)
+    refused = ((("galaxy-morphology", "elliptical"), "no model named 'galaxy-morphology'"),
+               (("galaxy-diffusion", "merger"), "learnt from only 12 real merger galaxies"))  # fmt: skip
+    for arguments, reason in refused:
+        with pytest.raises(CommandError, match=reason):
+            call_command("generate_galaxies", tenant.slug, *arguments, "--model-version", "1", stdout=io.StringIO())
+    with tenant_context(tenant):
+        assert GeneratedSet.objects.count() == 1
 
 
 def test_a_set_is_refused_for_training_until_it_passes_the_gate(tenant_factory):

@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("tenant", help="tenant slug")
         parser.add_argument("model", help="model name in the registry")
         parser.add_argument("repo", help="hub repo, owner/name")
-        parser.add_argument("--version", dest="number", type=int, help="version number (default: production)")
+        parser.add_argument("--model-version", dest="number", type=int, help="version number (default: production)")
         parser.add_argument("--public", action="store_true", help="create a new repo as public")
 
     def handle(self, *args, **options):
