@@ -1,9 +1,10 @@
 """Class-conditional denoising diffusion for galaxy cutouts (DDPM, Ho et al. 2020): a small
 U-Net with self-attention, told the timestep and the class, trained to predict the velocity
 of the noising under a cosine schedule (Nichol & Dhariwal 2021; v-prediction, Salimans & Ho
-2022), the nearly clean steps weighted down as in Min-SNR-γ (Hang et al. 2023). The class is dropped from one
-training example in ten so the same network also predicts without it, which is what
-classifier-free guidance (Ho & Salimans 2022) mixes at sampling time. Sampling is DDIM
+2022), the nearly clean steps weighted down as in Min-SNR-γ (Hang et al. 2023), every class
+drawn equally often. The class is dropped from one training example in ten so the same network
+also predicts without it, which is what classifier-free guidance (Ho & Salimans 2022) mixes at
+sampling time. Sampling is DDIM
 (Song et al. 2021): deterministic, in a few tens of steps instead of a thousand.
 
 Images are learnt in a fixed, invertible scale (``normalisation.asinh_sky``) — asinh of
