@@ -22,7 +22,6 @@ import io
 
 import numpy as np
 from astropy.io import fits
-from django.core.files.storage import default_storage
 from django.db import transaction
 
 from portal.progress import finish_job, queue_job, report_progress, start_job
@@ -244,7 +243,6 @@ def _register(experiment, job, trained, datasets, comparison):
             experiment.save(update_fields=["without_set", "with_set"])
     except BaseException:
         for version in saved:
-            for name in (registry.WEIGHTS_NAME, registry.CONFIG_NAME):
-                default_storage.delete(f"{version.artifact_path}/{name}")
+            registry.delete_artifact(version)
         raise
     return saved

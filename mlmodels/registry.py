@@ -87,6 +87,13 @@ def _timm_fields(model, config):
             "model_args": {**config.get("model_args", {}), "in_chans": len(bands)}}  # fmt: skip
 
 
+def delete_artifact(version):
+    """Remove a version's stored files: for a caller whose transaction rolls back the row after
+    ``save_version`` wrote them, so no artifact is left that no version points at."""
+    for name in (WEIGHTS_NAME, CONFIG_NAME):
+        default_storage.delete(f"{version.artifact_path}/{name}")
+
+
 def read_artifact(version):
     """(config.json, model.safetensors) of a version as stored bytes, after checking the
     weights are the ones registered."""

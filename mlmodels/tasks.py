@@ -53,33 +53,37 @@ def generate(tenant_id, job_id, generated_set_id):
 @app.task(base=TenantTask, runs_on="gpu-batch")
 def generate_when_trained(tenant_id, model_id, user_id, **asked):
     """A generated set from a model's production version, asked for behind its training in the queue."""
-    from django.contrib.auth import get_user_model
-
-    from portal.models import Tenant
-
     from .generation import generate_when_trained
-    from .models import MLModel
 
-    generate_when_trained(Tenant.objects.get(pk=tenant_id), MLModel.objects.get(pk=model_id),
-                          get_user_model().objects.filter(pk=user_id).first(), **asked)  # fmt: skip
+    _follow_up(generate_when_trained, tenant_id, model_id, user_id, **asked)
 
 
 @app.task(base=TenantTask, runs_on="gpu-batch")
 def repair_first_flagged(tenant_id, model_id, user_id, attempts=20, **sampler):
     """The demo's first repair, asked for behind the inpainting model's training in the queue; while
     no frame is flagged yet, asked again at the back of the queue (behind the frame-quality backfill)."""
+    from .repairs import repair_first_flagged
+
+    _follow_up(repair_first_flagged, tenant_id, model_id, user_id, again=("mlmodels.tasks.repair_first_flagged",
+                                                                          attempts), **sampler)  # fmt: skip
+
+
+def _follow_up(service, tenant_id, model_id, user_id, again=None, **asked):
+    """``service(tenant, model, user, **asked)``, a demo model's follow-up; when it answers False
+    (not ready yet) and ``again`` = (task name, attempts left) allows, the task is sent again at
+    the back of the queue with one attempt fewer."""
     from django.contrib.auth import get_user_model
 
     from portal.celery import send
     from portal.models import Tenant
 
     from .models import MLModel
-    from .repairs import repair_first_flagged
 
-    asked = repair_first_flagged(Tenant.objects.get(pk=tenant_id), MLModel.objects.get(pk=model_id),
-                                 get_user_model().objects.filter(pk=user_id).first(), **sampler)  # fmt: skip
-    if asked is False and attempts > 1:
-        send("mlmodels.tasks.repair_first_flagged", tenant_id, model_id, user_id, attempts=attempts - 1, **sampler)
+    answer = service(Tenant.objects.get(pk=tenant_id), MLModel.objects.get(pk=model_id),
+                     get_user_model().objects.filter(pk=user_id).first(), **asked)  # fmt: skip
+    if answer is False and again is not None and again[1] > 1:
+        task_name, attempts = again
+        send(task_name, tenant_id, model_id, user_id, attempts=attempts - 1, **asked)
 
 
 @app.task(base=TenantTask, runs_on="gpu-batch")
@@ -106,15 +110,7 @@ def run_experiment(tenant_id, job_id, experiment_id):
 def experiment_when_judged(tenant_id, model_id, user_id, attempts=20, **asked):
     """The demo's augmentation experiment, asked for behind its generated set's job in the queue;
     while that set is not judged yet, asked again at the back of the queue."""
-    from django.contrib.auth import get_user_model
-
-    from portal.celery import send
-    from portal.models import Tenant
-
     from .augmentation import experiment_when_judged
-    from .models import MLModel
 
-    started = experiment_when_judged(Tenant.objects.get(pk=tenant_id), MLModel.objects.get(pk=model_id),
-                                     get_user_model().objects.filter(pk=user_id).first(), **asked)  # fmt: skip
-    if started is False and attempts > 1:
-        send("mlmodels.tasks.experiment_when_judged", tenant_id, model_id, user_id, attempts=attempts - 1, **asked)
+    _follow_up(experiment_when_judged, tenant_id, model_id, user_id,
+               again=("mlmodels.tasks.experiment_when_judged", attempts), **asked)  # fmt: skip
