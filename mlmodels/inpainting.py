@@ -48,7 +48,8 @@ def repaint(model, known, unknown, *, steps, resample, generator):
         a = alpha_bars[t]
         following = alpha_bars[visits[index + 1]] if index + 1 < len(visits) else torch.tensor(1.0, device=target)
         sigma = ((1 - following) / (1 - a) * (1 - a / following)).clamp(min=0).sqrt()
-        for round_ in range(resample):
+        rounds = resample if index + 1 < len(visits) else 1  # the last step is not noised back: one round
+        for round_ in range(rounds):
             v = model(x, torch.full((len(x),), int(t), device=target, dtype=torch.long), classes)
             x0 = (a.sqrt() * x - (1 - a).sqrt() * v).clamp(*X0_RANGE)
             eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
@@ -56,7 +57,7 @@ def repaint(model, known, unknown, *, steps, resample, generator):
                       + sigma * _noise(x.shape, generator, target))  # fmt: skip
             given = following.sqrt() * known + (1 - following).sqrt() * _noise(x.shape, generator, target)
             step_back = keep * given + (1 - keep) * filled
-            if round_ + 1 < resample and index + 1 < len(visits):
+            if round_ + 1 < rounds:
                 back = a / following  # q(x_t | x_{t-1}) over the stride
                 x = back.sqrt() * step_back + (1 - back).sqrt() * _noise(x.shape, generator, target)
         x = step_back
