@@ -12,6 +12,8 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 DEFECTS = ("clouds", "defocus", "satellite", "cosmic_rays")
+GAIN = 1.6  # electrons per ADU: the GAIN keyword, and what the photon noise is drawn through
+READ_NOISE_ADU = 5.0
 
 
 def frame_wcs(ra_deg, dec_deg, width, height, pixel_scale_arcsec):
@@ -106,9 +108,9 @@ def make_frame(
         for _ in range(max(5, width * height // 4000)):
             cx, cy, length = rng.integers(0, width), rng.integers(0, height), rng.integers(1, 6)
             image[cy, cx : cx + length] += rng.uniform(3000, 20000)
-    if noise:
-        photons = rng.poisson(np.clip(image, 0, None)).astype(np.float32)
-        image = photons + rng.normal(0, 5, image.shape).astype(np.float32)
+    if noise:  # photons are counted as electrons, GAIN to an ADU: the noise photometry expects from the header
+        electrons = rng.poisson(np.clip(image, 0, None) * GAIN)
+        image = (electrons / GAIN + rng.normal(0, READ_NOISE_ADU, image.shape)).astype(np.float32)
     else:
         image = image.astype(np.float32)
     header = wcs.to_header() if with_wcs else fits.Header()
@@ -116,7 +118,7 @@ def make_frame(
     header.update({
         "DATE-OBS": start.isot, "MJD-OBS": round(start.mjd, 8), "EXPTIME": exptime_s, "FILTER": filter_name,
         "INSTRUME": instrument, "TELESCOP": telescope, "SITEID": site, "OBJECT": "field", "AIRMASS": airmass,
-        "GAIN": 1.6, "BUNIT": "ADU",
+        "GAIN": GAIN, "BUNIT": "ADU",
     })  # fmt: skip
     if zero_point is not None:
         header["MAGZP"] = (zero_point, "magnitude of 1 ADU/s")

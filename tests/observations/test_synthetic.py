@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from observations.photometry import measure
 from observations.synthetic import make_frame
 from tests.observations.conftest import M51
 
@@ -51,3 +52,19 @@ def test_cosmic_rays_are_sharp_hits():
 def test_unknown_defect_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown defects \\['fog'\\]"):
         frame("fog")
+
+
+def test_a_stars_quoted_flux_error_is_the_scatter_of_its_flux_from_night_to_night():
+    """The noise is drawn through the gain the header states, so photometry's error bars, which
+    read that GAIN, are as wide as the flux really scatters (drawn at gain 1, a bright star
+    scattered 1.21× its error bar)."""
+    fluxes, errors = [], []
+    for seed in range(240):
+        hdu = make_frame(ra_deg=M51[0], dec_deg=M51[1], width=48, height=48, n_stars=0, seed=seed,
+                         extra_sources=[(*M51, 100_000)])  # fmt: skip
+        y, x = np.unravel_index(np.argmax(hdu.data), hdu.data.shape)
+        measured = measure(hdu.data, float(x), float(y), pixel_scale_arcsec=0.389, exptime_s=120.0,
+                           gain=hdu.header["GAIN"], zero_point_mag=None)  # fmt: skip
+        fluxes.append(measured["flux_adu"])
+        errors.append(measured["flux_err_adu"])
+    assert np.std(fluxes, ddof=1) / np.median(errors) == pytest.approx(1.0, abs=0.1)
