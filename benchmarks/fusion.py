@@ -64,7 +64,7 @@ from observations.calibration import calibrate, measure_stars  # noqa: E402
 from observations.fusion import FrameInput, fuse, grid_for  # noqa: E402
 from observations.light_curves import fuse_light_curve  # noqa: E402
 from observations.photometry import measure  # noqa: E402
-from observations.synthetic import make_frame, sky_field  # noqa: E402
+from observations.synthetic import GAIN, make_frame, sky_field  # noqa: E402
 
 RA, DEC = 150.0, 20.0
 SOURCE_MAG = 21.0  # the faint source whose signal-to-noise is measured, at the centre
@@ -93,7 +93,7 @@ def frames(count, size, stars, realisation=0):
                          stars=[*stars, (RA, DEC, SOURCE_MAG), (RA, DEC + BRIGHT_OFFSET_DEG, BRIGHT_MAG)],
                          defects=("cosmic_rays",) if number % 3 == 1 else ())  # fmt: skip
         made.append(FrameInput(id=number + 1, label=site, band="r", data=hdu.data, wcs=WCS(hdu.header),
-                               exptime_s=exptime, zero_point=zero_point, gain=1.6))  # fmt: skip
+                               exptime_s=exptime, zero_point=zero_point, gain=GAIN))  # fmt: skip
     return made
 
 
@@ -171,9 +171,9 @@ def light_curve_errors(stars, epochs, size):
             wcs = WCS(hdu.header)
             own = zero_point + (0.25 if site == "elp" else 0.0)  # McDonald's pipeline writes it 0.25 mag off
             x, y = (float(value) for value in wcs.world_to_pixel(SkyCoord(RA * u.deg, DEC * u.deg)))
-            point = measure(hdu.data, x, y, pixel_scale_arcsec=scale, exptime_s=exptime, gain=1.6, zero_point_mag=own)
+            point = measure(hdu.data, x, y, pixel_scale_arcsec=scale, exptime_s=exptime, gain=GAIN, zero_point_mag=own)
             frame_id = len(field) + 1
-            field.append(measure_stars(frame_id, site, hdu.data, wcs, exptime, gain=1.6))
+            field.append(measure_stars(frame_id, site, hdu.data, wcs, exptime, gain=GAIN))
             mjd = 60000.0 + 2 * epoch + 7 * number / 24  # every other night, the sites 7 h apart
             measured.append((frame_id, epoch, site, own, point, mjd))
     fitted = calibrate(field, {each[0]: each[3] for each in measured},

@@ -234,13 +234,13 @@ def inpainting_figures(quick):
         within["repaint"] / max(within["interpolation"], 1e-9), 2)}  # fmt: skip
 
 
-def _peak_hidden(lit, light, mask):
-    """Per pixel: whether the brightest pixel of its island of light (``lit``, connected) lies under
+def _peak_hidden(bright, light, mask):
+    """Per pixel: whether the brightest pixel of its island of light (``bright``, connected) lies under
     the mask. A star whose peak the trail hides has nothing of its core left in the frame to be
     continued from: one frame alone cannot give its pixels back to 10%, whatever fills them."""
     from scipy import ndimage
 
-    islands, count = ndimage.label(lit)
+    islands, count = ndimage.label(bright)
     if not count:
         return np.zeros_like(mask, dtype=bool)
     peaks = ndimage.maximum_position(light, islands, index=np.arange(1, count + 1))

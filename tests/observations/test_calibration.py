@@ -17,7 +17,7 @@ from observations.calibration import (
     measure_stars,
     saturation_level,
 )
-from observations.synthetic import make_frame, sky_field
+from observations.synthetic import GAIN, make_frame, sky_field
 from tests.observations.test_fusion import DEC, RA, SITES
 from tests.observations.test_real_files import REAL
 
@@ -31,7 +31,7 @@ def measured(number, *, variable=None, stars=STARS):
     hdu = make_frame(ra_deg=RA + 0.002 * (number % 4 - 1.5), dec_deg=DEC, site=site, pixel_scale_arcsec=scale,
                      seeing_fwhm_arcsec=seeing, zero_point=zero_point, sky_adu=sky, exptime_s=exptime, n_stars=0,
                      seed=300 + number, stars=field)  # fmt: skip
-    return measure_stars(number + 1, site, hdu.data, WCS(hdu.header), exptime, gain=1.6)
+    return measure_stars(number + 1, site, hdu.data, WCS(hdu.header), exptime, gain=GAIN)
 
 
 @pytest.fixture(scope="module")

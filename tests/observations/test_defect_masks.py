@@ -17,7 +17,7 @@ from observations.defect_masks import (
     sky_and_noise,
     trail_mask,
 )
-from observations.synthetic import make_frame
+from observations.synthetic import GAIN, make_frame
 from tests.observations.test_real_files import REAL
 
 FIELD = {"ra_deg": 10, "dec_deg": 20, "width": 384, "height": 384}
@@ -53,7 +53,7 @@ def test_a_bright_stars_bleed_column_is_not_taken_for_a_trail():
 def test_cosmic_ray_hits_are_masked_and_stars_are_not(seed):
     clean, spoilt, light = _frames(seed, "cosmic_rays")
     hits = light > 2000
-    mask = cosmic_ray_mask(spoilt, gain=1.6)
+    mask = cosmic_ray_mask(spoilt, gain=GAIN)
     assert mask[hits].mean() > 0.95
     _, noise = sky_and_noise(clean)
     stars = (ndimage.maximum_filter(clean, 7) == clean) & (clean > np.median(clean) + 30 * noise)
@@ -78,7 +78,7 @@ def test_a_hot_column_is_masked_whole_and_alone():
     frame[:, 77] += 4 * noise
     mask = bad_column_mask(frame)
     assert mask[:, 77].all() and mask.sum() == frame.shape[0]
-    flagged, found = flagged_mask(frame, ["cosmic_rays"], gain=1.6)
+    flagged, found = flagged_mask(frame, ["cosmic_rays"], gain=GAIN)
     assert found["bad columns"] == 1 and flagged[:, 77].all()
 
 

@@ -10,7 +10,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from observations.fusion import FrameInput, FusionRefused, aperture_snr, fuse, grid_for, to_fits
-from observations.synthetic import make_frame, sky_field
+from observations.synthetic import GAIN, make_frame, sky_field
 
 RA, DEC = 150.0, 20.0
 SOURCE_MAG = 20.0
@@ -28,7 +28,7 @@ def frame(number, *, band="r", defects=(), ra=RA, dec=DEC, with_wcs=True, zero_p
                      exptime_s=exptime, n_stars=0, seed=100 + number, stars=[*STARS, (RA, DEC, SOURCE_MAG)],
                      defects=defects)  # fmt: skip
     return FrameInput(id=number + 1, label=site, band=band, data=hdu.data, wcs=WCS(hdu.header) if with_wcs else None,
-                      exptime_s=exptime, zero_point=zp if zero_point else None, gain=1.6, veto=veto)  # fmt: skip
+                      exptime_s=exptime, zero_point=zp if zero_point else None, gain=GAIN, veto=veto)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
