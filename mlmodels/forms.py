@@ -3,17 +3,22 @@ from django.conf import settings
 
 from .generation import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from .models import FrameRepair
+from .training_sets import FOCUS_SHARE
 
 
 class TrainingForm(forms.Form):
     """How a new version is trained: on how many examples, for how many epochs, and — for a
-    task whose examples are stored sets (volunteers' vote exports) — on which set."""
+    task whose examples are stored sets (volunteers' vote exports) — on which set; a generator
+    of several classes, for one of them."""
 
     dataset = forms.TypedChoiceField(coerce=int, label="Learn from")
     examples = forms.IntegerField(
         min_value=120, max_value=100_000, initial=3000, help_text="split 70/15/15: training, validation, test"
     )
     epochs = forms.IntegerField(min_value=1, max_value=200, initial=15, help_text="at most; training stops early")
+    focus = forms.ChoiceField(required=False, label="Trained for",
+                              help_text=f"a class drawn in {FOCUS_SHARE:.0%} of the examples: the rare one you will "
+                                        f"ask it for")  # fmt: skip
 
     def __init__(self, data=None, *, source, tenant):
         super().__init__(data)
@@ -22,6 +27,11 @@ class TrainingForm(forms.Form):
             self.fields["examples"].help_text = "at most this many of the set's galaxies, split 70/15/15"
         else:
             del self.fields["dataset"]
+        if source is not None and source.focusable:
+            self.fields["focus"].choices = [("", "every class alike"),
+                                            *((name, name.replace("_", " ")) for name in source.classes)]  # fmt: skip
+        else:
+            del self.fields["focus"]
 
 
 class SimilarityForm(forms.Form):

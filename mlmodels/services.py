@@ -56,15 +56,20 @@ def accelerator_selftest(job, *, worker, size=1024, steps=20):
     return result
 
 
-def training_refusal(model, dataset=None):
+def training_refusal(model, dataset=None, focus=None):
     """Why ``model`` cannot learn from its task's examples (``dataset``: which stored set, for
-    a stored source), or None; asked before any work (the page asks it too, so nobody waits
-    for a worker to say no)."""
+    a stored source; ``focus``: the class a generator is trained for), or None; asked before any
+    work (the page asks it too, so nobody waits for a worker to say no)."""
     source = source_for(model.task)
     if source is None:
         return f"there are no labelled examples for {model.get_task_display().lower()} models yet"
     if source.stored and dataset is None:
         return f"{model.name} learns from stored sets of {source.noun}: choose which one"
+    if focus is not None and not source.focusable:
+        return (f"{model.name} is a {model.get_task_display().lower()} model; only a generator of several classes "
+                f"is trained for one of them")  # fmt: skip
+    if focus is not None and focus not in model.class_names:
+        return f"{model.name} makes {', '.join(model.class_names)}; not {focus!r}"
     kinds = (("predicts", source.classes_for(dataset), model.class_names), ("flags", source.flags, model.flag_names))
     for kind, wanted, named in kinds:
         if list(named) != list(wanted):
@@ -74,13 +79,13 @@ def training_refusal(model, dataset=None):
     return None
 
 
-def train_version(model, user, *, examples, epochs, seed=0, dataset=None, on_epoch=None):
+def train_version(model, user, *, examples, epochs, seed=0, dataset=None, on_epoch=None, focus=None):
     """Train the model's next version on its task's examples — ``examples`` synthetic ones
     drawn fresh, or at most that many of the stored set ``dataset`` — and register it, in
-    staging, with its metrics and history."""
+    staging, with its metrics and history. A generator trained for a class (``focus``) draws it most."""
     from . import training  # torch: only on the workers that train
 
-    refusal = training_refusal(model, dataset)
+    refusal = training_refusal(model, dataset, focus)
     if refusal:
         raise training.TrainingRefused(refusal)
     source = source_for(model.task)
@@ -89,15 +94,19 @@ def train_version(model, user, *, examples, epochs, seed=0, dataset=None, on_epo
         data = source.load(dataset, size=size, limit=examples, seed=seed)
     else:
         data = source.build(examples, seed=seed, size=size)
+    focused = {"focus": data.class_names.index(focus)} if focus is not None else {}
     network, metrics = source.train(data, architecture=model.architecture, epochs=epochs, seed=seed,
-                                    on_epoch=on_epoch, rivals=_production_rival(model))  # fmt: skip
+                                    on_epoch=on_epoch, rivals=_production_rival(model), **focused)  # fmt: skip
+    summary = data.summary
+    if focus is not None:
+        summary += f"; {focus.replace('_', ' ')} in {metrics['focus']['share']:.0%} of the draws"
     # The registry adds the size; a set may say more of how its inputs were scaled (a generator's band noise).
     config = {"pretrained_cfg": {"normalisation": source.input_spec["normalisation"], **data.config}}
     if data.votes is not None:
         config[OUTPUTS_KEY] = VOTE_FRACTIONS
     return registry.save_version(
         model, user, weights=training.weights_of(network), metrics=metrics, config=config,
-        training_data={"summary": data.summary, "generator": source.generator, "count": len(data.images),
+        training_data={"summary": summary, "generator": source.generator, "count": len(data.images),
                        "seed": seed, "split": metrics["split"], **({"dataset": dataset} if source.stored else {})},
     )  # fmt: skip
 
@@ -114,13 +123,15 @@ def _production_rival(model):
     return {f"v{production.number} (production)": network}
 
 
-def queue_training(model, user, *, examples, epochs, dataset=None, promote=False):
+def queue_training(model, user, *, examples, epochs, dataset=None, promote=False, focus=None):
     """The training job for the model's next version, queued on a gpu-batch worker once committed."""
     source = source_for(model.task)
-    job = start_job(tenant=model.tenant, user=user, kind="training", total=epochs, subject=model,
-                    title=f"Training {model.name} on {source.describe(examples, dataset)}")  # fmt: skip
+    title = f"Training {model.name} on {source.describe(examples, dataset)}"
+    if focus is not None:
+        title += f", for {focus.replace('_', ' ')} galaxies"
+    job = start_job(tenant=model.tenant, user=user, kind="training", total=epochs, subject=model, title=title)
     queue_job(job, "mlmodels.tasks.train_model", model.tenant_id, job.pk, model.pk, examples=examples, epochs=epochs,
-              dataset=dataset, promote=promote)  # fmt: skip
+              dataset=dataset, promote=promote, focus=focus)  # fmt: skip
     return job
 
 
@@ -136,7 +147,7 @@ def create_task_model(tenant, user, *, name, task, dataset=None, architecture=No
                                  description=description)  # fmt: skip
 
 
-def train_version_job(job, model, *, examples, epochs, seed=0, dataset=None, promote=False):
+def train_version_job(job, model, *, examples, epochs, seed=0, dataset=None, promote=False, focus=None):
     """train_version for the job page: each epoch moves the bar, names its scores and
     extends the curve the page draws. ``promote`` puts the new version in production."""
     history = []
@@ -147,7 +158,7 @@ def train_version_job(job, model, *, examples, epochs, seed=0, dataset=None, pro
         report_progress(job, row["epoch"], message, partial_result={"history": history})
 
     version = train_version(model, job.created_by, examples=examples, epochs=epochs, seed=seed, dataset=dataset,
-                            on_epoch=report)  # fmt: skip
+                            on_epoch=report, focus=focus)  # fmt: skip
     if promote:
         version, _ = promote_version(version, job.created_by, audit.Origin(Where.TASK, job.created_by))
     metrics = version.metrics

@@ -30,6 +30,12 @@ PIXEL_SCALE_ARCSEC = 0.262
 VOLUNTEERS = 40
 # Flux in each band relative to r: old stars are red, young ones blue.
 COLOURS = {"bulge": (0.55, 1.0, 1.45), "disk": (0.85, 1.0, 1.15), "young": (1.35, 1.0, 0.75)}
+# How far one galaxy's g − r strays from its class's (mag, one standard deviation): ages and
+# metallicities differ from galaxy to galaxy. The red sequence is tight (~0.04 mag in DECaLS),
+# star-forming and disturbed galaxies spread wider; without it every galaxy of a class would
+# share one colour to photometry's precision, which no survey sees.
+COLOUR_SCATTER = {"elliptical": 0.04, "spiral": 0.07, "barred_spiral": 0.07, "edge_on": 0.08, "merger": 0.08,
+                  "irregular": 0.1}  # fmt: skip
 SKY_PER_PIXEL = (30.0, 60.0, 150.0)  # counts, g r z: brighter sky in the red
 READ_NOISE = 3.0  # counts
 SKY_NOISE = tuple(round(math.sqrt(sky + READ_NOISE**2), 3) for sky in SKY_PER_PIXEL)  # a blank pixel's spread
@@ -86,10 +92,22 @@ def galaxy_light(seed, kind=None, size=64):
     magnitude = rng.uniform(15.5, 19.0)  # r band; brighter galaxies get surer votes
     total_r = 10 ** (-0.4 * (magnitude - 22.5)) * 600  # counts in r for the whole galaxy
     r_sum = sum(image.sum() * COLOURS[colour][1] for colour, image in components) or 1.0
-    light = np.stack([sum(image * COLOURS[colour][band] for colour, image in components) * (total_r / r_sum)
+    scale_of_band = np.array(_tint(seed, kind)) * total_r / r_sum
+    light = np.stack([sum(image * COLOURS[colour][band] for colour, image in components) * scale_of_band[band]
                       for band in range(len(BANDS))])  # fmt: skip
     params.update(magnitude_r=round(magnitude, 2))
     return GalaxyLight(kind, light, answers, params, rng)
+
+
+def _tint(seed, kind):
+    """Per band, the factor that gives this galaxy its own colour: g − r shifted by a draw of
+    ``COLOUR_SCATTER[kind]`` and r − z along the colour locus (redder in g − r is redder in r − z),
+    r unchanged so the galaxy keeps its magnitude. Drawn from a stream of its own, so the rest
+    of the seed's galaxy — shape, size, noise, votes — is the one it always was."""
+    rng = np.random.default_rng([seed, 1])
+    shift_gr = rng.normal(0, COLOUR_SCATTER[kind])
+    shift_rz = 0.7 * shift_gr + rng.normal(0, COLOUR_SCATTER[kind] / 2)
+    return 10 ** (-0.4 * shift_gr), 1.0, 10 ** (0.4 * shift_rz)
 
 
 def observed(light, *, fwhm_arcsec, rng, sky_scale=1.0):

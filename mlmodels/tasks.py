@@ -15,13 +15,14 @@ def accelerator_selftest(self, tenant_id, job_id, size=1024, steps=20):
 
 
 @app.task(base=TenantTask, runs_on="gpu-batch")
-def train_model(tenant_id, job_id, model_id, examples=3000, epochs=15, seed=0, dataset=None, promote=False):
+def train_model(tenant_id, job_id, model_id, examples=3000, epochs=15, seed=0, dataset=None, promote=False,
+                focus=None):  # fmt: skip
     """Train a model's next version; the job page follows each epoch."""
     from .models import MLModel
 
     run_claimed(job_id, lambda job: services.train_version_job(job, MLModel.objects.get(pk=model_id), examples=examples,
                                                                epochs=epochs, seed=seed, dataset=dataset,
-                                                               promote=promote))  # fmt: skip
+                                                               promote=promote, focus=focus))  # fmt: skip
 
 
 @app.task(base=TenantTask, runs_on="gpu")

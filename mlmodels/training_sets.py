@@ -15,6 +15,8 @@ from .frame_quality import FLAGS, PLANES, QUALITY_CLASSES
 from .multi_site import FEATURES, OBSERVATIONS, SITES
 from .synthetic_galaxies import BANDS, KINDS, SKY_NOISE, ZERO_POINT
 
+FOCUS_SHARE = 0.9  # of a focused generator's training draws, those of its class (``diffusion.class_order``)
+
 
 class TrainingSetSource(ABC):
     """Labelled examples for one task, and the shape of a model that learns from them."""
@@ -28,6 +30,7 @@ class TrainingSetSource(ABC):
     learning_rate = 2e-3
 
     stored = False  # whether the examples are read from a stored set (StoredTrainingSets) instead of drawn
+    focusable = False  # whether a training may be for one of its classes (a generator's ``focus``)
 
     @abstractmethod
     def build(self, count, *, seed, size):
@@ -111,11 +114,12 @@ class DiffusionSource(TrainingSetSource):
 
     architecture = "module:mlmodels.diffusion.galaxy_unet"
 
-    def train(self, data, *, architecture, epochs, seed, on_epoch, rivals):
+    def train(self, data, *, architecture, epochs, seed, on_epoch, rivals, focus=None):
+        """As ``TrainingSetSource.train``; ``focus``, a class index, is the class most draws are of."""
         from .diffusion import train_diffusion
 
         return train_diffusion(data, architecture=architecture, epochs=epochs, seed=seed, on_epoch=on_epoch,
-                               rivals=rivals)  # fmt: skip
+                               rivals=rivals, focus=focus)  # fmt: skip
 
 
 class SurveyGalaxies(DiffusionSource):
@@ -126,6 +130,7 @@ class SurveyGalaxies(DiffusionSource):
 
     noun, classes, generator = "galaxies in survey proportions", KINDS, "mlmodels.synthetic_galaxies"
     input_spec = {"size": 32, "bands": list(BANDS), "normalisation": "asinh-sky"}
+    focusable = True
     zero_point = ZERO_POINT
     band_noise = SKY_NOISE
 

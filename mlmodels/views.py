@@ -115,13 +115,13 @@ def train(request, tenant_slug, model_id):
     if not form.is_valid():
         messages.error(request, _form_errors(form))
         return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
-    dataset = form.cleaned_data.get("dataset")
-    refusal = services.training_refusal(model, dataset)
+    dataset, focus = form.cleaned_data.get("dataset"), form.cleaned_data.get("focus") or None
+    refusal = services.training_refusal(model, dataset, focus)
     if refusal:
         messages.error(request, refusal)
         return redirect("model_detail", tenant_slug=tenant_slug, model_id=model.pk)
     job = services.queue_training(model, request.user, examples=form.cleaned_data["examples"],
-                                  epochs=form.cleaned_data["epochs"], dataset=dataset)  # fmt: skip
+                                  epochs=form.cleaned_data["epochs"], dataset=dataset, focus=focus)  # fmt: skip
     return redirect("job_detail", tenant_slug=tenant_slug, job_id=job.pk)
 
 

@@ -14,12 +14,12 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from mlmodels import generation, generation_quality, registry, services
-from mlmodels.diffusion import balanced_order, galaxy_unet, sample
-from mlmodels.models import GeneratedSet
+from mlmodels.diffusion import class_order, galaxy_unet, sample
+from mlmodels.models import GeneratedSet, ModelVersion
 from mlmodels.normalisation import asinh_sky
 from mlmodels.synthetic_galaxies import KINDS, SKY_NOISE, ZERO_POINT, make_galaxies, survey_kinds
 from mlmodels.training import weights_of
-from mlmodels.training_sets import SurveyGalaxies
+from mlmodels.training_sets import FOCUS_SHARE, SurveyGalaxies
 from portal.models import Job
 from portal.tenancy import tenant_context
 from tests.conftest import api_client
@@ -89,10 +89,20 @@ def test_the_frechet_distance_is_near_zero_for_one_distribution_and_grows_with_a
 
 def test_a_generator_learns_its_rare_class_as_often_as_the_common_ones():
     labels = np.array([KINDS.index(kind) for kind in survey_kinds(3000)])  # what a generator learns: mergers 3%
-    drawn = labels[balanced_order(np.arange(len(labels)), labels, np.random.default_rng(0))]
+    drawn = labels[class_order(np.arange(len(labels)), labels, np.random.default_rng(0))]
     shares = np.bincount(drawn, minlength=len(KINDS)) / len(drawn)
     assert np.bincount(labels)[KINDS.index("merger")] / len(labels) < 0.05
     assert np.allclose(shares, 1 / len(KINDS), atol=0.03), dict(zip(KINDS, shares.round(3)))
+
+
+def test_a_generator_trained_for_mergers_sees_mergers_in_nine_draws_of_ten_and_every_other_class_still():
+    labels = np.array([KINDS.index(kind) for kind in survey_kinds(3000)])
+    merger = KINDS.index("merger")
+    drawn = labels[class_order(np.arange(len(labels)), labels, np.random.default_rng(0), focus=merger)]
+    shares = np.bincount(drawn, minlength=len(KINDS)) / len(drawn)
+    assert abs(shares[merger] - FOCUS_SHARE) < 0.02, dict(zip(KINDS, shares.round(3)))
+    others = np.delete(shares, merger)
+    assert np.allclose(others, (1 - FOCUS_SHARE) / (len(KINDS) - 1), atol=0.01), dict(zip(KINDS, shares.round(3)))
 
 
 def test_guidance_one_makes_the_class_alone_in_one_pass_and_other_guidance_mixes_in_the_unconditional():
@@ -272,3 +282,23 @@ def test_a_generator_trains_as_a_registry_task_and_is_scored_beside_the_version_
         and second.metrics["rivals"]["v1 (production)"]["val_loss"] > 0
     )
     assert services.headline_score(second.metrics, "galaxies")[1].startswith("validation loss")
+
+
+def test_a_generator_trained_for_mergers_says_so_on_its_version_and_a_focus_it_cannot_have_is_refused(tenant_factory):
+    tenant, users = tenant_factory()
+    out = io.StringIO()
+    call_command("train_model", tenant.slug, "galaxy-diffusion", "--task", "generative", "--examples", "120",
+                 "--epochs", "1", "--focus", "merger", stdout=out)  # fmt: skip
+    with tenant_context(tenant):
+        version = ModelVersion.objects.get(model__name="galaxy-diffusion")
+        services.create_task_model(tenant, users["admin"], name="galaxy-morphology", task="morphology")
+    assert version.metrics["focus"] == {"class": "merger", "share": FOCUS_SHARE}
+    assert version.training_data["summary"].endswith("; merger in 90% of the draws")
+    refused = ((("galaxy-morphology", "--focus", "merger"), "only a generator of several classes is trained for one"),
+               (("galaxy-diffusion", "--focus", "quasar"), "makes elliptical, spiral, .*; not 'quasar'"))  # fmt: skip
+    for arguments, reason in refused:
+        with pytest.raises(CommandError, match=reason):
+            call_command("train_model", tenant.slug, *arguments, "--examples", "120", "--epochs", "1",
+                         stdout=io.StringIO())  # fmt: skip
+    with tenant_context(tenant):
+        assert ModelVersion.objects.count() == 1, "a refused training leaves no version"

@@ -7,7 +7,8 @@ import pytest
 from astropy.io import fits
 
 from mlmodels.galaxy_zoo import ANSWER_COUNT, DECALS_TREE, answer_columns, path_questions, vote_fractions
-from mlmodels.synthetic_galaxies import KINDS, SKY_PER_PIXEL, VOLUNTEERS, make_galaxies, make_galaxy
+from mlmodels.generation_quality import galaxy_statistics
+from mlmodels.synthetic_galaxies import KINDS, SKY_PER_PIXEL, VOLUNTEERS, ZERO_POINT, make_galaxies, make_galaxy
 
 
 def test_the_decals_tree_has_ten_questions_and_thirty_four_answers():
@@ -60,6 +61,16 @@ def test_edge_on_disks_are_thin_and_ellipticals_red_irregulars_blue():
     red = [_colour(make_galaxy(seed, "elliptical")) for seed in range(8)]
     blue = [_colour(make_galaxy(seed, "irregular")) for seed in range(8)]
     assert max(red) < min(blue)
+
+
+def test_galaxies_of_one_class_differ_in_colour_as_a_surveys_do_the_red_sequence_tightest():
+    """Measured as a generated set's report measures them: g − r of the whole cutout."""
+    spread = {}
+    for kind in ("elliptical", "merger"):
+        cutouts = np.stack([galaxy.image for galaxy in make_galaxies(120, kinds=(kind,), size=32)])
+        spread[kind] = np.std(galaxy_statistics(cutouts, "grz", ZERO_POINT)["colour_g-r"])
+    assert 0.03 < spread["elliptical"] < 0.06, "the red sequence: ~0.04 mag in DECaLS"
+    assert spread["merger"] > 1.5 * spread["elliptical"]
 
 
 def test_simulated_votes_follow_the_tree_and_mostly_agree_with_the_truth():

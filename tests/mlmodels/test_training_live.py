@@ -2,6 +2,7 @@
 
 from asgiref.sync import async_to_sync
 
+from mlmodels import services
 from mlmodels.models import ModelVersion
 from mlmodels.registry import create_model
 from mlmodels.synthetic_galaxies import KINDS
@@ -59,3 +60,25 @@ def test_an_admin_starts_training_from_the_model_page_and_the_job_keeps_the_curv
     assert [row["epoch"] for row in job.result["history"]] == [1, 2] and job.result["version"] == 1
     refused = client.post(f"/t/{tenant.slug}/models/{model.pk}/train/", {"examples": 5, "epochs": 2})
     assert refused.status_code == 302 and "/jobs/" not in refused["Location"]
+
+
+def test_an_admin_trains_a_generator_for_mergers_from_its_page_and_its_version_says_so(
+    client, workers, committed_tenant_factory
+):
+    tenant, users = committed_tenant_factory()
+    with tenant_context(tenant):
+        generator = services.create_task_model(tenant, users["admin"], name="galaxy-diffusion", task="generative")
+        classifier = services.create_task_model(tenant, users["admin"], name="galaxy-morphology", task="morphology")
+    client.force_login(users["admin"])
+    assert 'name="focus"' in client.get(f"/t/{tenant.slug}/models/{generator.pk}/").text
+    assert 'name="focus"' not in client.get(f"/t/{tenant.slug}/models/{classifier.pk}/").text
+    response = client.post(f"/t/{tenant.slug}/models/{generator.pk}/train/",
+                           {"examples": 120, "epochs": 1, "focus": "merger"})  # fmt: skip
+    job = finished(tenant, client.get(response["Location"]).context["job"])
+    assert job.status == "succeeded", job.message
+    assert job.title.endswith("for merger galaxies")
+    with tenant_context(tenant):
+        version = ModelVersion.objects.get(model=generator)
+    assert version.training_data["summary"].endswith("merger in 90% of the draws")
+    page = client.get(f"/t/{tenant.slug}/models/{generator.pk}/")
+    assert "merger in 90% of the draws" in page.text

@@ -30,6 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", type=int, help="for a task that learns from stored sets (vote_fractions): "
                                                         "the set's id, as the model page lists them")  # fmt: skip
         parser.add_argument("--epochs", type=int, default=15)
+        parser.add_argument("--focus", help="a generator only: the class to draw in most training examples (e.g. "
+                                            "merger, the rare one you will ask it for)")  # fmt: skip
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--promote", action="store_true", help="make the new version the production one")
         parser.add_argument("--user", help="username recorded as the trainer")
@@ -44,7 +46,7 @@ class Command(BaseCommand):
                                                             architecture=options["architecture"])  # fmt: skip
                 version = services.train_version(model, user, examples=options["examples"], epochs=options["epochs"],
                                                  seed=options["seed"], dataset=options["dataset"],
-                                                 on_epoch=self.report)  # fmt: skip
+                                                 on_epoch=self.report, focus=options["focus"])  # fmt: skip
             except (ValueError, ValidationError) as error:
                 raise CommandError(str(error)) from error
             if options["promote"]:
