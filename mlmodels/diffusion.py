@@ -23,8 +23,6 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from .training_sets import FOCUS_SHARE
-
 TIMESTEPS = 1000
 UNCONDITIONAL_EVERY = 10  # one training example in this many learns without its class
 EMA_DECAY = 0.995
@@ -178,7 +176,7 @@ def _weighted_errors(model, images, classes, t, noise, alpha_bars):
 
 
 def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learning_rate=2e-3, seed=0, on_epoch=None,
-                    rivals=None, validation_fraction=0.1, focus=None):  # fmt: skip
+                    rivals=None, validation_fraction=0.1, class_shares=None):  # fmt: skip
     """Train a generator on a ``training.TrainingSet`` whose images are in ``asinh_sky``'s scale;
     returns (network, metrics). The validation loss is the denoising loss on held-out galaxies at
     the same steps and noise every epoch, so epochs — and ``rivals`` (name -> network, say the
@@ -187,10 +185,10 @@ def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learni
 
     Each epoch draws as many training galaxies as there are, every class equally often
     (``class_order``): in survey proportions the rare class, the one a generator is wanted
-    for, would get 3% of the updates to its class embedding. A generator trained for one class
-    (``focus``, its index) draws that class in ``FOCUS_SHARE`` of them: a class's shapes — a
-    merger's two nuclei — come with the number of times it is seen, and on a CPU the minutes
-    are few. The other classes keep the rest, so the network still knows what galaxies are."""
+    for, would get 3% of the updates to its class embedding. ``class_shares`` (class index ->
+    share of the draws) changes that: a generator trained for one class draws it in most of
+    them, since a class's shapes come with the number of times it is seen and on a CPU the
+    minutes are few."""
     from .runtime import build_network, device
 
     images, labels, class_names = training_set.images, training_set.labels, training_set.class_names
@@ -212,7 +210,7 @@ def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learni
     for epoch in range(1, epochs + 1):
         model.train()
         losses = []
-        drawn = class_order(train, labels_of_train, np.random.default_rng([seed, epoch]), focus)
+        drawn = class_order(train, labels_of_train, np.random.default_rng([seed, epoch]), class_shares)
         for start in range(0, len(drawn), batch_size):
             chosen = torch.from_numpy(drawn[start : start + batch_size])
             batch = _flipped(tensors[chosen], generator).to(target)
@@ -237,24 +235,22 @@ def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learni
     held_out = (tensors[validation], classes[validation], alpha_bars)
     metrics = {"history": history, "val_loss": history[-1]["val_loss"],
                "examples_per_class": {name: int(count) for name, count in zip(class_names, counts)},
-               **({"focus": {"class": class_names[focus], "share": FOCUS_SHARE}} if focus is not None else {}),
+               **({"class_shares": {class_names[index]: share for index, share in class_shares.items()}}
+                  if class_shares else {}),
                "rivals": {name: {"val_loss": validation_loss(rival.to(target).eval(), *held_out)}
                           for name, rival in (rivals or {}).items()},
                "split": {"train": int(len(train)), "validation": int(held)}}  # fmt: skip
     return averaged, metrics
 
 
-def class_order(indices, labels, rng, focus=None):
+def class_order(indices, labels, rng, shares=None):
     """``len(indices)`` of ``indices`` drawn with replacement, shuffled: each class (``labels``,
-    one per index) as often as any other, or the class ``focus`` in ``FOCUS_SHARE`` of the draws
-    and the others equally in the rest."""
+    one per index) as often as any other, or as ``shares`` (class -> share of the draws) says,
+    over the classes present."""
     present, counts = np.unique(labels, return_counts=True)
-    if focus is None or focus not in present or len(present) == 1:
-        weights = dict.fromkeys(present, 1 / len(present))
-    else:
-        rest = (1 - FOCUS_SHARE) / (len(present) - 1)
-        weights = {label: FOCUS_SHARE if label == focus else rest for label in present}
-    share = {label: weights[label] / count for label, count in zip(present, counts)}
+    weights = {label: shares.get(int(label), 0.0) if shares else 1.0 for label in present}
+    total = sum(weights.values())
+    share = {label: weights[label] / (total * count) for label, count in zip(present, counts)}
     return rng.choice(indices, size=len(indices), p=[share[label] for label in labels])
 
 

@@ -99,7 +99,7 @@ def train_version(model, user, *, examples, epochs, seed=0, dataset=None, on_epo
                                     on_epoch=on_epoch, rivals=_production_rival(model), **focused)  # fmt: skip
     summary = data.summary
     if focus is not None:
-        summary += f"; {focus.replace('_', ' ')} in {metrics['focus']['share']:.0%} of the draws"
+        summary += f"; {focus.replace('_', ' ')} in {metrics['class_shares'][focus]:.0%} of the draws"
     # The registry adds the size; a set may say more of how its inputs were scaled (a generator's band noise).
     config = {"pretrained_cfg": {"normalisation": source.input_spec["normalisation"], **data.config}}
     if data.votes is not None:

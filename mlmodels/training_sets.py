@@ -115,11 +115,19 @@ class DiffusionSource(TrainingSetSource):
     architecture = "module:mlmodels.diffusion.galaxy_unet"
 
     def train(self, data, *, architecture, epochs, seed, on_epoch, rivals, focus=None):
-        """As ``TrainingSetSource.train``; ``focus``, a class index, is the class most draws are of."""
+        """As ``TrainingSetSource.train``; ``focus``, a class's index, is drawn in ``FOCUS_SHARE``
+        of the examples and every other class alike in the rest."""
         from .diffusion import train_diffusion
 
         return train_diffusion(data, architecture=architecture, epochs=epochs, seed=seed, on_epoch=on_epoch,
-                               rivals=rivals, focus=focus)  # fmt: skip
+                               rivals=rivals, class_shares=focused_shares(len(data.class_names), focus))  # fmt: skip
+
+
+def focused_shares(classes, focus):
+    """{class index: share of the draws} of a generator trained for ``focus`` (None: every class alike)."""
+    if focus is None or classes < 2:
+        return None
+    return {index: FOCUS_SHARE if index == focus else (1 - FOCUS_SHARE) / (classes - 1) for index in range(classes)}
 
 
 class SurveyGalaxies(DiffusionSource):

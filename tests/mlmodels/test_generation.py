@@ -19,7 +19,7 @@ from mlmodels.models import GeneratedSet, ModelVersion
 from mlmodels.normalisation import asinh_sky
 from mlmodels.synthetic_galaxies import KINDS, SKY_NOISE, ZERO_POINT, make_galaxies, survey_kinds
 from mlmodels.training import weights_of
-from mlmodels.training_sets import FOCUS_SHARE, SurveyGalaxies
+from mlmodels.training_sets import FOCUS_SHARE, SurveyGalaxies, focused_shares
 from portal.models import Job
 from portal.tenancy import tenant_context
 from tests.conftest import api_client
@@ -98,7 +98,8 @@ def test_a_generator_learns_its_rare_class_as_often_as_the_common_ones():
 def test_a_generator_trained_for_mergers_sees_mergers_in_nine_draws_of_ten_and_every_other_class_still():
     labels = np.array([KINDS.index(kind) for kind in survey_kinds(3000)])
     merger = KINDS.index("merger")
-    drawn = labels[class_order(np.arange(len(labels)), labels, np.random.default_rng(0), focus=merger)]
+    shares = focused_shares(len(KINDS), merger)
+    drawn = labels[class_order(np.arange(len(labels)), labels, np.random.default_rng(0), shares)]
     shares = np.bincount(drawn, minlength=len(KINDS)) / len(drawn)
     assert abs(shares[merger] - FOCUS_SHARE) < 0.02, dict(zip(KINDS, shares.round(3)))
     others = np.delete(shares, merger)
@@ -292,7 +293,7 @@ def test_a_generator_trained_for_mergers_says_so_on_its_version_and_a_focus_it_c
     with tenant_context(tenant):
         version = ModelVersion.objects.get(model__name="galaxy-diffusion")
         services.create_task_model(tenant, users["admin"], name="galaxy-morphology", task="morphology")
-    assert version.metrics["focus"] == {"class": "merger", "share": FOCUS_SHARE}
+    assert version.metrics["class_shares"]["merger"] == FOCUS_SHARE
     assert version.training_data["summary"].endswith("; merger in 90% of the draws")
     refused = ((("galaxy-morphology", "--focus", "merger"), "only a generator of several classes is trained for one"),
                (("galaxy-diffusion", "--focus", "quasar"), "makes elliptical, spiral, .*; not 'quasar'"))  # fmt: skip
