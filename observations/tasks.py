@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 
 from portal.celery import TenantTask, app
-from portal.progress import claim_job, fail_job, finish_job, report_progress
+from portal.progress import fail_job, finish_job, report_progress, run_claimed
 
 from .calibrated_photometry import calibrate_photometry
 from .calibration import CalibrationRefused
@@ -15,27 +15,24 @@ from .models import FusedImage, PhotometryCalibration
 @app.task(base=TenantTask, runs_on="default")
 def ingest_staged_files(tenant_id, job_id, staged_names, user_id=None):
     """Ingest files the upload page staged in storage, reporting each one to the job's page."""
-    job = claim_job(job_id)
-    if job is None:
-        return  # another delivery of this message has it, or it is done
+    run_claimed(job_id, lambda job: _ingest_staged(job, staged_names, user_id))
+
+
+def _ingest_staged(job, staged_names, user_id):
     user = get_user_model().objects.filter(pk=user_id).first()
+    # Staged files that are gone were ingested by an earlier delivery of this task.
+    present = [staged for staged in staged_names if default_storage.exists(staged)]
+    ingested = ingest_many(job.tenant, user, ((staged.rsplit("/", 1)[-1], _reader(staged)) for staged in present))
     results = []
-    try:
-        # Staged files that are gone were ingested by an earlier delivery of this task.
-        present = [staged for staged in staged_names if default_storage.exists(staged)]
-        ingested = ingest_many(job.tenant, user, ((staged.rsplit("/", 1)[-1], _reader(staged)) for staged in present))
-        for done, staged in enumerate(staged_names, start=1):
-            name = staged.rsplit("/", 1)[-1]
-            if staged in present:
-                result = next(ingested).as_dict()
-                default_storage.delete(staged)
-            else:
-                result = {"file": name, "status": "duplicate", "frame": None, "reason": "already ingested"}
-            results.append(result)
-            report_progress(job, done, f"{name}: {result['status']}")
-    except Exception as error:
-        fail_job(job, f"{type(error).__name__}: {error}")
-        raise
+    for done, staged in enumerate(staged_names, start=1):
+        name = staged.rsplit("/", 1)[-1]
+        if staged in present:
+            result = next(ingested).as_dict()
+            default_storage.delete(staged)
+        else:
+            result = {"file": name, "status": "duplicate", "frame": None, "reason": "already ingested"}
+        results.append(result)
+        report_progress(job, done, f"{name}: {result['status']}")
     counts = {status: sum(r["status"] == status for r in results) for status in ("created", "duplicate", "rejected")}
     summary = ", ".join(f"{count} {status}" for status, count in counts.items())
     finish_job(job, {**counts, "files": results}, f"{len(results)} files: {summary}")
@@ -52,11 +49,12 @@ def _reader(staged):
 @app.task(base=TenantTask, runs_on="default")
 def fuse_target_frames(tenant_id, job_id, fused_id):
     """Make a fused image that a page or the API asked for, reporting each frame to its page."""
-    job = claim_job(job_id)
-    if job is None:
-        return
+    run_claimed(job_id, lambda job: _fuse(job, fused_id))
+
+
+def _fuse(job, fused_id):
     fused = FusedImage.objects.select_related("target", "tenant").get(pk=fused_id)
-    if _work(job, lambda progress: make_fused_image(fused, progress), FusionRefused) is None:
+    if _unless_refused(job, lambda progress: make_fused_image(fused, progress), FusionRefused) is None:
         return
     summary = {"fused_image": fused.pk, "frames_used": len(fused.frames_used),
                "frames_rejected": len(fused.frames_rejected), "snr": fused.snr, "snr_gain": fused.snr_gain}  # fmt: skip
@@ -67,11 +65,12 @@ def fuse_target_frames(tenant_id, job_id, fused_id):
 @app.task(base=TenantTask, runs_on="default")
 def calibrate_target_photometry(tenant_id, job_id, run_id):
     """Tie a target's frames of one band to one scale, reporting each frame to the job's page."""
-    job = claim_job(job_id)
-    if job is None:
-        return
+    run_claimed(job_id, lambda job: _calibrate(job, run_id))
+
+
+def _calibrate(job, run_id):
     run = PhotometryCalibration.objects.select_related("target", "tenant").get(pk=run_id)
-    rows = _work(job, lambda progress: calibrate_photometry(run, progress), CalibrationRefused)
+    rows = _unless_refused(job, lambda progress: calibrate_photometry(run, progress), CalibrationRefused)
     if rows is None:
         return
     tied = sum(row.zero_point is not None for row in rows)
@@ -80,15 +79,12 @@ def calibrate_target_photometry(tenant_id, job_id, run_id):
     finish_job(job, summary, f"Tied {tied} of {len(rows)} frames on {run.star_count} shared stars")
 
 
-def _work(job, work, refusal):
-    """``work(progress)`` for the job, its answer; a ``refusal`` (the request's own fault: no
-    usable frame, nothing to tie) fails the job with its message and answers None; anything
-    else fails it naming the error and is raised, for Celery to log."""
+def _unless_refused(job, work, refusal):
+    """``work(progress)``'s answer, or None when it is refused: a ``refusal`` is the request's own
+    fault (no usable frame, nothing to tie), so it fails the job with its message and is not
+    raised; any other error reaches ``run_claimed``, which fails the job naming it."""
     try:
         return work(lambda done, message: report_progress(job, done, message))
     except refusal as refused:
         fail_job(job, str(refused))
-    except Exception as error:
-        fail_job(job, f"{type(error).__name__}: {error}")
-        raise
-    return None
+        return None
