@@ -98,8 +98,8 @@ def test_a_generator_learns_its_rare_class_as_often_as_the_common_ones():
 def test_a_generator_trained_for_mergers_sees_mergers_in_nine_draws_of_ten_and_every_other_class_still():
     labels = np.array([KINDS.index(kind) for kind in survey_kinds(3000)])
     merger = KINDS.index("merger")
-    shares = focused_shares(len(KINDS), merger)
-    drawn = labels[class_order(np.arange(len(labels)), labels, np.random.default_rng(0), shares)]
+    focus = focused_shares(len(KINDS), merger)
+    drawn = labels[class_order(np.arange(len(labels)), labels, np.random.default_rng(0), focus)]
     shares = np.bincount(drawn, minlength=len(KINDS)) / len(drawn)
     assert abs(shares[merger] - FOCUS_SHARE) < 0.02, dict(zip(KINDS, shares.round(3)))
     others = np.delete(shares, merger)
