@@ -75,14 +75,13 @@ BATCH = 32
 
 def train_generator(galaxies, epochs):
     """(network, its training set, training seconds) as the registry trains a generator for the rare class."""
-    from mlmodels.diffusion import train_diffusion
-    from mlmodels.training_sets import SurveyGalaxies, focused_shares
+    from mlmodels.training_sets import SurveyGalaxies
 
     source = SurveyGalaxies()
     data = source.build(galaxies, seed=0, size=source.input_spec["size"])
-    shares = focused_shares(len(data.class_names), data.class_names.index(RARE))
     started = time.perf_counter()
-    network, _ = train_diffusion(data, architecture=source.architecture, epochs=epochs, seed=0, class_shares=shares)
+    network, _ = source.train(data, architecture=source.architecture, epochs=epochs, seed=0, on_epoch=None,
+                              rivals=None, focus=data.class_names.index(RARE))  # fmt: skip
     return network.eval(), data, time.perf_counter() - started
 
 

@@ -113,6 +113,7 @@ class DiffusionSource(TrainingSetSource):
     the sky's noise that what it makes can be turned back from."""
 
     architecture = "module:mlmodels.diffusion.galaxy_unet"
+    layout_share = 0.0  # of the training steps drawn where the layout is decided (``diffusion.training_steps``)
 
     def train(self, data, *, architecture, epochs, seed, on_epoch, rivals, focus=None):
         """As ``TrainingSetSource.train``; ``focus``, a class's index, is drawn in ``FOCUS_SHARE``
@@ -120,7 +121,8 @@ class DiffusionSource(TrainingSetSource):
         from .diffusion import train_diffusion
 
         return train_diffusion(data, architecture=architecture, epochs=epochs, seed=seed, on_epoch=on_epoch,
-                               rivals=rivals, class_shares=focused_shares(len(data.class_names), focus))  # fmt: skip
+                               rivals=rivals, class_shares=focused_shares(len(data.class_names), focus),
+                               layout_share=self.layout_share)  # fmt: skip
 
 
 def focused_shares(classes, focus):
@@ -139,6 +141,7 @@ class SurveyGalaxies(DiffusionSource):
     noun, classes, generator = "galaxies in survey proportions", KINDS, "mlmodels.synthetic_galaxies"
     input_spec = {"size": 32, "bands": list(BANDS), "normalisation": "asinh-sky"}
     focusable = True
+    layout_share = 0.5  # a generator places each galaxy itself: where a merger's second nucleus goes
     zero_point = ZERO_POINT
     band_noise = SKY_NOISE
 

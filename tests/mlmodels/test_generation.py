@@ -14,12 +14,12 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from mlmodels import generation, generation_quality, registry, services
-from mlmodels.diffusion import class_order, galaxy_unet, sample
+from mlmodels.diffusion import LAYOUT_STEPS, TIMESTEPS, class_order, galaxy_unet, sample, training_steps
 from mlmodels.models import GeneratedSet, ModelVersion
 from mlmodels.normalisation import asinh_sky
 from mlmodels.synthetic_galaxies import KINDS, SKY_NOISE, ZERO_POINT, make_galaxies, survey_kinds
 from mlmodels.training import weights_of
-from mlmodels.training_sets import FOCUS_SHARE, SurveyGalaxies, focused_shares
+from mlmodels.training_sets import FOCUS_SHARE, CleanFramePatches, SurveyGalaxies, focused_shares
 from portal.models import Job
 from portal.tenancy import tenant_context
 from tests.conftest import api_client
@@ -104,6 +104,22 @@ def test_a_generator_trained_for_mergers_sees_mergers_in_nine_draws_of_ten_and_e
     assert abs(shares[merger] - FOCUS_SHARE) < 0.02, dict(zip(KINDS, shares.round(3)))
     others = np.delete(shares, merger)
     assert np.allclose(others, (1 - FOCUS_SHARE) / (len(KINDS) - 1), atol=0.01), dict(zip(KINDS, shares.round(3)))
+
+
+def test_a_generator_learns_half_its_steps_where_a_galaxys_layout_is_decided_and_an_inpainter_every_step_alike():
+    low, high = LAYOUT_STEPS
+    share, layout_fraction = SurveyGalaxies.layout_share, (high - low + 1) / TIMESTEPS
+
+    def steps_drawn(layout_share):
+        drawn = training_steps(50_000, TIMESTEPS, torch.Generator().manual_seed(0), layout_share)
+        return np.bincount(drawn.numpy(), minlength=TIMESTEPS)
+
+    for_generator, for_inpainter = steps_drawn(share), steps_drawn(CleanFramePatches.layout_share)
+    inside = for_generator[low : high + 1].sum() / for_generator.sum()
+    assert share == 0.5 and abs(inside - (share + (1 - share) * layout_fraction)) < 0.01, inside
+    assert for_generator.min() > 0, "the clean and the noisiest steps are still learnt"
+    assert for_generator[low : high + 1].mean() > 2.5 * for_generator[:low].mean()
+    assert abs(for_inpainter[low : high + 1].sum() / for_inpainter.sum() - layout_fraction) < 0.01
 
 
 def test_guidance_one_makes_the_class_alone_in_one_pass_and_other_guidance_mixes_in_the_unconditional():
