@@ -160,8 +160,8 @@ def training_steps(count, timesteps, generator=None, layout_share=0.0):
     refined; above it nothing is yet visible. Drawn evenly, a generator's merger came out with its
     second nucleus too close to the first, too round (ellipticity d −0.8), however long it trained
     (2.6× real against real after 24 epochs, 2.55× after 48); with half of the draws there, 24
-    epochs give 1.6× and 2.3× (two training seeds). An inpainter, whose layout the unmasked
-    pixels give, draws evenly."""
+    epochs give 1.6×, 2.3× and 2.3× (three training seeds). An inpainter, whose layout the
+    unmasked pixels give, draws evenly, from the same random stream as before this was added."""
     everywhere = torch.randint(0, timesteps, (count,), generator=generator)
     if not layout_share:
         return everywhere
