@@ -49,9 +49,9 @@ floor; rare-class recall up by at least 5 points; at least 90% of bright repaire
 
 ``--quick``: 600 galaxies for 3 epochs, 32 generated, a morphology encoder of 600 galaxies for
 2 epochs, the experiment's classifiers for 3; an inpainter of 640 patches for 2 epochs
-repairing 2 frames. Else 3,000 galaxies for 30 epochs, 64 generated, the encoder 3,000 for 15
-epochs, the classifiers for 10; the inpainter 3,000 patches for 6 epochs (the demo's)
-repairing 6 frames.
+repairing 2 frames. Else the demo's generator (``mlmodels.demo.DEMO_MODELS``: 3,000 galaxies for
+36 epochs), 64 generated, the encoder 3,000 for 15 epochs, the classifiers for 10; the demo's
+inpainter (3,000 patches for 6 epochs) repairing 6 frames.
 """
 
 import argparse
@@ -172,7 +172,7 @@ def inpainting_figures(quick):
     from observations.defect_masks import trail_mask
     from observations.photometry import measure
 
-    patches, epochs, frames = (640, 2, 2) if quick else (3000, 6, 6)
+    patches, epochs, frames = (640, 2, 2) if quick else (*demo_training("frame-inpainting"), 6)
     source = CleanFramePatches()
     size = source.input_spec["size"]
     started = time.perf_counter()
@@ -273,12 +273,19 @@ def main():
                       "ratio": ratio}))  # fmt: skip
 
 
+def demo_training(name):
+    """(examples, epochs) the demo trains its model ``name`` with: what a new user's portal holds."""
+    from mlmodels.demo import DEMO_MODELS
+
+    return next((examples, epochs) for model, _, examples, epochs, _ in DEMO_MODELS if model == name)
+
+
 def generation_figures(quick):
     """(figures, baseline, ratio) of a generator's rare-class set against real galaxies, and its sampling speed."""
     from django.conf import settings
 
     galaxies, epochs, count, encoder_galaxies, encoder_epochs, classifier_epochs = (600, 3, 32, 600, 2, 3) if quick \
-        else (3000, 30, 64, 3000, 15, 10)  # fmt: skip
+        else (*demo_training("galaxy-diffusion"), 64, 3000, 15, 10)  # fmt: skip
     from mlmodels.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS, REFERENCE_GALAXIES, encoded
     from mlmodels.generation_quality import frechet_figures, gate, report
     from mlmodels.normalisation import from_asinh_sky

@@ -258,7 +258,7 @@ def train_diffusion(training_set, *, architecture, epochs, batch_size=64, learni
                   if class_shares else {}),
                "rivals": {name: {"val_loss": validation_loss(rival.to(target).eval(), *held_out)}
                           for name, rival in (rivals or {}).items()},
-               "split": {"train": int(len(train)), "validation": int(held)}}  # fmt: skip
+               "split": {"train": int(len(train)), "validation": int(held)}, "batch_size": batch_size}  # fmt: skip
     return averaged, metrics
 
 

@@ -291,6 +291,7 @@ def test_a_generator_trains_as_a_registry_task_and_is_scored_beside_the_version_
     assert first.config["pretrained_cfg"] == {"normalisation": "asinh-sky", "band_noise": list(SKY_NOISE),
                                               "input_size": [3, 32, 32]}  # fmt: skip
     assert sum(first.metrics["examples_per_class"].values()) == 120
+    assert first.metrics["batch_size"] == SurveyGalaxies.batch_size == 32  # twice the updates of the inpainter's 64
     assert [row["epoch"] for row in first.metrics["history"]] == [1, 2]
     assert first.metrics["history"][1]["val_loss"] < first.metrics["history"][0]["val_loss"]
     assert "val_accuracy" not in first.metrics["history"][0]
