@@ -50,7 +50,7 @@ floor; rare-class recall up by at least 5 points; at least 90% of bright repaire
 ``--quick``: 600 galaxies for 3 epochs, 32 generated, a morphology encoder of 600 galaxies for
 2 epochs, the experiment's classifiers for 3; an inpainter of 640 patches for 2 epochs
 repairing 2 frames. Else the demo's generator (``mlmodels.demo.DEMO_MODELS``: 3,000 galaxies for
-36 epochs), 64 generated, the encoder 3,000 for 15 epochs, the classifiers for 10; the demo's
+48 epochs), 64 generated, the encoder 3,000 for 15 epochs, the classifiers for 10; the demo's
 inpainter (3,000 patches for 6 epochs) repairing 6 frames.
 """
 

@@ -42,7 +42,7 @@ DEMO_MODELS = [
      "Fills the masked pixels of a frame (a satellite trail, cosmic rays, bad columns) by masked reverse diffusion "
      "(RePaint): an unconditional U-Net with attention learnt from 32 px patches of clean synthetic frames, each in "
      "its frame's asinh scale of the sky's noise."),
-    ("galaxy-diffusion", MLModel.Task.GENERATIVE, 3000, 36,
+    ("galaxy-diffusion", MLModel.Task.GENERATIVE, 3000, 48,
      "Class-conditional diffusion: g, r, z galaxies of 32 px of any of the six classes, from a U-Net with attention "
      "(v-prediction, cosine schedule, classifier-free guidance) trained on galaxies in survey proportions, where "
      "mergers are 3%, for mergers: it draws them in nine examples of ten. Sampled with DDIM."),

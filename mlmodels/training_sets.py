@@ -143,8 +143,8 @@ class SurveyGalaxies(DiffusionSource):
     input_spec = {"size": 32, "bands": list(BANDS), "normalisation": "asinh-sky"}
     focusable = True
     layout_share = 0.5  # a generator places each galaxy itself: where a merger's second nucleus goes
-    # Small batches: twice the updates an epoch for about the same time on a CPU. A generator's
-    # mergers stay rounder than real ones until it has taken some 3,000 updates.
+    # Small batches: twice the updates an epoch for about the same time on a CPU, and a
+    # generator's mergers get less round with every update it takes.
     batch_size = 32
     zero_point = ZERO_POINT
     band_noise = SKY_NOISE
