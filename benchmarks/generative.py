@@ -166,7 +166,6 @@ def inpainting_figures(quick):
     from astropy.convolution import Gaussian2DKernel, interpolate_replace_nans
     from scipy import ndimage
 
-    from mlmodels.diffusion import train_diffusion
     from mlmodels.inpainting import repair_image
     from mlmodels.training_sets import CleanFramePatches
     from observations.defect_masks import trail_mask
@@ -176,8 +175,8 @@ def inpainting_figures(quick):
     source = CleanFramePatches()
     size = source.input_spec["size"]
     started = time.perf_counter()
-    network, _ = train_diffusion(source.build(patches, seed=0, size=size), architecture=source.architecture,
-                                 epochs=epochs, seed=0)  # fmt: skip
+    network, _ = source.train(source.build(patches, seed=0, size=size), architecture=source.architecture,
+                              epochs=epochs, seed=0, on_epoch=None, rivals=None)  # fmt: skip
     training_seconds = time.perf_counter() - started
     bright = {"repaint": [], "interpolation": []}
     hidden_peak = []  # per bright masked pixel: is its star's peak under the mask too?
