@@ -16,6 +16,7 @@ from astropy.stats import sigma_clipped_stats
 from scipy import ndimage
 
 TRAIL_MIN_ELONGATION = 8.0  # a trail's length over its width; a star or galaxy is nearer 1
+TRAIL_MIN_LINE_ELONGATION = 24.0  # of the line of pixels through a region: blended stars make 10–13
 TRAIL_MIN_CHORD_FRACTION = 0.5  # of the line's chord across the frame: a bleed column is far shorter
 TRAIL_SMOOTHING_PX = 1.5
 TRAIL_EDGE_REACH_PX = 16
@@ -113,14 +114,20 @@ def trail_mask(image, *, margin_px=1):
 
 def _line(x, y, width, height):
     """(centre, unit direction, (first, last) position along it) of a region that is a trail, else None.
-    The line is fitted twice: the second time to the region's pixels within 3 px of the first
-    line, so the stars a trail runs through do not tilt it."""
-    centre, direction, length, thickness = _principal_axis(x, y)
-    if length / thickness < TRAIL_MIN_ELONGATION:
-        return None
+    The line through the most of the region's pixels is found first, then fitted to the pixels
+    within 3 px of it. In bad seeing the stars a trail touches join its region, which tilts
+    the region's own axis off the trail and makes the region barely longer than wide; the
+    trail's line of pixels stays straight and thin, and is taken when it is far longer than a
+    chain of blended stars ever is (``TRAIL_MIN_LINE_ELONGATION``)."""
+    _, _, length, thickness = _principal_axis(x, y)
+    region_elongation = length / thickness
+    centre, direction = _strongest_line(x, y)
     near = np.abs((x - centre[0]) * -direction[1] + (y - centre[1]) * direction[0]) <= 3
-    if near.sum() >= 20:
-        centre, direction, _, _ = _principal_axis(x[near], y[near])
+    if near.sum() < 20:
+        return None
+    centre, direction, length, thickness = _principal_axis(x[near], y[near])
+    if region_elongation < TRAIL_MIN_ELONGATION and length / thickness < TRAIL_MIN_LINE_ELONGATION:
+        return None
     along = (x - centre[0]) * direction[0] + (y - centre[1]) * direction[1]
     enters, leaves = _chord(centre, direction, width, height)
     if np.ptp(along) < TRAIL_MIN_CHORD_FRACTION * (leaves - enters):
@@ -130,6 +137,22 @@ def _line(x, y, width, height):
     first = enters if along.min() - enters < TRAIL_EDGE_REACH_PX else along.min()
     last = leaves if leaves - along.max() < TRAIL_EDGE_REACH_PX else along.max()
     return centre, direction, (float(first), float(last))
+
+
+def _strongest_line(x, y):
+    """(a point on, unit direction of) the straight line through the most of the pixels (x, y), to
+    a degree: the peak of their Hough transform, its distances binned by the pixel."""
+    best = (-1, 0.0, 0.0)
+    for angle in np.deg2rad(np.arange(0.0, 180.0, 0.5)):
+        distance = x * math.cos(angle) + y * math.sin(angle)
+        counts = np.bincount(np.round(distance - distance.min()).astype(int))
+        counts[1:] += counts[:-1]  # a line's pixels straddle two bins as often as not
+        peak = int(np.argmax(counts))
+        if counts[peak] > best[0]:
+            best = (int(counts[peak]), angle, distance.min() + peak - 0.5)
+    _, angle, distance = best
+    normal = np.array([math.cos(angle), math.sin(angle)])
+    return distance * normal, np.array([-normal[1], normal[0]])
 
 
 def _straightened(scaled, xx, yy, centre, direction, along):

@@ -23,18 +23,26 @@ from tests.observations.test_real_files import REAL
 FIELD = {"ra_deg": 10, "dec_deg": 20, "width": 384, "height": 384}
 
 
-def _frames(seed, defect):
+def _frames(seed, defect, **field):
     """(clean, spoilt, the defect's own light): one field with and without the defect; its light is
     told from the noiseless frames, as the two noisy ones' noise differs."""
-    clean, spoilt = (make_frame(**FIELD, seed=seed, defects=defects).data for defects in ((), (defect,)))
-    light = make_frame(**FIELD, seed=seed, defects=(defect,), noise=False).data - make_frame(
-        **FIELD, seed=seed, noise=False).data  # fmt: skip
+    field = {**FIELD, "seed": seed, **field}
+    clean, spoilt = (make_frame(**field, defects=defects).data for defects in ((), (defect,)))
+    light = make_frame(**field, defects=(defect,), noise=False).data - make_frame(**field, noise=False).data
     return clean, spoilt, light
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_satellite_trail_is_masked_along_its_whole_length_and_no_wider_than_it_shows(seed):
-    clean, spoilt, light = _frames(seed, "satellite")
+@pytest.mark.parametrize(
+    "seed, seeing",
+    [(0, 1.2), (1, 1.2), (2, 1.2), (3, 2.2), (4, 2.2), (5, 2.2)],
+    ids=["good-seeing-0", "good-seeing-1", "good-seeing-2", "crowded-bad-seeing-3", "crowded-bad-seeing-4",
+         "crowded-bad-seeing-5"],
+)  # fmt: skip
+def test_a_satellite_trail_is_masked_along_its_whole_length_and_no_wider_than_it_shows(seed, seeing):
+    """In bad seeing a crowded field's stars blend into the trail's region, and into long chains
+    of their own on a frame without one."""
+    crowding = {"n_stars": 360} if seeing > 2 else {}
+    clean, spoilt, light = _frames(seed, "satellite", seeing_fwhm_arcsec=seeing, **crowding)
     mask = trail_mask(spoilt)
     _, noise = sky_and_noise(clean)
     trail = light > 3 * noise
