@@ -162,13 +162,14 @@ def spoilt_frames(count):
 
 
 def inpainting_figures(quick):
-    """(figures, baseline, ratio) of the inpainter against Gaussian-kernel interpolation on the same masks."""
+    """(figures, baseline, ratio) of the portal's repair against guessing every masked pixel (RePaint
+    alone, and Gaussian-kernel interpolation) on the same masks."""
     from astropy.convolution import Gaussian2DKernel, interpolate_replace_nans
     from scipy import ndimage
 
     from mlmodels.inpainting import repair_image
     from mlmodels.training_sets import CleanFramePatches
-    from observations.defect_masks import trail_mask
+    from observations.defect_masks import flagged_mask, under_trails
     from observations.photometry import measure
 
     patches, epochs, frames = (640, 2, 2) if quick else (*demo_training("frame-inpainting"), 6)
@@ -177,20 +178,25 @@ def inpainting_figures(quick):
     started = time.perf_counter()
     network, _ = source.train(source.build(patches, seed=0, size=size), architecture=source.architecture,
                               epochs=epochs, seed=0, on_epoch=None, rivals=None)  # fmt: skip
+    network.eval()
     training_seconds = time.perf_counter() - started
-    bright = {"repaint": [], "interpolation": []}
+    names = ("repair", "repaint_guessing", "interpolation", "untrailed_frame")
+    bright, stars, sky_errors = ({name: [] for name in names} for _ in range(3))
     hidden_peak = []  # per bright masked pixel: is its star's peak under the mask too?
-    stars = {"repaint": [], "interpolation": []}
-    sky_errors = {"repaint": [], "interpolation": []}
-    masked, repair_seconds = 0, 0.0
+    masked, kept, repair_seconds = 0, 0, 0.0
     for spoilt, truth, clean, (sky, noise) in spoilt_frames(frames):
-        mask = trail_mask(spoilt)
+        mask, _, hidden = flagged_mask(spoilt, ["satellite"])  # as a repair of a frame flagged for a trail
         masked += int(mask.sum())
         started = time.perf_counter()
-        repaired, _ = repair_image(network.eval(), spoilt, mask, size=size, seed=0)
+        beneath = under_trails(spoilt, mask, hidden)
+        repaired, _ = repair_image(network, spoilt, mask, beneath=beneath, size=size, seed=0)
         repair_seconds += time.perf_counter() - started
-        interpolated = interpolate_replace_nans(np.where(mask, np.nan, spoilt), Gaussian2DKernel(2.0))
-        filled = {"repaint": repaired, "interpolation": interpolated}
+        kept += int(np.isfinite(beneath[0]).sum())
+        filled = {
+            "repair": repaired, "repaint_guessing": repair_image(network, spoilt, mask, size=size, seed=0)[0],
+            "interpolation": interpolate_replace_nans(np.where(mask, np.nan, spoilt), Gaussian2DKernel(2.0)),
+            "untrailed_frame": clean,
+        }  # fmt: skip
         light = truth - sky
         lit, dark = mask & (light > 3 * noise), mask & (light < noise)
         hidden_peak += list(_peak_hidden(light > 3 * noise, light, mask)[lit])
@@ -201,43 +207,48 @@ def inpainting_figures(quick):
             bright[name] += list(np.abs(image[lit] - truth[lit]) / light[lit])
             sky_errors[name] += list(np.abs(image[dark] - truth[dark]) / noise)
             for y, x in peaks:
-                before = measure(clean, float(x), float(y), **options)["flux_adu"]
+                before = measure(truth, float(x), float(y), **options)["flux_adu"]
                 stars[name].append(abs(measure(image, float(x), float(y), **options)["flux_adu"] - before) / before)
-    within = {name: float(np.mean(np.array(errors) <= 0.1)) if errors else None for name, errors in bright.items()}
+    within = {name: float(np.mean(np.array(errors) <= 0.1)) for name, errors in bright.items()}
     hidden_peak = np.array(hidden_peak, dtype=bool)
-    within_visible = {name: float(np.mean(np.array(errors)[~hidden_peak] <= 0.1)) if (~hidden_peak).any() else None
-                      for name, errors in bright.items()}  # fmt: skip
-    stars_within = {name: float(np.mean(np.array(errors) <= 0.1)) if errors else None for name, errors in stars.items()}
+    within_hidden = {name: round(float(np.mean(np.array(errors)[hidden_peak] <= 0.1)), 3)
+                     for name, errors in bright.items()}  # fmt: skip
+    stars_within = {name: round(float(np.mean(np.array(errors) <= 0.1)), 3) for name, errors in stars.items()}
+    median_star = {name: round(float(np.median(errors)), 4) for name, errors in stars.items()}
+    median_sky = {name: round(float(np.median(errors)), 3) for name, errors in sky_errors.items()}
     figures = {
         "inpainting_patches": patches, "inpainting_epochs": epochs,
         "inpainting_training_seconds": round(training_seconds, 1),
-        "frames": frames, "masked_pixels": masked, "bright_masked_pixels": len(bright["repaint"]),
-        "stars_reached": len(stars["repaint"]),
+        "frames": frames, "masked_pixels": masked, "kept_under_trail": kept,
+        "bright_masked_pixels": len(bright["repair"]), "stars_reached": len(stars["repair"]),
         "sampler": {"name": "repaint", "steps": 25, "resample": 4, "samples": 4},
-        "bright_pixels_within_10_percent": round(within["repaint"], 3),
-        "bright_pixels_of_hidden_stars": round(float(hidden_peak.mean()), 3) if len(hidden_peak) else None,
-        "bright_pixels_of_visible_stars_within_10_percent": within_visible["repaint"],
-        "star_fluxes_within_10_percent": stars_within["repaint"],
-        "median_star_flux_error": round(float(np.median(stars["repaint"])), 3) if stars["repaint"] else None,
-        "median_sky_error_sigma": round(float(np.median(sky_errors["repaint"])), 3),
+        "bright_pixels_within_10_percent": round(within["repair"], 3),
+        "bright_pixels_of_hidden_stars": round(float(hidden_peak.mean()), 3),
+        "bright_pixels_of_hidden_stars_within_10_percent": within_hidden["repair"],
+        "star_fluxes_within_10_percent": stars_within["repair"], "median_star_flux_error": median_star["repair"],
+        "median_sky_error_sigma": median_sky["repair"],
         "pixels_repaired_per_s": round(masked / repair_seconds, 1),
     }  # fmt: skip
     baseline = {
-        "interpolation_bright_pixels_within_10_percent": round(within["interpolation"], 3),
-        "interpolation_bright_pixels_of_visible_stars_within_10_percent": within_visible["interpolation"],
-        "interpolation_star_fluxes_within_10_percent": stars_within["interpolation"],
-        "interpolation_median_star_flux_error": round(float(np.median(stars["interpolation"])), 3)
-        if stars["interpolation"] else None,
-        "interpolation_median_sky_error_sigma": round(float(np.median(sky_errors["interpolation"])), 3),
+        f"{name}_{figure}": values[name]
+        for name in names[1:]
+        for figure, values in (("bright_pixels_within_10_percent", {k: round(v, 3) for k, v in within.items()}),
+                               ("bright_pixels_of_hidden_stars_within_10_percent", within_hidden),
+                               ("star_fluxes_within_10_percent", stars_within), ("median_star_flux_error", median_star),
+                               ("median_sky_error_sigma", median_sky))
     }  # fmt: skip
-    return figures, baseline, {"bright_pixels_within_10_percent_over_interpolation": round(
-        within["repaint"] / max(within["interpolation"], 1e-9), 2)}  # fmt: skip
+    return figures, baseline, {
+        "bright_pixels_within_10_percent_over_repaint_guessing": round(
+            within["repair"] / max(within["repaint_guessing"], 1e-9), 2),
+        "bright_pixels_within_10_percent_over_untrailed_frame": round(
+            within["repair"] / max(within["untrailed_frame"], 1e-9), 3),
+    }  # fmt: skip
 
 
 def _peak_hidden(bright, light, mask):
     """Per pixel: whether the brightest pixel of its island of light (``bright``, connected) lies under
-    the mask. A star whose peak the trail hides has nothing of its core left in the frame to be
-    continued from: one frame alone cannot give its pixels back to 10%, whatever fills them."""
+    the mask: a star whose peak the trail hides has nothing of its core left beside the trail to
+    be continued from, only what its pixels under the trail still hold."""
     from scipy import ndimage
 
     islands, count = ndimage.label(bright)

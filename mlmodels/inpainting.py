@@ -34,34 +34,47 @@ def frame_scale(image, mask):
 
 
 @torch.inference_mode()
-def repaint(model, known, unknown, *, steps, resample, generator):
-    """Fill ``unknown`` (B, 1, H, W) bool pixels of ``known`` (B, C, H, W, the network's scale) by
-    RePaint over ``steps`` strided DDPM steps with ``resample`` rounds each; the known pixels come
-    back exactly as given."""
+def repaint(model, known, sigma, *, steps, resample, generator):
+    """Fill the pixels of ``known`` (B, C, H, W, the network's scale) that ``sigma`` (B, 1, H, W)
+    does not give exactly, by RePaint over ``steps`` strided DDPM steps with ``resample`` rounds
+    each. ``sigma`` is each pixel's noise in that scale: 0 for a pixel to keep as it is, infinite
+    for one to guess, between for one measured through a defect's extra noise (under a trail,
+    less its light). Such a pixel is given while the steps are noisier than it, and the network
+    denoises it from there. The steps' noise is coarse at its quiet end (25 steps go from 0.08
+    to 0.006 in one), so a pixel measured to better than the last step it was given at was
+    given with noise added to it: it comes back as the mean of the network's fill and its
+    measurement, weighted by how much of that step's noise was added. The exact ones come back
+    exactly as given."""
     target = known.device
     alpha_bars = cosine_alpha_bars().to(target)
-    keep = (~unknown).to(known.dtype)
     classes = torch.zeros(len(known), dtype=torch.long, device=target)
     x = _noise(known.shape, generator, target)
     visits = ddim_steps(steps, len(alpha_bars))
+    quiet = alpha_bars[visits[1:]]
+    levels = torch.cat([((1 - quiet) / quiet).sqrt().flip(0), torch.tensor([torch.inf], device=target)])
+    given_at = levels[torch.searchsorted(levels[:-1].contiguous(), sigma.contiguous())]  # its last step's noise
+    added = ((given_at**2 - sigma**2) / given_at**2).nan_to_num(0.0)  # the share of it added to the measurement
     for index, t in enumerate(visits):
         a = alpha_bars[t]
         following = alpha_bars[visits[index + 1]] if index + 1 < len(visits) else torch.tensor(1.0, device=target)
-        sigma = ((1 - following) / (1 - a) * (1 - a / following)).clamp(min=0).sqrt()
+        sigma_step = ((1 - following) / (1 - a) * (1 - a / following)).clamp(min=0).sqrt()
+        given_pixels = sigma <= ((1 - following) / following).sqrt()  # what the state after this step is as noisy as
+        variance = torch.where(given_pixels, sigma, torch.zeros_like(sigma)) ** 2
         rounds = resample if index + 1 < len(visits) else 1  # the last step is not noised back: one round
         for round_ in range(rounds):
             v = model(x, torch.full((len(x),), int(t), device=target, dtype=torch.long), classes)
             x0 = (a.sqrt() * x - (1 - a).sqrt() * v).clamp(*X0_RANGE)
             eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
-            filled = (following.sqrt() * x0 + (1 - following - sigma**2).clamp(min=0).sqrt() * eps
-                      + sigma * _noise(x.shape, generator, target))  # fmt: skip
-            given = following.sqrt() * known + (1 - following).sqrt() * _noise(x.shape, generator, target)
-            step_back = keep * given + (1 - keep) * filled
+            filled = (following.sqrt() * x0 + (1 - following - sigma_step**2).clamp(min=0).sqrt() * eps
+                      + sigma_step * _noise(x.shape, generator, target))  # fmt: skip
+            given = following.sqrt() * known + (1 - following - following * variance).clamp(min=0).sqrt() * _noise(
+                x.shape, generator, target)  # fmt: skip
+            step_back = torch.where(given_pixels, given, filled)
             if round_ + 1 < rounds:
                 back = a / following  # q(x_t | x_{t-1}) over the stride
                 x = back.sqrt() * step_back + (1 - back).sqrt() * _noise(x.shape, generator, target)
         x = step_back
-    return keep * known + (1 - keep) * x
+    return torch.where(sigma == 0, known, added * known + (1 - added) * x)
 
 
 def _noise(shape, generator, target):
@@ -82,17 +95,25 @@ def patches_for(mask, size, core):
     return patches
 
 
-def repair_image(network, image, mask, *, size, steps=25, resample=4, samples=4, seed=0, batch_size=32,
-                 on_batch=None):  # fmt: skip
+def repair_image(network, image, mask, *, beneath=None, size, steps=25, resample=4, samples=4, seed=0,
+                 batch_size=32, on_batch=None):  # fmt: skip
     """(repaired, spread): ``image`` with its ``mask``ed pixels filled (the mean of ``samples``
     fills) and the fills' standard deviation there (0 elsewhere), both in the image's units.
-    ``on_batch(done, total)`` after each batch of patches."""
+    ``beneath``, (values, noise) in the image's units and NaN where nothing is known, gives what
+    the frame still says of masked pixels (a trail's, less its light). ``on_batch(done, total)``
+    after each batch of patches."""
     height, width = image.shape
     if min(height, width) < size:
         raise ValueError(f"a {width}×{height} px frame is smaller than the network's {size} px patches")
     device = next(network.parameters()).device
     sky, noise = frame_scale(image, mask)
-    scaled = asinh_sky(np.where(mask | ~np.isfinite(image), sky, image)[None, None] - sky, [noise])[0, 0]
+    values, measured_noise = (np.full(image.shape, np.nan, dtype=np.float32),) * 2 if beneath is None else beneath
+    measured = mask & np.isfinite(values) & np.isfinite(measured_noise)
+    values = np.where(measured, values, np.where(mask | ~np.isfinite(image), sky, image)) - sky
+    scaled = asinh_sky(values[None, None], [noise])[0, 0]
+    # each pixel's noise in the network's scale: asinh(counts / noise) / 3 changes by 1 / (3 √(noise² + counts²))
+    sigma = np.where(measured, measured_noise / (3 * np.sqrt(noise**2 + values**2)), np.where(mask, np.inf, 0))
+    sigma = sigma.astype(np.float32)
     core = int(size * CORE_FRACTION)
     patches = patches_for(mask, size, core)
     fills = np.zeros((samples, height, width), dtype=np.float32)
@@ -100,10 +121,10 @@ def repair_image(network, image, mask, *, size, steps=25, resample=4, samples=4,
     for start in range(0, len(patches), batch_size):
         chosen = patches[start : start + batch_size]
         known = np.stack([scaled[top : top + size, left : left + size] for top, left, *_ in chosen])[:, None]
-        unknown = np.stack([mask[top : top + size, left : left + size] for top, left, *_ in chosen])[:, None]
+        noises = np.stack([sigma[top : top + size, left : left + size] for top, left, *_ in chosen])[:, None]
         known = torch.from_numpy(np.repeat(known, samples, 0)).to(device)
-        unknown = torch.from_numpy(np.repeat(unknown, samples, 0)).to(device)
-        filled = repaint(network, known, unknown, steps=steps, resample=resample, generator=generator)
+        noises = torch.from_numpy(np.repeat(noises, samples, 0)).to(device)
+        filled = repaint(network, known, noises, steps=steps, resample=resample, generator=generator)
         filled = filled.float().cpu().numpy().reshape(len(chosen), samples, size, size)
         for (top, left, tile_top, tile_left), patch in zip(chosen, filled):
             bottom, right = min(tile_top + core, height), min(tile_left + core, width)

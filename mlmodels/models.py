@@ -288,6 +288,9 @@ class FrameRepair(TenantOwned):
     )  # fmt: skip
     found = models.JSONField(default=dict, blank=True, help_text="Masked pixels by what found them.")
     masked_pixels = models.PositiveIntegerField(default=0)
+    kept_under_trail = models.PositiveIntegerField(
+        default=0, help_text="Masked pixels under a satellite trail whose own light was kept, less the trail's."
+    )
     sampler = models.JSONField(default=dict, help_text='{"name": "repaint", "steps": 25, "resample": 4, "samples": 4}')
     seed = models.BigIntegerField(default=0)
     job = models.OneToOneField("portal.Job", null=True, on_delete=models.SET_NULL, related_name="+")

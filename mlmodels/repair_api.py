@@ -28,7 +28,7 @@ class FrameRepairSerializer(serializers.ModelSerializer):
     class Meta:
         model = FrameRepair
         fields = ["id", "frame", "number", "model", "version", "mask_source", "shapes", "found", "masked_pixels",
-                  "sampler", "seed", "status", "percent", "message", "photometry", "fits_url",
+                  "kept_under_trail", "sampler", "seed", "status", "percent", "message", "photometry", "fits_url",
                   "created_at"]  # fmt: skip
         read_only_fields = fields
 

@@ -17,7 +17,16 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from observations import photometry
-from observations.defect_masks import DETECTORS, MaskRefused, check_mask, drawn_mask, flagged_mask, trail_mask
+from observations.calibration import saturation_level
+from observations.defect_masks import (
+    DETECTORS,
+    MaskRefused,
+    check_mask,
+    drawn_mask,
+    flagged_mask,
+    trail_mask,
+    under_trails,
+)
 from observations.ingest import read_stored_frame
 from observations.models import Frame
 from observations.rendering import mask_overlay_png, preview_png
@@ -127,23 +136,25 @@ def repair_first_flagged(tenant, model, user, **sampler):
 
 
 def repair_mask(repair, image):
-    """(mask, masked pixels by what found them) of ``repair`` on the frame's ``image``; MaskRefused
-    when it is empty or too much, as detectors may find nothing the flags promised."""
+    """(mask, masked pixels by what found them, hidden) of ``repair`` on the frame's ``image``:
+    ``hidden`` are the masked pixels that hold nothing of the sky (all but a trail's, whose light
+    is added to it; all of a drawn mask, whatever the curator saw there). MaskRefused when the
+    mask is empty or too much, as detectors may find nothing the flags promised."""
     if repair.mask_source == FrameRepair.MaskSource.FLAGS:
         flagged = flagged_defects(repair.frame)
-        mask, found = flagged_mask(image, flagged, gain=repair.frame.gain_e_per_adu)
+        mask, found, hidden = flagged_mask(image, flagged, gain=repair.frame.gain_e_per_adu)
         if not mask.any():
             words = " or ".join(name.replace("_", " ") for name in flagged)
             raise MaskRefused(f"the frame-quality model flagged {words}, but none was found in the pixels: "
                               f"draw the mask instead")  # fmt: skip
     elif repair.mask_source == FrameRepair.MaskSource.DETECTED:
-        mask, found = flagged_mask(image, list(DETECTORS), gain=repair.frame.gain_e_per_adu)
+        mask, found, hidden = flagged_mask(image, list(DETECTORS), gain=repair.frame.gain_e_per_adu)
         if not mask.any():
             raise MaskRefused("no trail, cosmic-ray hit or bad column was found in the pixels: draw the mask instead")
     else:
         mask = drawn_mask(repair.shapes, image.shape)
-        found = {"drawn": int(mask.sum())}
-    return check_mask(mask, settings.REPAIR_MAX_MASKED_FRACTION), found
+        found, hidden = {"drawn": int(mask.sum())}, mask
+    return check_mask(mask, settings.REPAIR_MAX_MASKED_FRACTION), found, hidden
 
 
 def repair_frame_job(job, repair):
@@ -155,8 +166,12 @@ def repair_frame_job(job, repair):
     frame = repair.frame
     parsed = read_stored_frame(frame)
     image = np.asarray(parsed.image, dtype=np.float32)
-    mask, repair.found = repair_mask(repair, image)
+    mask, repair.found, hidden = repair_mask(repair, image)
     repair.masked_pixels = int(mask.sum())
+    beneath = None
+    if (mask & ~hidden).any():  # a trail: what is under it is kept, less its light, where nothing else hides it
+        beneath = under_trails(image, mask, hidden | (image >= saturation_level(parsed.header.merged(), image)))
+    repair.kept_under_trail = 0 if beneath is None else int(np.isfinite(beneath[0]).sum())
     report_progress(job, 1, f"{repair.masked_pixels:,} pixels to fill ({_words(repair.found)})")
     network, config = registered_network(repair.version)
     network = network.to(device()).eval()
@@ -165,16 +180,17 @@ def repair_frame_job(job, repair):
     def on_batch(done, total):
         report_progress(job, 1 + (PROGRESS_STEPS - 2) * done // total, f"{done} of {total} patches filled")
 
-    repaired, spread = repair_image(network, image, mask, size=int(config["input_spec"]["size"]), seed=repair.seed,
-                                    steps=sampler["steps"], resample=sampler["resample"], samples=sampler["samples"],
-                                    on_batch=on_batch)  # fmt: skip
+    repaired, spread = repair_image(network, image, mask, beneath=beneath, size=int(config["input_spec"]["size"]),
+                                    seed=repair.seed, steps=sampler["steps"], resample=sampler["resample"],
+                                    samples=sampler["samples"], on_batch=on_batch)  # fmt: skip
     report_progress(job, PROGRESS_STEPS - 1, "measuring the frame's targets again")
     repair.photometry = remeasured(frame, image, repaired, mask)
     repair.file.save("repaired.fits", ContentFile(_repaired_fits(repair, parsed.header.merged(), repaired, mask,
                                                                  spread)), save=False)  # fmt: skip
     repair.preview.save("preview.png", ContentFile(preview_png(repaired)), save=False)
     repair.mask_preview.save("mask.png", ContentFile(mask_overlay_png(image, mask)), save=False)
-    repair.save(update_fields=["found", "masked_pixels", "photometry", "file", "preview", "mask_preview"])
+    repair.save(update_fields=["found", "masked_pixels", "kept_under_trail", "photometry", "file", "preview",
+                               "mask_preview"])  # fmt: skip
     finish_job(job, {"repair": repair.pk, "masked_pixels": repair.masked_pixels},
                f"{repair.masked_pixels:,} pixels repaired ({_words(repair.found)})")  # fmt: skip
     return repair
@@ -220,7 +236,9 @@ def _repaired_fits(repair, header, repaired, mask, spread):
         "ORIGSHA": (repair.frame.sha256[:16], "first 16 of the original's SHA-256"),
         "INPMODEL": (version.model.name[:60], "inpainting model"), "INPVERS": (version.number, "its version"),
         "MASKSRC": (repair.mask_source, "flags: from frame-quality flags; drawn: by hand"),
-        "MASKPIX": (repair.masked_pixels, "pixels filled"), "SAMPLER": (repair.sampler["name"], "RePaint"),
+        "MASKPIX": (repair.masked_pixels, "pixels filled"),
+        "TRAILKPT": (repair.kept_under_trail, "of them under a trail: kept less its light"),
+        "SAMPLER": (repair.sampler["name"], "RePaint"),
         "STEPS": repair.sampler["steps"], "RESAMPLE": repair.sampler["resample"], "NSAMPLES": repair.sampler["samples"],
         "SEED": repair.seed,
     })  # fmt: skip

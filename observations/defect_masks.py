@@ -20,6 +20,8 @@ TRAIL_MIN_LINE_ELONGATION = 24.0  # of the line of pixels through a region: blen
 TRAIL_MIN_CHORD_FRACTION = 0.5  # of the line's chord across the frame: a bleed column is far shorter
 TRAIL_SMOOTHING_PX = 1.5
 TRAIL_EDGE_REACH_PX = 16
+TRAIL_PROFILE_BIN_PX = 0.2  # of distance from a trail's line, in its light's model
+TRAIL_SEGMENT_PX = 32  # the length of trail over which its brightness is taken as constant
 COLUMN_SIGMA = 6.0
 
 
@@ -86,14 +88,121 @@ def trail_mask(image, *, margin_px=1):
     the mask is the band along it as wide as the trail's light stays above the noise, plus
     ``margin_px``, so a star the trail crosses is masked only under the trail: every pixel masked
     is one whose star light a repair must guess, so the band is no wider than the trail shows."""
+    mask = np.zeros(np.shape(image), dtype=bool)
+    for across, position, along, half_width in _trails(image):
+        mask |= _band(across, position, along, half_width, margin_px)
+    return mask
+
+
+def trail_light(image, *, margin_px=1):
+    """(light, scatter): each trail's own light as modelled, in the image's counts above the sky
+    (0 off the trails' bands, as ``trail_mask`` draws them), and the scatter of the frame about
+    that model in the bands (NaN elsewhere). A trail adds its light to the stars it crosses
+    without hiding them unless it saturates: less its light, the band's pixels still hold
+    theirs, only noisier, which a repair can keep rather than guess.
+
+    The model is a profile across the trail scaled along it (by the median ratio to the profile
+    in ``TRAIL_SEGMENT_PX`` lengths: a tumbling satellite flares and fades). The profile is the
+    median of the pixels by their distance from the trail's middle, in ``TRAIL_PROFILE_BIN_PX``
+    bins, read between bins at each pixel's own distance: a pixel's light where it lies, so a
+    trail as sharp as the seeing needs no model of how pixels sample it. Medians, so the stars
+    the trail crosses do not lift it."""
+    image = np.asarray(image, dtype=np.float32)
+    sky, _ = sky_and_noise(image)
+    light = np.zeros(image.shape, dtype=np.float32)
+    scatter = np.full(image.shape, np.nan, dtype=np.float32)
+    for across, position, along, half_width in _trails(image):
+        band = _band(across, position, along, half_width, margin_px)
+        above, position = image[band] - sky, position[band]
+        segments = ((position - position.min()) // TRAIL_SEGMENT_PX).astype(int)
+        across = _recentred(above, across[band], position, segments)
+        kept, scale = np.ones(above.shape, dtype=bool), 1.0
+        for round_ in range(3):  # one scale, then the scale of each segment, each from the pixels no star lifts
+            profile = _profile(across, above / scale, kept)
+            chosen = kept & (profile >= 0.5 * profile.max())
+            ratios = np.where(chosen, above / np.where(chosen, profile, 1), np.nan)
+            scale = float(np.nanmedian(ratios)) if round_ == 0 else _along(ratios, segments)
+            residual, bins = above - scale * profile, _bins(across)
+            spread = 1.4826 * _medians(np.abs(residual - _medians(residual, bins)[bins]), bins)[bins]
+            kept = residual <= 3 * spread
+        light[band] = scale * profile
+        scatter[band] = spread
+    return light, scatter
+
+
+def _recentred(above, across, position, segments):
+    """``across`` measured from the trail's middle as its light places it: the line the mask is
+    drawn on may be a tenth of a degree off, a pixel at the far end, which a profile as sharp as
+    a trail's cannot absorb. The middle of each segment is the centroid of its median profile
+    (stars do not pull it), and a straight line is fitted through those."""
+    middles, places, weights = [], [], []
+    for segment in range(segments.max() + 1):
+        chosen = segments == segment
+        bins = _bins(across[chosen])
+        profile = np.clip(_medians(above[chosen], bins), 0, None)
+        offsets = _medians(across[chosen], bins)
+        used = np.isfinite(profile)
+        if profile[used].sum() > 0:
+            middles.append(float((offsets[used] * profile[used]).sum() / profile[used].sum()))
+            places.append(float(position[chosen].mean()))
+            weights.append(float(profile[used].sum()))
+    if len(middles) < 3:
+        return across
+    middles, places, weights = map(np.asarray, (middles, places, weights))
+    for _ in range(2):  # once more without the segments far off the first line (a trail's ragged end)
+        slope, offset = np.polyfit(places, middles, 1, w=np.sqrt(weights))
+        off = np.abs(middles - (slope * places + offset))
+        weights = np.where(off <= max(3 * np.median(off), 0.05), weights, 0)
+    return across - (slope * position + offset)
+
+
+def _along(ratios, segments):
+    """Per pixel: the median of ``ratios`` over its segment, or where a segment has too few
+    (the stars the trail crosses cover it, or the frame's edge cuts it short), read between
+    the segments on either side."""
+    counts = np.bincount(segments, weights=np.isfinite(ratios), minlength=segments.max() + 1)
+    medians = _medians(ratios, segments)
+    used = counts >= TRAIL_SEGMENT_PX / 2
+    if not used.any():
+        return np.full(ratios.shape, np.nanmedian(ratios))
+    return np.interp(segments, np.nonzero(used)[0], medians[used])
+
+
+def _profile(across, values, kept):
+    """The median of the ``kept`` ``values`` in bins of ``across``, each at its pixels' median
+    distance, read at every pixel's own distance."""
+    bins = _bins(across)
+    middles = _medians(np.where(kept, values, np.nan), bins)
+    places = _medians(np.where(kept, across, np.nan), bins)
+    used = np.isfinite(middles)
+    return np.interp(across, places[used], middles[used])
+
+
+def _bins(across):
+    return np.floor((across - across.min()) / TRAIL_PROFILE_BIN_PX).astype(int)
+
+
+def _medians(values, labels):
+    """The median of ``values`` (NaN ignored) for each label 0…max, NaN where a label has none."""
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(labels.max() + 2))
+    ordered = values[order]
+    return np.array([np.nanmedian(ordered[a:b]) if np.isfinite(ordered[a:b]).any() else np.nan
+                     for a, b in zip(starts[:-1], starts[1:])])  # fmt: skip
+
+
+def _trails(image):
+    """(across, position, along, half_width) of each trail in ``image``: every pixel's distance
+    from its line and position along it, the line's (first, last) position in the frame, and
+    the whole distance where its light falls below the noise."""
     sky, noise = sky_and_noise(image)
     scaled = np.nan_to_num((np.asarray(image, dtype=np.float32) - sky) / noise)
     smooth = ndimage.gaussian_filter(scaled, TRAIL_SMOOTHING_PX)
     smooth_noise = 1.4826 * float(np.median(np.abs(smooth - np.median(smooth)))) or 1.0
     regions, count = ndimage.label(smooth > 3 * smooth_noise, structure=np.ones((3, 3)))
-    height, width = image.shape
+    height, width = scaled.shape
     yy, xx = np.mgrid[0:height, 0:width]
-    mask = np.zeros(image.shape, dtype=bool)
+    trails = []
     for number, box in enumerate(ndimage.find_objects(regions), start=1):
         y, x = np.nonzero(regions[box] == number)
         if len(y) < 20:
@@ -105,11 +214,14 @@ def trail_mask(image, *, margin_px=1):
         centre, direction, along = _straightened(scaled, xx, yy, *line)
         across = (xx - centre[0]) * -direction[1] + (yy - centre[1]) * direction[0]
         position = (xx - centre[0]) * direction[0] + (yy - centre[1]) * direction[1]
-        half_width = _half_width(scaled, across, position, along)
-        mask |= (np.abs(across) <= half_width - 0.5 + margin_px) & (position >= along[0] - 2 * half_width) & (
-            position <= along[1] + 2 * half_width
-        )  # fmt: skip
-    return mask
+        trails.append((across, position, along, _half_width(scaled, across, position, along)))
+    return trails
+
+
+def _band(across, position, along, half_width, margin_px):
+    return (np.abs(across) <= half_width - 0.5 + margin_px) & (position >= along[0] - 2 * half_width) & (
+        position <= along[1] + 2 * half_width
+    )  # fmt: skip
 
 
 def _line(x, y, width, height):
@@ -219,10 +331,13 @@ DETECTORS = {"satellite": trail_mask, "cosmic_rays": cosmic_ray_mask}
 
 
 def flagged_mask(image, flags, *, gain=None):
-    """(mask, what found each part) for a frame's flagged defects (names as ``DETECTORS``'), and
-    its bad columns, which every detector would otherwise take for a trail or hits."""
+    """(mask, what found each part, hidden) for a frame's flagged defects (names as
+    ``DETECTORS``'), and its bad columns, which every detector would otherwise take for a trail or
+    hits. ``hidden``: the pixels of the parts that leave nothing of the sky (every part but a
+    trail, which adds its light to it: ``under_trails``)."""
     found = {}
     mask = bad_column_mask(image)
+    hidden = mask.copy()
     if mask.any():
         found["bad columns"] = int(mask.any(axis=0).sum())
     for flag in flags:
@@ -231,7 +346,19 @@ def flagged_mask(image, flags, *, gain=None):
         part = DETECTORS[flag](image, gain=gain) if flag == "cosmic_rays" else DETECTORS[flag](image)
         found[flag.replace("_", " ")] = int((part & ~mask).sum())
         mask |= part
-    return mask, found
+        if flag != "satellite":
+            hidden |= part
+    return mask, found, hidden
+
+
+def under_trails(image, mask, hidden):
+    """(values, scatter): what the ``mask``ed pixels of a trail's band still say of the sky and
+    stars beneath it (the frame less the trail's modelled light, ``trail_light``) and how noisily,
+    for the repair to keep rather than guess; NaN in every other pixel, and in those ``hidden``
+    (a hit or a bad column on the trail, a saturated pixel)."""
+    light, scatter = trail_light(image)
+    kept = mask & ~hidden & np.isfinite(scatter) & np.isfinite(image)
+    return np.where(kept, image - light, np.nan), np.where(kept, scatter, np.nan)
 
 
 def drawn_mask(shapes, shape):

@@ -58,6 +58,15 @@ def test_repainting_changes_only_the_masked_pixels_and_says_how_sure_it_is():
     assert (spread[mask] > 0).all() and not spread[~mask].any()
     again, _ = repair_image(network, image, mask, size=32, steps=3, resample=2, samples=3, seed=7)
     assert np.array_equal(again, repaired), "a repair is made again exactly from its seed"
+    sky, noise = sky_and_noise(image)
+    measured = np.where(mask, image + 0.1 * noise, np.nan)  # what a trail's pixels say, less its light
+    kept, _ = repair_image(network, image, mask, beneath=(measured, np.full(image.shape, noise)), size=32, steps=3,
+                           resample=2, samples=3, seed=7)  # fmt: skip
+    bright = mask & (image > sky + 30 * noise)
+    assert bright.any() and np.abs(kept[bright] / measured[bright] - 1).max() < 0.05, (
+        "a pixel measured far above its noise keeps its light, whatever the network (here untrained) guesses"
+    )
+    assert np.array_equal(kept[~mask], image[~mask])
     with pytest.raises(ValueError, match="a 24×24 px frame is smaller than the network's 32 px patches"):
         repair_image(network, image[:24, :24], mask[:24, :24], size=32)
 
@@ -115,8 +124,9 @@ def test_a_trained_inpainter_repairs_a_flagged_trail_on_a_worker_beside_the_unto
     other, other_users = committed_tenant_factory()
     equip(tenant)
     admin = users["admin"]
-    spoilt = make_frame(**FRAME, defects=("satellite",))
-    truth = make_frame(**FRAME, noise=False).data
+    crossed = {**FRAME, "seed": 6}  # a trail across stars
+    spoilt = make_frame(**crossed, defects=("satellite",))
+    truth = make_frame(**crossed, noise=False).data
     with tenant_context(tenant):
         model = services.create_task_model(tenant, admin, name="frame-inpainting", task="inpainting")
         version = services.train_version(model, admin, examples=640, epochs=2)
@@ -156,10 +166,18 @@ def test_a_trained_inpainter_repairs_a_flagged_trail_on_a_worker_beside_the_unto
     before = np.median(np.abs(spoilt.data[background] - truth[background])) / noise
     after = np.median(np.abs(repaired[background] - truth[background])) / noise
     assert before > 5 and after < 1.5, f"the trail ({before:.0f}σ) is filled with sky ({after:.2f}σ off)"
+    starlit = mask & (truth - sky > 20 * noise)  # stars the trail crossed: kept, not guessed
+    assert starlit.sum() > 50
+    error = np.median(np.abs(repaired[starlit] - truth[starlit]) / (truth - sky)[starlit])
+    assert error < 0.1, f"the light of stars under the trail is {error:.0%} off"
+    assert repair.kept_under_trail > 0.9 * repair.found["satellite"] and header["TRAILKPT"] == repair.kept_under_trail
+    assert 'id="kept-under-trail"' in page.text
     row = repair.photometry[0]
     assert row["name"] == "M51" and row["masked_in_aperture"] >= 0
     if row["masked_in_aperture"] == 0:
-        assert row["repaired"] == row["original"], "a target the mask misses measures the same"
+        assert row["repaired"]["flux_adu"] == pytest.approx(row["original"]["flux_adu"], rel=1e-3), (
+            "a target the mask misses measures the same (its sky annulus may cross the trail)"
+        )
 
     listed = api_client(tenant, users["astronomer"]).get(f"/api/v1/frame-repairs/?frame={frame.pk}").json()
     assert [item["number"] for item in listed["results"]] == [1] and listed["results"][0]["status"] == "succeeded"

@@ -15,6 +15,7 @@ from observations.defect_masks import (
     drawn_mask,
     flagged_mask,
     sky_and_noise,
+    trail_light,
     trail_mask,
 )
 from observations.synthetic import GAIN, make_frame
@@ -49,6 +50,33 @@ def test_a_satellite_trail_is_masked_along_its_whole_length_and_no_wider_than_it
     assert mask[trail].mean() > 0.99, "every pixel the trail lifts above 3σ is masked"
     assert mask.sum() < 12 * np.hypot(384, 384), f"the band is as wide as a trail, not a slab ({mask.sum()} px)"
     assert not trail_mask(clean).any(), "a clean frame's stars are no trail"
+
+
+@pytest.mark.parametrize("seeing, flaring", [(1.2, False), (2.2, False), (1.2, True)],
+                         ids=["good-seeing", "bad-seeing", "flaring"])  # fmt: skip
+def test_a_trails_light_is_modelled_to_within_the_noise_so_the_stars_it_crosses_keep_theirs(seeing, flaring):
+    """A trail adds its light to the stars it crosses: less the model of it, its band's pixels are
+    the sky and stars beneath, only noisier. A tumbling satellite flares and fades along it."""
+    field = {**FIELD, "seed": 6, "seeing_fwhm_arcsec": seeing}
+    clean, truth = make_frame(**field).data, make_frame(**field, noise=False).data
+    trail = make_frame(**field, defects=("satellite",), noise=False).data - truth
+    if flaring:
+        trail *= np.linspace(0.3, 1.5, trail.shape[1])[None, :]
+    spoilt = clean + trail + np.random.default_rng(0).normal(0, np.sqrt(trail / GAIN))  # the trail's photons
+    light, scatter = trail_light(spoilt)
+    sky, noise = sky_and_noise(clean)
+    band = np.isfinite(scatter)
+    assert np.array_equal(band, trail_mask(spoilt)) and not light[~band].any()
+    error = np.median(np.abs(light - trail)[band]) / noise
+    assert error < 0.5, f"the trail's light is modelled {error:.2f}σ off"
+    starlit = band & (truth - sky > 20 * noise) & (trail > 10 * noise)  # stars the trail's light swamps
+    assert starlit.sum() >= 10
+    before, after = (
+        np.median(np.abs(image - truth)[starlit] / (truth - sky)[starlit]) for image in (spoilt, spoilt - light)
+    )
+    assert before > 0.3 and after < 0.1, (
+        f"the stars under the trail are {after:.0%} off less its light ({before:.0%} with it)"
+    )
 
 
 def test_a_bright_stars_bleed_column_is_not_taken_for_a_trail():
@@ -86,8 +114,8 @@ def test_a_hot_column_is_masked_whole_and_alone():
     frame[:, 77] += 4 * noise
     mask = bad_column_mask(frame)
     assert mask[:, 77].all() and mask.sum() == frame.shape[0]
-    flagged, found = flagged_mask(frame, ["cosmic_rays"], gain=GAIN)
-    assert found["bad columns"] == 1 and flagged[:, 77].all()
+    flagged, found, hidden = flagged_mask(frame, ["cosmic_rays"], gain=GAIN)
+    assert found["bad columns"] == 1 and flagged[:, 77].all() and hidden[:, 77].all()
 
 
 def test_a_drawn_mask_is_what_was_drawn():
