@@ -20,16 +20,18 @@ Figures:
 Inpainting (``--only inpainting``): an inpainter is trained as the registry trains one, on
 patches of clean synthetic frames (``mlmodels.training_sets.CleanFramePatches``), and repairs
 synthetic frames spoilt by a satellite trail (``observations.synthetic``, whose noiseless twin
-is the truth), with the mask the portal finds (``defect_masks.trail_mask``) and its default
-sampler (RePaint, 25 steps, 4 resampling rounds, the mean of 4 fills). Figures, each beside the
-baseline of filling the same mask by Gaussian-kernel interpolation from the pixels round it
-(``astropy.convolution.interpolate_replace_nans``) in the same run:
-- the fraction of repaired pixels whose true light is above 3σ of the sky that are within 10%
-  of it (the goal: at least 90%); and, as what decides whether that goal can be reached from
-  one frame, the share of those pixels whose star has its peak under the mask too (nothing of
-  its core is left to continue), and the fraction within 10% among the others;
-- the same for the 3″ aperture flux of stars the mask reaches, against the flux measured on the
-  frame before the trail;
+is the truth) as the portal repairs a frame flagged for one: the mask it finds
+(``defect_masks.flagged_mask``), the trail's pixels kept less its modelled light
+(``defect_masks.under_trails``), its default sampler (RePaint, 25 steps, 4 resampling rounds,
+the mean of 4 fills). Figures, each beside three baselines on the same masks in the same run:
+RePaint guessing every masked pixel (the repair without the trail's pixels), Gaussian-kernel
+interpolation from the pixels round the mask (``astropy.convolution.interpolate_replace_nans``),
+and the same frame before the trail came (its own noise: what a repair that keeps the data
+can at best give back):
+- the fraction of masked pixels whose true light is above 3σ of the sky that are within 10% of
+  it (the goal: at least 90%), overall and among those whose star has its peak under the mask
+  too (nothing of its core is left beside the trail to continue);
+- the same for the 3″ aperture flux of the stars the mask reaches, against their true flux;
 - the median error of the repaired sky pixels, in σ;
 - pixels repaired a second.
 
