@@ -118,7 +118,8 @@ def trail_light(image, *, margin_px=1):
         across = _recentred(above, across[band], position, segments)
         kept, scale = np.ones(above.shape, dtype=bool), 1.0
         for round_ in range(3):  # one scale, then the scale of each segment, each from the pixels no star lifts
-            profile = _profile(across, above / scale, kept)
+            lit = kept & (scale > 0)  # a segment past the trail's end has none of its light to scale
+            profile = _profile(across, above / np.where(lit, scale, 1), lit)
             chosen = kept & (profile >= 0.5 * profile.max())
             ratios = np.where(chosen, above / np.where(chosen, profile, 1), np.nan)
             scale = float(np.nanmedian(ratios)) if round_ == 0 else _along(ratios, segments)

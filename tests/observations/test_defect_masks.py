@@ -79,6 +79,22 @@ def test_a_trails_light_is_modelled_to_within_the_noise_so_the_stars_it_crosses_
     )
 
 
+def test_a_real_satellites_streak_is_masked_along_its_length_and_its_light_taken_off_to_the_sky():
+    """A real streak (a YSTAR-SAAO CCD frame) ends inside the frame, is knotty and wanders by a
+    pixel about its line: the band follows it end to end no wider than a trail, and less its
+    modelled light its middle is back at the sky."""
+    image = fits.getdata(REAL / "ystar-saao-streak.fits.gz").astype(np.float32)
+    mask = trail_mask(image)
+    light, _ = trail_light(image)
+    sky, noise = sky_and_noise(image)
+    columns = np.nonzero(mask.any(axis=0))[0]
+    assert columns.min() < 12 and 345 < columns.max() < 360, "from the frame's edge to where the streak ends"
+    assert mask.sum() < 12 * 350 and not mask[:25].any() and not mask[80:].any()
+    middle = mask & (light > 5 * noise)
+    before, after = (np.median((image - sky)[middle]) / noise for image in (image, image - light))
+    assert before > 5 and abs(after) < 0.5, f"the streak's middle is {before:.1f}σ above the sky, {after:.2f}σ less it"
+
+
 def test_a_bright_stars_bleed_column_is_not_taken_for_a_trail():
     clean = make_frame(**FIELD, seed=3).data
     clean[150:190, 200] += 30_000  # a saturated star's charge run down its column: long, thin and short of the frame
