@@ -202,7 +202,7 @@ def _trails(image):
     smooth_noise = 1.4826 * float(np.median(np.abs(smooth - np.median(smooth)))) or 1.0
     regions, count = ndimage.label(smooth > 3 * smooth_noise, structure=np.ones((3, 3)))
     height, width = scaled.shape
-    yy, xx = np.mgrid[0:height, 0:width]
+    yy, xx = np.arange(height, dtype=np.float32)[:, None], np.arange(width, dtype=np.float32)[None, :]
     trails = []
     for number, box in enumerate(ndimage.find_objects(regions), start=1):
         y, x = np.nonzero(regions[box] == number)
@@ -213,8 +213,9 @@ def _trails(image):
         if line is None:
             continue
         centre, direction, along = _straightened(scaled, xx, yy, *line)
-        across = (xx - centre[0]) * -direction[1] + (yy - centre[1]) * direction[0]
-        position = (xx - centre[0]) * direction[0] + (yy - centre[1]) * direction[1]
+        (x0, y0), (dx, dy) = centre.tolist(), direction.tolist()  # Python floats keep the grids float32
+        across = (xx - x0) * -dy + (yy - y0) * dx
+        position = (xx - x0) * dx + (yy - y0) * dy
         trails.append((across, position, along, _half_width(scaled, across, position, along)))
     return trails
 
@@ -273,8 +274,9 @@ def _straightened(scaled, xx, yy, centre, direction, along):
     thresholded pixels place a faint trail's ends a pixel off, and a band one pixel off leaves
     the trail's edge unmasked."""
     normal = np.array([-direction[1], direction[0]])
-    across = (xx - centre[0]) * normal[0] + (yy - centre[1]) * normal[1]
-    position = (xx - centre[0]) * direction[0] + (yy - centre[1]) * direction[1]
+    (x0, y0), (dx, dy) = np.asarray(centre).tolist(), np.asarray(direction).tolist()
+    across = (xx - x0) * -dy + (yy - y0) * dx
+    position = (xx - x0) * dx + (yy - y0) * dy
     near = (np.abs(across) <= 4) & (position >= along[0]) & (position <= along[1])
     weights = np.clip(scaled[near], 0, None)
     bins = ((position[near] - along[0]) // 16).astype(int)
