@@ -255,7 +255,7 @@ def _line(x, y, width, height):
 
 def _strongest_line(x, y):
     """(a point on, unit direction of) the straight line through the most of the pixels (x, y), to
-    a degree: the peak of their Hough transform, its distances binned by the pixel."""
+    half a degree: the peak of their Hough transform, its distances binned by the pixel."""
     best = (-1, 0.0, 0.0)
     for angle in np.deg2rad(np.arange(0.0, 180.0, 0.5)):
         distance = x * math.cos(angle) + y * math.sin(angle)
