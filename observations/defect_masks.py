@@ -113,7 +113,7 @@ def trail_light(image, *, margin_px=1):
     scatter = np.full(image.shape, np.nan, dtype=np.float32)
     for across, position, along, half_width in _trails(image):
         band = _band(across, position, along, half_width, margin_px)
-        above, position = image[band] - sky, position[band]
+        above, position = image[band] - sky - light[band], position[band]  # less the light of trails it crosses
         segments = ((position - position.min()) // TRAIL_SEGMENT_PX).astype(int)
         across = _recentred(above, across[band], position, segments)
         kept, scale = np.ones(above.shape, dtype=bool), 1.0
@@ -126,8 +126,8 @@ def trail_light(image, *, margin_px=1):
             residual, bins = above - scale * profile, _bins(across)
             spread = 1.4826 * _medians(np.abs(residual - _medians(residual, bins)[bins]), bins)[bins]
             kept = residual <= 3 * spread
-        light[band] = scale * profile
-        scatter[band] = spread
+        light[band] += scale * profile
+        scatter[band] = np.fmax(scatter[band], spread)
     return light, scatter
 
 
@@ -209,14 +209,22 @@ def _trails(image):
         if len(y) < 20:
             continue
         y, x = y + box[0].start, x + box[1].start
-        line = _line(x, y, width, height)
-        if line is None:
-            continue
-        centre, direction, along = _straightened(scaled, xx, yy, *line)
-        (x0, y0), (dx, dy) = centre.tolist(), direction.tolist()  # Python floats keep the grids float32
-        across = (xx - x0) * -dy + (yy - y0) * dx
-        position = (xx - x0) * dx + (yy - y0) * dy
-        trails.append((across, position, along, _half_width(scaled, across, position, along)))
+        unseen = scaled  # trails that cross share a region: each found is set aside, and the rest searched again
+        while len(y) >= 20:
+            line = _line(x, y, width, height)
+            if line is None:
+                break
+            centre, direction, along = _straightened(unseen, xx, yy, *line)
+            (x0, y0), (dx, dy) = centre.tolist(), direction.tolist()  # Python floats keep the grids float32
+            across = (xx - x0) * -dy + (yy - y0) * dx
+            position = (xx - x0) * dx + (yy - y0) * dy
+            half_width = _half_width(unseen, across, position, along)
+            if not half_width:  # a line through what was left beside a trail found: no light runs along it
+                break
+            trails.append((across, position, along, half_width))
+            aside = half_width + 2 * TRAIL_SMOOTHING_PX + 2  # as far as smoothing spreads its light
+            unseen = np.where(_band(across, position, along, half_width, aside), 0, unseen)
+            y, x = (v[np.abs((x - x0) * -dy + (y - y0) * dx) > aside] for v in (y, x))
     return trails
 
 

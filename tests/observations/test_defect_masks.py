@@ -52,6 +52,28 @@ def test_a_satellite_trail_is_masked_along_its_whole_length_and_no_wider_than_it
     assert not trail_mask(clean).any(), "a clean frame's stars are no trail"
 
 
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_two_satellites_trails_that_cross_are_both_masked_and_modelled(seed):
+    """Trails that cross make one region of light: each line found is set aside and the rest searched again."""
+    clean = make_frame(**FIELD, seed=50 + seed).data
+    sky, noise = sky_and_noise(clean)
+    rng = np.random.default_rng(seed)
+    rows, columns = np.mgrid[0 : clean.shape[0], 0 : clean.shape[1]]
+    trails = []
+    for angle, offset, peak in zip(rng.uniform(0, np.pi, 2), (0.5, rng.uniform(0.35, 0.65)), (4000, 1500)):
+        distance = (columns - 384 * offset) * np.sin(angle) - (rows - 384 * offset) * np.cos(angle)
+        trails.append(peak * np.exp(-(distance**2) / 2))
+    light = sum(trails)
+    spoilt = clean + light + rng.normal(0, np.sqrt(light / GAIN))
+    mask = trail_mask(spoilt)
+    for trail in trails:
+        assert mask[trail > 3 * noise].mean() > 0.99, "each trail is masked along its whole length"
+    assert mask.sum() < 2 * 12 * np.hypot(384, 384), "two bands as wide as trails, not a slab"
+    modelled, _ = trail_light(spoilt)
+    error = np.median(np.abs(modelled - light)[mask]) / noise
+    assert error < 0.5, f"the two trails' light is modelled {error:.2f}σ off"
+
+
 @pytest.mark.parametrize("seeing, flaring", [(1.2, False), (2.2, False), (1.2, True)],
                          ids=["good-seeing", "bad-seeing", "flaring"])  # fmt: skip
 def test_a_trails_light_is_modelled_to_within_the_noise_so_the_stars_it_crosses_keep_theirs(seeing, flaring):
