@@ -107,7 +107,7 @@ def repair_image(network, image, mask, *, beneath=None, size, steps=25, resample
         raise ValueError(f"a {width}×{height} px frame is smaller than the network's {size} px patches")
     device = next(network.parameters()).device
     sky, noise = frame_scale(image, mask)
-    values, measured_noise = (np.full(image.shape, np.nan, dtype=np.float32),) * 2 if beneath is None else beneath
+    values, measured_noise = beneath if beneath is not None else (image, np.full(image.shape, np.nan))
     measured = mask & np.isfinite(values) & np.isfinite(measured_noise)
     values = np.where(measured, values, np.where(mask | ~np.isfinite(image), sky, image)) - sky
     scaled = asinh_sky(values[None, None], [noise])[0, 0]

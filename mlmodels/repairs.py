@@ -165,12 +165,12 @@ def repair_frame_job(job, repair):
 
     frame = repair.frame
     parsed = read_stored_frame(frame)
-    image = np.asarray(parsed.image, dtype=np.float32)
+    image, header = np.asarray(parsed.image, dtype=np.float32), parsed.header.merged()
     mask, repair.found, hidden = repair_mask(repair, image)
     repair.masked_pixels = int(mask.sum())
     beneath = None
     if (mask & ~hidden).any():  # a trail: what is under it is kept, less its light, where nothing else hides it
-        beneath = under_trails(image, mask, hidden | (image >= saturation_level(parsed.header.merged(), image)))
+        beneath = under_trails(image, mask, hidden | (image >= saturation_level(header, image)))
     repair.kept_under_trail = 0 if beneath is None else int(np.isfinite(beneath[0]).sum())
     report_progress(job, 1, f"{repair.masked_pixels:,} pixels to fill ({_words(repair.found)})")
     network, config = registered_network(repair.version)
@@ -185,8 +185,7 @@ def repair_frame_job(job, repair):
                                     samples=sampler["samples"], on_batch=on_batch)  # fmt: skip
     report_progress(job, PROGRESS_STEPS - 1, "measuring the frame's targets again")
     repair.photometry = remeasured(frame, image, repaired, mask)
-    repair.file.save("repaired.fits", ContentFile(_repaired_fits(repair, parsed.header.merged(), repaired, mask,
-                                                                 spread)), save=False)  # fmt: skip
+    repair.file.save("repaired.fits", ContentFile(_repaired_fits(repair, header, repaired, mask, spread)), save=False)
     repair.preview.save("preview.png", ContentFile(preview_png(repaired)), save=False)
     repair.mask_preview.save("mask.png", ContentFile(mask_overlay_png(image, mask)), save=False)
     repair.save(update_fields=["found", "masked_pixels", "kept_under_trail", "photometry", "file", "preview",

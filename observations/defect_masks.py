@@ -116,14 +116,15 @@ def trail_light(image, *, margin_px=1):
         above, position = image[band] - sky - light[band], position[band]  # less the light of trails it crosses
         segments = ((position - position.min()) // TRAIL_SEGMENT_PX).astype(int)
         across = _recentred(above, across[band], position, segments)
+        bins = _bins(across)
         kept, scale = np.ones(above.shape, dtype=bool), 1.0
         for round_ in range(3):  # one scale, then the scale of each segment, each from the pixels no star lifts
             lit = kept & (scale > 0)  # a segment past the trail's end has none of its light to scale
-            profile = _profile(across, above / np.where(lit, scale, 1), lit)
+            profile = _profile(across, bins, above / np.where(lit, scale, 1), lit)
             chosen = kept & (profile >= 0.5 * profile.max())
             ratios = np.where(chosen, above / np.where(chosen, profile, 1), np.nan)
             scale = float(np.nanmedian(ratios)) if round_ == 0 else _along(ratios, segments)
-            residual, bins = above - scale * profile, _bins(across)
+            residual = above - scale * profile
             spread = 1.4826 * _medians(np.abs(residual - _medians(residual, bins)[bins]), bins)[bins]
             kept = residual <= 3 * spread
         light[band] += scale * profile
@@ -169,10 +170,9 @@ def _along(ratios, segments):
     return np.interp(segments, np.nonzero(used)[0], medians[used])
 
 
-def _profile(across, values, kept):
-    """The median of the ``kept`` ``values`` in bins of ``across``, each at its pixels' median
+def _profile(across, bins, values, kept):
+    """The median of the ``kept`` ``values`` in ``bins`` of ``across``, each at its pixels' median
     distance, read at every pixel's own distance."""
-    bins = _bins(across)
     middles = _medians(np.where(kept, values, np.nan), bins)
     places = _medians(np.where(kept, across, np.nan), bins)
     used = np.isfinite(middles)
