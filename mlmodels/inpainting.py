@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from observations.defect_masks import sky_and_noise
+from observations.star_fitting import FittedStars
 
 from .diffusion import cosine_alpha_bars, ddim_steps
 from .normalisation import asinh_sky, from_asinh_sky
@@ -95,19 +96,25 @@ def patches_for(mask, size, core):
     return patches
 
 
-def repair_image(network, image, mask, *, beneath=None, size, steps=25, resample=4, samples=4, seed=0,
+def repair_image(network, image, mask, *, beneath=None, stars=None, size, steps=25, resample=4, samples=4, seed=0,
                  batch_size=32, on_batch=None):  # fmt: skip
     """(repaired, spread): ``image`` with its ``mask``ed pixels filled (the mean of ``samples``
     fills) and the fills' standard deviation there (0 elsewhere), both in the image's units.
     ``beneath``, (values, noise) in the image's units and NaN where nothing is known, gives what
-    the frame still says of masked pixels (a trail's, less its light). ``on_batch(done, total)``
-    after each batch of patches."""
+    the frame still says of masked pixels (a trail's, less its light). ``stars``
+    (``star_fitting.FittedStars``) are taken out of the frame before it is filled and put back
+    after, so the network fills only the sky between them; the masked pixels their light decides
+    are their fit's estimate, with its error as their spread. ``on_batch(done, total)`` after
+    each batch of patches."""
     height, width = image.shape
     if min(height, width) < size:
         raise ValueError(f"a {width}×{height} px frame is smaller than the network's {size} px patches")
     device = next(network.parameters()).device
-    sky, noise = frame_scale(image, mask)
+    original, stars = image, stars or FittedStars.none(image.shape)
     values, measured_noise = beneath if beneath is not None else (image, np.full(image.shape, np.nan))
+    image, values = image - stars.light, np.where(stars.footprint, stars.estimate, values) - stars.light
+    measured_noise = np.where(stars.footprint, 0, measured_noise)  # given as they are
+    sky, noise = frame_scale(image, mask)
     measured = mask & np.isfinite(values) & np.isfinite(measured_noise)
     values = np.where(measured, values, np.where(mask | ~np.isfinite(image), sky, image)) - sky
     scaled = asinh_sky(values[None, None], [noise])[0, 0]
@@ -133,6 +140,6 @@ def repair_image(network, image, mask, *, beneath=None, size, steps=25, resample
         if on_batch is not None:
             on_batch(min(start + batch_size, len(patches)), len(patches))
     counts = from_asinh_sky(fills[:, None], [noise])[:, 0] + sky
-    repaired = np.where(mask, counts.mean(0), image).astype(np.float32)
-    spread = np.where(mask, counts.std(0), 0).astype(np.float32)
-    return repaired, spread
+    repaired = np.where(stars.footprint, stars.estimate, counts.mean(0) + stars.light)
+    spread = np.where(stars.footprint, stars.error, counts.std(0))
+    return np.where(mask, repaired, original).astype(np.float32), np.where(mask, spread, 0).astype(np.float32)

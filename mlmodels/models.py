@@ -291,6 +291,9 @@ class FrameRepair(TenantOwned):
     kept_under_trail = models.PositiveIntegerField(
         default=0, help_text="Masked pixels under a satellite trail whose own light was kept, less the trail's."
     )
+    stars_fitted = models.PositiveIntegerField(
+        default=0, help_text="Stars the mask reaches whose masked pixels were given by the frame's fitted profile."
+    )
     sampler = models.JSONField(default=dict, help_text='{"name": "repaint", "steps": 25, "resample": 4, "samples": 4}')
     seed = models.BigIntegerField(default=0)
     job = models.OneToOneField("portal.Job", null=True, on_delete=models.SET_NULL, related_name="+")

@@ -28,8 +28,8 @@ class FrameRepairSerializer(serializers.ModelSerializer):
     class Meta:
         model = FrameRepair
         fields = ["id", "frame", "number", "model", "version", "mask_source", "shapes", "found", "masked_pixels",
-                  "kept_under_trail", "sampler", "seed", "status", "percent", "message", "photometry", "fits_url",
-                  "created_at"]  # fmt: skip
+                  "kept_under_trail", "stars_fitted", "sampler", "seed", "status", "percent", "message", "photometry",
+                  "fits_url", "created_at"]  # fmt: skip
         read_only_fields = fields
 
     def get_fits_url(self, repair) -> str | None:

@@ -30,6 +30,7 @@ from observations.defect_masks import (
 from observations.ingest import read_stored_frame
 from observations.models import Frame
 from observations.rendering import mask_overlay_png, preview_png
+from observations.star_fitting import fitted_stars
 from portal.progress import finish_job, queue_job, report_progress, start_job
 
 from .models import FrameRepair, MLModel, ModelVersion, Prediction
@@ -168,10 +169,12 @@ def repair_frame_job(job, repair):
     image, header = np.asarray(parsed.image, dtype=np.float32), parsed.header.merged()
     mask, repair.found, hidden = repair_mask(repair, image)
     repair.masked_pixels = int(mask.sum())
-    beneath = None
+    beneath, saturated = None, image >= saturation_level(header, image)
     if (mask & ~hidden).any():  # a trail: what is under it is kept, less its light, where nothing else hides it
-        beneath = under_trails(image, mask, hidden | (image >= saturation_level(header, image)))
+        beneath = under_trails(image, mask, hidden | saturated)
     repair.kept_under_trail = 0 if beneath is None else int(np.isfinite(beneath[0]).sum())
+    stars = fitted_stars(image, mask, beneath=beneath, unusable=saturated)
+    repair.stars_fitted = stars.count
     report_progress(job, 1, f"{repair.masked_pixels:,} pixels to fill ({_words(repair.found)})")
     network, config = registered_network(repair.version)
     network = network.to(device()).eval()
@@ -180,16 +183,18 @@ def repair_frame_job(job, repair):
     def on_batch(done, total):
         report_progress(job, 1 + (PROGRESS_STEPS - 2) * done // total, f"{done} of {total} patches filled")
 
-    repaired, spread = repair_image(network, image, mask, beneath=beneath, size=int(config["input_spec"]["size"]),
-                                    seed=repair.seed, steps=sampler["steps"], resample=sampler["resample"],
-                                    samples=sampler["samples"], on_batch=on_batch)  # fmt: skip
+    repaired, spread = repair_image(network, image, mask, beneath=beneath, stars=stars,
+                                    size=int(config["input_spec"]["size"]), seed=repair.seed, on_batch=on_batch,
+                                    steps=sampler["steps"], resample=sampler["resample"],
+                                    samples=sampler["samples"])  # fmt: skip
     report_progress(job, PROGRESS_STEPS - 1, "measuring the frame's targets again")
     repair.photometry = remeasured(frame, image, repaired, mask)
-    repair.file.save("repaired.fits", ContentFile(_repaired_fits(repair, header, repaired, mask, spread)), save=False)
+    written = _repaired_fits(repair, header, repaired, mask, spread, stars)
+    repair.file.save("repaired.fits", ContentFile(written), save=False)
     repair.preview.save("preview.png", ContentFile(preview_png(repaired)), save=False)
     repair.mask_preview.save("mask.png", ContentFile(mask_overlay_png(image, mask)), save=False)
-    repair.save(update_fields=["found", "masked_pixels", "kept_under_trail", "photometry", "file", "preview",
-                               "mask_preview"])  # fmt: skip
+    repair.save(update_fields=["found", "masked_pixels", "kept_under_trail", "stars_fitted", "photometry", "file",
+                               "preview", "mask_preview"])  # fmt: skip
     finish_job(job, {"repair": repair.pk, "masked_pixels": repair.masked_pixels},
                f"{repair.masked_pixels:,} pixels repaired ({_words(repair.found)})")  # fmt: skip
     return repair
@@ -222,9 +227,10 @@ def remeasured(frame, original, repaired, mask):
     return rows
 
 
-def _repaired_fits(repair, header, repaired, mask, spread):
+def _repaired_fits(repair, header, repaired, mask, spread, stars):
     """The repaired image under the original's header (WCS and all) with what repaired it, then
-    the MASK (1: filled) and each filled pixel's SPREAD over the fills, in the image's units."""
+    the MASK (1: filled) and each filled pixel's SPREAD (over the fills, or its star's fit), in
+    the image's units."""
     header = header.copy()
     for keyword in ("BSCALE", "BZERO", "BLANK", "CHECKSUM", "DATASUM"):
         header.remove(keyword, ignore_missing=True, remove_all=True)
@@ -237,6 +243,9 @@ def _repaired_fits(repair, header, repaired, mask, spread):
         "MASKSRC": (repair.mask_source, "flags: from frame-quality flags; drawn: by hand"),
         "MASKPIX": (repair.masked_pixels, "pixels filled"),
         "TRAILKPT": (repair.kept_under_trail, "of them under a trail: kept less its light"),
+        "STARFIT": (repair.stars_fitted, "stars there given by the frame's fitted profile"),
+        "PSFFWHM": (round(stars.fwhm_px, 3), "[pixel] FWHM of the frame's profile (0: none)"),
+        "PSFMISS": (round(stars.misfit, 3), "share of star light it misses (over 0.1: unused)"),
         "SAMPLER": (repair.sampler["name"], "RePaint"),
         "STEPS": repair.sampler["steps"], "RESAMPLE": repair.sampler["resample"], "NSAMPLES": repair.sampler["samples"],
         "SEED": repair.seed,
