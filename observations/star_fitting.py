@@ -176,10 +176,27 @@ class _Moffat:
         offsets = (np.arange(SUBPIXELS) + 0.5) / SUBPIXELS - 0.5
         return sum(self._at(dx + ox, dy + oy) for ox in offsets for oy in offsets) / SUBPIXELS**2
 
+    def gradient(self, dx, dy):
+        """(∂/∂dx, ∂/∂dy) of the pixels' light: how it changes as the star moves, for a fit's Jacobian."""
+        offsets = (np.arange(SUBPIXELS) + 0.5) / SUBPIXELS - 0.5
+        slopes = [self._slope(dx + ox, dy + oy) for ox in offsets for oy in offsets]
+        return sum(x for x, _ in slopes) / SUBPIXELS**2, sum(y for _, y in slopes) / SUBPIXELS**2
+
     def _at(self, dx, dy):
-        cos, sin = math.cos(self.theta), math.sin(self.theta)
-        u, v = (cos * dx + sin * dy) / self.alpha_x, (-sin * dx + cos * dy) / self.alpha_y
+        u, v = self._axes(dx, dy)
         return (self.beta - 1) / (math.pi * self.alpha_x * self.alpha_y) * (1 + u * u + v * v) ** (-self.beta)
+
+    def _slope(self, dx, dy):
+        cos, sin = math.cos(self.theta), math.sin(self.theta)
+        u, v = self._axes(dx, dy)
+        falling = -self.beta * (self.beta - 1) / (math.pi * self.alpha_x * self.alpha_y) * (1 + u * u + v * v) ** (
+            -self.beta - 1)  # fmt: skip
+        return (falling * (2 * u * cos / self.alpha_x - 2 * v * sin / self.alpha_y),
+                falling * (2 * u * sin / self.alpha_x + 2 * v * cos / self.alpha_y))  # fmt: skip
+
+    def _axes(self, dx, dy):
+        cos, sin = math.cos(self.theta), math.sin(self.theta)
+        return (cos * dx + sin * dy) / self.alpha_x, (-sin * dx + cos * dy) / self.alpha_y
 
     @classmethod
     def from_fwhm(cls, fwhm_x, fwhm_y, theta, inverse_beta):
@@ -372,7 +389,17 @@ class _Frame:
             light, constant = model(parameters)
             return (counts - light - constant) / noise
 
-        solution = optimize.least_squares(residuals, np.array(start), bounds=(low, high), x_scale="jac", max_nfev=200)
+        def jacobian(parameters):  # with the profile fixed: each star's flux and position, and the constant
+            profile = _Moffat(*shape)
+            columns = []
+            for index in range(count):
+                flux, cx, cy = parameters[3 * index : 3 * index + 3]
+                along_x, along_y = profile.gradient(x - cx, y - cy)
+                columns += [-profile(x - cx, y - cy), flux * along_x, flux * along_y]
+            return np.stack([*columns, -np.ones_like(counts)], axis=1) / noise[:, None]
+
+        solution = optimize.least_squares(residuals, np.array(start), jac="2-point" if shape is None else jacobian,
+                                          bounds=(low, high), x_scale="jac", max_nfev=200)  # fmt: skip
         chi2 = float(np.mean(solution.fun**2))
         light, constant = model(solution.x)
         if shape is None:
