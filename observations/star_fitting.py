@@ -9,8 +9,9 @@ A network that continues what surrounds the mask does not know that shape; a fit
 
 The profile is an elliptical Moffat (Moffat 1969; Trujillo et al. 2001: the seeing's core and
 wings), its widths, angle and β fitted to the frame's bright lone stars nearest the mask, and
-how far it still misses them measured: a frame it misses by more than ``MAX_PROFILE_ERROR`` (an
-undersampled space-telescope mosaic) keeps its pixels' own say. The stars near the mask are
+how far it still misses each star tried measured: a frame where it misses one star in four by
+more than ``MAX_PROFILE_ERROR`` (an undersampled space-telescope mosaic, a photographic plate's
+non-linear stars) keeps its pixels' own say. The stars near the mask are
 fitted in groups of those close enough to share pixels, with a constant for what the
 background map leaves; a strong residual is taken as a companion and fitted too, and what the
 fits leave is searched again for stars the seeing blurred into a neighbour (DAOPHOT's way,
@@ -89,8 +90,10 @@ def fitted_stars(image, mask, *, beneath=None, unusable=None):
     mask = np.asarray(mask, dtype=bool)
     unusable = np.zeros(mask.shape, dtype=bool) if unusable is None else np.asarray(unusable, dtype=bool)
     values, measured_noise = beneath if beneath is not None else (np.full(image.shape, np.nan),) * 2
-    sky, noise = sky_and_noise(np.where(mask, np.nan, image))
+    sky, _ = sky_and_noise(np.where(mask, np.nan, image))
     background = _background(image, mask, sky)
+    _, noise = sky_and_noise(np.where(mask, np.nan, image - background))  # a cloud's gradient is no noise
+    sky = float(np.median(background))
     known = np.where(mask, values, image) - background
     known[unusable | ~np.isfinite(known)] = np.nan
     variance = np.where(mask, measured_noise, noise) ** 2
@@ -297,15 +300,18 @@ class _Frame:
 
     def misfit(self, centres, shape):
         """How far, as a share of a star's light, the profile ``shape`` misses the pixels of the stars
-        at ``centres`` beyond their noise (their pixels 10σ bright): how much a pixel's estimate
-        from it may be trusted; at least ``PROFILE_ERROR``."""
-        excess, squared_light = 0.0, 0.0
+        at ``centres`` beyond their noise (their pixels 10σ bright): the upper quartile over the
+        stars, so that a blend among them does not speak for the frame but a profile must describe
+        most of its stars; how much a pixel's estimate from it may be trusted; at least
+        ``PROFILE_ERROR``."""
+        misses = []
         for centre in centres:
             pixels = self._pixels([centre])
             result = None if pixels is None else self._least_squares(pixels, [centre], shape)
-            if result is not None:
-                excess, squared_light = np.add((excess, squared_light), _excess(pixels, result, 10))
-        return max(PROFILE_ERROR, math.sqrt(excess / squared_light) if squared_light else PROFILE_ERROR)
+            excess, squared_light = (0.0, 0.0) if result is None else _excess(pixels, result, 10)
+            if squared_light:
+                misses.append(math.sqrt(excess / squared_light))
+        return max(PROFILE_ERROR, float(np.percentile(misses, 75)) if misses else PROFILE_ERROR)
 
     def drawn(self, x, y, shape):
         """(box, profile of unit flux in it) of a star at x, y out to its reach."""
@@ -433,35 +439,40 @@ def _peaks(frame, fitted=0):
     counts = np.clip(np.where(known, frame.known, 0), 0, None)
     variance = frame.variance + counts * frame.photon_share + (frame.profile_error * fitted) ** 2
     variance = ndimage.gaussian_filter(np.where(known, variance, 0), width) / weight
-    significance = smoothed / np.sqrt(variance / (4 * math.pi * width**2))  # a Gaussian kernel's noise reduction
+    surrounded = weight >= MIN_KNOWN_AROUND_PEAK  # elsewhere too little is known to say
+    significance = np.zeros_like(smoothed)
+    significance[surrounded] = smoothed[surrounded] / np.sqrt(variance[surrounded] / (4 * math.pi * width**2))
     box = 2 * max(2, int(round(frame.fwhm))) + 1
-    smoothed = np.where(weight >= MIN_KNOWN_AROUND_PEAK, smoothed, -np.inf)  # where too little is known to say
+    smoothed = np.where(surrounded, smoothed, -np.inf)
     peaks = (smoothed == ndimage.maximum_filter(smoothed, box)) & (significance > DETECTION_SIGMA)
     rows, columns = np.nonzero(peaks)
     return np.stack([columns, rows], axis=1), significance[rows, columns]
 
 
 def _profile_shape(frame, stars, significance, near, mask):
-    """((alpha_x, alpha_y, theta, beta), the stars it was measured on) of the frame's profile: the
+    """((alpha_x, alpha_y, theta, beta), the stars it was tried on) of the frame's profile: the
     median, as a width matrix and β, of the lone stars ``SHAPE_STAR_SIGMA`` bright nearest the
     mask but not ``near`` it (the seeing and the optics change across a frame); (None, []) when
     there are none."""
     lone = np.array([len(found) == 1 for found in cKDTree(stars).query_ball_point(stars, 2 * frame.fit_radius)])
     chosen = stars[(significance >= SHAPE_STAR_SIGMA) & lone & ~near]
     distances = ndimage.distance_transform_edt(~mask)[chosen[:, 1], chosen[:, 0]]
-    shapes, references = [], []
+    shapes, fitted, tried = [], [], []
     for x, y in chosen[np.argsort(distances)]:
-        shape = frame.fit_shape((float(x), float(y)))
+        tried.append((float(x), float(y)))
+        shape = frame.fit_shape(tried[-1])
         if shape is not None:
             shapes.append(shape)
-            references.append((float(x), float(y)))
+            fitted.append(tried[-1])
         if len(shapes) == SHAPE_STARS:
             break
     if not shapes:
         return None, []
     matrix = np.median([s.matrix() for s in shapes], axis=0)
-    profile = frame.refined(references, _Moffat.from_matrix(matrix, float(np.median([s.beta for s in shapes]))))
-    return (profile.alpha_x, profile.alpha_y, profile.theta, profile.beta), references
+    profile = frame.refined(fitted, _Moffat.from_matrix(matrix, float(np.median([s.beta for s in shapes]))))
+    # how far it misses is measured on every star tried, not only those it fitted alone: where a
+    # Moffat fits few of a frame's stars, the few it fits would say it fits them all
+    return (profile.alpha_x, profile.alpha_y, profile.theta, profile.beta), tried
 
 
 def _groups(stars, near, fit_radius):
