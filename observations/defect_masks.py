@@ -215,16 +215,15 @@ def _trails(image):
             if line is None:
                 break
             centre, direction, along = _straightened(unseen, xx, yy, *line)
-            (x0, y0), (dx, dy) = centre.tolist(), direction.tolist()  # Python floats keep the grids float32
-            across = (xx - x0) * -dy + (yy - y0) * dx
-            position = (xx - x0) * dx + (yy - y0) * dy
+            across, position = _line_coordinates(xx, yy, centre, direction)
             half_width = _half_width(unseen, across, position, along)
             if not half_width:  # a line through what was left beside a trail found: no light runs along it
                 break
             trails.append((across, position, along, half_width))
             aside = half_width + 2 * TRAIL_SMOOTHING_PX + 2  # as far as smoothing spreads its light
             unseen = np.where(_band(across, position, along, half_width, aside), 0, unseen)
-            y, x = (v[np.abs((x - x0) * -dy + (y - y0) * dx) > aside] for v in (y, x))
+            beside = np.abs(_line_coordinates(x, y, centre, direction)[0]) > aside
+            y, x = y[beside], x[beside]
     return trails
 
 
@@ -282,9 +281,7 @@ def _straightened(scaled, xx, yy, centre, direction, along):
     thresholded pixels place a faint trail's ends a pixel off, and a band one pixel off leaves
     the trail's edge unmasked."""
     normal = np.array([-direction[1], direction[0]])
-    (x0, y0), (dx, dy) = np.asarray(centre).tolist(), np.asarray(direction).tolist()
-    across = (xx - x0) * -dy + (yy - y0) * dx
-    position = (xx - x0) * dx + (yy - y0) * dy
+    across, position = _line_coordinates(xx, yy, centre, direction)
     near = (np.abs(across) <= 4) & (position >= along[0]) & (position <= along[1])
     weights = np.clip(scaled[near], 0, None)
     bins = ((position[near] - along[0]) // 16).astype(int)
@@ -297,6 +294,12 @@ def _straightened(scaled, xx, yy, centre, direction, along):
     slope, offset = np.polyfit(places[used], middles[used], 1, w=np.sqrt(light[used]))
     turned = (direction + slope * normal) / math.hypot(1, slope)
     return centre + offset * normal, turned, along
+
+
+def _line_coordinates(xx, yy, centre, direction):
+    """(across, along) the line through ``centre`` along ``direction`` of the grid points ``xx``, ``yy``."""
+    (x0, y0), (dx, dy) = np.asarray(centre).tolist(), np.asarray(direction).tolist()  # floats keep grids float32
+    return (xx - x0) * -dy + (yy - y0) * dx, (xx - x0) * dx + (yy - y0) * dy
 
 
 def _principal_axis(x, y):

@@ -90,8 +90,8 @@ def fitted_stars(image, mask, *, beneath=None, unusable=None):
     mask = np.asarray(mask, dtype=bool)
     unusable = np.zeros(mask.shape, dtype=bool) if unusable is None else np.asarray(unusable, dtype=bool)
     values, measured_noise = beneath if beneath is not None else (np.full(image.shape, np.nan),) * 2
-    sky, _ = sky_and_noise(np.where(mask, np.nan, image))
-    background = _background(image, mask, sky)
+    level, _ = sky_and_noise(np.where(mask, np.nan, image))
+    background = _background(image, mask, level)
     _, noise = sky_and_noise(np.where(mask, np.nan, image - background))  # a cloud's gradient is no noise
     sky = float(np.median(background))
     known = np.where(mask, values, image) - background
@@ -113,15 +113,14 @@ def fitted_stars(image, mask, *, beneath=None, unusable=None):
     frame.profile_error = frame.misfit(references, shape)
     if frame.profile_error > MAX_PROFILE_ERROR:  # an undersampled or odd profile: the pixels say more than it
         return FittedStars.none(image.shape, _Moffat(*shape).fwhm, frame.profile_error)
-    for _ in range(FIND_ROUNDS):  # find, fit, take the fits off and find again: a companion the seeing blurred
-        light, model_variance, count = _fit_all(frame, stars, near, shape)
+    light, model_variance, count = _fit_all(frame, stars, near, shape)
+    for _ in range(FIND_ROUNDS):  # take the fits off and find again: a companion the seeing blurred
         more, _ = _peaks(frame, light)
-        more = more[near_mask(more)] if len(more) else more
+        more = more[near_mask(more)]
         more = more[cKDTree(stars).query(more)[0] > fwhm] if len(more) else more
         if not len(more):
             break
         stars, near = np.concatenate([stars, more]), np.concatenate([near, np.ones(len(more), dtype=bool)])
-    else:
         light, model_variance, count = _fit_all(frame, stars, near, shape)
     footprint = mask & (light > FOOTPRINT_SIGMA * noise)
     # The profile's estimate and a pixel's own measurement, each weighted by its inverse variance:
@@ -176,14 +175,11 @@ class _Moffat:
 
     def __call__(self, dx, dy):
         """The light in the pixels at offsets ``dx``, ``dy`` from the centre."""
-        offsets = (np.arange(SUBPIXELS) + 0.5) / SUBPIXELS - 0.5
-        return sum(self._at(dx + ox, dy + oy) for ox in offsets for oy in offsets) / SUBPIXELS**2
+        return _over_pixels(self._at, dx, dy)
 
     def gradient(self, dx, dy):
         """(∂/∂dx, ∂/∂dy) of the pixels' light: how it changes as the star moves, for a fit's Jacobian."""
-        offsets = (np.arange(SUBPIXELS) + 0.5) / SUBPIXELS - 0.5
-        slopes = [self._slope(dx + ox, dy + oy) for ox in offsets for oy in offsets]
-        return sum(x for x, _ in slopes) / SUBPIXELS**2, sum(y for _, y in slopes) / SUBPIXELS**2
+        return _over_pixels(lambda x, y: np.stack(self._slope(x, y)), dx, dy)
 
     def _at(self, dx, dy):
         u, v = self._axes(dx, dy)
@@ -227,6 +223,12 @@ class _Moffat:
     def from_matrix(cls, matrix, beta):
         widths, axes = np.linalg.eigh(matrix)
         return cls(math.sqrt(widths[0]), math.sqrt(widths[1]), math.atan2(axes[1, 0], axes[0, 0]), beta)
+
+
+def _over_pixels(function, dx, dy):
+    """``function`` averaged over ``SUBPIXELS`` × ``SUBPIXELS`` points of each pixel."""
+    offsets = (np.arange(SUBPIXELS) + 0.5) / SUBPIXELS - 0.5
+    return sum(function(dx + ox, dy + oy) for ox in offsets for oy in offsets) / SUBPIXELS**2
 
 
 class _Fit(NamedTuple):
