@@ -3,7 +3,7 @@
 The generator (``mlmodels.diffusion.galaxy_unet``) is trained as the registry trains one for
 the rare class (``focus``: mergers in 90% of the draws), on synthetic galaxies in survey
 proportions (``mlmodels.training_sets.SurveyGalaxies``: mergers are 3%), then asked for a set of
-mergers with DDIM (50 steps, guidance 1).
+mergers with DDIM (50 steps, guidance 3 where a galaxy's layout is decided).
 
 Figures:
 - the set's synthetic galaxy distance (Wasserstein distances of magnitude, colour, half-light
@@ -14,8 +14,8 @@ Figures:
   generated galaxies' distance to their nearest training galaxy against real ones'
   (memorisation); whether the set passes the portal's quality gate (``GENERATION_GATE``);
 - DDIM sampling throughput in galaxies a second against the floor: the bare U-Net forward
-  passes sampling needs (one pass of the batch per step at guidance 1), timed
-  alone on the same inputs.
+  passes sampling needs (one pass of the batch a step, two at a guided step), timed alone on
+  the same inputs.
 
 Inpainting (``--only inpainting``): an inpainter is trained as the registry trains one, on
 patches of clean synthetic frames (``mlmodels.training_sets.CleanFramePatches``), and repairs
@@ -132,20 +132,23 @@ def generate(network, count, class_index, size):
 
 
 def forward_floor(network, count, size):
-    """Seconds of the forward passes DDIM needs for ``count`` galaxies, and nothing else."""
+    """Seconds of the forward passes DDIM needs for ``count`` galaxies, and nothing else: one pass
+    of the batch a step, of twice the batch at a guided step (``diffusion.is_guided``)."""
     import torch
 
+    from mlmodels.diffusion import ddim_steps, is_guided
     from mlmodels.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
-    passes = 1 if DEFAULT_GUIDANCE == 1.0 else 2  # guided and unguided share one pass of twice the batch
-    x = torch.randn(passes * BATCH, network.in_chans, size, size)
-    classes = torch.zeros(passes * BATCH, dtype=torch.long)
-    batches = [passes * min(BATCH, count - start) for start in range(0, count, BATCH)]
+    visits = ddim_steps(DEFAULT_STEPS)
+    widths = [2 if DEFAULT_GUIDANCE != 1.0 and is_guided(t) else 1 for t in visits]
+    x = torch.randn(2 * BATCH, network.in_chans, size, size)
+    classes = torch.zeros(2 * BATCH, dtype=torch.long)
     started = time.perf_counter()
     with torch.inference_mode():
-        for batch in batches:
-            for step in range(DEFAULT_STEPS):
-                network(x[:batch], torch.full((batch,), 999 - step, dtype=torch.long), classes[:batch])
+        for start in range(0, count, BATCH):
+            for t, width in zip(visits, widths):
+                batch = width * min(BATCH, count - start)
+                network(x[:batch], torch.full((batch,), int(t), dtype=torch.long), classes[:batch])
     return time.perf_counter() - started
 
 

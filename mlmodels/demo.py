@@ -15,6 +15,7 @@ from portal.models import Job, Site
 from portal.progress import job_subject
 
 from . import services
+from .generation import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from .models import MLModel, Visibility
 from .multi_site import observe_from
 from .synthetic_galaxies import galaxy_light, make_galaxy
@@ -48,7 +49,8 @@ DEMO_MODELS = [
      "mergers are 3%, for mergers: it draws them in nine examples of ten. Sampled with DDIM."),
 ]  # fmt: skip
 # The generated set the demo asks for once its generator is trained: the rare class.
-DEMO_GENERATION = {"model": "galaxy-diffusion", "class_name": "merger", "count": 64, "steps": 50, "guidance": 1.0}
+DEMO_GENERATION = {"model": "galaxy-diffusion", "class_name": "merger", "count": 64, "steps": DEFAULT_STEPS,
+                   "guidance": DEFAULT_GUIDANCE}  # fmt: skip
 # The augmentation experiment the demo asks for once that set is judged: only if it passed its gate.
 DEMO_EXPERIMENT = {"model": "galaxy-diffusion", "epochs": 10}
 # The repair the demo asks for once its inpainter is trained: the trail its frame-quality model is surest of.

@@ -77,7 +77,7 @@ class GenerationForm(forms.Form):
     steps = forms.IntegerField(min_value=2, max_value=1000, initial=DEFAULT_STEPS, label="DDIM steps",
                                help_text="more: truer galaxies, slower")  # fmt: skip
     guidance = forms.FloatField(min_value=0, max_value=10, initial=DEFAULT_GUIDANCE, label="Guidance",
-                                help_text="1: the class alone; more exaggerates it")  # fmt: skip
+                                help_text="where a galaxy's layout is decided; 1: the class alone")  # fmt: skip
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, required=False, help_text="blank: a new one")
 
     def __init__(self, data=None, *, version):

@@ -46,7 +46,8 @@ class GenerationRequestSerializer(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, default=64)
     steps = serializers.IntegerField(min_value=2, max_value=1000, default=DEFAULT_STEPS, help_text="DDIM steps")
     guidance = serializers.FloatField(min_value=0, max_value=10, default=DEFAULT_GUIDANCE,
-                                      help_text="classifier-free guidance: 1 is the class alone")  # fmt: skip
+                                      help_text="classifier-free guidance, at the steps where a galaxy's layout is "
+                                                "decided: 1 is the class alone")  # fmt: skip
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
 
 

@@ -45,7 +45,8 @@ def repaint(model, known, sigma, *, steps, resample, generator):
     to 0.006 in one), so a pixel measured to better than the last step it was given at was
     given with noise added to it: it comes back as the mean of the network's fill and its
     measurement, weighted by how much of that step's noise was added. The exact ones come back
-    exactly as given."""
+    exactly as given. An inpainter learns one band, whose ``band_basis`` is 1: the frame's scale
+    is the network's own."""
     target = known.device
     alpha_bars = cosine_alpha_bars().to(target)
     classes = torch.zeros(len(known), dtype=torch.long, device=target)

@@ -122,15 +122,42 @@ def test_a_generator_learns_half_its_steps_where_a_galaxys_layout_is_decided_and
     assert abs(for_inpainter[low : high + 1].sum() / for_inpainter.sum() - layout_fraction) < 0.01
 
 
-def test_guidance_one_makes_the_class_alone_in_one_pass_and_other_guidance_mixes_in_the_unconditional():
+def test_guidance_mixes_in_the_unconditional_only_where_a_galaxys_layout_is_decided(monkeypatch):
     torch.manual_seed(0)
     network = galaxy_unet(len(KINDS), 3).eval()
     merger, no_class = torch.full((2,), KINDS.index("merger")), torch.full((2,), len(KINDS))
+    # Three DDIM steps visit t = 999, 500 and 0: only 500 is where the layout is decided.
     conditional = sample(network, merger, [5, 6], size=16, steps=3, guidance=1.0)
+    guided = sample(network, merger, [5, 6], size=16, steps=3, guidance=0.0)
+    assert not torch.allclose(conditional, guided, atol=1e-3), "guidance changes the galaxies at t = 500"
+    # Two steps visit only t = 999 and 0: nothing is guided.
+    assert torch.equal(sample(network, merger, [5, 6], size=16, steps=2, guidance=0.0),
+                       sample(network, merger, [5, 6], size=16, steps=2, guidance=1.0))  # fmt: skip
+    monkeypatch.setattr("mlmodels.diffusion.GUIDED_STEPS", (0, TIMESTEPS - 1))
     unconditional_alone = sample(network, no_class, [5, 6], size=16, steps=3, guidance=1.0)
     mixed = sample(network, merger, [5, 6], size=16, steps=3, guidance=0.0)  # all unconditional, by the mixing
     assert torch.allclose(mixed, unconditional_alone, atol=1e-5)
-    assert not torch.allclose(conditional, mixed, atol=1e-3), "the class changes the galaxies"
+
+
+def test_a_generator_learns_colours_amplified_and_samples_in_the_basis_its_weights_were_saved_with(monkeypatch):
+    network = galaxy_unet(len(KINDS), 3)
+    grey, bluer = torch.ones(1, 3, 2, 2), torch.tensor([1.1, 1.0, 1.0])[None, :, None, None].expand(1, 3, 2, 2)
+    learnt_grey, learnt_bluer = network.to_learnt(grey), network.to_learnt(bluer)
+    assert torch.allclose(learnt_grey[:, 1:], torch.zeros(1)), "a grey image has no colour"
+    # 0.1 more in g, in the bands: √(1/3) of it in the mean, ×3 in the differences.
+    change = (learnt_bluer - learnt_grey)[0, :, 0, 0]
+    assert torch.allclose(change.norm(), torch.tensor(0.1 * (1 / 3 + 9 * 2 / 3) ** 0.5), atol=1e-5)
+    assert torch.allclose(network.from_learnt(learnt_bluer), bluer, atol=1e-6)
+    saved = weights_of(network)
+    monkeypatch.setattr("mlmodels.diffusion.COLOUR_GAIN", 1.0)
+    loaded = galaxy_unet(len(KINDS), 3)
+    loaded.load_state_dict({name: torch.from_numpy(array) for name, array in saved.items()})
+    assert torch.equal(loaded.basis, network.basis), "a version keeps the basis it learnt in"
+    torch.manual_seed(0)
+    made = sample(loaded.eval(), torch.full((2,), KINDS.index("merger")), [5, 6], size=16, steps=3)
+    assert made.shape == (2, 3, 16, 16) and made.min() >= -1.0 - 1e-4 and made.max() <= 3.0 + 1e-4, (
+        "sampled in the bands' scale, held to its range there"
+    )
 
 
 def _generator(tenant, user, examples_per_class):
@@ -185,7 +212,7 @@ def test_the_command_makes_and_judges_a_set_here_and_refuses_what_the_generator_
     asked = ("--model-version", "1", "--count", "3", "--steps", "3", "--seed", "7", "--user", users["admin"].username)
     call_command("generate_galaxies", tenant.slug, "galaxy-diffusion", "elliptical", *asked, stdout=out)
     said = out.getvalue()
-    assert "3 of 3 galaxies made (3 DDIM steps, guidance 1)" in said and "judging them against real galaxies" in said
+    assert "3 of 3 galaxies made (3 DDIM steps, guidance 3)" in said and "judging them against real galaxies" in said
     assert "Quality gate failed; it may not be trained on:" in said, "an untrained network's noise is no galaxy"
     with tenant_context(tenant):
         generated = GeneratedSet.objects.get()
@@ -254,9 +281,12 @@ def test_a_set_made_on_a_worker_is_flagged_synthetic_with_its_provenance_and_rep
     assert cube.shape == (6, 3, 32, 32) and header["SYNTHETI"] is True
     assert (header["GENMODEL"], header["GENVERS"], header["GENCLASS"], header["SAMPLER"], header["STEPS"],
             header["SEED0"]) == ("galaxy-diffusion", 1, "elliptical", "ddim", 4, 11)  # fmt: skip
+    assert (header["GUIDANCE"], header["GUIDHIGH"], header["GUIDLOW"]) == (2.0, 850, 400)
+    assert "guidance 2.0 at timesteps 850–400 of 1,000, where a galaxy's layout is decided" in page.text
 
     listed = api_client(tenant, users["astronomer"]).get(f"/api/v1/generated-sets/{generated.pk}/").json()
     assert listed["synthetic"] is True and listed["gate"] == "failed" and listed["gate_reasons"]
+    assert listed["sampler"] == {"name": "ddim", "steps": 4, "guidance": 2.0, "eta": 0.0, "guided_steps": [400, 850]}
     assert listed["fits_url"].endswith(f"/api/v1/generated-sets/{generated.pk}/file/")
     assert "elliptical" in client.get(f"/t/{tenant.slug}/generated/").text
 

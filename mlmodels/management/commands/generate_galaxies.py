@@ -22,7 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--model-version", type=int, help="the version's number; default: the production one")
         parser.add_argument("--steps", type=int, default=generation.DEFAULT_STEPS, help="DDIM steps")
         parser.add_argument("--guidance", type=float, default=generation.DEFAULT_GUIDANCE,
-                            help="classifier-free guidance: 1 is the class alone")  # fmt: skip
+                            help="classifier-free guidance, at the steps where a galaxy's layout is decided: 1 is "
+                                 "the class alone")  # fmt: skip
         parser.add_argument("--seed", type=int, help="galaxy i starts from the noise of seed + i; default: a new one")
         parser.add_argument("--user", help="username recorded as the one who asked")
 
