@@ -309,6 +309,7 @@ def generation_figures(quick):
 
     galaxies, epochs, count, encoder_galaxies, encoder_epochs, classifier_epochs = (600, 3, 32, 600, 2, 3) if quick \
         else (*demo_training("galaxy-diffusion"), 64, 3000, 15, 10)  # fmt: skip
+    from mlmodels.diffusion import GUIDED_STEPS
     from mlmodels.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS, REFERENCE_GALAXIES, encoded
     from mlmodels.generation_quality import frechet_figures, gate, report
     from mlmodels.normalisation import from_asinh_sky
@@ -337,7 +338,8 @@ def generation_figures(quick):
     figures = {
         "training_galaxies": galaxies, "epochs": epochs, "training_seconds": round(training_seconds, 1),
         "rare_class": RARE, "rare_training_galaxies": int(len(training)), "generated": count,
-        "sampler": {"name": "ddim", "steps": DEFAULT_STEPS, "guidance": DEFAULT_GUIDANCE},
+        "sampler": {"name": "ddim", "steps": DEFAULT_STEPS, "guidance": DEFAULT_GUIDANCE,
+                    "guided_steps": list(GUIDED_STEPS)},
         "synthetic_galaxy_distance": round(distance["generated"], 4),
         "frechet_distance": round(frechet["generated"], 3),
         "encoder_accuracy": round(encoder_accuracy, 4),
