@@ -17,8 +17,11 @@ background map leaves; a strong residual is taken as a companion and fitted too,
 fits leave is searched again for stars the seeing blurred into a neighbour (DAOPHOT's way,
 Stetson 1987). A group whose pixels the profile cannot explain, or that holds a saturated
 pixel, is left to the network; so is a "star" none of whose light shows beside the mask, as a
-knot of a real trail is a lump as wide as the seeing that lies wholly under it. A galaxy may be
-taken as a few stars: its estimate is then weighed against its pixels like theirs.
+knot of a real trail is a lump as wide as the seeing that lies wholly under it. A galaxy under
+a trail is no star: the profile misses its measured core, and its pixels keep their say. Where
+nothing under the mask is known (a drawn band), a compact galaxy's wings beside it can pass for
+a star's, and its core is then drawn as one (about 30% off for an effective radius near the
+seeing's FWHM); no catalogue of which sources are stars is at hand to tell.
 
 numpy, scipy and photutils' background map only: no torch, so it runs wherever frames are read.
 """

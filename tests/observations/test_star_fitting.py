@@ -6,6 +6,7 @@ star of a frame whose profile the fit cannot describe (a real undersampled space
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.modeling.models import Sersic2D
 
 from observations.defect_masks import flagged_mask, sky_and_noise, under_trails
 from observations.star_fitting import MAX_PROFILE_ERROR, _Moffat, fitted_stars
@@ -81,6 +82,33 @@ def test_a_saturated_star_is_left_to_the_network_and_its_neighbours_are_fitted()
     assert saturated[98:103, 130:150].any()
     assert not stars.footprint[98:103, 125:155].any(), "a saturated star's profile is not known"
     assert stars.footprint[96:101, 10:30].any() and stars.footprint[96:101, 90:110].any(), "the stars are fitted"
+
+
+@pytest.mark.parametrize("effective_radius, sersic_n, flux", [(4, 4, 3e5), (6, 1, 3e5), (3, 2, 1e5)])
+def test_a_galaxy_under_a_trail_is_not_taken_for_stars_and_keeps_what_its_pixels_say(effective_radius, sersic_n,
+                                                                                     flux):  # fmt: skip
+    rng = np.random.default_rng(11)
+    image, truth, background = _moffat_field(rng, fwhm=4.0, ellipticity=0.1, angle=0.3, beta=3.0, stars=40,
+                                             on_band=(30, 160))  # fmt: skip
+    rows, columns = np.mgrid[0:200, 0:200]
+    galaxy = Sersic2D(1.0, effective_radius, sersic_n, 100, 98, 0.5, 0.7)(columns, rows)
+    galaxy *= flux / galaxy.sum()
+    truth = truth + galaxy
+    _, noise = sky_and_noise(image)
+    mask = np.zeros(image.shape, dtype=bool)
+    mask[96:101] = True  # a trail across the galaxy's core: its pixels measured through twice the sky's noise
+    spoilt = image + rng.poisson(galaxy * 2.0) / 2.0 + np.where(mask, rng.normal(0, 2 * noise, image.shape), 0)
+    beneath = (np.where(mask, spoilt, np.nan), np.where(mask, np.sqrt(5) * noise, np.nan))
+    stars = fitted_stars(spoilt.astype(np.float32), mask, beneath=beneath)
+
+    assert stars.count >= 2, "the stars along the trail are fitted"
+    light = truth - background
+    galaxy_pixels = mask & (galaxy > 3 * noise)
+    assert stars.footprint[galaxy_pixels].mean() < 0.1, "a galaxy's core is no star's"
+    repaired = np.where(stars.footprint, stars.estimate, beneath[0])
+    within = np.mean(np.abs(repaired - truth)[galaxy_pixels] <= 0.1 * light[galaxy_pixels])
+    measured = np.mean(np.abs(beneath[0] - truth)[galaxy_pixels] <= 0.1 * light[galaxy_pixels])
+    assert within >= measured - 0.02, f"{within:.0%} within 10%, its pixels alone {measured:.0%}"
 
 
 def test_nothing_is_fitted_where_there_are_no_stars():
