@@ -133,14 +133,14 @@ def generate(network, count, class_index, size):
 
 def forward_floor(network, count, size):
     """Seconds of the forward passes DDIM needs for ``count`` galaxies, and nothing else: one pass
-    of the batch a step, of twice the batch at a guided step (``diffusion.is_guided``)."""
+    of the batch a step, of twice the batch at a guided step (``diffusion.guidance_at``)."""
     import torch
 
-    from mlmodels.diffusion import ddim_steps, is_guided
+    from mlmodels.diffusion import ddim_steps, guidance_at
     from mlmodels.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
     visits = ddim_steps(DEFAULT_STEPS)
-    widths = [2 if DEFAULT_GUIDANCE != 1.0 and is_guided(t) else 1 for t in visits]
+    widths = [1 if guidance_at(t, DEFAULT_GUIDANCE) == 1.0 else 2 for t in visits]
     x = torch.randn(2 * BATCH, network.in_chans, size, size)
     classes = torch.zeros(2 * BATCH, dtype=torch.long)
     started = time.perf_counter()

@@ -361,7 +361,7 @@ def sample(model, classes, seeds, *, size, steps=50, guidance=1.0):
     both = torch.cat([classes.to(target), torch.full((count,), model.num_classes, device=target)])
     visits = ddim_steps(steps, len(alpha_bars))
     for index, t in enumerate(visits):
-        v = _guided(model, x, t, both, guidance if is_guided(t) else 1.0)
+        v = _guided(model, x, t, both, guidance_at(t, guidance))
         a = alpha_bars[t]
         x0 = model.to_learnt(model.from_learnt(a.sqrt() * x - (1 - a).sqrt() * v).clamp(*X0_RANGE))
         eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
@@ -370,9 +370,10 @@ def sample(model, classes, seeds, *, size, steps=50, guidance=1.0):
     return model.from_learnt(x)
 
 
-def is_guided(t):
-    """Whether ``sample`` guides at timestep ``t``."""
-    return GUIDED_STEPS[0] <= int(t) <= GUIDED_STEPS[1]
+def guidance_at(t, guidance):
+    """The guidance ``sample`` applies at timestep ``t``: ``guidance`` within ``GUIDED_STEPS``, else 1
+    (the class's own prediction, one forward pass)."""
+    return guidance if GUIDED_STEPS[0] <= int(t) <= GUIDED_STEPS[1] else 1.0
 
 
 def _guided(model, x, t, both, guidance):
